@@ -1,0 +1,56 @@
+/* muxplan profile: import (JSON to HDF5) and export (HDF5 to JSON) profile DBs. */
+#include "cli.h"
+
+#include "mx_error.h"
+#include "prof_db.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char profile_help[] =
+    "usage: muxplan profile import FILE.json -o DB.h5\n"
+    "       muxplan profile export DB.h5 -o FILE.json\n"
+    "\n"
+    "A profile DB holds, for each base model and parallel config (dp, op, pp), the latency of each\n"
+    "pipeline stage at each profiled batch size and the weight bytes per device. 'import' checks a\n"
+    "hand-written JSON profile (format muxplan-profile/1) and writes the HDF5 DB; 'export' writes a\n"
+    "DB back as JSON. Both accept either form as input.\n"
+    "\n"
+    "example:\n"
+    "  muxplan profile export data/profiles/v100-reference.h5 -o v100.json\n"
+    "  muxplan profile import v100.json -o v100.h5\n";
+
+int cli_profile(int argc, char **argv)
+{
+    static const struct option options[] = {{"output", required_argument, NULL, 'o'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    const char *out_path = NULL;
+    struct prof_db *db = NULL;
+    int opt, rc = MX_OK;
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+        if (opt == 'o') {
+            out_path = optarg;
+        } else if (opt == 'h') {
+            fputs(profile_help, stdout);
+            return 0;
+        } else {
+            rc = cli_usage_error("profile", "unknown or incomplete option \"%s\"",
+                                 argv[optind - 1]);
+        }
+    }
+    bool import = rc == MX_OK && argc - optind == 2 && strcmp(argv[optind], "import") == 0;
+    bool export = rc == MX_OK && argc - optind == 2 && strcmp(argv[optind], "export") == 0;
+    if (rc == MX_OK && !(import || export))
+        rc = cli_usage_error("profile", "expected 'import FILE.json -o DB.h5' or 'export DB.h5 -o "
+                             "FILE.json'");
+    if (rc == MX_OK && !out_path)
+        rc = cli_usage_error("profile", "-o is required");
+    if (rc == MX_OK)
+        rc = prof_db_load(argv[optind + 1], &db);
+    if (rc == MX_OK)
+        rc = import ? prof_db_write_h5(db, out_path) : prof_db_write_json(db, out_path);
+    prof_db_free(db);
+    return rc == MX_OK ? 0 : cli_report(rc);
+}

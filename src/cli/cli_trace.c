@@ -1,0 +1,345 @@
+/* muxplan trace: gen, import, export, stats. */
+#include "cli.h"
+
+#include "mx_error.h"
+#include "mx_json.h"
+#include "prof_db.h"
+#include "wl_gen.h"
+#include "wl_models.h"
+#include "wl_stats.h"
+#include "wl_trace.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char trace_help[] =
+    "usage: muxplan trace <gen|import|export|stats> ...\n"
+    "\n"
+    "  gen     generate a synthetic workload from a model set\n"
+    "  import  read a CSV trace (header arrival_s,model,slo_s) into HDF5\n"
+    "  export  write an HDF5 trace as CSV\n"
+    "  stats   per-model counts, rates, CV of gaps and peak-to-mean rates\n"
+    "\n"
+    "'muxplan trace <subcommand> --help' describes each, with an example.\n";
+
+static const char gen_help[] =
+    "usage: muxplan trace gen --models M.json [--profile DB.h5] --total-rate R --duration S\n"
+    "                         [--rate-dist equal|power:ALPHA|explicit] [--cv C]\n"
+    "                         [--process gamma|poisson|deterministic] [--start S] [--seed K]\n"
+    "                         [--threads N] -o T.h5\n"
+    "\n"
+    "Draws each model's arrivals from its own seeded stream: Gamma gaps with the model's CV (or\n"
+    "--cv, default 1), Poisson, or deterministic. Rates are equal, a power law (rate_i ~ (i+1)^-ALPHA,\n"
+    "'power' alone means ALPHA 0.5), or the model set's own \"rate\" (scaled to --total-rate if\n"
+    "given). Each request's SLO comes from the model set; --profile resolves \"slo_scale\".\n"
+    "\n"
+    "example:\n"
+    "  muxplan trace gen --models examples/models.json --profile data/profiles/v100-reference.h5 \\\n"
+    "      --rate-dist power:0.5 --total-rate 20 --cv 4 --duration 600 --seed 1 -o train.h5\n";
+
+static const char import_help[] =
+    "usage: muxplan trace import csv FILE.csv -o T.h5\n"
+    "\n"
+    "Reads a CSV trace whose header names the columns arrival_s, model and slo_s (any order; other\n"
+    "columns are ignored). Rows must be sorted by arrival time.\n"
+    "\n"
+    "example:\n"
+    "  muxplan trace import csv requests.csv -o requests.h5\n";
+
+static const char export_help[] =
+    "usage: muxplan trace export csv T.h5 -o FILE.csv\n"
+    "\n"
+    "Writes the trace as CSV with the header arrival_s,model,slo_s; numbers read back exactly.\n"
+    "\n"
+    "example:\n"
+    "  muxplan trace export csv train.h5 -o train.csv\n";
+
+static const char stats_help[] =
+    "usage: muxplan trace stats T.h5 [--json]\n"
+    "\n"
+    "For the whole trace and each model: requests, rate, CV of inter-arrival gaps, and the\n"
+    "peak-to-mean request count over 1 s, 10 s and 60 s windows.\n"
+    "\n"
+    "example:\n"
+    "  muxplan trace stats train.h5 --json\n";
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static int parse_rate_dist(const char *arg, struct wl_gen_spec *spec)
+{
+    if (strcmp(arg, "equal") == 0) {
+        spec->rate_dist = WL_RATES_EQUAL;
+    } else if (strcmp(arg, "explicit") == 0) {
+        spec->rate_dist = WL_RATES_EXPLICIT;
+    } else if (strncmp(arg, "power", 5) == 0 && (arg[5] == '\0' || arg[5] == ':')) {
+        spec->rate_dist = WL_RATES_POWER;
+        spec->alpha = 0.5;
+        if (arg[5] == ':')
+            return cli_parse_f64("--rate-dist power:ALPHA", arg + 6, 0, 99, &spec->alpha);
+    } else {
+        return cli_usage_error("trace gen", "--rate-dist: expected equal, power:ALPHA or explicit, "
+                               "got \"%s\"", arg);
+    }
+    return MX_OK;
+}
+
+static int parse_process(const char *arg, struct wl_gen_spec *spec)
+{
+    static const char *const names[] = {"gamma", "poisson", "deterministic"};
+    for (int p = 0; p < 3; p++)
+        if (strcmp(arg, names[p]) == 0) {
+            spec->process = (enum wl_process)p;
+            return MX_OK;
+        }
+    return cli_usage_error("trace gen", "--process: expected gamma, poisson or deterministic, got "
+                           "\"%s\"", arg);
+}
+
+static int trace_gen(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"models", required_argument, NULL, 'm'},   {"profile", required_argument, NULL, 'p'},
+        {"rate-dist", required_argument, NULL, 'r'}, {"total-rate", required_argument, NULL, 'R'},
+        {"cv", required_argument, NULL, 'c'},       {"process", required_argument, NULL, 'P'},
+        {"duration", required_argument, NULL, 'd'}, {"start", required_argument, NULL, 's'},
+        {"seed", required_argument, NULL, 'k'},     {"threads", required_argument, NULL, 't'},
+        {"output", required_argument, NULL, 'o'},   {NULL, 0, NULL, 0}};
+    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA, .rate_dist = WL_RATES_EQUAL,
+                               .cv = 1, .total_rate = -1, .threads = 1};
+    const char *models_path = NULL, *profile_path = NULL, *out_path = NULL;
+    struct wl_model_set *set = NULL;
+    struct prof_db *db = NULL;
+    struct wl_trace *trace = NULL;
+    uint64_t value;
+    int opt, rc = MX_OK;
+    bool has_duration = false;
+    if (wants_help(argc, argv)) {
+        fputs(gen_help, stdout);
+        return 0;
+    }
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", options, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            models_path = optarg;
+            break;
+        case 'p':
+            profile_path = optarg;
+            break;
+        case 'r':
+            rc = parse_rate_dist(optarg, &spec);
+            break;
+        case 'R':
+            rc = cli_parse_f64("--total-rate", optarg, 1e-9, 1e9, &spec.total_rate);
+            break;
+        case 'c':
+            rc = cli_parse_f64("--cv", optarg, 0, 100, &spec.cv);
+            break;
+        case 'P':
+            rc = parse_process(optarg, &spec);
+            break;
+        case 'd':
+            rc = cli_parse_f64("--duration", optarg, 1e-9, 3e9, &spec.duration_s);
+            has_duration = true;
+            break;
+        case 's':
+            rc = cli_parse_f64("--start", optarg, 0, 3e9, &spec.start_s);
+            break;
+        case 'k':
+            rc = cli_parse_u64("--seed", optarg, 0, UINT64_MAX, &spec.seed);
+            break;
+        case 't':
+            rc = cli_parse_u64("--threads", optarg, 1, 1024, &value);
+            spec.threads = (unsigned)value;
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        default:
+            rc = cli_usage_error("trace gen", "unknown or incomplete option \"%s\"",
+                                 argv[optind - 1]);
+        }
+    }
+    if (rc == MX_OK && (!models_path || !out_path || !has_duration))
+        rc = cli_usage_error("trace gen", "--models, --duration and -o are required");
+    if (rc == MX_OK && spec.rate_dist != WL_RATES_EXPLICIT && spec.total_rate <= 0)
+        rc = cli_usage_error("trace gen", "--total-rate is required unless --rate-dist explicit");
+    if (rc == MX_OK && optind < argc)
+        rc = cli_usage_error("trace gen", "unexpected argument \"%s\"", argv[optind]);
+    if (rc == MX_OK)
+        rc = wl_models_read(models_path, &set);
+    if (rc == MX_OK && profile_path) {
+        rc = prof_db_load(profile_path, &db);
+        if (rc == MX_OK)
+            rc = wl_models_resolve(set, db, profile_path);
+    }
+    for (uint32_t m = 0; rc == MX_OK && !db && m < set->n; m++)
+        if (set->models[m].slo_scale > 0)
+            rc = cli_usage_error("trace gen", "model \"%s\" gives slo_scale, which needs --profile",
+                                 set->models[m].name);
+    if (rc == MX_OK)
+        rc = wl_gen(set, &spec, &trace);
+    if (rc == MX_OK) {
+        json_t *provenance = cli_provenance(spec.seed);
+        trace->provenance = json_dumps(provenance, JSON_COMPACT);
+        json_decref(provenance);
+        rc = wl_trace_write_h5(trace, out_path);
+    }
+    if (rc == MX_OK)
+        fprintf(stderr, "muxplan: wrote %zu requests of %u models over %g s to %s\n", trace->n,
+                trace->n_models, spec.duration_s, out_path);
+    wl_trace_free(trace);
+    prof_db_free(db);
+    wl_models_free(set);
+    return rc == MX_OK ? 0 : cli_report(rc);
+}
+
+/* import and export share their shape: FORMAT INPUT -o OUTPUT. */
+static int convert(int argc, char **argv, const char *command, const char *help,
+                   int (*run)(const char *in, const char *out))
+{
+    static const struct option options[] = {{"output", required_argument, NULL, 'o'},
+                                            {NULL, 0, NULL, 0}};
+    const char *out_path = NULL;
+    int opt, rc = MX_OK;
+    if (wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", options, NULL)) != -1) {
+        if (opt == 'o')
+            out_path = optarg;
+        else
+            rc = cli_usage_error(command, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+    }
+    if (rc == MX_OK && (argc - optind != 2 || !out_path))
+        rc = cli_usage_error(command, "expected FORMAT FILE -o OUTPUT");
+    if (rc == MX_OK && strcmp(argv[optind], "csv") != 0)
+        rc = cli_usage_error(command, "unknown format \"%s\" (this version reads csv)",
+                             argv[optind]);
+    if (rc == MX_OK)
+        rc = run(argv[optind + 1], out_path);
+    return rc == MX_OK ? 0 : cli_report(rc);
+}
+
+static int import_csv(const char *in, const char *out)
+{
+    struct wl_trace *t = NULL;
+    int rc = wl_trace_read_csv(in, &t);
+    if (rc == MX_OK)
+        rc = wl_trace_write_h5(t, out);
+    wl_trace_free(t);
+    return rc;
+}
+
+static int export_csv(const char *in, const char *out)
+{
+    struct wl_trace *t = NULL;
+    int rc = wl_trace_read_h5(in, &t);
+    if (rc == MX_OK)
+        rc = wl_trace_write_csv(t, out);
+    wl_trace_free(t);
+    return rc;
+}
+
+static json_t *stream_json(const struct wl_stream_stats *s)
+{
+    json_t *o = json_object(), *ptm = json_object();
+    mx_json_set(o, "requests", json_integer((json_int_t)s->requests));
+    mx_json_set(o, "rate", mx_json_real_or_null(s->rate));
+    mx_json_set(o, "cv", mx_json_real_or_null(s->cv));
+    for (int w = 0; w < WL_STATS_N_WINDOWS; w++) {
+        char key[16];
+        snprintf(key, sizeof(key), "%gs", wl_stats_windows_s[w]);
+        mx_json_set(ptm, key, mx_json_real_or_null(s->peak_to_mean[w]));
+    }
+    mx_json_set(o, "peak_to_mean", ptm);
+    return o;
+}
+
+static void print_stream(const char *name, const struct wl_stream_stats *s)
+{
+    printf("%-24s %10zu %10.3f %8.3f", name, s->requests, s->rate, s->cv);
+    for (int w = 0; w < WL_STATS_N_WINDOWS; w++)
+        printf(" %9.2f", s->peak_to_mean[w]);
+    putchar('\n');
+}
+
+static int trace_stats(int argc, char **argv)
+{
+    static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+    bool as_json = false;
+    int opt, rc = MX_OK;
+    struct wl_trace *t = NULL;
+    if (wants_help(argc, argv)) {
+        fputs(stats_help, stdout);
+        return 0;
+    }
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (opt == 'j')
+            as_json = true;
+        else
+            rc = cli_usage_error("trace stats", "unknown option \"%s\"", argv[optind - 1]);
+    }
+    if (rc == MX_OK && argc - optind != 1)
+        rc = cli_usage_error("trace stats", "expected one trace file");
+    if (rc == MX_OK)
+        rc = wl_trace_read_h5(argv[optind], &t);
+    if (rc != MX_OK)
+        return cli_report(rc);
+    struct wl_trace_stats s;
+    wl_trace_stats_compute(t, &s);
+    if (as_json) {
+        json_t *o = stream_json(&s.total), *models = json_array();
+        mx_json_set(o, "format", json_string("muxplan-trace-stats/1"));
+        mx_json_set(o, "start_s", json_real(s.start_s));
+        mx_json_set(o, "duration_s", json_real(s.duration_s));
+        for (uint32_t m = 0; m < s.n_models; m++) {
+            json_t *entry = stream_json(&s.models[m]);
+            mx_json_set(entry, "name", json_string(t->model_names[m]));
+            mx_json_append(models, entry);
+        }
+        mx_json_set(o, "models", models);
+        rc = mx_json_print(stdout, o);
+        json_decref(o);
+    } else {
+        printf("%zu requests of %u models over %.3f s from %.3f s\n\n", s.total.requests,
+               s.n_models, s.duration_s, s.start_s);
+        printf("%-24s %10s %10s %8s %9s %9s %9s\n", "model", "requests", "rate/s", "cv",
+               "p/m 1s", "p/m 10s", "p/m 60s");
+        print_stream("(all)", &s.total);
+        for (uint32_t m = 0; m < s.n_models; m++)
+            print_stream(t->model_names[m], &s.models[m]);
+    }
+    wl_trace_stats_release(&s);
+    wl_trace_free(t);
+    return rc == MX_OK ? 0 : cli_report(rc);
+}
+
+int cli_trace(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(trace_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    argc--;
+    argv++;
+    if (strcmp(sub, "gen") == 0)
+        return trace_gen(argc, argv);
+    if (strcmp(sub, "import") == 0)
+        return convert(argc, argv, "trace import", import_help, import_csv);
+    if (strcmp(sub, "export") == 0)
+        return convert(argc, argv, "trace export", export_help, export_csv);
+    if (strcmp(sub, "stats") == 0)
+        return trace_stats(argc, argv);
+    return cli_report(cli_usage_error("trace", "unknown subcommand \"%s\"", sub));
+}

@@ -1,0 +1,75 @@
+/* Allocation wrappers: out-of-memory and size overflow are fatal, so callers never check for NULL. */
+#include "mx_alloc.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void mx_bug(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "muxplan: bug at %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+static size_t checked_bytes(const char *file, int line, size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        mx_bug(file, line, "allocation of %zu x %zu bytes overflows", n, size);
+    size_t bytes = n * size;
+    return bytes ? bytes : 1;
+}
+
+static void *checked(const char *file, int line, void *p, size_t bytes)
+{
+    if (!p)
+        mx_bug(file, line, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *mx_calloc_at(const char *file, int line, size_t n, size_t size)
+{
+    size_t bytes = checked_bytes(file, line, n, size);
+    return checked(file, line, calloc(1, bytes), bytes);
+}
+
+void *mx_malloc_array_at(const char *file, int line, size_t n, size_t size)
+{
+    size_t bytes = checked_bytes(file, line, n, size);
+    return checked(file, line, malloc(bytes), bytes);
+}
+
+void *mx_realloc_array_at(const char *file, int line, void *p, size_t n, size_t size)
+{
+    size_t bytes = checked_bytes(file, line, n, size);
+    return checked(file, line, realloc(p, bytes), bytes);
+}
+
+char *mx_strdup_at(const char *file, int line, const char *s)
+{
+    size_t bytes = strlen(s) + 1;
+    char *copy = checked(file, line, malloc(bytes), bytes);
+    memcpy(copy, s, bytes);
+    return copy;
+}
+
+char *mx_strfmt_at(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (len < 0)
+        mx_bug(file, line, "bad format \"%s\"", fmt);
+    char *s = checked(file, line, malloc((size_t)len + 1), (size_t)len + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}

@@ -1,0 +1,157 @@
+/* A small CSV reader: one logical row per call, quoted fields may hold separators, quotes ("") and
+ * line breaks. Fields point into one reused buffer, so reading allocates only while rows grow. */
+#include "mx_csv.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mx_csv_open(const char *path, char sep, struct mx_csv *csv)
+{
+    memset(csv, 0, sizeof(*csv));
+    csv->fp = fopen(path, "rb");
+    if (!csv->fp)
+        return mx_error(MX_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    csv->path = path;
+    csv->sep = sep;
+    return MX_OK;
+}
+
+void mx_csv_close(struct mx_csv *csv)
+{
+    if (csv->fp)
+        fclose(csv->fp);
+    free(csv->buf);
+    free(csv->fields);
+    free(csv->offsets);
+    memset(csv, 0, sizeof(*csv));
+}
+
+static void push_char(struct mx_csv *csv, size_t *len, char c)
+{
+    if (*len + 1 >= csv->buf_cap) {
+        csv->buf_cap = csv->buf_cap ? 2 * csv->buf_cap : 256;
+        csv->buf = mx_realloc_array(csv->buf, csv->buf_cap, 1);
+    }
+    csv->buf[(*len)++] = c;
+}
+
+/* Field starts are kept as offsets while the buffer may move, then turned into pointers. */
+static void push_field(struct mx_csv *csv, size_t start)
+{
+    if (csv->n_fields == csv->fields_cap) {
+        csv->fields_cap = csv->fields_cap ? 2 * csv->fields_cap : 16;
+        csv->fields = mx_realloc_array(csv->fields, csv->fields_cap, sizeof(char *));
+        csv->offsets = mx_realloc_array(csv->offsets, csv->fields_cap, sizeof(size_t));
+    }
+    csv->offsets[csv->n_fields++] = start;
+}
+
+int mx_csv_next(struct mx_csv *csv)
+{
+    for (;;) {
+        size_t len = 0, start = 0;
+        bool quoted = false, any = false;
+        int c;
+        size_t first_line = ++csv->last_line;
+        csv->n_fields = 0;
+        while ((c = fgetc(csv->fp)) != EOF) {
+            any = true;
+            if (quoted) {
+                if (c == '"') {
+                    int next = fgetc(csv->fp);
+                    if (next == '"') {
+                        push_char(csv, &len, '"');
+                        continue;
+                    }
+                    quoted = false;
+                    if (next == EOF)
+                        break;
+                    c = next;
+                } else {
+                    if (c == '\n')
+                        csv->last_line++;
+                    push_char(csv, &len, (char)c);
+                    continue;
+                }
+            }
+            if (c == '"') {
+                quoted = true;
+            } else if (c == csv->sep) {
+                push_char(csv, &len, '\0');
+                push_field(csv, start);
+                start = len;
+            } else if (c == '\n') {
+                break;
+            } else if (c != '\r') {
+                push_char(csv, &len, (char)c);
+            }
+        }
+        if (quoted)
+            return mx_error(MX_EINPUT, "%s:%zu: unterminated quoted field", csv->path, first_line);
+        if (!any)
+            return 0;
+        push_char(csv, &len, '\0');
+        push_field(csv, start);
+        for (size_t f = 0; f < csv->n_fields; f++)
+            csv->fields[f] = csv->buf + csv->offsets[f];
+        csv->line = first_line;
+        if (csv->n_fields == 1 && csv->fields[0][0] == '\0')
+            continue; /* blank line */
+        return 1;
+    }
+}
+
+int mx_csv_column(const struct mx_csv *csv, const char *name)
+{
+    for (size_t f = 0; f < csv->n_fields; f++)
+        if (strcmp(csv->fields[f], name) == 0)
+            return (int)f;
+    return -1;
+}
+
+void mx_csv_write_field(FILE *fp, const char *s, char sep)
+{
+    if (!strchr(s, sep) && !strpbrk(s, "\"\r\n")) {
+        fputs(s, fp);
+        return;
+    }
+    fputc('"', fp);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', fp);
+        fputc(*s, fp);
+    }
+    fputc('"', fp);
+}
+
+bool mx_parse_f64(const char *s, double *out)
+{
+    char *end;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!*s)
+        return false;
+    errno = 0;
+    double v = strtod(s, &end);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (*end || errno == ERANGE || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+void mx_format_f64(char buf[32], double v)
+{
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, 32, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}

@@ -1,0 +1,93 @@
+/* Atomic output: mkstemp in the destination's directory (so rename is atomic), fsync, rename. */
+#include "mx_file.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *temporary_template(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    const char *base = path + dir_len;
+    size_t len = dir_len + 1 + strlen(base) + sizeof(".tmp.XXXXXX");
+    char *tmpl = mx_calloc(len, 1);
+    memcpy(tmpl, path, dir_len);
+    snprintf(tmpl + dir_len, len - dir_len, ".%s.tmp.XXXXXX", base);
+    return tmpl;
+}
+
+static void release(struct mx_out *out)
+{
+    free(out->path);
+    free(out->tmp_path);
+    out->path = out->tmp_path = NULL;
+    out->fp = NULL;
+}
+
+int mx_out_begin(const char *path, bool want_stream, struct mx_out *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!path || !*path)
+        return mx_error(MX_EUSAGE, "an output path is empty");
+    out->path = mx_strdup(path);
+    out->tmp_path = temporary_template(path);
+    int fd = mkstemp(out->tmp_path);
+    if (fd < 0) {
+        int rc = mx_error(MX_EIO, "%s: cannot create: %s", path, strerror(errno));
+        release(out);
+        return rc;
+    }
+    fchmod(fd, 0644);
+    if (!want_stream) {
+        close(fd);
+        return MX_OK;
+    }
+    out->fp = fdopen(fd, "w");
+    if (!out->fp) {
+        int rc = mx_error(MX_EIO, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        unlink(out->tmp_path);
+        release(out);
+        return rc;
+    }
+    return MX_OK;
+}
+
+int mx_out_commit(struct mx_out *out)
+{
+    int rc = MX_OK;
+    if (out->fp) {
+        if (fflush(out->fp) != 0 || ferror(out->fp) || fsync(fileno(out->fp)) != 0)
+            rc = mx_error(MX_EIO, "%s: write failed: %s", out->path, strerror(errno));
+        if (fclose(out->fp) != 0 && rc == MX_OK)
+            rc = mx_error(MX_EIO, "%s: write failed: %s", out->path, strerror(errno));
+        out->fp = NULL;
+    }
+    if (rc == MX_OK && rename(out->tmp_path, out->path) != 0)
+        rc = mx_error(MX_EIO, "%s: cannot rename into place: %s", out->path, strerror(errno));
+    if (rc != MX_OK)
+        unlink(out->tmp_path);
+    release(out);
+    return rc;
+}
+
+void mx_out_abort(struct mx_out *out)
+{
+    if (out->fp)
+        fclose(out->fp);
+    if (out->tmp_path)
+        unlink(out->tmp_path);
+    release(out);
+}
+
+bool mx_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}

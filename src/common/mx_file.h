@@ -1,0 +1,30 @@
+/* Atomic output files: write a temporary file beside the destination, then rename it into place.
+ *
+ * An interrupted or failed run never leaves a half-written file at the destination, and an existing
+ * file there stays intact until the new one is complete. */
+#ifndef MX_FILE_H
+#define MX_FILE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct mx_out {
+    char *path;      /* read-only: the destination */
+    char *tmp_path;  /* read-only: where the data is written until commit */
+    FILE *fp;        /* read-only: stream on tmp_path when opened with a stream, else NULL */
+};
+
+/* Start writing path. With want_stream, out->fp is open for writing; without it, the caller writes
+ * out->tmp_path itself (HDF5) and must close it before commit. Errors (MX_EIO) name the path. */
+int mx_out_begin(const char *path, bool want_stream, struct mx_out *out);
+
+/* Flush, close and rename into place; on failure the temporary is removed. Releases out. */
+int mx_out_commit(struct mx_out *out);
+
+/* Close and remove the temporary; the destination is untouched. Releases out. Safe on a zeroed out. */
+void mx_out_abort(struct mx_out *out);
+
+/* Whether path names an existing regular file. */
+bool mx_file_exists(const char *path);
+
+#endif

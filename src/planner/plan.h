@@ -1,0 +1,79 @@
+/* A placement plan: groups of devices, each with a parallel config and the models it hosts; or a
+ * schedule of such placements that change over time (Clockwork++).
+ *
+ * JSON form ("muxplan-plan/1"):
+ *   {"format": "muxplan-plan/1",
+ *    "models": [{"name": "m0", "base": "bert-1.3b"}, ...],
+ *    "groups": [{"id": 0, "devices": [0, 1, 2, 3], "dp": 1, "op": 1, "pp": 4,
+ *                "models": ["m0", "m3"]}, ...]}
+ * or, for a plan that changes over time, "schedule" instead of "groups":
+ *    "schedule": [{"start_s": 0, "groups": [...]}, {"start_s": 60, "groups": [...]}]
+ * Segment k applies to requests arriving in [start_k, start_{k+1}); the first also takes any request
+ * before its start. Group "models" entries are names or objects with a "name" (other members of
+ * such objects are informational). Optional top-level members "policy", "parameters", "predicted",
+ * "provenance", "unplaced" and "note" are carried through unchanged. */
+#ifndef PLAN_H
+#define PLAN_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct prof_db;
+struct prof_config;
+struct sim_cluster;
+
+struct plan_model {
+    char *name;
+    char *base;
+};
+
+struct plan_group {
+    int32_t id;             /* unique within its segment */
+    int32_t dp, op, pp;
+    uint32_t n_devices;
+    uint32_t *devices;      /* [n_devices]: stage k uses devices[k * op .. (k + 1) * op) */
+    uint32_t n_models;
+    uint32_t *models;       /* [n_models] indices into plan.models */
+};
+
+struct plan_segment {
+    double start_s;
+    uint32_t n_groups;
+    struct plan_group *groups;
+};
+
+struct plan {
+    char *path;             /* the file it was read from, for messages ("" when built) */
+    uint32_t n_models;
+    struct plan_model *models;
+    uint32_t n_segments;    /* 1 for a static plan */
+    struct plan_segment *segments;
+    int static_form;        /* written with "groups" (1) rather than "schedule" (0) */
+    json_t *extra;          /* the optional top-level members, owned; never NULL */
+};
+
+/* Read and check the plan's own consistency (names, ids, references, schedule order). Checks
+ * against a cluster and profile are plan_validate()'s. The caller frees *out with plan_free(). */
+int plan_read(const char *path, struct plan **out);
+
+/* Write p atomically. */
+int plan_write(const struct plan *p, const char *path);
+
+void plan_free(struct plan *p);
+
+/* Index of the model called name, or -1. */
+int32_t plan_find_model(const struct plan *p, const char *name);
+
+/* The memory model: weight bytes one device of the group needs for a model with this config, the
+ * largest over its stages. */
+int64_t plan_model_device_bytes(const struct prof_config *cfg);
+
+/* Check p against a cluster and a profile: every base is profiled; every group has dp = 1, exactly
+ * dp * op * pp distinct devices of the cluster, tensor-parallel stages within one node, no device
+ * shared with another group of its segment, a profiled config for each model it hosts, and the sum
+ * of their per-device weight bytes within the memory budget. Messages name the plan file, the group,
+ * and the cluster or profile file (cluster_path, db_path). */
+int plan_validate(const struct plan *p, const struct sim_cluster *c, const char *cluster_path,
+                  const struct prof_db *db, const char *db_path);
+
+#endif

@@ -1,0 +1,49 @@
+/* Dispatch policies: which of a model's replicas receives a request (DESIGN §4.3).
+ *
+ * A policy sees the controller's view of every group (stage clocks as the controller predicts them,
+ * and outstanding request counts) and returns an index into the model's replica list, or -1 to
+ * refuse the request. Ties go to the replica listed first (plan group order). Each policy lives in
+ * its own file; sim_dispatch_find() looks them up by CLI name. */
+#ifndef SIM_DISPATCH_H
+#define SIM_DISPATCH_H
+
+#include "mx_time.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sim_replica;
+struct sim_group;
+
+/* The controller's view of the groups at a decision. */
+struct sim_view {
+    const struct sim_group *groups;  /* global group table */
+    const mx_ns *clock;              /* stage clocks, indexed by stage_base + stage */
+    const uint32_t *outstanding;     /* per group: dispatched, not yet finished or refused */
+};
+
+/* The request being placed, in the controller's expected times. */
+struct sim_dispatch_query {
+    mx_ns ready_ns;   /* earliest stage-0 start: now + dispatch + exec overheads */
+    mx_ns latest_ns;  /* latest acceptable last-stage finish: deadline - fixed margin */
+};
+
+struct sim_dispatch_policy {
+    const char *name;
+    const char *summary;      /* one line for --help */
+    bool needs_outstanding;   /* engines maintain outstanding counts only for such policies */
+    int32_t (*choose)(const struct sim_view *view, const struct sim_replica *replicas, uint32_t n,
+                      const struct sim_dispatch_query *q);
+};
+
+extern const struct sim_dispatch_policy sim_dispatch_least_outstanding;
+extern const struct sim_dispatch_policy sim_dispatch_earliest_free;
+extern const struct sim_dispatch_policy sim_dispatch_best_finish;
+
+/* Every policy, NULL-terminated, in the order --help lists them. */
+extern const struct sim_dispatch_policy *const sim_dispatch_policies[];
+
+/* The policy called name, or NULL. */
+const struct sim_dispatch_policy *sim_dispatch_find(const char *name);
+
+#endif

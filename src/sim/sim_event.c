@@ -1,0 +1,502 @@
+/* The event engine (DESIGN §4.6): every mode of §4, one timed event at a time.
+ *
+ * A request's life is ARRIVAL -> (client overhead) DISPATCH -> (dispatch overhead) RECV at its group
+ * -> admitted or refused. An admitted request becomes a job (with batching: waits in the group's
+ * queue until ENQUEUE'd and a BATCH forms its job) that passes through the group's stages; each stage
+ * serves jobs first-come first-served, so a job starts a stage when the stage is idle and the job has
+ * left the previous stage (STAGE_READY wakes stage 0 when a job's exec overhead ends later).
+ *
+ * The controller dispatches from its own view of each group: stage clocks it advances at every
+ * dispatch by predicting the admission with the mean overheads, and raises to the group's real clocks
+ * at every admission; and outstanding counts it raises at dispatch and lowers when a request finishes
+ * or is refused. With constant overheads and no batching that view equals the group's state, so
+ * decisions match the fast path's request by request.
+ *
+ * At equal times events run in kind order (enum below): stages finish before anything else, so a
+ * request finishing at t no longer counts as outstanding for a decision at t; admissions and queue
+ * entries at t come before the batch formed at t; decisions come before new arrivals, so requests with
+ * equal arrival times are dispatched and admitted one after the other in trace order. */
+#include "sim_int.h"
+
+#include "mx_alloc.h"
+#include "mx_rng.h"
+#include "sim_dispatch.h"
+#include "sim_heap.h"
+
+#include <gsl/gsl_randist.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NIL UINT32_MAX
+
+enum event_kind {
+    EV_STAGE_DONE,  /* a job finished stage `stage` of `group` */
+    EV_STAGE_READY, /* the job at the head of stage 0 may start */
+    EV_ENQUEUE,     /* batching: an admitted request joins its group's queue */
+    EV_RECV,        /* a request reaches its group: admission */
+    EV_BATCH,       /* batching: form a batch on `group`'s idle stage 0 */
+    EV_DISPATCH,    /* a request reaches the controller: choose a group */
+    EV_ARRIVAL,     /* a request leaves its client */
+};
+
+/* A unit of execution: one request, or a batch of requests of one model. */
+struct job {
+    mx_ns ready_ns;       /* when it may start its next stage */
+    mx_ns predicted_ns;   /* last-stage finish predicted at admission or batch formation */
+    uint32_t first;       /* first member request; the rest follow through member_next */
+    uint32_t size;        /* members */
+    uint32_t next;        /* next job in a stage FIFO */
+    uint32_t batch_index; /* into the replica's batch sizes */
+    const struct sim_replica *rep;
+};
+
+/* Per-request draws of the overheads that act after arrival. */
+struct request_overheads {
+    mx_ns dispatch, exec, fixed, reply;
+};
+
+struct engine {
+    const struct sim_world *w;
+    const struct sim_segment *seg;
+    const struct sim_dispatch_policy *policy;
+    struct sim_results *r;
+    uint32_t max_batch;
+    struct sim_heap heap;
+
+    mx_ns *clock;          /* [n_stages] the groups' committed stage clocks */
+    mx_ns *view_clock;     /* [n_stages] the controller's view of them */
+    uint32_t *outstanding; /* [n_groups] */
+    mx_ns *scratch;        /* [max_stages] */
+
+    bool *stage_busy;          /* [n_stages] */
+    uint32_t *fifo_head;       /* [n_stages] jobs waiting for the stage */
+    uint32_t *fifo_tail;
+    bool *ready_pending;       /* [n_groups] a STAGE_READY is scheduled for stage 0 */
+    bool *batch_pending;       /* [n_groups] a BATCH is scheduled */
+    uint32_t *queue_head;      /* [n_groups] batching queue (request indices) */
+    uint32_t *queue_tail;
+
+    struct job *jobs;                 /* [requests of the segment] */
+    uint32_t n_jobs;
+    uint32_t *member_next;            /* [n] links of job members, by request index */
+    uint32_t *queue_next;             /* [n] links of batching queues */
+    const struct sim_replica **rep_of; /* [n] the replica each dispatched request went to */
+    struct request_overheads *draw;   /* [n] */
+    gsl_rng *rng[SIM_OH_COUNT];       /* NULL for constant terms */
+};
+
+static mx_ns draw_overhead(struct engine *e, int term)
+{
+    const struct sim_world *w = e->w;
+    if (!e->rng[term])
+        return w->overhead_ns[term];
+    double sample = (double)w->overhead_ns[term] +
+                    gsl_ran_gaussian(e->rng[term], (double)w->overhead_sd_ns[term]);
+    return (mx_ns)(sample < 0 ? -sample : sample);
+}
+
+static void push(struct engine *e, mx_ns time, enum event_kind kind, uint32_t id, uint32_t group,
+                 uint32_t stage)
+{
+    sim__heap_push(&e->heap, (struct sim_event){.time = time,
+                                                .id = id,
+                                                .group = group,
+                                                .stage = (uint16_t)stage,
+                                                .kind = (uint8_t)kind});
+}
+
+static const mx_ns *job_latency(const struct job *j)
+{
+    return j->rep->latency_ns + (size_t)j->batch_index * j->rep->n_stages;
+}
+
+/* The controller learns the group's real clocks at each admission and batch. */
+static void raise_view(struct engine *e, uint32_t g)
+{
+    const struct sim_group *grp = &e->w->groups[g];
+    for (uint32_t k = 0; k < grp->n_stages; k++) {
+        uint32_t s = grp->stage_base + k;
+        if (e->clock[s] > e->view_clock[s])
+            e->view_clock[s] = e->clock[s];
+    }
+}
+
+static void finish_request(struct engine *e, size_t i, uint8_t status, mx_ns when)
+{
+    e->r->status[i] = status;
+    e->r->finish_ns[i] = when;
+}
+
+static void fifo_append(struct engine *e, uint32_t stage, uint32_t job)
+{
+    e->jobs[job].next = NIL;
+    if (e->fifo_tail[stage] == NIL)
+        e->fifo_head[stage] = job;
+    else
+        e->jobs[e->fifo_tail[stage]].next = job;
+    e->fifo_tail[stage] = job;
+}
+
+/* Start the job at the head of stage k of group g if the stage is idle and the job is ready. */
+static void try_start(struct engine *e, uint32_t g, uint32_t k, mx_ns now)
+{
+    uint32_t s = e->w->groups[g].stage_base + k;
+    uint32_t jid = e->fifo_head[s];
+    if (e->stage_busy[s] || jid == NIL)
+        return;
+    struct job *j = &e->jobs[jid];
+    if (j->ready_ns > now) {
+        if (!e->ready_pending[g]) {
+            e->ready_pending[g] = true;
+            push(e, j->ready_ns, EV_STAGE_READY, 0, g, 0);
+        }
+        return;
+    }
+    e->fifo_head[s] = j->next;
+    if (j->next == NIL)
+        e->fifo_tail[s] = NIL;
+    e->stage_busy[s] = true;
+    if (k == 0)
+        for (uint32_t i = j->first; i != NIL; i = e->member_next[i])
+            e->r->start_ns[i] = now;
+    push(e, now + job_latency(j)[k], EV_STAGE_DONE, jid, g, k);
+}
+
+static uint32_t new_job(struct engine *e, const struct sim_replica *rep, uint32_t batch_index,
+                        mx_ns ready_ns, mx_ns predicted_ns)
+{
+    uint32_t jid = e->n_jobs++;
+    e->jobs[jid] = (struct job){.ready_ns = ready_ns,
+                                .predicted_ns = predicted_ns,
+                                .first = NIL,
+                                .size = 0,
+                                .next = NIL,
+                                .batch_index = batch_index,
+                                .rep = rep};
+    return jid;
+}
+
+static void complete_job(struct engine *e, uint32_t jid, mx_ns now)
+{
+    const struct sim_world *w = e->w;
+    struct job *j = &e->jobs[jid];
+    if (now != j->predicted_ns)
+        MX_BUG("job finished at %lld ns, predicted %lld ns", (long long)now,
+               (long long)j->predicted_ns);
+    mx_ns exec = 0;
+    const mx_ns *lat = job_latency(j);
+    for (uint32_t k = 0; k < j->rep->n_stages; k++)
+        exec += lat[k];
+    for (uint32_t i = j->first; i != NIL; i = e->member_next[i]) {
+        mx_ns finish = now + e->draw[i].reply;
+        finish_request(e, i, finish <= w->deadline_ns[i] ? SIM_GOOD : SIM_LATE, finish);
+        e->r->exec_ns[i] = exec;
+        e->r->batch[i] = (uint16_t)j->size;
+        e->outstanding[j->rep->group]--;
+    }
+}
+
+static void on_arrival(struct engine *e, uint32_t i, mx_ns now)
+{
+    const struct sim_world *w = e->w;
+    mx_ns client = draw_overhead(e, SIM_OH_CLIENT);
+    e->draw[i] = (struct request_overheads){draw_overhead(e, SIM_OH_DISPATCH),
+                                            draw_overhead(e, SIM_OH_EXEC),
+                                            draw_overhead(e, SIM_OH_FIXED),
+                                            draw_overhead(e, SIM_OH_REPLY)};
+    push(e, now + client, EV_DISPATCH, i, 0, 0);
+    if (i + 1 < e->seg->end)
+        push(e, w->arrival_ns[i + 1], EV_ARRIVAL, i + 1, 0, 0);
+}
+
+static void on_dispatch(struct engine *e, uint32_t i, mx_ns now)
+{
+    const struct sim_world *w = e->w;
+    const struct sim_segment *seg = e->seg;
+    uint32_t m = (uint32_t)w->model[i];
+    uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
+    if (n == 0) {
+        finish_request(e, i, SIM_NO_REPLICA, now);
+        return;
+    }
+    const struct sim_replica *reps = seg->replicas + begin;
+    const struct sim_view view = {w->groups, e->view_clock, e->outstanding};
+    const mx_ns ready = now + w->overhead_ns[SIM_OH_DISPATCH] + w->overhead_ns[SIM_OH_EXEC];
+    const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - w->overhead_ns[SIM_OH_FIXED]};
+    int32_t chosen = e->policy->choose(&view, reps, n, &q);
+    if (chosen < 0) {
+        finish_request(e, i, SIM_REJECTED, now);
+        return;
+    }
+    const struct sim_replica *rep = &reps[chosen];
+    uint32_t g = rep->group;
+    mx_ns *view_clock = e->view_clock + w->groups[g].stage_base;
+    e->r->group[i] = (int32_t)g;
+    e->rep_of[i] = rep;
+    e->outstanding[g]++;
+    mx_ns last = sim__predict(view_clock, rep->latency_ns, rep->n_stages, ready, e->scratch);
+    if (last <= q.latest_ns)
+        memcpy(view_clock, e->scratch, rep->n_stages * sizeof(mx_ns));
+    push(e, now + e->draw[i].dispatch, EV_RECV, i, g, 0);
+}
+
+static void on_recv(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
+{
+    const struct sim_world *w = e->w;
+    const struct sim_replica *rep = e->rep_of[i];
+    mx_ns *clock = e->clock + w->groups[g].stage_base;
+    mx_ns ready = now + e->draw[i].exec;
+    mx_ns last = sim__predict(clock, rep->latency_ns, rep->n_stages, ready, e->scratch);
+    if (last + e->draw[i].fixed > w->deadline_ns[i]) {
+        finish_request(e, i, SIM_REJECTED, now);
+        e->outstanding[g]--;
+        return;
+    }
+    if (e->max_batch > 1) {
+        push(e, ready, EV_ENQUEUE, i, g, 0);
+        return;
+    }
+    memcpy(clock, e->scratch, rep->n_stages * sizeof(mx_ns));
+    raise_view(e, g);
+    uint32_t jid = new_job(e, rep, 0, ready, last);
+    e->jobs[jid].first = i;
+    e->jobs[jid].size = 1;
+    e->member_next[i] = NIL;
+    fifo_append(e, w->groups[g].stage_base, jid);
+    try_start(e, g, 0, now);
+}
+
+static void schedule_batch(struct engine *e, uint32_t g, mx_ns now)
+{
+    uint32_t s0 = e->w->groups[g].stage_base;
+    if (!e->batch_pending[g] && !e->stage_busy[s0] && e->queue_head[g] != NIL) {
+        e->batch_pending[g] = true;
+        push(e, now, EV_BATCH, 0, g, 0);
+    }
+}
+
+static void on_enqueue(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
+{
+    e->queue_next[i] = NIL;
+    if (e->queue_tail[g] == NIL)
+        e->queue_head[g] = i;
+    else
+        e->queue_next[e->queue_tail[g]] = i;
+    e->queue_tail[g] = i;
+    schedule_batch(e, g, now);
+}
+
+/* Unlink request i (whose predecessor in the queue is prev, or NIL) from group g's queue. */
+static void queue_remove(struct engine *e, uint32_t g, uint32_t prev, uint32_t i)
+{
+    uint32_t next = e->queue_next[i];
+    if (prev == NIL)
+        e->queue_head[g] = next;
+    else
+        e->queue_next[prev] = next;
+    if (e->queue_tail[g] == i)
+        e->queue_tail[g] = prev;
+}
+
+/* Drop, from the head of g's queue, requests that can no longer meet their deadline even alone;
+ * return the first that can, or NIL. */
+static uint32_t drop_hopeless(struct engine *e, uint32_t g, mx_ns now)
+{
+    const struct sim_world *w = e->w;
+    mx_ns *clock = e->clock + w->groups[g].stage_base;
+    uint32_t i;
+    while ((i = e->queue_head[g]) != NIL) {
+        const struct sim_replica *rep = e->rep_of[i];
+        mx_ns last = sim__predict(clock, rep->latency_ns, rep->n_stages, now, NULL);
+        if (last + e->draw[i].fixed <= w->deadline_ns[i])
+            return i;
+        queue_remove(e, g, NIL, i);
+        finish_request(e, i, SIM_DROPPED, now);
+        e->outstanding[g]--;
+    }
+    return NIL;
+}
+
+static void on_batch(struct engine *e, uint32_t g, mx_ns now)
+{
+    const struct sim_world *w = e->w;
+    const struct sim_group *grp = &w->groups[g];
+    e->batch_pending[g] = false;
+    if (e->stage_busy[grp->stage_base])
+        return;
+    uint32_t oldest = drop_hopeless(e, g, now);
+    if (oldest == NIL)
+        return;
+    const struct sim_replica *rep = e->rep_of[oldest];
+    mx_ns *clock = e->clock + grp->stage_base;
+    mx_ns latest = w->deadline_ns[oldest] - e->draw[oldest].fixed;
+
+    /* Requests of the same model waiting behind the oldest, in arrival order. */
+    uint32_t available = 1;
+    for (uint32_t i = e->queue_next[oldest]; i != NIL && available < e->max_batch;
+         i = e->queue_next[i])
+        if (w->model[i] == w->model[oldest])
+            available++;
+    /* The largest profiled batch size, grown step by step while it still meets the deadline. */
+    uint32_t chosen = 0;
+    for (uint32_t b = 1; b < rep->n_batches && (uint32_t)rep->batch_sizes[b] <= available; b++) {
+        const mx_ns *lat = rep->latency_ns + (size_t)b * rep->n_stages;
+        if (sim__predict(clock, lat, rep->n_stages, now, NULL) > latest)
+            break;
+        chosen = b;
+    }
+    const mx_ns *lat = rep->latency_ns + (size_t)chosen * rep->n_stages;
+    mx_ns last = sim__predict(clock, lat, rep->n_stages, now, clock);
+    raise_view(e, g);
+    uint32_t jid = new_job(e, rep, chosen, now, last);
+    struct job *j = &e->jobs[jid];
+
+    /* Move the members from the queue to the job, keeping arrival order. */
+    uint32_t want = (uint32_t)rep->batch_sizes[chosen], tail = NIL, prev = NIL;
+    for (uint32_t i = oldest; i != NIL && j->size < want;) {
+        uint32_t next = e->queue_next[i];
+        if (w->model[i] == w->model[oldest]) {
+            queue_remove(e, g, prev, i);
+            e->member_next[i] = NIL;
+            if (tail == NIL)
+                j->first = i;
+            else
+                e->member_next[tail] = i;
+            tail = i;
+            j->size++;
+        } else {
+            prev = i;
+        }
+        i = next;
+    }
+    fifo_append(e, grp->stage_base, jid);
+    try_start(e, g, 0, now);
+}
+
+static void on_stage_done(struct engine *e, uint32_t jid, uint32_t g, uint32_t k, mx_ns now)
+{
+    const struct sim_group *grp = &e->w->groups[g];
+    uint32_t s = grp->stage_base + k;
+    struct job *j = &e->jobs[jid];
+    e->stage_busy[s] = false;
+    e->r->busy_ns[s] += job_latency(j)[k];
+    if (k + 1 < grp->n_stages) {
+        j->ready_ns = now;
+        fifo_append(e, s + 1, jid);
+        try_start(e, g, k + 1, now);
+    } else {
+        complete_job(e, jid, now);
+    }
+    if (k == 0 && e->max_batch > 1)
+        schedule_batch(e, g, now);
+    try_start(e, g, k, now);
+}
+
+static void engine_init(struct engine *e, const struct sim_world *w, uint32_t segment,
+                        const struct sim_options *o, struct sim_results *r)
+{
+    memset(e, 0, sizeof(*e));
+    e->w = w;
+    e->seg = &w->segments[segment];
+    e->policy = o->dispatch;
+    e->r = r;
+    e->max_batch = o->max_batch > 1 ? o->max_batch : 1;
+    size_t n_requests = e->seg->end - e->seg->first;
+    /* Pending events: one arrival, at most one of dispatch, recv or enqueue per request, at most
+     * one done and one ready per stage, one batch per group. */
+    sim__heap_init(&e->heap, n_requests + 2 * (size_t)w->n_stages + w->n_groups + 1);
+    e->clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
+    e->view_clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
+    e->outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups);
+    e->scratch = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
+    e->stage_busy = MX_NEW_ARRAY(bool, w->n_stages);
+    e->fifo_head = mx_malloc_array(w->n_stages, sizeof(uint32_t));
+    e->fifo_tail = mx_malloc_array(w->n_stages, sizeof(uint32_t));
+    for (uint32_t s = 0; s < w->n_stages; s++)
+        e->fifo_head[s] = e->fifo_tail[s] = NIL;
+    e->ready_pending = MX_NEW_ARRAY(bool, w->n_groups);
+    e->batch_pending = MX_NEW_ARRAY(bool, w->n_groups);
+    e->queue_head = mx_malloc_array(w->n_groups, sizeof(uint32_t));
+    e->queue_tail = mx_malloc_array(w->n_groups, sizeof(uint32_t));
+    for (uint32_t g = 0; g < w->n_groups; g++)
+        e->queue_head[g] = e->queue_tail[g] = NIL;
+    e->jobs = mx_malloc_array(n_requests ? n_requests : 1, sizeof(struct job));
+    e->member_next = mx_malloc_array(w->n, sizeof(uint32_t));
+    e->queue_next = mx_malloc_array(w->n, sizeof(uint32_t));
+    e->rep_of = MX_NEW_ARRAY(const struct sim_replica *, w->n);
+    e->draw = mx_malloc_array(w->n, sizeof(struct request_overheads));
+    for (int t = 0; t < SIM_OH_COUNT; t++) {
+        static const char *const streams[SIM_OH_COUNT] = {
+            "overhead/client", "overhead/dispatch", "overhead/exec", "overhead/fixed",
+            "overhead/reply"};
+        if (w->overhead_sd_ns[t] > 0)
+            e->rng[t] = mx_rng_new(o->seed, streams[t], segment);
+    }
+}
+
+static void engine_release(struct engine *e)
+{
+    sim__heap_release(&e->heap);
+    free(e->clock);
+    free(e->view_clock);
+    free(e->outstanding);
+    free(e->scratch);
+    free(e->stage_busy);
+    free(e->fifo_head);
+    free(e->fifo_tail);
+    free(e->ready_pending);
+    free(e->batch_pending);
+    free(e->queue_head);
+    free(e->queue_tail);
+    free(e->jobs);
+    free(e->member_next);
+    free(e->queue_next);
+    free(e->rep_of);
+    free(e->draw);
+    for (int t = 0; t < SIM_OH_COUNT; t++)
+        if (e->rng[t])
+            gsl_rng_free(e->rng[t]);
+}
+
+void sim__event_run_segment(const struct sim_world *w, uint32_t segment,
+                            const struct sim_options *o, struct sim_results *r)
+{
+    struct engine e;
+    engine_init(&e, w, segment, o, r);
+    for (size_t i = e.seg->first; i < e.seg->end; i++) {
+        r->group[i] = -1;
+        r->start_ns[i] = MX_NS_NEVER;
+        r->exec_ns[i] = 0;
+        r->batch[i] = 0;
+    }
+    if (e.seg->first < e.seg->end)
+        push(&e, w->arrival_ns[e.seg->first], EV_ARRIVAL, (uint32_t)e.seg->first, 0, 0);
+    while (e.heap.n > 0) {
+        struct sim_event ev = sim__heap_pop(&e.heap);
+        switch ((enum event_kind)ev.kind) {
+        case EV_ARRIVAL:
+            on_arrival(&e, ev.id, ev.time);
+            break;
+        case EV_DISPATCH:
+            on_dispatch(&e, ev.id, ev.time);
+            break;
+        case EV_RECV:
+            on_recv(&e, ev.id, ev.group, ev.time);
+            break;
+        case EV_ENQUEUE:
+            on_enqueue(&e, ev.id, ev.group, ev.time);
+            break;
+        case EV_BATCH:
+            on_batch(&e, ev.group, ev.time);
+            break;
+        case EV_STAGE_READY:
+            e.ready_pending[ev.group] = false;
+            try_start(&e, ev.group, 0, ev.time);
+            break;
+        case EV_STAGE_DONE:
+            on_stage_done(&e, ev.id, ev.group, ev.stage, ev.time);
+            break;
+        }
+    }
+    engine_release(&e);
+}

@@ -1,0 +1,40 @@
+/* Writing simulation results: the summary as a JSON object or a text table, and the per-request
+ * results as HDF5 ("muxplan-results/1"):
+ *
+ *   /arrival_s f64, /model i32, /group i32 (-1: never dispatched), /start_s f64 (NaN: never ran),
+ *   /finish_s f64, /exec_s f64, /batch i32, /status u8, /good u8     one row per request,
+ *                                                                           in trace order
+ *   /model_names str; /groups/id i32, /groups/segment i32, /groups/stages i32  per group
+ *   attributes: format, attainment, requests, good, late, rejected, dropped, no_replica, warmup_s,
+ *   engine, dispatch, status_names, summary (the JSON summary as text), provenance (JSON text) */
+#ifndef SIM_OUTPUT_H
+#define SIM_OUTPUT_H
+
+#include "sim_metrics.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+/* What produced the results, for output: options and a provenance object (borrowed, may be NULL). */
+struct sim_run_info {
+    const char *engine;    /* "fast" or "event" */
+    const char *dispatch;  /* policy name */
+    uint32_t max_batch;
+    uint64_t seed;
+    json_t *provenance;
+};
+
+/* The summary as a new JSON object ({"format": "muxplan-summary/1", "attainment": ..., ...}). */
+json_t *sim_summary_json(const struct sim_world *w, const struct sim_summary *s,
+                         const struct sim_run_info *info);
+
+/* The summary as human-readable tables. */
+void sim_summary_print(FILE *fp, const struct sim_world *w, const struct sim_summary *s,
+                       const struct sim_run_info *info);
+
+/* Write per-request results and the summary to path (atomic). */
+int sim_results_write_h5(const struct sim_world *w, const struct sim_results *r,
+                         const struct sim_summary *s, const struct sim_run_info *info,
+                         const char *path);
+
+#endif

@@ -1,0 +1,237 @@
+/* Workload generation: each model's arrivals on its own stream (in parallel), then a k-way merge by
+ * (time, model index) into one trace. */
+#include "wl_gen.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_rng.h"
+#include "mx_time.h"
+#include "wl_models.h"
+#include "wl_trace.h"
+
+#include <gsl/gsl_randist.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Stop generating a model past this many arrivals: 1e9 requests is far beyond any useful run. */
+#define MAX_ARRIVALS_PER_MODEL 1000000000ULL
+
+struct model_arrivals {
+    double *t;
+    size_t n;
+};
+
+struct gen_job {
+    const struct wl_gen_spec *spec;
+    const struct wl_model_set *set;
+    const double *rates;
+    struct model_arrivals *out;
+    uint32_t first, stride;
+};
+
+static double model_cv(const struct wl_gen_spec *spec, const struct wl_model_set *set, uint32_t m)
+{
+    return set->models[m].cv >= 0 ? set->models[m].cv : spec->cv;
+}
+
+static void generate_model(const struct wl_gen_spec *spec, double rate, double cv, uint32_t index,
+                           struct model_arrivals *out)
+{
+    double end = spec->start_s + spec->duration_s;
+    double expected = rate * spec->duration_s * 1.2 + 16;
+    size_t cap = expected < (double)(1u << 24) ? (size_t)expected : (size_t)1 << 24;
+    out->t = mx_malloc_array(cap, sizeof(double));
+    out->n = 0;
+    if (rate <= 0)
+        return;
+    gsl_rng *rng = mx_rng_new(spec->seed, "arrivals", index);
+    double shape = cv > 0 ? 1.0 / (cv * cv) : 0, scale = cv > 0 ? cv * cv / rate : 0;
+    double t = spec->start_s;
+    for (uint64_t k = 0; k < MAX_ARRIVALS_PER_MODEL; k++) {
+        switch (spec->process) {
+        case WL_PROCESS_DETERMINISTIC:
+            t = spec->start_s + (double)k / rate;
+            break;
+        case WL_PROCESS_POISSON:
+            t += gsl_ran_exponential(rng, 1.0 / rate);
+            break;
+        case WL_PROCESS_GAMMA:
+            t += gsl_ran_gamma(rng, shape, scale);
+            break;
+        }
+        if (!(t < end))
+            break;
+        if (out->n == cap) {
+            cap *= 2;
+            out->t = mx_realloc_array(out->t, cap, sizeof(double));
+        }
+        out->t[out->n++] = t;
+    }
+    gsl_rng_free(rng);
+}
+
+static void *generate_worker(void *arg)
+{
+    struct gen_job *job = arg;
+    for (uint32_t m = job->first; m < job->set->n; m += job->stride)
+        generate_model(job->spec, job->rates[m], model_cv(job->spec, job->set, m), m, &job->out[m]);
+    return NULL;
+}
+
+/* A binary min-heap of model cursors keyed by (next arrival, model index). */
+struct cursor {
+    double t;
+    uint32_t model;
+};
+
+static bool cursor_before(struct cursor a, struct cursor b)
+{
+    return a.t < b.t || (a.t == b.t && a.model < b.model);
+}
+
+static void sift_down(struct cursor *heap, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, best = i;
+        if (l < n && cursor_before(heap[l], heap[best]))
+            best = l;
+        if (r < n && cursor_before(heap[r], heap[best]))
+            best = r;
+        if (best == i)
+            return;
+        struct cursor tmp = heap[i];
+        heap[i] = heap[best];
+        heap[best] = tmp;
+        i = best;
+    }
+}
+
+static void merge(const struct wl_model_set *set, struct model_arrivals *arrivals,
+                  struct wl_trace *t)
+{
+    struct cursor *heap = MX_NEW_ARRAY(struct cursor, set->n);
+    size_t *next = MX_NEW_ARRAY(size_t, set->n);
+    size_t n_heap = 0;
+    for (uint32_t m = 0; m < set->n; m++)
+        if (arrivals[m].n > 0)
+            heap[n_heap++] = (struct cursor){arrivals[m].t[0], m};
+    for (size_t i = n_heap; i-- > 0;)
+        sift_down(heap, n_heap, i);
+    for (size_t i = 0; n_heap > 0; i++) {
+        uint32_t m = heap[0].model;
+        t->arrival_s[i] = heap[0].t;
+        t->model[i] = (int32_t)m;
+        t->slo_s[i] = set->models[m].slo_s;
+        if (++next[m] < arrivals[m].n)
+            heap[0].t = arrivals[m].t[next[m]];
+        else
+            heap[0] = heap[--n_heap];
+        sift_down(heap, n_heap, 0);
+    }
+    free(next);
+    free(heap);
+}
+
+int wl_gen_rates(const struct wl_model_set *set, const struct wl_gen_spec *spec, double *rates)
+{
+    double sum = 0;
+    for (uint32_t m = 0; m < set->n; m++) {
+        switch (spec->rate_dist) {
+        case WL_RATES_EQUAL:
+            rates[m] = 1;
+            break;
+        case WL_RATES_POWER:
+            rates[m] = pow((double)m + 1, -spec->alpha);
+            break;
+        case WL_RATES_EXPLICIT:
+            if (set->models[m].rate < 0)
+                return mx_error(MX_EINPUT,
+                                "%s: models[%u] (\"%s\") gives no \"rate\", which explicit rates "
+                                "need",
+                                set->path, m, set->models[m].name);
+            rates[m] = set->models[m].rate;
+            break;
+        }
+        sum += rates[m];
+    }
+    bool scale = spec->rate_dist != WL_RATES_EXPLICIT || spec->total_rate > 0;
+    if (scale && !(sum > 0))
+        return mx_error(MX_EINPUT, "%s: the explicit rates sum to zero", set->path);
+    for (uint32_t m = 0; scale && m < set->n; m++)
+        rates[m] *= spec->total_rate / sum;
+    return MX_OK;
+}
+
+static int check_spec(const struct wl_model_set *set, const struct wl_gen_spec *spec)
+{
+    if (!(mx_time_s_valid(spec->start_s) && spec->start_s >= 0))
+        return mx_error(MX_EUSAGE, "--start must be a non-negative time in seconds");
+    if (!(spec->duration_s > 0 && mx_time_s_valid(spec->start_s + spec->duration_s)))
+        return mx_error(MX_EUSAGE, "--duration must be a positive time in seconds");
+    if (spec->rate_dist != WL_RATES_EXPLICIT && !(spec->total_rate > 0 && spec->total_rate < 1e9))
+        return mx_error(MX_EUSAGE, "--total-rate must be positive (requests per second)");
+    if (spec->rate_dist == WL_RATES_POWER && !(spec->alpha >= 0 && spec->alpha < 100))
+        return mx_error(MX_EUSAGE, "power-law alpha must be in [0, 100)");
+    for (uint32_t m = 0; spec->process == WL_PROCESS_GAMMA && m < set->n; m++) {
+        double cv = model_cv(spec, set, m);
+        if (!(cv >= 0.01 && cv <= 100))
+            return mx_error(MX_EINPUT, "model \"%s\": Gamma arrivals need a CV in [0.01, 100], got %g",
+                            set->models[m].name, cv);
+    }
+    for (uint32_t m = 0; m < set->n; m++)
+        if (!(set->models[m].slo_s > 0))
+            MX_BUG("model set is not resolved: %s has no SLO in seconds", set->models[m].name);
+    return MX_OK;
+}
+
+int wl_gen(const struct wl_model_set *set, const struct wl_gen_spec *spec, struct wl_trace **out)
+{
+    int rc = check_spec(set, spec);
+    if (rc < 0)
+        return rc;
+    double *rates = MX_NEW_ARRAY(double, set->n);
+    if ((rc = wl_gen_rates(set, spec, rates)) < 0) {
+        free(rates);
+        return rc;
+    }
+    struct model_arrivals *arrivals = MX_NEW_ARRAY(struct model_arrivals, set->n);
+    unsigned threads = spec->threads < 1 ? 1 : spec->threads;
+    if (threads > set->n)
+        threads = set->n;
+    struct gen_job *jobs = MX_NEW_ARRAY(struct gen_job, threads);
+    pthread_t *tids = MX_NEW_ARRAY(pthread_t, threads);
+    for (unsigned w = 0; w < threads; w++) {
+        jobs[w] = (struct gen_job){spec, set, rates, arrivals, w, threads};
+        if (w > 0 && pthread_create(&tids[w], NULL, generate_worker, &jobs[w]) != 0)
+            MX_BUG("cannot start a generator thread");
+    }
+    generate_worker(&jobs[0]);
+    for (unsigned w = 1; w < threads; w++)
+        pthread_join(tids[w], NULL);
+
+    size_t total = 0;
+    for (uint32_t m = 0; m < set->n; m++)
+        total += arrivals[m].n;
+    if (total == 0) {
+        rc = mx_error(MX_EINPUT, "the workload has no requests: raise --duration or --total-rate");
+    } else {
+        const char **names = MX_NEW_ARRAY(const char *, set->n);
+        for (uint32_t m = 0; m < set->n; m++)
+            names[m] = set->models[m].name;
+        struct wl_trace *t = wl_trace_new(total, set->n, names);
+        free(names);
+        merge(set, arrivals, t);
+        t->start_s = spec->start_s;
+        t->duration_s = spec->duration_s;
+        *out = t;
+    }
+    for (uint32_t m = 0; m < set->n; m++)
+        free(arrivals[m].t);
+    free(arrivals);
+    free(jobs);
+    free(tids);
+    free(rates);
+    return rc;
+}

@@ -1,0 +1,36 @@
+/* Trace statistics: request counts, rates, burstiness (CV of gaps) and peak-to-mean rates. */
+#ifndef WL_STATS_H
+#define WL_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct wl_trace;
+
+/* Window lengths (seconds) of the peak-to-mean figures. */
+#define WL_STATS_N_WINDOWS 3
+extern const double wl_stats_windows_s[WL_STATS_N_WINDOWS]; /* 1, 10, 60 */
+
+/* Figures for one stream of arrivals. Undefined values are NaN. */
+struct wl_stream_stats {
+    size_t requests;
+    double rate;                               /* requests / duration */
+    double cv;                                 /* CV of gaps between consecutive arrivals */
+    double peak_to_mean[WL_STATS_N_WINDOWS];   /* max window count / mean window count; NaN when
+                                                  the duration holds no whole window */
+};
+
+struct wl_trace_stats {
+    double start_s, duration_s;     /* the trace's window */
+    struct wl_stream_stats total;   /* all models together */
+    uint32_t n_models;
+    struct wl_stream_stats *models; /* [n_models], in the trace's model order */
+};
+
+/* Compute statistics of t over its window [start_s, start_s + duration_s): windows of w seconds
+ * start at start_s, and a trailing partial window is left out of the peak-to-mean. Release with
+ * wl_trace_stats_release(). */
+void wl_trace_stats_compute(const struct wl_trace *t, struct wl_trace_stats *out);
+void wl_trace_stats_release(struct wl_trace_stats *s);
+
+#endif

@@ -1,0 +1,172 @@
+/* The trace container, its per-request validation, and its HDF5 form. */
+#include "wl_trace.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_h5.h"
+#include "mx_strmap.h"
+#include "mx_time.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct wl_trace *wl_trace_new(size_t n, uint32_t n_models, const char *const *names)
+{
+    struct wl_trace *t = MX_NEW(struct wl_trace);
+    t->n = n;
+    t->arrival_s = mx_malloc_array(n, sizeof(double));
+    t->model = mx_malloc_array(n, sizeof(int32_t));
+    t->slo_s = mx_malloc_array(n, sizeof(double));
+    t->n_models = n_models;
+    t->model_names = MX_NEW_ARRAY(char *, n_models);
+    for (uint32_t m = 0; m < n_models; m++)
+        t->model_names[m] = mx_strdup(names[m]);
+    return t;
+}
+
+void wl_trace_free(struct wl_trace *t)
+{
+    if (!t)
+        return;
+    free(t->arrival_s);
+    free(t->model);
+    free(t->slo_s);
+    for (uint32_t m = 0; m < t->n_models; m++)
+        free(t->model_names[m]);
+    free(t->model_names);
+    free(t->provenance);
+    free(t->path);
+    free(t);
+}
+
+int32_t wl_trace_find_model(const struct wl_trace *t, const char *name)
+{
+    for (uint32_t m = 0; m < t->n_models; m++)
+        if (strcmp(t->model_names[m], name) == 0)
+            return (int32_t)m;
+    return -1;
+}
+
+const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const char **field)
+{
+    double a = t->arrival_s[i];
+    *field = "arrival_s";
+    if (!mx_time_s_valid(a))
+        return "arrival time is not a finite number of seconds below 3.1e9";
+    if (a < 0)
+        return "arrival time is negative";
+    if (i > 0 && a < t->arrival_s[i - 1])
+        return "arrival time is before the previous request's (requests must be sorted)";
+    *field = "model";
+    if (t->model[i] < 0 || (uint32_t)t->model[i] >= t->n_models)
+        return "model index is outside the model names";
+    *field = "slo_s";
+    if (!(mx_time_s_valid(t->slo_s[i]) && t->slo_s[i] > 0))
+        return "SLO is not a positive finite number of seconds";
+    return NULL;
+}
+
+/* Fill the window defaults (first arrival, span) when a file gives none. */
+static void default_window(struct wl_trace *t, bool has_start, bool has_duration)
+{
+    if (!has_start)
+        t->start_s = t->arrival_s[0];
+    if (!has_duration)
+        t->duration_s = t->arrival_s[t->n - 1] - t->start_s;
+}
+
+static int read_f64_attr_opt(const struct mx_h5 *h, const char *name, double *out, bool *present)
+{
+    *present = H5Aexists_by_name(h->id, "/", name, H5P_DEFAULT) > 0;
+    H5Eclear2(H5E_DEFAULT);
+    if (!*present)
+        return MX_OK;
+    int rc = mx_h5_attr_read_f64(h, "/", name, out);
+    if (rc == MX_OK && !mx_time_s_valid(*out))
+        rc = mx_error(MX_EINPUT, "%s: /: attribute \"%s\" is not a valid time", h->path, name);
+    return rc;
+}
+
+int wl_trace_read_h5(const char *path, struct wl_trace **out)
+{
+    struct mx_h5 h;
+    struct wl_trace *t = MX_NEW(struct wl_trace);
+    struct mx_strmap names;
+    size_t dims[2], n_names = 0;
+    bool has_start, has_duration;
+    int rc;
+    mx_strmap_init(&names);
+    if ((rc = mx_h5_open(path, "trace", 1, &h)) < 0)
+        goto done;
+    if ((rc = mx_h5_read_strings(&h, "/model_names", &n_names, &t->model_names)) < 0)
+        goto done;
+    t->n_models = (uint32_t)n_names;
+    if ((rc = mx_h5_read(&h, "/arrival_s", MX_H5_F64, 1, dims, (void **)&t->arrival_s)) < 0)
+        goto done;
+    t->n = dims[0];
+    if (t->n == 0) {
+        rc = mx_error(MX_EINPUT, "%s: /arrival_s: the trace has no requests", path);
+        goto done;
+    }
+    if ((rc = mx_h5_read(&h, "/model", MX_H5_I32, 1, dims, (void **)&t->model)) < 0)
+        goto done;
+    if (dims[0] != t->n) {
+        rc = mx_error(MX_EINPUT, "%s: /model: %zu rows, but /arrival_s has %zu", path, dims[0], t->n);
+        goto done;
+    }
+    if ((rc = mx_h5_read(&h, "/slo_s", MX_H5_F64, 1, dims, (void **)&t->slo_s)) < 0)
+        goto done;
+    if (dims[0] != t->n) {
+        rc = mx_error(MX_EINPUT, "%s: /slo_s: %zu rows, but /arrival_s has %zu", path, dims[0], t->n);
+        goto done;
+    }
+    for (uint32_t m = 0; m < t->n_models; m++) {
+        if (!t->model_names[m][0] || !mx_strmap_put(&names, t->model_names[m], m)) {
+            rc = mx_error(MX_EINPUT, "%s: /model_names[%u]: \"%s\" is empty or repeated", path, m,
+                          t->model_names[m]);
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        const char *field, *problem = wl_trace_request_problem(t, i, &field);
+        if (problem) {
+            rc = mx_error(MX_EINPUT, "%s: /%s[%zu]: %s", path, field, i, problem);
+            goto done;
+        }
+    }
+    if ((rc = read_f64_attr_opt(&h, "start_s", &t->start_s, &has_start)) < 0 ||
+        (rc = read_f64_attr_opt(&h, "duration_s", &t->duration_s, &has_duration)) < 0 ||
+        (rc = mx_h5_attr_read_opt_str(&h, "/", "provenance", &t->provenance)) < 0)
+        goto done;
+    default_window(t, has_start, has_duration);
+    t->path = mx_strdup(path);
+    *out = t;
+    t = NULL;
+done:
+    mx_strmap_release(&names);
+    mx_h5_abort(&h);
+    wl_trace_free(t);
+    return rc;
+}
+
+int wl_trace_write_h5(const struct wl_trace *t, const char *path)
+{
+    struct mx_h5 h;
+    size_t n[2] = {t->n, 0}, m[2] = {t->n_models, 0};
+    int rc = mx_h5_create(path, "trace", 1, &h);
+    if (rc < 0)
+        return rc;
+    if ((rc = mx_h5_write(&h, "/arrival_s", MX_H5_F64, 1, n, t->arrival_s)) < 0 ||
+        (rc = mx_h5_write(&h, "/model", MX_H5_I32, 1, n, t->model)) < 0 ||
+        (rc = mx_h5_write(&h, "/slo_s", MX_H5_F64, 1, n, t->slo_s)) < 0 ||
+        (rc = mx_h5_write_strings(&h, "/model_names", m[0], (const char *const *)t->model_names)) <
+            0 ||
+        (rc = mx_h5_attr_write_f64(&h, "/", "start_s", t->start_s)) < 0 ||
+        (rc = mx_h5_attr_write_f64(&h, "/", "duration_s", t->duration_s)) < 0 ||
+        (t->provenance && (rc = mx_h5_attr_write_str(&h, "/", "provenance", t->provenance)) < 0)) {
+        mx_h5_abort(&h);
+        return rc;
+    }
+    return mx_h5_close(&h);
+}

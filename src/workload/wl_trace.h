@@ -1,0 +1,51 @@
+/* A workload trace: requests (arrival time, model, SLO) sorted by arrival.
+ *
+ * HDF5 form ("muxplan-trace/1"):
+ *   /arrival_s    float64 [n]  seconds, finite, >= 0, non-decreasing
+ *   /model        int32   [n]  index into /model_names
+ *   /slo_s        float64 [n]  seconds, > 0
+ *   /model_names  string  [m]  unique names
+ *   attributes: format, start_s and duration_s (the window the trace covers), provenance (JSON text)
+ * CSV form: a header naming the columns arrival_s, model (a name) and slo_s, in any order; other
+ * columns are ignored. Requests with equal arrival times keep their order in the file. */
+#ifndef WL_TRACE_H
+#define WL_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct wl_trace {
+    size_t n;             /* requests */
+    double *arrival_s;    /* [n] */
+    int32_t *model;       /* [n] */
+    double *slo_s;        /* [n] */
+    uint32_t n_models;
+    char **model_names;   /* [n_models] */
+    double start_s;       /* start of the covered window (default: first arrival) */
+    double duration_s;    /* length of the covered window (default: last - first arrival) */
+    char *provenance;     /* JSON text, or NULL */
+    char *path;           /* the file it was read from, for messages, or NULL */
+};
+
+/* A trace with room for n requests and a copy of the n_models names; arrays uninitialised,
+ * start_s = duration_s = 0. Free with wl_trace_free(). */
+struct wl_trace *wl_trace_new(size_t n, uint32_t n_models, const char *const *names);
+void wl_trace_free(struct wl_trace *t);
+
+/* Index of the model called name, or -1. */
+int32_t wl_trace_find_model(const struct wl_trace *t, const char *name);
+
+/* The problem with request i given the request before it, or NULL if it is valid; *field names the
+ * column at fault ("arrival_s", "model" or "slo_s"). Used by every reader. */
+const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const char **field);
+
+/* Readers validate everything (sorted, finite, in range, unique names, at least one request) and
+ * name the file and the dataset and row, or the line. The caller frees *out. */
+int wl_trace_read_h5(const char *path, struct wl_trace **out);
+int wl_trace_read_csv(const char *path, struct wl_trace **out);
+
+/* Writers, atomic. */
+int wl_trace_write_h5(const struct wl_trace *t, const char *path);
+int wl_trace_write_csv(const struct wl_trace *t, const char *path);
+
+#endif

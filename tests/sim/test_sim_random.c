@@ -1,0 +1,323 @@
+/* Properties on random cases: the fast path and the event engine agree request by request;
+ * conservation and sanity of every outcome in every mode; determinism across thread counts; and the
+ * alpaserve-fast preset reproduces AlpaServe's fast simulator (a transcription of its recurrence in
+ * double precision) request by request. */
+#include "fixture.h"
+#include "mx_alloc.h"
+#include "mx_rng.h"
+#include "sim_dispatch.h"
+
+#include <criterion/criterion.h>
+#include <gsl/gsl_randist.h>
+#include <math.h>
+#include <stdlib.h>
+
+struct random_case {
+    struct prof_db *db;
+    struct plan *p;
+    struct wl_trace *t;
+    struct sim_cluster c;
+    struct sim_options o;
+};
+
+struct case_shape {
+    bool random_overheads;
+    bool batching;
+    bool schedule;
+};
+
+static const char *const base_names[2] = {"b0", "b1"};
+
+/* Add random groups to the plan's last segment and the configs they need to the profile. */
+static void random_groups(gsl_rng *rng, struct random_case *rc, bool batching, uint32_t *devices)
+{
+    uint32_t n_groups = 1 + (uint32_t)gsl_rng_uniform_int(rng, 4);
+    uint32_t first = 0;
+    for (uint32_t g = 0; g < n_groups; g++) {
+        int pp = 1 + (int)gsl_rng_uniform_int(rng, 4), op = 1 + (int)gsl_rng_uniform_int(rng, 2);
+        uint32_t models[8], n = 0;
+        for (uint32_t m = 0; m < rc->p->n_models; m++)
+            if (gsl_rng_uniform(rng) < 0.6)
+                models[n++] = m;
+        for (int b = 0; b < 2; b++) {
+            if (prof_db_find(rc->db, base_names[b], 1, op, pp))
+                continue;
+            int32_t batch[3] = {1, 2, 4};
+            double lat[12];
+            for (int k = 0; k < pp; k++) {
+                double l = 0.005 + 0.2 * gsl_rng_uniform(rng);
+                lat[k] = l;
+                lat[pp + k] = 1.5 * l;
+                lat[2 * pp + k] = 2.2 * l;
+            }
+            fx_profile_add_batches(rc->db, base_names[b], op, pp, batching ? 3 : 1, batch, lat, 1);
+        }
+        fx_plan_add_group(rc->p, op, pp, first, n, models);
+        first += (uint32_t)(op * pp);
+    }
+    if (first > *devices)
+        *devices = first;
+}
+
+static struct random_case random_case(uint64_t seed, struct case_shape shape)
+{
+    struct random_case rc;
+    gsl_rng *rng = mx_rng_new(seed, "test/random-case", 0);
+    uint32_t n_models = 1 + (uint32_t)gsl_rng_uniform_int(rng, 5);
+    const char *bases[8];
+    for (uint32_t m = 0; m < n_models; m++)
+        bases[m] = base_names[gsl_rng_uniform_int(rng, 2)];
+    rc.db = prof_db_new("random");
+    rc.p = fx_plan_new(n_models, bases);
+    uint32_t devices = 0;
+    random_groups(rng, &rc, shape.batching, &devices);
+
+    size_t n = 20 + gsl_rng_uniform_int(rng, 180);
+    double *arrival = MX_NEW_ARRAY(double, n), *slo = MX_NEW_ARRAY(double, n);
+    int32_t *model = MX_NEW_ARRAY(int32_t, n);
+    double rate = 2 + 60 * gsl_rng_uniform(rng), cv = 0.3 + 4 * gsl_rng_uniform(rng);
+    bool quantize = gsl_rng_uniform(rng) < 0.5;
+    double t = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (gsl_rng_uniform(rng) >= 0.15)
+            t += gsl_ran_gamma(rng, 1 / (cv * cv), cv * cv / rate);
+        arrival[i] = quantize ? floor(t * 100) / 100 : t; /* quantized: many equal times */
+        model[i] = (int32_t)gsl_rng_uniform_int(rng, n_models);
+        slo[i] = 0.02 + gsl_rng_uniform(rng);
+    }
+    if (shape.schedule && gsl_rng_uniform(rng) < 0.5) {
+        fx_plan_add_segment(rc.p, arrival[n / 2]);
+        random_groups(rng, &rc, shape.batching, &devices);
+    }
+    rc.t = fx_trace(n, arrival, model, slo, n_models);
+    free(arrival);
+    free(slo);
+    free(model);
+
+    rc.c = fx_cluster(devices, devices);
+    for (int k = 0; k < SIM_OH_COUNT; k++) {
+        if (gsl_rng_uniform(rng) < 0.5)
+            continue;
+        rc.c.overheads.term[k].mean_s = 0.02 * gsl_rng_uniform(rng);
+        if (shape.random_overheads)
+            rc.c.overheads.term[k].sd_s = 0.01 * gsl_rng_uniform(rng);
+    }
+    if (gsl_rng_uniform(rng) < 0.3)
+        rc.c.overheads.stage_factor_per_pp = 0.009;
+    rc.o = (struct sim_options){.engine = SIM_ENGINE_EVENT,
+                                .dispatch = sim_dispatch_policies[gsl_rng_uniform_int(rng, 3)],
+                                .max_batch = shape.batching ? 1 + (uint32_t)gsl_rng_uniform_int(rng, 6)
+                                                            : 1,
+                                .seed = seed,
+                                .threads = 1};
+    gsl_rng_free(rng);
+    return rc;
+}
+
+static void random_case_free(struct random_case *rc)
+{
+    wl_trace_free(rc->t);
+    plan_free(rc->p);
+    prof_db_free(rc->db);
+}
+
+static void assert_same_results(const struct sim_results *a, const struct sim_results *b,
+                                uint64_t seed)
+{
+    cr_assert_eq(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        cr_assert_eq(a->status[i], b->status[i], "case %llu request %zu: status %d vs %d",
+                     (unsigned long long)seed, i, a->status[i], b->status[i]);
+        cr_assert_eq(a->group[i], b->group[i], "case %llu request %zu: group",
+                     (unsigned long long)seed, i);
+        cr_assert_eq(a->start_ns[i], b->start_ns[i], "case %llu request %zu: start",
+                     (unsigned long long)seed, i);
+        cr_assert_eq(a->finish_ns[i], b->finish_ns[i], "case %llu request %zu: finish",
+                     (unsigned long long)seed, i);
+        cr_assert_eq(a->exec_ns[i], b->exec_ns[i], "case %llu request %zu: exec",
+                     (unsigned long long)seed, i);
+        cr_assert_eq(a->batch[i], b->batch[i], "case %llu request %zu: batch",
+                     (unsigned long long)seed, i);
+    }
+    cr_assert_eq(a->n_stages, b->n_stages);
+    for (size_t s = 0; s < a->n_stages; s++)
+        cr_assert_eq(a->busy_ns[s], b->busy_ns[s], "case %llu stage %zu: busy",
+                     (unsigned long long)seed, s);
+}
+
+Test(random, fast_path_and_event_engine_agree_on_1200_cases)
+{
+    size_t requests = 0, outcomes[SIM_N_STATUS] = {0};
+    for (uint64_t seed = 1; seed <= 1200; seed++) {
+        struct random_case rc = random_case(seed, (struct case_shape){false, false, true});
+        struct sim_results *event = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+        rc.o.engine = SIM_ENGINE_FAST;
+        struct sim_results *fast = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+        assert_same_results(fast, event, seed);
+        requests += fast->n;
+        for (size_t i = 0; i < fast->n; i++)
+            outcomes[fast->status[i]]++;
+        sim_results_free(event);
+        sim_results_free(fast);
+        random_case_free(&rc);
+    }
+    /* The cases must exercise every outcome the fast path can produce. */
+    cr_assert_gt(requests, 100000);
+    cr_assert_gt(outcomes[SIM_GOOD], requests / 10);
+    cr_assert_gt(outcomes[SIM_REJECTED], requests / 10);
+    cr_assert_gt(outcomes[SIM_LATE], 100, "late requests need reply overheads: %zu",
+                 outcomes[SIM_LATE]);
+    cr_assert_gt(outcomes[SIM_NO_REPLICA], 100);
+}
+
+Test(random, every_request_ends_once_and_consistently)
+{
+    for (uint64_t seed = 5000; seed < 5600; seed++) {
+        struct case_shape shape = {seed % 2 == 0, seed % 3 != 0, true};
+        struct random_case rc = random_case(seed, shape);
+        struct sim_world *w;
+        struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, &w);
+        size_t count[SIM_N_STATUS] = {0};
+        mx_ns busy = 0, exec = 0;
+        for (size_t i = 0; i < r->n; i++) {
+            mx_ns arrival = llround(rc.t->arrival_s[i] * 1e9);
+            mx_ns deadline = arrival + llround(rc.t->slo_s[i] * 1e9);
+            cr_assert_lt(r->status[i], SIM_FAILED, "case %llu request %zu has no outcome",
+                         (unsigned long long)seed, i);
+            count[r->status[i]]++;
+            cr_assert_geq(r->finish_ns[i], arrival);
+            bool ran = r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE;
+            cr_assert_eq(ran, r->start_ns[i] != MX_NS_NEVER);
+            cr_assert_eq(ran, r->batch[i] > 0);
+            if (ran) {
+                cr_assert_geq(r->start_ns[i], arrival);
+                cr_assert_geq(r->finish_ns[i], r->start_ns[i] + r->exec_ns[i]);
+                cr_assert_geq(r->group[i], 0);
+                exec += r->exec_ns[i] / r->batch[i];
+            }
+            if (r->status[i] == SIM_GOOD)
+                cr_assert_leq(r->finish_ns[i], deadline);
+            if (r->status[i] == SIM_LATE)
+                cr_assert_gt(r->finish_ns[i], deadline);
+        }
+        size_t total = 0;
+        for (int s = 0; s < SIM_N_STATUS; s++)
+            total += count[s];
+        cr_assert_eq(total, r->n, "requests = good + late + rejected + dropped + no replica");
+        for (size_t s = 0; s < r->n_stages; s++)
+            busy += r->busy_ns[s];
+        if (!shape.batching)
+            cr_assert_eq(busy, exec, "case %llu: stage busy time is the executed work",
+                         (unsigned long long)seed);
+        sim_results_free(r);
+        sim_world_free(w);
+        random_case_free(&rc);
+    }
+}
+
+Test(random, identical_results_for_any_thread_count)
+{
+    for (uint64_t seed = 9000; seed < 9100; seed++) {
+        struct random_case rc = random_case(seed, (struct case_shape){true, seed % 2 == 0, true});
+        struct sim_results *one = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+        rc.o.threads = 3;
+        struct sim_results *three = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+        assert_same_results(one, three, seed);
+        sim_results_free(one);
+        sim_results_free(three);
+        random_case_free(&rc);
+    }
+}
+
+Test(random, random_overheads_depend_on_the_seed)
+{
+    struct random_case rc = random_case(77, (struct case_shape){false, false, false});
+    for (int k = 0; k < SIM_OH_COUNT; k++)
+        rc.c.overheads.term[k] = (struct sim_overhead){0.002, 0.001};
+    struct sim_results *a = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+    struct sim_results *b = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+    assert_same_results(a, b, 77);
+    rc.o.seed++;
+    struct sim_results *c = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+    size_t differ = 0;
+    for (size_t i = 0; i < a->n; i++)
+        differ += a->finish_ns[i] != c->finish_ns[i];
+    cr_assert_gt(differ, a->n / 2, "another seed draws other overheads");
+    sim_results_free(a);
+    sim_results_free(b);
+    sim_results_free(c);
+    random_case_free(&rc);
+}
+
+/* AlpaServe's fast simulator, transcribed from its published algorithm: dispatch to the replica
+ * whose last stage frees first (strictly earlier wins), pipeline recurrence with stage latencies
+ * times (1 + 0.009 pp), 11 ms added to the finish; accepted only if that finish is within the SLO. */
+static void alpaserve_reference(const struct plan *p, const struct prof_db *db,
+                                const struct wl_trace *t, bool *good, double *finish)
+{
+    const struct plan_segment *s = &p->segments[0];
+    double clocks[8][8] = {{0}};
+    for (size_t i = 0; i < t->n; i++) {
+        int best = -1;
+        double earliest = INFINITY;
+        for (uint32_t g = 0; g < s->n_groups; g++) {
+            const struct plan_group *grp = &s->groups[g];
+            for (uint32_t j = 0; j < grp->n_models; j++)
+                if ((int32_t)grp->models[j] == t->model[i] && clocks[g][grp->pp - 1] < earliest) {
+                    earliest = clocks[g][grp->pp - 1];
+                    best = (int)g;
+                }
+        }
+        good[i] = false;
+        finish[i] = t->arrival_s[i];
+        if (best < 0)
+            continue;
+        const struct plan_group *grp = &s->groups[best];
+        const struct prof_config *cfg =
+            prof_db_find(db, p->models[t->model[i]].base, 1, grp->op, grp->pp);
+        double stage_finish[8], tt = t->arrival_s[i];
+        for (int k = 0; k < grp->pp; k++) {
+            tt = fmax(tt, clocks[best][k]) + cfg->stage_latency_s[k] * (1 + 0.009 * grp->pp);
+            stage_finish[k] = tt;
+        }
+        if (tt + 0.011 - t->arrival_s[i] <= t->slo_s[i]) {
+            good[i] = true;
+            finish[i] = tt + 0.011;
+            for (int k = 0; k < grp->pp; k++)
+                clocks[best][k] = stage_finish[k];
+        }
+    }
+}
+
+Test(random, alpaserve_fast_preset_reproduces_alpaserve_request_by_request)
+{
+    size_t compared = 0, good_total = 0;
+    for (uint64_t seed = 20000; seed < 20300; seed++) {
+        struct random_case rc = random_case(seed, (struct case_shape){false, false, false});
+        sim_overheads_preset("alpaserve-fast", &rc.c.overheads);
+        rc.o.dispatch = &sim_dispatch_earliest_free;
+        rc.o.engine = SIM_ENGINE_AUTO;
+        struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+        bool *good = MX_NEW_ARRAY(bool, rc.t->n);
+        double *finish = MX_NEW_ARRAY(double, rc.t->n);
+        alpaserve_reference(rc.p, rc.db, rc.t, good, finish);
+        for (size_t i = 0; i < rc.t->n; i++) {
+            cr_assert_eq(r->status[i] == SIM_GOOD, good[i], "case %llu request %zu",
+                         (unsigned long long)seed, i);
+            /* Latencies are whole nanoseconds here: finish times drift by at most half a
+             * nanosecond per stage over a busy period, far below a microsecond. */
+            cr_assert_float_eq((double)r->finish_ns[i] / 1e9, finish[i], 1e-6,
+                               "case %llu request %zu: finish %.9f s, AlpaServe %.9f s",
+                               (unsigned long long)seed, i, (double)r->finish_ns[i] / 1e9,
+                               finish[i]);
+            good_total += good[i];
+        }
+        compared += rc.t->n;
+        free(good);
+        free(finish);
+        sim_results_free(r);
+        random_case_free(&rc);
+    }
+    cr_assert_gt(good_total, compared / 10);
+    cr_assert_lt(good_total, compared - compared / 10);
+}

@@ -1,0 +1,66 @@
+/* Test fixtures: small profiles, plans, traces and clusters built in memory, and helpers to run the
+ * muxplan binary. Every builder aborts on misuse; tests own what they get and free it with the
+ * module's own _free. */
+#ifndef FIXTURE_H
+#define FIXTURE_H
+
+#include "plan.h"
+#include "prof_db.h"
+#include "sim.h"
+#include "wl_trace.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A cluster of n devices on nodes of per_node, a large memory budget and zero overheads. */
+struct sim_cluster fx_cluster(uint32_t devices, uint32_t per_node);
+
+/* Add config (1, op, pp) of base to db with batch-1 stage latencies (seconds) and weight bytes per
+ * device w for every stage. Further batch sizes: fx_profile_add_batch(). */
+void fx_profile_add(struct prof_db *db, const char *base, int op, int pp, const double *latency_s,
+                    int64_t weight_bytes);
+/* Add (1, op, pp) with n_batches batch sizes and latencies [n_batches][pp]. */
+void fx_profile_add_batches(struct prof_db *db, const char *base, int op, int pp,
+                            uint32_t n_batches, const int32_t *batch, const double *latency_s,
+                            int64_t weight_bytes);
+
+/* A plan of n_models models (names "m0", "m1", ... unless names is given) with one base each. */
+struct plan *fx_plan_new(uint32_t n_models, const char *const *bases);
+/* Start a new segment at start_s (the first segment exists already, at 0). */
+void fx_plan_add_segment(struct plan *p, double start_s);
+/* Add a group to the last segment: config (1, op, pp) on devices first .. first + op*pp - 1,
+ * hosting the n models listed (plan model indices). Returns its id. */
+int32_t fx_plan_add_group(struct plan *p, int op, int pp, uint32_t first_device, uint32_t n,
+                          const uint32_t *models);
+
+/* A trace of n requests over n_models models named like fx_plan_new's. */
+struct wl_trace *fx_trace(size_t n, const double *arrival_s, const int32_t *model,
+                          const double *slo_s, uint32_t n_models);
+
+/* Compile and run; aborts the test on any error. */
+struct sim_results *fx_run(const struct sim_cluster *c, const struct prof_db *db,
+                           const struct plan *p, const struct wl_trace *t,
+                           const struct sim_options *o, struct sim_world **world_out);
+
+/* A path under the source tree (MUXPLAN_SOURCE_ROOT), and a fresh temporary directory. */
+const char *fx_source_path(const char *relative);
+const char *fx_tmpdir(void);
+/* dir/name in a static buffer (one of several rotating buffers). */
+const char *fx_path(const char *dir, const char *name);
+
+/* Write text to path. */
+void fx_write_file(const char *path, const char *text);
+/* Read a whole file (caller frees); NULL if absent. */
+char *fx_read_file(const char *path, size_t *len);
+
+/* Run the muxplan binary with a command line (split on spaces; no quoting) and capture stdout and
+ * stderr. Returns the exit status. The captured text lives until the next call. */
+struct fx_output {
+    int status;
+    const char *out;
+    const char *err;
+};
+struct fx_output fx_muxplan(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

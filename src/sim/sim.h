@@ -76,12 +76,18 @@ struct sim_results {
     size_t n_stages;      /* stages over all groups */
     mx_ns *busy_ns;       /* [n_stages] total busy time of each stage */
     const char *engine;   /* "fast" or "event": the engine that produced them */
+    _Atomic uint64_t events; /* events the event engine processed (0 for the fast path) */
 };
 
 /* Run the simulation. Errors: MX_EUSAGE when the fast engine is asked for a mode it does not cover
  * (batching, random overheads). Free *out with sim_results_free(). Cost: the fast path is O(n * stages)
  * with no allocation in its loop; the event engine O(events * log(pending)). */
 int sim_run(const struct sim_world *w, const struct sim_options *o, struct sim_results **out);
+
+/* The same into results made by sim_results_new(w), which runs may reuse: every field is
+ * overwritten. For callers that simulate one world many times (the planner, benchmarks). */
+struct sim_results *sim_results_new(const struct sim_world *w);
+int sim_run_into(const struct sim_world *w, const struct sim_options *o, struct sim_results *r);
 void sim_results_free(struct sim_results *r);
 
 /* Whether options o can run on the fast path for w. */

@@ -32,6 +32,7 @@ struct sim_dispatch_policy {
     const char *name;
     const char *summary;      /* one line for --help */
     bool needs_outstanding;   /* engines maintain outstanding counts only for such policies */
+    bool may_refuse;          /* whether choose() can return -1 (else one replica is a given) */
     int32_t (*choose)(const struct sim_view *view, const struct sim_replica *replicas, uint32_t n,
                       const struct sim_dispatch_query *q);
 };

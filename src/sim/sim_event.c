@@ -24,6 +24,7 @@
 #include "sim_heap.h"
 
 #include <gsl/gsl_randist.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -307,7 +308,7 @@ static uint32_t drop_hopeless(struct engine *e, uint32_t g, mx_ns now)
     uint32_t i;
     while ((i = e->queue_head[g]) != NIL) {
         const struct sim_replica *rep = e->rep_of[i];
-        mx_ns last = sim__predict(clock, rep->latency_ns, rep->n_stages, now, NULL);
+        mx_ns last = sim__predict_last(clock, rep->latency_ns, rep->n_stages, now);
         if (last + e->draw[i].fixed <= w->deadline_ns[i])
             return i;
         queue_remove(e, g, NIL, i);
@@ -341,7 +342,7 @@ static void on_batch(struct engine *e, uint32_t g, mx_ns now)
     uint32_t chosen = 0;
     for (uint32_t b = 1; b < rep->n_batches && (uint32_t)rep->batch_sizes[b] <= available; b++) {
         const mx_ns *lat = rep->latency_ns + (size_t)b * rep->n_stages;
-        if (sim__predict(clock, lat, rep->n_stages, now, NULL) > latest)
+        if (sim__predict_last(clock, lat, rep->n_stages, now) > latest)
             break;
         chosen = b;
     }
@@ -471,8 +472,10 @@ void sim__event_run_segment(const struct sim_world *w, uint32_t segment,
     }
     if (e.seg->first < e.seg->end)
         push(&e, w->arrival_ns[e.seg->first], EV_ARRIVAL, (uint32_t)e.seg->first, 0, 0);
+    uint64_t events = 0;
     while (e.heap.n > 0) {
         struct sim_event ev = sim__heap_pop(&e.heap);
+        events++;
         switch ((enum event_kind)ev.kind) {
         case EV_ARRIVAL:
             on_arrival(&e, ev.id, ev.time);
@@ -498,5 +501,6 @@ void sim__event_run_segment(const struct sim_world *w, uint32_t segment,
             break;
         }
     }
+    atomic_fetch_add(&r->events, events);
     engine_release(&e);
 }

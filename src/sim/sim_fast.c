@@ -13,9 +13,11 @@
 
 #include "mx_alloc.h"
 #include "sim_dispatch.h"
+#include "sim_dispatch_best_finish.h"
+#include "sim_dispatch_earliest_free.h"
+#include "sim_dispatch_least_outstanding.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #define NIL UINT32_MAX
 
@@ -75,76 +77,139 @@ static void in_flight_retire(struct in_flight *f, uint32_t g, mx_ns now, uint32_
     }
 }
 
-void sim__fast_run_segment(const struct sim_world *w, uint32_t segment, const struct sim_options *o,
-                           struct sim_results *r)
+/* Admission and commit in one pass over a group's stage clocks c: run the §4.4 recurrence in place,
+ * keeping the old clocks in saved, and put them back if the last stage would finish after latest.
+ * Admission is the common case, so its clocks are written once. Returns the last stage's finish
+ * (> latest: refused, c unchanged) and the stage-0 start in *started. */
+static inline __attribute__((always_inline)) mx_ns admit(mx_ns *restrict c,
+                                                         const mx_ns *restrict lat, uint32_t n,
+                                                         mx_ns ready, mx_ns latest,
+                                                         mx_ns *restrict saved, mx_ns *started)
+{
+    mx_ns t = ready;
+#pragma GCC unroll 8
+    for (uint32_t k = 0; k < n; k++) {
+        saved[k] = c[k];
+        t = (saved[k] > t ? saved[k] : t) + lat[k];
+        c[k] = t;
+    }
+    if (t > latest) {
+#pragma GCC unroll 8
+        for (uint32_t k = 0; k < n; k++)
+            c[k] = saved[k];
+    }
+    *started = saved[0] > ready ? saved[0] : ready;
+    return t;
+}
+
+/* admit() unrolled for the usual pipeline depths, where the old clocks stay in registers. */
+#define UNROLLED_STAGES 8
+static inline __attribute__((always_inline)) mx_ns admit_any(mx_ns *restrict c, const mx_ns *restrict lat, uint32_t n, mx_ns ready,
+                       mx_ns latest, mx_ns *restrict spill, mx_ns *started)
+{
+    mx_ns saved[UNROLLED_STAGES];
+    switch (n) {
+    case 1:
+        return admit(c, lat, 1, ready, latest, saved, started);
+    case 2:
+        return admit(c, lat, 2, ready, latest, saved, started);
+    case 4:
+        return admit(c, lat, 4, ready, latest, saved, started);
+    case 8:
+        return admit(c, lat, 8, ready, latest, saved, started);
+    default:
+        return admit(c, lat, n, ready, latest, spill, started);
+    }
+}
+
+typedef int32_t (*choose_fn)(const struct sim_view *, const struct sim_replica *, uint32_t,
+                             const struct sim_dispatch_query *);
+
+/* The loop over one segment. Always inlined into one copy per dispatch policy below, with the
+ * policy's choice inlined too. */
+static inline __attribute__((always_inline)) void
+run_segment(const struct sim_world *w, uint32_t segment, const struct sim_dispatch_policy *policy,
+            choose_fn choose, struct sim_results *r)
 {
     const struct sim_segment *seg = &w->segments[segment];
-    const struct sim_dispatch_policy *policy = o->dispatch;
     const bool count_outstanding = policy->needs_outstanding;
     const mx_ns client = w->overhead_ns[SIM_OH_CLIENT], dispatch = w->overhead_ns[SIM_OH_DISPATCH];
     const mx_ns exec = w->overhead_ns[SIM_OH_EXEC], fixed = w->overhead_ns[SIM_OH_FIXED];
     const mx_ns reply = w->overhead_ns[SIM_OH_REPLY];
-    const size_t first = seg->first;
+    const size_t first = seg->first, end = seg->end;
     const uint32_t n_replicas = seg->rep_begin[w->n_models];
+    const uint32_t *restrict rep_begin = seg->rep_begin;
+    const struct sim_replica *restrict replicas = seg->replicas;
 
-    mx_ns *clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
+    /* Local restrict copies: the result arrays never alias each other or the inputs, and saying
+     * so keeps their pointers in registers across the byte-sized status stores. */
+    const mx_ns *restrict arrival = w->arrival_ns;
+    const mx_ns *restrict deadline_of = w->deadline_ns;
+    const int32_t *restrict model = w->model;
+    uint8_t *restrict status = r->status;
+    int32_t *restrict group = r->group;
+    mx_ns *restrict start = r->start_ns;
+    mx_ns *restrict finish = r->finish_ns;
+    mx_ns *restrict executed = r->exec_ns;
+    uint16_t *restrict batch = r->batch;
+
+    mx_ns *restrict clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
     uint32_t *outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups);
-    uint64_t *admitted = MX_NEW_ARRAY(uint64_t, n_replicas);
-    mx_ns *finish = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
+    uint64_t *restrict admitted = MX_NEW_ARRAY(uint64_t, n_replicas);
+    mx_ns *restrict saved = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
     struct in_flight flight = {0};
     if (count_outstanding)
-        in_flight_init(&flight, seg->end - first, w->n_groups);
+        in_flight_init(&flight, end - first, w->n_groups);
     const struct sim_view view = {w->groups, clock, outstanding};
 
-    for (size_t i = first; i < seg->end; i++) {
-        const uint32_t m = (uint32_t)w->model[i];
-        const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
-        const mx_ns decided = w->arrival_ns[i] + client;
-        const mx_ns deadline = w->deadline_ns[i];
-        r->start_ns[i] = MX_NS_NEVER;
-        r->exec_ns[i] = 0;
-        r->batch[i] = 0;
-        if (n == 0) {
-            r->status[i] = SIM_NO_REPLICA;
-            r->group[i] = -1;
-            r->finish_ns[i] = decided;
-            continue;
+    for (size_t i = first; i < end; i++) {
+        const uint32_t m = (uint32_t)model[i];
+        const uint32_t begin = rep_begin[m], n = rep_begin[m + 1] - begin;
+        const mx_ns decided = arrival[i] + client;
+        const mx_ns deadline = deadline_of[i];
+        int32_t chosen = -1;
+        if (n > 0) {
+            const struct sim_replica *reps = replicas + begin;
+            if (count_outstanding)
+                for (uint32_t k = 0; k < n; k++)
+                    in_flight_retire(&flight, reps[k].group, decided, outstanding);
+            const struct sim_dispatch_query q = {decided + dispatch + exec, deadline - fixed};
+            chosen = n == 1 && !policy->may_refuse ? 0 : choose(&view, reps, n, &q);
         }
-        const struct sim_replica *reps = seg->replicas + begin;
-        if (count_outstanding)
-            for (uint32_t k = 0; k < n; k++)
-                in_flight_retire(&flight, reps[k].group, decided, outstanding);
-        const struct sim_dispatch_query q = {decided + dispatch + exec, deadline - fixed};
-        const int32_t chosen = policy->choose(&view, reps, n, &q);
         if (chosen < 0) {
-            r->status[i] = SIM_REJECTED;
-            r->group[i] = -1;
-            r->finish_ns[i] = decided;
+            status[i] = n == 0 ? SIM_NO_REPLICA : SIM_REJECTED;
+            group[i] = -1;
+            start[i] = MX_NS_NEVER;
+            finish[i] = decided;
+            executed[i] = 0;
+            batch[i] = 0;
             continue;
         }
-        const struct sim_replica *rep = &reps[chosen];
+        const struct sim_replica *rep = &replicas[begin + (uint32_t)chosen];
         const uint32_t g = rep->group;
-        mx_ns *gclock = clock + w->groups[g].stage_base;
-        const mx_ns received = decided + dispatch;
-        const mx_ns last = sim__predict(gclock, rep->latency_ns, rep->n_stages, received + exec,
-                                        finish);
-        r->group[i] = (int32_t)g;
+        const mx_ns received = decided + dispatch, ready = received + exec;
+        mx_ns started;
+        const mx_ns last = admit_any(clock + rep->stage_base, rep->latency_ns, rep->n_stages, ready,
+                                     deadline - fixed, saved, &started);
+        group[i] = (int32_t)g;
         if (last + fixed > deadline) {
-            r->status[i] = SIM_REJECTED;
-            r->finish_ns[i] = received;
+            status[i] = SIM_REJECTED;
+            start[i] = MX_NS_NEVER;
+            finish[i] = received;
+            executed[i] = 0;
+            batch[i] = 0;
             if (count_outstanding && dispatch > 0) {
                 outstanding[g]++;
                 in_flight_push(&flight, 1, g, (uint32_t)(i - first), received);
             }
             continue;
         }
-        memcpy(gclock, finish, rep->n_stages * sizeof(mx_ns));
+        start[i] = started;
         admitted[begin + (uint32_t)chosen]++;
-        r->start_ns[i] = finish[0] - rep->latency_ns[0];
-        r->finish_ns[i] = last + reply;
-        r->exec_ns[i] = rep->sum_ns;
-        r->batch[i] = 1;
-        r->status[i] = last + reply <= deadline ? SIM_GOOD : SIM_LATE;
+        finish[i] = last + reply;
+        executed[i] = rep->sum_ns;
+        batch[i] = 1;
+        status[i] = last + reply <= deadline ? SIM_GOOD : SIM_LATE;
         if (count_outstanding) {
             outstanding[g]++;
             in_flight_push(&flight, 0, g, (uint32_t)(i - first), last);
@@ -153,15 +218,61 @@ void sim__fast_run_segment(const struct sim_world *w, uint32_t segment, const st
 
     /* Busy time: each admitted request kept each stage of its group busy for its latency there. */
     for (uint32_t k = 0; k < n_replicas; k++) {
-        const struct sim_replica *rep = &seg->replicas[k];
-        mx_ns *busy = r->busy_ns + w->groups[rep->group].stage_base;
+        const struct sim_replica *rep = &replicas[k];
+        mx_ns *busy = r->busy_ns + rep->stage_base;
         for (uint32_t s = 0; s < rep->n_stages; s++)
             busy[s] += (mx_ns)admitted[k] * rep->latency_ns[s];
     }
     if (count_outstanding)
         in_flight_release(&flight);
-    free(finish);
+    free(saved);
     free(admitted);
     free(outstanding);
     free(clock);
+}
+
+static void run_least_outstanding(const struct sim_world *w, uint32_t segment,
+                                  const struct sim_dispatch_policy *policy, struct sim_results *r)
+{
+    run_segment(w, segment, policy, sim__choose_least_outstanding, r);
+}
+
+static void run_earliest_free(const struct sim_world *w, uint32_t segment,
+                              const struct sim_dispatch_policy *policy, struct sim_results *r)
+{
+    run_segment(w, segment, policy, sim__choose_earliest_free, r);
+}
+
+static void run_best_finish(const struct sim_world *w, uint32_t segment,
+                            const struct sim_dispatch_policy *policy, struct sim_results *r)
+{
+    run_segment(w, segment, policy, sim__choose_best_finish, r);
+}
+
+/* Any other policy: its choice through the table's function pointer. */
+static void run_any(const struct sim_world *w, uint32_t segment,
+                    const struct sim_dispatch_policy *policy, struct sim_results *r)
+{
+    run_segment(w, segment, policy, policy->choose, r);
+}
+
+static const struct {
+    const struct sim_dispatch_policy *policy;
+    void (*run)(const struct sim_world *, uint32_t, const struct sim_dispatch_policy *,
+                struct sim_results *);
+} specialised[] = {
+    {&sim_dispatch_least_outstanding, run_least_outstanding},
+    {&sim_dispatch_earliest_free, run_earliest_free},
+    {&sim_dispatch_best_finish, run_best_finish},
+};
+
+void sim__fast_run_segment(const struct sim_world *w, uint32_t segment, const struct sim_options *o,
+                           struct sim_results *r)
+{
+    for (size_t k = 0; k < sizeof(specialised) / sizeof(specialised[0]); k++)
+        if (specialised[k].policy == o->dispatch) {
+            specialised[k].run(w, segment, o->dispatch, r);
+            return;
+        }
+    run_any(w, segment, o->dispatch, r);
 }

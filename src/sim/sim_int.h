@@ -12,6 +12,8 @@ struct wl_trace;
 /* A model hosted on a group: everything a request of that model needs there. */
 struct sim_replica {
     uint32_t group;              /* global group index */
+    uint32_t stage_base;         /* the group's stage_base, kept here for the hot loops */
+    uint32_t last_stage;         /* stage_base + n_stages - 1: the clock earliest-free reads */
     uint32_t n_stages;
     uint32_t n_batches;
     const int32_t *batch_sizes;  /* [n_batches], ascending, [0] == 1 */
@@ -56,22 +58,28 @@ struct sim_world {
 };
 
 /* The §4.4 recurrence: a request that may start stage 0 at ready_ns, against stage clocks clock[]
- * (when each stage is next free) and latencies lat[]. Stores each stage's finish in f (if not NULL)
- * and returns the last. */
+ * (when each stage is next free) and latencies lat[]. Stores each stage's finish in f and returns the
+ * last. f may be clock itself, to commit in place. */
 static inline mx_ns sim__predict(const mx_ns *clock, const mx_ns *lat, uint32_t n_stages,
                                  mx_ns ready_ns, mx_ns *f)
 {
     mx_ns t = ready_ns;
     for (uint32_t k = 0; k < n_stages; k++) {
         t = (clock[k] > t ? clock[k] : t) + lat[k];
-        if (f)
-            f[k] = t;
+        f[k] = t;
     }
     return t;
 }
 
-/* Allocate results for w (all requests unset). */
-struct sim_results *sim__results_new(const struct sim_world *w);
+/* The last stage's finish of the same recurrence, without storing the others. */
+static inline mx_ns sim__predict_last(const mx_ns *clock, const mx_ns *lat, uint32_t n_stages,
+                                      mx_ns ready_ns)
+{
+    mx_ns t = ready_ns;
+    for (uint32_t k = 0; k < n_stages; k++)
+        t = (clock[k] > t ? clock[k] : t) + lat[k];
+    return t;
+}
 
 /* Run one segment with each engine, writing only that segment's requests and stages of r. */
 void sim__fast_run_segment(const struct sim_world *w, uint32_t segment, const struct sim_options *o,

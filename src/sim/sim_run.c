@@ -10,11 +10,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *const sim_status_names[SIM_N_STATUS] = {"good",    "late",       "rejected",
                                                     "dropped", "no_replica", "failed"};
 
-struct sim_results *sim__results_new(const struct sim_world *w)
+struct sim_results *sim_results_new(const struct sim_world *w)
 {
     struct sim_results *r = MX_NEW(struct sim_results);
     r->n = w->n;
@@ -75,7 +76,8 @@ static void *run_worker(void *arg)
     }
 }
 
-int sim_run(const struct sim_world *w, const struct sim_options *options, struct sim_results **out)
+int sim_run_into(const struct sim_world *w, const struct sim_options *options,
+                 struct sim_results *r)
 {
     struct sim_options o = *options;
     if (!o.dispatch)
@@ -85,8 +87,9 @@ int sim_run(const struct sim_world *w, const struct sim_options *options, struct
         return mx_error(MX_EUSAGE, "the fast engine covers neither batching nor random overheads; "
                                    "use --engine event");
     bool fast = o.engine == SIM_ENGINE_FAST || (o.engine == SIM_ENGINE_AUTO && fast_ok);
-    struct sim_results *r = sim__results_new(w);
     r->engine = fast ? "fast" : "event";
+    r->events = 0;
+    memset(r->busy_ns, 0, r->n_stages * sizeof(mx_ns));
     struct run_job job = {w, &o, r, fast ? sim__fast_run_segment : sim__event_run_segment, 0};
     unsigned threads = o.threads < 1 ? 1 : o.threads;
     if (threads > w->n_segments)
@@ -99,6 +102,17 @@ int sim_run(const struct sim_world *w, const struct sim_options *options, struct
     for (unsigned t = 1; t < threads; t++)
         pthread_join(tids[t], NULL);
     free(tids);
+    return MX_OK;
+}
+
+int sim_run(const struct sim_world *w, const struct sim_options *o, struct sim_results **out)
+{
+    struct sim_results *r = sim_results_new(w);
+    int rc = sim_run_into(w, o, r);
+    if (rc < 0) {
+        sim_results_free(r);
+        return rc;
+    }
     *out = r;
     return MX_OK;
 }

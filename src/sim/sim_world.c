@@ -120,7 +120,9 @@ static void compile_segment(struct compiler *cc, const struct plan *p, const str
                 const struct compiled_config *c = compile_config(cc, cfg);
                 struct sim_replica *rep = &seg->replicas[r++];
                 rep->group = seg->first_group + g;
+                rep->stage_base = w->groups[rep->group].stage_base;
                 rep->n_stages = (uint32_t)cfg->pp;
+                rep->last_stage = rep->stage_base + rep->n_stages - 1;
                 rep->n_batches = cfg->n_batches;
                 rep->latency_ns = w->latency_store + c->latency_offset;
                 rep->batch_sizes = w->batch_store + c->batch_offset;

@@ -94,7 +94,7 @@ static hid_t file_type(enum mx_h5_type t)
 
 static const char *type_label(enum mx_h5_type t)
 {
-    return t == MX_H5_F64 ? "floating-point" : "integer";
+    return t == MX_H5_F64 ? "a floating-point" : "an integer";
 }
 
 /* Creation properties shared by groups and datasets: no timestamps, so equal content gives equal
@@ -250,7 +250,7 @@ int mx_h5_read(const struct mx_h5 *h, const char *path, enum mx_h5_type type, in
     CHECK(ftype, MX_EINPUT, "unreadable type");
     H5T_class_t cls = H5Tget_class(ftype);
     if ((type == MX_H5_F64) != (cls == H5T_FLOAT) || (cls != H5T_FLOAT && cls != H5T_INTEGER)) {
-        rc = mx_error(MX_EINPUT, "%s: %s: expected a %s dataset", h->path, path, type_label(type));
+        rc = mx_error(MX_EINPUT, "%s: %s: expected %s dataset", h->path, path, type_label(type));
         goto fail;
     }
     space = H5Dget_space(dset);

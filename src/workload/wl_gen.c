@@ -67,7 +67,9 @@ static void generate_model(const struct wl_gen_spec *spec, double rate, double c
             cap *= 2;
             out->t = mx_realloc_array(out->t, cap, sizeof(double));
         }
-        out->t[out->n++] = t;
+        /* Stored on the simulator's 1 ns grid, so every reader of the file (this simulator or
+         * another one in double precision) sees the same ties; the process itself runs on. */
+        out->t[out->n++] = round(t * 1e9) / 1e9;
     }
     gsl_rng_free(rng);
 }

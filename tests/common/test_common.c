@@ -1,0 +1,261 @@
+/* src/common: statistics, number formatting, CSV rows, JSON places and errors, HDF5 determinism,
+ * random stream derivation, atomic output. */
+#include "fixture.h"
+#include "mx_alloc.h"
+#include "mx_csv.h"
+#include "mx_error.h"
+#include "mx_file.h"
+#include "mx_h5.h"
+#include "mx_json.h"
+#include "mx_rng.h"
+#include "mx_stats.h"
+#include "mx_strmap.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+Test(stats, nearest_rank_quantiles)
+{
+    double v[10] = {10, 1, 9, 2, 8, 3, 7, 4, 6, 5};
+    mx_sort_f64(v, 10);
+    cr_assert_eq(mx_quantile_sorted(v, 10, 0), 1);
+    cr_assert_eq(mx_quantile_sorted(v, 10, 0.5), 5, "ceil(0.5 * 10) = 5th value");
+    cr_assert_eq(mx_quantile_sorted(v, 10, 0.9), 9);
+    cr_assert_eq(mx_quantile_sorted(v, 10, 0.91), 10);
+    cr_assert_eq(mx_quantile_sorted(v, 10, 1), 10);
+    cr_assert(isnan(mx_quantile_sorted(v, 0, 0.5)));
+    cr_assert_float_eq(mx_mean(v, 10), 5.5, 1e-12);
+}
+
+Test(stats, cv_of_gaps)
+{
+    double regular[5] = {0, 1, 2, 3, 4};
+    cr_assert_float_eq(mx_gap_cv(regular, 5), 0, 1e-12);
+    double uneven[4] = {0, 1, 3, 6}; /* gaps 1, 2, 3: mean 2, population sd sqrt(2/3) */
+    cr_assert_float_eq(mx_gap_cv(uneven, 4), sqrt(2.0 / 3.0) / 2, 1e-12);
+    cr_assert(isnan(mx_gap_cv(uneven, 2)));
+}
+
+Test(text, formatted_numbers_read_back_exactly)
+{
+    gsl_rng *rng = mx_rng_new(1, "test/format", 0);
+    for (int i = 0; i < 10000; i++) {
+        double v = gsl_rng_uniform(rng) * pow(10, (double)gsl_rng_uniform_int(rng, 20) - 10);
+        char buf[32];
+        double back;
+        mx_format_f64(buf, v);
+        cr_assert(mx_parse_f64(buf, &back));
+        cr_assert_eq(back, v, "%s", buf);
+    }
+    gsl_rng_free(rng);
+    char buf[32];
+    mx_format_f64(buf, 0.1);
+    cr_assert_str_eq(buf, "0.1", "shortest form");
+    double out;
+    cr_assert_not(mx_parse_f64("1.5x", &out));
+    cr_assert_not(mx_parse_f64("", &out));
+    cr_assert_not(mx_parse_f64("nan", &out));
+    cr_assert_not(mx_parse_f64("1e999", &out));
+    cr_assert(mx_parse_f64(" 2.5 ", &out) && out == 2.5);
+}
+
+Test(csv, quoted_fields_blank_lines_and_line_numbers)
+{
+    const char *dir = fx_tmpdir();
+    const char *path = fx_path(dir, "a.csv");
+    fx_write_file(path, "a,b,c\r\n\n1,\"x, \"\"y\"\"\",3\n\"multi\nline\",2,\n4,5,6");
+    struct mx_csv csv;
+    cr_assert_eq(mx_csv_open(path, ',', &csv), MX_OK);
+    cr_assert_eq(mx_csv_next(&csv), 1);
+    cr_assert_eq(csv.n_fields, 3);
+    cr_assert_eq(mx_csv_column(&csv, "c"), 2);
+    cr_assert_eq(mx_csv_next(&csv), 1);
+    cr_assert_eq(csv.line, 3, "the blank line is skipped but counted");
+    cr_assert_str_eq(csv.fields[1], "x, \"y\"");
+    cr_assert_eq(mx_csv_next(&csv), 1);
+    cr_assert_eq(csv.line, 4);
+    cr_assert_str_eq(csv.fields[0], "multi\nline");
+    cr_assert_str_eq(csv.fields[2], "");
+    cr_assert_eq(mx_csv_next(&csv), 1);
+    cr_assert_eq(csv.line, 6);
+    cr_assert_str_eq(csv.fields[2], "6");
+    cr_assert_eq(mx_csv_next(&csv), 0);
+    mx_csv_close(&csv);
+
+    fx_write_file(path, "a\n\"open");
+    cr_assert_eq(mx_csv_open(path, ',', &csv), MX_OK);
+    cr_assert_eq(mx_csv_next(&csv), 1);
+    cr_assert_eq(mx_csv_next(&csv), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "a.csv:2: unterminated quoted field"), "%s",
+              mx_error_message());
+    mx_csv_close(&csv);
+}
+
+Test(json, syntax_errors_name_line_and_column)
+{
+    const char *dir = fx_tmpdir();
+    const char *path = fx_path(dir, "bad.json");
+    fx_write_file(path, "{\n  \"a\": 1,\n  \"b\": [1, 2,]\n}\n");
+    json_t *doc;
+    cr_assert_eq(mx_json_load(path, &doc), MX_EINPUT);
+    char expect[1100];
+    snprintf(expect, sizeof(expect), "%s:3:", path);
+    cr_assert(strstr(mx_error_message(), expect), "%s", mx_error_message());
+
+    fx_write_file(path, "{\"a\": 1, \"a\": 2}");
+    cr_assert_eq(mx_json_load(path, &doc), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "duplicate"), "%s", mx_error_message());
+
+    cr_assert_eq(mx_json_load(fx_path(dir, "missing.json"), &doc), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "cannot open"), "%s", mx_error_message());
+}
+
+Test(json, semantic_errors_name_the_path)
+{
+    json_t *doc = json_loads("{\"format\": \"muxplan-thing/1\", \"groups\": [{\"n\": 1}, {\"n\": "
+                             "-4}], \"s\": \"\", \"x\": 2.5, \"nested\": {\"deep\": true}}",
+                             0, NULL);
+    struct mx_jpath root = mx_jpath_root("f.json");
+    struct mx_jpath groups = mx_jpath_key(&root, "groups");
+    struct mx_jpath second = mx_jpath_index(&groups, 1);
+    int64_t v;
+    double d;
+    const char *s;
+    cr_assert_eq(mx_json_check_format(&root, doc, "thing", 1), MX_OK);
+    cr_assert_eq(mx_json_check_format(&root, doc, "other", 1), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "f.json: format: expected \"muxplan-other/1\""), "%s",
+              mx_error_message());
+    cr_assert_eq(mx_json_get_i64(&second, json_array_get(json_object_get(doc, "groups"), 1), "n",
+                                 0, 10, &v),
+                 MX_EINPUT);
+    cr_assert_str_eq(mx_error_message(), "f.json: groups[1].n: -4 is out of range [0, 10]");
+    cr_assert_eq(mx_json_get_i64(&root, doc, "x", 0, 10, &v), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "x: expected an integer"), "%s", mx_error_message());
+    cr_assert_eq(mx_json_get_f64(&root, doc, "x", 0, 10, &d), MX_OK);
+    cr_assert_eq(mx_json_get_str(&root, doc, "s", &s), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "s: expected a non-empty string"));
+    cr_assert_eq(mx_json_get_str(&root, doc, "missing", &s), MX_EINPUT);
+    cr_assert_str_eq(mx_error_message(), "f.json: missing member \"missing\"");
+    static const char *const allowed[] = {"format", "groups", NULL};
+    cr_assert_eq(mx_json_check_keys(&root, doc, allowed), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "unknown member \"s\""), "%s", mx_error_message());
+    json_decref(doc);
+}
+
+Test(strmap, puts_gets_and_refuses_duplicates)
+{
+    struct mx_strmap map;
+    char *keys[1000];
+    mx_strmap_init(&map);
+    for (uint32_t i = 0; i < 1000; i++) {
+        keys[i] = mx_strfmt("key-%u", i);
+        cr_assert(mx_strmap_put(&map, keys[i], i));
+    }
+    cr_assert_not(mx_strmap_put(&map, "key-7", 9));
+    for (uint32_t i = 0; i < 1000; i++) {
+        uint32_t v;
+        cr_assert(mx_strmap_get(&map, keys[i], &v));
+        cr_assert_eq(v, i);
+    }
+    uint32_t v;
+    cr_assert_not(mx_strmap_get(&map, "key-1000", &v));
+    mx_strmap_release(&map);
+    for (uint32_t i = 0; i < 1000; i++)
+        free(keys[i]);
+}
+
+Test(rng, streams_are_distinct_and_reproducible)
+{
+    cr_assert_neq(mx_rng_derive(1, "arrivals", 0), mx_rng_derive(1, "arrivals", 1));
+    cr_assert_neq(mx_rng_derive(1, "arrivals", 0), mx_rng_derive(2, "arrivals", 0));
+    cr_assert_neq(mx_rng_derive(1, "arrivals", 0), mx_rng_derive(1, "overhead/client", 0));
+    gsl_rng *a = mx_rng_new(5, "x", 3), *b = mx_rng_new(5, "x", 3);
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(gsl_rng_get(a), gsl_rng_get(b));
+    gsl_rng_free(a);
+    gsl_rng_free(b);
+}
+
+Test(file, atomic_output_appears_only_on_commit)
+{
+    const char *dir = fx_tmpdir();
+    const char *path = fx_path(dir, "out.txt");
+    fx_write_file(path, "old");
+    struct mx_out out;
+    cr_assert_eq(mx_out_begin(path, true, &out), MX_OK);
+    fputs("new", out.fp);
+    cr_assert_str_eq(fx_read_file(path, NULL), "old", "the old file stays until commit");
+    mx_out_abort(&out);
+    cr_assert_str_eq(fx_read_file(path, NULL), "old");
+    cr_assert_eq(mx_out_begin(path, true, &out), MX_OK);
+    fputs("new", out.fp);
+    cr_assert_eq(mx_out_commit(&out), MX_OK);
+    cr_assert_str_eq(fx_read_file(path, NULL), "new");
+    cr_assert_eq(mx_out_begin(fx_path(dir, "no/such/dir/x"), true, &out), MX_EIO);
+}
+
+Test(h5, identical_content_gives_identical_bytes)
+{
+    const char *dir = fx_tmpdir();
+    double data[3] = {1, 2, 3};
+    const char *names[2] = {"a", "b"};
+    for (int k = 0; k < 2; k++) {
+        struct mx_h5 h;
+        cr_assert_eq(mx_h5_create(fx_path(dir, k ? "b.h5" : "a.h5"), "thing", 1, &h), MX_OK);
+        cr_assert_eq(mx_h5_group(&h, "/g"), MX_OK);
+        cr_assert_eq(mx_h5_write(&h, "/g/x", MX_H5_F64, 1, (size_t[2]){3, 0}, data), MX_OK);
+        cr_assert_eq(mx_h5_write_strings(&h, "/names", 2, names), MX_OK);
+        cr_assert_eq(mx_h5_attr_write_str(&h, "/", "note", "hello"), MX_OK);
+        cr_assert_eq(mx_h5_close(&h), MX_OK);
+        sleep(k == 0); /* a second apart: no timestamp may differ */
+    }
+    size_t la, lb;
+    char *a = fx_read_file(fx_path(dir, "a.h5"), &la), *b = fx_read_file(fx_path(dir, "b.h5"), &lb);
+    cr_assert_eq(la, lb);
+    cr_assert_eq(memcmp(a, b, la), 0);
+    free(a);
+    free(b);
+
+    struct mx_h5 h;
+    cr_assert_eq(mx_h5_open(fx_path(dir, "a.h5"), "thing", 1, &h), MX_OK);
+    size_t n;
+    char **list;
+    cr_assert_eq(mx_h5_list(&h, "/", &n, &list), MX_OK);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(list[0], "g", "creation order");
+    cr_assert_str_eq(list[1], "names");
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+    int32_t *ints;
+    size_t dims[2];
+    cr_assert_eq(mx_h5_read(&h, "/g/x", MX_H5_I32, 1, dims, (void **)&ints), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "/g/x: expected an integer dataset"), "%s",
+              mx_error_message());
+    cr_assert_eq(mx_h5_read(&h, "/g/y", MX_H5_F64, 1, dims, (void **)&ints), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "/g/y: missing dataset"), "%s", mx_error_message());
+    mx_h5_abort(&h);
+    cr_assert_eq(mx_h5_open(fx_path(dir, "a.h5"), "other", 1, &h), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "expected \"muxplan-other/1\""), "%s",
+              mx_error_message());
+}
+
+Test(h5, truncated_and_foreign_files_are_bad_input)
+{
+    const char *dir = fx_tmpdir();
+    const char *path = fx_path(dir, "t.h5");
+    double data[1000] = {0};
+    struct mx_h5 h;
+    cr_assert_eq(mx_h5_create(path, "thing", 1, &h), MX_OK);
+    cr_assert_eq(mx_h5_write(&h, "/x", MX_H5_F64, 1, (size_t[2]){1000, 0}, data), MX_OK);
+    cr_assert_eq(mx_h5_close(&h), MX_OK);
+    cr_assert_eq(truncate(path, 3000), 0);
+    cr_assert_eq(mx_h5_open(path, "thing", 1, &h), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), path), "%s", mx_error_message());
+    fx_write_file(path, "not hdf5 at all");
+    cr_assert_eq(mx_h5_open(path, "thing", 1, &h), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "not a readable HDF5 file"), "%s", mx_error_message());
+}

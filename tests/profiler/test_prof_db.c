@@ -1,0 +1,185 @@
+/* src/profiler: the profile DB's JSON and HDF5 forms, their round trip, the bundled reference DB,
+ * and every bad-input path. */
+#include "fixture.h"
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_h5.h"
+#include "prof_db.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void assert_same_db(const struct prof_db *a, const struct prof_db *b)
+{
+    cr_assert_str_eq(prof_db_hardware(a), prof_db_hardware(b));
+    cr_assert_eq(prof_db_model_count(a), prof_db_model_count(b));
+    for (uint32_t m = 0; m < prof_db_model_count(a); m++) {
+        const struct prof_model *x = prof_db_model(a, m), *y = prof_db_model(b, m);
+        cr_assert_str_eq(x->name, y->name);
+        cr_assert_eq(x->n_configs, y->n_configs);
+        for (uint32_t c = 0; c < x->n_configs; c++) {
+            const struct prof_config *p = &x->configs[c], *q = &y->configs[c];
+            size_t cells = (size_t)p->n_batches * (size_t)p->pp;
+            cr_assert(p->dp == q->dp && p->op == q->op && p->pp == q->pp);
+            cr_assert_eq(p->n_batches, q->n_batches);
+            cr_assert_eq(memcmp(p->batch, q->batch, p->n_batches * sizeof(int32_t)), 0);
+            cr_assert_eq(memcmp(p->stage_latency_s, q->stage_latency_s, cells * sizeof(double)), 0);
+            cr_assert_eq(memcmp(p->weight_bytes, q->weight_bytes, (size_t)p->pp * 8), 0);
+            cr_assert_eq(!p->act_bytes, !q->act_bytes);
+            if (p->act_bytes)
+                cr_assert_eq(memcmp(p->act_bytes, q->act_bytes, cells * 8), 0);
+            cr_assert_eq(!p->layer_ranges, !q->layer_ranges);
+            if (p->layer_ranges)
+                cr_assert_eq(memcmp(p->layer_ranges, q->layer_ranges, (size_t)p->pp * 8), 0);
+            cr_assert_eq(!p->note, !q->note);
+        }
+    }
+}
+
+static const char full_profile[] =
+    "{\"format\": \"muxplan-profile/1\", \"hardware\": \"toy\", \"provenance\": {\"by\": \"hand\"},\n"
+    " \"models\": [{\"name\": \"a\", \"configs\": [\n"
+    "   {\"dp\": 1, \"op\": 1, \"pp\": 2, \"weight_bytes\": [10, 12], \"layer_ranges\": [[0, 3], "
+    "[3, 6]],\n"
+    "    \"note\": \"made up\", \"batches\": [\n"
+    "     {\"batch\": 1, \"stage_latency_s\": [0.01, 0.02], \"act_bytes\": [5, 6]},\n"
+    "     {\"batch\": 4, \"stage_latency_s\": [0.03, 0.05], \"act_bytes\": [20, 24]}]},\n"
+    "   {\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [22],\n"
+    "    \"batches\": [{\"batch\": 1, \"stage_latency_s\": [0.03]}]}]},\n"
+    "  {\"name\": \"b\", \"configs\": [{\"dp\": 1, \"op\": 2, \"pp\": 1, \"weight_bytes\": [7],\n"
+    "    \"batches\": [{\"batch\": 1, \"stage_latency_s\": [0.5]}]}]}]}\n";
+
+Test(prof_db, json_and_hdf5_round_trip)
+{
+    const char *dir = fx_tmpdir();
+    fx_write_file(fx_path(dir, "p.json"), full_profile);
+    struct prof_db *json = NULL, *h5 = NULL, *again = NULL;
+    cr_assert_eq(prof_db_read_json(fx_path(dir, "p.json"), &json), MX_OK, "%s",
+                 mx_error_message());
+    cr_assert_eq(prof_db_write_h5(json, fx_path(dir, "p.h5")), MX_OK);
+    cr_assert_eq(prof_db_load(fx_path(dir, "p.h5"), &h5), MX_OK, "%s", mx_error_message());
+    assert_same_db(json, h5);
+    cr_assert_str_eq(prof_db_provenance(h5), "{\"by\":\"hand\"}");
+    cr_assert_eq(prof_db_write_json(h5, fx_path(dir, "back.json")), MX_OK);
+    cr_assert_eq(prof_db_load(fx_path(dir, "back.json"), &again), MX_OK);
+    assert_same_db(json, again);
+
+    const struct prof_config *cfg = prof_db_find(h5, "a", 1, 1, 2);
+    cr_assert_not_null(cfg);
+    cr_assert_eq(prof_config_latency(cfg, 1)[1], 0.05);
+    cr_assert_eq(cfg->layer_ranges[3], 6);
+    cr_assert_str_eq(cfg->note, "made up");
+    cr_assert_null(prof_db_find(h5, "a", 1, 2, 2));
+    cr_assert_float_eq(prof_db_single_device_latency_s(h5, "a"), 0.03, 1e-15);
+    cr_assert_lt(prof_db_single_device_latency_s(h5, "b"), 0, "b has no (1, 1, 1)");
+    prof_db_free(json);
+    prof_db_free(h5);
+    prof_db_free(again);
+}
+
+Test(prof_db, bundled_reference_matches_its_source_and_the_published_numbers)
+{
+    struct prof_db *h5 = NULL, *json = NULL;
+    cr_assert_eq(prof_db_load(fx_source_path("data/profiles/v100-reference.h5"), &h5), MX_OK, "%s",
+                 mx_error_message());
+    cr_assert_eq(prof_db_load(fx_source_path("data/profiles/v100-reference.json"), &json), MX_OK,
+                 "%s", mx_error_message());
+    assert_same_db(json, h5);
+    cr_assert_str_eq(prof_db_hardware(h5), "v100-16gb");
+    /* Spot checks against ../shared/reference/v100-published.json. */
+    const struct prof_config *one = prof_db_find(h5, "bert-1.3b", 1, 1, 1);
+    cr_assert_eq(one->stage_latency_s[0], 0.099);
+    cr_assert_eq(one->weight_bytes[0], 2791728742);
+    const struct prof_config *eight = prof_db_find(h5, "bert-1.3b", 1, 1, 8);
+    cr_assert_eq(eight->stage_latency_s[7], 0.016);
+    cr_assert_not_null(prof_db_find(h5, "bert-2.6b", 1, 2, 1));
+    prof_db_free(h5);
+    prof_db_free(json);
+}
+
+struct bad_profile {
+    const char *config; /* one config object for model "a" */
+    const char *message;
+};
+
+Test(prof_db, bad_json_names_file_and_place)
+{
+    static const struct bad_profile cases[] = {
+        {"{\"dp\": 1, \"op\": 1, \"pp\": 2, \"weight_bytes\": [1], \"batches\": [{\"batch\": 1, "
+         "\"stage_latency_s\": [0.1, 0.1]}]}",
+         "models[0].configs[0].weight_bytes: expected 2 values (one per stage), got 1"},
+        {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [1], \"batches\": [{\"batch\": 1, "
+         "\"stage_latency_s\": [-0.1]}]}",
+         "models[0].configs[0]: batch 1: stage_latency_s[0] is -0.1, expected a positive"},
+        {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [1], \"batches\": [{\"batch\": 2, "
+         "\"stage_latency_s\": [0.1]}]}",
+         "batch sizes must include 1"},
+        {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [1], \"batches\": [{\"batch\": 1, "
+         "\"stage_latency_s\": [0.1]}, {\"batch\": 1, \"stage_latency_s\": [0.1]}]}",
+         "strictly ascending"},
+        {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [-1], \"batches\": [{\"batch\": 1, "
+         "\"stage_latency_s\": [0.1]}]}",
+         "weight_bytes[0] is negative"},
+        {"{\"dp\": 1, \"op\": 0, \"pp\": 1, \"weight_bytes\": [1], \"batches\": []}",
+         "models[0].configs[0].op: 0 is out of range [1, 4096]"},
+        {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [1], \"batches\": [{\"batch\": 1, "
+         "\"stage_latency_s\": [0.1]}], \"speed\": 3}",
+         "models[0].configs[0]: unknown member \"speed\""},
+        {"{\"dp\": 1, \"op\": 1, \"pp\": 2, \"weight_bytes\": [1, 1], \"layer_ranges\": [[0, 2], [3, "
+         "4]], \"batches\": [{\"batch\": 1, \"stage_latency_s\": [0.1, 0.1]}]}",
+         "layer_ranges[1] is [3, 4), expected contiguous"},
+        {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [1], \"batches\": [{\"batch\": 1, "
+         "\"stage_latency_s\": [0.1], \"act_bytes\": [1]}, {\"batch\": 2, \"stage_latency_s\": "
+         "[0.1]}]}",
+         "act_bytes must be given for every batch or for none"},
+    };
+    const char *dir = fx_tmpdir();
+    const char *path = fx_path(dir, "bad.json");
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char *text = mx_strfmt("{\"format\": \"muxplan-profile/1\", \"hardware\": \"x\", \"models\": "
+                               "[{\"name\": \"a\", \"configs\": [%s]}]}",
+                               cases[k].config);
+        fx_write_file(path, text);
+        free(text);
+        struct prof_db *db = NULL;
+        cr_assert_eq(prof_db_load(path, &db), MX_EINPUT, "case %zu", k);
+        cr_assert(strstr(mx_error_message(), path), "case %zu: %s", k, mx_error_message());
+        cr_assert(strstr(mx_error_message(), cases[k].message), "case %zu: %s", k,
+                  mx_error_message());
+        cr_assert_null(db);
+    }
+    fx_write_file(path, "{\"format\": \"muxplan-profile/1\", \"hardware\": \"x\", \"models\": "
+                        "[{\"name\": \"a/b\", \"configs\": []}]}");
+    struct prof_db *db = NULL;
+    cr_assert_eq(prof_db_load(path, &db), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "models[0].name: model names cannot contain '/'"));
+}
+
+Test(prof_db, bad_hdf5_names_the_dataset)
+{
+    const char *dir = fx_tmpdir();
+    const char *path = fx_path(dir, "bad.h5");
+    struct mx_h5 h;
+    cr_assert_eq(mx_h5_create(path, "profile", 1, &h), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_str(&h, "/", "hardware", "x"), MX_OK);
+    cr_assert_eq(mx_h5_group(&h, "/models"), MX_OK);
+    cr_assert_eq(mx_h5_group(&h, "/models/a"), MX_OK);
+    cr_assert_eq(mx_h5_group(&h, "/models/a/c"), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/c", "dp", 1), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/c", "op", 1), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/c", "pp", 2), MX_OK);
+    int32_t batch[1] = {1};
+    double latency[3] = {0.1, 0.1, 0.1};
+    cr_assert_eq(mx_h5_write(&h, "/models/a/c/batch", MX_H5_I32, 1, (size_t[2]){1, 0}, batch),
+                 MX_OK);
+    cr_assert_eq(mx_h5_write(&h, "/models/a/c/stage_latency_s", MX_H5_F64, 2, (size_t[2]){1, 3},
+                             latency),
+                 MX_OK);
+    cr_assert_eq(mx_h5_close(&h), MX_OK);
+    struct prof_db *db = NULL;
+    cr_assert_eq(prof_db_load(path, &db), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(),
+                     "/models/a/c/stage_latency_s: expected shape [1, 2], got [1, 3]"),
+              "%s", mx_error_message());
+}

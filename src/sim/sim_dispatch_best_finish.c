@@ -10,7 +10,7 @@ static int32_t choose(const struct sim_view *view, const struct sim_replica *rep
 const struct sim_dispatch_policy sim_dispatch_best_finish = {
     .name = "best-finish",
     .summary = "earliest predicted finish that meets the deadline, else refuse",
-    .needs_outstanding = false,
-    .may_refuse = true,
+    .needs_outstanding = SIM_BEST_FINISH_NEEDS_OUTSTANDING,
+    .may_refuse = SIM_BEST_FINISH_MAY_REFUSE,
     .choose = choose,
 };

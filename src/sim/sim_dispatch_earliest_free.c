@@ -10,7 +10,7 @@ static int32_t choose(const struct sim_view *view, const struct sim_replica *rep
 const struct sim_dispatch_policy sim_dispatch_earliest_free = {
     .name = "earliest-free",
     .summary = "the group whose last stage frees earliest (AlpaServe's fast simulator)",
-    .needs_outstanding = false,
-    .may_refuse = false,
+    .needs_outstanding = SIM_EARLIEST_FREE_NEEDS_OUTSTANDING,
+    .may_refuse = SIM_EARLIEST_FREE_MAY_REFUSE,
     .choose = choose,
 };

@@ -5,6 +5,9 @@
 #include "sim_dispatch.h"
 #include "sim_int.h"
 
+/* What the engines must provide for this policy, as constants for the fast path. */
+enum { SIM_EARLIEST_FREE_NEEDS_OUTSTANDING = 0, SIM_EARLIEST_FREE_MAY_REFUSE = 0 };
+
 /* Inline so that the fast path can specialise its loop for each policy. */
 static inline int32_t sim__choose_earliest_free(const struct sim_view *view,
                                                 const struct sim_replica *replicas, uint32_t n,

@@ -10,7 +10,7 @@ static int32_t choose(const struct sim_view *view, const struct sim_replica *rep
 const struct sim_dispatch_policy sim_dispatch_least_outstanding = {
     .name = "least-outstanding",
     .summary = "fewest requests dispatched and not finished (AlpaServe's controller)",
-    .needs_outstanding = true,
-    .may_refuse = false,
+    .needs_outstanding = SIM_LEAST_OUTSTANDING_NEEDS_OUTSTANDING,
+    .may_refuse = SIM_LEAST_OUTSTANDING_MAY_REFUSE,
     .choose = choose,
 };

@@ -6,6 +6,9 @@
 #include "sim_dispatch.h"
 #include "sim_int.h"
 
+/* What the engines must provide for this policy, as constants for the fast path. */
+enum { SIM_LEAST_OUTSTANDING_NEEDS_OUTSTANDING = 1, SIM_LEAST_OUTSTANDING_MAY_REFUSE = 0 };
+
 /* Inline so that the fast path can specialise its loop for each policy. */
 static inline int32_t sim__choose_least_outstanding(const struct sim_view *view,
                                                     const struct sim_replica *replicas, uint32_t n,

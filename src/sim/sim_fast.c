@@ -126,13 +126,12 @@ typedef int32_t (*choose_fn)(const struct sim_view *, const struct sim_replica *
                              const struct sim_dispatch_query *);
 
 /* The loop over one segment. Always inlined into one copy per dispatch policy below, with the
- * policy's choice inlined too. */
+ * policy's choice and its flags as constants, so each copy carries only the code its policy needs. */
 static inline __attribute__((always_inline)) void
-run_segment(const struct sim_world *w, uint32_t segment, const struct sim_dispatch_policy *policy,
-            choose_fn choose, struct sim_results *r)
+run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
+            const bool count_outstanding, const bool may_refuse, struct sim_results *r)
 {
     const struct sim_segment *seg = &w->segments[segment];
-    const bool count_outstanding = policy->needs_outstanding;
     const mx_ns client = w->overhead_ns[SIM_OH_CLIENT], dispatch = w->overhead_ns[SIM_OH_DISPATCH];
     const mx_ns exec = w->overhead_ns[SIM_OH_EXEC], fixed = w->overhead_ns[SIM_OH_FIXED];
     const mx_ns reply = w->overhead_ns[SIM_OH_REPLY];
@@ -174,7 +173,7 @@ run_segment(const struct sim_world *w, uint32_t segment, const struct sim_dispat
                 for (uint32_t k = 0; k < n; k++)
                     in_flight_retire(&flight, reps[k].group, decided, outstanding);
             const struct sim_dispatch_query q = {decided + dispatch + exec, deadline - fixed};
-            chosen = n == 1 && !policy->may_refuse ? 0 : choose(&view, reps, n, &q);
+            chosen = n == 1 && !may_refuse ? 0 : choose(&view, reps, n, &q);
         }
         if (chosen < 0) {
             status[i] = n == 0 ? SIM_NO_REPLICA : SIM_REJECTED;
@@ -231,35 +230,20 @@ run_segment(const struct sim_world *w, uint32_t segment, const struct sim_dispat
     free(clock);
 }
 
-static void run_least_outstanding(const struct sim_world *w, uint32_t segment,
-                                  const struct sim_dispatch_policy *policy, struct sim_results *r)
-{
-    run_segment(w, segment, policy, sim__choose_least_outstanding, r);
-}
-
-static void run_earliest_free(const struct sim_world *w, uint32_t segment,
-                              const struct sim_dispatch_policy *policy, struct sim_results *r)
-{
-    run_segment(w, segment, policy, sim__choose_earliest_free, r);
-}
-
-static void run_best_finish(const struct sim_world *w, uint32_t segment,
-                            const struct sim_dispatch_policy *policy, struct sim_results *r)
-{
-    run_segment(w, segment, policy, sim__choose_best_finish, r);
-}
-
-/* Any other policy: its choice through the table's function pointer. */
-static void run_any(const struct sim_world *w, uint32_t segment,
-                    const struct sim_dispatch_policy *policy, struct sim_results *r)
-{
-    run_segment(w, segment, policy, policy->choose, r);
-}
+#define SPECIALISE(name, NAME)                                                                     \
+    static void run_##name(const struct sim_world *w, uint32_t segment, struct sim_results *r)     \
+    {                                                                                              \
+        run_segment(w, segment, sim__choose_##name, SIM_##NAME##_NEEDS_OUTSTANDING,              \
+                    SIM_##NAME##_MAY_REFUSE, r);                                                   \
+    }
+SPECIALISE(least_outstanding, LEAST_OUTSTANDING)
+SPECIALISE(earliest_free, EARLIEST_FREE)
+SPECIALISE(best_finish, BEST_FINISH)
+#undef SPECIALISE
 
 static const struct {
     const struct sim_dispatch_policy *policy;
-    void (*run)(const struct sim_world *, uint32_t, const struct sim_dispatch_policy *,
-                struct sim_results *);
+    void (*run)(const struct sim_world *, uint32_t, struct sim_results *);
 } specialised[] = {
     {&sim_dispatch_least_outstanding, run_least_outstanding},
     {&sim_dispatch_earliest_free, run_earliest_free},
@@ -271,8 +255,10 @@ void sim__fast_run_segment(const struct sim_world *w, uint32_t segment, const st
 {
     for (size_t k = 0; k < sizeof(specialised) / sizeof(specialised[0]); k++)
         if (specialised[k].policy == o->dispatch) {
-            specialised[k].run(w, segment, o->dispatch, r);
+            specialised[k].run(w, segment, r);
             return;
         }
-    run_any(w, segment, o->dispatch, r);
+    /* A policy added to the table without a specialisation: its choice through the pointer. */
+    run_segment(w, segment, o->dispatch->choose, o->dispatch->needs_outstanding,
+                o->dispatch->may_refuse, r);
 }

@@ -187,13 +187,19 @@ Test(file, atomic_output_appears_only_on_commit)
     struct mx_out out;
     cr_assert_eq(mx_out_begin(path, true, &out), MX_OK);
     fputs("new", out.fp);
-    cr_assert_str_eq(fx_read_file(path, NULL), "old", "the old file stays until commit");
+    char *text = fx_read_file(path, NULL);
+    cr_assert_str_eq(text, "old", "the old file stays until commit");
+    free(text);
     mx_out_abort(&out);
-    cr_assert_str_eq(fx_read_file(path, NULL), "old");
+    text = fx_read_file(path, NULL);
+    cr_assert_str_eq(text, "old");
+    free(text);
     cr_assert_eq(mx_out_begin(path, true, &out), MX_OK);
     fputs("new", out.fp);
     cr_assert_eq(mx_out_commit(&out), MX_OK);
-    cr_assert_str_eq(fx_read_file(path, NULL), "new");
+    text = fx_read_file(path, NULL);
+    cr_assert_str_eq(text, "new");
+    free(text);
     cr_assert_eq(mx_out_begin(fx_path(dir, "no/such/dir/x"), true, &out), MX_EIO);
 }
 

@@ -139,11 +139,11 @@ struct sim_results *fx_run(const struct sim_cluster *c, const struct prof_db *db
 
 const char *fx_source_path(const char *relative)
 {
-    static char buf[4][1024];
+    static char buf[32][1024];
     static int next;
     const char *root = getenv("MUXPLAN_SOURCE_ROOT");
     cr_assert(root, "MUXPLAN_SOURCE_ROOT is not set");
-    char *out = buf[next++ % 4];
+    char *out = buf[next++ % 32];
     snprintf(out, sizeof(buf[0]), "%s/%s", root, relative);
     return out;
 }
@@ -159,9 +159,9 @@ const char *fx_tmpdir(void)
 
 const char *fx_path(const char *dir, const char *name)
 {
-    static char buf[8][1024];
+    static char buf[32][1024];
     static int next;
-    char *out = buf[next++ % 8];
+    char *out = buf[next++ % 32];
     snprintf(out, sizeof(buf[0]), "%s/%s", dir, name);
     return out;
 }

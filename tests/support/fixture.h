@@ -46,7 +46,7 @@ struct sim_results *fx_run(const struct sim_cluster *c, const struct prof_db *db
 /* A path under the source tree (MUXPLAN_SOURCE_ROOT), and a fresh temporary directory. */
 const char *fx_source_path(const char *relative);
 const char *fx_tmpdir(void);
-/* dir/name in a static buffer (one of several rotating buffers). */
+/* dir/name in a static buffer (one of 32 rotating buffers; fx_source_path likewise). */
 const char *fx_path(const char *dir, const char *name);
 
 /* Write text to path. */

@@ -234,8 +234,12 @@ static int import_csv(const char *in, const char *out)
 {
     struct wl_trace *t = NULL;
     int rc = wl_trace_read_csv(in, &t);
-    if (rc == MX_OK)
+    if (rc == MX_OK) {
+        json_t *provenance = cli_provenance(0);
+        t->provenance = json_dumps(provenance, JSON_COMPACT);
+        json_decref(provenance);
         rc = wl_trace_write_h5(t, out);
+    }
     wl_trace_free(t);
     return rc;
 }

@@ -47,49 +47,31 @@ static void silence_hdf5(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+/* How an element type is held in memory and stored in files (little-endian, fixed width, whatever
+ * the machine). HDF5's type ids are run-time values, so this is a switch, not a static table. */
+struct type_info {
+    size_t size;
+    hid_t memory, file;
+};
+
+static struct type_info type_info(enum mx_h5_type t)
+{
+    switch (t) {
+    case MX_H5_F64:
+        return (struct type_info){8, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE};
+    case MX_H5_I64:
+        return (struct type_info){8, H5T_NATIVE_INT64, H5T_STD_I64LE};
+    case MX_H5_I32:
+        return (struct type_info){4, H5T_NATIVE_INT32, H5T_STD_I32LE};
+    case MX_H5_U8:
+        return (struct type_info){1, H5T_NATIVE_UINT8, H5T_STD_U8LE};
+    }
+    MX_BUG("unknown HDF5 element type %d", (int)t);
+}
+
 size_t mx_h5_type_size(enum mx_h5_type t)
 {
-    switch (t) {
-    case MX_H5_F64:
-    case MX_H5_I64:
-        return 8;
-    case MX_H5_I32:
-        return 4;
-    case MX_H5_U8:
-        return 1;
-    }
-    MX_BUG("unknown HDF5 element type %d", (int)t);
-}
-
-static hid_t memory_type(enum mx_h5_type t)
-{
-    switch (t) {
-    case MX_H5_F64:
-        return H5T_NATIVE_DOUBLE;
-    case MX_H5_I64:
-        return H5T_NATIVE_INT64;
-    case MX_H5_I32:
-        return H5T_NATIVE_INT32;
-    case MX_H5_U8:
-        return H5T_NATIVE_UINT8;
-    }
-    MX_BUG("unknown HDF5 element type %d", (int)t);
-}
-
-/* The type stored in files: little-endian, fixed width, whatever the machine. */
-static hid_t file_type(enum mx_h5_type t)
-{
-    switch (t) {
-    case MX_H5_F64:
-        return H5T_IEEE_F64LE;
-    case MX_H5_I64:
-        return H5T_STD_I64LE;
-    case MX_H5_I32:
-        return H5T_STD_I32LE;
-    case MX_H5_U8:
-        return H5T_STD_U8LE;
-    }
-    MX_BUG("unknown HDF5 element type %d", (int)t);
+    return type_info(t).size;
 }
 
 static const char *type_label(enum mx_h5_type t)
@@ -265,7 +247,7 @@ int mx_h5_read(const struct mx_h5 *h, const char *path, enum mx_h5_type type, in
     size_t count = (size_t)shape[0] * (rank == 2 ? (size_t)shape[1] : 1);
     data = mx_malloc_array(count, mx_h5_type_size(type));
     if (count > 0)
-        CHECK(H5Dread(dset, memory_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data), MX_EINPUT,
+        CHECK(H5Dread(dset, type_info(type).memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), MX_EINPUT,
               "cannot read (truncated file?)");
     dims[0] = (size_t)shape[0];
     if (rank == 2)
@@ -512,10 +494,10 @@ int mx_h5_write(struct mx_h5 *h, const char *path, enum mx_h5_type type, int ran
     CHECK(dcpl, MX_EIO, "cannot set dataset properties");
     space = H5Screate_simple(rank, shape, NULL);
     CHECK(space, MX_EIO, "cannot create dataspace");
-    dset = H5Dcreate2(h->id, path, file_type(type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    dset = H5Dcreate2(h->id, path, type_info(type).file, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     CHECK(dset, MX_EIO, "cannot create dataset");
     if (shape[0] * shape[1] > 0)
-        CHECK(H5Dwrite(dset, memory_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data), MX_EIO,
+        CHECK(H5Dwrite(dset, type_info(type).memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), MX_EIO,
               "cannot write dataset");
 fail:
     if (dset >= 0)

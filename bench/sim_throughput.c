@@ -3,10 +3,10 @@
  * 64 devices in 8 groups of (1, 1, 8); 96 models of bert-1.3b (reference profile), each on 3 groups
  * (group g hosts the models m with m mod 8 in {g, g + 1, g + 2}); power-law rates (alpha 0.5)
  * totalling 200 req/s, Gamma CV 4, SLO 5x the single-device latency, 1800 s; AlpaServe's fast
- * simulator's semantics (alpaserve-fast overheads, earliest-free dispatch). One thread. Reading files,
- * generating the trace, compiling the world and allocating the results are outside the timed region;
- * each engine runs --repeat times (default 5) and the fastest and the median run are reported, as
- * one JSON line per engine ("seconds" is the fastest).
+ * simulator's semantics (alpaserve-fast overheads, earliest-free dispatch). One thread. Reading
+ * files, generating the trace, compiling the world and allocating the results are outside the timed
+ * region; each engine runs --repeat times (default 5) and the fastest and the median run are
+ * reported, as one JSON line per engine ("seconds" is the fastest).
  *
  * usage: sim_throughput [--profile data/profiles/v100-reference.h5] [--repeat N] [--write-case DIR]
  * --write-case also writes the case as DIR/trace.h5, DIR/plan.json and DIR/cluster.json, so that
@@ -40,8 +40,8 @@ static struct wl_model_set *model_set(const struct prof_db *db)
     set->models = MX_NEW_ARRAY(struct wl_model, N_MODELS);
     double slo = 5 * prof_db_single_device_latency_s(db, "bert-1.3b");
     for (uint32_t m = 0; m < N_MODELS; m++)
-        set->models[m] = (struct wl_model){mx_strfmt("m%u", m), mx_strdup("bert-1.3b"), slo, 0, -1,
-                                           -1};
+        set->models[m] =
+            (struct wl_model){mx_strfmt("m%u", m), mx_strdup("bert-1.3b"), slo, 0, -1, -1};
     return set;
 }
 
@@ -99,13 +99,18 @@ static int run(const char *profile, int repeat, const char *case_dir)
     if (rc < 0)
         return rc;
     struct wl_model_set *set = model_set(db);
-    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA, .rate_dist = WL_RATES_POWER,
-                               .alpha = 0.5, .total_rate = 200, .cv = 4, .duration_s = 1800,
-                               .seed = 1, .threads = 1};
+    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
+                               .rate_dist = WL_RATES_POWER,
+                               .alpha = 0.5,
+                               .total_rate = 200,
+                               .cv = 4,
+                               .duration_s = 1800,
+                               .seed = 1,
+                               .threads = 1};
     struct wl_trace *trace = NULL;
     struct plan *plan = bench_plan();
-    struct sim_cluster cluster = {.devices = 64, .devices_per_node = 8,
-                                  .mem_budget_bytes = 13958643712};
+    struct sim_cluster cluster = {
+        .devices = 64, .devices_per_node = 8, .mem_budget_bytes = 13958643712};
     sim_overheads_preset("alpaserve-fast", &cluster.overheads);
     struct sim_world *world = NULL;
     if ((rc = wl_gen(set, &spec, &trace)) < 0 ||
@@ -114,8 +119,10 @@ static int run(const char *profile, int repeat, const char *case_dir)
         goto done;
     static const enum sim_engine engines[2] = {SIM_ENGINE_FAST, SIM_ENGINE_EVENT};
     for (int e = 0; e < 2; e++) {
-        struct sim_options o = {.engine = engines[e], .dispatch = &sim_dispatch_earliest_free,
-                                .max_batch = 1, .threads = 1};
+        struct sim_options o = {.engine = engines[e],
+                                .dispatch = &sim_dispatch_earliest_free,
+                                .max_batch = 1,
+                                .threads = 1};
         double *seconds = MX_NEW_ARRAY(double, (size_t)repeat);
         uint64_t events = 0;
         size_t good = 0;

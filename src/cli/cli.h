@@ -16,7 +16,8 @@ int cli_profile(int argc, char **argv);
 int cli_report(int code);
 
 /* Record a usage error "COMMAND: MESSAGE" and return MX_EUSAGE. */
-int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Parse option values; errors are MX_EUSAGE naming the option. */
 int cli_parse_f64(const char *option, const char *arg, double min, double max, double *out);

@@ -12,9 +12,12 @@ static const char profile_help[] =
     "usage: muxplan profile import FILE.json -o DB.h5\n"
     "       muxplan profile export DB.h5 -o FILE.json\n"
     "\n"
-    "A profile DB holds, for each base model and parallel config (dp, op, pp), the latency of each\n"
-    "pipeline stage at each profiled batch size and the weight bytes per device. 'import' checks a\n"
-    "hand-written JSON profile (format muxplan-profile/1) and writes the HDF5 DB; 'export' writes a\n"
+    "A profile DB holds, for each base model and parallel config (dp, op, pp), the latency of "
+    "each\n"
+    "pipeline stage at each profiled batch size and the weight bytes per device. 'import' checks "
+    "a\n"
+    "hand-written JSON profile (format muxplan-profile/1) and writes the HDF5 DB; 'export' writes "
+    "a\n"
     "DB back as JSON. Both accept either form as input.\n"
     "\n"
     "example:\n"
@@ -36,15 +39,15 @@ int cli_profile(int argc, char **argv)
             fputs(profile_help, stdout);
             return 0;
         } else {
-            rc = cli_usage_error("profile", "unknown or incomplete option \"%s\"",
-                                 argv[optind - 1]);
+            rc =
+                cli_usage_error("profile", "unknown or incomplete option \"%s\"", argv[optind - 1]);
         }
     }
     bool import = rc == MX_OK && argc - optind == 2 && strcmp(argv[optind], "import") == 0;
     bool export = rc == MX_OK && argc - optind == 2 && strcmp(argv[optind], "export") == 0;
     if (rc == MX_OK && !(import || export))
         rc = cli_usage_error("profile", "expected 'import FILE.json -o DB.h5' or 'export DB.h5 -o "
-                             "FILE.json'");
+                                        "FILE.json'");
     if (rc == MX_OK && !out_path)
         rc = cli_usage_error("profile", "-o is required");
     if (rc == MX_OK)

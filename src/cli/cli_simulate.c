@@ -58,14 +58,19 @@ static int parse_engine(const char *arg, enum sim_engine *out)
 
 static int parse_args(int argc, char **argv, struct simulate_args *a)
 {
-    static const struct option options[] = {
-        {"cluster", required_argument, NULL, 'c'},  {"profile", required_argument, NULL, 'p'},
-        {"plan", required_argument, NULL, 'P'},     {"trace", required_argument, NULL, 't'},
-        {"engine", required_argument, NULL, 'e'},   {"dispatch", required_argument, NULL, 'd'},
-        {"max-batch", required_argument, NULL, 'b'}, {"warmup", required_argument, NULL, 'w'},
-        {"seed", required_argument, NULL, 'k'},     {"threads", required_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'j'},           {"requests-out", required_argument, NULL, 'r'},
-        {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"cluster", required_argument, NULL, 'c'},
+                                            {"profile", required_argument, NULL, 'p'},
+                                            {"plan", required_argument, NULL, 'P'},
+                                            {"trace", required_argument, NULL, 't'},
+                                            {"engine", required_argument, NULL, 'e'},
+                                            {"dispatch", required_argument, NULL, 'd'},
+                                            {"max-batch", required_argument, NULL, 'b'},
+                                            {"warmup", required_argument, NULL, 'w'},
+                                            {"seed", required_argument, NULL, 'k'},
+                                            {"threads", required_argument, NULL, 'T'},
+                                            {"json", no_argument, NULL, 'j'},
+                                            {"requests-out", required_argument, NULL, 'r'},
+                                            {NULL, 0, NULL, 0}};
     uint64_t value;
     int opt, rc = MX_OK;
     memset(a, 0, sizeof(*a));
@@ -92,8 +97,10 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
         case 'd':
             a->options.dispatch = sim_dispatch_find(optarg);
             if (!a->options.dispatch)
-                rc = cli_usage_error("simulate", "--dispatch: expected least-outstanding, "
-                                     "earliest-free or best-finish, got \"%s\"", optarg);
+                rc = cli_usage_error("simulate",
+                                     "--dispatch: expected least-outstanding, "
+                                     "earliest-free or best-finish, got \"%s\"",
+                                     optarg);
             break;
         case 'b':
             rc = cli_parse_u64("--max-batch", optarg, 1, 4096, &value);

@@ -32,22 +32,24 @@ static const char gen_help[] =
     "                         [--threads N] -o T.h5\n"
     "\n"
     "Draws each model's arrivals from its own seeded stream: Gamma gaps with the model's CV (or\n"
-    "--cv, default 1), Poisson, or deterministic. Rates are equal, a power law (rate_i ~ (i+1)^-ALPHA,\n"
+    "--cv, default 1), Poisson, or deterministic. Rates are equal, a power law (rate_i ~ "
+    "(i+1)^-ALPHA,\n"
     "'power' alone means ALPHA 0.5), or the model set's own \"rate\" (scaled to --total-rate if\n"
     "given). Each request's SLO comes from the model set; --profile resolves \"slo_scale\".\n"
     "\n"
     "example:\n"
-    "  muxplan trace gen --models examples/models.json --profile data/profiles/v100-reference.h5 \\\n"
+    "  muxplan trace gen --models examples/models.json --profile data/profiles/v100-reference.h5 "
+    "\\\n"
     "      --rate-dist power:0.5 --total-rate 20 --cv 4 --duration 600 --seed 1 -o train.h5\n";
 
-static const char import_help[] =
-    "usage: muxplan trace import csv FILE.csv -o T.h5\n"
-    "\n"
-    "Reads a CSV trace whose header names the columns arrival_s, model and slo_s (any order; other\n"
-    "columns are ignored). Rows must be sorted by arrival time.\n"
-    "\n"
-    "example:\n"
-    "  muxplan trace import csv requests.csv -o requests.h5\n";
+static const char import_help[] = "usage: muxplan trace import csv FILE.csv -o T.h5\n"
+                                  "\n"
+                                  "Reads a CSV trace whose header names the columns arrival_s, "
+                                  "model and slo_s (any order; other\n"
+                                  "columns are ignored). Rows must be sorted by arrival time.\n"
+                                  "\n"
+                                  "example:\n"
+                                  "  muxplan trace import csv requests.csv -o requests.h5\n";
 
 static const char export_help[] =
     "usage: muxplan trace export csv T.h5 -o FILE.csv\n"
@@ -86,8 +88,10 @@ static int parse_rate_dist(const char *arg, struct wl_gen_spec *spec)
         if (arg[5] == ':')
             return cli_parse_f64("--rate-dist power:ALPHA", arg + 6, 0, 99, &spec->alpha);
     } else {
-        return cli_usage_error("trace gen", "--rate-dist: expected equal, power:ALPHA or explicit, "
-                               "got \"%s\"", arg);
+        return cli_usage_error("trace gen",
+                               "--rate-dist: expected equal, power:ALPHA or explicit, "
+                               "got \"%s\"",
+                               arg);
     }
     return MX_OK;
 }
@@ -100,21 +104,26 @@ static int parse_process(const char *arg, struct wl_gen_spec *spec)
             spec->process = (enum wl_process)p;
             return MX_OK;
         }
-    return cli_usage_error("trace gen", "--process: expected gamma, poisson or deterministic, got "
-                           "\"%s\"", arg);
+    return cli_usage_error("trace gen",
+                           "--process: expected gamma, poisson or deterministic, got "
+                           "\"%s\"",
+                           arg);
 }
 
 static int trace_gen(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"models", required_argument, NULL, 'm'},   {"profile", required_argument, NULL, 'p'},
+        {"models", required_argument, NULL, 'm'},    {"profile", required_argument, NULL, 'p'},
         {"rate-dist", required_argument, NULL, 'r'}, {"total-rate", required_argument, NULL, 'R'},
-        {"cv", required_argument, NULL, 'c'},       {"process", required_argument, NULL, 'P'},
-        {"duration", required_argument, NULL, 'd'}, {"start", required_argument, NULL, 's'},
-        {"seed", required_argument, NULL, 'k'},     {"threads", required_argument, NULL, 't'},
-        {"output", required_argument, NULL, 'o'},   {NULL, 0, NULL, 0}};
-    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA, .rate_dist = WL_RATES_EQUAL,
-                               .cv = 1, .total_rate = -1, .threads = 1};
+        {"cv", required_argument, NULL, 'c'},        {"process", required_argument, NULL, 'P'},
+        {"duration", required_argument, NULL, 'd'},  {"start", required_argument, NULL, 's'},
+        {"seed", required_argument, NULL, 'k'},      {"threads", required_argument, NULL, 't'},
+        {"output", required_argument, NULL, 'o'},    {NULL, 0, NULL, 0}};
+    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
+                               .rate_dist = WL_RATES_EQUAL,
+                               .cv = 1,
+                               .total_rate = -1,
+                               .threads = 1};
     const char *models_path = NULL, *profile_path = NULL, *out_path = NULL;
     struct wl_model_set *set = NULL;
     struct prof_db *db = NULL;
@@ -317,8 +326,8 @@ static int trace_stats(int argc, char **argv)
     } else {
         printf("%zu requests of %u models over %.3f s from %.3f s\n\n", s.total.requests,
                s.n_models, s.duration_s, s.start_s);
-        printf("%-24s %10s %10s %8s %9s %9s %9s\n", "model", "requests", "rate/s", "cv",
-               "p/m 1s", "p/m 10s", "p/m 60s");
+        printf("%-24s %10s %10s %8s %9s %9s %9s\n", "model", "requests", "rate/s", "cv", "p/m 1s",
+               "p/m 10s", "p/m 60s");
         print_stream("(all)", &s.total);
         for (uint32_t m = 0; m < s.n_models; m++)
             print_stream(t->model_names[m], &s.models[m]);

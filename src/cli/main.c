@@ -53,7 +53,8 @@ static int run(int argc, char **argv)
             cli_reset_getopt();
             return commands[i].run(argc - 1, argv + 1);
         }
-    return cli_report(mx_error(MX_EUSAGE, "unknown command \"%s\" (see 'muxplan --help')", argv[1]));
+    return cli_report(
+        mx_error(MX_EUSAGE, "unknown command \"%s\" (see 'muxplan --help')", argv[1]));
 }
 
 int main(int argc, char **argv)

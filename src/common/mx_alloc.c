@@ -1,4 +1,5 @@
-/* Allocation wrappers: out-of-memory and size overflow are fatal, so callers never check for NULL. */
+/* Allocation wrappers: out-of-memory and size overflow are fatal, so callers never check for NULL.
+ */
 #include "mx_alloc.h"
 
 #include <stdarg.h>

@@ -1,8 +1,8 @@
 /* Allocation that never returns NULL.
  *
- * Every heap allocation in muxplan goes through these wrappers: running out of memory, or asking for
- * a size that overflows size_t, aborts with a message naming the caller's file and line. Memory from
- * them is released with free(). */
+ * Every heap allocation in muxplan goes through these wrappers: running out of memory, or asking
+ * for a size that overflows size_t, aborts with a message naming the caller's file and line. Memory
+ * from them is released with free(). */
 #ifndef MX_ALLOC_H
 #define MX_ALLOC_H
 

@@ -1,5 +1,5 @@
-/* Delimited text (CSV, TSV): a line-numbered row reader with RFC 4180 quoting, and number formatting
- * that reads back exactly. */
+/* Delimited text (CSV, TSV): a line-numbered row reader with RFC 4180 quoting, and number
+ * formatting that reads back exactly. */
 #ifndef MX_CSV_H
 #define MX_CSV_H
 
@@ -8,15 +8,15 @@
 #include <stdio.h>
 
 struct mx_csv {
-    const char *path;   /* read-only: borrowed, for messages */
-    size_t line;        /* read-only: line number of the current row (1-based) */
-    size_t n_fields;    /* read-only: fields in the current row */
-    char **fields;      /* read-only: [n_fields], valid until the next mx_csv_next() */
-    FILE *fp;           /* private */
-    char sep;           /* private */
-    char *buf;          /* private */
-    size_t last_line;   /* private: the last physical line consumed */
-    size_t *offsets;    /* private: field starts in buf while a row is read */
+    const char *path; /* read-only: borrowed, for messages */
+    size_t line;      /* read-only: line number of the current row (1-based) */
+    size_t n_fields;  /* read-only: fields in the current row */
+    char **fields;    /* read-only: [n_fields], valid until the next mx_csv_next() */
+    FILE *fp;         /* private */
+    char sep;         /* private */
+    char *buf;        /* private */
+    size_t last_line; /* private: the last physical line consumed */
+    size_t *offsets;  /* private: field starts in buf while a row is read */
     size_t buf_cap, fields_cap;
 };
 
@@ -38,7 +38,8 @@ void mx_csv_write_field(FILE *fp, const char *s, char sep);
 /* Parse all of s as a finite double (surrounding blanks allowed). */
 bool mx_parse_f64(const char *s, double *out);
 
-/* The shortest decimal text ("%.15g" to "%.17g") that reads back as exactly v. buf holds 32 bytes. */
+/* The shortest decimal text ("%.15g" to "%.17g") that reads back as exactly v. buf holds 32 bytes.
+ */
 void mx_format_f64(char buf[32], double v);
 
 #endif

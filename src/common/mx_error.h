@@ -8,9 +8,9 @@
 
 enum mx_err {
     MX_OK = 0,
-    MX_EINPUT = -1,    /* bad input: a file or value the user gave is wrong (exit status 2) */
-    MX_EUSAGE = -2,    /* bad command line (exit status 2) */
-    MX_EIO = -3,       /* a failure while running: I/O, HDF5, threads (exit status 1) */
+    MX_EINPUT = -1, /* bad input: a file or value the user gave is wrong (exit status 2) */
+    MX_EUSAGE = -2, /* bad command line (exit status 2) */
+    MX_EIO = -3,    /* a failure while running: I/O, HDF5, threads (exit status 1) */
 };
 
 /* Record "MESSAGE" as this thread's error and return code (which must be negative). */

@@ -9,9 +9,9 @@
 #include <stdio.h>
 
 struct mx_out {
-    char *path;      /* read-only: the destination */
-    char *tmp_path;  /* read-only: where the data is written until commit */
-    FILE *fp;        /* read-only: stream on tmp_path when opened with a stream, else NULL */
+    char *path;     /* read-only: the destination */
+    char *tmp_path; /* read-only: where the data is written until commit */
+    FILE *fp;       /* read-only: stream on tmp_path when opened with a stream, else NULL */
 };
 
 /* Start writing path. With want_stream, out->fp is open for writing; without it, the caller writes
@@ -21,7 +21,8 @@ int mx_out_begin(const char *path, bool want_stream, struct mx_out *out);
 /* Flush, close and rename into place; on failure the temporary is removed. Releases out. */
 int mx_out_commit(struct mx_out *out);
 
-/* Close and remove the temporary; the destination is untouched. Releases out. Safe on a zeroed out. */
+/* Close and remove the temporary; the destination is untouched. Releases out. Safe on a zeroed out.
+ */
 void mx_out_abort(struct mx_out *out);
 
 /* Whether path names an existing regular file. */

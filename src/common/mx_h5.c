@@ -1,7 +1,7 @@
 /* HDF5 access behind mx_h5.h: error translation, type checks, deterministic property lists.
  *
- * Every HDF5 call that can fail goes through CHECK(), which records "FILE: PATH: WHAT: REASON" with the
- * innermost message of HDF5's error stack and jumps to the one cleanup path. */
+ * Every HDF5 call that can fail goes through CHECK(), which records "FILE: PATH: WHAT: REASON" with
+ * the innermost message of HDF5's error stack and jumps to the one cleanup path. */
 #include "mx_h5.h"
 
 #include "mx_alloc.h"
@@ -121,8 +121,9 @@ int mx_h5_open(const char *path, const char *kind, int max_version, struct mx_h5
         goto fail;
     }
     if (version > max_version) {
-        rc = mx_error(MX_EINPUT, "%s: /: format version %ld is newer than this muxplan reads (%s%d)",
-                      path, version, expect, max_version);
+        rc =
+            mx_error(MX_EINPUT, "%s: /: format version %ld is newer than this muxplan reads (%s%d)",
+                     path, version, expect, max_version);
         goto fail;
     }
     free(format);
@@ -392,7 +393,8 @@ static int read_attr_scalar(const struct mx_h5 *h, const char *path, const char 
     CHECK(ftype, MX_EINPUT, "unreadable attribute type");
     H5T_class_t cls = H5Tget_class(ftype);
     if (cls != want && !(want == H5T_FLOAT && cls == H5T_INTEGER)) {
-        rc = mx_error(MX_EINPUT, "%s: %s: attribute \"%s\" has the wrong type", h->path, path, name);
+        rc =
+            mx_error(MX_EINPUT, "%s: %s: attribute \"%s\" has the wrong type", h->path, path, name);
         goto fail;
     }
     CHECK(H5Aread(attr, mtype, buf), MX_EINPUT, "cannot read attribute");
@@ -538,14 +540,14 @@ fail:
     return rc;
 }
 
-static int write_attr(struct mx_h5 *h, const char *path, const char *name, hid_t ftype,
-                      hid_t mtype, const void *value)
+static int write_attr(struct mx_h5 *h, const char *path, const char *name, hid_t ftype, hid_t mtype,
+                      const void *value)
 {
     int rc = MX_OK;
     hid_t space = H5Screate(H5S_SCALAR), attr = H5I_INVALID_HID;
     CHECK(space, MX_EIO, "cannot create dataspace");
-    attr = H5Acreate_by_name(h->id, path, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT,
-                             H5P_DEFAULT);
+    attr =
+        H5Acreate_by_name(h->id, path, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     CHECK(attr, MX_EIO, "cannot create attribute");
     CHECK(H5Awrite(attr, mtype, value), MX_EIO, "cannot write attribute");
 fail:

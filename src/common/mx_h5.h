@@ -61,8 +61,7 @@ int mx_h5_list(const struct mx_h5 *h, const char *path, size_t *n, char ***out);
 /* Attributes on the object at path ("/" for the root). A missing attribute is an error for the
  * required forms; the optional string form returns MX_OK with *out NULL. */
 int mx_h5_attr_read_str(const struct mx_h5 *h, const char *path, const char *name, char **out);
-int mx_h5_attr_read_opt_str(const struct mx_h5 *h, const char *path, const char *name,
-                            char **out);
+int mx_h5_attr_read_opt_str(const struct mx_h5 *h, const char *path, const char *name, char **out);
 int mx_h5_attr_read_i64(const struct mx_h5 *h, const char *path, const char *name, int64_t *out);
 int mx_h5_attr_read_f64(const struct mx_h5 *h, const char *path, const char *name, double *out);
 

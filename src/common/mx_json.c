@@ -1,8 +1,8 @@
 /* Validating JSON access for muxplan's readers, and atomic JSON writers.
  *
  * jansson parses; this file turns its values into checked C values and its failures into messages
- * that name the file and the place. jansson keeps no positions after parsing, so semantic errors name
- * the JSON path and syntax errors name line:column. */
+ * that name the file and the place. jansson keeps no positions after parsing, so semantic errors
+ * name the JSON path and syntax errors name line:column. */
 #include "mx_json.h"
 
 #include "mx_alloc.h"
@@ -165,8 +165,7 @@ int mx_json_to_str(const struct mx_jpath *at, json_t *v, const char **out)
     return MX_OK;
 }
 
-int mx_json_check_format(const struct mx_jpath *at, json_t *root, const char *kind,
-                         int max_version)
+int mx_json_check_format(const struct mx_jpath *at, json_t *root, const char *kind, int max_version)
 {
     const char *format;
     char prefix[64];
@@ -198,7 +197,8 @@ int mx_json_check_keys(const struct mx_jpath *at, json_t *obj, const char *const
 {
     const char *key;
     json_t *value;
-    json_object_foreach(obj, key, value) {
+    json_object_foreach(obj, key, value)
+    {
         bool known = false;
         for (const char *const *a = allowed; *a && !known; a++)
             known = strcmp(*a, key) == 0;
@@ -206,8 +206,8 @@ int mx_json_check_keys(const struct mx_jpath *at, json_t *obj, const char *const
             char list[512] = "";
             size_t len = 0;
             for (const char *const *a = allowed; *a && len < sizeof(list); a++) {
-                int n = snprintf(list + len, sizeof(list) - len, "%s%s", a == allowed ? "" : ", ",
-                                 *a);
+                int n =
+                    snprintf(list + len, sizeof(list) - len, "%s%s", a == allowed ? "" : ", ", *a);
                 len += n > 0 ? (size_t)n : 0;
             }
             return mx_jpath_error(at, "unknown member \"%s\" (expected one of: %s)", key, list);
@@ -253,8 +253,8 @@ int mx_json_get_i64(const struct mx_jpath *at, json_t *obj, const char *key, int
     GET_TYPED(mx_json_to_i64, min, max, out);
 }
 
-int mx_json_get_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min,
-                    double max, double *out)
+int mx_json_get_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min, double max,
+                    double *out)
 {
     GET_TYPED(mx_json_to_f64, min, max, out);
 }
@@ -270,8 +270,8 @@ int mx_json_opt_i64(const struct mx_jpath *at, json_t *obj, const char *key, int
     OPT_TYPED(mx_json_to_i64, min, max, out);
 }
 
-int mx_json_opt_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min,
-                    double max, double *out, bool *present)
+int mx_json_opt_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min, double max,
+                    double *out, bool *present)
 {
     OPT_TYPED(mx_json_to_f64, min, max, out);
 }

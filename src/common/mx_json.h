@@ -1,9 +1,9 @@
 /* Reading and writing muxplan's JSON files with jansson.
  *
- * Readers walk the document with a place (struct mx_jpath) that lives on the stack and chains to its
- * parent, so every error names the file and the member: "plan.json: groups[2].devices[0]: expected a
- * non-negative integer". Syntax errors carry jansson's line and column: "plan.json:3:14: ...".
- * Every function returns MX_OK or MX_EINPUT with the message already recorded (mx_error). */
+ * Readers walk the document with a place (struct mx_jpath) that lives on the stack and chains to
+ * its parent, so every error names the file and the member: "plan.json: groups[2].devices[0]:
+ * expected a non-negative integer". Syntax errors carry jansson's line and column: "plan.json:3:14:
+ * ...". Every function returns MX_OK or MX_EINPUT with the message already recorded (mx_error). */
 #ifndef MX_JSON_H
 #define MX_JSON_H
 
@@ -68,13 +68,13 @@ int mx_json_to_str(const struct mx_jpath *at, json_t *v, const char **out);
 int mx_json_get(const struct mx_jpath *at, json_t *obj, const char *key, json_t **out);
 int mx_json_get_i64(const struct mx_jpath *at, json_t *obj, const char *key, int64_t min,
                     int64_t max, int64_t *out);
-int mx_json_get_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min,
-                    double max, double *out);
+int mx_json_get_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min, double max,
+                    double *out);
 int mx_json_get_str(const struct mx_jpath *at, json_t *obj, const char *key, const char **out);
 int mx_json_opt_i64(const struct mx_jpath *at, json_t *obj, const char *key, int64_t min,
                     int64_t max, int64_t *out, bool *present);
-int mx_json_opt_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min,
-                    double max, double *out, bool *present);
+int mx_json_opt_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min, double max,
+                    double *out, bool *present);
 int mx_json_opt_str(const struct mx_jpath *at, json_t *obj, const char *key, const char **out,
                     bool *present);
 

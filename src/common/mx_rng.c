@@ -1,5 +1,5 @@
-/* Stream derivation: hash the source name (FNV-1a), then mix seed, name and index with splitmix64 so
- * that neighbouring seeds and indices give unrelated streams. */
+/* Stream derivation: hash the source name (FNV-1a), then mix seed, name and index with splitmix64
+ * so that neighbouring seeds and indices give unrelated streams. */
 #include "mx_rng.h"
 
 #include "mx_alloc.h"

@@ -1,7 +1,8 @@
 /* Seeded random streams: one GSL generator per random source, derived from the master seed.
  *
- * A source is named ("arrivals", "overhead/client") and numbered (a model or segment index), so adding
- * a source or changing the order in which sources are drawn never shifts another source's numbers. */
+ * A source is named ("arrivals", "overhead/client") and numbered (a model or segment index), so
+ * adding a source or changing the order in which sources are drawn never shifts another source's
+ * numbers. */
 #ifndef MX_RNG_H
 #define MX_RNG_H
 

@@ -1,5 +1,6 @@
 /* A string-to-index map for loading files (model names, group ids). Open addressing with linear
- * probing; keys are borrowed and must outlive the map. Not for hot loops: those use dense indices. */
+ * probing; keys are borrowed and must outlive the map. Not for hot loops: those use dense indices.
+ */
 #ifndef MX_STRMAP_H
 #define MX_STRMAP_H
 
@@ -8,10 +9,10 @@
 #include <stdint.h>
 
 struct mx_strmap {
-    size_t cap;          /* private: slots, a power of two */
-    size_t count;        /* read-only: keys stored */
-    const char **keys;   /* private */
-    uint32_t *values;    /* private */
+    size_t cap;        /* private: slots, a power of two */
+    size_t count;      /* read-only: keys stored */
+    const char **keys; /* private */
+    uint32_t *values;  /* private */
 };
 
 void mx_strmap_init(struct mx_strmap *map);

@@ -8,10 +8,10 @@
  *                "models": ["m0", "m3"]}, ...]}
  * or, for a plan that changes over time, "schedule" instead of "groups":
  *    "schedule": [{"start_s": 0, "groups": [...]}, {"start_s": 60, "groups": [...]}]
- * Segment k applies to requests arriving in [start_k, start_{k+1}); the first also takes any request
- * before its start. Group "models" entries are names or objects with a "name" (other members of
- * such objects are informational). Optional top-level members "policy", "parameters", "predicted",
- * "provenance", "unplaced" and "note" are carried through unchanged. */
+ * Segment k applies to requests arriving in [start_k, start_{k+1}); the first also takes any
+ * request before its start. Group "models" entries are names or objects with a "name" (other
+ * members of such objects are informational). Optional top-level members "policy", "parameters",
+ * "predicted", "provenance", "unplaced" and "note" are carried through unchanged. */
 #ifndef PLAN_H
 #define PLAN_H
 
@@ -28,12 +28,12 @@ struct plan_model {
 };
 
 struct plan_group {
-    int32_t id;             /* unique within its segment */
+    int32_t id; /* unique within its segment */
     int32_t dp, op, pp;
     uint32_t n_devices;
-    uint32_t *devices;      /* [n_devices]: stage k uses devices[k * op .. (k + 1) * op) */
+    uint32_t *devices; /* [n_devices]: stage k uses devices[k * op .. (k + 1) * op) */
     uint32_t n_models;
-    uint32_t *models;       /* [n_models] indices into plan.models */
+    uint32_t *models; /* [n_models] indices into plan.models */
 };
 
 struct plan_segment {
@@ -43,13 +43,13 @@ struct plan_segment {
 };
 
 struct plan {
-    char *path;             /* the file it was read from, for messages ("" when built) */
+    char *path; /* the file it was read from, for messages ("" when built) */
     uint32_t n_models;
     struct plan_model *models;
-    uint32_t n_segments;    /* 1 for a static plan */
+    uint32_t n_segments; /* 1 for a static plan */
     struct plan_segment *segments;
-    int static_form;        /* written with "groups" (1) rather than "schedule" (0) */
-    json_t *extra;          /* the optional top-level members, owned; never NULL */
+    int static_form; /* written with "groups" (1) rather than "schedule" (0) */
+    json_t *extra;   /* the optional top-level members, owned; never NULL */
 };
 
 /* Read and check the plan's own consistency (names, ids, references, schedule order). Checks
@@ -71,8 +71,8 @@ int64_t plan_model_device_bytes(const struct prof_config *cfg);
 /* Check p against a cluster and a profile: every base is profiled; every group has dp = 1, exactly
  * dp * op * pp distinct devices of the cluster, tensor-parallel stages within one node, no device
  * shared with another group of its segment, a profiled config for each model it hosts, and the sum
- * of their per-device weight bytes within the memory budget. Messages name the plan file, the group,
- * and the cluster or profile file (cluster_path, db_path). */
+ * of their per-device weight bytes within the memory budget. Messages name the plan file, the
+ * group, and the cluster or profile file (cluster_path, db_path). */
 int plan_validate(const struct plan *p, const struct sim_cluster *c, const char *cluster_path,
                   const struct prof_db *db, const char *db_path);
 

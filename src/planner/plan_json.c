@@ -80,8 +80,8 @@ static int read_models(const struct mx_jpath *root, json_t *doc, struct plan *p,
     return MX_OK;
 }
 
-static int read_index_list(const struct mx_jpath *at, json_t *obj, const char *key,
-                           uint32_t *n_out, uint32_t **out)
+static int read_index_list(const struct mx_jpath *at, json_t *obj, const char *key, uint32_t *n_out,
+                           uint32_t **out)
 {
     json_t *array;
     size_t n;
@@ -237,7 +237,8 @@ int plan_read(const char *path, struct plan **out)
     if ((rc = mx_json_load(path, &doc)) < 0 ||
         (rc = mx_json_check_format(&root, doc, "plan", 1)) < 0)
         goto done;
-    json_object_foreach(doc, key, value) {
+    json_object_foreach(doc, key, value)
+    {
         bool known = !strcmp(key, "format") || !strcmp(key, "models") || !strcmp(key, "groups") ||
                      !strcmp(key, "schedule");
         for (size_t k = 0; k < N_EXTRA_KEYS && !known; k++)
@@ -309,8 +310,8 @@ int plan_write(const struct plan *p, const char *path)
             mx_json_set(doc, extra_keys[k], json_incref(v));
     }
     for (uint32_t m = 0; m < p->n_models; m++)
-        mx_json_append(models, json_pack("{ssss}", "name", p->models[m].name, "base",
-                                         p->models[m].base));
+        mx_json_append(models,
+                       json_pack("{ssss}", "name", p->models[m].name, "base", p->models[m].base));
     mx_json_set(doc, "models", models);
     if (p->static_form && p->n_segments == 1) {
         mx_json_set(doc, "groups", groups_json(p, &p->segments[0]));

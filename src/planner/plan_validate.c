@@ -32,7 +32,8 @@ static int check_devices(const struct plan *p, uint32_t s, uint32_t gi, const st
 {
     const struct plan_group *g = &p->segments[s].groups[gi];
     if (g->dp != 1)
-        return mx_error(MX_EINPUT, "%s: %s: dp is %d; plans use dp = 1 and replicate by placing "
+        return mx_error(MX_EINPUT,
+                        "%s: %s: dp is %d; plans use dp = 1 and replicate by placing "
                         "more replicas",
                         p->path, place, g->dp);
     for (uint32_t d = 0; d < g->n_devices; d++) {
@@ -86,7 +87,8 @@ int plan_validate(const struct plan *p, const struct sim_cluster *c, const char 
     int rc = MX_OK;
     for (uint32_t m = 0; m < p->n_models; m++)
         if (!prof_db_find_model(db, p->models[m].base))
-            return mx_error(MX_EINPUT, "%s: models[%u]: base \"%s\" (of model \"%s\") is not in "
+            return mx_error(MX_EINPUT,
+                            "%s: models[%u]: base \"%s\" (of model \"%s\") is not in "
                             "profile %s",
                             p->path, m, p->models[m].base, p->models[m].name, db_path);
     int32_t *owner = MX_NEW_ARRAY(int32_t, c->devices);

@@ -69,7 +69,8 @@ static int validate_config(const struct prof_config *cfg, const char *place)
 {
     if (cfg->dp < 1 || cfg->op < 1 || cfg->pp < 1 || cfg->dp > 4096 || cfg->op > 4096 ||
         cfg->pp > 4096)
-        return mx_error(MX_EINPUT, "%s: parallel config (%d, %d, %d) must have each degree in [1, 4096]",
+        return mx_error(MX_EINPUT,
+                        "%s: parallel config (%d, %d, %d) must have each degree in [1, 4096]",
                         place, cfg->dp, cfg->op, cfg->pp);
     if (cfg->n_batches == 0)
         return mx_error(MX_EINPUT, "%s: no batch sizes", place);

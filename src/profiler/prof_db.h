@@ -1,10 +1,10 @@
 /* The profile DB: what each base model costs under each parallel config and batch size.
  *
- * For every (base model, (dp, op, pp)) the DB holds, per profiled batch size, the latency of each of
- * the pp pipeline stages (seconds) and optionally its activation bytes, plus the weight bytes each
- * device of each stage holds. Two file forms carry the same content: HDF5 (the DB proper, format
- * "muxplan-profile/1") and a hand-writable JSON form (same format string). docs/formats.md documents
- * both. A DB is read whole and is read-only afterwards. */
+ * For every (base model, (dp, op, pp)) the DB holds, per profiled batch size, the latency of each
+ * of the pp pipeline stages (seconds) and optionally its activation bytes, plus the weight bytes
+ * each device of each stage holds. Two file forms carry the same content: HDF5 (the DB proper,
+ * format "muxplan-profile/1") and a hand-writable JSON form (same format string). docs/formats.md
+ * documents both. A DB is read whole and is read-only afterwards. */
 #ifndef PROF_DB_H
 #define PROF_DB_H
 
@@ -12,14 +12,14 @@
 
 /* One (base model, parallel config). Public, read-only once in a DB. */
 struct prof_config {
-    int32_t dp, op, pp;         /* parallel config; a group of dp * op * pp devices */
-    uint32_t n_batches;         /* profiled batch sizes, at least one */
-    int32_t *batch;             /* [n_batches] strictly ascending, batch[0] == 1 */
-    double *stage_latency_s;    /* [n_batches][pp] seconds, each > 0 */
-    int64_t *act_bytes;         /* [n_batches][pp] activation bytes per device, or NULL */
-    int64_t *weight_bytes;      /* [pp] weight bytes on each device of each stage */
-    int32_t *layer_ranges;      /* [pp][2] first layer and one past the last, or NULL */
-    char *note;                 /* free text on where the numbers come from, or NULL */
+    int32_t dp, op, pp;      /* parallel config; a group of dp * op * pp devices */
+    uint32_t n_batches;      /* profiled batch sizes, at least one */
+    int32_t *batch;          /* [n_batches] strictly ascending, batch[0] == 1 */
+    double *stage_latency_s; /* [n_batches][pp] seconds, each > 0 */
+    int64_t *act_bytes;      /* [n_batches][pp] activation bytes per device, or NULL */
+    int64_t *weight_bytes;   /* [pp] weight bytes on each device of each stage */
+    int32_t *layer_ranges;   /* [pp][2] first layer and one past the last, or NULL */
+    char *note;              /* free text on where the numbers come from, or NULL */
 };
 
 /* A base model and its configs. Public, read-only. */

@@ -44,8 +44,8 @@ static int read_shaped(const struct mx_h5 *h, const char *dir, const char *name,
             rc = mx_error(MX_EINPUT, "%s: %s: expected %zu values, got %zu", h->path, path, rows,
                           dims[0]);
         else
-            rc = mx_error(MX_EINPUT, "%s: %s: expected shape [%zu, %zu], got [%zu, %zu]",
-                          h->path, path, rows, cols, dims[0], dims[1]);
+            rc = mx_error(MX_EINPUT, "%s: %s: expected shape [%zu, %zu], got [%zu, %zu]", h->path,
+                          path, rows, cols, dims[0], dims[1]);
     }
     free(path);
     return rc;

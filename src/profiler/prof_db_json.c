@@ -5,8 +5,8 @@
  *       "weight_bytes": [w0, w1], "layer_ranges": [[0, 12], [12, 24]], "note": "...",
  *       "batches": [{"batch": 1, "stage_latency_s": [l0, l1], "act_bytes": [a0, a1]}]}]}]}
  *
- * provenance, layer_ranges, note and act_bytes are optional; act_bytes must be given for every batch
- * of a config or for none. */
+ * provenance, layer_ranges, note and act_bytes are optional; act_bytes must be given for every
+ * batch of a config or for none. */
 #include "prof_db.h"
 
 #include "mx_alloc.h"
@@ -85,7 +85,7 @@ static int read_batches(const struct mx_jpath *at, json_t *obj, struct prof_conf
     size_t pp = (size_t)cfg->pp;
     cfg->n_batches = (uint32_t)n;
     cfg->batch = MX_NEW_ARRAY(int32_t, n);
-    cfg->stage_latency_s = MX_NEW_ARRAY(double, n * pp);
+    cfg->stage_latency_s = MX_NEW_ARRAY(double, n *pp);
     bool with_act = json_object_get(json_array_get(array, 0), "act_bytes") != NULL;
     if (with_act)
         cfg->act_bytes = MX_NEW_ARRAY(int64_t, n * pp);
@@ -238,8 +238,8 @@ static json_t *config_json(const struct prof_config *cfg)
     if (cfg->layer_ranges) {
         json_t *ranges = json_array();
         for (size_t k = 0; k < pp; k++)
-            mx_json_append(ranges, json_pack("[ii]", cfg->layer_ranges[2 * k],
-                                             cfg->layer_ranges[2 * k + 1]));
+            mx_json_append(
+                ranges, json_pack("[ii]", cfg->layer_ranges[2 * k], cfg->layer_ranges[2 * k + 1]));
         mx_json_set(c, "layer_ranges", ranges);
     }
     if (cfg->note)

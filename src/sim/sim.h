@@ -1,14 +1,14 @@
 /* The discrete-event simulator: replay a trace against a plan and measure SLO attainment.
  *
- * Semantics are DESIGN §4 and docs/simulator.md. In short: a request arrives, reaches the controller
- * after the client overhead, is dispatched to one group hosting its model (a dispatch policy picks
- * which), reaches the group after the dispatch overhead, and is admitted only if its predicted finish
- * plus the fixed margin meets its deadline; admitted requests run through the group's pipeline stages
- * first-come first-served and finish after the reply overhead.
+ * Semantics are DESIGN §4 and docs/simulator.md. In short: a request arrives, reaches the
+ * controller after the client overhead, is dispatched to one group hosting its model (a dispatch
+ * policy picks which), reaches the group after the dispatch overhead, and is admitted only if its
+ * predicted finish plus the fixed margin meets its deadline; admitted requests run through the
+ * group's pipeline stages first-come first-served and finish after the reply overhead.
  *
- * Use: compile a world once (sim_world_new: validates the plan against cluster and profile and turns
- * every latency into integer nanoseconds), then run it as often as needed (sim_run), then summarise
- * the results (sim_summarize) and write them (sim_output.h). */
+ * Use: compile a world once (sim_world_new: validates the plan against cluster and profile and
+ * turns every latency into integer nanoseconds), then run it as often as needed (sim_run), then
+ * summarise the results (sim_summarize) and write them (sim_output.h). */
 #ifndef SIM_H
 #define SIM_H
 
@@ -66,22 +66,22 @@ void sim_world_free(struct sim_world *w);
 /* Per-request outcomes in trace order, plus per-stage busy time. */
 struct sim_results {
     size_t n;
-    uint8_t *status;      /* [n] enum sim_status */
-    int32_t *group;       /* [n] global group index (sim_world_group_*), -1 when never dispatched */
-    mx_ns *start_ns;      /* [n] stage-0 start, MX_NS_NEVER when never executed */
-    mx_ns *finish_ns;     /* [n] finish (after the reply overhead); for a refused request the time
-                             it was refused */
-    mx_ns *exec_ns;       /* [n] time spent in stages (0 when never executed) */
-    uint16_t *batch;      /* [n] batch size it ran in (0 when never executed) */
-    size_t n_stages;      /* stages over all groups */
-    mx_ns *busy_ns;       /* [n_stages] total busy time of each stage */
-    const char *engine;   /* "fast" or "event": the engine that produced them */
+    uint8_t *status;    /* [n] enum sim_status */
+    int32_t *group;     /* [n] global group index (sim_world_group_*), -1 when never dispatched */
+    mx_ns *start_ns;    /* [n] stage-0 start, MX_NS_NEVER when never executed */
+    mx_ns *finish_ns;   /* [n] finish (after the reply overhead); for a refused request the time
+                           it was refused */
+    mx_ns *exec_ns;     /* [n] time spent in stages (0 when never executed) */
+    uint16_t *batch;    /* [n] batch size it ran in (0 when never executed) */
+    size_t n_stages;    /* stages over all groups */
+    mx_ns *busy_ns;     /* [n_stages] total busy time of each stage */
+    const char *engine; /* "fast" or "event": the engine that produced them */
     _Atomic uint64_t events; /* events the event engine processed (0 for the fast path) */
 };
 
 /* Run the simulation. Errors: MX_EUSAGE when the fast engine is asked for a mode it does not cover
- * (batching, random overheads). Free *out with sim_results_free(). Cost: the fast path is O(n * stages)
- * with no allocation in its loop; the event engine O(events * log(pending)). */
+ * (batching, random overheads). Free *out with sim_results_free(). Cost: the fast path is O(n *
+ * stages) with no allocation in its loop; the event engine O(events * log(pending)). */
 int sim_run(const struct sim_world *w, const struct sim_options *o, struct sim_results **out);
 
 /* The same into results made by sim_results_new(w), which runs may reuse: every field is
@@ -98,7 +98,7 @@ size_t sim_world_requests(const struct sim_world *w);
 uint32_t sim_world_model_count(const struct sim_world *w);
 const char *sim_world_model_name(const struct sim_world *w, uint32_t model);
 uint32_t sim_world_group_count(const struct sim_world *w);
-int32_t sim_world_group_id(const struct sim_world *w, uint32_t group);      /* the plan's id */
+int32_t sim_world_group_id(const struct sim_world *w, uint32_t group); /* the plan's id */
 uint32_t sim_world_group_segment(const struct sim_world *w, uint32_t group);
 uint32_t sim_world_group_stages(const struct sim_world *w, uint32_t group);
 /* Index of the group's first stage in sim_results.busy_ns. */

@@ -62,9 +62,9 @@ static int read_term(const struct mx_jpath *at, json_t *v, struct sim_overhead *
 
 static int read_overheads(const struct mx_jpath *at, json_t *obj, struct sim_overheads *out)
 {
-    static const char *const keys[] = {"preset",   "client",       "dispatch",
-                                       "exec",     "fixed",        "reply",
-                                       "stage_factor", "stage_factor_per_pp", NULL};
+    static const char *const keys[] = {"preset", "client", "dispatch",     "exec",
+                                       "fixed",  "reply",  "stage_factor", "stage_factor_per_pp",
+                                       NULL};
     const char *preset = "none";
     int rc;
     if ((rc = mx_json_expect_object(at, obj)) < 0 || (rc = mx_json_check_keys(at, obj, keys)) < 0 ||
@@ -72,8 +72,9 @@ static int read_overheads(const struct mx_jpath *at, json_t *obj, struct sim_ove
         return rc;
     if (!sim_overheads_preset(preset, out)) {
         struct mx_jpath pp = mx_jpath_key(at, "preset");
-        return mx_jpath_error(&pp, "unknown preset \"%s\" (expected none, alpaserve or "
-                                   "alpaserve-fast)",
+        return mx_jpath_error(&pp,
+                              "unknown preset \"%s\" (expected none, alpaserve or "
+                              "alpaserve-fast)",
                               preset);
     }
     for (int t = 0; t < SIM_OH_COUNT; t++) {
@@ -91,8 +92,8 @@ static int read_overheads(const struct mx_jpath *at, json_t *obj, struct sim_ove
 
 int sim_cluster_read(const char *path, struct sim_cluster *out)
 {
-    static const char *const keys[] = {"format", "name", "devices", "devices_per_node",
-                                       "mem_budget_bytes", "overheads", NULL};
+    static const char *const keys[] = {
+        "format", "name", "devices", "devices_per_node", "mem_budget_bytes", "overheads", NULL};
     struct mx_jpath root = mx_jpath_root(path);
     json_t *doc = NULL, *overheads;
     int64_t devices, per_node, budget;
@@ -111,8 +112,8 @@ int sim_cluster_read(const char *path, struct sim_cluster *out)
         goto done;
     if (devices % per_node != 0 && devices > per_node) {
         struct mx_jpath dp = mx_jpath_key(&root, "devices");
-        rc = mx_jpath_error(&dp, "%lld devices do not fill whole nodes of %lld",
-                            (long long)devices, (long long)per_node);
+        rc = mx_jpath_error(&dp, "%lld devices do not fill whole nodes of %lld", (long long)devices,
+                            (long long)per_node);
         goto done;
     }
     out->devices = (uint32_t)devices;

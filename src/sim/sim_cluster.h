@@ -3,10 +3,10 @@
  * JSON form ("muxplan-cluster/1"):
  *   {"format": "muxplan-cluster/1", "devices": 16, "devices_per_node": 8,
  *    "mem_budget_bytes": 13958643712,
- *    "overheads": {"preset": "alpaserve", "client": 0.0025, "dispatch": {"mean": 0.0025, "sd": 0.0005},
- *                  "exec": 0.005, "fixed": 0.004, "reply": 0, "stage_factor": 1,
- *                  "stage_factor_per_pp": 0.009}}
- * Every overhead member is optional; a preset sets them first and the members given override it. */
+ *    "overheads": {"preset": "alpaserve", "client": 0.0025, "dispatch": {"mean": 0.0025, "sd":
+ * 0.0005}, "exec": 0.005, "fixed": 0.004, "reply": 0, "stage_factor": 1, "stage_factor_per_pp":
+ * 0.009}} Every overhead member is optional; a preset sets them first and the members given
+ * override it. */
 #ifndef SIM_CLUSTER_H
 #define SIM_CLUSTER_H
 
@@ -39,14 +39,15 @@ struct sim_overheads {
 struct sim_cluster {
     uint32_t devices;
     uint32_t devices_per_node;
-    int64_t mem_budget_bytes;   /* weight memory per device */
+    int64_t mem_budget_bytes; /* weight memory per device */
     struct sim_overheads overheads;
 };
 
 /* JSON member names of the terms: "client", "dispatch", "exec", "fixed", "reply". */
 extern const char *const sim_overhead_names[SIM_OH_COUNT];
 
-/* Fill out with the preset called name ("none", "alpaserve", "alpaserve-fast"); false if unknown. */
+/* Fill out with the preset called name ("none", "alpaserve", "alpaserve-fast"); false if unknown.
+ */
 bool sim_overheads_preset(const char *name, struct sim_overheads *out);
 
 /* Whether every term is a constant (what the fast path requires). */

@@ -17,22 +17,22 @@ struct sim_group;
 
 /* The controller's view of the groups at a decision. */
 struct sim_view {
-    const struct sim_group *groups;  /* global group table */
-    const mx_ns *clock;              /* stage clocks, indexed by stage_base + stage */
-    const uint32_t *outstanding;     /* per group: dispatched, not yet finished or refused */
+    const struct sim_group *groups; /* global group table */
+    const mx_ns *clock;             /* stage clocks, indexed by stage_base + stage */
+    const uint32_t *outstanding;    /* per group: dispatched, not yet finished or refused */
 };
 
 /* The request being placed, in the controller's expected times. */
 struct sim_dispatch_query {
-    mx_ns ready_ns;   /* earliest stage-0 start: now + dispatch + exec overheads */
-    mx_ns latest_ns;  /* latest acceptable last-stage finish: deadline - fixed margin */
+    mx_ns ready_ns;  /* earliest stage-0 start: now + dispatch + exec overheads */
+    mx_ns latest_ns; /* latest acceptable last-stage finish: deadline - fixed margin */
 };
 
 struct sim_dispatch_policy {
     const char *name;
-    const char *summary;      /* one line for --help */
-    bool needs_outstanding;   /* engines maintain outstanding counts only for such policies */
-    bool may_refuse;          /* whether choose() can return -1 (else one replica is a given) */
+    const char *summary;    /* one line for --help */
+    bool needs_outstanding; /* engines maintain outstanding counts only for such policies */
+    bool may_refuse;        /* whether choose() can return -1 (else one replica is a given) */
     int32_t (*choose)(const struct sim_view *view, const struct sim_replica *replicas, uint32_t n,
                       const struct sim_dispatch_query *q);
 };

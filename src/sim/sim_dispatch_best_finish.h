@@ -18,8 +18,8 @@ static inline int32_t sim__choose_best_finish(const struct sim_view *view,
     mx_ns earliest = MX_NS_NEVER;
     for (uint32_t r = 0; r < n; r++) {
         const struct sim_replica *rep = &replicas[r];
-        mx_ns finish = sim__predict_last(view->clock + rep->stage_base, rep->latency_ns, rep->n_stages,
-                                    q->ready_ns);
+        mx_ns finish = sim__predict_last(view->clock + rep->stage_base, rep->latency_ns,
+                                         rep->n_stages, q->ready_ns);
         if (finish <= q->latest_ns && finish < earliest) {
             earliest = finish;
             best = (int32_t)r;

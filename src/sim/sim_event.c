@@ -1,21 +1,23 @@
 /* The event engine (DESIGN §4.6): every mode of §4, one timed event at a time.
  *
- * A request's life is ARRIVAL -> (client overhead) DISPATCH -> (dispatch overhead) RECV at its group
+ * A request's life is ARRIVAL -> (client overhead) DISPATCH -> (dispatch overhead) RECV at its
+ * group
  * -> admitted or refused. An admitted request becomes a job (with batching: waits in the group's
- * queue until ENQUEUE'd and a BATCH forms its job) that passes through the group's stages; each stage
- * serves jobs first-come first-served, so a job starts a stage when the stage is idle and the job has
- * left the previous stage (STAGE_READY wakes stage 0 when a job's exec overhead ends later).
+ * queue until ENQUEUE'd and a BATCH forms its job) that passes through the group's stages; each
+ * stage serves jobs first-come first-served, so a job starts a stage when the stage is idle and the
+ * job has left the previous stage (STAGE_READY wakes stage 0 when a job's exec overhead ends
+ * later).
  *
  * The controller dispatches from its own view of each group: stage clocks it advances at every
- * dispatch by predicting the admission with the mean overheads, and raises to the group's real clocks
- * at every admission; and outstanding counts it raises at dispatch and lowers when a request finishes
- * or is refused. With constant overheads and no batching that view equals the group's state, so
- * decisions match the fast path's request by request.
+ * dispatch by predicting the admission with the mean overheads, and raises to the group's real
+ * clocks at every admission; and outstanding counts it raises at dispatch and lowers when a request
+ * finishes or is refused. With constant overheads and no batching that view equals the group's
+ * state, so decisions match the fast path's request by request.
  *
  * At equal times events run in kind order (enum below): stages finish before anything else, so a
  * request finishing at t no longer counts as outstanding for a decision at t; admissions and queue
- * entries at t come before the batch formed at t; decisions come before new arrivals, so requests with
- * equal arrival times are dispatched and admitted one after the other in trace order. */
+ * entries at t come before the batch formed at t; decisions come before new arrivals, so requests
+ * with equal arrival times are dispatched and admitted one after the other in trace order. */
 #include "sim_int.h"
 
 #include "mx_alloc.h"
@@ -69,21 +71,21 @@ struct engine {
     uint32_t *outstanding; /* [n_groups] */
     mx_ns *scratch;        /* [max_stages] */
 
-    bool *stage_busy;          /* [n_stages] */
-    uint32_t *fifo_head;       /* [n_stages] jobs waiting for the stage */
+    bool *stage_busy;    /* [n_stages] */
+    uint32_t *fifo_head; /* [n_stages] jobs waiting for the stage */
     uint32_t *fifo_tail;
-    bool *ready_pending;       /* [n_groups] a STAGE_READY is scheduled for stage 0 */
-    bool *batch_pending;       /* [n_groups] a BATCH is scheduled */
-    uint32_t *queue_head;      /* [n_groups] batching queue (request indices) */
+    bool *ready_pending;  /* [n_groups] a STAGE_READY is scheduled for stage 0 */
+    bool *batch_pending;  /* [n_groups] a BATCH is scheduled */
+    uint32_t *queue_head; /* [n_groups] batching queue (request indices) */
     uint32_t *queue_tail;
 
-    struct job *jobs;                 /* [requests of the segment] */
+    struct job *jobs; /* [requests of the segment] */
     uint32_t n_jobs;
-    uint32_t *member_next;            /* [n] links of job members, by request index */
-    uint32_t *queue_next;             /* [n] links of batching queues */
+    uint32_t *member_next;             /* [n] links of job members, by request index */
+    uint32_t *queue_next;              /* [n] links of batching queues */
     const struct sim_replica **rep_of; /* [n] the replica each dispatched request went to */
-    struct request_overheads *draw;   /* [n] */
-    gsl_rng *rng[SIM_OH_COUNT];       /* NULL for constant terms */
+    struct request_overheads *draw;    /* [n] */
+    gsl_rng *rng[SIM_OH_COUNT];        /* NULL for constant terms */
 };
 
 static mx_ns draw_overhead(struct engine *e, int term)
@@ -201,10 +203,9 @@ static void on_arrival(struct engine *e, uint32_t i, mx_ns now)
 {
     const struct sim_world *w = e->w;
     mx_ns client = draw_overhead(e, SIM_OH_CLIENT);
-    e->draw[i] = (struct request_overheads){draw_overhead(e, SIM_OH_DISPATCH),
-                                            draw_overhead(e, SIM_OH_EXEC),
-                                            draw_overhead(e, SIM_OH_FIXED),
-                                            draw_overhead(e, SIM_OH_REPLY)};
+    e->draw[i] =
+        (struct request_overheads){draw_overhead(e, SIM_OH_DISPATCH), draw_overhead(e, SIM_OH_EXEC),
+                                   draw_overhead(e, SIM_OH_FIXED), draw_overhead(e, SIM_OH_REPLY)};
     push(e, now + client, EV_DISPATCH, i, 0, 0);
     if (i + 1 < e->seg->end)
         push(e, w->arrival_ns[i + 1], EV_ARRIVAL, i + 1, 0, 0);
@@ -427,9 +428,9 @@ static void engine_init(struct engine *e, const struct sim_world *w, uint32_t se
     e->rep_of = MX_NEW_ARRAY(const struct sim_replica *, w->n);
     e->draw = mx_malloc_array(w->n, sizeof(struct request_overheads));
     for (int t = 0; t < SIM_OH_COUNT; t++) {
-        static const char *const streams[SIM_OH_COUNT] = {
-            "overhead/client", "overhead/dispatch", "overhead/exec", "overhead/fixed",
-            "overhead/reply"};
+        static const char *const streams[SIM_OH_COUNT] = {"overhead/client", "overhead/dispatch",
+                                                          "overhead/exec", "overhead/fixed",
+                                                          "overhead/reply"};
         if (w->overhead_sd_ns[t] > 0)
             e->rng[t] = mx_rng_new(o->seed, streams[t], segment);
     }

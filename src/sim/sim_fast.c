@@ -4,9 +4,10 @@
  * admission can be computed together, in trace order: the controller's view of a group equals the
  * group's own stage clocks, because every earlier request's admission is already known. The only
  * state that depends on time rather than order is the outstanding count of least-outstanding: each
- * group keeps two FIFO lists of requests in flight (admitted ones finish in admission order; refused
- * ones are refused in dispatch order), and a decision at time t first retires everything in them that
- * completed at or before t. The event engine orders events so that it sees the same counts.
+ * group keeps two FIFO lists of requests in flight (admitted ones finish in admission order;
+ * refused ones are refused in dispatch order), and a decision at time t first retires everything in
+ * them that completed at or before t. The event engine orders events so that it sees the same
+ * counts.
  *
  * Nothing is allocated inside the loop; everything is sized before it. */
 #include "sim_int.h"
@@ -23,9 +24,9 @@
 
 /* Requests in flight per group, for least-outstanding: intrusive FIFO lists through next[]. */
 struct in_flight {
-    uint32_t *next;      /* [requests of the segment] */
-    mx_ns *done_ns;      /* [requests of the segment] when the request stops being outstanding */
-    uint32_t *head[2];   /* [groups] 0: admitted, 1: refused at admission */
+    uint32_t *next;    /* [requests of the segment] */
+    mx_ns *done_ns;    /* [requests of the segment] when the request stops being outstanding */
+    uint32_t *head[2]; /* [groups] 0: admitted, 1: refused at admission */
     uint32_t *tail[2];
 };
 
@@ -104,8 +105,10 @@ static inline __attribute__((always_inline)) mx_ns admit(mx_ns *restrict c,
 
 /* admit() unrolled for the usual pipeline depths, where the old clocks stay in registers. */
 #define UNROLLED_STAGES 8
-static inline __attribute__((always_inline)) mx_ns admit_any(mx_ns *restrict c, const mx_ns *restrict lat, uint32_t n, mx_ns ready,
-                       mx_ns latest, mx_ns *restrict spill, mx_ns *started)
+static inline __attribute__((always_inline)) mx_ns admit_any(mx_ns *restrict c,
+                                                             const mx_ns *restrict lat, uint32_t n,
+                                                             mx_ns ready, mx_ns latest,
+                                                             mx_ns *restrict spill, mx_ns *started)
 {
     mx_ns saved[UNROLLED_STAGES];
     switch (n) {
@@ -126,7 +129,8 @@ typedef int32_t (*choose_fn)(const struct sim_view *, const struct sim_replica *
                              const struct sim_dispatch_query *);
 
 /* The loop over one segment. Always inlined into one copy per dispatch policy below, with the
- * policy's choice and its flags as constants, so each copy carries only the code its policy needs. */
+ * policy's choice and its flags as constants, so each copy carries only the code its policy needs.
+ */
 static inline __attribute__((always_inline)) void
 run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
             const bool count_outstanding, const bool may_refuse, struct sim_results *r)
@@ -233,7 +237,7 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
 #define SPECIALISE(name, NAME)                                                                     \
     static void run_##name(const struct sim_world *w, uint32_t segment, struct sim_results *r)     \
     {                                                                                              \
-        run_segment(w, segment, sim__choose_##name, SIM_##NAME##_NEEDS_OUTSTANDING,              \
+        run_segment(w, segment, sim__choose_##name, SIM_##NAME##_NEEDS_OUTSTANDING,                \
                     SIM_##NAME##_MAY_REFUSE, r);                                                   \
     }
 SPECIALISE(least_outstanding, LEAST_OUTSTANDING)

@@ -1,9 +1,9 @@
 /* The event queue: an array binary heap of events with their key inline.
  *
- * Events are ordered by (time, order), where order = kind << 56 | insertion sequence: at equal times
- * lower kinds go first (a stage finishing before a dispatch decision, see sim_event.c), and within a
- * kind events keep their insertion order, so ties are FIFO and every run is reproducible. The heap is
- * sized once; pushing past its capacity is a bug. */
+ * Events are ordered by (time, order), where order = kind << 56 | insertion sequence: at equal
+ * times lower kinds go first (a stage finishing before a dispatch decision, see sim_event.c), and
+ * within a kind events keep their insertion order, so ties are FIFO and every run is reproducible.
+ * The heap is sized once; pushing past its capacity is a bug. */
 #ifndef SIM_HEAP_H
 #define SIM_HEAP_H
 
@@ -16,9 +16,9 @@
 
 struct sim_event {
     mx_ns time;
-    uint64_t order;   /* kind << 56 | sequence */
-    uint32_t id;      /* request or job index */
-    uint32_t group;   /* global group index */
+    uint64_t order; /* kind << 56 | sequence */
+    uint32_t id;    /* request or job index */
+    uint32_t group; /* global group index */
     uint16_t stage;
     uint8_t kind;
 };

@@ -11,55 +11,55 @@ struct wl_trace;
 
 /* A model hosted on a group: everything a request of that model needs there. */
 struct sim_replica {
-    uint32_t group;              /* global group index */
-    uint32_t stage_base;         /* the group's stage_base, kept here for the hot loops */
-    uint32_t last_stage;         /* stage_base + n_stages - 1: the clock earliest-free reads */
+    uint32_t group;      /* global group index */
+    uint32_t stage_base; /* the group's stage_base, kept here for the hot loops */
+    uint32_t last_stage; /* stage_base + n_stages - 1: the clock earliest-free reads */
     uint32_t n_stages;
     uint32_t n_batches;
-    const int32_t *batch_sizes;  /* [n_batches], ascending, [0] == 1 */
-    const mx_ns *latency_ns;     /* [n_batches][n_stages], stage factor applied, each >= 1 */
-    mx_ns sum_ns;                /* sum of the batch-1 stage latencies */
+    const int32_t *batch_sizes; /* [n_batches], ascending, [0] == 1 */
+    const mx_ns *latency_ns;    /* [n_batches][n_stages], stage factor applied, each >= 1 */
+    mx_ns sum_ns;               /* sum of the batch-1 stage latencies */
 };
 
 struct sim_group {
-    int32_t id;           /* the plan's id */
+    int32_t id; /* the plan's id */
     uint32_t segment;
     uint32_t n_stages;
-    uint32_t stage_base;  /* index of stage 0 in flat per-stage arrays */
+    uint32_t stage_base; /* index of stage 0 in flat per-stage arrays */
 };
 
 /* One placement of a schedule and the requests it serves. */
 struct sim_segment {
     mx_ns start_ns;
-    size_t first, end;             /* requests [first, end) in trace order */
+    size_t first, end; /* requests [first, end) in trace order */
     uint32_t first_group, n_groups;
-    uint32_t *rep_begin;           /* [n_models + 1]: model m's replicas are
-                                      replicas[rep_begin[m] .. rep_begin[m + 1]), in plan order */
+    uint32_t *rep_begin; /* [n_models + 1]: model m's replicas are
+                            replicas[rep_begin[m] .. rep_begin[m + 1]), in plan order */
     struct sim_replica *replicas;
 };
 
 struct sim_world {
     const struct wl_trace *trace;
     size_t n;
-    mx_ns *arrival_ns;             /* [n] */
-    mx_ns *deadline_ns;            /* [n] arrival + SLO */
-    const int32_t *model;          /* [n] trace model index (borrowed from the trace) */
+    mx_ns *arrival_ns;    /* [n] */
+    mx_ns *deadline_ns;   /* [n] arrival + SLO */
+    const int32_t *model; /* [n] trace model index (borrowed from the trace) */
     uint32_t n_models;
     uint32_t n_groups;
-    struct sim_group *groups;      /* [n_groups] over all segments, segment by segment */
-    uint32_t n_stages;             /* over all groups */
+    struct sim_group *groups; /* [n_groups] over all segments, segment by segment */
+    uint32_t n_stages;        /* over all groups */
     uint32_t max_stages;
     uint32_t n_segments;
     struct sim_segment *segments;
     mx_ns overhead_ns[SIM_OH_COUNT];    /* means */
     mx_ns overhead_sd_ns[SIM_OH_COUNT]; /* 0 for constants */
-    mx_ns *latency_store;          /* owns the latency tables replicas point into */
-    int32_t *batch_store;          /* owns the batch-size lists */
+    mx_ns *latency_store;               /* owns the latency tables replicas point into */
+    int32_t *batch_store;               /* owns the batch-size lists */
 };
 
 /* The §4.4 recurrence: a request that may start stage 0 at ready_ns, against stage clocks clock[]
- * (when each stage is next free) and latencies lat[]. Stores each stage's finish in f and returns the
- * last. f may be clock itself, to commit in place. */
+ * (when each stage is next free) and latencies lat[]. Stores each stage's finish in f and returns
+ * the last. f may be clock itself, to commit in place. */
 static inline mx_ns sim__predict(const mx_ns *clock, const mx_ns *lat, uint32_t n_stages,
                                  mx_ns ready_ns, mx_ns *f)
 {

@@ -86,22 +86,24 @@ static void print_latency(FILE *fp, const char *label, const struct sim_latency_
         return;
     }
     fprintf(fp, "  %-22s mean %8.1f  p50 %8.1f  p90 %8.1f  p99 %8.1f  p99.9 %8.1f  max %8.1f ms\n",
-            label, l->mean_s * 1e3, l->p50_s * 1e3, l->p90_s * 1e3, l->p99_s * 1e3,
-            l->p999_s * 1e3, l->max_s * 1e3);
+            label, l->mean_s * 1e3, l->p50_s * 1e3, l->p90_s * 1e3, l->p99_s * 1e3, l->p999_s * 1e3,
+            l->max_s * 1e3);
 }
 
 void sim_summary_print(FILE *fp, const struct sim_world *w, const struct sim_summary *s,
                        const struct sim_run_info *info)
 {
-    fprintf(fp, "SLO attainment %.4f (%.2f%%) over %zu requests in [%.3f, %.3f] s "
-                "(warmup %g s; %s engine, %s dispatch",
+    fprintf(fp,
+            "SLO attainment %.4f (%.2f%%) over %zu requests in [%.3f, %.3f] s "
+            "(warmup %g s; %s engine, %s dispatch",
             s->attainment, 100 * s->attainment, s->requests, s->window_start_s, s->window_end_s,
             s->warmup_s, info->engine, info->dispatch);
     if (info->max_batch > 1)
         fprintf(fp, ", batches up to %u", info->max_batch);
     fprintf(fp, ")\n");
-    fprintf(fp, "  good %zu, late %zu, rejected %zu (at admission %zu, dropped from queue %zu, "
-                "no replica %zu)\n",
+    fprintf(fp,
+            "  good %zu, late %zu, rejected %zu (at admission %zu, dropped from queue %zu, "
+            "no replica %zu)\n",
             s->count[SIM_GOOD], s->count[SIM_LATE], s->rejected_total, s->count[SIM_REJECTED],
             s->count[SIM_DROPPED], s->count[SIM_NO_REPLICA]);
     print_latency(fp, "latency, good", &s->good_latency);

@@ -15,10 +15,11 @@
 #include <jansson.h>
 #include <stdio.h>
 
-/* What produced the results, for output: options and a provenance object (borrowed, may be NULL). */
+/* What produced the results, for output: options and a provenance object (borrowed, may be NULL).
+ */
 struct sim_run_info {
-    const char *engine;    /* "fast" or "event" */
-    const char *dispatch;  /* policy name */
+    const char *engine;   /* "fast" or "event" */
+    const char *dispatch; /* policy name */
     uint32_t max_batch;
     uint64_t seed;
     json_t *provenance;

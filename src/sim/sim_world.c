@@ -40,9 +40,10 @@ static const struct compiled_config *compile_config(struct compiler *cc,
     c->latency_offset = cc->latency_used;
     c->batch_offset = cc->batch_used;
     w->latency_store = mx_realloc_array(w->latency_store, cc->latency_used + cells, sizeof(mx_ns));
-    w->batch_store = mx_realloc_array(w->batch_store, cc->batch_used + cfg->n_batches,
-                                      sizeof(int32_t));
-    double factor = cc->overheads->stage_factor * (1 + cc->overheads->stage_factor_per_pp * cfg->pp);
+    w->batch_store =
+        mx_realloc_array(w->batch_store, cc->batch_used + cfg->n_batches, sizeof(int32_t));
+    double factor =
+        cc->overheads->stage_factor * (1 + cc->overheads->stage_factor_per_pp * cfg->pp);
     for (size_t i = 0; i < cells; i++) {
         mx_ns ns = mx_s_to_ns(cfg->stage_latency_s[i] * factor);
         w->latency_store[c->latency_offset + i] = ns > 0 ? ns : 1;
@@ -142,8 +143,8 @@ static void compile_all_configs(struct compiler *cc, const struct plan *p, const
         for (uint32_t g = 0; g < p->segments[s].n_groups; g++) {
             const struct plan_group *pg = &p->segments[s].groups[g];
             for (uint32_t j = 0; j < pg->n_models; j++)
-                compile_config(cc, prof_db_find(db, p->models[pg->models[j]].base, pg->dp, pg->op,
-                                                pg->pp));
+                compile_config(
+                    cc, prof_db_find(db, p->models[pg->models[j]].base, pg->dp, pg->op, pg->pp));
         }
 }
 

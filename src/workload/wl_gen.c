@@ -179,7 +179,8 @@ static int check_spec(const struct wl_model_set *set, const struct wl_gen_spec *
     for (uint32_t m = 0; spec->process == WL_PROCESS_GAMMA && m < set->n; m++) {
         double cv = model_cv(spec, set, m);
         if (!(cv >= 0.01 && cv <= 100))
-            return mx_error(MX_EINPUT, "model \"%s\": Gamma arrivals need a CV in [0.01, 100], got %g",
+            return mx_error(MX_EINPUT,
+                            "model \"%s\": Gamma arrivals need a CV in [0.01, 100], got %g",
                             set->models[m].name, cv);
     }
     for (uint32_t m = 0; m < set->n; m++)

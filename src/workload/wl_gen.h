@@ -19,13 +19,13 @@ enum wl_rate_dist { WL_RATES_EQUAL, WL_RATES_POWER, WL_RATES_EXPLICIT };
 struct wl_gen_spec {
     enum wl_process process;
     enum wl_rate_dist rate_dist;
-    double alpha;        /* power law: rate_i proportional to (i + 1)^-alpha */
-    double total_rate;   /* requests/s over all models; <= 0 with explicit rates keeps them as is */
-    double cv;           /* gap CV for models whose entry gives none (Gamma only) */
+    double alpha;      /* power law: rate_i proportional to (i + 1)^-alpha */
+    double total_rate; /* requests/s over all models; <= 0 with explicit rates keeps them as is */
+    double cv;         /* gap CV for models whose entry gives none (Gamma only) */
     double start_s;
     double duration_s;
     uint64_t seed;
-    unsigned threads;    /* models are generated on this many threads (>= 1) */
+    unsigned threads; /* models are generated on this many threads (>= 1) */
 };
 
 /* Per-model rates (requests/s) for spec over set, into rates[set->n]. Explicit rates need every

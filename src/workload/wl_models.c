@@ -91,7 +91,8 @@ int wl_models_resolve(struct wl_model_set *set, const struct prof_db *db, const 
     for (uint32_t i = 0; i < set->n; i++) {
         struct wl_model *m = &set->models[i];
         if (!prof_db_find_model(db, m->base))
-            return mx_error(MX_EINPUT, "%s: models[%u].base: \"%s\" (of model \"%s\") is not in profile %s",
+            return mx_error(MX_EINPUT,
+                            "%s: models[%u].base: \"%s\" (of model \"%s\") is not in profile %s",
                             set->path, i, m->base, m->name, db_path);
         if (m->slo_scale > 0) {
             double single = prof_db_single_device_latency_s(db, m->base);

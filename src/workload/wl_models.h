@@ -14,16 +14,16 @@
 struct prof_db;
 
 struct wl_model {
-    char *name;        /* unique in the set */
-    char *base;        /* base architecture, a model of the profile DB */
-    double slo_s;      /* SLO in seconds; 0 until resolved when given as slo_scale */
-    double slo_scale;  /* the multiple given, or 0 when slo_s was given */
-    double rate;       /* requests per second, or -1 when not given */
-    double cv;         /* CV of inter-arrival gaps, or -1 when not given */
+    char *name;       /* unique in the set */
+    char *base;       /* base architecture, a model of the profile DB */
+    double slo_s;     /* SLO in seconds; 0 until resolved when given as slo_scale */
+    double slo_scale; /* the multiple given, or 0 when slo_s was given */
+    double rate;      /* requests per second, or -1 when not given */
+    double cv;        /* CV of inter-arrival gaps, or -1 when not given */
 };
 
 struct wl_model_set {
-    char *path;              /* the file it was read from, for messages */
+    char *path; /* the file it was read from, for messages */
     uint32_t n;
     struct wl_model *models; /* [n] */
 };

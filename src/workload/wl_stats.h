@@ -14,15 +14,15 @@ extern const double wl_stats_windows_s[WL_STATS_N_WINDOWS]; /* 1, 10, 60 */
 /* Figures for one stream of arrivals. Undefined values are NaN. */
 struct wl_stream_stats {
     size_t requests;
-    double rate;                               /* requests / duration */
-    double cv;                                 /* CV of gaps between consecutive arrivals */
-    double peak_to_mean[WL_STATS_N_WINDOWS];   /* max window count / mean window count; NaN when
-                                                  the duration holds no whole window */
+    double rate;                             /* requests / duration */
+    double cv;                               /* CV of gaps between consecutive arrivals */
+    double peak_to_mean[WL_STATS_N_WINDOWS]; /* max window count / mean window count; NaN when
+                                                the duration holds no whole window */
 };
 
 struct wl_trace_stats {
-    double start_s, duration_s;     /* the trace's window */
-    struct wl_stream_stats total;   /* all models together */
+    double start_s, duration_s;   /* the trace's window */
+    struct wl_stream_stats total; /* all models together */
     uint32_t n_models;
     struct wl_stream_stats *models; /* [n_models], in the trace's model order */
 };

@@ -112,13 +112,15 @@ int wl_trace_read_h5(const char *path, struct wl_trace **out)
     if ((rc = mx_h5_read(&h, "/model", MX_H5_I32, 1, dims, (void **)&t->model)) < 0)
         goto done;
     if (dims[0] != t->n) {
-        rc = mx_error(MX_EINPUT, "%s: /model: %zu rows, but /arrival_s has %zu", path, dims[0], t->n);
+        rc = mx_error(MX_EINPUT, "%s: /model: %zu rows, but /arrival_s has %zu", path, dims[0],
+                      t->n);
         goto done;
     }
     if ((rc = mx_h5_read(&h, "/slo_s", MX_H5_F64, 1, dims, (void **)&t->slo_s)) < 0)
         goto done;
     if (dims[0] != t->n) {
-        rc = mx_error(MX_EINPUT, "%s: /slo_s: %zu rows, but /arrival_s has %zu", path, dims[0], t->n);
+        rc = mx_error(MX_EINPUT, "%s: /slo_s: %zu rows, but /arrival_s has %zu", path, dims[0],
+                      t->n);
         goto done;
     }
     for (uint32_t m = 0; m < t->n_models; m++) {

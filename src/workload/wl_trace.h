@@ -5,9 +5,9 @@
  *   /model        int32   [n]  index into /model_names
  *   /slo_s        float64 [n]  seconds, > 0
  *   /model_names  string  [m]  unique names
- *   attributes: format, start_s and duration_s (the window the trace covers), provenance (JSON text)
- * CSV form: a header naming the columns arrival_s, model (a name) and slo_s, in any order; other
- * columns are ignored. Requests with equal arrival times keep their order in the file. */
+ *   attributes: format, start_s and duration_s (the window the trace covers), provenance (JSON
+ * text) CSV form: a header naming the columns arrival_s, model (a name) and slo_s, in any order;
+ * other columns are ignored. Requests with equal arrival times keep their order in the file. */
 #ifndef WL_TRACE_H
 #define WL_TRACE_H
 
@@ -15,16 +15,16 @@
 #include <stdint.h>
 
 struct wl_trace {
-    size_t n;             /* requests */
-    double *arrival_s;    /* [n] */
-    int32_t *model;       /* [n] */
-    double *slo_s;        /* [n] */
+    size_t n;          /* requests */
+    double *arrival_s; /* [n] */
+    int32_t *model;    /* [n] */
+    double *slo_s;     /* [n] */
     uint32_t n_models;
-    char **model_names;   /* [n_models] */
-    double start_s;       /* start of the covered window (default: first arrival) */
-    double duration_s;    /* length of the covered window (default: last - first arrival) */
-    char *provenance;     /* JSON text, or NULL */
-    char *path;           /* the file it was read from, for messages, or NULL */
+    char **model_names; /* [n_models] */
+    double start_s;     /* start of the covered window (default: first arrival) */
+    double duration_s;  /* length of the covered window (default: last - first arrival) */
+    char *provenance;   /* JSON text, or NULL */
+    char *path;         /* the file it was read from, for messages, or NULL */
 };
 
 /* A trace with room for n requests and a copy of the n_models names; arrays uninitialised,

@@ -91,7 +91,8 @@ int wl_trace_read_csv(const char *path, struct wl_trace **out)
     for (int c = 0; c < 3; c++) {
         col[c] = mx_csv_column(&csv, names[c]);
         if (col[c] < 0) {
-            rc = mx_error(MX_EINPUT, "%s:%zu: the header has no column \"%s\" (expected "
+            rc = mx_error(MX_EINPUT,
+                          "%s:%zu: the header has no column \"%s\" (expected "
                           "arrival_s,model,slo_s)",
                           path, csv.line, names[c]);
             goto done;

@@ -39,8 +39,8 @@ Test(cli, help_everywhere)
     struct fx_output o = fx_muxplan("--help");
     cr_assert_eq(o.status, 0);
     cr_assert(strstr(o.out, "simulate"));
-    static const char *const commands[] = {"trace gen", "trace import", "trace export",
-                                           "trace stats", "simulate", "profile"};
+    static const char *const commands[] = {"trace gen",   "trace import", "trace export",
+                                           "trace stats", "simulate",     "profile"};
     for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
         o = fx_muxplan("%s --help", commands[k]);
         cr_assert_eq(o.status, 0, "%s --help", commands[k]);
@@ -122,8 +122,8 @@ Test(cli, generate_describe_simulate_export)
 Test(cli, profile_import_export)
 {
     const char *dir = fx_tmpdir();
-    struct fx_output o = fx_muxplan("profile export %s -o %s", fx_source_path(PROFILE),
-                                    fx_path(dir, "p.json"));
+    struct fx_output o =
+        fx_muxplan("profile export %s -o %s", fx_source_path(PROFILE), fx_path(dir, "p.json"));
     cr_assert_eq(o.status, 0, "%s", o.err);
     o = fx_muxplan("profile import %s -o %s", fx_path(dir, "p.json"), fx_path(dir, "p.h5"));
     cr_assert_eq(o.status, 0, "%s", o.err);
@@ -142,10 +142,13 @@ static const char schedule_plan[] =
     "  {\"start_s\": 0, \"groups\": [{\"id\": 0, \"devices\": [0, 1, 2, 3], \"dp\": 1, \"op\": 1, "
     "\"pp\": 4, \"models\": [\"m0\", \"m1\", \"m2\", \"m3\", \"m4\", \"m5\", \"m6\", \"m7\"]}]},\n"
     "  {\"start_s\": 20, \"groups\": [{\"id\": 0, \"devices\": [0, 1], \"dp\": 1, \"op\": 1, "
-    "\"pp\": 2, \"models\": [\"m0\", \"m1\", \"m2\", \"m3\", \"m6\"]}, {\"id\": 1, \"devices\": [2, "
+    "\"pp\": 2, \"models\": [\"m0\", \"m1\", \"m2\", \"m3\", \"m6\"]}, {\"id\": 1, \"devices\": "
+    "[2, "
     "3], \"dp\": 1, \"op\": 1, \"pp\": 2, \"models\": [\"m4\", \"m5\", \"m7\", \"m0\"]}]},\n"
-    "  {\"start_s\": 40, \"groups\": [{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, "
-    "\"models\": [\"m0\", \"m1\", \"m2\", \"m3\"]}, {\"id\": 1, \"devices\": [1, 2, 3, 4], \"dp\": 1, "
+    "  {\"start_s\": 40, \"groups\": [{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": "
+    "1, "
+    "\"models\": [\"m0\", \"m1\", \"m2\", \"m3\"]}, {\"id\": 1, \"devices\": [1, 2, 3, 4], \"dp\": "
+    "1, "
     "\"op\": 1, \"pp\": 4, \"models\": [\"m0\", \"m1\", \"m2\", \"m3\", \"m4\", \"m5\", \"m6\", "
     "\"m7\"]}]}]}\n";
 
@@ -206,7 +209,8 @@ static void expect_bad_simulate(const char *dir, struct simulate_inputs in,
                                 const char *const *fragments)
 {
     const char *out = fx_path(dir, "results.h5");
-    expect_bad(out, fragments, "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s",
+    expect_bad(out, fragments,
+               "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s",
                in.cluster, fx_source_path(PROFILE), in.plan, in.trace, out);
 }
 
@@ -226,16 +230,17 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
     /* Missing member, wrong type, negative number in the cluster. */
     fx_write_file(bad, "{\"format\": \"muxplan-cluster/1\", \"devices\": 8, \"devices_per_node\": "
                        "8}");
-    expect_bad_simulate(dir, (struct simulate_inputs){bad, plan, trace},
-                        (const char *const[]){"bad.json", "missing member \"mem_budget_bytes\"",
-                                              NULL});
+    expect_bad_simulate(
+        dir, (struct simulate_inputs){bad, plan, trace},
+        (const char *const[]){"bad.json", "missing member \"mem_budget_bytes\"", NULL});
     fx_write_file(bad, "{\"format\": \"muxplan-cluster/1\", \"devices\": 8, \"devices_per_node\": "
                        "8, \"mem_budget_bytes\": -5}");
-    expect_bad_simulate(dir, (struct simulate_inputs){bad, plan, trace},
-                        (const char *const[]){"bad.json: mem_budget_bytes: -5 is out of range",
-                                              NULL});
-    fx_write_file(bad, "{\"format\": \"muxplan-cluster/1\", \"devices\": [8], \"devices_per_node\": "
-                       "8, \"mem_budget_bytes\": 5}");
+    expect_bad_simulate(
+        dir, (struct simulate_inputs){bad, plan, trace},
+        (const char *const[]){"bad.json: mem_budget_bytes: -5 is out of range", NULL});
+    fx_write_file(bad,
+                  "{\"format\": \"muxplan-cluster/1\", \"devices\": [8], \"devices_per_node\": "
+                  "8, \"mem_budget_bytes\": 5}");
     expect_bad_simulate(dir, (struct simulate_inputs){bad, plan, trace},
                         (const char *const[]){"bad.json: devices: expected an integer", NULL});
     /* Unknown base model; a trace model missing from the plan. */
@@ -245,27 +250,28 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
                         (const char *const[]){"bad.json: models[0]: base \"gpt-9\"", NULL});
     fx_write_file(bad, "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
                        "\"bert-1.3b\"}], \"groups\": []}");
-    expect_bad_simulate(dir, (struct simulate_inputs){cluster, bad, trace},
-                        (const char *const[]){"t.h5: model \"m1\" of the trace is not in plan",
-                                              NULL});
+    expect_bad_simulate(
+        dir, (struct simulate_inputs){cluster, bad, trace},
+        (const char *const[]){"t.h5: model \"m1\" of the trace is not in plan", NULL});
     /* A group over its memory budget; a config the profile lacks. */
-    fx_write_file(bad, "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
-                       "\"bert-2.6b\"}, {\"name\": \"m1\", \"base\": \"bert-2.6b\"}, {\"name\": "
-                       "\"m2\", \"base\": \"bert-2.6b\"}, {\"name\": \"m3\", \"base\": "
-                       "\"bert-2.6b\"}, {\"name\": \"m4\", \"base\": \"bert-1.3b\"}, {\"name\": "
-                       "\"m5\", \"base\": \"bert-1.3b\"}, {\"name\": \"m6\", \"base\": "
-                       "\"bert-1.3b\"}, {\"name\": \"m7\", \"base\": \"bert-1.3b\"}], \"groups\": "
-                       "[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": "
-                       "[\"m0\", \"m1\", \"m2\"]}]}");
+    fx_write_file(bad,
+                  "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
+                  "\"bert-2.6b\"}, {\"name\": \"m1\", \"base\": \"bert-2.6b\"}, {\"name\": "
+                  "\"m2\", \"base\": \"bert-2.6b\"}, {\"name\": \"m3\", \"base\": "
+                  "\"bert-2.6b\"}, {\"name\": \"m4\", \"base\": \"bert-1.3b\"}, {\"name\": "
+                  "\"m5\", \"base\": \"bert-1.3b\"}, {\"name\": \"m6\", \"base\": "
+                  "\"bert-1.3b\"}, {\"name\": \"m7\", \"base\": \"bert-1.3b\"}], \"groups\": "
+                  "[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": "
+                  "[\"m0\", \"m1\", \"m2\"]}]}");
     expect_bad_simulate(dir, (struct simulate_inputs){cluster, bad, trace},
                         (const char *const[]){"bad.json: groups[0] (id 0): its 3 models need",
                                               "over the budget", "cluster.json", NULL});
     fx_write_file(bad, "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
                        "\"bert-1.3b\"}], \"groups\": [{\"id\": 0, \"devices\": [0, 1, 2], \"dp\": "
                        "1, \"op\": 1, \"pp\": 3, \"models\": [\"m0\"]}]}");
-    expect_bad_simulate(dir, (struct simulate_inputs){cluster, bad, trace},
-                        (const char *const[]){"has no config (1, 1, 3) for base \"bert-1.3b\"",
-                                              NULL});
+    expect_bad_simulate(
+        dir, (struct simulate_inputs){cluster, bad, trace},
+        (const char *const[]){"has no config (1, 1, 3) for base \"bert-1.3b\"", NULL});
     /* A truncated HDF5 trace. */
     const char *cut = fx_path(dir, "cut.h5");
     size_t len;
@@ -288,8 +294,9 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
     expect_bad(out, (const char *const[]){"bad.csv:2: arrival_s: \"nan\" is not a number", NULL},
                "trace import csv %s -o %s", csv, out);
     /* A model set with a wrong type, for trace gen. */
-    fx_write_file(bad, "{\"format\": \"muxplan-models/1\", \"models\": [{\"name\": \"m0\", \"base\": "
-                       "\"bert-1.3b\", \"slo_s\": \"soon\"}]}");
+    fx_write_file(bad,
+                  "{\"format\": \"muxplan-models/1\", \"models\": [{\"name\": \"m0\", \"base\": "
+                  "\"bert-1.3b\", \"slo_s\": \"soon\"}]}");
     expect_bad(out, (const char *const[]){"bad.json: models[0].slo_s: expected a number", NULL},
                "trace gen --models %s --total-rate 1 --duration 10 -o %s", bad, out);
     /* A profile JSON with a bad value, for profile import. */

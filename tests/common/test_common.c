@@ -128,9 +128,9 @@ Test(json, semantic_errors_name_the_path)
     cr_assert_eq(mx_json_check_format(&root, doc, "other", 1), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "f.json: format: expected \"muxplan-other/1\""), "%s",
               mx_error_message());
-    cr_assert_eq(mx_json_get_i64(&second, json_array_get(json_object_get(doc, "groups"), 1), "n",
-                                 0, 10, &v),
-                 MX_EINPUT);
+    cr_assert_eq(
+        mx_json_get_i64(&second, json_array_get(json_object_get(doc, "groups"), 1), "n", 0, 10, &v),
+        MX_EINPUT);
     cr_assert_str_eq(mx_error_message(), "f.json: groups[1].n: -4 is out of range [0, 10]");
     cr_assert_eq(mx_json_get_i64(&root, doc, "x", 0, 10, &v), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "x: expected an integer"), "%s", mx_error_message());
@@ -245,8 +245,7 @@ Test(h5, identical_content_gives_identical_bytes)
     cr_assert(strstr(mx_error_message(), "/g/y: missing dataset"), "%s", mx_error_message());
     mx_h5_abort(&h);
     cr_assert_eq(mx_h5_open(fx_path(dir, "a.h5"), "other", 1, &h), MX_EINPUT);
-    cr_assert(strstr(mx_error_message(), "expected \"muxplan-other/1\""), "%s",
-              mx_error_message());
+    cr_assert(strstr(mx_error_message(), "expected \"muxplan-other/1\""), "%s", mx_error_message());
 }
 
 Test(h5, truncated_and_foreign_files_are_bad_input)

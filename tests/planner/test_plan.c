@@ -48,11 +48,12 @@ Test(plan, read_write_round_trip)
 Test(plan, schedule_round_trip)
 {
     const char *dir = fx_tmpdir();
-    fx_write_file(fx_path(dir, "s.json"),
-                  "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
-                  "\"a\"}],\n \"schedule\": [{\"start_s\": 0, \"groups\": [{\"id\": 0, \"devices\": "
-                  "[0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [\"m0\"]}]},\n {\"start_s\": 60, "
-                  "\"groups\": []}]}");
+    fx_write_file(
+        fx_path(dir, "s.json"),
+        "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
+        "\"a\"}],\n \"schedule\": [{\"start_s\": 0, \"groups\": [{\"id\": 0, \"devices\": "
+        "[0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [\"m0\"]}]},\n {\"start_s\": 60, "
+        "\"groups\": []}]}");
     struct plan *p = NULL, *back = NULL;
     cr_assert_eq(plan_read(fx_path(dir, "s.json"), &p), MX_OK, "%s", mx_error_message());
     cr_assert_eq(p->n_segments, 2);
@@ -83,7 +84,8 @@ Test(plan, structural_errors_name_the_member)
          "groups[0].models[1]: model \"m0\" is on this group twice"},
         {"[{\"id\": 0, \"devices\": [1, 1], \"dp\": 1, \"op\": 1, \"pp\": 2, \"models\": []}]",
          "groups[0].devices: device 1 appears twice"},
-        {"[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": []}, {\"id\": "
+        {"[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": []}, "
+         "{\"id\": "
          "0, \"devices\": [1], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": []}]",
          "groups[1].id: group id 0 appears twice"},
         {"[{\"id\": 0, \"devices\": [-1], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": []}]",
@@ -106,15 +108,17 @@ Test(plan, structural_errors_name_the_member)
                   mx_error_message());
         cr_assert_null(p);
     }
-    fx_write_file(path, "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
-                        "\"a\"}], \"schedule\": [{\"start_s\": 5, \"groups\": []}, {\"start_s\": 5, "
-                        "\"groups\": []}]}");
+    fx_write_file(path,
+                  "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
+                  "\"a\"}], \"schedule\": [{\"start_s\": 5, \"groups\": []}, {\"start_s\": 5, "
+                  "\"groups\": []}]}");
     struct plan *p = NULL;
     cr_assert_eq(plan_read(path, &p), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "schedule[1].start_s: start times must increase"), "%s",
               mx_error_message());
-    fx_write_file(path, "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
-                        "\"a\"}]}");
+    fx_write_file(path,
+                  "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
+                  "\"a\"}]}");
     cr_assert_eq(plan_read(path, &p), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "give exactly one of \"groups\" and \"schedule\""));
 }
@@ -147,7 +151,7 @@ Test(plan, validation_against_cluster_and_profile)
               "%s", mx_error_message());
     cr_assert_eq(validate_group(1, 2, 3, 1, 100, 1, "a"), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "device 4 does not exist (cluster c.json has 4)"), "%s",
-                     mx_error_message());
+              mx_error_message());
     cr_assert_eq(validate_group(2, 1, 1, 1, 100, 1, "a"), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "stage 0 spans devices 1 and 2 on different nodes"), "%s",
               mx_error_message());
@@ -190,9 +194,10 @@ Test(cluster, reads_presets_overrides_and_rejects_bad_specs)
     const char *dir = fx_tmpdir();
     const char *path = fx_path(dir, "c.json");
     struct sim_cluster c;
-    fx_write_file(path, "{\"format\": \"muxplan-cluster/1\", \"devices\": 16, \"devices_per_node\": "
-                        "8, \"mem_budget_bytes\": 13958643712, \"overheads\": {\"preset\": "
-                        "\"alpaserve\", \"fixed\": 0.006, \"exec\": {\"mean\": 0.001, \"sd\": 0}}}");
+    fx_write_file(path,
+                  "{\"format\": \"muxplan-cluster/1\", \"devices\": 16, \"devices_per_node\": "
+                  "8, \"mem_budget_bytes\": 13958643712, \"overheads\": {\"preset\": "
+                  "\"alpaserve\", \"fixed\": 0.006, \"exec\": {\"mean\": 0.001, \"sd\": 0}}}");
     cr_assert_eq(sim_cluster_read(path, &c), MX_OK, "%s", mx_error_message());
     cr_assert_eq(c.devices, 16);
     cr_assert_eq(c.mem_budget_bytes, 13958643712);

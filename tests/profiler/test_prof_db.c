@@ -38,7 +38,8 @@ static void assert_same_db(const struct prof_db *a, const struct prof_db *b)
 }
 
 static const char full_profile[] =
-    "{\"format\": \"muxplan-profile/1\", \"hardware\": \"toy\", \"provenance\": {\"by\": \"hand\"},\n"
+    "{\"format\": \"muxplan-profile/1\", \"hardware\": \"toy\", \"provenance\": {\"by\": "
+    "\"hand\"},\n"
     " \"models\": [{\"name\": \"a\", \"configs\": [\n"
     "   {\"dp\": 1, \"op\": 1, \"pp\": 2, \"weight_bytes\": [10, 12], \"layer_ranges\": [[0, 3], "
     "[3, 6]],\n"
@@ -55,8 +56,7 @@ Test(prof_db, json_and_hdf5_round_trip)
     const char *dir = fx_tmpdir();
     fx_write_file(fx_path(dir, "p.json"), full_profile);
     struct prof_db *json = NULL, *h5 = NULL, *again = NULL;
-    cr_assert_eq(prof_db_read_json(fx_path(dir, "p.json"), &json), MX_OK, "%s",
-                 mx_error_message());
+    cr_assert_eq(prof_db_read_json(fx_path(dir, "p.json"), &json), MX_OK, "%s", mx_error_message());
     cr_assert_eq(prof_db_write_h5(json, fx_path(dir, "p.h5")), MX_OK);
     cr_assert_eq(prof_db_load(fx_path(dir, "p.h5"), &h5), MX_OK, "%s", mx_error_message());
     assert_same_db(json, h5);
@@ -126,7 +126,8 @@ Test(prof_db, bad_json_names_file_and_place)
         {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [1], \"batches\": [{\"batch\": 1, "
          "\"stage_latency_s\": [0.1]}], \"speed\": 3}",
          "models[0].configs[0]: unknown member \"speed\""},
-        {"{\"dp\": 1, \"op\": 1, \"pp\": 2, \"weight_bytes\": [1, 1], \"layer_ranges\": [[0, 2], [3, "
+        {"{\"dp\": 1, \"op\": 1, \"pp\": 2, \"weight_bytes\": [1, 1], \"layer_ranges\": [[0, 2], "
+         "[3, "
          "4]], \"batches\": [{\"batch\": 1, \"stage_latency_s\": [0.1, 0.1]}]}",
          "layer_ranges[1] is [3, 4), expected contiguous"},
         {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [1], \"batches\": [{\"batch\": 1, "
@@ -137,9 +138,10 @@ Test(prof_db, bad_json_names_file_and_place)
     const char *dir = fx_tmpdir();
     const char *path = fx_path(dir, "bad.json");
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-        char *text = mx_strfmt("{\"format\": \"muxplan-profile/1\", \"hardware\": \"x\", \"models\": "
-                               "[{\"name\": \"a\", \"configs\": [%s]}]}",
-                               cases[k].config);
+        char *text =
+            mx_strfmt("{\"format\": \"muxplan-profile/1\", \"hardware\": \"x\", \"models\": "
+                      "[{\"name\": \"a\", \"configs\": [%s]}]}",
+                      cases[k].config);
         fx_write_file(path, text);
         free(text);
         struct prof_db *db = NULL;
@@ -173,9 +175,9 @@ Test(prof_db, bad_hdf5_names_the_dataset)
     double latency[3] = {0.1, 0.1, 0.1};
     cr_assert_eq(mx_h5_write(&h, "/models/a/c/batch", MX_H5_I32, 1, (size_t[2]){1, 0}, batch),
                  MX_OK);
-    cr_assert_eq(mx_h5_write(&h, "/models/a/c/stage_latency_s", MX_H5_F64, 2, (size_t[2]){1, 3},
-                             latency),
-                 MX_OK);
+    cr_assert_eq(
+        mx_h5_write(&h, "/models/a/c/stage_latency_s", MX_H5_F64, 2, (size_t[2]){1, 3}, latency),
+        MX_OK);
     cr_assert_eq(mx_h5_close(&h), MX_OK);
     struct prof_db *db = NULL;
     cr_assert_eq(prof_db_load(path, &db), MX_EINPUT);

@@ -8,11 +8,12 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#define NS(s) ((mx_ns)llround((s) * 1e9))
+#define NS(s) ((mx_ns)llround((s)*1e9))
 
 static const char *const base_a[8] = {"a", "a", "a", "a", "a", "a", "a", "a"};
 
-/* Run on the fast path (when valid) and the event engine; check they agree; return the event run. */
+/* Run on the fast path (when valid) and the event engine; check they agree; return the event run.
+ */
 static struct sim_results *run_both(const struct sim_cluster *c, const struct prof_db *db,
                                     const struct plan *p, const struct wl_trace *t,
                                     struct sim_options o)
@@ -35,8 +36,8 @@ static struct sim_results *run_both(const struct sim_cluster *c, const struct pr
 
 static struct sim_options options(const struct sim_dispatch_policy *policy)
 {
-    struct sim_options o = {.engine = SIM_ENGINE_AUTO, .dispatch = policy, .max_batch = 1,
-                            .threads = 1};
+    struct sim_options o = {
+        .engine = SIM_ENGINE_AUTO, .dispatch = policy, .max_batch = 1, .threads = 1};
     return o;
 }
 
@@ -110,8 +111,8 @@ Test(cases, ties_go_to_the_first_replica_in_plan_order)
     prof_db_free(db);
 }
 
-/* Group 0 is fast (0.1 s) and has two requests in flight; group 1 is slow (1.0 s) with one. A request
- * that both can serve separates the policies. */
+/* Group 0 is fast (0.1 s) and has two requests in flight; group 1 is slow (1.0 s) with one. A
+ * request that both can serve separates the policies. */
 struct policy_case {
     struct prof_db *db;
     struct plan *p;
@@ -248,9 +249,9 @@ Test(cases, batching_groups_same_model_requests_and_drops_hopeless_ones)
     fx_plan_add_group(p, 1, 1, 0, 2, (uint32_t[]){0, 1});
     /* a (m0) runs alone at 0; b, c, d, e (m0) wait and run as one batch of 4 at 0.1; f (m1) waits
      * among them, is skipped by the batch, and at 0.35 can no longer make 0.225 even alone. */
-    struct wl_trace *t = fx_trace(6, (double[]){0, 0.01, 0.02, 0.025, 0.03, 0.04},
-                                  (int32_t[]){0, 0, 0, 1, 0, 0},
-                                  (double[]){1, 1, 1, 0.2, 1, 0.2}, 2);
+    struct wl_trace *t =
+        fx_trace(6, (double[]){0, 0.01, 0.02, 0.025, 0.03, 0.04}, (int32_t[]){0, 0, 0, 1, 0, 0},
+                 (double[]){1, 1, 1, 0.2, 1, 0.2}, 2);
     struct sim_cluster c = fx_cluster(1, 1);
     struct sim_options o = options(NULL);
     o.max_batch = 8;
@@ -265,7 +266,8 @@ Test(cases, batching_groups_same_model_requests_and_drops_hopeless_ones)
         cr_assert_eq(r->finish_ns[i], NS(0.35));
     }
     cr_assert_eq(r->status[1], SIM_GOOD);
-    cr_assert_eq(r->status[5], SIM_LATE, "a batch member is late: only the oldest's deadline counts");
+    cr_assert_eq(r->status[5], SIM_LATE,
+                 "a batch member is late: only the oldest's deadline counts");
     cr_assert_eq(r->status[3], SIM_DROPPED);
     cr_assert_eq(r->finish_ns[3], NS(0.35));
     cr_assert_eq(r->busy_ns[0], NS(0.1 + 0.25));

@@ -106,8 +106,8 @@ static struct random_case random_case(uint64_t seed, struct case_shape shape)
         rc.c.overheads.stage_factor_per_pp = 0.009;
     rc.o = (struct sim_options){.engine = SIM_ENGINE_EVENT,
                                 .dispatch = sim_dispatch_policies[gsl_rng_uniform_int(rng, 3)],
-                                .max_batch = shape.batching ? 1 + (uint32_t)gsl_rng_uniform_int(rng, 6)
-                                                            : 1,
+                                .max_batch =
+                                    shape.batching ? 1 + (uint32_t)gsl_rng_uniform_int(rng, 6) : 1,
                                 .seed = seed,
                                 .threads = 1};
     gsl_rng_free(rng);
@@ -251,7 +251,8 @@ Test(random, random_overheads_depend_on_the_seed)
 
 /* AlpaServe's fast simulator, transcribed from its published algorithm: dispatch to the replica
  * whose last stage frees first (strictly earlier wins), pipeline recurrence with stage latencies
- * times (1 + 0.009 pp), 11 ms added to the finish; accepted only if that finish is within the SLO. */
+ * times (1 + 0.009 pp), 11 ms added to the finish; accepted only if that finish is within the SLO.
+ */
 static void alpaserve_reference(const struct plan *p, const struct prof_db *db,
                                 const struct wl_trace *t, bool *good, double *finish)
 {

@@ -37,8 +37,12 @@ void fx_profile_add_batches(struct prof_db *db, const char *base, int op, int pp
     int64_t *weights = MX_NEW_ARRAY(int64_t, (size_t)pp);
     for (int k = 0; k < pp; k++)
         weights[k] = weight_bytes;
-    struct prof_config cfg = {.dp = 1, .op = op, .pp = pp, .n_batches = n_batches,
-                              .batch = (int32_t *)batch, .stage_latency_s = (double *)latency_s,
+    struct prof_config cfg = {.dp = 1,
+                              .op = op,
+                              .pp = pp,
+                              .n_batches = n_batches,
+                              .batch = (int32_t *)batch,
+                              .stage_latency_s = (double *)latency_s,
                               .weight_bytes = weights};
     int rc = prof_db_add_config(db, index, &cfg, "fixture");
     free(weights);

@@ -204,9 +204,13 @@ Test(gen, gamma_rate_and_cv_over_a_million_arrivals)
     static const double cvs[3] = {0.5, 1, 4};
     for (int c = 0; c < 3; c++) {
         struct wl_model_set *set = model_set(1, 1);
-        struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA, .rate_dist = WL_RATES_EQUAL,
-                                   .total_rate = 1000, .cv = cvs[c], .duration_s = 1000,
-                                   .seed = 42, .threads = 1};
+        struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
+                                   .rate_dist = WL_RATES_EQUAL,
+                                   .total_rate = 1000,
+                                   .cv = cvs[c],
+                                   .duration_s = 1000,
+                                   .seed = 42,
+                                   .threads = 1};
         struct wl_trace *t = NULL;
         cr_assert_eq(wl_gen(set, &spec, &t), MX_OK);
         /* A million expected: rate within 2% even for CV 4 (sd of the count is cv * sqrt(n)). */
@@ -222,8 +226,12 @@ Test(gen, gamma_rate_and_cv_over_a_million_arrivals)
 Test(gen, power_law_rates_poisson_and_deterministic)
 {
     struct wl_model_set *set = model_set(4, 1);
-    struct wl_gen_spec spec = {.process = WL_PROCESS_POISSON, .rate_dist = WL_RATES_POWER,
-                               .alpha = 1, .total_rate = 2500, .duration_s = 200, .seed = 7,
+    struct wl_gen_spec spec = {.process = WL_PROCESS_POISSON,
+                               .rate_dist = WL_RATES_POWER,
+                               .alpha = 1,
+                               .total_rate = 2500,
+                               .duration_s = 200,
+                               .seed = 7,
                                .threads = 2};
     double rates[4];
     cr_assert_eq(wl_gen_rates(set, &spec, rates), MX_OK);
@@ -258,9 +266,14 @@ Test(gen, power_law_rates_poisson_and_deterministic)
 Test(gen, same_seed_same_trace_whatever_the_threads)
 {
     struct wl_model_set *set = model_set(7, 0.5);
-    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA, .rate_dist = WL_RATES_POWER,
-                               .alpha = 0.5, .total_rate = 50, .cv = 3, .duration_s = 300,
-                               .seed = 11, .threads = 1};
+    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
+                               .rate_dist = WL_RATES_POWER,
+                               .alpha = 0.5,
+                               .total_rate = 50,
+                               .cv = 3,
+                               .duration_s = 300,
+                               .seed = 11,
+                               .threads = 1};
     struct wl_trace *one = NULL, *four = NULL, *other = NULL;
     cr_assert_eq(wl_gen(set, &spec, &one), MX_OK);
     spec.threads = 4;
@@ -281,8 +294,12 @@ Test(gen, explicit_rates_need_every_model)
 {
     struct wl_model_set *set = model_set(2, 1);
     set->models[0].rate = 3;
-    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA, .rate_dist = WL_RATES_EXPLICIT,
-                               .total_rate = -1, .cv = 1, .duration_s = 10, .threads = 1};
+    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
+                               .rate_dist = WL_RATES_EXPLICIT,
+                               .total_rate = -1,
+                               .cv = 1,
+                               .duration_s = 10,
+                               .threads = 1};
     double rates[2];
     cr_assert_eq(wl_gen_rates(set, &spec, rates), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "models[1] (\"m1\") gives no \"rate\""), "%s",
@@ -305,9 +322,10 @@ Test(models, read_resolve_and_reject)
     fx_profile_add(db, "b", 1, 2, (double[]){0.1, 0.1}, 1);
     struct wl_model_set *set = NULL;
 
-    fx_write_file(path, "{\"format\": \"muxplan-models/1\", \"models\": [{\"name\": \"m0\", \"base\": "
-                        "\"a\", \"slo_scale\": 5, \"rate\": 2}, {\"name\": \"m1\", \"base\": \"a\", "
-                        "\"slo_s\": 0.25}]}");
+    fx_write_file(path,
+                  "{\"format\": \"muxplan-models/1\", \"models\": [{\"name\": \"m0\", \"base\": "
+                  "\"a\", \"slo_scale\": 5, \"rate\": 2}, {\"name\": \"m1\", \"base\": \"a\", "
+                  "\"slo_s\": 0.25}]}");
     cr_assert_eq(wl_models_read(path, &set), MX_OK, "%s", mx_error_message());
     cr_assert_eq(wl_models_resolve(set, db, "db.h5"), MX_OK);
     cr_assert_float_eq(set->models[0].slo_s, 1.0, 1e-12);

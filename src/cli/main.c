@@ -4,8 +4,10 @@
 #include "mx_alloc.h"
 #include "mx_config.h"
 #include "mx_error.h"
+#include "mx_file.h"
 
 #include <gsl/gsl_errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +59,19 @@ static int run(int argc, char **argv)
         mx_error(MX_EUSAGE, "unknown command \"%s\" (see 'muxplan --help')", argv[1]));
 }
 
+/* Ctrl-C or a termination request: remove half-written outputs, then die of the same signal. */
+static void on_fatal_signal(int sig)
+{
+    mx_out_remove_temporaries();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     gsl_set_error_handler_off();
+    signal(SIGINT, on_fatal_signal);
+    signal(SIGTERM, on_fatal_signal);
     /* getopt reorders argv; provenance records the command line as typed. */
     char **typed = MX_NEW_ARRAY(char *, (size_t)argc + 1);
     for (int i = 0; i < argc; i++)

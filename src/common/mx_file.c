@@ -5,10 +5,43 @@
 #include "mx_error.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Temporaries being written, for mx_out_remove_temporaries(). A full table only means an
+ * interrupted run may leave that temporary behind. */
+#define MAX_TEMPORARIES 64
+static char *_Atomic temporaries[MAX_TEMPORARIES];
+
+static void track(char *tmp_path)
+{
+    for (int k = 0; k < MAX_TEMPORARIES; k++) {
+        char *expected = NULL;
+        if (atomic_compare_exchange_strong(&temporaries[k], &expected, tmp_path))
+            return;
+    }
+}
+
+static void untrack(char *tmp_path)
+{
+    for (int k = 0; k < MAX_TEMPORARIES; k++) {
+        char *expected = tmp_path;
+        if (atomic_compare_exchange_strong(&temporaries[k], &expected, NULL))
+            return;
+    }
+}
+
+void mx_out_remove_temporaries(void)
+{
+    for (int k = 0; k < MAX_TEMPORARIES; k++) {
+        char *path = atomic_load(&temporaries[k]);
+        if (path)
+            unlink(path);
+    }
+}
 
 static char *temporary_template(const char *path)
 {
@@ -24,6 +57,8 @@ static char *temporary_template(const char *path)
 
 static void release(struct mx_out *out)
 {
+    if (out->tmp_path)
+        untrack(out->tmp_path);
     free(out->path);
     free(out->tmp_path);
     out->path = out->tmp_path = NULL;
@@ -44,6 +79,7 @@ int mx_out_begin(const char *path, bool want_stream, struct mx_out *out)
         return rc;
     }
     fchmod(fd, 0644);
+    track(out->tmp_path);
     if (!want_stream) {
         close(fd);
         return MX_OK;

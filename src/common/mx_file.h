@@ -25,6 +25,10 @@ int mx_out_commit(struct mx_out *out);
  */
 void mx_out_abort(struct mx_out *out);
 
+/* Remove every temporary file still being written. Async-signal-safe: the command line calls it
+ * from its SIGINT and SIGTERM handlers, so an interrupted run leaves nothing behind. */
+void mx_out_remove_temporaries(void);
+
 /* Whether path names an existing regular file. */
 bool mx_file_exists(const char *path);
 

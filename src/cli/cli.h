@@ -3,6 +3,7 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,9 +28,10 @@ int cli_parse_u64(const char *option, const char *arg, uint64_t min, uint64_t ma
 void cli_remember_command_line(int argc, char **argv);
 
 /* Provenance of an output: {"muxplan_version", "command", "seed"}. The command is the command line
- * with the options that cannot change the content left out (--threads, output paths), so that
- * reruns with other thread counts or destinations write identical files. Caller owns the object. */
-json_t *cli_provenance(uint64_t seed);
+ * with the options that cannot change the content left out (--threads, output paths, read through
+ * the subcommand's getopt table options, abbreviations included), so that reruns with other thread
+ * counts or destinations write identical files. Caller owns the object. */
+json_t *cli_provenance(const struct option *options, uint64_t seed);
 
 /* getopt_long state is global: reset it before each subcommand parses. */
 void cli_reset_getopt(void);

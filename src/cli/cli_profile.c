@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "mx_error.h"
+#include "mx_file.h"
 #include "prof_db.h"
 
 #include <getopt.h>
@@ -50,6 +51,8 @@ int cli_profile(int argc, char **argv)
                                         "FILE.json'");
     if (rc == MX_OK && !out_path)
         rc = cli_usage_error("profile", "-o is required");
+    if (rc == MX_OK)
+        rc = mx_output_check(out_path);
     if (rc == MX_OK)
         rc = prof_db_load(argv[optind + 1], &db);
     if (rc == MX_OK)

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "mx_error.h"
+#include "mx_file.h"
 #include "mx_json.h"
 #include "plan.h"
 #include "prof_db.h"
@@ -38,6 +39,20 @@ static const char simulate_help[] =
     "      --profile data/profiles/v100-reference.h5 --plan examples/plan-pipeline.json \\\n"
     "      --trace example.h5 --dispatch earliest-free\n";
 
+static const struct option simulate_options[] = {{"cluster", required_argument, NULL, 'c'},
+                                                 {"profile", required_argument, NULL, 'p'},
+                                                 {"plan", required_argument, NULL, 'P'},
+                                                 {"trace", required_argument, NULL, 't'},
+                                                 {"engine", required_argument, NULL, 'e'},
+                                                 {"dispatch", required_argument, NULL, 'd'},
+                                                 {"max-batch", required_argument, NULL, 'b'},
+                                                 {"warmup", required_argument, NULL, 'w'},
+                                                 {"seed", required_argument, NULL, 'k'},
+                                                 {"threads", required_argument, NULL, 'T'},
+                                                 {"json", no_argument, NULL, 'j'},
+                                                 {"requests-out", required_argument, NULL, 'r'},
+                                                 {NULL, 0, NULL, 0}};
+
 struct simulate_args {
     const char *cluster, *profile, *plan, *trace, *requests_out;
     struct sim_options options;
@@ -58,26 +73,13 @@ static int parse_engine(const char *arg, enum sim_engine *out)
 
 static int parse_args(int argc, char **argv, struct simulate_args *a)
 {
-    static const struct option options[] = {{"cluster", required_argument, NULL, 'c'},
-                                            {"profile", required_argument, NULL, 'p'},
-                                            {"plan", required_argument, NULL, 'P'},
-                                            {"trace", required_argument, NULL, 't'},
-                                            {"engine", required_argument, NULL, 'e'},
-                                            {"dispatch", required_argument, NULL, 'd'},
-                                            {"max-batch", required_argument, NULL, 'b'},
-                                            {"warmup", required_argument, NULL, 'w'},
-                                            {"seed", required_argument, NULL, 'k'},
-                                            {"threads", required_argument, NULL, 'T'},
-                                            {"json", no_argument, NULL, 'j'},
-                                            {"requests-out", required_argument, NULL, 'r'},
-                                            {NULL, 0, NULL, 0}};
     uint64_t value;
     int opt, rc = MX_OK;
     memset(a, 0, sizeof(*a));
     a->options.max_batch = 1;
     a->options.threads = 1;
     a->options.dispatch = &sim_dispatch_least_outstanding;
-    while (rc == MX_OK && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "", simulate_options, NULL)) != -1) {
         switch (opt) {
         case 'c':
             a->cluster = optarg;
@@ -151,14 +153,16 @@ int cli_simulate(int argc, char **argv)
             fputs(simulate_help, stdout);
             return 0;
         }
-    if ((rc = parse_args(argc, argv, &a)) < 0 || (rc = sim_cluster_read(a.cluster, &cluster)) < 0 ||
+    if ((rc = parse_args(argc, argv, &a)) < 0 ||
+        (a.requests_out && (rc = mx_output_check(a.requests_out)) < 0) ||
+        (rc = sim_cluster_read(a.cluster, &cluster)) < 0 ||
         (rc = prof_db_load(a.profile, &db)) < 0 || (rc = plan_read(a.plan, &plan)) < 0 ||
         (rc = wl_trace_read_h5(a.trace, &trace)) < 0 ||
         (rc = sim_world_new(&cluster, a.cluster, db, a.profile, plan, trace, &world)) < 0 ||
         (rc = sim_run(world, &a.options, &results)) < 0 ||
         (rc = sim_summarize(world, results, a.warmup_s, &summary)) < 0)
         goto done;
-    provenance = cli_provenance(a.options.seed);
+    provenance = cli_provenance(simulate_options, a.options.seed);
     struct sim_run_info info = {results->engine, a.options.dispatch->name, a.options.max_batch,
                                 a.options.seed, provenance};
     if (a.requests_out &&

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "mx_error.h"
+#include "mx_file.h"
 #include "mx_json.h"
 #include "prof_db.h"
 #include "wl_gen.h"
@@ -76,6 +77,14 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
+static const struct option gen_options[] = {
+    {"models", required_argument, NULL, 'm'},    {"profile", required_argument, NULL, 'p'},
+    {"rate-dist", required_argument, NULL, 'r'}, {"total-rate", required_argument, NULL, 'R'},
+    {"cv", required_argument, NULL, 'c'},        {"process", required_argument, NULL, 'P'},
+    {"duration", required_argument, NULL, 'd'},  {"start", required_argument, NULL, 's'},
+    {"seed", required_argument, NULL, 'k'},      {"threads", required_argument, NULL, 't'},
+    {"output", required_argument, NULL, 'o'},    {NULL, 0, NULL, 0}};
+
 static int parse_rate_dist(const char *arg, struct wl_gen_spec *spec)
 {
     if (strcmp(arg, "equal") == 0) {
@@ -112,13 +121,6 @@ static int parse_process(const char *arg, struct wl_gen_spec *spec)
 
 static int trace_gen(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"models", required_argument, NULL, 'm'},    {"profile", required_argument, NULL, 'p'},
-        {"rate-dist", required_argument, NULL, 'r'}, {"total-rate", required_argument, NULL, 'R'},
-        {"cv", required_argument, NULL, 'c'},        {"process", required_argument, NULL, 'P'},
-        {"duration", required_argument, NULL, 'd'},  {"start", required_argument, NULL, 's'},
-        {"seed", required_argument, NULL, 'k'},      {"threads", required_argument, NULL, 't'},
-        {"output", required_argument, NULL, 'o'},    {NULL, 0, NULL, 0}};
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                .rate_dist = WL_RATES_EQUAL,
                                .cv = 1,
@@ -135,7 +137,7 @@ static int trace_gen(int argc, char **argv)
         fputs(gen_help, stdout);
         return 0;
     }
-    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", options, NULL)) != -1) {
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", gen_options, NULL)) != -1) {
         switch (opt) {
         case 'm':
             models_path = optarg;
@@ -184,6 +186,8 @@ static int trace_gen(int argc, char **argv)
     if (rc == MX_OK && optind < argc)
         rc = cli_usage_error("trace gen", "unexpected argument \"%s\"", argv[optind]);
     if (rc == MX_OK)
+        rc = mx_output_check(out_path);
+    if (rc == MX_OK)
         rc = wl_models_read(models_path, &set);
     if (rc == MX_OK && profile_path) {
         rc = prof_db_load(profile_path, &db);
@@ -197,7 +201,7 @@ static int trace_gen(int argc, char **argv)
     if (rc == MX_OK)
         rc = wl_gen(set, &spec, &trace);
     if (rc == MX_OK) {
-        json_t *provenance = cli_provenance(spec.seed);
+        json_t *provenance = cli_provenance(gen_options, spec.seed);
         trace->provenance = json_dumps(provenance, JSON_COMPACT);
         json_decref(provenance);
         rc = wl_trace_write_h5(trace, out_path);
@@ -212,18 +216,19 @@ static int trace_gen(int argc, char **argv)
 }
 
 /* import and export share their shape: FORMAT INPUT -o OUTPUT. */
+static const struct option convert_options[] = {{"output", required_argument, NULL, 'o'},
+                                                {NULL, 0, NULL, 0}};
+
 static int convert(int argc, char **argv, const char *command, const char *help,
                    int (*run)(const char *in, const char *out))
 {
-    static const struct option options[] = {{"output", required_argument, NULL, 'o'},
-                                            {NULL, 0, NULL, 0}};
     const char *out_path = NULL;
     int opt, rc = MX_OK;
     if (wants_help(argc, argv)) {
         fputs(help, stdout);
         return 0;
     }
-    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", options, NULL)) != -1) {
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", convert_options, NULL)) != -1) {
         if (opt == 'o')
             out_path = optarg;
         else
@@ -235,6 +240,8 @@ static int convert(int argc, char **argv, const char *command, const char *help,
         rc = cli_usage_error(command, "unknown format \"%s\" (this version reads csv)",
                              argv[optind]);
     if (rc == MX_OK)
+        rc = mx_output_check(out_path);
+    if (rc == MX_OK)
         rc = run(argv[optind + 1], out_path);
     return rc == MX_OK ? 0 : cli_report(rc);
 }
@@ -244,7 +251,7 @@ static int import_csv(const char *in, const char *out)
     struct wl_trace *t = NULL;
     int rc = wl_trace_read_csv(in, &t);
     if (rc == MX_OK) {
-        json_t *provenance = cli_provenance(0);
+        json_t *provenance = cli_provenance(convert_options, 0);
         t->provenance = json_dumps(provenance, JSON_COMPACT);
         json_decref(provenance);
         rc = wl_trace_write_h5(t, out);

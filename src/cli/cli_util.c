@@ -48,7 +48,7 @@ int cli_parse_u64(const char *option, const char *arg, uint64_t min, uint64_t ma
 {
     char *end;
     errno = 0;
-    if (arg[0] == '-')
+    if (strchr(arg, '-'))
         return mx_error(MX_EUSAGE, "%s: \"%s\" is not a non-negative integer", option, arg);
     unsigned long long v = strtoull(arg, &end, 10);
     if (end == arg || *end || errno)
@@ -60,19 +60,41 @@ int cli_parse_u64(const char *option, const char *arg, uint64_t min, uint64_t ma
     return 0;
 }
 
-/* Options whose value never changes an output's content. */
-static bool omitted(const char *arg, bool *skip_value)
+/* The option of table that arg names as getopt_long reads it (the full name, "--name=value" or an
+ * unambiguous abbreviation), or NULL. */
+static const struct option *long_option(const struct option *table, const char *arg)
 {
-    static const char *const options[] = {"--threads", "-o", "--output", "--requests-out", NULL};
-    for (const char *const *o = options; *o; o++) {
-        size_t len = strlen(*o);
-        if (strcmp(arg, *o) == 0) {
-            *skip_value = true;
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+        return NULL;
+    const char *name = arg + 2, *equals = strchr(name, '=');
+    size_t len = equals ? (size_t)(equals - name) : strlen(name);
+    const struct option *found = NULL;
+    for (const struct option *o = table; o->name; o++) {
+        if (strncmp(o->name, name, len) != 0)
+            continue;
+        if (strlen(o->name) == len)
+            return o;
+        found = found ? NULL : o; /* a second prefix match is ambiguous */
+    }
+    return found;
+}
+
+/* Whether arg is an option whose value never changes an output's content (--threads and output
+ * paths, -o included, also as "-oFILE"); *skip_value when its value is the next argument. */
+static bool omitted(const struct option *table, const char *arg, bool *skip_value)
+{
+    static const char *const names[] = {"threads", "output", "requests-out", NULL};
+    *skip_value = false;
+    if (arg[0] == '-' && arg[1] == 'o') {
+        *skip_value = arg[2] == '\0';
+        return true;
+    }
+    const struct option *o = long_option(table, arg);
+    for (const char *const *n = names; o && *n; n++)
+        if (strcmp(o->name, *n) == 0) {
+            *skip_value = o->has_arg == required_argument && !strchr(arg, '=');
             return true;
         }
-        if (strncmp(arg, *o, len) == 0 && arg[len] == '=')
-            return true;
-    }
     return false;
 }
 
@@ -85,15 +107,15 @@ void cli_remember_command_line(int argc, char **argv)
     saved_argv = argv;
 }
 
-json_t *cli_provenance(uint64_t seed)
+json_t *cli_provenance(const struct option *options, uint64_t seed)
 {
     size_t len = 1;
     for (int i = 0; i < saved_argc; i++)
         len += strlen(saved_argv[i]) + 1;
     char *command = mx_calloc(len, 1);
     for (int i = 0; i < saved_argc; i++) {
-        bool skip_value = false;
-        if (i > 0 && omitted(saved_argv[i], &skip_value)) {
+        bool skip_value;
+        if (i > 0 && omitted(options, saved_argv[i], &skip_value)) {
             i += skip_value;
             continue;
         }

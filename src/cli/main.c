@@ -79,5 +79,10 @@ int main(int argc, char **argv)
     cli_remember_command_line(argc, typed);
     int status = run(argc, argv);
     free(typed);
+    /* Tables and JSON go to stdout: a full disk or a closed pipe there is a failure too. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "muxplan: stdout: write failed\n");
+        return status ? status : 1;
+    }
     return status;
 }

@@ -4,6 +4,7 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +15,9 @@
 int mx_csv_open(const char *path, char sep, struct mx_csv *csv)
 {
     memset(csv, 0, sizeof(*csv));
+    int rc = mx_input_check(path);
+    if (rc < 0)
+        return rc;
     csv->fp = fopen(path, "rb");
     if (!csv->fp)
         return mx_error(MX_EINPUT, "%s: cannot open: %s", path, strerror(errno));
@@ -92,6 +96,8 @@ int mx_csv_next(struct mx_csv *csv)
                 push_char(csv, &len, (char)c);
             }
         }
+        if (ferror(csv->fp))
+            return mx_error(MX_EINPUT, "%s:%zu: read error", csv->path, first_line);
         if (quoted)
             return mx_error(MX_EINPUT, "%s:%zu: unterminated quoted field", csv->path, first_line);
         if (!any)
@@ -100,6 +106,8 @@ int mx_csv_next(struct mx_csv *csv)
         push_field(csv, start);
         for (size_t f = 0; f < csv->n_fields; f++)
             csv->fields[f] = csv->buf + csv->offsets[f];
+        if (first_line == 1 && strncmp(csv->fields[0], "\xef\xbb\xbf", 3) == 0)
+            csv->fields[0] += 3; /* a UTF-8 byte-order mark */
         csv->line = first_line;
         if (csv->n_fields == 1 && csv->fields[0][0] == '\0')
             continue; /* blank line */

@@ -122,8 +122,35 @@ void mx_out_abort(struct mx_out *out)
     release(out);
 }
 
-bool mx_file_exists(const char *path)
+int mx_input_check(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (stat(path, &st) != 0)
+        return mx_error(MX_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return mx_error(MX_EINPUT, "%s: is a directory, not a file", path);
+    if (!S_ISREG(st.st_mode))
+        return mx_error(MX_EINPUT, "%s: not a regular file", path);
+    if (access(path, R_OK) != 0)
+        return mx_error(MX_EINPUT, "%s: cannot read: %s", path, strerror(errno));
+    return MX_OK;
+}
+
+int mx_output_check(const char *path)
+{
+    struct stat st;
+    if (!path || !*path)
+        return mx_error(MX_EUSAGE, "an output path is empty");
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return mx_error(MX_EUSAGE, "%s: is a directory; give a file name", path);
+    const char *slash = strrchr(path, '/');
+    char *dir =
+        slash ? mx_strfmt("%.*s", (int)(slash - path) + (slash == path), path) : mx_strdup(".");
+    int rc = MX_OK;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = mx_error(MX_EUSAGE, "%s: cannot write there: directory %s does not exist", path, dir);
+    else if (access(dir, W_OK) != 0)
+        rc = mx_error(MX_EUSAGE, "%s: cannot write there: %s", path, strerror(errno));
+    free(dir);
+    return rc;
 }

@@ -29,7 +29,12 @@ void mx_out_abort(struct mx_out *out);
  * from its SIGINT and SIGTERM handlers, so an interrupted run leaves nothing behind. */
 void mx_out_remove_temporaries(void);
 
-/* Whether path names an existing regular file. */
-bool mx_file_exists(const char *path);
+/* Check that path names a readable regular file. A missing file, a directory, a device or an
+ * unreadable file is MX_EINPUT with a message naming path. Every reader calls it first. */
+int mx_input_check(const char *path);
+
+/* Check, before any work, that an output can be created at path: its directory exists and is
+ * writable, and path is not a directory. Otherwise MX_EUSAGE naming path. */
+int mx_output_check(const char *path);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct error_walk {
     char text[256];
@@ -99,10 +100,10 @@ int mx_h5_open(const char *path, const char *kind, int max_version, struct mx_h5
     memset(h, 0, sizeof(*h));
     h->id = H5I_INVALID_HID;
     silence_hdf5();
-    FILE *probe = fopen(path, "rb");
-    if (!probe)
-        return mx_error(MX_EINPUT, "%s: cannot open: no such file or not readable", path);
-    fclose(probe);
+    if ((rc = mx_input_check(path)) < 0)
+        return rc;
+    struct stat st;
+    h->bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
     h->path = mx_strdup(path);
     h->id = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (h->id < 0) {
@@ -218,6 +219,19 @@ bool mx_h5_exists(const struct mx_h5 *h, const char *path)
     return exists;
 }
 
+/* A dataset may not declare more elements than its file could plausibly hold (compression of 64
+ * to 1 at most): a corrupt or crafted file must not make us allocate terabytes. */
+static int check_extent(const struct mx_h5 *h, const char *path, uint64_t count, size_t size)
+{
+    uint64_t limit = 64 * h->bytes + (1u << 20);
+    if (count > limit / size)
+        return mx_error(MX_EINPUT,
+                        "%s: %s: declares %llu elements, more than a file of %llu bytes "
+                        "can hold",
+                        h->path, path, (unsigned long long)count, (unsigned long long)h->bytes);
+    return MX_OK;
+}
+
 int mx_h5_read(const struct mx_h5 *h, const char *path, enum mx_h5_type type, int rank,
                size_t dims[2], void **out)
 {
@@ -245,8 +259,12 @@ int mx_h5_read(const struct mx_h5 *h, const char *path, enum mx_h5_type type, in
         goto fail;
     }
     H5Sget_simple_extent_dims(space, shape, NULL);
-    size_t count = (size_t)shape[0] * (rank == 2 ? (size_t)shape[1] : 1);
-    data = mx_malloc_array(count, mx_h5_type_size(type));
+    uint64_t count = (uint64_t)shape[0] * (rank == 2 ? (uint64_t)shape[1] : 1);
+    if (rank == 2 && shape[1] != 0 && count / shape[1] != shape[0])
+        count = UINT64_MAX;
+    if ((rc = check_extent(h, path, count, mx_h5_type_size(type))) < 0)
+        goto fail;
+    data = mx_malloc_array((size_t)count, mx_h5_type_size(type));
     if (count > 0)
         CHECK(H5Dread(dset, type_info(type).memory, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), MX_EINPUT,
               "cannot read (truncated file?)");
@@ -291,6 +309,8 @@ int mx_h5_read_strings(const struct mx_h5 *h, const char *path, size_t *n, char 
         goto fail;
     }
     H5Sget_simple_extent_dims(space, &count, NULL);
+    if ((rc = check_extent(h, path, count, sizeof(char *))) < 0)
+        goto fail;
     mtype = H5Tcopy(H5T_C_S1);
     H5Tset_size(mtype, H5T_VARIABLE);
     H5Tset_cset(mtype, H5Tget_cset(ftype));

@@ -19,6 +19,7 @@ struct mx_h5 {
     hid_t id;          /* read-only: the HDF5 file */
     char *path;        /* read-only: the name used in messages */
     bool writing;      /* private */
+    uint64_t bytes;    /* private: the file's size when opened for reading */
     struct mx_out out; /* private: the atomic output when writing */
 };
 

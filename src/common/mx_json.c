@@ -66,6 +66,9 @@ int mx_jpath_error(const struct mx_jpath *at, const char *fmt, ...)
 int mx_json_load(const char *file, json_t **out)
 {
     json_error_t err;
+    int rc = mx_input_check(file);
+    if (rc < 0)
+        return rc;
     FILE *fp = fopen(file, "rb");
     if (!fp)
         return mx_error(MX_EINPUT, "%s: cannot open: %s", file, strerror(errno));

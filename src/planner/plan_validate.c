@@ -70,7 +70,9 @@ static int check_models(const struct plan *p, uint32_t s, uint32_t gi, const str
                             "%s: %s: profile %s has no config (%d, %d, %d) for base \"%s\" (model "
                             "\"%s\")",
                             p->path, place, db_path, g->dp, g->op, g->pp, m->base, m->name);
-        used += plan_model_device_bytes(cfg);
+        /* Saturating: a corrupt profile cannot wrap the sum below the budget. */
+        int64_t bytes = plan_model_device_bytes(cfg);
+        used = bytes > INT64_MAX - used ? INT64_MAX : used + bytes;
     }
     if (used > c->mem_budget_bytes)
         return mx_error(MX_EINPUT,

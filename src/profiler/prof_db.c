@@ -5,6 +5,7 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_file.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -89,14 +90,16 @@ static int validate_config(const struct prof_config *cfg, const char *place)
                                 "%s: batch %d: stage_latency_s[%d] is %g, expected a positive "
                                 "number of seconds",
                                 place, cfg->batch[b], k, lat[k]);
-            if (cfg->act_bytes && cfg->act_bytes[(uint64_t)b * (uint32_t)cfg->pp + (uint32_t)k] < 0)
-                return mx_error(MX_EINPUT, "%s: batch %d: act_bytes[%d] is negative", place,
-                                cfg->batch[b], k);
+            int64_t act = cfg->act_bytes ? cfg->act_bytes[(uint64_t)b * (uint32_t)cfg->pp + (uint32_t)k] : 0;
+            if (act < 0 || act > PROF_MAX_BYTES)
+                return mx_error(MX_EINPUT, "%s: batch %d: act_bytes[%d] is %lld, expected 0 to 2^50 bytes",
+                                place, cfg->batch[b], k, (long long)act);
         }
     }
     for (int32_t k = 0; k < cfg->pp; k++)
-        if (cfg->weight_bytes[k] < 0)
-            return mx_error(MX_EINPUT, "%s: weight_bytes[%d] is negative", place, k);
+        if (cfg->weight_bytes[k] < 0 || cfg->weight_bytes[k] > PROF_MAX_BYTES)
+            return mx_error(MX_EINPUT, "%s: weight_bytes[%d] is %lld, expected 0 to 2^50 bytes",
+                            place, k, (long long)cfg->weight_bytes[k]);
     if (cfg->layer_ranges) {
         for (int32_t k = 0; k < cfg->pp; k++) {
             int32_t first = cfg->layer_ranges[2 * k], end = cfg->layer_ranges[2 * k + 1];
@@ -204,9 +207,12 @@ int prof_db_load(const char *path, struct prof_db **out)
 {
     static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     unsigned char head[8] = {0};
+    int rc = mx_input_check(path);
+    if (rc < 0)
+        return rc;
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return mx_error(MX_EINPUT, "%s: cannot open: no such file or not readable", path);
+        return mx_error(MX_EINPUT, "%s: cannot open", path);
     size_t got = fread(head, 1, sizeof(head), fp);
     fclose(fp);
     if (got == sizeof(head) && memcmp(head, hdf5_signature, sizeof(head)) == 0)

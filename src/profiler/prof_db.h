@@ -10,6 +10,9 @@
 
 #include <stdint.h>
 
+/* The largest byte count a profile may state (1 PiB): sums of them cannot overflow int64. */
+#define PROF_MAX_BYTES (INT64_C(1) << 50)
+
 /* One (base model, parallel config). Public, read-only once in a DB. */
 struct prof_config {
     int32_t dp, op, pp;      /* parallel config; a group of dp * op * pp devices */

@@ -54,8 +54,12 @@ struct sim_options {
 /* A compiled simulation input. Opaque; read-only after sim_world_new, so runs may share it. */
 struct sim_world;
 
+/* Requests are indexed by uint32_t inside the engines: a trace may hold fewer than this. */
+#define SIM_MAX_REQUESTS UINT32_MAX
+
 /* Validate plan against cluster and profile (plan_validate), map every trace model to a plan model
- * by name, and compile the latency tables. The paths name the inputs in messages. Errors are
+ * by name, check the trace holds 1 to SIM_MAX_REQUESTS - 1 requests and every scaled stage latency
+ * is at most 1e5 s, and compile the latency tables. The paths name the inputs in messages. Errors are
  * MX_EINPUT. trace must outlive the world; the other inputs are only read during the call. Free
  * with sim_world_free(). */
 int sim_world_new(const struct sim_cluster *cluster, const char *cluster_path,

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One distinct (profile config, stage factor) compiled into the latency store. */
+/* One distinct profile config compiled into the latency store (the stage factor is the cluster's,
+ * the same for all). */
 struct compiled_config {
     const struct prof_config *cfg;
     size_t latency_offset, batch_offset;
@@ -22,6 +23,7 @@ struct compiled_config {
 struct compiler {
     struct sim_world *w;
     const struct sim_overheads *overheads;
+    const char *db_path;
     struct compiled_config *configs;
     size_t n_configs, latency_used, batch_used;
 };
@@ -135,17 +137,42 @@ static void compile_segment(struct compiler *cc, const struct plan *p, const str
     }
 }
 
+/* Scaled stage latencies must keep every sum of times far from int64 overflow: with at most 4096
+ * stages of 1e5 s, a finish is at most 4.1e8 s after a deadline of at most 6.2e9 s. */
+#define MAX_STAGE_LATENCY_S 1e5
+
+static int check_scaled_latency(const struct compiler *cc, const char *base,
+                                const struct prof_config *cfg)
+{
+    double factor =
+        cc->overheads->stage_factor * (1 + cc->overheads->stage_factor_per_pp * cfg->pp);
+    for (size_t i = 0; i < (size_t)cfg->n_batches * (size_t)cfg->pp; i++)
+        if (cfg->stage_latency_s[i] * factor > MAX_STAGE_LATENCY_S)
+            return mx_error(MX_EINPUT,
+                            "profile %s: %s (%d, %d, %d): a stage latency of %g s times the "
+                            "cluster's stage factor %g exceeds %g s",
+                            cc->db_path, base, cfg->dp, cfg->op, cfg->pp, cfg->stage_latency_s[i],
+                            factor, MAX_STAGE_LATENCY_S);
+    return MX_OK;
+}
+
 /* Compile every config the plan uses before any replica points into the stores, so that the
  * stores no longer move once replicas are built. */
-static void compile_all_configs(struct compiler *cc, const struct plan *p, const struct prof_db *db)
+static int compile_all_configs(struct compiler *cc, const struct plan *p, const struct prof_db *db)
 {
     for (uint32_t s = 0; s < p->n_segments; s++)
         for (uint32_t g = 0; g < p->segments[s].n_groups; g++) {
             const struct plan_group *pg = &p->segments[s].groups[g];
-            for (uint32_t j = 0; j < pg->n_models; j++)
-                compile_config(
-                    cc, prof_db_find(db, p->models[pg->models[j]].base, pg->dp, pg->op, pg->pp));
+            for (uint32_t j = 0; j < pg->n_models; j++) {
+                const char *base = p->models[pg->models[j]].base;
+                const struct prof_config *cfg = prof_db_find(db, base, pg->dp, pg->op, pg->pp);
+                int rc = check_scaled_latency(cc, base, cfg);
+                if (rc < 0)
+                    return rc;
+                compile_config(cc, cfg);
+            }
         }
+    return MX_OK;
 }
 
 static void compile_overheads(struct sim_world *w, const struct sim_overheads *o)
@@ -163,6 +190,9 @@ int sim_world_new(const struct sim_cluster *cluster, const char *cluster_path,
     int rc = plan_validate(plan, cluster, cluster_path, db, db_path);
     if (rc < 0)
         return rc;
+    if (trace->n == 0 || trace->n >= SIM_MAX_REQUESTS)
+        return mx_error(MX_EINPUT, "%s: %zu requests; the simulator takes 1 to %u",
+                        trace->path ? trace->path : "trace", trace->n, SIM_MAX_REQUESTS - 1);
     int32_t *plan_of = MX_NEW_ARRAY(int32_t, trace->n_models);
     if ((rc = map_models(plan, trace, trace->path ? trace->path : "trace", plan_of)) < 0) {
         free(plan_of);
@@ -189,8 +219,13 @@ int sim_world_new(const struct sim_cluster *cluster, const char *cluster_path,
     }
     w->groups = MX_NEW_ARRAY(struct sim_group, w->n_groups);
     split_requests(w, plan);
-    struct compiler cc = {.w = w, .overheads = &cluster->overheads};
-    compile_all_configs(&cc, plan, db);
+    struct compiler cc = {.w = w, .overheads = &cluster->overheads, .db_path = db_path};
+    if ((rc = compile_all_configs(&cc, plan, db)) < 0) {
+        free(cc.configs);
+        free(plan_of);
+        sim_world_free(w);
+        return rc;
+    }
     uint32_t next_stage = 0;
     for (uint32_t s = 0; s < w->n_segments; s++)
         compile_segment(&cc, plan, db, plan_of, s, &next_stage);

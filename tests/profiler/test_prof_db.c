@@ -120,7 +120,7 @@ Test(prof_db, bad_json_names_file_and_place)
          "strictly ascending"},
         {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [-1], \"batches\": [{\"batch\": 1, "
          "\"stage_latency_s\": [0.1]}]}",
-         "weight_bytes[0] is negative"},
+         "weight_bytes[0] is -1, expected 0 to 2^50 bytes"},
         {"{\"dp\": 1, \"op\": 0, \"pp\": 1, \"weight_bytes\": [1], \"batches\": []}",
          "models[0].configs[0].op: 0 is out of range [1, 4096]"},
         {"{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [1], \"batches\": [{\"batch\": 1, "

@@ -15,7 +15,50 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WRITE_FLAGS (JSON_INDENT(2) | JSON_REAL_PRECISION(15))
+/* Significant digits that write v so that it reads back exactly: 15 for every number a person
+ * types, up to 17 for computed ones. */
+static int exact_digits(double v)
+{
+    char buf[32];
+    for (int digits = 15; digits < 17; digits++) {
+        snprintf(buf, sizeof(buf), "%.*g", digits, v);
+        if (strtod(buf, NULL) == v)
+            return digits;
+    }
+    return 17;
+}
+
+/* The digits the document's reals need: jansson takes one precision per dump. */
+static int document_digits(json_t *v)
+{
+    int most = 15;
+    size_t i;
+    const char *key;
+    json_t *child;
+    switch (json_typeof(v)) {
+    case JSON_REAL:
+        return exact_digits(json_real_value(v));
+    case JSON_ARRAY:
+        json_array_foreach(v, i, child) {
+            int d = document_digits(child);
+            most = d > most ? d : most;
+        }
+        return most;
+    case JSON_OBJECT:
+        json_object_foreach(v, key, child) {
+            int d = document_digits(child);
+            most = d > most ? d : most;
+        }
+        return most;
+    default:
+        return most;
+    }
+}
+
+static size_t write_flags(json_t *root)
+{
+    return JSON_INDENT(2) | JSON_REAL_PRECISION(document_digits(root));
+}
 
 /* Append the path from the root to at into buf (without the file). */
 static size_t format_path(const struct mx_jpath *at, char *buf, size_t size)
@@ -291,7 +334,7 @@ int mx_json_write_file(const char *path, json_t *root)
     int rc = mx_out_begin(path, true, &out);
     if (rc < 0)
         return rc;
-    if (json_dumpf(root, out.fp, WRITE_FLAGS) != 0 || fputc('\n', out.fp) == EOF) {
+    if (json_dumpf(root, out.fp, write_flags(root)) != 0 || fputc('\n', out.fp) == EOF) {
         rc = mx_error(MX_EIO, "%s: write failed", path);
         mx_out_abort(&out);
         return rc;
@@ -301,7 +344,7 @@ int mx_json_write_file(const char *path, json_t *root)
 
 int mx_json_print(FILE *stream, json_t *root)
 {
-    if (json_dumpf(root, stream, WRITE_FLAGS) != 0 || fputc('\n', stream) == EOF)
+    if (json_dumpf(root, stream, write_flags(root)) != 0 || fputc('\n', stream) == EOF)
         return mx_error(MX_EIO, "cannot write JSON output");
     return MX_OK;
 }

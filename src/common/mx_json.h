@@ -78,8 +78,9 @@ int mx_json_opt_f64(const struct mx_jpath *at, json_t *obj, const char *key, dou
 int mx_json_opt_str(const struct mx_jpath *at, json_t *obj, const char *key, const char **out,
                     bool *present);
 
-/* Write root to path atomically, indented, keys in insertion order, reals with 15 significant
- * digits (exact for every value a person writes by hand). Errors are MX_EIO. Borrows root. */
+/* Write root to path atomically, indented, keys in insertion order, reals with the fewest digits
+ * (15 to 17, one count for the whole document) that read back exactly. Errors are MX_EIO. Borrows
+ * root. */
 int mx_json_write_file(const char *path, json_t *root);
 
 /* Print root to stream with the same formatting and a final newline. */

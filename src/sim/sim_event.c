@@ -84,6 +84,7 @@ struct engine {
     uint32_t *member_next;             /* [n] links of job members, by request index */
     uint32_t *queue_next;              /* [n] links of batching queues */
     const struct sim_replica **rep_of; /* [n] the replica each dispatched request went to */
+    uint32_t *candidates;             /* [max_batch] members of the batch being formed */
     struct request_overheads *draw;    /* [n] */
     gsl_rng *rng[SIM_OH_COUNT];        /* NULL for constant terms */
 };
@@ -236,9 +237,13 @@ static void on_dispatch(struct engine *e, uint32_t i, mx_ns now)
     e->r->group[i] = (int32_t)g;
     e->rep_of[i] = rep;
     e->outstanding[g]++;
-    mx_ns last = sim__predict(view_clock, rep->latency_ns, rep->n_stages, ready, e->scratch);
-    if (last <= q.latest_ns)
-        memcpy(view_clock, e->scratch, rep->n_stages * sizeof(mx_ns));
+    /* Without batching the controller predicts the admission; with batching it cannot know which
+     * batch the request will join, and sees the clocks of the batches started (raise_view). */
+    if (e->max_batch <= 1) {
+        mx_ns last = sim__predict(view_clock, rep->latency_ns, rep->n_stages, ready, e->scratch);
+        if (last <= q.latest_ns)
+            memcpy(view_clock, e->scratch, rep->n_stages * sizeof(mx_ns));
+    }
     push(e, now + e->draw[i].dispatch, EV_RECV, i, g, 0);
 }
 
@@ -300,25 +305,26 @@ static void queue_remove(struct engine *e, uint32_t g, uint32_t prev, uint32_t i
         e->queue_tail[g] = prev;
 }
 
-/* Drop, from the head of g's queue, requests that can no longer meet their deadline even alone;
- * return the first that can, or NIL. */
-static uint32_t drop_hopeless(struct engine *e, uint32_t g, mx_ns now)
+/* Whether queued request i can no longer meet its deadline even alone, starting stage 0 now. */
+static bool hopeless(const struct engine *e, uint32_t g, uint32_t i, mx_ns now)
 {
-    const struct sim_world *w = e->w;
-    mx_ns *clock = e->clock + w->groups[g].stage_base;
-    uint32_t i;
-    while ((i = e->queue_head[g]) != NIL) {
-        const struct sim_replica *rep = e->rep_of[i];
-        mx_ns last = sim__predict_last(clock, rep->latency_ns, rep->n_stages, now);
-        if (last + e->draw[i].fixed <= w->deadline_ns[i])
-            return i;
-        queue_remove(e, g, NIL, i);
-        finish_request(e, i, SIM_DROPPED, now);
-        e->outstanding[g]--;
-    }
-    return NIL;
+    const struct sim_replica *rep = e->rep_of[i];
+    const mx_ns *clock = e->clock + e->w->groups[g].stage_base;
+    mx_ns last = sim__predict_last(clock, rep->latency_ns, rep->n_stages, now);
+    return last + e->draw[i].fixed > e->w->deadline_ns[i];
 }
 
+static void drop(struct engine *e, uint32_t g, uint32_t prev, uint32_t i, mx_ns now)
+{
+    queue_remove(e, g, prev, i);
+    finish_request(e, i, SIM_DROPPED, now);
+    e->outstanding[g]--;
+}
+
+/* Form a batch on g's idle stage 0 (DESIGN §4.5): drop the hopeless requests at the head of the
+ * queue; the oldest remaining one leads a batch of the queued requests of its model, in arrival
+ * order, dropping those among them that are hopeless too; the batch grows through the profiled
+ * sizes while its latency still lets the leader meet its deadline. */
 static void on_batch(struct engine *e, uint32_t g, mx_ns now)
 {
     const struct sim_world *w = e->w;
@@ -326,22 +332,32 @@ static void on_batch(struct engine *e, uint32_t g, mx_ns now)
     e->batch_pending[g] = false;
     if (e->stage_busy[grp->stage_base])
         return;
-    uint32_t oldest = drop_hopeless(e, g, now);
+    uint32_t oldest;
+    while ((oldest = e->queue_head[g]) != NIL && hopeless(e, g, oldest, now))
+        drop(e, g, NIL, oldest, now);
     if (oldest == NIL)
         return;
+
+    /* Candidates: the leader and the viable requests of its model behind it, in queue order. */
+    uint32_t n = 0, prev = NIL;
+    for (uint32_t i = oldest; i != NIL && n < e->max_batch;) {
+        uint32_t next = e->queue_next[i];
+        if (w->model[i] != w->model[oldest]) {
+            prev = i;
+        } else if (i != oldest && hopeless(e, g, i, now)) {
+            drop(e, g, prev, i, now);
+        } else {
+            e->candidates[n++] = i;
+            prev = i;
+        }
+        i = next;
+    }
+
     const struct sim_replica *rep = e->rep_of[oldest];
     mx_ns *clock = e->clock + grp->stage_base;
     mx_ns latest = w->deadline_ns[oldest] - e->draw[oldest].fixed;
-
-    /* Requests of the same model waiting behind the oldest, in arrival order. */
-    uint32_t available = 1;
-    for (uint32_t i = e->queue_next[oldest]; i != NIL && available < e->max_batch;
-         i = e->queue_next[i])
-        if (w->model[i] == w->model[oldest])
-            available++;
-    /* The largest profiled batch size, grown step by step while it still meets the deadline. */
     uint32_t chosen = 0;
-    for (uint32_t b = 1; b < rep->n_batches && (uint32_t)rep->batch_sizes[b] <= available; b++) {
+    for (uint32_t b = 1; b < rep->n_batches && (uint32_t)rep->batch_sizes[b] <= n; b++) {
         const mx_ns *lat = rep->latency_ns + (size_t)b * rep->n_stages;
         if (sim__predict_last(clock, lat, rep->n_stages, now) > latest)
             break;
@@ -353,11 +369,12 @@ static void on_batch(struct engine *e, uint32_t g, mx_ns now)
     uint32_t jid = new_job(e, rep, chosen, now, last);
     struct job *j = &e->jobs[jid];
 
-    /* Move the members from the queue to the job, keeping arrival order. */
-    uint32_t want = (uint32_t)rep->batch_sizes[chosen], tail = NIL, prev = NIL;
+    /* Move the first candidates from the queue to the job; both lists are in queue order. */
+    uint32_t want = (uint32_t)rep->batch_sizes[chosen], tail = NIL;
+    prev = NIL;
     for (uint32_t i = oldest; i != NIL && j->size < want;) {
         uint32_t next = e->queue_next[i];
-        if (w->model[i] == w->model[oldest]) {
+        if (i == e->candidates[j->size]) {
             queue_remove(e, g, prev, i);
             e->member_next[i] = NIL;
             if (tail == NIL)
@@ -427,6 +444,7 @@ static void engine_init(struct engine *e, const struct sim_world *w, uint32_t se
     e->queue_next = mx_malloc_array(w->n, sizeof(uint32_t));
     e->rep_of = MX_NEW_ARRAY(const struct sim_replica *, w->n);
     e->draw = mx_malloc_array(w->n, sizeof(struct request_overheads));
+    e->candidates = mx_malloc_array(e->max_batch, sizeof(uint32_t));
     for (int t = 0; t < SIM_OH_COUNT; t++) {
         static const char *const streams[SIM_OH_COUNT] = {"overhead/client", "overhead/dispatch",
                                                           "overhead/exec", "overhead/fixed",
@@ -455,6 +473,7 @@ static void engine_release(struct engine *e)
     free(e->queue_next);
     free(e->rep_of);
     free(e->draw);
+    free(e->candidates);
     for (int t = 0; t < SIM_OH_COUNT; t++)
         if (e->rng[t])
             gsl_rng_free(e->rng[t]);

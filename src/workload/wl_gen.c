@@ -15,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Stop generating a model past this many arrivals: 1e9 requests is far beyond any useful run. */
-#define MAX_ARRIVALS_PER_MODEL 1000000000ULL
+/* The most requests a generated trace may be expected to hold (the simulator indexes requests with
+ * 32 bits, and 1e9 requests of 20 bytes is already 20 GB). */
+#define MAX_EXPECTED_REQUESTS 1e9
+/* A model stops drawing past this many arrivals: a long-tailed draw cannot run away. */
+#define MAX_ARRIVALS_PER_MODEL 2000000000ULL
 
 struct model_arrivals {
     double *t;
@@ -189,13 +192,27 @@ static int check_spec(const struct wl_model_set *set, const struct wl_gen_spec *
     return MX_OK;
 }
 
+static int check_size(const struct wl_model_set *set, const struct wl_gen_spec *spec,
+                      const double *rates)
+{
+    double expected = 0;
+    for (uint32_t m = 0; m < set->n; m++)
+        expected += rates[m] * spec->duration_s;
+    if (expected > MAX_EXPECTED_REQUESTS)
+        return mx_error(MX_EUSAGE,
+                        "the workload would hold about %.3g requests, more than %.0e: lower "
+                        "--total-rate or --duration",
+                        expected, MAX_EXPECTED_REQUESTS);
+    return MX_OK;
+}
+
 int wl_gen(const struct wl_model_set *set, const struct wl_gen_spec *spec, struct wl_trace **out)
 {
     int rc = check_spec(set, spec);
     if (rc < 0)
         return rc;
     double *rates = MX_NEW_ARRAY(double, set->n);
-    if ((rc = wl_gen_rates(set, spec, rates)) < 0) {
+    if ((rc = wl_gen_rates(set, spec, rates)) < 0 || (rc = check_size(set, spec, rates)) < 0) {
         free(rates);
         return rc;
     }

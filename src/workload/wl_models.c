@@ -6,6 +6,7 @@
 #include "mx_json.h"
 #include "mx_strmap.h"
 #include "prof_db.h"
+#include "wl_trace.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static int read_model(const struct mx_jpath *at, json_t *entry, struct wl_model 
         (rc = mx_json_check_keys(at, entry, keys)) < 0 ||
         (rc = mx_json_get_str(at, entry, "name", &name)) < 0 ||
         (rc = mx_json_get_str(at, entry, "base", &base)) < 0 ||
-        (rc = mx_json_opt_f64(at, entry, "slo_s", 1e-6, 1e6, &m->slo_s, &has_slo)) < 0 ||
+        (rc = mx_json_opt_f64(at, entry, "slo_s", 1e-6, WL_MAX_SLO_S, &m->slo_s, &has_slo)) < 0 ||
         (rc = mx_json_opt_f64(at, entry, "slo_scale", 1e-3, 1e6, &m->slo_scale, &has_scale)) < 0 ||
         (rc = mx_json_opt_f64(at, entry, "rate", 0, 1e9, &m->rate, &has_rate)) < 0 ||
         (rc = mx_json_opt_f64(at, entry, "cv", 0, 1e3, &m->cv, &has_cv)) < 0)
@@ -103,6 +104,9 @@ int wl_models_resolve(struct wl_model_set *set, const struct prof_db *db, const 
                                 set->path, i, db_path, m->base);
             m->slo_s = m->slo_scale * single;
         }
+        if (m->slo_s > WL_MAX_SLO_S)
+            return mx_error(MX_EINPUT, "%s: models[%u]: an SLO of %g s is over the limit of %g s",
+                            set->path, i, m->slo_s, WL_MAX_SLO_S);
     }
     return MX_OK;
 }

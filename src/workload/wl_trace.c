@@ -62,8 +62,8 @@ const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const c
     if (t->model[i] < 0 || (uint32_t)t->model[i] >= t->n_models)
         return "model index is outside the model names";
     *field = "slo_s";
-    if (!(mx_time_s_valid(t->slo_s[i]) && t->slo_s[i] > 0))
-        return "SLO is not a positive finite number of seconds";
+    if (!(t->slo_s[i] > 0 && t->slo_s[i] <= WL_MAX_SLO_S))
+        return "SLO is not a positive number of seconds up to 1e6";
     return NULL;
 }
 

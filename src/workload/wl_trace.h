@@ -3,7 +3,7 @@
  * HDF5 form ("muxplan-trace/1"):
  *   /arrival_s    float64 [n]  seconds, finite, >= 0, non-decreasing
  *   /model        int32   [n]  index into /model_names
- *   /slo_s        float64 [n]  seconds, > 0
+ *   /slo_s        float64 [n]  seconds, > 0 and at most WL_MAX_SLO_S
  *   /model_names  string  [m]  unique names
  *   attributes: format, start_s and duration_s (the window the trace covers), provenance (JSON
  * text) CSV form: a header naming the columns arrival_s, model (a name) and slo_s, in any order;
@@ -13,6 +13,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The longest SLO muxplan takes, in seconds (11.6 days). */
+#define WL_MAX_SLO_S 1e6
 
 struct wl_trace {
     size_t n;          /* requests */

@@ -273,12 +273,17 @@ Test(cases, batching_groups_same_model_requests_and_drops_hopeless_ones)
     cr_assert_eq(r->busy_ns[0], NS(0.1 + 0.25));
     sim_results_free(r);
 
-    /* With batches of at most 2 the same queue runs as 2 + 2. */
+    /* With batches of at most 2: b and c run together until 0.25; then f is dropped, and so is e,
+     * which can no longer make 0.24 even alone; d runs alone until 0.35. */
     o.max_batch = 2;
     r = run_both(&c, db, p, t, o);
     cr_assert_eq(r->batch[1], 2);
     cr_assert_eq(r->finish_ns[2], NS(0.25));
-    cr_assert_eq(r->finish_ns[4], NS(0.4));
+    cr_assert_eq(r->status[3], SIM_DROPPED);
+    cr_assert_eq(r->status[5], SIM_DROPPED, "a hopeless request is dropped, not batched");
+    cr_assert_eq(r->finish_ns[5], NS(0.25));
+    cr_assert_eq(r->batch[4], 1);
+    cr_assert_eq(r->finish_ns[4], NS(0.35));
     sim_results_free(r);
     wl_trace_free(t);
     plan_free(p);

@@ -164,7 +164,7 @@ int cli_simulate(int argc, char **argv)
         goto done;
     provenance = cli_provenance(simulate_options, a.options.seed);
     struct sim_run_info info = {results->engine, a.options.dispatch->name, a.options.max_batch,
-                                a.options.seed, provenance};
+                                provenance};
     if (a.requests_out &&
         (rc = sim_results_write_h5(world, results, &summary, &info, a.requests_out)) < 0)
         goto done;

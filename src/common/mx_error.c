@@ -21,11 +21,6 @@ const char *mx_error_message(void)
     return message;
 }
 
-void mx_error_clear(void)
-{
-    message[0] = '\0';
-}
-
 const char *mx_strerror(int code)
 {
     switch (code) {

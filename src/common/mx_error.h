@@ -19,9 +19,6 @@ int mx_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* This thread's last message ("" if none). Borrowed; valid until the next mx_error() here. */
 const char *mx_error_message(void);
 
-/* Forget this thread's message. */
-void mx_error_clear(void);
-
 /* A short name for a code: "bad input", "bad usage", "I/O failure", "ok". */
 const char *mx_strerror(int code);
 

@@ -39,13 +39,15 @@ static int document_digits(json_t *v)
     case JSON_REAL:
         return exact_digits(json_real_value(v));
     case JSON_ARRAY:
-        json_array_foreach(v, i, child) {
+        json_array_foreach(v, i, child)
+        {
             int d = document_digits(child);
             most = d > most ? d : most;
         }
         return most;
     case JSON_OBJECT:
-        json_object_foreach(v, key, child) {
+        json_object_foreach(v, key, child)
+        {
             int d = document_digits(child);
             most = d > most ? d : most;
         }
@@ -308,12 +310,6 @@ int mx_json_get_f64(const struct mx_jpath *at, json_t *obj, const char *key, dou
 int mx_json_get_str(const struct mx_jpath *at, json_t *obj, const char *key, const char **out)
 {
     GET_TYPED(mx_json_to_str, out);
-}
-
-int mx_json_opt_i64(const struct mx_jpath *at, json_t *obj, const char *key, int64_t min,
-                    int64_t max, int64_t *out, bool *present)
-{
-    OPT_TYPED(mx_json_to_i64, min, max, out);
 }
 
 int mx_json_opt_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min, double max,

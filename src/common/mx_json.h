@@ -71,8 +71,6 @@ int mx_json_get_i64(const struct mx_jpath *at, json_t *obj, const char *key, int
 int mx_json_get_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min, double max,
                     double *out);
 int mx_json_get_str(const struct mx_jpath *at, json_t *obj, const char *key, const char **out);
-int mx_json_opt_i64(const struct mx_jpath *at, json_t *obj, const char *key, int64_t min,
-                    int64_t max, int64_t *out, bool *present);
 int mx_json_opt_f64(const struct mx_jpath *at, json_t *obj, const char *key, double min, double max,
                     double *out, bool *present);
 int mx_json_opt_str(const struct mx_jpath *at, json_t *obj, const char *key, const char **out,

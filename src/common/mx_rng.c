@@ -1,8 +1,9 @@
-/* Stream derivation: hash the source name (FNV-1a), then mix seed, name and index with splitmix64
- * so that neighbouring seeds and indices give unrelated streams. */
+/* Stream derivation: hash the source name (FNV-1a, mx_hash_string), then mix seed, name and index
+ * with splitmix64 so that neighbouring seeds and indices give unrelated streams. */
 #include "mx_rng.h"
 
 #include "mx_alloc.h"
+#include "mx_strmap.h"
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -12,17 +13,9 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return h;
-}
-
 uint64_t mx_rng_derive(uint64_t seed, const char *name, uint64_t index)
 {
-    return splitmix64(splitmix64(splitmix64(seed) ^ fnv1a(name)) ^ index);
+    return splitmix64(splitmix64(splitmix64(seed) ^ mx_hash_string(name)) ^ index);
 }
 
 gsl_rng *mx_rng_new(uint64_t seed, const char *name, uint64_t index)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hash(const char *s)
+uint64_t mx_hash_string(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (; *s; s++)
@@ -31,7 +31,7 @@ void mx_strmap_release(struct mx_strmap *map)
 
 static size_t find_slot(const struct mx_strmap *map, const char *key)
 {
-    size_t i = (size_t)hash(key) & (map->cap - 1);
+    size_t i = (size_t)mx_hash_string(key) & (map->cap - 1);
     while (map->keys[i] && strcmp(map->keys[i], key) != 0)
         i = (i + 1) & (map->cap - 1);
     return i;

@@ -15,6 +15,9 @@ struct mx_strmap {
     uint32_t *values;  /* private */
 };
 
+/* 64-bit FNV-1a hash of s: the map's hash, also used to name random streams. */
+uint64_t mx_hash_string(const char *s);
+
 void mx_strmap_init(struct mx_strmap *map);
 void mx_strmap_release(struct mx_strmap *map);
 

@@ -51,7 +51,7 @@ int32_t plan_find_model(const struct plan *p, const char *name)
 static int read_models(const struct mx_jpath *root, json_t *doc, struct plan *p,
                        struct mx_strmap *names)
 {
-    static const char *const keys[] = {"name", "base", "slo_s", "slo_scale", "rate", "cv", NULL};
+    static const char *const keys[] = {"name", "base", NULL};
     struct mx_jpath mp = mx_jpath_key(root, "models");
     json_t *models;
     size_t n;

@@ -52,6 +52,16 @@ void prof_db_free(struct prof_db *db)
     free(db);
 }
 
+bool prof_model_name_valid(const char *name)
+{
+    if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        if (*c == '/' || *c < 0x20 || *c == 0x7f)
+            return false;
+    return true;
+}
+
 uint32_t prof_db_add_model(struct prof_db *db, const char *name)
 {
     if (prof_db_find_model(db, name))
@@ -90,9 +100,11 @@ static int validate_config(const struct prof_config *cfg, const char *place)
                                 "%s: batch %d: stage_latency_s[%d] is %g, expected a positive "
                                 "number of seconds",
                                 place, cfg->batch[b], k, lat[k]);
-            int64_t act = cfg->act_bytes ? cfg->act_bytes[(uint64_t)b * (uint32_t)cfg->pp + (uint32_t)k] : 0;
+            int64_t act =
+                cfg->act_bytes ? cfg->act_bytes[(uint64_t)b * (uint32_t)cfg->pp + (uint32_t)k] : 0;
             if (act < 0 || act > PROF_MAX_BYTES)
-                return mx_error(MX_EINPUT, "%s: batch %d: act_bytes[%d] is %lld, expected 0 to 2^50 bytes",
+                return mx_error(MX_EINPUT,
+                                "%s: batch %d: act_bytes[%d] is %lld, expected 0 to 2^50 bytes",
                                 place, cfg->batch[b], k, (long long)act);
         }
     }

@@ -8,6 +8,7 @@
 #ifndef PROF_DB_H
 #define PROF_DB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The largest byte count a profile may state (1 PiB): sums of them cannot overflow int64. */
@@ -33,6 +34,10 @@ struct prof_model {
 };
 
 struct prof_db;
+
+/* Whether name can name a model (and its HDF5 group): no '/', no control characters, not "." or
+ * "..". */
+bool prof_model_name_valid(const char *name);
 
 /* An empty DB for hardware (a name such as "v100-16gb"). Free with prof_db_free(). */
 struct prof_db *prof_db_new(const char *hardware);
@@ -75,7 +80,7 @@ int prof_db_load(const char *path, struct prof_db **out);
 int prof_db_read_json(const char *path, struct prof_db **out);
 int prof_db_read_h5(const char *path, struct prof_db **out);
 
-/* Writers, atomic. Errors are MX_EIO. */
+/* Writers, atomic. Errors are MX_EIO (MX_EUSAGE for an empty path). */
 int prof_db_write_json(const struct prof_db *db, const char *path);
 int prof_db_write_h5(const struct prof_db *db, const char *path);
 

@@ -67,6 +67,13 @@ static int read_config(const struct mx_h5 *h, const char *dir, struct prof_db *d
     cfg.dp = (int32_t)dp;
     cfg.op = (int32_t)op;
     cfg.pp = (int32_t)pp;
+    char *expect = mx_strfmt("dp%d_op%d_pp%d", cfg.dp, cfg.op, cfg.pp);
+    if (strcmp(strrchr(dir, '/') + 1, expect) != 0)
+        rc = mx_error(MX_EINPUT, "%s: %s: the group of config (%d, %d, %d) must be named %s",
+                      h->path, dir, cfg.dp, cfg.op, cfg.pp, expect);
+    free(expect);
+    if (rc < 0)
+        return rc;
     char *batch_path = mx_strfmt("%s/batch", dir);
     rc = mx_h5_read(h, batch_path, MX_H5_I32, 1, dims, (void **)&cfg.batch);
     free(batch_path);

@@ -165,9 +165,12 @@ static int read_models(const struct mx_jpath *root, json_t *doc, struct prof_db 
             (rc = mx_json_check_keys(&ip, entry, keys)) < 0 ||
             (rc = mx_json_get_str(&ip, entry, "name", &name)) < 0)
             break;
-        if (strchr(name, '/')) {
+        if (!prof_model_name_valid(name)) {
             struct mx_jpath np = mx_jpath_key(&ip, "name");
-            rc = mx_jpath_error(&np, "model names cannot contain '/'");
+            rc = mx_jpath_error(&np,
+                                "\"%s\" is not a model name (no '/', no control characters, "
+                                "not \".\" or \"..\")",
+                                name);
             break;
         }
         if (prof_db_find_model(db, name)) {

@@ -59,8 +59,8 @@ struct sim_world;
 
 /* Validate plan against cluster and profile (plan_validate), map every trace model to a plan model
  * by name, check the trace holds 1 to SIM_MAX_REQUESTS - 1 requests and every scaled stage latency
- * is at most 1e5 s, and compile the latency tables. The paths name the inputs in messages. Errors are
- * MX_EINPUT. trace must outlive the world; the other inputs are only read during the call. Free
+ * is at most 1e5 s, and compile the latency tables. The paths name the inputs in messages. Errors
+ * are MX_EINPUT. trace must outlive the world; the other inputs are only read during the call. Free
  * with sim_world_free(). */
 int sim_world_new(const struct sim_cluster *cluster, const char *cluster_path,
                   const struct prof_db *db, const char *db_path, const struct plan *plan,
@@ -105,9 +105,6 @@ uint32_t sim_world_group_count(const struct sim_world *w);
 int32_t sim_world_group_id(const struct sim_world *w, uint32_t group); /* the plan's id */
 uint32_t sim_world_group_segment(const struct sim_world *w, uint32_t group);
 uint32_t sim_world_group_stages(const struct sim_world *w, uint32_t group);
-/* Index of the group's first stage in sim_results.busy_ns. */
-uint32_t sim_world_group_stage_base(const struct sim_world *w, uint32_t group);
-uint32_t sim_world_segment_count(const struct sim_world *w);
 const struct wl_trace *sim_world_trace(const struct sim_world *w);
 
 #endif

@@ -61,6 +61,7 @@ struct request_overheads {
 struct engine {
     const struct sim_world *w;
     const struct sim_segment *seg;
+    uint32_t first; /* the segment's first request: per-request arrays start there */
     const struct sim_dispatch_policy *policy;
     struct sim_results *r;
     uint32_t max_batch;
@@ -84,7 +85,7 @@ struct engine {
     uint32_t *member_next;             /* [n] links of job members, by request index */
     uint32_t *queue_next;              /* [n] links of batching queues */
     const struct sim_replica **rep_of; /* [n] the replica each dispatched request went to */
-    uint32_t *candidates;             /* [max_batch] members of the batch being formed */
+    uint32_t *candidates;              /* [max_batch] members of the batch being formed */
     struct request_overheads *draw;    /* [n] */
     gsl_rng *rng[SIM_OH_COUNT];        /* NULL for constant terms */
 };
@@ -161,7 +162,7 @@ static void try_start(struct engine *e, uint32_t g, uint32_t k, mx_ns now)
         e->fifo_tail[s] = NIL;
     e->stage_busy[s] = true;
     if (k == 0)
-        for (uint32_t i = j->first; i != NIL; i = e->member_next[i])
+        for (uint32_t i = j->first; i != NIL; i = e->member_next[i - e->first])
             e->r->start_ns[i] = now;
     push(e, now + job_latency(j)[k], EV_STAGE_DONE, jid, g, k);
 }
@@ -191,8 +192,8 @@ static void complete_job(struct engine *e, uint32_t jid, mx_ns now)
     const mx_ns *lat = job_latency(j);
     for (uint32_t k = 0; k < j->rep->n_stages; k++)
         exec += lat[k];
-    for (uint32_t i = j->first; i != NIL; i = e->member_next[i]) {
-        mx_ns finish = now + e->draw[i].reply;
+    for (uint32_t i = j->first; i != NIL; i = e->member_next[i - e->first]) {
+        mx_ns finish = now + e->draw[i - e->first].reply;
         finish_request(e, i, finish <= w->deadline_ns[i] ? SIM_GOOD : SIM_LATE, finish);
         e->r->exec_ns[i] = exec;
         e->r->batch[i] = (uint16_t)j->size;
@@ -204,7 +205,7 @@ static void on_arrival(struct engine *e, uint32_t i, mx_ns now)
 {
     const struct sim_world *w = e->w;
     mx_ns client = draw_overhead(e, SIM_OH_CLIENT);
-    e->draw[i] =
+    e->draw[i - e->first] =
         (struct request_overheads){draw_overhead(e, SIM_OH_DISPATCH), draw_overhead(e, SIM_OH_EXEC),
                                    draw_overhead(e, SIM_OH_FIXED), draw_overhead(e, SIM_OH_REPLY)};
     push(e, now + client, EV_DISPATCH, i, 0, 0);
@@ -235,7 +236,7 @@ static void on_dispatch(struct engine *e, uint32_t i, mx_ns now)
     uint32_t g = rep->group;
     mx_ns *view_clock = e->view_clock + w->groups[g].stage_base;
     e->r->group[i] = (int32_t)g;
-    e->rep_of[i] = rep;
+    e->rep_of[i - e->first] = rep;
     e->outstanding[g]++;
     /* Without batching the controller predicts the admission; with batching it cannot know which
      * batch the request will join, and sees the clocks of the batches started (raise_view). */
@@ -244,17 +245,17 @@ static void on_dispatch(struct engine *e, uint32_t i, mx_ns now)
         if (last <= q.latest_ns)
             memcpy(view_clock, e->scratch, rep->n_stages * sizeof(mx_ns));
     }
-    push(e, now + e->draw[i].dispatch, EV_RECV, i, g, 0);
+    push(e, now + e->draw[i - e->first].dispatch, EV_RECV, i, g, 0);
 }
 
 static void on_recv(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
 {
     const struct sim_world *w = e->w;
-    const struct sim_replica *rep = e->rep_of[i];
+    const struct sim_replica *rep = e->rep_of[i - e->first];
     mx_ns *clock = e->clock + w->groups[g].stage_base;
-    mx_ns ready = now + e->draw[i].exec;
+    mx_ns ready = now + e->draw[i - e->first].exec;
     mx_ns last = sim__predict(clock, rep->latency_ns, rep->n_stages, ready, e->scratch);
-    if (last + e->draw[i].fixed > w->deadline_ns[i]) {
+    if (last + e->draw[i - e->first].fixed > w->deadline_ns[i]) {
         finish_request(e, i, SIM_REJECTED, now);
         e->outstanding[g]--;
         return;
@@ -268,7 +269,7 @@ static void on_recv(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
     uint32_t jid = new_job(e, rep, 0, ready, last);
     e->jobs[jid].first = i;
     e->jobs[jid].size = 1;
-    e->member_next[i] = NIL;
+    e->member_next[i - e->first] = NIL;
     fifo_append(e, w->groups[g].stage_base, jid);
     try_start(e, g, 0, now);
 }
@@ -284,11 +285,11 @@ static void schedule_batch(struct engine *e, uint32_t g, mx_ns now)
 
 static void on_enqueue(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
 {
-    e->queue_next[i] = NIL;
+    e->queue_next[i - e->first] = NIL;
     if (e->queue_tail[g] == NIL)
         e->queue_head[g] = i;
     else
-        e->queue_next[e->queue_tail[g]] = i;
+        e->queue_next[e->queue_tail[g] - e->first] = i;
     e->queue_tail[g] = i;
     schedule_batch(e, g, now);
 }
@@ -296,11 +297,11 @@ static void on_enqueue(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
 /* Unlink request i (whose predecessor in the queue is prev, or NIL) from group g's queue. */
 static void queue_remove(struct engine *e, uint32_t g, uint32_t prev, uint32_t i)
 {
-    uint32_t next = e->queue_next[i];
+    uint32_t next = e->queue_next[i - e->first];
     if (prev == NIL)
         e->queue_head[g] = next;
     else
-        e->queue_next[prev] = next;
+        e->queue_next[prev - e->first] = next;
     if (e->queue_tail[g] == i)
         e->queue_tail[g] = prev;
 }
@@ -308,10 +309,10 @@ static void queue_remove(struct engine *e, uint32_t g, uint32_t prev, uint32_t i
 /* Whether queued request i can no longer meet its deadline even alone, starting stage 0 now. */
 static bool hopeless(const struct engine *e, uint32_t g, uint32_t i, mx_ns now)
 {
-    const struct sim_replica *rep = e->rep_of[i];
+    const struct sim_replica *rep = e->rep_of[i - e->first];
     const mx_ns *clock = e->clock + e->w->groups[g].stage_base;
     mx_ns last = sim__predict_last(clock, rep->latency_ns, rep->n_stages, now);
-    return last + e->draw[i].fixed > e->w->deadline_ns[i];
+    return last + e->draw[i - e->first].fixed > e->w->deadline_ns[i];
 }
 
 static void drop(struct engine *e, uint32_t g, uint32_t prev, uint32_t i, mx_ns now)
@@ -341,7 +342,7 @@ static void on_batch(struct engine *e, uint32_t g, mx_ns now)
     /* Candidates: the leader and the viable requests of its model behind it, in queue order. */
     uint32_t n = 0, prev = NIL;
     for (uint32_t i = oldest; i != NIL && n < e->max_batch;) {
-        uint32_t next = e->queue_next[i];
+        uint32_t next = e->queue_next[i - e->first];
         if (w->model[i] != w->model[oldest]) {
             prev = i;
         } else if (i != oldest && hopeless(e, g, i, now)) {
@@ -353,9 +354,9 @@ static void on_batch(struct engine *e, uint32_t g, mx_ns now)
         i = next;
     }
 
-    const struct sim_replica *rep = e->rep_of[oldest];
+    const struct sim_replica *rep = e->rep_of[oldest - e->first];
     mx_ns *clock = e->clock + grp->stage_base;
-    mx_ns latest = w->deadline_ns[oldest] - e->draw[oldest].fixed;
+    mx_ns latest = w->deadline_ns[oldest] - e->draw[oldest - e->first].fixed;
     uint32_t chosen = 0;
     for (uint32_t b = 1; b < rep->n_batches && (uint32_t)rep->batch_sizes[b] <= n; b++) {
         const mx_ns *lat = rep->latency_ns + (size_t)b * rep->n_stages;
@@ -373,14 +374,14 @@ static void on_batch(struct engine *e, uint32_t g, mx_ns now)
     uint32_t want = (uint32_t)rep->batch_sizes[chosen], tail = NIL;
     prev = NIL;
     for (uint32_t i = oldest; i != NIL && j->size < want;) {
-        uint32_t next = e->queue_next[i];
+        uint32_t next = e->queue_next[i - e->first];
         if (i == e->candidates[j->size]) {
             queue_remove(e, g, prev, i);
-            e->member_next[i] = NIL;
+            e->member_next[i - e->first] = NIL;
             if (tail == NIL)
                 j->first = i;
             else
-                e->member_next[tail] = i;
+                e->member_next[tail - e->first] = i;
             tail = i;
             j->size++;
         } else {
@@ -417,12 +418,13 @@ static void engine_init(struct engine *e, const struct sim_world *w, uint32_t se
     memset(e, 0, sizeof(*e));
     e->w = w;
     e->seg = &w->segments[segment];
+    e->first = (uint32_t)e->seg->first;
     e->policy = o->dispatch;
     e->r = r;
     e->max_batch = o->max_batch > 1 ? o->max_batch : 1;
     size_t n_requests = e->seg->end - e->seg->first;
     /* Pending events: one arrival, at most one of dispatch, recv or enqueue per request, at most
-     * one done and one ready per stage, one batch per group. */
+     * one done per stage, one ready (for stage 0) and one batch per group. */
     sim__heap_init(&e->heap, n_requests + 2 * (size_t)w->n_stages + w->n_groups + 1);
     e->clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
     e->view_clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
@@ -440,10 +442,11 @@ static void engine_init(struct engine *e, const struct sim_world *w, uint32_t se
     for (uint32_t g = 0; g < w->n_groups; g++)
         e->queue_head[g] = e->queue_tail[g] = NIL;
     e->jobs = mx_malloc_array(n_requests ? n_requests : 1, sizeof(struct job));
-    e->member_next = mx_malloc_array(w->n, sizeof(uint32_t));
-    e->queue_next = mx_malloc_array(w->n, sizeof(uint32_t));
-    e->rep_of = MX_NEW_ARRAY(const struct sim_replica *, w->n);
-    e->draw = mx_malloc_array(w->n, sizeof(struct request_overheads));
+    size_t slots = n_requests ? n_requests : 1;
+    e->member_next = mx_malloc_array(slots, sizeof(uint32_t));
+    e->queue_next = mx_malloc_array(slots, sizeof(uint32_t));
+    e->rep_of = MX_NEW_ARRAY(const struct sim_replica *, slots);
+    e->draw = mx_malloc_array(slots, sizeof(struct request_overheads));
     e->candidates = mx_malloc_array(e->max_batch, sizeof(uint32_t));
     for (int t = 0; t < SIM_OH_COUNT; t++) {
         static const char *const streams[SIM_OH_COUNT] = {"overhead/client", "overhead/dispatch",

@@ -53,6 +53,7 @@ struct sim_world {
     struct sim_segment *segments;
     mx_ns overhead_ns[SIM_OH_COUNT];    /* means */
     mx_ns overhead_sd_ns[SIM_OH_COUNT]; /* 0 for constants */
+    bool constant_overheads;            /* every sd is 0: sim_overheads_constant() */
     mx_ns *latency_store;               /* owns the latency tables replicas point into */
     int32_t *batch_store;               /* owns the batch-size lists */
 };

@@ -72,9 +72,10 @@ int sim_summarize(const struct sim_world *w, const struct sim_results *r, double
         end--;
     if (first == end)
         return mx_error(MX_EUSAGE,
-                        "a warmup of %g s at each end leaves no request of a trace spanning %g s; "
-                        "lower --warmup",
-                        warmup_s, t->arrival_s[t->n - 1] - t->arrival_s[0]);
+                        "%s: a warmup of %g s at each end leaves no request of a trace spanning %g "
+                        "s; lower --warmup",
+                        t->path ? t->path : "trace", warmup_s,
+                        t->arrival_s[t->n - 1] - t->arrival_s[0]);
     double window = out->window_end_s - out->window_start_s;
 
     out->n_models = t->n_models;

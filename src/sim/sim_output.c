@@ -43,7 +43,7 @@ json_t *sim_summary_json(const struct sim_world *w, const struct sim_summary *s,
     mx_json_set(o, "latency_good_s", latency_json(&s->good_latency));
     mx_json_set(o, "latency_accepted_s", latency_json(&s->accepted_latency));
     json_t *misses = json_object();
-    mx_json_set(misses, "rejected", json_integer((json_int_t)s->rejected_total));
+    mx_json_set(misses, "rejected_total", json_integer((json_int_t)s->rejected_total));
     mx_json_set(misses, "late", json_integer((json_int_t)s->count[SIM_LATE]));
     mx_json_set(misses, "late_wait_mean_s", mx_json_real_or_null(s->late_wait_mean_s));
     mx_json_set(misses, "late_exec_mean_s", mx_json_real_or_null(s->late_exec_mean_s));

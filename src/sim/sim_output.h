@@ -5,7 +5,8 @@
  *   /finish_s f64, /exec_s f64, /batch i32, /status u8, /good u8     one row per request,
  *                                                                           in trace order
  *   /model_names str; /groups/id i32, /groups/segment i32, /groups/stages i32  per group
- *   attributes: format, attainment, requests, good, late, rejected, dropped, no_replica, warmup_s,
+ *   attributes: format, attainment, requests, good, late, rejected, dropped, no_replica, failed,
+ *   warmup_s,
  *   engine, dispatch, status_names, summary (the JSON summary as text), provenance (JSON text) */
 #ifndef SIM_OUTPUT_H
 #define SIM_OUTPUT_H
@@ -21,7 +22,6 @@ struct sim_run_info {
     const char *engine;   /* "fast" or "event" */
     const char *dispatch; /* policy name */
     uint32_t max_batch;
-    uint64_t seed;
     json_t *provenance;
 };
 

@@ -46,12 +46,7 @@ void sim_results_free(struct sim_results *r)
 
 bool sim_fast_path_valid(const struct sim_world *w, const struct sim_options *o)
 {
-    if (o->max_batch > 1)
-        return false;
-    for (int t = 0; t < SIM_OH_COUNT; t++)
-        if (w->overhead_sd_ns[t] != 0)
-            return false;
-    return true;
+    return o->max_batch <= 1 && w->constant_overheads;
 }
 
 typedef void (*segment_runner)(const struct sim_world *, uint32_t, const struct sim_options *,

@@ -177,6 +177,7 @@ static int compile_all_configs(struct compiler *cc, const struct plan *p, const 
 
 static void compile_overheads(struct sim_world *w, const struct sim_overheads *o)
 {
+    w->constant_overheads = sim_overheads_constant(o);
     for (int t = 0; t < SIM_OH_COUNT; t++) {
         w->overhead_ns[t] = mx_s_to_ns(o->term[t].mean_s);
         w->overhead_sd_ns[t] = mx_s_to_ns(o->term[t].sd_s);
@@ -286,16 +287,6 @@ uint32_t sim_world_group_segment(const struct sim_world *w, uint32_t group)
 uint32_t sim_world_group_stages(const struct sim_world *w, uint32_t group)
 {
     return w->groups[group].n_stages;
-}
-
-uint32_t sim_world_group_stage_base(const struct sim_world *w, uint32_t group)
-{
-    return w->groups[group].stage_base;
-}
-
-uint32_t sim_world_segment_count(const struct sim_world *w)
-{
-    return w->n_segments;
 }
 
 const struct wl_trace *sim_world_trace(const struct sim_world *w)

@@ -40,14 +40,6 @@ void wl_trace_free(struct wl_trace *t)
     free(t);
 }
 
-int32_t wl_trace_find_model(const struct wl_trace *t, const char *name)
-{
-    for (uint32_t m = 0; m < t->n_models; m++)
-        if (strcmp(t->model_names[m], name) == 0)
-            return (int32_t)m;
-    return -1;
-}
-
 const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const char **field)
 {
     double a = t->arrival_s[i];

@@ -35,9 +35,6 @@ struct wl_trace {
 struct wl_trace *wl_trace_new(size_t n, uint32_t n_models, const char *const *names);
 void wl_trace_free(struct wl_trace *t);
 
-/* Index of the model called name, or -1. */
-int32_t wl_trace_find_model(const struct wl_trace *t, const char *name);
-
 /* The problem with request i given the request before it, or NULL if it is valid; *field names the
  * column at fault ("arrival_s", "model" or "slo_s"). Used by every reader. */
 const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const char **field);

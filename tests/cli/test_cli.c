@@ -167,11 +167,12 @@ Test(cli, byte_identical_outputs_for_any_thread_count)
     fx_write_file(fx_path(dir, "cluster.json"), random_cluster);
     char *summary[2] = {NULL, NULL};
     for (int k = 0; k < 2; k++) {
+        /* The second run abbreviates the options, as getopt allows: provenance must not see it. */
         struct fx_output o = fx_muxplan(
-            "simulate --cluster %s --profile %s --plan %s --trace %s --seed 3 --threads %d "
-            "--json --requests-out %s",
+            "simulate --cluster %s --profile %s --plan %s --trace %s --seed 3 %s %d --json %s %s",
             fx_path(dir, "cluster.json"), fx_source_path(PROFILE), fx_path(dir, "plan.json"),
-            fx_path(dir, "a.h5"), k ? 3 : 1, fx_path(dir, k ? "r3.h5" : "r1.h5"));
+            fx_path(dir, "a.h5"), k ? "--thr" : "--threads", k ? 3 : 1,
+            k ? "--requests" : "--requests-out", fx_path(dir, k ? "r3.h5" : "r1.h5"));
         cr_assert_eq(o.status, 0, "%s", o.err);
         cr_assert(strstr(o.out, "\"engine\": \"event\""), "random overheads need the event engine");
         summary[k] = strdup(o.out);
@@ -306,6 +307,17 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
                        "[0]}]}]}]}");
     expect_bad(out, (const char *const[]){"bad.json: models[0].configs[0]: batch 1", NULL},
                "profile import %s -o %s", bad, out);
+    /* A directory for a file, an output in a directory that does not exist, a workload too large.
+     */
+    expect_bad(out, (const char *const[]){"is a directory, not a file", NULL},
+               "trace import csv %s -o %s", dir, out);
+    expect_bad(fx_path(dir, "results.h5"),
+               (const char *const[]){"cannot write there: directory", "does not exist", NULL},
+               "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s/no/r.h5",
+               cluster, fx_source_path(PROFILE), plan, trace, dir);
+    expect_bad(out, (const char *const[]){"more than 1e+09", NULL},
+               "trace gen --models %s --profile %s --total-rate 1e8 --duration 1e4 -o %s",
+               fx_source_path("examples/models.json"), fx_source_path(PROFILE), out);
     /* Warmup that leaves nothing. */
     expect_bad(fx_path(dir, "results.h5"), (const char *const[]){"leaves no request", NULL},
                "simulate --cluster %s --profile %s --plan %s --trace %s --warmup 100 "

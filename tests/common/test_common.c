@@ -264,3 +264,39 @@ Test(h5, truncated_and_foreign_files_are_bad_input)
     cr_assert_eq(mx_h5_open(path, "thing", 1, &h), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "not a readable HDF5 file"), "%s", mx_error_message());
 }
+
+Test(json, written_reals_read_back_exactly_and_stay_short_when_they_can)
+{
+    const char *dir = fx_tmpdir();
+    json_t *doc = json_pack("{sf}", "typed", 0.051);
+    cr_assert_eq(mx_json_write_file(fx_path(dir, "a.json"), doc), MX_OK);
+    char *text = fx_read_file(fx_path(dir, "a.json"), NULL);
+    cr_assert(strstr(text, "0.051\n"), "a typed number stays as typed: %s", text);
+    free(text);
+    json_decref(doc);
+    double computed = 0.1 + 0.2; /* 0.30000000000000004 */
+    doc = json_pack("{sfsf}", "typed", 0.051, "computed", computed);
+    cr_assert_eq(mx_json_write_file(fx_path(dir, "b.json"), doc), MX_OK);
+    json_decref(doc);
+    cr_assert_eq(mx_json_load(fx_path(dir, "b.json"), &doc), MX_OK);
+    cr_assert_eq(json_real_value(json_object_get(doc, "computed")), computed);
+    cr_assert_eq(json_real_value(json_object_get(doc, "typed")), 0.051);
+    json_decref(doc);
+}
+
+Test(file, inputs_must_be_readable_files_and_outputs_writable_places)
+{
+    const char *dir = fx_tmpdir();
+    cr_assert_eq(mx_input_check(dir), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "is a directory, not a file"), "%s", mx_error_message());
+    cr_assert_eq(mx_input_check(fx_path(dir, "absent")), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "cannot open: No such file or directory"), "%s",
+              mx_error_message());
+    cr_assert_eq(mx_input_check("/dev/null"), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "not a regular file"), "%s", mx_error_message());
+    cr_assert_eq(mx_output_check(fx_path(dir, "new.h5")), MX_OK);
+    cr_assert_eq(mx_output_check(dir), MX_EUSAGE);
+    cr_assert_eq(mx_output_check(fx_path(dir, "missing/new.h5")), MX_EUSAGE);
+    cr_assert(strstr(mx_error_message(), "does not exist"), "%s", mx_error_message());
+    cr_assert_eq(mx_output_check("relative.h5"), MX_OK, "the current directory");
+}

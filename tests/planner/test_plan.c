@@ -161,6 +161,10 @@ Test(plan, validation_against_cluster_and_profile)
               "%s", mx_error_message());
     cr_assert_eq(validate_group(1, 1, 0, 2, 100, 1, "a"), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "dp is 2; plans use dp = 1"), "%s", mx_error_message());
+    /* Huge weights cannot wrap the sum below the budget. */
+    cr_assert_eq(validate_group(1, 2, 0, 1, 1000, INT64_C(1) << 49, "a"), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "need 1125899906842624 bytes per device"), "%s",
+              mx_error_message());
     cr_assert_eq(validate_group(1, 1, 0, 1, 100, 1, "nope"), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "models[0]: base \"nope\" (of model \"m0\") is not in "
                                          "profile db.h5"),

@@ -155,7 +155,8 @@ Test(prof_db, bad_json_names_file_and_place)
                         "[{\"name\": \"a/b\", \"configs\": []}]}");
     struct prof_db *db = NULL;
     cr_assert_eq(prof_db_load(path, &db), MX_EINPUT);
-    cr_assert(strstr(mx_error_message(), "models[0].name: model names cannot contain '/'"));
+    cr_assert(strstr(mx_error_message(), "models[0].name: \"a/b\" is not a model name"), "%s",
+              mx_error_message());
 }
 
 Test(prof_db, bad_hdf5_names_the_dataset)
@@ -167,21 +168,47 @@ Test(prof_db, bad_hdf5_names_the_dataset)
     cr_assert_eq(mx_h5_attr_write_str(&h, "/", "hardware", "x"), MX_OK);
     cr_assert_eq(mx_h5_group(&h, "/models"), MX_OK);
     cr_assert_eq(mx_h5_group(&h, "/models/a"), MX_OK);
-    cr_assert_eq(mx_h5_group(&h, "/models/a/c"), MX_OK);
-    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/c", "dp", 1), MX_OK);
-    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/c", "op", 1), MX_OK);
-    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/c", "pp", 2), MX_OK);
+    cr_assert_eq(mx_h5_group(&h, "/models/a/dp1_op1_pp2"), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/dp1_op1_pp2", "dp", 1), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/dp1_op1_pp2", "op", 1), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/dp1_op1_pp2", "pp", 2), MX_OK);
     int32_t batch[1] = {1};
     double latency[3] = {0.1, 0.1, 0.1};
-    cr_assert_eq(mx_h5_write(&h, "/models/a/c/batch", MX_H5_I32, 1, (size_t[2]){1, 0}, batch),
-                 MX_OK);
     cr_assert_eq(
-        mx_h5_write(&h, "/models/a/c/stage_latency_s", MX_H5_F64, 2, (size_t[2]){1, 3}, latency),
+        mx_h5_write(&h, "/models/a/dp1_op1_pp2/batch", MX_H5_I32, 1, (size_t[2]){1, 0}, batch),
         MX_OK);
+    cr_assert_eq(mx_h5_write(&h, "/models/a/dp1_op1_pp2/stage_latency_s", MX_H5_F64, 2,
+                             (size_t[2]){1, 3}, latency),
+                 MX_OK);
     cr_assert_eq(mx_h5_close(&h), MX_OK);
     struct prof_db *db = NULL;
     cr_assert_eq(prof_db_load(path, &db), MX_EINPUT);
     cr_assert(strstr(mx_error_message(),
-                     "/models/a/c/stage_latency_s: expected shape [1, 2], got [1, 3]"),
+                     "/models/a/dp1_op1_pp2/stage_latency_s: expected shape [1, 2], got [1, 3]"),
               "%s", mx_error_message());
+}
+
+Test(prof_db, config_groups_are_named_by_their_config)
+{
+    const char *dir = fx_tmpdir();
+    const char *path = fx_path(dir, "misnamed.h5");
+    struct mx_h5 h;
+    cr_assert_eq(mx_h5_create(path, "profile", 1, &h), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_str(&h, "/", "hardware", "x"), MX_OK);
+    cr_assert_eq(mx_h5_group(&h, "/models"), MX_OK);
+    cr_assert_eq(mx_h5_group(&h, "/models/a"), MX_OK);
+    cr_assert_eq(mx_h5_group(&h, "/models/a/fast"), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/fast", "dp", 1), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/fast", "op", 1), MX_OK);
+    cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/fast", "pp", 1), MX_OK);
+    cr_assert_eq(mx_h5_close(&h), MX_OK);
+    struct prof_db *db = NULL;
+    cr_assert_eq(prof_db_load(path, &db), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "/models/a/fast: the group of config (1, 1, 1) must be "
+                                         "named dp1_op1_pp1"),
+              "%s", mx_error_message());
+    const char *bad[] = {".", "..", "tab\there", ""};
+    for (size_t k = 0; k < 4; k++)
+        cr_assert_not(prof_model_name_valid(bad[k]), "%s", bad[k]);
+    cr_assert(prof_model_name_valid("bert-1.3b"));
 }

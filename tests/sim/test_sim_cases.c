@@ -375,3 +375,26 @@ Test(cases, fast_engine_refuses_what_it_does_not_cover)
     plan_free(p);
     prof_db_free(db);
 }
+
+Test(cases, stage_latencies_are_bounded_after_the_stage_factor)
+{
+    struct prof_db *db = prof_db_new("test");
+    fx_profile_add(db, "a", 1, 2, (double[]){6e4, 1}, 1);
+    struct plan *p = fx_plan_new(1, base_a);
+    fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
+    struct wl_trace *t = fx_trace(1, (double[]){0}, (int32_t[]){0}, (double[]){1}, 1);
+    struct sim_cluster c = fx_cluster(2, 2);
+    struct sim_world *w = NULL;
+    cr_assert_eq(sim_world_new(&c, "c", db, "db.h5", p, t, &w), MX_OK, "6e4 s is allowed");
+    sim_world_free(w);
+    w = NULL;
+    c.overheads.stage_factor = 2;
+    cr_assert_eq(sim_world_new(&c, "c", db, "db.h5", p, t, &w), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "profile db.h5: a (1, 1, 2): a stage latency of 60000 s "
+                                         "times the cluster's stage factor 2 exceeds 100000 s"),
+              "%s", mx_error_message());
+    cr_assert_null(w);
+    wl_trace_free(t);
+    plan_free(p);
+    prof_db_free(db);
+}

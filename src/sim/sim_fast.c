@@ -128,12 +128,13 @@ static inline __attribute__((always_inline)) mx_ns admit_any(mx_ns *restrict c,
 typedef int32_t (*choose_fn)(const struct sim_view *, const struct sim_replica *, uint32_t,
                              const struct sim_dispatch_query *);
 
-/* The loop over one segment. Always inlined into one copy per dispatch policy below, with the
- * policy's choice and its flags as constants, so each copy carries only the code its policy needs.
- */
+/* The loop over one segment. Always inlined into one copy per dispatch policy and output mode
+ * below, with the policy's choice and flags as constants, so each copy carries only the code it
+ * needs. Per-request mode fills r; counting mode (the planner's) only adds to c. */
 static inline __attribute__((always_inline)) void
 run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
-            const bool count_outstanding, const bool may_refuse, struct sim_results *r)
+            const bool count_outstanding, const bool may_refuse, const bool counting,
+            struct sim_results *r, struct sim_counts *c)
 {
     const struct sim_segment *seg = &w->segments[segment];
     const mx_ns client = w->overhead_ns[SIM_OH_CLIENT], dispatch = w->overhead_ns[SIM_OH_DISPATCH];
@@ -149,12 +150,16 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
     const mx_ns *restrict arrival = w->arrival_ns;
     const mx_ns *restrict deadline_of = w->deadline_ns;
     const int32_t *restrict model = w->model;
-    uint8_t *restrict status = r->status;
-    int32_t *restrict group = r->group;
-    mx_ns *restrict start = r->start_ns;
-    mx_ns *restrict finish = r->finish_ns;
-    mx_ns *restrict executed = r->exec_ns;
-    uint16_t *restrict batch = r->batch;
+    uint8_t *restrict status = counting ? NULL : r->status;
+    int32_t *restrict group = counting ? NULL : r->group;
+    mx_ns *restrict start = counting ? NULL : r->start_ns;
+    mx_ns *restrict finish = counting ? NULL : r->finish_ns;
+    mx_ns *restrict executed = counting ? NULL : r->exec_ns;
+    uint16_t *restrict batch = counting ? NULL : r->batch;
+    uint64_t *restrict model_requests = counting ? c->model_requests : NULL;
+    uint64_t *restrict model_good = counting ? c->model_good : NULL;
+    uint64_t *restrict group_requests = counting ? c->group_requests : NULL;
+    mx_ns latency_sum = 0;
 
     mx_ns *restrict clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
     uint32_t *outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups);
@@ -171,6 +176,8 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
         const mx_ns decided = arrival[i] + client;
         const mx_ns deadline = deadline_of[i];
         int32_t chosen = -1;
+        if (counting)
+            model_requests[m]++;
         if (n > 0) {
             const struct sim_replica *reps = replicas + begin;
             if (count_outstanding)
@@ -180,12 +187,14 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
             chosen = n == 1 && !may_refuse ? 0 : choose(&view, reps, n, &q);
         }
         if (chosen < 0) {
-            status[i] = n == 0 ? SIM_NO_REPLICA : SIM_REJECTED;
-            group[i] = -1;
-            start[i] = MX_NS_NEVER;
-            finish[i] = decided;
-            executed[i] = 0;
-            batch[i] = 0;
+            if (!counting) {
+                status[i] = n == 0 ? SIM_NO_REPLICA : SIM_REJECTED;
+                group[i] = -1;
+                start[i] = MX_NS_NEVER;
+                finish[i] = decided;
+                executed[i] = 0;
+                batch[i] = 0;
+            }
             continue;
         }
         const struct sim_replica *rep = &replicas[begin + (uint32_t)chosen];
@@ -194,37 +203,51 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
         mx_ns started;
         const mx_ns last = admit_any(clock + rep->stage_base, rep->latency_ns, rep->n_stages, ready,
                                      deadline - fixed, saved, &started);
-        group[i] = (int32_t)g;
+        if (counting)
+            group_requests[g]++;
+        else
+            group[i] = (int32_t)g;
         if (last + fixed > deadline) {
-            status[i] = SIM_REJECTED;
-            start[i] = MX_NS_NEVER;
-            finish[i] = received;
-            executed[i] = 0;
-            batch[i] = 0;
+            if (!counting) {
+                status[i] = SIM_REJECTED;
+                start[i] = MX_NS_NEVER;
+                finish[i] = received;
+                executed[i] = 0;
+                batch[i] = 0;
+            }
             if (count_outstanding && dispatch > 0) {
                 outstanding[g]++;
                 in_flight_push(&flight, 1, g, (uint32_t)(i - first), received);
             }
             continue;
         }
-        start[i] = started;
         admitted[begin + (uint32_t)chosen]++;
-        finish[i] = last + reply;
-        executed[i] = rep->sum_ns;
-        batch[i] = 1;
-        status[i] = last + reply <= deadline ? SIM_GOOD : SIM_LATE;
+        if (counting) {
+            model_good[m] += last + reply <= deadline;
+            latency_sum += last + reply - arrival[i];
+        } else {
+            start[i] = started;
+            finish[i] = last + reply;
+            executed[i] = rep->sum_ns;
+            batch[i] = 1;
+            status[i] = last + reply <= deadline ? SIM_GOOD : SIM_LATE;
+        }
         if (count_outstanding) {
             outstanding[g]++;
             in_flight_push(&flight, 0, g, (uint32_t)(i - first), last);
         }
     }
 
-    /* Busy time: each admitted request kept each stage of its group busy for its latency there. */
-    for (uint32_t k = 0; k < n_replicas; k++) {
-        const struct sim_replica *rep = &replicas[k];
-        mx_ns *busy = r->busy_ns + rep->stage_base;
-        for (uint32_t s = 0; s < rep->n_stages; s++)
-            busy[s] += (mx_ns)admitted[k] * rep->latency_ns[s];
+    if (counting) {
+        c->latency_sum_ns += latency_sum;
+    } else {
+        /* Busy time: each admitted request kept each stage of its group busy for its latency. */
+        for (uint32_t k = 0; k < n_replicas; k++) {
+            const struct sim_replica *rep = &replicas[k];
+            mx_ns *busy = r->busy_ns + rep->stage_base;
+            for (uint32_t s = 0; s < rep->n_stages; s++)
+                busy[s] += (mx_ns)admitted[k] * rep->latency_ns[s];
+        }
     }
     if (count_outstanding)
         in_flight_release(&flight);
@@ -234,11 +257,21 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
     free(clock);
 }
 
+typedef void (*segment_fn)(const struct sim_world *, uint32_t, struct sim_results *,
+                           struct sim_counts *);
+
 #define SPECIALISE(name, NAME)                                                                     \
-    static void run_##name(const struct sim_world *w, uint32_t segment, struct sim_results *r)     \
+    static void run_##name(const struct sim_world *w, uint32_t segment, struct sim_results *r,     \
+                           struct sim_counts *c)                                                   \
     {                                                                                              \
         run_segment(w, segment, sim__choose_##name, SIM_##NAME##_NEEDS_OUTSTANDING,                \
-                    SIM_##NAME##_MAY_REFUSE, r);                                                   \
+                    SIM_##NAME##_MAY_REFUSE, false, r, c);                                         \
+    }                                                                                              \
+    static void count_##name(const struct sim_world *w, uint32_t segment, struct sim_results *r,   \
+                             struct sim_counts *c)                                                 \
+    {                                                                                              \
+        run_segment(w, segment, sim__choose_##name, SIM_##NAME##_NEEDS_OUTSTANDING,                \
+                    SIM_##NAME##_MAY_REFUSE, true, r, c);                                          \
     }
 SPECIALISE(least_outstanding, LEAST_OUTSTANDING)
 SPECIALISE(earliest_free, EARLIEST_FREE)
@@ -247,22 +280,39 @@ SPECIALISE(best_finish, BEST_FINISH)
 
 static const struct {
     const struct sim_dispatch_policy *policy;
-    void (*run)(const struct sim_world *, uint32_t, struct sim_results *);
+    segment_fn run, count;
 } specialised[] = {
-    {&sim_dispatch_least_outstanding, run_least_outstanding},
-    {&sim_dispatch_earliest_free, run_earliest_free},
-    {&sim_dispatch_best_finish, run_best_finish},
+    {&sim_dispatch_least_outstanding, run_least_outstanding, count_least_outstanding},
+    {&sim_dispatch_earliest_free, run_earliest_free, count_earliest_free},
+    {&sim_dispatch_best_finish, run_best_finish, count_best_finish},
 };
+
+static void run_any(const struct sim_world *w, uint32_t segment,
+                    const struct sim_dispatch_policy *policy, struct sim_results *r,
+                    struct sim_counts *c)
+{
+    for (size_t k = 0; k < sizeof(specialised) / sizeof(specialised[0]); k++)
+        if (specialised[k].policy == policy) {
+            (c ? specialised[k].count : specialised[k].run)(w, segment, r, c);
+            return;
+        }
+    /* A policy added to the table without a specialisation: its choice through the pointer. */
+    if (c)
+        run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse,
+                    true, r, c);
+    else
+        run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse,
+                    false, r, c);
+}
 
 void sim__fast_run_segment(const struct sim_world *w, uint32_t segment, const struct sim_options *o,
                            struct sim_results *r)
 {
-    for (size_t k = 0; k < sizeof(specialised) / sizeof(specialised[0]); k++)
-        if (specialised[k].policy == o->dispatch) {
-            specialised[k].run(w, segment, r);
-            return;
-        }
-    /* A policy added to the table without a specialisation: its choice through the pointer. */
-    run_segment(w, segment, o->dispatch->choose, o->dispatch->needs_outstanding,
-                o->dispatch->may_refuse, r);
+    run_any(w, segment, o->dispatch, r, NULL);
+}
+
+void sim__fast_count_segment(const struct sim_world *w, uint32_t segment,
+                             const struct sim_dispatch_policy *policy, struct sim_counts *c)
+{
+    run_any(w, segment, policy, NULL, c);
 }

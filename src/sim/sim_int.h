@@ -38,6 +38,41 @@ struct sim_segment {
     struct sim_replica *replicas;
 };
 
+/* Latency tables: profiled configs compiled once to integer nanoseconds with the cluster's stage
+ * factor, in two stores. Entries are deduplicated by config; pointers into the stores are taken
+ * (sim__tables_replica) only once every entry is added, since adding may move the stores. */
+struct sim_tables {
+    const struct sim_overheads *overheads; /* borrowed while adding */
+    const char *db_path;                   /* borrowed, for messages */
+    mx_ns *latency;                        /* store: per entry [n_batches][pp] */
+    int32_t *batch;                        /* store: per entry [n_batches] */
+    size_t n_latency, n_batch;
+    struct sim_table_entry {
+        const struct prof_config *cfg;
+        size_t latency, batch; /* offsets into the stores */
+    } *entries;
+    uint32_t n_entries;
+};
+
+void sim__tables_init(struct sim_tables *t, const struct sim_overheads *o, const char *db_path);
+/* Add cfg (of base, named in messages) and return its entry in *entry. A stage latency over 1e5 s
+ * after the stage factor is MX_EINPUT: it keeps every sum of times far from int64 overflow. */
+int sim__tables_add(struct sim_tables *t, const char *base, const struct prof_config *cfg,
+                    uint32_t *entry);
+/* Point rep's latency fields at entry (group fields are the caller's). */
+void sim__tables_replica(const struct sim_tables *t, uint32_t entry, struct sim_replica *rep);
+void sim__tables_release(struct sim_tables *t);
+
+/* A group of one segment as the world builder takes it: trace model indices, and for each hosted
+ * model its table entry. */
+struct sim_group_spec {
+    int32_t id;
+    uint32_t n_stages;      /* pp: every entry has this many stages */
+    uint32_t n_models;
+    const uint32_t *models; /* [n_models] trace model indices */
+    const uint32_t *entry;  /* [n_models] table entries */
+};
+
 struct sim_world {
     const struct wl_trace *trace;
     size_t n;
@@ -54,8 +89,7 @@ struct sim_world {
     mx_ns overhead_ns[SIM_OH_COUNT];    /* means */
     mx_ns overhead_sd_ns[SIM_OH_COUNT]; /* 0 for constants */
     bool constant_overheads;            /* every sd is 0: sim_overheads_constant() */
-    mx_ns *latency_store;               /* owns the latency tables replicas point into */
-    int32_t *batch_store;               /* owns the batch-size lists */
+    struct sim_tables tables;           /* owns the latency tables replicas point into */
 };
 
 /* The §4.4 recurrence: a request that may start stage 0 at ready_ns, against stage clocks clock[]
@@ -81,6 +115,29 @@ static inline mx_ns sim__predict_last(const mx_ns *clock, const mx_ns *lat, uint
         t = (clock[k] > t ? clock[k] : t) + lat[k];
     return t;
 }
+
+/* Fill w's request arrays (arrival, deadline, model) from t, and its overheads from o. */
+void sim__world_requests(struct sim_world *w, const struct wl_trace *t);
+void sim__world_overheads(struct sim_world *w, const struct sim_overheads *o);
+
+/* Build segment s's groups (global indices from first_group) and replica lists from specs, in
+ * O(models + replicas); stages are numbered from *next_stage. Replicas are listed in group order
+ * (the dispatch tie order). The segment's previous lists are freed. */
+void sim__world_segment(struct sim_world *w, uint32_t s, const struct sim_group_spec *specs,
+                        uint32_t n_specs, uint32_t *next_stage);
+
+/* What the planner needs from a run: counts, no per-request results. Callers zero the arrays and
+ * the sum; runs add to them. */
+struct sim_counts {
+    uint64_t *model_requests; /* [n_models] requests of each model */
+    uint64_t *model_good;     /* [n_models] of them good */
+    uint64_t *group_requests; /* [n_groups] requests dispatched to each group */
+    mx_ns latency_sum_ns;     /* sum of finish - arrival over admitted requests */
+};
+
+/* The fast path over one segment in counting mode. */
+void sim__fast_count_segment(const struct sim_world *w, uint32_t segment,
+                             const struct sim_dispatch_policy *policy, struct sim_counts *c);
 
 /* Run one segment with each engine, writing only that segment's requests and stages of r. */
 void sim__fast_run_segment(const struct sim_world *w, uint32_t segment, const struct sim_options *o,

@@ -13,58 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One distinct profile config compiled into the latency store (the stage factor is the cluster's,
- * the same for all). */
-struct compiled_config {
-    const struct prof_config *cfg;
-    size_t latency_offset, batch_offset;
-};
-
-struct compiler {
-    struct sim_world *w;
-    const struct sim_overheads *overheads;
-    const char *db_path;
-    struct compiled_config *configs;
-    size_t n_configs, latency_used, batch_used;
-};
-
-static const struct compiled_config *compile_config(struct compiler *cc,
-                                                    const struct prof_config *cfg)
-{
-    for (size_t i = 0; i < cc->n_configs; i++)
-        if (cc->configs[i].cfg == cfg)
-            return &cc->configs[i];
-    struct sim_world *w = cc->w;
-    size_t cells = (size_t)cfg->n_batches * (size_t)cfg->pp;
-    cc->configs = mx_realloc_array(cc->configs, cc->n_configs + 1, sizeof(*cc->configs));
-    struct compiled_config *c = &cc->configs[cc->n_configs++];
-    c->cfg = cfg;
-    c->latency_offset = cc->latency_used;
-    c->batch_offset = cc->batch_used;
-    w->latency_store = mx_realloc_array(w->latency_store, cc->latency_used + cells, sizeof(mx_ns));
-    w->batch_store =
-        mx_realloc_array(w->batch_store, cc->batch_used + cfg->n_batches, sizeof(int32_t));
-    double factor =
-        cc->overheads->stage_factor * (1 + cc->overheads->stage_factor_per_pp * cfg->pp);
-    for (size_t i = 0; i < cells; i++) {
-        mx_ns ns = mx_s_to_ns(cfg->stage_latency_s[i] * factor);
-        w->latency_store[c->latency_offset + i] = ns > 0 ? ns : 1;
-    }
-    memcpy(w->batch_store + c->batch_offset, cfg->batch, cfg->n_batches * sizeof(int32_t));
-    cc->latency_used += cells;
-    cc->batch_used += cfg->n_batches;
-    return c;
-}
-
-/* Map each trace model to its plan model index; a trace model missing from the plan is an error. */
+/* Map each plan model to its trace model index (-1: no requests in the trace); a trace model
+ * missing from the plan is an error. */
 static int map_models(const struct plan *p, const struct wl_trace *t, const char *trace_path,
-                      int32_t *plan_of)
+                      int32_t *trace_of)
 {
+    for (uint32_t m = 0; m < p->n_models; m++)
+        trace_of[m] = -1;
     for (uint32_t m = 0; m < t->n_models; m++) {
-        plan_of[m] = plan_find_model(p, t->model_names[m]);
-        if (plan_of[m] < 0)
+        int32_t pm = plan_find_model(p, t->model_names[m]);
+        if (pm < 0)
             return mx_error(MX_EINPUT, "%s: model \"%s\" of the trace is not in plan %s",
                             trace_path, t->model_names[m], p->path);
+        trace_of[pm] = (int32_t)m;
     }
     return MX_OK;
 }
@@ -84,104 +45,102 @@ static void split_requests(struct sim_world *w, const struct plan *p)
     }
 }
 
-/* Build the groups and replica lists of segment s; its stages are numbered from *next_stage. */
-static void compile_segment(struct compiler *cc, const struct plan *p, const struct prof_db *db,
-                            const int32_t *plan_of, uint32_t s, uint32_t *next_stage)
+void sim__world_segment(struct sim_world *w, uint32_t s, const struct sim_group_spec *specs,
+                        uint32_t n_specs, uint32_t *next_stage)
 {
-    struct sim_world *w = cc->w;
-    const struct plan_segment *ps = &p->segments[s];
     struct sim_segment *seg = &w->segments[s];
+    free(seg->rep_begin);
+    free(seg->replicas);
     seg->rep_begin = MX_NEW_ARRAY(uint32_t, (size_t)w->n_models + 1);
-
-    /* Count replicas per trace model, then fill them in plan group order (the tie order). */
+    /* Count each model's replicas, then fill them group by group: each model's list comes out in
+     * group order, the order dispatch breaks ties in. */
     uint32_t total = 0;
-    for (uint32_t m = 0; m < w->n_models; m++) {
-        for (uint32_t g = 0; g < ps->n_groups; g++)
-            for (uint32_t j = 0; j < ps->groups[g].n_models; j++)
-                if ((int32_t)ps->groups[g].models[j] == plan_of[m])
-                    total++;
-        seg->rep_begin[m + 1] = total;
-    }
+    for (uint32_t g = 0; g < n_specs; g++)
+        for (uint32_t j = 0; j < specs[g].n_models; j++)
+            seg->rep_begin[specs[g].models[j] + 1]++;
+    for (uint32_t m = 0; m < w->n_models; m++)
+        seg->rep_begin[m + 1] += seg->rep_begin[m];
+    total = seg->rep_begin[w->n_models];
     seg->replicas = MX_NEW_ARRAY(struct sim_replica, total);
-    for (uint32_t g = 0; g < ps->n_groups; g++) {
-        const struct plan_group *pg = &ps->groups[g];
+    uint32_t *fill = MX_NEW_ARRAY(uint32_t, w->n_models);
+    for (uint32_t g = 0; g < n_specs; g++) {
         struct sim_group *sg = &w->groups[seg->first_group + g];
-        *sg = (struct sim_group){pg->id, s, (uint32_t)pg->pp, *next_stage};
-        *next_stage += (uint32_t)pg->pp;
-        if ((uint32_t)pg->pp > w->max_stages)
-            w->max_stages = (uint32_t)pg->pp;
-    }
-    for (uint32_t m = 0; m < w->n_models; m++) {
-        uint32_t r = seg->rep_begin[m];
-        for (uint32_t g = 0; g < ps->n_groups; g++) {
-            const struct plan_group *pg = &ps->groups[g];
-            for (uint32_t j = 0; j < pg->n_models; j++) {
-                if ((int32_t)pg->models[j] != plan_of[m])
-                    continue;
-                const char *base = p->models[pg->models[j]].base;
-                const struct prof_config *cfg = prof_db_find(db, base, pg->dp, pg->op, pg->pp);
-                const struct compiled_config *c = compile_config(cc, cfg);
-                struct sim_replica *rep = &seg->replicas[r++];
-                rep->group = seg->first_group + g;
-                rep->stage_base = w->groups[rep->group].stage_base;
-                rep->n_stages = (uint32_t)cfg->pp;
-                rep->last_stage = rep->stage_base + rep->n_stages - 1;
-                rep->n_batches = cfg->n_batches;
-                rep->latency_ns = w->latency_store + c->latency_offset;
-                rep->batch_sizes = w->batch_store + c->batch_offset;
-                rep->sum_ns = 0;
-                for (uint32_t k = 0; k < rep->n_stages; k++)
-                    rep->sum_ns += rep->latency_ns[k];
-            }
+        *sg = (struct sim_group){specs[g].id, s, specs[g].n_stages, *next_stage};
+        for (uint32_t j = 0; j < specs[g].n_models; j++) {
+            uint32_t m = specs[g].models[j];
+            struct sim_replica *rep = &seg->replicas[seg->rep_begin[m] + fill[m]++];
+            sim__tables_replica(&w->tables, specs[g].entry[j], rep);
+            rep->group = seg->first_group + g;
+            rep->stage_base = sg->stage_base;
+            rep->last_stage = rep->stage_base + rep->n_stages - 1;
+            if (rep->n_stages != sg->n_stages)
+                MX_BUG("group %d: a %u-stage replica on a %u-stage group", sg->id, rep->n_stages,
+                       sg->n_stages);
         }
+        *next_stage += sg->n_stages;
+        if (sg->n_stages > w->max_stages)
+            w->max_stages = sg->n_stages;
+    }
+    free(fill);
+}
+
+void sim__world_requests(struct sim_world *w, const struct wl_trace *t)
+{
+    w->trace = t;
+    w->n = t->n;
+    w->model = t->model;
+    w->n_models = t->n_models;
+    w->arrival_ns = mx_malloc_array(w->n, sizeof(mx_ns));
+    w->deadline_ns = mx_malloc_array(w->n, sizeof(mx_ns));
+    for (size_t i = 0; i < w->n; i++) {
+        w->arrival_ns[i] = mx_s_to_ns(t->arrival_s[i]);
+        w->deadline_ns[i] = w->arrival_ns[i] + mx_s_to_ns(t->slo_s[i]);
     }
 }
 
-/* Scaled stage latencies must keep every sum of times far from int64 overflow: with at most 4096
- * stages of 1e5 s, a finish is at most 4.1e8 s after a deadline of at most 6.2e9 s. */
-#define MAX_STAGE_LATENCY_S 1e5
-
-static int check_scaled_latency(const struct compiler *cc, const char *base,
-                                const struct prof_config *cfg)
-{
-    double factor =
-        cc->overheads->stage_factor * (1 + cc->overheads->stage_factor_per_pp * cfg->pp);
-    for (size_t i = 0; i < (size_t)cfg->n_batches * (size_t)cfg->pp; i++)
-        if (cfg->stage_latency_s[i] * factor > MAX_STAGE_LATENCY_S)
-            return mx_error(MX_EINPUT,
-                            "profile %s: %s (%d, %d, %d): a stage latency of %g s times the "
-                            "cluster's stage factor %g exceeds %g s",
-                            cc->db_path, base, cfg->dp, cfg->op, cfg->pp, cfg->stage_latency_s[i],
-                            factor, MAX_STAGE_LATENCY_S);
-    return MX_OK;
-}
-
-/* Compile every config the plan uses before any replica points into the stores, so that the
- * stores no longer move once replicas are built. */
-static int compile_all_configs(struct compiler *cc, const struct plan *p, const struct prof_db *db)
-{
-    for (uint32_t s = 0; s < p->n_segments; s++)
-        for (uint32_t g = 0; g < p->segments[s].n_groups; g++) {
-            const struct plan_group *pg = &p->segments[s].groups[g];
-            for (uint32_t j = 0; j < pg->n_models; j++) {
-                const char *base = p->models[pg->models[j]].base;
-                const struct prof_config *cfg = prof_db_find(db, base, pg->dp, pg->op, pg->pp);
-                int rc = check_scaled_latency(cc, base, cfg);
-                if (rc < 0)
-                    return rc;
-                compile_config(cc, cfg);
-            }
-        }
-    return MX_OK;
-}
-
-static void compile_overheads(struct sim_world *w, const struct sim_overheads *o)
+void sim__world_overheads(struct sim_world *w, const struct sim_overheads *o)
 {
     w->constant_overheads = sim_overheads_constant(o);
     for (int t = 0; t < SIM_OH_COUNT; t++) {
         w->overhead_ns[t] = mx_s_to_ns(o->term[t].mean_s);
         w->overhead_sd_ns[t] = mx_s_to_ns(o->term[t].sd_s);
     }
+}
+
+/* Turn segment s of the plan into group specs over trace models (plan models without requests in
+ * the trace are left out), adding their configs to the tables. Release with release_specs(). */
+static int plan_specs(struct sim_world *w, const struct plan *p, const struct prof_db *db,
+                      const int32_t *trace_of, uint32_t s, struct sim_group_spec **out)
+{
+    const struct plan_segment *ps = &p->segments[s];
+    struct sim_group_spec *specs = MX_NEW_ARRAY(struct sim_group_spec, ps->n_groups);
+    int rc = MX_OK;
+    for (uint32_t g = 0; g < ps->n_groups; g++) {
+        const struct plan_group *pg = &ps->groups[g];
+        uint32_t *models = MX_NEW_ARRAY(uint32_t, pg->n_models);
+        uint32_t *entry = MX_NEW_ARRAY(uint32_t, pg->n_models);
+        specs[g] = (struct sim_group_spec){pg->id, (uint32_t)pg->pp, 0, models, entry};
+        for (uint32_t j = 0; j < pg->n_models && rc == MX_OK; j++) {
+            int32_t m = trace_of[pg->models[j]];
+            if (m < 0)
+                continue;
+            const char *base = p->models[pg->models[j]].base;
+            const struct prof_config *cfg = prof_db_find(db, base, pg->dp, pg->op, pg->pp);
+            rc = sim__tables_add(&w->tables, base, cfg, &entry[specs[g].n_models]);
+            models[specs[g].n_models++] = (uint32_t)m;
+        }
+    }
+    *out = specs;
+    return rc;
+}
+
+static void release_specs(struct sim_group_spec *specs, uint32_t n)
+{
+    for (uint32_t g = 0; specs && g < n; g++) {
+        free((void *)specs[g].models);
+        free((void *)specs[g].entry);
+    }
+    free(specs);
 }
 
 int sim_world_new(const struct sim_cluster *cluster, const char *cluster_path,
@@ -194,23 +153,15 @@ int sim_world_new(const struct sim_cluster *cluster, const char *cluster_path,
     if (trace->n == 0 || trace->n >= SIM_MAX_REQUESTS)
         return mx_error(MX_EINPUT, "%s: %zu requests; the simulator takes 1 to %u",
                         trace->path ? trace->path : "trace", trace->n, SIM_MAX_REQUESTS - 1);
-    int32_t *plan_of = MX_NEW_ARRAY(int32_t, trace->n_models);
-    if ((rc = map_models(plan, trace, trace->path ? trace->path : "trace", plan_of)) < 0) {
-        free(plan_of);
+    int32_t *trace_of = MX_NEW_ARRAY(int32_t, plan->n_models);
+    if ((rc = map_models(plan, trace, trace->path ? trace->path : "trace", trace_of)) < 0) {
+        free(trace_of);
         return rc;
     }
     struct sim_world *w = MX_NEW(struct sim_world);
-    w->trace = trace;
-    w->n = trace->n;
-    w->model = trace->model;
-    w->n_models = trace->n_models;
-    w->arrival_ns = mx_malloc_array(w->n, sizeof(mx_ns));
-    w->deadline_ns = mx_malloc_array(w->n, sizeof(mx_ns));
-    for (size_t i = 0; i < w->n; i++) {
-        w->arrival_ns[i] = mx_s_to_ns(trace->arrival_s[i]);
-        w->deadline_ns[i] = w->arrival_ns[i] + mx_s_to_ns(trace->slo_s[i]);
-    }
-    compile_overheads(w, &cluster->overheads);
+    sim__world_requests(w, trace);
+    sim__world_overheads(w, &cluster->overheads);
+    sim__tables_init(&w->tables, &cluster->overheads, db_path);
     w->n_segments = plan->n_segments;
     w->segments = MX_NEW_ARRAY(struct sim_segment, w->n_segments);
     for (uint32_t s = 0; s < w->n_segments; s++) {
@@ -220,19 +171,22 @@ int sim_world_new(const struct sim_cluster *cluster, const char *cluster_path,
     }
     w->groups = MX_NEW_ARRAY(struct sim_group, w->n_groups);
     split_requests(w, plan);
-    struct compiler cc = {.w = w, .overheads = &cluster->overheads, .db_path = db_path};
-    if ((rc = compile_all_configs(&cc, plan, db)) < 0) {
-        free(cc.configs);
-        free(plan_of);
+    /* Every config first, then the replicas: building replicas takes pointers into the tables. */
+    struct sim_group_spec **specs = MX_NEW_ARRAY(struct sim_group_spec *, w->n_segments);
+    for (uint32_t s = 0; s < w->n_segments && rc == MX_OK; s++)
+        rc = plan_specs(w, plan, db, trace_of, s, &specs[s]);
+    uint32_t next_stage = 0;
+    for (uint32_t s = 0; s < w->n_segments && rc == MX_OK; s++)
+        sim__world_segment(w, s, specs[s], plan->segments[s].n_groups, &next_stage);
+    for (uint32_t s = 0; s < w->n_segments; s++)
+        release_specs(specs[s], plan->segments[s].n_groups);
+    free(specs);
+    free(trace_of);
+    if (rc < 0) {
         sim_world_free(w);
         return rc;
     }
-    uint32_t next_stage = 0;
-    for (uint32_t s = 0; s < w->n_segments; s++)
-        compile_segment(&cc, plan, db, plan_of, s, &next_stage);
     w->n_stages = next_stage;
-    free(cc.configs);
-    free(plan_of);
     *out = w;
     return MX_OK;
 }
@@ -249,8 +203,7 @@ void sim_world_free(struct sim_world *w)
     free(w->groups);
     free(w->arrival_ns);
     free(w->deadline_ns);
-    free(w->latency_store);
-    free(w->batch_store);
+    sim__tables_release(&w->tables);
     free(w);
 }
 

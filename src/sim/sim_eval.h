@@ -52,16 +52,12 @@ void sim_eval_free(struct sim_eval *e);
 
 uint32_t sim_eval_model_count(const struct sim_eval *e);
 
-/* Whether model m has a profiled config (1, op, pp); and its per-device weight bytes there (the
- * largest over its stages), or -1 without one. */
-int64_t sim_eval_weight_bytes(const struct sim_eval *e, uint32_t m, int32_t op, int32_t pp);
-
 /* One thread's evaluation scratch. */
 struct sim_eval_state *sim_eval_state_new(const struct sim_eval *e);
 void sim_eval_state_free(struct sim_eval_state *s);
 
-/* Simulate a placement. Every hosted model must have the group's config profiled (callers check
- * with sim_eval_weight_bytes()). The result's arrays live in s until its next evaluation. Cost:
+/* Simulate a placement. Every hosted model must have the group's config profiled (a missing one is
+ * a bug: callers check the profile first). The result's arrays live in s until its next evaluation. Cost:
  * O(requests x stages) plus O(replicas) to set up. */
 void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
                   const struct sim_placement_group *groups, struct sim_eval_result *out);

@@ -4,8 +4,10 @@
  * double precision) request by request. */
 #include "fixture.h"
 #include "mx_alloc.h"
+#include "mx_error.h"
 #include "mx_rng.h"
 #include "sim_dispatch.h"
+#include "sim_eval.h"
 
 #include <criterion/criterion.h>
 #include <gsl/gsl_randist.h>
@@ -321,4 +323,49 @@ Test(random, alpaserve_fast_preset_reproduces_alpaserve_request_by_request)
     }
     cr_assert_gt(good_total, compared / 10);
     cr_assert_lt(good_total, compared - compared / 10);
+}
+
+Test(random, planner_evaluator_counts_what_the_simulator_measures)
+{
+    for (uint64_t seed = 30000; seed < 30300; seed++) {
+        struct random_case rc = random_case(seed, (struct case_shape){false, false, false});
+        rc.o.engine = SIM_ENGINE_FAST;
+        struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+        const char *bases[8];
+        for (uint32_t m = 0; m < rc.p->n_models; m++)
+            bases[m] = rc.p->models[m].base;
+        struct sim_eval *e = NULL;
+        cr_assert_eq(sim_eval_new(&rc.c, rc.db, "db", rc.t, bases, rc.o.dispatch, &e), MX_OK, "%s",
+                     mx_error_message());
+        const struct plan_segment *ps = &rc.p->segments[0];
+        struct sim_placement_group groups[8];
+        for (uint32_t g = 0; g < ps->n_groups; g++)
+            groups[g] = (struct sim_placement_group){ps->groups[g].op, ps->groups[g].pp,
+                                                     ps->groups[g].n_models, ps->groups[g].models};
+        struct sim_eval_state *state = sim_eval_state_new(e);
+        struct sim_eval_result out;
+        for (int twice = 0; twice < 2; twice++) { /* a state is reusable */
+            sim_eval_run(state, ps->n_groups, groups, &out);
+            uint64_t good = 0, model_good[8] = {0}, group_requests[8] = {0};
+            double latency = 0;
+            for (size_t i = 0; i < r->n; i++) {
+                good += r->status[i] == SIM_GOOD;
+                model_good[rc.t->model[i]] += r->status[i] == SIM_GOOD;
+                if (r->group[i] >= 0)
+                    group_requests[r->group[i]]++;
+                if (r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE)
+                    latency += (double)(r->finish_ns[i] - llround(rc.t->arrival_s[i] * 1e9)) / 1e9;
+            }
+            cr_assert_eq(out.good, good, "case %llu", (unsigned long long)seed);
+            for (uint32_t m = 0; m < rc.p->n_models; m++)
+                cr_assert_eq(out.model_good[m], model_good[m]);
+            for (uint32_t g = 0; g < ps->n_groups; g++)
+                cr_assert_eq(out.group_requests[g], group_requests[g]);
+            cr_assert_float_eq(out.mean_latency_s, latency / (double)r->n, 1e-9);
+        }
+        sim_eval_state_free(state);
+        sim_eval_free(e);
+        sim_results_free(r);
+        random_case_free(&rc);
+    }
 }

@@ -1,0 +1,199 @@
+/* The planner's evaluator: one compiled workload shared by every thread, and per-thread states
+ * that rebuild a one-segment world for each candidate placement and run the fast path in counting
+ * mode. */
+#include "sim_eval.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "prof_db.h"
+#include "sim_dispatch.h"
+#include "sim_int.h"
+#include "wl_trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A profiled config of a model, compiled. */
+struct eval_config {
+    int32_t op, pp;
+    uint32_t entry; /* in the tables */
+};
+
+struct sim_eval {
+    struct sim_overheads overheads;          /* the cluster's, with every term at its mean */
+    struct sim_world base;                   /* requests, overheads and tables; no segments */
+    const struct sim_dispatch_policy *dispatch;
+    uint32_t *config_begin;                  /* [n_models + 1] */
+    struct eval_config *configs;
+};
+
+struct sim_eval_state {
+    const struct sim_eval *e;
+    struct sim_world w;                      /* borrows base's requests and tables */
+    uint32_t groups_cap, replicas_cap;
+    struct sim_group_spec *specs;            /* [groups_cap] */
+    uint32_t *entries;                       /* [replicas_cap] */
+    uint64_t *model_requests, *model_good;   /* [n_models] */
+    uint64_t *group_requests;                /* [groups_cap] */
+};
+
+int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, const char *db_path,
+                 const struct wl_trace *trace, const char *const *bases,
+                 const struct sim_dispatch_policy *dispatch, struct sim_eval **out)
+{
+    if (trace->n == 0 || trace->n >= SIM_MAX_REQUESTS)
+        return mx_error(MX_EINPUT, "%s: %zu requests; the simulator takes 1 to %u",
+                        trace->path ? trace->path : "trace", trace->n, SIM_MAX_REQUESTS - 1);
+    struct sim_eval *e = MX_NEW(struct sim_eval);
+    e->overheads = cluster->overheads;
+    for (int t = 0; t < SIM_OH_COUNT; t++)
+        e->overheads.term[t].sd_s = 0;
+    e->dispatch = dispatch;
+    sim__world_requests(&e->base, trace);
+    sim__world_overheads(&e->base, &e->overheads);
+    sim__tables_init(&e->base.tables, &e->overheads, db_path);
+    e->config_begin = MX_NEW_ARRAY(uint32_t, (size_t)trace->n_models + 1);
+    uint32_t n_configs = 0;
+    for (uint32_t m = 0; m < trace->n_models; m++) {
+        const struct prof_model *pm = prof_db_find_model(db, bases[m]);
+        if (!pm) {
+            sim_eval_free(e);
+            return mx_error(MX_EINPUT, "profile %s has no model \"%s\" (the base of \"%s\")",
+                            db_path, bases[m], trace->model_names[m]);
+        }
+        e->configs = mx_realloc_array(e->configs, n_configs + pm->n_configs, sizeof(*e->configs));
+        for (uint32_t c = 0; c < pm->n_configs; c++) {
+            const struct prof_config *cfg = &pm->configs[c];
+            if (cfg->dp != 1)
+                continue;
+            struct eval_config *ec = &e->configs[n_configs];
+            int rc = sim__tables_add(&e->base.tables, bases[m], cfg, &ec->entry);
+            if (rc < 0) {
+                sim_eval_free(e);
+                return rc;
+            }
+            ec->op = cfg->op;
+            ec->pp = cfg->pp;
+            n_configs++;
+        }
+        e->config_begin[m + 1] = n_configs;
+    }
+    *out = e;
+    return MX_OK;
+}
+
+void sim_eval_free(struct sim_eval *e)
+{
+    if (!e)
+        return;
+    free(e->base.arrival_ns);
+    free(e->base.deadline_ns);
+    sim__tables_release(&e->base.tables);
+    free(e->config_begin);
+    free(e->configs);
+    free(e);
+}
+
+uint32_t sim_eval_model_count(const struct sim_eval *e)
+{
+    return e->base.n_models;
+}
+
+struct sim_eval_state *sim_eval_state_new(const struct sim_eval *e)
+{
+    struct sim_eval_state *s = MX_NEW(struct sim_eval_state);
+    s->e = e;
+    s->w = e->base;
+    s->w.n_segments = 1;
+    s->w.segments = MX_NEW(struct sim_segment);
+    s->model_requests = MX_NEW_ARRAY(uint64_t, e->base.n_models);
+    s->model_good = MX_NEW_ARRAY(uint64_t, e->base.n_models);
+    return s;
+}
+
+void sim_eval_state_free(struct sim_eval_state *s)
+{
+    if (!s)
+        return;
+    free(s->w.segments[0].rep_begin);
+    free(s->w.segments[0].replicas);
+    free(s->w.segments);
+    free(s->w.groups);
+    free(s->specs);
+    free(s->entries);
+    free(s->model_requests);
+    free(s->model_good);
+    free(s->group_requests);
+    free(s);
+}
+
+static uint32_t config_entry(const struct sim_eval *e, uint32_t m, int32_t op, int32_t pp)
+{
+    for (uint32_t c = e->config_begin[m]; c < e->config_begin[m + 1]; c++)
+        if (e->configs[c].op == op && e->configs[c].pp == pp)
+            return e->configs[c].entry;
+    MX_BUG("model %u has no profiled config (1, %d, %d) to evaluate", m, op, pp);
+}
+
+static void reserve(struct sim_eval_state *s, uint32_t n_groups, uint32_t n_replicas)
+{
+    if (n_groups > s->groups_cap) {
+        s->groups_cap = n_groups;
+        s->specs = mx_realloc_array(s->specs, n_groups, sizeof(*s->specs));
+        s->w.groups = mx_realloc_array(s->w.groups, n_groups, sizeof(*s->w.groups));
+        s->group_requests = mx_realloc_array(s->group_requests, n_groups, sizeof(uint64_t));
+    }
+    if (n_replicas > s->replicas_cap) {
+        s->replicas_cap = n_replicas;
+        s->entries = mx_realloc_array(s->entries, n_replicas, sizeof(uint32_t));
+    }
+}
+
+void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
+                  const struct sim_placement_group *groups, struct sim_eval_result *out)
+{
+    const struct sim_eval *e = s->e;
+    uint32_t n_replicas = 0;
+    for (uint32_t g = 0; g < n_groups; g++)
+        n_replicas += groups[g].n_models;
+    reserve(s, n_groups ? n_groups : 1, n_replicas ? n_replicas : 1);
+    uint32_t *entry = s->entries;
+    for (uint32_t g = 0; g < n_groups; g++) {
+        const struct sim_placement_group *pg = &groups[g];
+        for (uint32_t j = 0; j < pg->n_models; j++)
+            entry[j] = config_entry(e, pg->models[j], pg->op, pg->pp);
+        s->specs[g] = (struct sim_group_spec){(int32_t)g, (uint32_t)pg->pp, pg->n_models,
+                                              pg->models, entry};
+        entry += pg->n_models;
+    }
+    struct sim_world *w = &s->w;
+    struct sim_segment *seg = &w->segments[0];
+    seg->first = 0;
+    seg->end = w->n;
+    seg->first_group = 0;
+    seg->n_groups = n_groups;
+    w->n_groups = n_groups;
+    w->max_stages = 0;
+    uint32_t n_stages = 0;
+    sim__world_segment(w, 0, s->specs, n_groups, &n_stages);
+    w->n_stages = n_stages;
+
+    memset(s->model_requests, 0, w->n_models * sizeof(uint64_t));
+    memset(s->model_good, 0, w->n_models * sizeof(uint64_t));
+    memset(s->group_requests, 0, s->groups_cap * sizeof(uint64_t));
+    struct sim_counts counts = {s->model_requests, s->model_good, s->group_requests, 0};
+    sim__fast_count_segment(w, 0, e->dispatch, &counts);
+
+    uint64_t good = 0;
+    for (uint32_t m = 0; m < w->n_models; m++)
+        good += s->model_good[m];
+    *out = (struct sim_eval_result){
+        .requests = w->n,
+        .good = good,
+        .attainment = (double)good / (double)w->n,
+        .mean_latency_s = mx_ns_to_s(counts.latency_sum_ns) / (double)w->n,
+        .model_requests = s->model_requests,
+        .model_good = s->model_good,
+        .group_requests = s->group_requests,
+    };
+}

@@ -12,6 +12,9 @@
 int cli_trace(int argc, char **argv);
 int cli_simulate(int argc, char **argv);
 int cli_profile(int argc, char **argv);
+int cli_plan(int argc, char **argv);
+int cli_compare(int argc, char **argv);
+int cli_capacity(int argc, char **argv);
 
 /* Print "muxplan: MESSAGE" for the recorded error of code and return its exit status (1 or 2). */
 int cli_report(int code);

@@ -22,6 +22,9 @@ static const struct command commands[] = {
     {"trace", cli_trace, "generate, import, export and describe workload traces"},
     {"simulate", cli_simulate, "replay a trace against a plan and report SLO attainment"},
     {"profile", cli_profile, "import and export profile DBs"},
+    {"plan", cli_plan, "search a placement by simulated SLO attainment and write the plan"},
+    {"compare", cli_compare, "plan with several policies and compare them on a test workload"},
+    {"capacity", cli_capacity, "the fewest devices whose plan reaches a target attainment"},
 };
 
 static void usage(FILE *fp)

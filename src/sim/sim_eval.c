@@ -20,21 +20,21 @@ struct eval_config {
 };
 
 struct sim_eval {
-    struct sim_overheads overheads;          /* the cluster's, with every term at its mean */
-    struct sim_world base;                   /* requests, overheads and tables; no segments */
+    struct sim_overheads overheads; /* the cluster's, with every term at its mean */
+    struct sim_world base;          /* requests, overheads and tables; no segments */
     const struct sim_dispatch_policy *dispatch;
-    uint32_t *config_begin;                  /* [n_models + 1] */
+    uint32_t *config_begin; /* [n_models + 1] */
     struct eval_config *configs;
 };
 
 struct sim_eval_state {
     const struct sim_eval *e;
-    struct sim_world w;                      /* borrows base's requests and tables */
+    struct sim_world w; /* borrows base's requests and tables */
     uint32_t groups_cap, replicas_cap;
-    struct sim_group_spec *specs;            /* [groups_cap] */
-    uint32_t *entries;                       /* [replicas_cap] */
-    uint64_t *model_requests, *model_good;   /* [n_models] */
-    uint64_t *group_requests;                /* [groups_cap] */
+    struct sim_group_spec *specs;          /* [groups_cap] */
+    uint32_t *entries;                     /* [replicas_cap] */
+    uint64_t *model_requests, *model_good; /* [n_models] */
+    uint64_t *group_requests;              /* [groups_cap] */
 };
 
 int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, const char *db_path,
@@ -162,8 +162,8 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
         const struct sim_placement_group *pg = &groups[g];
         for (uint32_t j = 0; j < pg->n_models; j++)
             entry[j] = config_entry(e, pg->models[j], pg->op, pg->pp);
-        s->specs[g] = (struct sim_group_spec){(int32_t)g, (uint32_t)pg->pp, pg->n_models,
-                                              pg->models, entry};
+        s->specs[g] =
+            (struct sim_group_spec){(int32_t)g, (uint32_t)pg->pp, pg->n_models, pg->models, entry};
         entry += pg->n_models;
     }
     struct sim_world *w = &s->w;

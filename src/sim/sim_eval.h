@@ -23,9 +23,9 @@ struct sim_dispatch_policy;
 /* One group of a candidate placement. Models are indices into the evaluator's models (the trace's
  * model indices). */
 struct sim_placement_group {
-    int32_t op, pp;          /* (1, op, pp) */
+    int32_t op, pp; /* (1, op, pp) */
     uint32_t n_models;
-    const uint32_t *models;  /* [n_models], borrowed for the evaluation */
+    const uint32_t *models; /* [n_models], borrowed for the evaluation */
 };
 
 /* What an evaluation measured, over the whole workload (no warmup trimming). */
@@ -57,8 +57,8 @@ struct sim_eval_state *sim_eval_state_new(const struct sim_eval *e);
 void sim_eval_state_free(struct sim_eval_state *s);
 
 /* Simulate a placement. Every hosted model must have the group's config profiled (a missing one is
- * a bug: callers check the profile first). The result's arrays live in s until its next evaluation. Cost:
- * O(requests x stages) plus O(replicas) to set up. */
+ * a bug: callers check the profile first). The result's arrays live in s until its next evaluation.
+ * Cost: O(requests x stages) plus O(replicas) to set up. */
 void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
                   const struct sim_placement_group *groups, struct sim_eval_result *out);
 

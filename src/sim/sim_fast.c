@@ -298,8 +298,8 @@ static void run_any(const struct sim_world *w, uint32_t segment,
         }
     /* A policy added to the table without a specialisation: its choice through the pointer. */
     if (c)
-        run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse,
-                    true, r, c);
+        run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse, true,
+                    r, c);
     else
         run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse,
                     false, r, c);

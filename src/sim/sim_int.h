@@ -50,7 +50,7 @@ struct sim_tables {
     struct sim_table_entry {
         const struct prof_config *cfg;
         size_t latency, batch; /* offsets into the stores */
-    } *entries;
+    } * entries;
     uint32_t n_entries;
 };
 
@@ -67,7 +67,7 @@ void sim__tables_release(struct sim_tables *t);
  * model its table entry. */
 struct sim_group_spec {
     int32_t id;
-    uint32_t n_stages;      /* pp: every entry has this many stages */
+    uint32_t n_stages; /* pp: every entry has this many stages */
     uint32_t n_models;
     const uint32_t *models; /* [n_models] trace model indices */
     const uint32_t *entry;  /* [n_models] table entries */

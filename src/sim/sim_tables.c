@@ -1,5 +1,6 @@
 /* Latency tables: each profiled config a placement uses, compiled once to integer nanoseconds with
- * the cluster's stage factor. The simulator's worlds and the planner's evaluator share this code. */
+ * the cluster's stage factor. The simulator's worlds and the planner's evaluator share this code.
+ */
 #include "sim_int.h"
 
 #include "mx_alloc.h"

@@ -40,6 +40,30 @@ void wl_trace_free(struct wl_trace *t)
     free(t);
 }
 
+struct wl_trace *wl_trace_select(const struct wl_trace *t, double from_s, double to_s,
+                                 const int32_t *map, uint32_t n_models, const char *const *names)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        n += t->arrival_s[i] >= from_s && t->arrival_s[i] < to_s && map[t->model[i]] >= 0;
+    struct wl_trace *out = wl_trace_new(n, n_models, names);
+    size_t k = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->arrival_s[i] >= from_s && t->arrival_s[i] < to_s && map[t->model[i]] >= 0) {
+            out->arrival_s[k] = t->arrival_s[i];
+            out->model[k] = map[t->model[i]];
+            out->slo_s[k++] = t->slo_s[i];
+        }
+    double end = t->start_s + t->duration_s;
+    out->start_s = from_s > t->start_s ? from_s : t->start_s;
+    out->duration_s = (to_s < end ? to_s : end) - out->start_s;
+    if (out->duration_s < 0)
+        out->duration_s = 0;
+    if (t->path)
+        out->path = mx_strdup(t->path);
+    return out;
+}
+
 const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const char **field)
 {
     double a = t->arrival_s[i];

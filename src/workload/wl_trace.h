@@ -35,6 +35,12 @@ struct wl_trace {
 struct wl_trace *wl_trace_new(size_t n, uint32_t n_models, const char *const *names);
 void wl_trace_free(struct wl_trace *t);
 
+/* A new trace with the requests of t arriving in [from_s, to_s) whose model m has map[m] >= 0,
+ * renumbered to map[m] among the n_models names. The window becomes [from_s, to_s) clipped to t's.
+ * The result may hold no request. Free with wl_trace_free(). */
+struct wl_trace *wl_trace_select(const struct wl_trace *t, double from_s, double to_s,
+                                 const int32_t *map, uint32_t n_models, const char *const *names);
+
 /* The problem with request i given the request before it, or NULL if it is valid; *field names the
  * column at fault ("arrival_s", "model" or "slo_s"). Used by every reader. */
 const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const char **field);

@@ -1,0 +1,105 @@
+/* The search context: an evaluator over the workload, the weight each model needs in each config,
+ * and the score AlpaServe's search maximises. */
+#include "plan_int.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "prof_db.h"
+#include "wl_models.h"
+#include "wl_trace.h"
+
+#include <stdlib.h>
+
+int pl_context_init(struct pl_context *c, const struct plan_problem *pb,
+                    const struct wl_trace *workload)
+{
+    const struct wl_model_set *set = pb->models;
+    const char **bases = MX_NEW_ARRAY(const char *, set->n);
+    for (uint32_t m = 0; m < set->n; m++)
+        bases[m] = set->models[m].base;
+    c->pb = pb;
+    c->n_models = set->n;
+    c->eval = NULL;
+    int rc =
+        sim_eval_new(pb->cluster, pb->db, pb->db_path, workload, bases, pb->dispatch, &c->eval);
+    free(bases);
+    if (rc < 0)
+        return rc;
+    c->config_begin = MX_NEW_ARRAY(uint32_t, (size_t)set->n + 1);
+    c->configs = NULL;
+    uint32_t n = 0;
+    for (uint32_t m = 0; m < set->n; m++) {
+        const struct prof_model *pm = prof_db_find_model(pb->db, set->models[m].base);
+        c->configs = mx_realloc_array(c->configs, n + pm->n_configs + 1, sizeof(*c->configs));
+        for (uint32_t k = 0; k < pm->n_configs; k++)
+            if (pm->configs[k].dp == 1)
+                c->configs[n++] = (struct pl_weight){pm->configs[k].op, pm->configs[k].pp,
+                                                     plan_model_device_bytes(&pm->configs[k])};
+        c->config_begin[m + 1] = n;
+    }
+    return MX_OK;
+}
+
+void pl_context_release(struct pl_context *c)
+{
+    sim_eval_free(c->eval);
+    free(c->config_begin);
+    free(c->configs);
+    c->eval = NULL;
+    c->config_begin = NULL;
+    c->configs = NULL;
+}
+
+int64_t pl_weight(const struct pl_context *c, uint32_t m, int32_t op, int32_t pp)
+{
+    for (uint32_t k = c->config_begin[m]; k < c->config_begin[m + 1]; k++)
+        if (c->configs[k].op == op && c->configs[k].pp == pp)
+            return c->configs[k].bytes;
+    return -1;
+}
+
+int pl_check_fits(const struct pl_context *c, const struct pl_placement *layouts, uint32_t n)
+{
+    const struct wl_model_set *set = c->pb->models;
+    int64_t budget = c->pb->cluster->mem_budget_bytes;
+    for (uint32_t m = 0; m < c->n_models; m++) {
+        int64_t smallest = -1;
+        for (uint32_t l = 0; l < n; l++)
+            for (uint32_t g = 0; g < layouts[l].n_groups; g++) {
+                const struct pl_group *grp = &layouts[l].groups[g];
+                int64_t w = pl_weight(c, m, grp->op, grp->pp);
+                if (w >= 0 && (smallest < 0 || w < smallest))
+                    smallest = w;
+            }
+        if (smallest < 0)
+            return mx_error(MX_EINPUT,
+                            "%s: model \"%s\" (base \"%s\"): profile %s has none of the configs "
+                            "this policy's groups use",
+                            set->path, set->models[m].name, set->models[m].base, c->pb->db_path);
+        if (smallest > budget)
+            return mx_error(
+                MX_EINPUT,
+                "%s: model \"%s\" (base \"%s\") needs at least %lld bytes per device in "
+                "the groups this policy uses, over the budget of %lld bytes (cluster "
+                "%s)",
+                set->path, set->models[m].name, set->models[m].base, (long long)smallest,
+                (long long)budget, c->pb->cluster_path);
+    }
+    return MX_OK;
+}
+
+double pl_evaluate(const struct pl_context *c, struct sim_eval_state *s,
+                   const struct pl_placement *p, struct sim_eval_result *result)
+{
+    (void)c;
+    struct sim_placement_group *groups =
+        MX_NEW_ARRAY(struct sim_placement_group, p->n_groups ? p->n_groups : 1);
+    for (uint32_t g = 0; g < p->n_groups; g++)
+        groups[g] = (struct sim_placement_group){p->groups[g].op, p->groups[g].pp,
+                                                 p->groups[g].n_models, p->groups[g].models};
+    sim_eval_run(s, p->n_groups, groups, result);
+    free(groups);
+    /* AlpaServe's score: attainment first; mean latency and replica count only break ties. */
+    return result->attainment - result->mean_latency_s / 1e4 +
+           (double)pl_placement_replicas(p) / 1e6;
+}

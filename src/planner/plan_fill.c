@@ -1,0 +1,258 @@
+/* Filling groups with replicas: AlpaServe's greedy (its Algorithm 1 as its code runs it), the beam
+ * variant, and round robin. */
+#include "plan_int.h"
+
+#include "mx_alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Sort keys: models by unserved requests, most first; groups by requests received, fewest first.
+ * Ties go to the lower index (AlpaServe leaves them to numpy's argsort). */
+struct ranked {
+    double key;
+    uint32_t index;
+};
+
+static int by_key_desc(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key > y->key ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static int by_key_asc(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* The smallest weight any model needs in group g's config: a group that cannot take it is full. */
+static int64_t lightest(const struct pl_context *c, const struct pl_group *g)
+{
+    int64_t least = -1;
+    for (uint32_t m = 0; m < c->n_models; m++) {
+        int64_t w = pl_weight(c, m, g->op, g->pp);
+        if (w >= 0 && (least < 0 || w < least))
+            least = w;
+    }
+    return least;
+}
+
+/* Choose the (group, model) pair the greedy adds next, or return false when nothing fits. */
+static bool next_pair(const struct pl_context *c, const struct pl_placement *p,
+                      const struct sim_eval_result *r, struct ranked *models, struct ranked *groups,
+                      uint32_t *g_out, uint32_t *m_out, int64_t *w_out)
+{
+    int64_t budget = c->pb->cluster->mem_budget_bytes;
+    for (uint32_t m = 0; m < c->n_models; m++) {
+        /* AlpaServe's expression, with its 1e-6 guard, so that ties break as there. */
+        double n = (double)r->model_requests[m], good = (double)r->model_good[m];
+        models[m] = (struct ranked){n * (1 - good / (n + 1e-6)), m};
+    }
+    for (uint32_t g = 0; g < p->n_groups; g++)
+        groups[g] = (struct ranked){(double)r->group_requests[g], g};
+    qsort(models, c->n_models, sizeof(*models), by_key_desc);
+    qsort(groups, p->n_groups, sizeof(*groups), by_key_asc);
+    for (uint32_t gi = 0; gi < p->n_groups; gi++) {
+        const struct pl_group *g = &p->groups[groups[gi].index];
+        int64_t least = lightest(c, g);
+        if (least < 0 || g->mem_used + least > budget)
+            continue;
+        for (uint32_t mi = 0; mi < c->n_models; mi++) {
+            uint32_t m = models[mi].index;
+            int64_t w = pl_weight(c, m, g->op, g->pp);
+            if (w >= 0 && g->mem_used + w <= budget && !pl_group_has(g, m)) {
+                *g_out = groups[gi].index;
+                *m_out = m;
+                *w_out = w;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static double fill_greedy(const struct pl_context *c, struct sim_eval_state *s,
+                          struct pl_placement *p, uint32_t *evaluations)
+{
+    struct ranked *models = MX_NEW_ARRAY(struct ranked, c->n_models ? c->n_models : 1);
+    struct ranked *groups = MX_NEW_ARRAY(struct ranked, p->n_groups ? p->n_groups : 1);
+    struct sim_eval_result r;
+    double score;
+    for (;;) {
+        score = pl_evaluate(c, s, p, &r);
+        (*evaluations)++;
+        uint32_t g, m;
+        int64_t w;
+        if (!next_pair(c, p, &r, models, groups, &g, &m, &w))
+            break;
+        pl_group_add(&p->groups[g], m, w);
+        pl_placement_normalize(p);
+    }
+    free(models);
+    free(groups);
+    return score;
+}
+
+/* A placement's identity for the beam's visited set: a 64-bit hash of its normalised groups
+ * (configs and model lists). Two different placements colliding is a 2^-64 event. */
+static uint64_t placement_hash(const struct pl_placement *p)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (uint32_t g = 0; g < p->n_groups; g++) {
+        const struct pl_group *grp = &p->groups[g];
+        uint64_t words[3] = {(uint64_t)grp->op << 32 | (uint32_t)grp->pp, grp->first_device,
+                             grp->n_models};
+        for (int k = 0; k < 3; k++)
+            h = (h ^ words[k]) * 0x100000001b3ULL;
+        for (uint32_t j = 0; j < grp->n_models; j++)
+            h = (h ^ grp->models[j]) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+struct visited {
+    uint64_t *slots; /* open addressing; 0 marks empty (a hash of 0 is stored as 1) */
+    size_t cap, count;
+};
+
+static bool visit(struct visited *v, uint64_t h)
+{
+    h = h ? h : 1;
+    if (2 * (v->count + 1) > v->cap) {
+        struct visited bigger = {MX_NEW_ARRAY(uint64_t, v->cap ? 2 * v->cap : 1024), 0, 0};
+        bigger.cap = v->cap ? 2 * v->cap : 1024;
+        for (size_t i = 0; i < v->cap; i++)
+            if (v->slots[i])
+                visit(&bigger, v->slots[i]);
+        free(v->slots);
+        *v = bigger;
+    }
+    size_t i = (size_t)h & (v->cap - 1);
+    while (v->slots[i] && v->slots[i] != h)
+        i = (i + 1) & (v->cap - 1);
+    if (v->slots[i])
+        return false;
+    v->slots[i] = h;
+    v->count++;
+    return true;
+}
+
+struct beam_scoring {
+    const struct pl_context *c;
+    const struct pl_placement *candidates;
+    double *scores;
+};
+
+static void score_candidate(uint32_t item, struct sim_eval_state *s, void *arg)
+{
+    struct beam_scoring *b = arg;
+    struct sim_eval_result r;
+    b->scores[item] = pl_evaluate(b->c, s, &b->candidates[item], &r);
+}
+
+/* AlpaServe's beam search: expand every member by every feasible pair (memory strictly under the
+ * budget, as its code has it), score the new placements, keep the best `width`, return the best
+ * seen. */
+static double fill_beam(const struct pl_context *c, struct pl_placement *p, uint32_t width,
+                        uint32_t *evaluations)
+{
+    int64_t budget = c->pb->cluster->mem_budget_bytes;
+    struct pl_placement *beam = MX_NEW_ARRAY(struct pl_placement, width);
+    uint32_t n_beam = 1;
+    pl_placement_copy(&beam[0], p);
+    struct pl_placement best;
+    pl_placement_copy(&best, p);
+    double best_score = -1;
+    struct visited visited = {0};
+    for (;;) {
+        struct pl_placement *next = NULL;
+        uint32_t n_next = 0, cap = 0;
+        for (uint32_t b = 0; b < n_beam; b++)
+            for (uint32_t g = 0; g < beam[b].n_groups; g++)
+                for (uint32_t m = 0; m < c->n_models; m++) {
+                    const struct pl_group *grp = &beam[b].groups[g];
+                    int64_t w = pl_weight(c, m, grp->op, grp->pp);
+                    if (w < 0 || grp->mem_used + w >= budget || pl_group_has(grp, m))
+                        continue;
+                    struct pl_placement cand;
+                    pl_placement_copy(&cand, &beam[b]);
+                    pl_group_add(&cand.groups[g], m, w);
+                    pl_placement_normalize(&cand);
+                    if (!visit(&visited, placement_hash(&cand))) {
+                        pl_placement_release(&cand);
+                        continue;
+                    }
+                    if (n_next == cap) {
+                        cap = cap ? 2 * cap : 64;
+                        next = mx_realloc_array(next, cap, sizeof(*next));
+                    }
+                    next[n_next++] = cand;
+                }
+        if (n_next == 0) {
+            free(next);
+            break;
+        }
+        double *scores = MX_NEW_ARRAY(double, n_next);
+        struct beam_scoring scoring = {c, next, scores};
+        pl_parallel(n_next, c->pb->threads, c->eval, score_candidate, &scoring);
+        *evaluations += n_next;
+        struct ranked *order = MX_NEW_ARRAY(struct ranked, n_next);
+        for (uint32_t k = 0; k < n_next; k++)
+            order[k] = (struct ranked){scores[k], k};
+        qsort(order, n_next, sizeof(*order), by_key_desc);
+        for (uint32_t b = 0; b < n_beam; b++)
+            pl_placement_release(&beam[b]);
+        n_beam = n_next < width ? n_next : width;
+        for (uint32_t b = 0; b < n_beam; b++) {
+            uint32_t k = order[b].index;
+            pl_placement_copy(&beam[b], &next[k]);
+            if (scores[k] > best_score) {
+                best_score = scores[k];
+                pl_placement_release(&best);
+                pl_placement_copy(&best, &next[k]);
+            }
+        }
+        for (uint32_t k = 0; k < n_next; k++)
+            pl_placement_release(&next[k]);
+        free(next);
+        free(order);
+        free(scores);
+    }
+    for (uint32_t b = 0; b < n_beam; b++)
+        pl_placement_release(&beam[b]);
+    free(beam);
+    free(visited.slots);
+    pl_placement_release(p);
+    *p = best;
+    return best_score;
+}
+
+double pl_fill(const struct pl_context *c, struct sim_eval_state *s, struct pl_placement *p,
+               uint32_t beam, uint32_t *evaluations)
+{
+    return beam > 1 ? fill_beam(c, p, beam, evaluations) : fill_greedy(c, s, p, evaluations);
+}
+
+void pl_fill_round_robin(const struct pl_context *c, struct pl_placement *p)
+{
+    int64_t budget = c->pb->cluster->mem_budget_bytes;
+    uint32_t g = 0;
+    bool found = p->n_groups > 0;
+    while (found) {
+        found = false;
+        for (uint32_t m = 0; m < c->n_models; m++) {
+            struct pl_group *grp = &p->groups[g];
+            int64_t w = pl_weight(c, m, grp->op, grp->pp);
+            if (w >= 0 && grp->mem_used + w <= budget && !pl_group_has(grp, m)) {
+                pl_group_add(grp, m, w);
+                found = true;
+                g = (g + 1) % p->n_groups;
+            }
+        }
+    }
+}

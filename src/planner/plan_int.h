@@ -1,0 +1,118 @@
+/* Planner internals shared by the search code and the policies. Not part of planner.h. */
+#ifndef PLAN_INT_H
+#define PLAN_INT_H
+
+#include "planner.h"
+#include "sim_eval.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A group being filled: a config, its devices, and the models it hosts (kept sorted ascending). */
+struct pl_group {
+    int32_t op, pp;
+    uint32_t first_device; /* devices first_device .. first_device + op * pp - 1 */
+    uint32_t n_models, cap;
+    uint32_t *models;
+    int64_t mem_used; /* per-device weight bytes of its models */
+};
+
+/* A placement under construction. */
+struct pl_placement {
+    uint32_t n_groups;
+    struct pl_group *groups;
+};
+
+/* Empty groups: n_regular of (1, op, pp), then pure pipelines (1, 1, 2^k) over the remaining
+ * devices, one per set bit of `remaining`, smallest first (AlpaServe's layout), on consecutive
+ * devices from 0. */
+void pl_placement_layout(struct pl_placement *p, uint32_t devices, uint32_t group_size, int32_t op,
+                         int32_t pp);
+void pl_placement_copy(struct pl_placement *dst, const struct pl_placement *src);
+void pl_placement_release(struct pl_placement *p);
+uint32_t pl_placement_replicas(const struct pl_placement *p);
+bool pl_group_has(const struct pl_group *g, uint32_t model);
+void pl_group_add(struct pl_group *g, uint32_t model, int64_t bytes);
+
+/* Renumber groups in lexicographic order of their sorted model lists (stable for equal lists):
+ * AlpaServe's normalisation, which also fixes the order dispatch breaks ties in. */
+void pl_placement_normalize(struct pl_placement *p);
+
+/* What a search works with: the problem, an evaluator over a workload, and per-model weights. */
+struct pl_context {
+    const struct plan_problem *pb;
+    struct sim_eval *eval;
+    uint32_t n_models;
+    uint32_t *config_begin; /* [n_models + 1] into configs */
+    struct pl_weight {
+        int32_t op, pp;
+        int64_t bytes; /* per device: the largest over the stages */
+    } * configs;
+};
+
+/* Build a context over workload (whose model indices are pb->models' indices). */
+int pl_context_init(struct pl_context *c, const struct plan_problem *pb,
+                    const struct wl_trace *workload);
+void pl_context_release(struct pl_context *c);
+
+/* Per-device weight bytes of model m in config (1, op, pp), or -1 when not profiled. */
+int64_t pl_weight(const struct pl_context *c, uint32_t m, int32_t op, int32_t pp);
+
+/* Check that every model fits alone in some group of one of the n layouts; else MX_EINPUT naming
+ * the model, its smallest size there and the budget. */
+int pl_check_fits(const struct pl_context *c, const struct pl_placement *layouts, uint32_t n);
+
+/* Simulate p on the context's workload and score it. */
+double pl_evaluate(const struct pl_context *c, struct sim_eval_state *s,
+                   const struct pl_placement *p, struct sim_eval_result *result);
+
+/* Fill p by AlpaServe's greedy (beam <= 1) or by beam search of width beam, until nothing fits.
+ * Returns the final score; *evaluations counts simulations. */
+double pl_fill(const struct pl_context *c, struct sim_eval_state *s, struct pl_placement *p,
+               uint32_t beam, uint32_t *evaluations);
+
+/* Fill p round robin over the groups (AlpaServe's replica_placement_round_robin). */
+void pl_fill_round_robin(const struct pl_context *c, struct pl_placement *p);
+
+/* Run work(item, state, arg) for items 0 .. n - 1 on up to `threads` threads, each thread with its
+ * own evaluation state over eval (NULL states when eval is NULL: the items bring their own).
+ * Items are independent; results go where arg says. */
+void pl_parallel(uint32_t n, unsigned threads, const struct sim_eval *eval,
+                 void (*work)(uint32_t item, struct sim_eval_state *s, void *arg), void *arg);
+
+/* A group layout the alpaserve policies consider: regular groups of group_size devices, each
+ * (1, op, pp). */
+struct pl_config {
+    uint32_t group_size;
+    int32_t op, pp;
+};
+
+/* AlpaServe's enumeration (enumerate_group_configs_uneven): group sizes 1, 2, 4, ... up to the
+ * device count that fit a node or are whole nodes, each factored as op * pp with op <= max_op and
+ * pp <= max_pp, keeping the layouts whose tensor-parallel stages stay inside nodes. The caller
+ * frees *out. */
+uint32_t pl_enumerate_configs(uint32_t devices, uint32_t per_node, uint32_t max_op, uint32_t max_pp,
+                              struct pl_config **out);
+
+/* Whether every tensor-parallel stage of p lies inside one node. */
+bool pl_layout_valid(const struct pl_placement *p, uint32_t per_node);
+
+/* The plan for placement p (one segment), with its metrics recorded. */
+struct plan *pl_to_plan(const struct pl_context *c, const struct pl_placement *p);
+
+/* Score the final placement p into *outcome and make its plan. */
+int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct pl_placement *p,
+              uint32_t evaluations, struct plan **out, struct plan_outcome *outcome);
+
+/* Record the policy, parameters and outcome (on workload train) in plan->extra. */
+void pl_record(struct plan *plan, const char *policy, const struct plan_params *pa,
+               const struct plan_outcome *outcome, const struct wl_trace *train);
+
+/* Fill a layout of fixed groups (regular groups of size, each (1, op, pp), then AlpaServe's
+ * power-of-two remainder) over the devices, by greedy/beam or round robin. The caller releases
+ * *out. */
+void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint32_t devices,
+                     uint32_t size, int32_t op, int32_t pp, bool round_robin, uint32_t beam,
+                     struct pl_placement *out, uint32_t *evaluations);
+
+#endif

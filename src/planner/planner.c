@@ -1,0 +1,99 @@
+/* The policy table, parameters, and what every policy does last: score the final placement and
+ * record it in the plan. */
+#include "plan_int.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_json.h"
+#include "wl_trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern const struct plan_policy plan_policy_sr;
+extern const struct plan_policy plan_policy_clockwork;
+extern const struct plan_policy plan_policy_round_robin;
+extern const struct plan_policy plan_policy_greedy;
+extern const struct plan_policy plan_policy_alpaserve;
+extern const struct plan_policy plan_policy_alpaserve_sep;
+
+const struct plan_policy *const plan_policies[] = {
+    &plan_policy_sr,
+    &plan_policy_clockwork,
+    &plan_policy_round_robin,
+    &plan_policy_greedy,
+    &plan_policy_alpaserve,
+    &plan_policy_alpaserve_sep,
+    NULL,
+};
+
+struct plan_params plan_params_default(void)
+{
+    return (struct plan_params){
+        .group_size = 4, .beam = 1, .max_op = 4, .max_pp = 8, .window_s = 60};
+}
+
+const struct plan_policy *plan_policy_find(const char *name, struct plan_params *params)
+{
+    if (strncmp(name, "greedy-", 7) == 0) {
+        char *end;
+        unsigned long size = strtoul(name + 7, &end, 10);
+        if (end == name + 7 || *end || size < 1 || size > 1u << 20)
+            return NULL;
+        params->group_size = (uint32_t)size;
+        return &plan_policy_greedy;
+    }
+    for (const struct plan_policy *const *p = plan_policies; *p; p++)
+        if (strcmp((*p)->name, name) == 0)
+            return *p;
+    return NULL;
+}
+
+int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
+               const struct plan_params *pa, struct plan **out, struct plan_outcome *outcome)
+{
+    memset(outcome, 0, sizeof(*outcome));
+    return policy->solve(pb, pa, out, outcome);
+}
+
+int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct pl_placement *p,
+              uint32_t evaluations, struct plan **out, struct plan_outcome *outcome)
+{
+    struct sim_eval_result r;
+    outcome->score = pl_evaluate(c, s, p, &r);
+    outcome->attainment = r.attainment;
+    outcome->mean_latency_s = r.mean_latency_s;
+    outcome->groups = p->n_groups;
+    outcome->replicas = pl_placement_replicas(p);
+    outcome->evaluations = evaluations + 1;
+    *out = pl_to_plan(c, p);
+    return MX_OK;
+}
+
+void pl_record(struct plan *plan, const char *policy, const struct plan_params *pa,
+               const struct plan_outcome *outcome, const struct wl_trace *train)
+{
+    json_t *params = json_object();
+    if (strncmp(policy, "greedy-", 7) == 0 || strcmp(policy, "round-robin") == 0)
+        mx_json_set(params, "group_size", json_integer(pa->group_size));
+    if (strcmp(policy, "alpaserve") == 0 || strcmp(policy, "alpaserve-sep") == 0) {
+        mx_json_set(params, "max_op", json_integer(pa->max_op));
+        mx_json_set(params, "max_pp", json_integer(pa->max_pp));
+    }
+    if (strcmp(policy, "clockwork++") == 0)
+        mx_json_set(params, "window_s", json_real(pa->window_s));
+    if (strcmp(policy, "round-robin") != 0)
+        mx_json_set(params, "beam", json_integer(pa->beam > 1 ? pa->beam : 1));
+    json_t *predicted = json_object();
+    mx_json_set(predicted, "attainment", json_real(outcome->attainment));
+    mx_json_set(predicted, "mean_latency_s", json_real(outcome->mean_latency_s));
+    mx_json_set(predicted, "score", json_real(outcome->score));
+    mx_json_set(predicted, "groups", json_integer(outcome->groups));
+    mx_json_set(predicted, "replicas", json_integer(outcome->replicas));
+    mx_json_set(predicted, "evaluations", json_integer(outcome->evaluations));
+    mx_json_set(predicted, "workload", json_string(train->path ? train->path : "generated"));
+    mx_json_set(predicted, "requests", json_integer((json_int_t)train->n));
+    mx_json_set(plan->extra, "policy", json_string(policy));
+    mx_json_set(plan->extra, "parameters", params);
+    mx_json_set(plan->extra, "predicted", predicted);
+}

@@ -1,0 +1,82 @@
+/* Policies with one fixed group layout: sr (single-device groups, greedy fill: AlpaServe's
+ * selective replication), greedy-<s> (pure pipelines of s devices, greedy fill) and round-robin
+ * (pure pipelines of --group-size devices, filled round robin). */
+#include "plan_int.h"
+
+#include "mx_error.h"
+#include "wl_models.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint32_t devices,
+                     uint32_t size, int32_t op, int32_t pp, bool round_robin, uint32_t beam,
+                     struct pl_placement *out, uint32_t *evaluations)
+{
+    pl_placement_layout(out, devices, size, op, pp);
+    if (round_robin)
+        pl_fill_round_robin(c, out);
+    else
+        pl_fill(c, s, out, beam, evaluations);
+}
+
+static int solve_fixed(const struct plan_problem *pb, const struct plan_params *pa, uint32_t size,
+                       bool round_robin, const char *name, struct plan **out,
+                       struct plan_outcome *outcome)
+{
+    uint32_t devices = pb->cluster->devices;
+    if (size > devices)
+        return mx_error(MX_EUSAGE,
+                        "%s: groups of %u devices do not fit the %u devices of cluster %s", name,
+                        size, devices, pb->cluster_path);
+    struct pl_context c;
+    int rc = pl_context_init(&c, pb, pb->train);
+    if (rc < 0)
+        return rc;
+    struct pl_placement layout;
+    pl_placement_layout(&layout, devices, size, 1, (int32_t)size);
+    rc = pl_check_fits(&c, &layout, 1);
+    pl_placement_release(&layout);
+    if (rc == MX_OK) {
+        struct sim_eval_state *s = sim_eval_state_new(c.eval);
+        struct pl_placement p;
+        uint32_t evaluations = 0;
+        pl_solve_layout(&c, s, devices, size, 1, (int32_t)size, round_robin, pa->beam, &p,
+                        &evaluations);
+        rc = pl_finish(&c, s, &p, evaluations, out, outcome);
+        if (rc == MX_OK)
+            pl_record(*out, name, pa, outcome, pb->train);
+        pl_placement_release(&p);
+        sim_eval_state_free(s);
+    }
+    pl_context_release(&c);
+    return rc;
+}
+
+static int solve_sr(const struct plan_problem *pb, const struct plan_params *pa, struct plan **out,
+                    struct plan_outcome *outcome)
+{
+    return solve_fixed(pb, pa, 1, false, "sr", out, outcome);
+}
+
+static int solve_round_robin(const struct plan_problem *pb, const struct plan_params *pa,
+                             struct plan **out, struct plan_outcome *outcome)
+{
+    return solve_fixed(pb, pa, pa->group_size, true, "round-robin", out, outcome);
+}
+
+static int solve_greedy(const struct plan_problem *pb, const struct plan_params *pa,
+                        struct plan **out, struct plan_outcome *outcome)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "greedy-%u", pa->group_size);
+    return solve_fixed(pb, pa, pa->group_size, false, name, out, outcome);
+}
+
+const struct plan_policy plan_policy_sr = {
+    "sr", "selective replication: one model copy per device, greedy fill (AlpaServe's SR)",
+    solve_sr};
+const struct plan_policy plan_policy_round_robin = {
+    "round-robin", "pipelines of --group-size devices, filled round robin", solve_round_robin};
+const struct plan_policy plan_policy_greedy = {"greedy-<s>", "pipelines of s devices, greedy fill",
+                                               solve_greedy};

@@ -10,6 +10,7 @@
  * counts.
  *
  * Nothing is allocated inside the loop; everything is sized before it. */
+#include "sim_fast_step.h"
 #include "sim_int.h"
 
 #include "mx_alloc.h"
@@ -78,56 +79,6 @@ static void in_flight_retire(struct in_flight *f, uint32_t g, mx_ns now, uint32_
     }
 }
 
-/* Admission and commit in one pass over a group's stage clocks c: run the §4.4 recurrence in place,
- * keeping the old clocks in saved, and put them back if the last stage would finish after latest.
- * Admission is the common case, so its clocks are written once. Returns the last stage's finish
- * (> latest: refused, c unchanged) and the stage-0 start in *started. */
-static inline __attribute__((always_inline)) mx_ns admit(mx_ns *restrict c,
-                                                         const mx_ns *restrict lat, uint32_t n,
-                                                         mx_ns ready, mx_ns latest,
-                                                         mx_ns *restrict saved, mx_ns *started)
-{
-    mx_ns t = ready;
-#pragma GCC unroll 8
-    for (uint32_t k = 0; k < n; k++) {
-        saved[k] = c[k];
-        t = (saved[k] > t ? saved[k] : t) + lat[k];
-        c[k] = t;
-    }
-    if (t > latest) {
-#pragma GCC unroll 8
-        for (uint32_t k = 0; k < n; k++)
-            c[k] = saved[k];
-    }
-    *started = saved[0] > ready ? saved[0] : ready;
-    return t;
-}
-
-/* admit() unrolled for the usual pipeline depths, where the old clocks stay in registers. */
-#define UNROLLED_STAGES 8
-static inline __attribute__((always_inline)) mx_ns admit_any(mx_ns *restrict c,
-                                                             const mx_ns *restrict lat, uint32_t n,
-                                                             mx_ns ready, mx_ns latest,
-                                                             mx_ns *restrict spill, mx_ns *started)
-{
-    mx_ns saved[UNROLLED_STAGES];
-    switch (n) {
-    case 1:
-        return admit(c, lat, 1, ready, latest, saved, started);
-    case 2:
-        return admit(c, lat, 2, ready, latest, saved, started);
-    case 4:
-        return admit(c, lat, 4, ready, latest, saved, started);
-    case 8:
-        return admit(c, lat, 8, ready, latest, saved, started);
-    default:
-        return admit(c, lat, n, ready, latest, spill, started);
-    }
-}
-
-typedef int32_t (*choose_fn)(const struct sim_view *, const struct sim_replica *, uint32_t,
-                             const struct sim_dispatch_query *);
-
 /* The loop over one segment. Always inlined into one copy per dispatch policy and output mode
  * below, with the policy's choice and flags as constants, so each copy carries only the code it
  * needs. Per-request mode fills r; counting mode (the planner's) only adds to c. */
@@ -175,17 +126,18 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
         const uint32_t begin = rep_begin[m], n = rep_begin[m + 1] - begin;
         const mx_ns decided = arrival[i] + client;
         const mx_ns deadline = deadline_of[i];
-        int32_t chosen = -1;
         if (counting)
             model_requests[m]++;
-        if (n > 0) {
-            const struct sim_replica *reps = replicas + begin;
-            if (count_outstanding)
-                for (uint32_t k = 0; k < n; k++)
-                    in_flight_retire(&flight, reps[k].group, decided, outstanding);
-            const struct sim_dispatch_query q = {decided + dispatch + exec, deadline - fixed};
-            chosen = n == 1 && !may_refuse ? 0 : choose(&view, reps, n, &q);
-        }
+        const struct sim_replica *reps = replicas + begin;
+        if (count_outstanding)
+            for (uint32_t k = 0; k < n; k++)
+                in_flight_retire(&flight, reps[k].group, decided, outstanding);
+        const mx_ns received = decided + dispatch, ready = received + exec;
+        const struct sim_dispatch_query q = {ready, deadline - fixed};
+        bool accepted = false;
+        mx_ns last = 0, started = 0;
+        const int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, &q,
+                                                ready, saved, &accepted, &last, &started);
         if (chosen < 0) {
             if (!counting) {
                 status[i] = n == 0 ? SIM_NO_REPLICA : SIM_REJECTED;
@@ -197,17 +149,13 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
             }
             continue;
         }
-        const struct sim_replica *rep = &replicas[begin + (uint32_t)chosen];
+        const struct sim_replica *rep = &reps[chosen];
         const uint32_t g = rep->group;
-        const mx_ns received = decided + dispatch, ready = received + exec;
-        mx_ns started;
-        const mx_ns last = admit_any(clock + rep->stage_base, rep->latency_ns, rep->n_stages, ready,
-                                     deadline - fixed, saved, &started);
         if (counting)
             group_requests[g]++;
         else
             group[i] = (int32_t)g;
-        if (last + fixed > deadline) {
+        if (!accepted) {
             if (!counting) {
                 status[i] = SIM_REJECTED;
                 start[i] = MX_NS_NEVER;

@@ -1,0 +1,160 @@
+/* bench/plan_speed: planning time and attainment of sr and alpaserve on issue 3's cases.
+ *
+ *   a: 16 devices, 48 x bert-1.3b, power-law rates (alpha 0.5) totalling 20 req/s, CV 4, 600 s
+ *   b: 64 devices, 96 x bert-1.3b, 200 req/s, CV 4, 1800 s; training trace = test trace
+ *   c: 1024 devices, 2000 x bert-1.3b, 2000 req/s, CV 4, 3600 s
+ * SLO 5x the single-device latency; V100 reference profile; 8 devices per node, 13 GiB budget;
+ * AlpaServe's fast-simulator semantics (alpaserve-fast overheads, earliest-free dispatch). Test
+ * traces other than b's use another seed. One JSON line per case, policy and thread count: the
+ * planning time (trace generation and file reading excluded), the planner's predicted attainment
+ * on the training trace and the attainment of its plan on the test trace.
+ *
+ * usage: plan_speed [--profile DB.h5] [--cases abc] [--policies sr,alpaserve] [--threads 1,2] */
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_time.h"
+#include "planner.h"
+#include "prof_db.h"
+#include "sim.h"
+#include "sim_dispatch.h"
+#include "sim_metrics.h"
+#include "wl_gen.h"
+#include "wl_models.h"
+#include "wl_trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bench_case {
+    char name;
+    uint32_t devices, models;
+    double rate, duration_s;
+    bool test_is_train;
+};
+
+static const struct bench_case cases[] = {
+    {'a', 16, 48, 20, 600, false},
+    {'b', 64, 96, 200, 1800, true},
+    {'c', 1024, 2000, 2000, 3600, false},
+};
+
+static struct wl_model_set *model_set(const struct prof_db *db, uint32_t n)
+{
+    struct wl_model_set *set = MX_NEW(struct wl_model_set);
+    set->path = mx_strdup("bench");
+    set->n = n;
+    set->models = MX_NEW_ARRAY(struct wl_model, n);
+    double slo = 5 * prof_db_single_device_latency_s(db, "bert-1.3b");
+    for (uint32_t m = 0; m < n; m++)
+        set->models[m] = (struct wl_model){mx_strfmt("m%u", m), mx_strdup("bert-1.3b"), slo, 5, -1,
+                                           -1};
+    return set;
+}
+
+static int attainment_on(const struct sim_cluster *cluster, const struct prof_db *db,
+                         const struct plan *plan, const struct wl_trace *test, double *out)
+{
+    struct sim_world *w = NULL;
+    struct sim_results *r = NULL;
+    struct sim_summary s = {0};
+    struct sim_options o = {.engine = SIM_ENGINE_FAST, .dispatch = &sim_dispatch_earliest_free,
+                            .max_batch = 1, .threads = 1};
+    int rc = sim_world_new(cluster, "bench", db, "profile", plan, test, &w);
+    if (rc == MX_OK)
+        rc = sim_run(w, &o, &r);
+    if (rc == MX_OK)
+        rc = sim_summarize(w, r, 0, &s);
+    if (rc == MX_OK)
+        *out = s.attainment;
+    sim_summary_release(&s);
+    sim_results_free(r);
+    sim_world_free(w);
+    return rc;
+}
+
+static int run_case(const struct bench_case *bc, const struct prof_db *db, const char *policies,
+                    const char *threads)
+{
+    struct wl_model_set *set = model_set(db, bc->models);
+    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA, .rate_dist = WL_RATES_POWER,
+                               .alpha = 0.5, .total_rate = bc->rate, .cv = 4,
+                               .duration_s = bc->duration_s, .seed = 1, .threads = 2};
+    struct wl_trace *train = NULL, *test = NULL;
+    int rc = wl_gen(set, &spec, &train);
+    spec.seed = 2;
+    if (rc == MX_OK && !bc->test_is_train)
+        rc = wl_gen(set, &spec, &test);
+    if (bc->test_is_train)
+        test = train;
+    struct sim_cluster cluster = {.devices = bc->devices, .devices_per_node = 8,
+                                  .mem_budget_bytes = 13958643712};
+    sim_overheads_preset("alpaserve-fast", &cluster.overheads);
+    char *policy_list = mx_strdup(policies), *ps = NULL;
+    for (char *name = strtok_r(policy_list, ",", &ps); name && rc == MX_OK;
+         name = strtok_r(NULL, ",", &ps)) {
+        char *thread_list = mx_strdup(threads), *ts = NULL;
+        for (char *t = strtok_r(thread_list, ",", &ts); t && rc == MX_OK;
+             t = strtok_r(NULL, ",", &ts)) {
+            struct plan_params params = plan_params_default();
+            const struct plan_policy *policy = plan_policy_find(name, &params);
+            if (!policy) {
+                rc = mx_error(MX_EUSAGE, "unknown policy %s", name);
+                break;
+            }
+            struct plan_problem pb = {&cluster, "bench", db, "profile", set, train,
+                                      &sim_dispatch_earliest_free, (unsigned)atoi(t), 0};
+            struct plan *plan = NULL;
+            struct plan_outcome outcome;
+            double start = mx_wall_s();
+            rc = plan_solve(policy, &pb, &params, &plan, &outcome);
+            double seconds = mx_wall_s() - start;
+            double attainment = 0;
+            if (rc == MX_OK)
+                rc = attainment_on(&cluster, db, plan, test, &attainment);
+            if (rc == MX_OK)
+                printf("{\"bench\": \"plan_speed\", \"case\": \"%c\", \"policy\": \"%s\", "
+                       "\"threads\": %s, \"planning_s\": %.3f, \"attainment\": %.6f, "
+                       "\"predicted_attainment\": %.6f, \"requests\": %zu, \"replicas\": %u, "
+                       "\"evaluations\": %u}\n",
+                       bc->name, name, t, seconds, attainment, outcome.attainment, train->n,
+                       outcome.replicas, outcome.evaluations);
+            fflush(stdout);
+            plan_free(plan);
+        }
+        free(thread_list);
+    }
+    free(policy_list);
+    if (test != train)
+        wl_trace_free(test);
+    wl_trace_free(train);
+    wl_models_free(set);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *profile = "data/profiles/v100-reference.h5", *which = "ab";
+    const char *policies = "sr,alpaserve", *threads = "1,2";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--profile") == 0)
+            profile = argv[i + 1];
+        else if (strcmp(argv[i], "--cases") == 0)
+            which = argv[i + 1];
+        else if (strcmp(argv[i], "--policies") == 0)
+            policies = argv[i + 1];
+        else if (strcmp(argv[i], "--threads") == 0)
+            threads = argv[i + 1];
+    }
+    struct prof_db *db = NULL;
+    int rc = prof_db_load(profile, &db);
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]) && rc == MX_OK; k++)
+        if (strchr(which, cases[k].name))
+            rc = run_case(&cases[k], db, policies, threads);
+    prof_db_free(db);
+    if (rc < 0) {
+        fprintf(stderr, "plan_speed: %s\n", mx_error_message());
+        return 1;
+    }
+    return 0;
+}

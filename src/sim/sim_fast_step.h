@@ -1,0 +1,81 @@
+/* One request on the fast path: dispatch and admission (DESIGN §4.4), shared by the fast engine's
+ * loops and the planner's incremental evaluator. Internal to src/sim. */
+#ifndef SIM_FAST_STEP_H
+#define SIM_FAST_STEP_H
+
+#include "sim_dispatch.h"
+#include "sim_int.h"
+
+/* Admission and commit in one pass over a group's stage clocks c: run the §4.4 recurrence in place,
+ * keeping the old clocks in saved, and put them back if the last stage would finish after latest.
+ * Admission is the common case, so its clocks are written once. Returns the last stage's finish
+ * (> latest: refused, c unchanged) and the stage-0 start in *started. */
+static inline __attribute__((always_inline)) mx_ns admit(mx_ns *restrict c,
+                                                         const mx_ns *restrict lat, uint32_t n,
+                                                         mx_ns ready, mx_ns latest,
+                                                         mx_ns *restrict saved, mx_ns *started)
+{
+    mx_ns t = ready;
+#pragma GCC unroll 8
+    for (uint32_t k = 0; k < n; k++) {
+        saved[k] = c[k];
+        t = (saved[k] > t ? saved[k] : t) + lat[k];
+        c[k] = t;
+    }
+    if (t > latest) {
+#pragma GCC unroll 8
+        for (uint32_t k = 0; k < n; k++)
+            c[k] = saved[k];
+    }
+    *started = saved[0] > ready ? saved[0] : ready;
+    return t;
+}
+
+/* admit() unrolled for the usual pipeline depths, where the old clocks stay in registers. */
+#define UNROLLED_STAGES 8
+static inline __attribute__((always_inline)) mx_ns admit_any(mx_ns *restrict c,
+                                                             const mx_ns *restrict lat, uint32_t n,
+                                                             mx_ns ready, mx_ns latest,
+                                                             mx_ns *restrict spill, mx_ns *started)
+{
+    mx_ns saved[UNROLLED_STAGES];
+    switch (n) {
+    case 1:
+        return admit(c, lat, 1, ready, latest, saved, started);
+    case 2:
+        return admit(c, lat, 2, ready, latest, saved, started);
+    case 4:
+        return admit(c, lat, 4, ready, latest, saved, started);
+    case 8:
+        return admit(c, lat, 8, ready, latest, saved, started);
+    default:
+        return admit(c, lat, n, ready, latest, spill, started);
+    }
+}
+
+
+typedef int32_t (*choose_fn)(const struct sim_view *, const struct sim_replica *, uint32_t,
+                             const struct sim_dispatch_query *);
+
+/* Dispatch a request among its model's n replicas, then admit it at the chosen group, whose clocks
+ * (in clock, by stage_base) take its stage finishes if it is admitted. Returns the chosen replica
+ * (-1: no replica, or dispatch refused it); then *admitted, its last-stage finish *last and stage-0
+ * start *started. */
+static inline __attribute__((always_inline)) int32_t
+sim__fast_decide(const struct sim_view *view, mx_ns *clock, const struct sim_replica *reps,
+                 uint32_t n, choose_fn choose, bool may_refuse, const struct sim_dispatch_query *q,
+                 mx_ns ready, mx_ns *spill, bool *admitted, mx_ns *last, mx_ns *started)
+{
+    if (n == 0)
+        return -1;
+    int32_t chosen = n == 1 && !may_refuse ? 0 : choose(view, reps, n, q);
+    if (chosen < 0)
+        return -1;
+    const struct sim_replica *rep = &reps[chosen];
+    *last = admit_any(clock + rep->stage_base, rep->latency_ns, rep->n_stages, ready, q->latest_ns,
+                      spill, started);
+    *admitted = *last <= q->latest_ns;
+    return chosen;
+}
+
+#endif

@@ -388,7 +388,6 @@ static int run_plan(const struct plan_args *a)
             mx_json_set(o, "policy", json_string(a->policy));
             mx_json_set(o, "attainment", json_real(outcome.attainment));
             mx_json_set(o, "mean_latency_s", json_real(outcome.mean_latency_s));
-            mx_json_set(o, "score", json_real(outcome.score));
             mx_json_set(o, "planning_s", json_real(planning_s));
             mx_json_set(o, "replicas", json_integer(outcome.replicas));
             mx_json_set(o, "evaluations", json_integer(outcome.evaluations));

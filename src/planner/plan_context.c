@@ -88,18 +88,40 @@ int pl_check_fits(const struct pl_context *c, const struct pl_placement *layouts
     return MX_OK;
 }
 
-double pl_evaluate(const struct pl_context *c, struct sim_eval_state *s,
-                   const struct pl_placement *p, struct sim_eval_result *result)
+int pl_score_compare(const struct pl_score *a, const struct pl_score *b)
 {
-    (void)c;
+    if (a->good != b->good)
+        return a->good > b->good ? 1 : -1;
+    if (a->mean_latency_s != b->mean_latency_s)
+        return a->mean_latency_s < b->mean_latency_s ? 1 : -1;
+    return (a->replicas > b->replicas) - (a->replicas < b->replicas);
+}
+
+static struct pl_score evaluate(struct sim_eval_state *s, const struct pl_placement *p,
+                                void (*run)(struct sim_eval_state *, uint32_t,
+                                            const struct sim_placement_group *,
+                                            struct sim_eval_result *),
+                                struct sim_eval_result *result)
+{
     struct sim_placement_group *groups =
         MX_NEW_ARRAY(struct sim_placement_group, p->n_groups ? p->n_groups : 1);
     for (uint32_t g = 0; g < p->n_groups; g++)
-        groups[g] = (struct sim_placement_group){p->groups[g].op, p->groups[g].pp,
-                                                 p->groups[g].n_models, p->groups[g].models};
-    sim_eval_run(s, p->n_groups, groups, result);
+        groups[g] = (struct sim_placement_group){p->groups[g].first_device, p->groups[g].op,
+                                                 p->groups[g].pp, p->groups[g].n_models,
+                                                 p->groups[g].models};
+    run(s, p->n_groups, groups, result);
     free(groups);
-    /* AlpaServe's score: attainment first; mean latency and replica count only break ties. */
-    return result->attainment - result->mean_latency_s / 1e4 +
-           (double)pl_placement_replicas(p) / 1e6;
+    return (struct pl_score){result->good, result->mean_latency_s, pl_placement_replicas(p)};
+}
+
+struct pl_score pl_evaluate(struct sim_eval_state *s, const struct pl_placement *p,
+                            struct sim_eval_result *result)
+{
+    return evaluate(s, p, sim_eval_run, result);
+}
+
+struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct pl_placement *p,
+                                 struct sim_eval_result *result)
+{
+    return evaluate(s, p, sim_eval_run_next, result);
 }

@@ -76,15 +76,15 @@ static bool next_pair(const struct pl_context *c, const struct pl_placement *p,
     return false;
 }
 
-static double fill_greedy(const struct pl_context *c, struct sim_eval_state *s,
-                          struct pl_placement *p, uint32_t *evaluations)
+static struct pl_score fill_greedy(const struct pl_context *c, struct sim_eval_state *s,
+                                   struct pl_placement *p, uint32_t *evaluations)
 {
     struct ranked *models = MX_NEW_ARRAY(struct ranked, c->n_models ? c->n_models : 1);
     struct ranked *groups = MX_NEW_ARRAY(struct ranked, p->n_groups ? p->n_groups : 1);
     struct sim_eval_result r;
-    double score;
+    struct pl_score score;
     for (;;) {
-        score = pl_evaluate(c, s, p, &r);
+        score = pl_evaluate_next(s, p, &r);
         (*evaluations)++;
         uint32_t g, m;
         int64_t w;
@@ -145,21 +145,34 @@ static bool visit(struct visited *v, uint64_t h)
 struct beam_scoring {
     const struct pl_context *c;
     const struct pl_placement *candidates;
-    double *scores;
+    struct pl_score *scores;
 };
+
+/* Candidates in rank order: best score first, ties by index. */
+struct ranked_candidate {
+    struct pl_score score;
+    uint32_t index;
+};
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const struct ranked_candidate *x = a, *y = b;
+    int cmp = pl_score_compare(&y->score, &x->score);
+    return cmp ? cmp : (x->index > y->index) - (x->index < y->index);
+}
 
 static void score_candidate(uint32_t item, struct sim_eval_state *s, void *arg)
 {
     struct beam_scoring *b = arg;
     struct sim_eval_result r;
-    b->scores[item] = pl_evaluate(b->c, s, &b->candidates[item], &r);
+    b->scores[item] = pl_evaluate(s, &b->candidates[item], &r);
 }
 
 /* AlpaServe's beam search: expand every member by every feasible pair (memory strictly under the
  * budget, as its code has it), score the new placements, keep the best `width`, return the best
  * seen. */
-static double fill_beam(const struct pl_context *c, struct pl_placement *p, uint32_t width,
-                        uint32_t *evaluations)
+static struct pl_score fill_beam(const struct pl_context *c, struct pl_placement *p, uint32_t width,
+                                 uint32_t *evaluations)
 {
     int64_t budget = c->pb->cluster->mem_budget_bytes;
     struct pl_placement *beam = MX_NEW_ARRAY(struct pl_placement, width);
@@ -167,7 +180,8 @@ static double fill_beam(const struct pl_context *c, struct pl_placement *p, uint
     pl_placement_copy(&beam[0], p);
     struct pl_placement best;
     pl_placement_copy(&best, p);
-    double best_score = -1;
+    struct pl_score best_score = {0};
+    bool have_best = false;
     struct visited visited = {0};
     for (;;) {
         struct pl_placement *next = NULL;
@@ -197,22 +211,23 @@ static double fill_beam(const struct pl_context *c, struct pl_placement *p, uint
             free(next);
             break;
         }
-        double *scores = MX_NEW_ARRAY(double, n_next);
+        struct pl_score *scores = MX_NEW_ARRAY(struct pl_score, n_next);
         struct beam_scoring scoring = {c, next, scores};
         pl_parallel(n_next, c->pb->threads, c->eval, score_candidate, &scoring);
         *evaluations += n_next;
-        struct ranked *order = MX_NEW_ARRAY(struct ranked, n_next);
+        struct ranked_candidate *order = MX_NEW_ARRAY(struct ranked_candidate, n_next);
         for (uint32_t k = 0; k < n_next; k++)
-            order[k] = (struct ranked){scores[k], k};
-        qsort(order, n_next, sizeof(*order), by_key_desc);
+            order[k] = (struct ranked_candidate){scores[k], k};
+        qsort(order, n_next, sizeof(*order), by_score_desc);
         for (uint32_t b = 0; b < n_beam; b++)
             pl_placement_release(&beam[b]);
         n_beam = n_next < width ? n_next : width;
         for (uint32_t b = 0; b < n_beam; b++) {
             uint32_t k = order[b].index;
             pl_placement_copy(&beam[b], &next[k]);
-            if (scores[k] > best_score) {
+            if (!have_best || pl_score_compare(&scores[k], &best_score) > 0) {
                 best_score = scores[k];
+                have_best = true;
                 pl_placement_release(&best);
                 pl_placement_copy(&best, &next[k]);
             }
@@ -232,8 +247,8 @@ static double fill_beam(const struct pl_context *c, struct pl_placement *p, uint
     return best_score;
 }
 
-double pl_fill(const struct pl_context *c, struct sim_eval_state *s, struct pl_placement *p,
-               uint32_t beam, uint32_t *evaluations)
+struct pl_score pl_fill(const struct pl_context *c, struct sim_eval_state *s,
+                        struct pl_placement *p, uint32_t beam, uint32_t *evaluations)
 {
     return beam > 1 ? fill_beam(c, p, beam, evaluations) : fill_greedy(c, s, p, evaluations);
 }

@@ -62,14 +62,32 @@ int64_t pl_weight(const struct pl_context *c, uint32_t m, int32_t op, int32_t pp
  * the model, its smallest size there and the budget. */
 int pl_check_fits(const struct pl_context *c, const struct pl_placement *layouts, uint32_t n);
 
-/* Simulate p on the context's workload and score it. */
-double pl_evaluate(const struct pl_context *c, struct sim_eval_state *s,
-                   const struct pl_placement *p, struct sim_eval_result *result);
+/* How the search ranks placements: more good requests, then a lower mean latency (AlpaServe's,
+ * refused requests counting 0), then more replicas. AlpaServe adds the three with weights 1, -1e-4
+ * and 1e-6; at a few thousand replicas that lets the replica count outweigh attainment, so they
+ * are compared in order here. */
+struct pl_score {
+    uint64_t good;
+    double mean_latency_s;
+    uint32_t replicas;
+};
+
+/* > 0 when a ranks above b, < 0 below, 0 tied. */
+int pl_score_compare(const struct pl_score *a, const struct pl_score *b);
+
+/* Simulate p on the workload of s's evaluator and score it. */
+struct pl_score pl_evaluate(struct sim_eval_state *s, const struct pl_placement *p,
+                            struct sim_eval_result *result);
+
+/* The same, computed incrementally from s's previous evaluation (sim_eval_run_next): for a
+ * sequence of placements that each differ a little from the one before. */
+struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct pl_placement *p,
+                                 struct sim_eval_result *result);
 
 /* Fill p by AlpaServe's greedy (beam <= 1) or by beam search of width beam, until nothing fits.
  * Returns the final score; *evaluations counts simulations. */
-double pl_fill(const struct pl_context *c, struct sim_eval_state *s, struct pl_placement *p,
-               uint32_t beam, uint32_t *evaluations);
+struct pl_score pl_fill(const struct pl_context *c, struct sim_eval_state *s,
+                        struct pl_placement *p, uint32_t beam, uint32_t *evaluations);
 
 /* Fill p round robin over the groups (AlpaServe's replica_placement_round_robin). */
 void pl_fill_round_robin(const struct pl_context *c, struct pl_placement *p);

@@ -60,7 +60,7 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
               uint32_t evaluations, struct plan **out, struct plan_outcome *outcome)
 {
     struct sim_eval_result r;
-    outcome->score = pl_evaluate(c, s, p, &r);
+    pl_evaluate(s, p, &r);
     outcome->attainment = r.attainment;
     outcome->mean_latency_s = r.mean_latency_s;
     outcome->groups = p->n_groups;
@@ -87,7 +87,6 @@ void pl_record(struct plan *plan, const char *policy, const struct plan_params *
     json_t *predicted = json_object();
     mx_json_set(predicted, "attainment", json_real(outcome->attainment));
     mx_json_set(predicted, "mean_latency_s", json_real(outcome->mean_latency_s));
-    mx_json_set(predicted, "score", json_real(outcome->score));
     mx_json_set(predicted, "groups", json_integer(outcome->groups));
     mx_json_set(predicted, "replicas", json_integer(outcome->replicas));
     mx_json_set(predicted, "evaluations", json_integer(outcome->evaluations));

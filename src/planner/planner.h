@@ -44,7 +44,6 @@ struct plan_params {
 struct plan_outcome {
     double attainment;     /* on the training workload, as the planner scored it */
     double mean_latency_s; /* AlpaServe's: refused requests count 0 */
-    double score;          /* attainment - mean latency / 1e4 + replicas / 1e6 */
     uint32_t groups, replicas;
     uint32_t evaluations; /* simulations run */
 };

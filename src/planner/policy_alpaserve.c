@@ -19,7 +19,7 @@ struct config_search {
     const struct pl_config *configs;
     uint32_t devices, beam;
     struct pl_placement *placements;
-    double *scores;
+    struct pl_score *scores;
     uint32_t *evaluations;
 };
 
@@ -30,7 +30,7 @@ static void fill_config(uint32_t item, struct sim_eval_state *s, void *arg)
     struct sim_eval_result r;
     pl_solve_layout(cs->c, s, cs->devices, cfg->group_size, cfg->op, cfg->pp, false, cs->beam,
                     &cs->placements[item], &cs->evaluations[item]);
-    cs->scores[item] = pl_evaluate(cs->c, s, &cs->placements[item], &r);
+    cs->scores[item] = pl_evaluate(s, &cs->placements[item], &r);
 }
 
 /* The alpaserve search over devices devices of context c: the best filled layout in *best. With
@@ -59,13 +59,13 @@ static int alpaserve_search(const struct pl_context *c, uint32_t devices,
                                devices,
                                pa->beam,
                                MX_NEW_ARRAY(struct pl_placement, n),
-                               MX_NEW_ARRAY(double, n),
+                               MX_NEW_ARRAY(struct pl_score, n),
                                MX_NEW_ARRAY(uint32_t, n)};
     pl_parallel(n, c->pb->threads, c->eval, fill_config, &cs);
     uint32_t chosen = 0;
     for (uint32_t k = 0; k < n; k++) {
         *evaluations += cs.evaluations[k] + 1;
-        if (cs.scores[k] > cs.scores[chosen])
+        if (pl_score_compare(&cs.scores[k], &cs.scores[chosen]) > 0)
             chosen = k;
     }
     for (uint32_t k = 0; k < n; k++) {
@@ -321,7 +321,7 @@ static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_
         (rc = make_buckets(pb, &buckets, &n_buckets)) < 0)
         goto done;
     struct sim_eval_result r;
-    double best_score = pl_evaluate(&c, s, &best, &r);
+    struct pl_score best_score = pl_evaluate(s, &best, &r);
     if (n_buckets > 1 && n_buckets <= devices) {
         for (uint32_t j = 0; j < n_buckets && rc == MX_OK; j++)
             rc = prepare_bucket(pb, &buckets[j]);
@@ -337,9 +337,9 @@ static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_
                           &candidate, &evaluations);
             if (rc < 0)
                 break;
-            double score = pl_evaluate(&c, s, &candidate, &r);
+            struct pl_score score = pl_evaluate(s, &candidate, &r);
             evaluations++;
-            if (score > best_score) {
+            if (pl_score_compare(&score, &best_score) > 0) {
                 best_score = score;
                 pl_placement_release(&best);
                 best = candidate;

@@ -52,7 +52,7 @@ static void solve_window(uint32_t k, struct sim_eval_state *unused, void *arg)
             struct sim_eval_result r;
             pl_solve_layout(&c, s, pb->cluster->devices, 1, 1, 1, false, ws->pa->beam,
                             &win->placement, &win->evaluations);
-            pl_evaluate(&c, s, &win->placement, &r);
+            pl_evaluate(s, &win->placement, &r);
             win->evaluations++;
             win->requests = r.requests;
             win->good = r.good;
@@ -142,8 +142,6 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     outcome->attainment = (double)good / (double)requests;
     outcome->mean_latency_s = latency / (double)requests;
     outcome->groups = pb->cluster->devices;
-    outcome->score =
-        outcome->attainment - outcome->mean_latency_s / 1e4 + (double)outcome->replicas / 1e6;
     /* "unplaced" is per window in spirit; the plan's first window carried one, drop it. */
     json_object_del(plan->extra, "unplaced");
     pl_record(plan, "clockwork++", pa, outcome, t);

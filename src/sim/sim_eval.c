@@ -1,41 +1,36 @@
 /* The planner's evaluator: one compiled workload shared by every thread, and per-thread states
- * that rebuild a one-segment world for each candidate placement and run the fast path in counting
- * mode. */
+ * that rebuild a one-segment world for each candidate placement and run the fast path, counting.
+ * Where the dispatch policy allows (no outstanding counts), a run also records a baseline that
+ * sim_eval_run_next() (sim_eval_next.c) re-simulates incrementally. */
 #include "sim_eval.h"
 
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "prof_db.h"
 #include "sim_dispatch.h"
-#include "sim_int.h"
+#include "sim_eval_int.h"
 #include "wl_trace.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* A profiled config of a model, compiled. */
-struct eval_config {
-    int32_t op, pp;
-    uint32_t entry; /* in the tables */
-};
-
-struct sim_eval {
-    struct sim_overheads overheads; /* the cluster's, with every term at its mean */
-    struct sim_world base;          /* requests, overheads and tables; no segments */
-    const struct sim_dispatch_policy *dispatch;
-    uint32_t *config_begin; /* [n_models + 1] */
-    struct eval_config *configs;
-};
-
-struct sim_eval_state {
-    const struct sim_eval *e;
-    struct sim_world w; /* borrows base's requests and tables */
-    uint32_t groups_cap, replicas_cap;
-    struct sim_group_spec *specs;          /* [groups_cap] */
-    uint32_t *entries;                     /* [replicas_cap] */
-    uint64_t *model_requests, *model_good; /* [n_models] */
-    uint64_t *group_requests;              /* [groups_cap] */
-};
+/* List each model's requests in order: what an incremental run walks. */
+static void order_by_model(struct sim_eval *e, const struct wl_trace *trace)
+{
+    const struct sim_world *w = &e->base;
+    e->request_begin = MX_NEW_ARRAY(uint32_t, (size_t)trace->n_models + 1);
+    e->request = mx_malloc_array(w->n, sizeof(uint32_t));
+    for (size_t i = 0; i < w->n; i++)
+        e->request_begin[w->model[i] + 1]++;
+    for (uint32_t m = 0; m < trace->n_models; m++)
+        e->request_begin[m + 1] += e->request_begin[m];
+    uint32_t *fill = MX_NEW_ARRAY(uint32_t, trace->n_models);
+    for (size_t i = 0; i < w->n; i++) {
+        uint32_t m = (uint32_t)w->model[i];
+        e->request[e->request_begin[m] + fill[m]++] = (uint32_t)i;
+    }
+    free(fill);
+}
 
 int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, const char *db_path,
                  const struct wl_trace *trace, const char *const *bases,
@@ -49,6 +44,7 @@ int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, co
     for (int t = 0; t < SIM_OH_COUNT; t++)
         e->overheads.term[t].sd_s = 0;
     e->dispatch = dispatch;
+    e->key_limit = cluster->devices;
     sim__world_requests(&e->base, trace);
     sim__world_overheads(&e->base, &e->overheads);
     sim__tables_init(&e->base.tables, &e->overheads, db_path);
@@ -74,10 +70,13 @@ int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, co
             }
             ec->op = cfg->op;
             ec->pp = cfg->pp;
+            if ((uint32_t)cfg->pp > e->stride)
+                e->stride = (uint32_t)cfg->pp;
             n_configs++;
         }
         e->config_begin[m + 1] = n_configs;
     }
+    order_by_model(e, trace);
     *out = e;
     return MX_OK;
 }
@@ -91,6 +90,8 @@ void sim_eval_free(struct sim_eval *e)
     sim__tables_release(&e->base.tables);
     free(e->config_begin);
     free(e->configs);
+    free(e->request_begin);
+    free(e->request);
     free(e);
 }
 
@@ -108,6 +109,7 @@ struct sim_eval_state *sim_eval_state_new(const struct sim_eval *e)
     s->w.segments = MX_NEW(struct sim_segment);
     s->model_requests = MX_NEW_ARRAY(uint64_t, e->base.n_models);
     s->model_good = MX_NEW_ARRAY(uint64_t, e->base.n_models);
+    s->spill = MX_NEW_ARRAY(mx_ns, e->stride ? e->stride : 1);
     return s;
 }
 
@@ -124,6 +126,11 @@ void sim_eval_state_free(struct sim_eval_state *s)
     free(s->model_requests);
     free(s->model_good);
     free(s->group_requests);
+    free(s->keys);
+    free(s->spill);
+    sim__baseline_release(&s->b, s->e->key_limit);
+    free(s->ops);
+    free(s->key_seen);
     free(s);
 }
 
@@ -142,6 +149,8 @@ static void reserve(struct sim_eval_state *s, uint32_t n_groups, uint32_t n_repl
         s->specs = mx_realloc_array(s->specs, n_groups, sizeof(*s->specs));
         s->w.groups = mx_realloc_array(s->w.groups, n_groups, sizeof(*s->w.groups));
         s->group_requests = mx_realloc_array(s->group_requests, n_groups, sizeof(uint64_t));
+        s->keys = mx_realloc_array(s->keys, n_groups, sizeof(uint32_t));
+        s->ops = mx_realloc_array(s->ops, n_groups, sizeof(int32_t));
     }
     if (n_replicas > s->replicas_cap) {
         s->replicas_cap = n_replicas;
@@ -149,8 +158,8 @@ static void reserve(struct sim_eval_state *s, uint32_t n_groups, uint32_t n_repl
     }
 }
 
-void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
-                  const struct sim_placement_group *groups, struct sim_eval_result *out)
+void sim__eval_place(struct sim_eval_state *s, uint32_t n_groups,
+                     const struct sim_placement_group *groups)
 {
     const struct sim_eval *e = s->e;
     uint32_t n_replicas = 0;
@@ -158,12 +167,20 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
         n_replicas += groups[g].n_models;
     reserve(s, n_groups ? n_groups : 1, n_replicas ? n_replicas : 1);
     uint32_t *entry = s->entries;
+    if (!s->key_seen)
+        s->key_seen = MX_NEW_ARRAY(uint32_t, e->key_limit ? e->key_limit : 1);
+    s->key_epoch++;
     for (uint32_t g = 0; g < n_groups; g++) {
         const struct sim_placement_group *pg = &groups[g];
+        if (pg->key >= e->key_limit || s->key_seen[pg->key] == s->key_epoch)
+            MX_BUG("group key %u is repeated or not below %u", pg->key, e->key_limit);
+        s->key_seen[pg->key] = s->key_epoch;
         for (uint32_t j = 0; j < pg->n_models; j++)
             entry[j] = config_entry(e, pg->models[j], pg->op, pg->pp);
         s->specs[g] =
             (struct sim_group_spec){(int32_t)g, (uint32_t)pg->pp, pg->n_models, pg->models, entry};
+        s->keys[g] = pg->key;
+        s->ops[g] = pg->op;
         entry += pg->n_models;
     }
     struct sim_world *w = &s->w;
@@ -177,13 +194,11 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
     uint32_t n_stages = 0;
     sim__world_segment(w, 0, s->specs, n_groups, &n_stages);
     w->n_stages = n_stages;
+}
 
-    memset(s->model_requests, 0, w->n_models * sizeof(uint64_t));
-    memset(s->model_good, 0, w->n_models * sizeof(uint64_t));
-    memset(s->group_requests, 0, s->groups_cap * sizeof(uint64_t));
-    struct sim_counts counts = {s->model_requests, s->model_good, s->group_requests, 0};
-    sim__fast_count_segment(w, 0, e->dispatch, &counts);
-
+void sim__eval_result(struct sim_eval_state *s, mx_ns latency_sum_ns, struct sim_eval_result *out)
+{
+    const struct sim_world *w = &s->w;
     uint64_t good = 0;
     for (uint32_t m = 0; m < w->n_models; m++)
         good += s->model_good[m];
@@ -191,9 +206,70 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
         .requests = w->n,
         .good = good,
         .attainment = (double)good / (double)w->n,
-        .mean_latency_s = mx_ns_to_s(counts.latency_sum_ns) / (double)w->n,
+        .mean_latency_s = mx_ns_to_s(latency_sum_ns) / (double)w->n,
         .model_requests = s->model_requests,
         .model_good = s->model_good,
         .group_requests = s->group_requests,
+        .simulated = s->simulated,
     };
+}
+
+static bool incremental_policy(const struct sim_eval *e)
+{
+    return !e->dispatch->needs_outstanding;
+}
+
+void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
+                  const struct sim_placement_group *groups, struct sim_eval_result *out)
+{
+    sim__eval_place(s, n_groups, groups);
+    s->simulated = s->w.n;
+    if (incremental_policy(s->e)) {
+        sim__eval_record(s);
+        sim__eval_result(s, s->b.latency_sum_ns, out);
+        return;
+    }
+    struct sim_world *w = &s->w;
+    memset(s->model_requests, 0, w->n_models * sizeof(uint64_t));
+    memset(s->model_good, 0, w->n_models * sizeof(uint64_t));
+    memset(s->group_requests, 0, s->groups_cap * sizeof(uint64_t));
+    struct sim_counts counts = {s->model_requests, s->model_good, s->group_requests, 0};
+    sim__fast_count_segment(w, 0, s->e->dispatch, &counts);
+    sim__eval_result(s, counts.latency_sum_ns, out);
+}
+
+/* An incremental run stops paying once it re-simulates this share of the requests: then the next
+ * evaluation is a full one. */
+#define RERUN_LIMIT 0.3
+
+/* Whether every key of groups that the baseline has too keeps its config there, and the baseline's
+ * records can hold every group's stages. */
+static bool same_configs(const struct sim_eval_state *s, uint32_t n_groups,
+                         const struct sim_placement_group *groups)
+{
+    const struct baseline *b = &s->b;
+    for (uint32_t g = 0; g < n_groups; g++) {
+        uint32_t k = groups[g].key;
+        if (k >= s->e->key_limit)
+            return false; /* the full run reports it */
+        if (b->slot_pp[k] != 0 && (b->slot_pp[k] != groups[g].pp || b->slot_op[k] != groups[g].op))
+            return false;
+        if ((uint32_t)groups[g].pp > b->stride)
+            return false; /* deeper than the baseline's records hold */
+    }
+    return true;
+}
+
+void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
+                       const struct sim_placement_group *groups, struct sim_eval_result *out)
+{
+    if (!s->b.valid || !incremental_policy(s->e) ||
+        (double)s->b.rerun > RERUN_LIMIT * (double)s->w.n || !same_configs(s, n_groups, groups)) {
+        sim_eval_run(s, n_groups, groups, out);
+        return;
+    }
+    sim__eval_place(s, n_groups, groups);
+    sim__eval_next(s);
+    s->simulated = s->b.rerun;
+    sim__eval_result(s, s->b.latency_sum_ns, out);
 }

@@ -21,8 +21,10 @@ struct wl_trace;
 struct sim_dispatch_policy;
 
 /* One group of a candidate placement. Models are indices into the evaluator's models (the trace's
- * model indices). */
+ * model indices). The key names the group across evaluations (the planner uses its first device):
+ * keys are unique within a placement and below the cluster's device count. */
 struct sim_placement_group {
+    uint32_t key;
     int32_t op, pp; /* (1, op, pp) */
     uint32_t n_models;
     const uint32_t *models; /* [n_models], borrowed for the evaluation */
@@ -37,6 +39,8 @@ struct sim_eval_result {
     const uint64_t *model_requests; /* [n_models] */
     const uint64_t *model_good;     /* [n_models] */
     const uint64_t *group_requests; /* [n_groups] requests dispatched to each group */
+    uint64_t simulated;             /* requests this evaluation simulated (requests, unless it was
+                                       an incremental one) */
 };
 
 struct sim_eval;
@@ -61,5 +65,14 @@ void sim_eval_state_free(struct sim_eval_state *s);
  * Cost: O(requests x stages) plus O(replicas) to set up. */
 void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
                   const struct sim_placement_group *groups, struct sim_eval_result *out);
+
+/* The same result as sim_eval_run, computed from the state's previous evaluation by re-simulating
+ * only the requests the change between the two placements can affect (groups whose key keeps its
+ * model list are reused). Falls back to a full run when there is no previous evaluation, the
+ * dispatch policy reads outstanding counts, a key changed its config, or the previous incremental
+ * run re-simulated most of the workload anyway. Meant for sequences of small changes, such as a
+ * greedy fill adding one replica at a time. */
+void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
+                       const struct sim_placement_group *groups, struct sim_eval_result *out);
 
 #endif

@@ -3,125 +3,16 @@
  * alpaserve-fast preset reproduces AlpaServe's fast simulator (a transcription of its recurrence in
  * double precision) request by request. */
 #include "fixture.h"
+#include "random_case.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "mx_rng.h"
 #include "sim_dispatch.h"
-#include "sim_eval.h"
 
 #include <criterion/criterion.h>
 #include <gsl/gsl_randist.h>
 #include <math.h>
 #include <stdlib.h>
-
-struct random_case {
-    struct prof_db *db;
-    struct plan *p;
-    struct wl_trace *t;
-    struct sim_cluster c;
-    struct sim_options o;
-};
-
-struct case_shape {
-    bool random_overheads;
-    bool batching;
-    bool schedule;
-};
-
-static const char *const base_names[2] = {"b0", "b1"};
-
-/* Add random groups to the plan's last segment and the configs they need to the profile. */
-static void random_groups(gsl_rng *rng, struct random_case *rc, bool batching, uint32_t *devices)
-{
-    uint32_t n_groups = 1 + (uint32_t)gsl_rng_uniform_int(rng, 4);
-    uint32_t first = 0;
-    for (uint32_t g = 0; g < n_groups; g++) {
-        int pp = 1 + (int)gsl_rng_uniform_int(rng, 4), op = 1 + (int)gsl_rng_uniform_int(rng, 2);
-        uint32_t models[8], n = 0;
-        for (uint32_t m = 0; m < rc->p->n_models; m++)
-            if (gsl_rng_uniform(rng) < 0.6)
-                models[n++] = m;
-        for (int b = 0; b < 2; b++) {
-            if (prof_db_find(rc->db, base_names[b], 1, op, pp))
-                continue;
-            int32_t batch[3] = {1, 2, 4};
-            double lat[12];
-            for (int k = 0; k < pp; k++) {
-                double l = 0.005 + 0.2 * gsl_rng_uniform(rng);
-                lat[k] = l;
-                lat[pp + k] = 1.5 * l;
-                lat[2 * pp + k] = 2.2 * l;
-            }
-            fx_profile_add_batches(rc->db, base_names[b], op, pp, batching ? 3 : 1, batch, lat, 1);
-        }
-        fx_plan_add_group(rc->p, op, pp, first, n, models);
-        first += (uint32_t)(op * pp);
-    }
-    if (first > *devices)
-        *devices = first;
-}
-
-static struct random_case random_case(uint64_t seed, struct case_shape shape)
-{
-    struct random_case rc;
-    gsl_rng *rng = mx_rng_new(seed, "test/random-case", 0);
-    uint32_t n_models = 1 + (uint32_t)gsl_rng_uniform_int(rng, 5);
-    const char *bases[8];
-    for (uint32_t m = 0; m < n_models; m++)
-        bases[m] = base_names[gsl_rng_uniform_int(rng, 2)];
-    rc.db = prof_db_new("random");
-    rc.p = fx_plan_new(n_models, bases);
-    uint32_t devices = 0;
-    random_groups(rng, &rc, shape.batching, &devices);
-
-    size_t n = 20 + gsl_rng_uniform_int(rng, 180);
-    double *arrival = MX_NEW_ARRAY(double, n), *slo = MX_NEW_ARRAY(double, n);
-    int32_t *model = MX_NEW_ARRAY(int32_t, n);
-    double rate = 2 + 60 * gsl_rng_uniform(rng), cv = 0.3 + 4 * gsl_rng_uniform(rng);
-    bool quantize = gsl_rng_uniform(rng) < 0.5;
-    double t = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (gsl_rng_uniform(rng) >= 0.15)
-            t += gsl_ran_gamma(rng, 1 / (cv * cv), cv * cv / rate);
-        arrival[i] = quantize ? floor(t * 100) / 100 : t; /* quantized: many equal times */
-        model[i] = (int32_t)gsl_rng_uniform_int(rng, n_models);
-        slo[i] = 0.02 + gsl_rng_uniform(rng);
-    }
-    if (shape.schedule && gsl_rng_uniform(rng) < 0.5) {
-        fx_plan_add_segment(rc.p, arrival[n / 2]);
-        random_groups(rng, &rc, shape.batching, &devices);
-    }
-    rc.t = fx_trace(n, arrival, model, slo, n_models);
-    free(arrival);
-    free(slo);
-    free(model);
-
-    rc.c = fx_cluster(devices, devices);
-    for (int k = 0; k < SIM_OH_COUNT; k++) {
-        if (gsl_rng_uniform(rng) < 0.5)
-            continue;
-        rc.c.overheads.term[k].mean_s = 0.02 * gsl_rng_uniform(rng);
-        if (shape.random_overheads)
-            rc.c.overheads.term[k].sd_s = 0.01 * gsl_rng_uniform(rng);
-    }
-    if (gsl_rng_uniform(rng) < 0.3)
-        rc.c.overheads.stage_factor_per_pp = 0.009;
-    rc.o = (struct sim_options){.engine = SIM_ENGINE_EVENT,
-                                .dispatch = sim_dispatch_policies[gsl_rng_uniform_int(rng, 3)],
-                                .max_batch =
-                                    shape.batching ? 1 + (uint32_t)gsl_rng_uniform_int(rng, 6) : 1,
-                                .seed = seed,
-                                .threads = 1};
-    gsl_rng_free(rng);
-    return rc;
-}
-
-static void random_case_free(struct random_case *rc)
-{
-    wl_trace_free(rc->t);
-    plan_free(rc->p);
-    prof_db_free(rc->db);
-}
 
 static void assert_same_results(const struct sim_results *a, const struct sim_results *b,
                                 uint64_t seed)
@@ -323,49 +214,4 @@ Test(random, alpaserve_fast_preset_reproduces_alpaserve_request_by_request)
     }
     cr_assert_gt(good_total, compared / 10);
     cr_assert_lt(good_total, compared - compared / 10);
-}
-
-Test(random, planner_evaluator_counts_what_the_simulator_measures)
-{
-    for (uint64_t seed = 30000; seed < 30300; seed++) {
-        struct random_case rc = random_case(seed, (struct case_shape){false, false, false});
-        rc.o.engine = SIM_ENGINE_FAST;
-        struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
-        const char *bases[8];
-        for (uint32_t m = 0; m < rc.p->n_models; m++)
-            bases[m] = rc.p->models[m].base;
-        struct sim_eval *e = NULL;
-        cr_assert_eq(sim_eval_new(&rc.c, rc.db, "db", rc.t, bases, rc.o.dispatch, &e), MX_OK, "%s",
-                     mx_error_message());
-        const struct plan_segment *ps = &rc.p->segments[0];
-        struct sim_placement_group groups[8];
-        for (uint32_t g = 0; g < ps->n_groups; g++)
-            groups[g] = (struct sim_placement_group){ps->groups[g].op, ps->groups[g].pp,
-                                                     ps->groups[g].n_models, ps->groups[g].models};
-        struct sim_eval_state *state = sim_eval_state_new(e);
-        struct sim_eval_result out;
-        for (int twice = 0; twice < 2; twice++) { /* a state is reusable */
-            sim_eval_run(state, ps->n_groups, groups, &out);
-            uint64_t good = 0, model_good[8] = {0}, group_requests[8] = {0};
-            double latency = 0;
-            for (size_t i = 0; i < r->n; i++) {
-                good += r->status[i] == SIM_GOOD;
-                model_good[rc.t->model[i]] += r->status[i] == SIM_GOOD;
-                if (r->group[i] >= 0)
-                    group_requests[r->group[i]]++;
-                if (r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE)
-                    latency += (double)(r->finish_ns[i] - llround(rc.t->arrival_s[i] * 1e9)) / 1e9;
-            }
-            cr_assert_eq(out.good, good, "case %llu", (unsigned long long)seed);
-            for (uint32_t m = 0; m < rc.p->n_models; m++)
-                cr_assert_eq(out.model_good[m], model_good[m]);
-            for (uint32_t g = 0; g < ps->n_groups; g++)
-                cr_assert_eq(out.group_requests[g], group_requests[g]);
-            cr_assert_float_eq(out.mean_latency_s, latency / (double)r->n, 1e-9);
-        }
-        sim_eval_state_free(state);
-        sim_eval_free(e);
-        sim_results_free(r);
-        random_case_free(&rc);
-    }
 }

@@ -1,0 +1,121 @@
+/* Internals of the planner's evaluator, shared by the full runs (sim_eval.c), the recording run
+ * that starts a baseline (sim_eval_record.c) and the incremental runs (sim_eval_next.c).
+ *
+ * Incremental runs walk each model's requests in order: they are listed model by model, model m's
+ * at request[request_begin[m] .. request_begin[m + 1]) in request order. Per-request data stays in
+ * request order, where an incremental run's sweep reads it nearly sequentially. */
+#ifndef SIM_EVAL_INT_H
+#define SIM_EVAL_INT_H
+
+#include "sim_eval.h"
+#include "sim_int.h"
+
+#include <stdbool.h>
+
+/* A profiled config of a model, compiled. */
+struct eval_config {
+    int32_t op, pp;
+    uint32_t entry; /* in the tables */
+};
+
+struct sim_eval {
+    struct sim_overheads overheads; /* the cluster's, with every term at its mean */
+    struct sim_world base;          /* requests, overheads and tables; no segments */
+    const struct sim_dispatch_policy *dispatch;
+    uint32_t key_limit;     /* group keys are below this (the cluster's devices) */
+    uint32_t stride;        /* the most stages any config has */
+    uint32_t *config_begin; /* [n_models + 1] */
+    struct eval_config *configs;
+    uint32_t *request_begin; /* [n_models + 1] */
+    uint32_t *request;       /* [n] each model's requests */
+};
+
+/* A group's admissions in the baseline: their requests, in order. */
+struct admissions {
+    uint32_t *request;
+    uint32_t n, cap;
+};
+
+/* What the last evaluation did, per request and per group key: the baseline an incremental
+ * evaluation starts from. */
+struct baseline {
+    bool valid;
+    /* Per request, in request order, `words` words: a record (REC_*) of its arrival, deadline and
+     * outcome, then its stage finishes if it was admitted. One place, so that the incremental run
+     * loads a request with one miss; as narrow as the recorded placement allows. */
+    mx_ns *record;
+    uint32_t stride; /* the most stages of any group of the recorded placement, at least 1 */
+    uint32_t words;  /* REC_FINISH + stride */
+    struct admissions *by_slot; /* [key_limit] */
+    uint32_t *rep_begin;        /* [n_models + 1] each model's replica keys, in dispatch order */
+    uint32_t *rep_slot;
+    int32_t *slot_op, *slot_pp; /* [key_limit] the config of each key's group; pp 0: no group */
+    uint64_t *slot_requests;    /* [key_limit] requests dispatched to each group */
+    mx_ns latency_sum_ns;
+    uint32_t rerun; /* requests the last incremental evaluation re-simulated */
+};
+
+/* A request's record in the baseline: word indices. The outcome is sim__outcome(slot, admitted). */
+enum { REC_ARRIVAL, REC_DEADLINE, REC_OUTCOME, REC_FINISH };
+
+static inline mx_ns sim__outcome(int32_t slot, bool admitted)
+{
+    return ((mx_ns)slot + 1) * 2 + admitted;
+}
+
+static inline int32_t sim__outcome_slot(mx_ns outcome)
+{
+    return (int32_t)(outcome / 2) - 1;
+}
+
+static inline bool sim__outcome_admitted(mx_ns outcome)
+{
+    return outcome & 1;
+}
+
+static inline mx_ns *sim__record(const struct baseline *b, size_t i)
+{
+    return b->record + i * b->words;
+}
+
+struct sim_eval_state {
+    const struct sim_eval *e;
+    struct sim_world w; /* borrows base's requests and tables */
+    uint32_t groups_cap, replicas_cap;
+    struct sim_group_spec *specs;          /* [groups_cap] */
+    uint32_t *entries;                     /* [replicas_cap] */
+    uint32_t *keys;                        /* [groups_cap] key of each group of the placement */
+    int32_t *ops;                          /* [groups_cap] op of each group (pp: its stages) */
+    uint32_t *key_seen, key_epoch;         /* [key_limit] to check keys are unique */
+    uint64_t *model_requests, *model_good; /* [n_models] */
+    uint64_t *group_requests;              /* [groups_cap] */
+    mx_ns *spill;                          /* [stride] */
+    uint64_t simulated;                    /* requests the last evaluation simulated */
+    struct baseline b;
+};
+
+/* Set up the state's world for placement groups (no simulation). */
+void sim__eval_place(struct sim_eval_state *s, uint32_t n_groups,
+                     const struct sim_placement_group *groups);
+
+/* Fill out from the state's counters. */
+void sim__eval_result(struct sim_eval_state *s, mx_ns latency_sum_ns, struct sim_eval_result *out);
+
+/* A full run of the placed world that records the baseline (sim_eval_record.c); only for dispatch
+ * policies that read no outstanding counts. */
+void sim__eval_record(struct sim_eval_state *s);
+
+/* Record the placed world's layout (replica keys in dispatch order, each key's config) as the
+ * baseline's. */
+void sim__baseline_layout(struct sim_eval_state *s);
+
+void sim__baseline_release(struct baseline *b, uint32_t key_limit);
+
+/* Append to a group's admissions. */
+void sim__admissions_push(struct admissions *l, uint32_t request);
+
+/* The incremental run (sim_eval_next.c): s's world is placed and the baseline valid, with the
+ * same config at every key both have. */
+void sim__eval_next(struct sim_eval_state *s);
+
+#endif

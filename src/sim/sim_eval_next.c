@@ -1,0 +1,461 @@
+/* Incremental evaluation: the outcome of a placement from the outcome of the previous one.
+ *
+ * The previous run (the baseline) left, for every request, the group it went to, whether it was
+ * admitted and its stage finishes, and for every group (by key) its admissions in order: so the
+ * stage clocks any group had just before any request can be looked up.
+ *
+ * A group is "clean" while its stage clocks in the new run equal the baseline's, "dirty" otherwise.
+ * A request needs simulating again only if its model's replicas changed or one of its model's
+ * groups is dirty when it arrives; every other request repeats its baseline outcome exactly, and
+ * leaves clean groups clean. So the run walks, in request order, the requests of the models that
+ * need it (a heap of per-model cursors), re-simulates them against the groups' clocks (a dirty
+ * group's own, a clean group's from the baseline), and marks groups dirty or clean by comparing
+ * their new clocks with the baseline's after each re-simulated request. Dirty groups turn clean
+ * again typically when a request finds them idle in both runs. Counters change by the difference
+ * between the new and the baseline outcome; the baseline becomes the new run's at the end.
+ *
+ * The sweep reads per-request data in request order, and searches each key's admissions with a
+ * cursor that only moves forward. */
+#include "sim_eval_int.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "sim_dispatch.h"
+#include "sim_fast_step.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cursor {
+    uint32_t request; /* heap key: the model's next request to look at */
+    uint32_t model;
+    uint32_t at; /* its index in the evaluator's request list */
+};
+
+/* A re-simulated request whose admission changed: the group keys that admitted it before and now
+ * (-1: none; never equal), and its new stage finishes when admitted. */
+struct change {
+    uint32_t request;
+    int32_t from, to;
+};
+
+struct next_run {
+    struct sim_eval_state *s;
+    const struct sim_eval *e;
+    struct sim_world *w;
+    struct baseline *b;
+    uint32_t stride;
+    mx_ns to_ready, fixed, reply; /* overheads */
+    mx_ns *clock;                 /* the world's stage clocks, by stage_base */
+    mx_ns *zeros;                 /* [stride] the clocks of a group nothing ran on yet */
+    int32_t *group_of;            /* [key_limit] group index in the new placement, -1: absent */
+    uint32_t *seen;               /* [key_limit] admissions of the key before the current request */
+    bool *dirty_model;            /* [n_models] its replicas changed */
+    bool *dirty;                  /* [key_limit] the group's clocks differ from the baseline's */
+    uint32_t *dirty_groups;       /* [n_models] how many of the model's groups are dirty */
+    mx_ns *state;                 /* [key_limit * stride] clocks of dirty groups */
+    bool *active;                 /* [n_models] the model has a cursor in the heap */
+    uint32_t *resume;             /* [n_models] the model's requests listed before this are done */
+    struct cursor *heap;          /* [n_models] */
+    uint32_t heap_n;
+    struct change *changes;
+    uint32_t n_changes, cap_changes;
+    /* Re-simulated admissions' stage finishes, written into the baseline once the run is over
+     * (until then the run reads the baseline's). */
+    uint32_t *pending_request;
+    mx_ns *pending_finish; /* [stride] per entry */
+    uint32_t n_pending, cap_pending;
+};
+
+/* Copy a group's stage clocks: a pipeline's depth, short enough that the usual depths are copied
+ * inline rather than by a call. */
+static inline void copy_stages(mx_ns *restrict dst, const mx_ns *restrict src, uint32_t n)
+{
+    switch (n) {
+    case 1:
+        memcpy(dst, src, 1 * sizeof(mx_ns));
+        return;
+    case 2:
+        memcpy(dst, src, 2 * sizeof(mx_ns));
+        return;
+    case 4:
+        memcpy(dst, src, 4 * sizeof(mx_ns));
+        return;
+    case 8:
+        memcpy(dst, src, 8 * sizeof(mx_ns));
+        return;
+    default:
+        memcpy(dst, src, n * sizeof(mx_ns));
+    }
+}
+
+static inline bool same_stages(const mx_ns *a, const mx_ns *b, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (a[k] != b[k])
+            return false;
+    return true;
+}
+
+static bool cursor_before(const struct cursor *a, const struct cursor *b)
+{
+    return a->request < b->request;
+}
+
+static void heap_push(struct next_run *r, struct cursor c)
+{
+    uint32_t i = r->heap_n++;
+    while (i > 0 && cursor_before(&c, &r->heap[(i - 1) / 2])) {
+        r->heap[i] = r->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    r->heap[i] = c;
+}
+
+static struct cursor heap_pop(struct next_run *r)
+{
+    struct cursor top = r->heap[0], last = r->heap[--r->heap_n];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t child = 2 * i + 1;
+        if (child >= r->heap_n)
+            break;
+        if (child + 1 < r->heap_n && cursor_before(&r->heap[child + 1], &r->heap[child]))
+            child++;
+        if (!cursor_before(&r->heap[child], &last))
+            break;
+        r->heap[i] = r->heap[child];
+        i = child;
+    }
+    if (r->heap_n > 0)
+        r->heap[i] = last;
+    return top;
+}
+
+/* The first of the sorted values at[lo .. hi) above `after`, as an index (hi if none), galloping
+ * from lo: cheap when the answer is near lo. */
+static uint32_t gallop_above(const uint32_t *at, uint32_t lo, uint32_t hi, int64_t after)
+{
+    uint32_t step = 1, end = lo;
+    while (end < hi && (int64_t)at[end] <= after) {
+        lo = end + 1;
+        end = step < hi - end ? end + step : hi;
+        step *= 2;
+    }
+    while (lo < end) {
+        uint32_t mid = lo + (end - lo) / 2;
+        if ((int64_t)at[mid] <= after)
+            lo = mid + 1;
+        else
+            end = mid;
+    }
+    return lo;
+}
+
+/* Give model m a cursor at its first request after `after` (all of them when after is -1). Its
+ * scan only moves forward: it resumes from where the model was last looked at. */
+static void activate_model(struct next_run *r, uint32_t m, int64_t after)
+{
+    if (r->active[m])
+        return;
+    uint32_t end = r->e->request_begin[m + 1];
+    uint32_t at = gallop_above(r->e->request, r->resume[m], end, after);
+    r->resume[m] = at;
+    if (at < end) {
+        r->active[m] = true;
+        heap_push(r, (struct cursor){r->e->request[at], m, at});
+    }
+}
+
+/* How many of key's baseline admissions come before request i. Requests are asked about in
+ * increasing order, so the count only grows. */
+static uint32_t admissions_before(struct next_run *r, uint32_t key, uint32_t i)
+{
+    const struct admissions *l = &r->b->by_slot[key];
+    return r->seen[key] = gallop_above(l->request, r->seen[key], l->n, (int64_t)i - 1);
+}
+
+/* The baseline clocks of group key just before request i: the finishes of its last admission. */
+static const mx_ns *baseline_before(struct next_run *r, uint32_t key, uint32_t i)
+{
+    uint32_t k = admissions_before(r, key, i);
+    return k == 0 ? r->zeros : sim__record(r->b, r->b->by_slot[key].request[k - 1]) + REC_FINISH;
+}
+
+/* Group key's clocks in the new run just before request i. */
+static const mx_ns *clocks_before(struct next_run *r, uint32_t key, uint32_t i)
+{
+    return r->dirty[key] ? r->state + (size_t)key * r->stride : baseline_before(r, key, i);
+}
+
+/* Group key's new clocks after request i are value; the baseline's are baseline_value. */
+static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
+                   const mx_ns *baseline_value, uint32_t n_stages, uint32_t i)
+{
+    const struct sim_group_spec *spec =
+        r->group_of[key] < 0 ? NULL : &r->s->specs[r->group_of[key]];
+    if (same_stages(value, baseline_value, n_stages)) {
+        if (r->dirty[key] && spec)
+            for (uint32_t j = 0; j < spec->n_models; j++)
+                r->dirty_groups[spec->models[j]]--;
+        r->dirty[key] = false;
+        return;
+    }
+    mx_ns *state = r->state + (size_t)key * r->stride;
+    if (state != value)
+        copy_stages(state, value, n_stages);
+    if (r->dirty[key])
+        return;
+    r->dirty[key] = true;
+    /* Every model of the group must now be looked at again. */
+    for (uint32_t j = 0; spec && j < spec->n_models; j++) {
+        r->dirty_groups[spec->models[j]]++;
+        activate_model(r, spec->models[j], i);
+    }
+}
+
+static void log_change(struct next_run *r, struct change c)
+{
+    if (r->n_changes == r->cap_changes) {
+        r->cap_changes = r->cap_changes ? 2 * r->cap_changes : 256;
+        r->changes = mx_realloc_array(r->changes, r->cap_changes, sizeof(*r->changes));
+    }
+    r->changes[r->n_changes++] = c;
+}
+
+static void defer_finish(struct next_run *r, uint32_t i, const mx_ns *finish, uint32_t n_stages)
+{
+    if (r->n_pending == r->cap_pending) {
+        r->cap_pending = r->cap_pending ? 2 * r->cap_pending : 256;
+        r->pending_request = mx_realloc_array(r->pending_request, r->cap_pending, sizeof(uint32_t));
+        r->pending_finish =
+            mx_realloc_array(r->pending_finish, (size_t)r->cap_pending * r->stride, sizeof(mx_ns));
+    }
+    r->pending_request[r->n_pending] = i;
+    copy_stages(r->pending_finish + (size_t)r->n_pending * r->stride, finish, n_stages);
+    r->n_pending++;
+}
+
+/* Simulate request i (of model m) again. */
+static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
+{
+    struct sim_world *w = r->w;
+    struct baseline *b = r->b;
+    const struct sim_segment *seg = &w->segments[0];
+    const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
+    const struct sim_replica *reps = seg->replicas + begin;
+    for (uint32_t k = 0; k < n; k++)
+        copy_stages(r->clock + reps[k].stage_base, clocks_before(r, r->s->keys[reps[k].group], i),
+                    reps[k].n_stages);
+    mx_ns *rec = sim__record(b, i);
+    const mx_ns arrival = rec[REC_ARRIVAL], deadline = rec[REC_DEADLINE];
+    const mx_ns ready = arrival + r->to_ready;
+    const struct sim_dispatch_query q = {ready, deadline - r->fixed};
+    const struct sim_view view = {w->groups, r->clock, NULL};
+    const struct sim_dispatch_policy *policy = r->e->dispatch;
+    bool admitted = false;
+    mx_ns last = 0, started = 0;
+    int32_t chosen = sim__fast_decide(&view, r->clock, reps, n, policy->choose, policy->may_refuse,
+                                      &q, ready, r->s->spill, &admitted, &last, &started);
+    const int32_t to = chosen < 0 ? -1 : (int32_t)r->s->keys[reps[chosen].group];
+    const int32_t from = sim__outcome_slot(rec[REC_OUTCOME]);
+    const bool was_admitted = sim__outcome_admitted(rec[REC_OUTCOME]);
+    const mx_ns *old_finish = rec + REC_FINISH;
+    const mx_ns old_last = was_admitted ? old_finish[b->slot_pp[from] - 1] : 0;
+
+    /* The group that admitted it in the baseline and does not now keeps its clocks from before. */
+    if (was_admitted && !(admitted && to == from))
+        settle(r, (uint32_t)from, clocks_before(r, (uint32_t)from, i), old_finish,
+               (uint32_t)b->slot_pp[from], i);
+    /* The group that admits it now takes its finishes. */
+    if (admitted) {
+        const struct sim_replica *rep = &reps[chosen];
+        const mx_ns *base =
+            was_admitted && from == to ? old_finish : baseline_before(r, (uint32_t)to, i);
+        settle(r, (uint32_t)to, r->clock + rep->stage_base, base, rep->n_stages, i);
+        defer_finish(r, i, r->clock + rep->stage_base, rep->n_stages);
+    }
+
+    bool good_before = was_admitted && old_last + r->reply <= deadline;
+    bool good_now = admitted && last + r->reply <= deadline;
+    r->s->model_good[m] += (uint64_t)good_now - (uint64_t)good_before;
+    if (from >= 0)
+        b->slot_requests[from]--;
+    if (to >= 0)
+        b->slot_requests[to]++;
+    b->latency_sum_ns += (admitted ? last + r->reply - arrival : 0) -
+                         (was_admitted ? old_last + r->reply - arrival : 0);
+    int32_t admitted_from = was_admitted ? from : -1, admitted_to = admitted ? to : -1;
+    if (admitted_from != admitted_to)
+        log_change(r, (struct change){i, admitted_from, admitted_to});
+    rec[REC_OUTCOME] = sim__outcome(to, admitted);
+    b->rerun++;
+}
+
+/* Apply the logged admission changes to the per-key lists: bucket them by key (keeping request
+ * order), then merge each key's into its list. */
+static void update_lists(struct next_run *r)
+{
+    struct baseline *b = r->b;
+    const uint32_t keys = r->e->key_limit;
+    struct edit {
+        uint32_t request;
+        bool insert;
+    } *edits = mx_malloc_array(2 * (size_t)r->n_changes + 1, sizeof(struct edit));
+    uint32_t *begin = MX_NEW_ARRAY(uint32_t, (size_t)keys + 1);
+    uint32_t *fill = MX_NEW_ARRAY(uint32_t, (size_t)keys + 1);
+    for (uint32_t c = 0; c < r->n_changes; c++) {
+        if (r->changes[c].from >= 0)
+            begin[r->changes[c].from + 1]++;
+        if (r->changes[c].to >= 0)
+            begin[r->changes[c].to + 1]++;
+    }
+    for (uint32_t k = 0; k < keys; k++)
+        begin[k + 1] += begin[k];
+    memcpy(fill, begin, keys * sizeof(uint32_t));
+    for (uint32_t c = 0; c < r->n_changes; c++) {
+        const struct change *ch = &r->changes[c];
+        if (ch->from >= 0)
+            edits[fill[ch->from]++] = (struct edit){ch->request, false};
+        if (ch->to >= 0)
+            edits[fill[ch->to]++] = (struct edit){ch->request, true};
+    }
+    for (uint32_t k = 0; k < keys; k++) {
+        if (begin[k] == begin[k + 1])
+            continue;
+        const struct admissions *l = &b->by_slot[k];
+        struct admissions merged = {0};
+        merged.cap = l->n + (begin[k + 1] - begin[k]);
+        merged.request = mx_malloc_array(merged.cap, sizeof(uint32_t));
+        uint32_t j = 0;
+        for (uint32_t d = begin[k]; d < begin[k + 1]; d++) {
+            /* Copy the unchanged run before the edit, then apply it. */
+            const struct edit *ed = &edits[d];
+            uint32_t run = gallop_above(l->request, j, l->n, (int64_t)ed->request - 1) - j;
+            memcpy(merged.request + merged.n, l->request + j, run * sizeof(uint32_t));
+            merged.n += run;
+            j += run;
+            if (ed->insert) {
+                merged.request[merged.n++] = ed->request;
+            } else if (j < l->n && l->request[j] == ed->request) {
+                j++; /* admitted here before, not now */
+            } else {
+                MX_BUG("request %u left group key %u, which had not admitted it", ed->request, k);
+            }
+        }
+        memcpy(merged.request + merged.n, l->request + j, (l->n - j) * sizeof(uint32_t));
+        merged.n += l->n - j;
+        free(l->request);
+        b->by_slot[k] = merged;
+    }
+    free(edits);
+    free(begin);
+    free(fill);
+}
+
+static void apply_pending(struct next_run *r)
+{
+    for (uint32_t k = 0; k < r->n_pending; k++)
+        copy_stages(sim__record(r->b, r->pending_request[k]) + REC_FINISH,
+                    r->pending_finish + (size_t)k * r->stride, r->stride);
+}
+
+/* Whether model m's replica keys (in dispatch order) differ from the baseline's. */
+static bool replicas_changed(const struct next_run *r, uint32_t m)
+{
+    const struct sim_segment *seg = &r->w->segments[0];
+    const struct baseline *b = r->b;
+    uint32_t n = seg->rep_begin[m + 1] - seg->rep_begin[m];
+    if (n != b->rep_begin[m + 1] - b->rep_begin[m])
+        return true;
+    for (uint32_t k = 0; k < n; k++)
+        if (r->s->keys[seg->replicas[seg->rep_begin[m] + k].group] !=
+            b->rep_slot[b->rep_begin[m] + k])
+            return true;
+    return false;
+}
+
+/* Whether model m's next request must be simulated again. */
+static bool needs_rerun(const struct next_run *r, uint32_t m)
+{
+    return r->dirty_model[m] || r->dirty_groups[m] > 0;
+}
+
+static void next_run_init(struct next_run *r, struct sim_eval_state *s)
+{
+    const struct sim_eval *e = s->e;
+    struct sim_world *w = &s->w;
+    size_t keys = e->key_limit ? e->key_limit : 1, models = w->n_models ? w->n_models : 1;
+    size_t stride = s->b.stride;
+    *r = (struct next_run){.s = s, .e = e, .w = w, .b = &s->b, .stride = s->b.stride};
+    r->to_ready = w->overhead_ns[SIM_OH_CLIENT] + w->overhead_ns[SIM_OH_DISPATCH] +
+                  w->overhead_ns[SIM_OH_EXEC];
+    r->fixed = w->overhead_ns[SIM_OH_FIXED];
+    r->reply = w->overhead_ns[SIM_OH_REPLY];
+    r->clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);
+    r->zeros = MX_NEW_ARRAY(mx_ns, stride);
+    r->group_of = mx_malloc_array(keys, sizeof(int32_t));
+    r->seen = MX_NEW_ARRAY(uint32_t, keys);
+    r->dirty_model = MX_NEW_ARRAY(bool, models);
+    r->dirty = MX_NEW_ARRAY(bool, keys);
+    r->dirty_groups = MX_NEW_ARRAY(uint32_t, models);
+    r->state = mx_malloc_array(keys * stride, sizeof(mx_ns));
+    r->active = MX_NEW_ARRAY(bool, models);
+    r->resume = mx_malloc_array(models, sizeof(uint32_t));
+    memcpy(r->resume, e->request_begin, w->n_models * sizeof(uint32_t));
+    r->heap = mx_malloc_array(models, sizeof(struct cursor));
+    for (size_t k = 0; k < keys; k++)
+        r->group_of[k] = -1;
+    for (uint32_t g = 0; g < w->n_groups; g++)
+        r->group_of[s->keys[g]] = (int32_t)g;
+}
+
+static void next_run_release(struct next_run *r)
+{
+    free(r->clock);
+    free(r->zeros);
+    free(r->group_of);
+    free(r->seen);
+    free(r->dirty_model);
+    free(r->dirty);
+    free(r->dirty_groups);
+    free(r->state);
+    free(r->active);
+    free(r->resume);
+    free(r->heap);
+    free(r->changes);
+    free(r->pending_request);
+    free(r->pending_finish);
+}
+
+void sim__eval_next(struct sim_eval_state *s)
+{
+    const struct sim_eval *e = s->e;
+    struct sim_world *w = &s->w;
+    struct next_run r;
+    next_run_init(&r, s);
+    s->b.rerun = 0;
+    for (uint32_t m = 0; m < w->n_models; m++)
+        if ((r.dirty_model[m] = replicas_changed(&r, m)))
+            activate_model(&r, m, -1);
+    while (r.heap_n > 0) {
+        struct cursor c = heap_pop(&r);
+        if (!needs_rerun(&r, c.model)) {
+            r.active[c.model] = false;
+            r.resume[c.model] = c.at;
+            continue;
+        }
+        resimulate(&r, c.model, c.request);
+        uint32_t next = c.at + 1;
+        if (next < e->request_begin[c.model + 1])
+            heap_push(&r, (struct cursor){e->request[next], c.model, next});
+        else
+            r.active[c.model] = false;
+    }
+    update_lists(&r);
+    apply_pending(&r);
+    for (uint32_t g = 0; g < w->n_groups; g++)
+        s->group_requests[g] = s->b.slot_requests[s->keys[g]];
+    sim__baseline_layout(s);
+    next_run_release(&r);
+}

@@ -1,0 +1,30 @@
+/* Random simulation cases for property tests: a random profile, plan, trace and cluster from a
+ * seed (GSL stream "test/random-case"). */
+#ifndef RANDOM_CASE_H
+#define RANDOM_CASE_H
+
+#include "fixture.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct random_case {
+    struct prof_db *db;
+    struct plan *p;
+    struct wl_trace *t;
+    struct sim_cluster c;
+    struct sim_options o; /* event engine, a random dispatch policy, one thread */
+};
+
+struct case_shape {
+    bool random_overheads;
+    bool batching;
+    bool schedule; /* maybe a second segment halfway */
+};
+
+/* 1 to 5 models over two bases, 1 to 4 groups whose configs are profiled for both bases (so any
+ * model may join any group), 20 to 200 requests. */
+struct random_case random_case(uint64_t seed, struct case_shape shape);
+void random_case_free(struct random_case *rc);
+
+#endif

@@ -1,0 +1,176 @@
+/* The planner's evaluator: its counts equal the simulator's on random cases, and its incremental
+ * runs (sim_eval_run_next) equal full runs along random sequences of small placement changes, the
+ * kind a greedy fill makes. */
+#include "fixture.h"
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_rng.h"
+#include "random_case.h"
+#include "sim_dispatch.h"
+#include "sim_eval.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct sim_eval *new_evaluator(const struct random_case *rc)
+{
+    const char *bases[8];
+    for (uint32_t m = 0; m < rc->p->n_models; m++)
+        bases[m] = rc->p->models[m].base;
+    struct sim_eval *e = NULL;
+    cr_assert_eq(sim_eval_new(&rc->c, rc->db, "db", rc->t, bases, rc->o.dispatch, &e), MX_OK, "%s",
+                 mx_error_message());
+    return e;
+}
+
+/* The evaluator's view of segment 0, keyed by each group's first device. */
+static uint32_t placement_of(const struct plan_segment *ps, struct sim_placement_group *groups)
+{
+    for (uint32_t g = 0; g < ps->n_groups; g++)
+        groups[g] = (struct sim_placement_group){ps->groups[g].devices[0], ps->groups[g].op,
+                                                 ps->groups[g].pp, ps->groups[g].n_models,
+                                                 ps->groups[g].models};
+    return ps->n_groups;
+}
+
+Test(eval, counts_what_the_simulator_measures)
+{
+    for (uint64_t seed = 30000; seed < 30300; seed++) {
+        struct random_case rc = random_case(seed, (struct case_shape){false, false, false});
+        rc.o.engine = SIM_ENGINE_FAST;
+        struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+        struct sim_eval *e = new_evaluator(&rc);
+        const struct plan_segment *ps = &rc.p->segments[0];
+        struct sim_placement_group groups[8];
+        uint32_t n_groups = placement_of(ps, groups);
+        struct sim_eval_state *state = sim_eval_state_new(e);
+        struct sim_eval_result out;
+        for (int twice = 0; twice < 2; twice++) { /* a state is reusable */
+            sim_eval_run(state, n_groups, groups, &out);
+            uint64_t good = 0, model_good[8] = {0}, group_requests[8] = {0};
+            double latency = 0;
+            for (size_t i = 0; i < r->n; i++) {
+                good += r->status[i] == SIM_GOOD;
+                model_good[rc.t->model[i]] += r->status[i] == SIM_GOOD;
+                if (r->group[i] >= 0)
+                    group_requests[r->group[i]]++;
+                if (r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE)
+                    latency += (double)(r->finish_ns[i] - llround(rc.t->arrival_s[i] * 1e9)) / 1e9;
+            }
+            cr_assert_eq(out.requests, r->n);
+            cr_assert_eq(out.simulated, r->n);
+            cr_assert_eq(out.good, good, "case %llu", (unsigned long long)seed);
+            for (uint32_t m = 0; m < rc.p->n_models; m++)
+                cr_assert_eq(out.model_good[m], model_good[m]);
+            for (uint32_t g = 0; g < n_groups; g++)
+                cr_assert_eq(out.group_requests[g], group_requests[g]);
+            cr_assert_float_eq(out.mean_latency_s, latency / (double)r->n, 1e-9);
+        }
+        sim_eval_state_free(state);
+        sim_eval_free(e);
+        sim_results_free(r);
+        random_case_free(&rc);
+    }
+}
+
+/* A placement the test edits: model lists it owns. */
+struct editable {
+    uint32_t n_groups;
+    struct sim_placement_group groups[8];
+    uint32_t models[8][8];
+};
+
+static bool hosts(const struct sim_placement_group *g, uint32_t m)
+{
+    for (uint32_t j = 0; j < g->n_models; j++)
+        if (g->models[j] == m)
+            return true;
+    return false;
+}
+
+/* One random small change: add a replica (most often), remove one, swap two groups' places in
+ * the list (dispatch's tie order), or give a group another group's config. */
+static void random_edit(gsl_rng *rng, struct editable *p, uint32_t n_models)
+{
+    uint32_t g = (uint32_t)gsl_rng_uniform_int(rng, p->n_groups);
+    struct sim_placement_group *grp = &p->groups[g];
+    double u = gsl_rng_uniform(rng);
+    if (u < 0.6) {
+        uint32_t m = (uint32_t)gsl_rng_uniform_int(rng, n_models);
+        if (!hosts(grp, m))
+            p->models[g][grp->n_models++] = m;
+    } else if (u < 0.75 && grp->n_models > 0) {
+        uint32_t j = (uint32_t)gsl_rng_uniform_int(rng, grp->n_models);
+        p->models[g][j] = p->models[g][--grp->n_models];
+    } else if (u < 0.95) {
+        uint32_t h = (uint32_t)gsl_rng_uniform_int(rng, p->n_groups);
+        struct sim_placement_group tmp = p->groups[g];
+        uint32_t models[8];
+        memcpy(models, p->models[g], sizeof(models));
+        p->groups[g] = p->groups[h];
+        memcpy(p->models[g], p->models[h], sizeof(models));
+        p->groups[h] = tmp;
+        memcpy(p->models[h], models, sizeof(models));
+    } else {
+        const struct sim_placement_group *other = &p->groups[gsl_rng_uniform_int(rng, p->n_groups)];
+        grp->op = other->op;
+        grp->pp = other->pp;
+    }
+    for (uint32_t k = 0; k < p->n_groups; k++)
+        p->groups[k].models = p->models[k];
+}
+
+static void assert_same_outcome(const struct sim_eval_result *a, const struct sim_eval_result *b,
+                                uint32_t n_models, uint32_t n_groups, uint64_t seed, int step)
+{
+    cr_assert_eq(a->good, b->good, "case %llu step %d: %llu good, a full run %llu",
+                 (unsigned long long)seed, step, (unsigned long long)a->good,
+                 (unsigned long long)b->good);
+    cr_assert_eq(a->mean_latency_s, b->mean_latency_s, "case %llu step %d: mean latency",
+                 (unsigned long long)seed, step);
+    for (uint32_t m = 0; m < n_models; m++) {
+        cr_assert_eq(a->model_requests[m], b->model_requests[m]);
+        cr_assert_eq(a->model_good[m], b->model_good[m], "case %llu step %d model %u",
+                     (unsigned long long)seed, step, m);
+    }
+    for (uint32_t g = 0; g < n_groups; g++)
+        cr_assert_eq(a->group_requests[g], b->group_requests[g], "case %llu step %d group %u",
+                     (unsigned long long)seed, step, g);
+}
+
+Test(eval, incremental_runs_equal_full_runs_along_random_edits)
+{
+    uint64_t requests = 0, simulated = 0;
+    for (uint64_t seed = 40000; seed < 40400; seed++) {
+        struct random_case rc = random_case(seed, (struct case_shape){false, false, false});
+        rc.o.dispatch = seed % 2 ? &sim_dispatch_earliest_free : &sim_dispatch_best_finish;
+        struct sim_eval *e = new_evaluator(&rc);
+        struct editable p = {0};
+        p.n_groups = placement_of(&rc.p->segments[0], p.groups);
+        for (uint32_t g = 0; g < p.n_groups; g++) {
+            memcpy(p.models[g], p.groups[g].models, p.groups[g].n_models * sizeof(uint32_t));
+            p.groups[g].models = p.models[g];
+        }
+        struct sim_eval_state *incremental = sim_eval_state_new(e), *full = sim_eval_state_new(e);
+        gsl_rng *rng = mx_rng_new(seed, "test/edits", 0);
+        for (int step = 0; step < 40; step++) {
+            struct sim_eval_result a, b;
+            sim_eval_run_next(incremental, p.n_groups, p.groups, &a);
+            sim_eval_run(full, p.n_groups, p.groups, &b);
+            assert_same_outcome(&a, &b, rc.p->n_models, p.n_groups, seed, step);
+            requests += a.requests;
+            simulated += a.simulated;
+            random_edit(rng, &p, rc.p->n_models);
+        }
+        gsl_rng_free(rng);
+        sim_eval_state_free(incremental);
+        sim_eval_state_free(full);
+        sim_eval_free(e);
+        random_case_free(&rc);
+    }
+    /* The incremental runs must have skipped work for the comparison to test them. */
+    cr_assert_lt(simulated, requests * 3 / 4, "simulated %llu of %llu requests",
+                 (unsigned long long)simulated, (unsigned long long)requests);
+}

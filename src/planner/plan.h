@@ -15,7 +15,11 @@
 #ifndef PLAN_H
 #define PLAN_H
 
+/* The longest weight-load time a group may state (seconds): about 11.6 days. */
+#define PLAN_MAX_LOAD_S 1e6
+
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct prof_db;
@@ -34,6 +38,8 @@ struct plan_group {
     uint32_t *devices; /* [n_devices]: stage k uses devices[k * op .. (k + 1) * op) */
     uint32_t n_models;
     uint32_t *models; /* [n_models] indices into plan.models */
+    double load_s;    /* weights load for this long from the segment's start; the group serves
+                         nothing meanwhile (0: loaded already) */
 };
 
 struct plan_segment {
@@ -64,9 +70,10 @@ void plan_free(struct plan *p);
 /* Index of the model called name, or -1. */
 int32_t plan_find_model(const struct plan *p, const char *name);
 
-/* The memory model: weight bytes one device of the group needs for a model with this config, the
- * largest over its stages. */
-int64_t plan_model_device_bytes(const struct prof_config *cfg);
+/* The memory model: the bytes one device of the group needs for a model with this config, the
+ * largest over its stages of its weight bytes, plus its batch-1 activation bytes when
+ * with_activations is set and the profile has them. */
+int64_t plan_model_device_bytes(const struct prof_config *cfg, bool with_activations);
 
 /* Check p against a cluster and a profile: every base is profiled; every group has dp = 1, exactly
  * dp * op * pp distinct devices of the cluster, tensor-parallel stages within one node, no device

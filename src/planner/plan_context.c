@@ -33,8 +33,9 @@ int pl_context_init(struct pl_context *c, const struct plan_problem *pb,
         c->configs = mx_realloc_array(c->configs, n + pm->n_configs + 1, sizeof(*c->configs));
         for (uint32_t k = 0; k < pm->n_configs; k++)
             if (pm->configs[k].dp == 1)
-                c->configs[n++] = (struct pl_weight){pm->configs[k].op, pm->configs[k].pp,
-                                                     plan_model_device_bytes(&pm->configs[k])};
+                c->configs[n++] = (struct pl_weight){
+                    pm->configs[k].op, pm->configs[k].pp,
+                    plan_model_device_bytes(&pm->configs[k], pb->activation_memory)};
         c->config_begin[m + 1] = n;
     }
     return MX_OK;

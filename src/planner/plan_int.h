@@ -123,8 +123,9 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
               uint32_t evaluations, struct plan **out, struct plan_outcome *outcome);
 
 /* Record the policy, parameters and outcome (on workload train) in plan->extra. */
-void pl_record(struct plan *plan, const char *policy, const struct plan_params *pa,
-               const struct plan_outcome *outcome, const struct wl_trace *train);
+void pl_record(struct plan *plan, const char *policy, const struct plan_problem *pb,
+               const struct plan_params *pa, const struct plan_outcome *outcome,
+               const struct wl_trace *train);
 
 /* Fill a layout of fixed groups (regular groups of size, each (1, op, pp), then AlpaServe's
  * power-of-two remainder) over the devices, by greedy/beam or round robin. The caller releases

@@ -137,14 +137,15 @@ static int read_group_models(const struct mx_jpath *at, json_t *obj, const struc
 static int read_group(const struct mx_jpath *at, json_t *obj, const struct mx_strmap *names,
                       struct plan_group *g)
 {
-    static const char *const keys[] = {"id", "devices", "dp", "op", "pp", "models", NULL};
+    static const char *const keys[] = {"id", "devices", "dp", "op", "pp", "models", "load_s", NULL};
     int64_t id, dp, op, pp;
     int rc;
     if ((rc = mx_json_expect_object(at, obj)) < 0 || (rc = mx_json_check_keys(at, obj, keys)) < 0 ||
         (rc = mx_json_get_i64(at, obj, "id", 0, INT32_MAX, &id)) < 0 ||
         (rc = mx_json_get_i64(at, obj, "dp", 1, 4096, &dp)) < 0 ||
         (rc = mx_json_get_i64(at, obj, "op", 1, 4096, &op)) < 0 ||
-        (rc = mx_json_get_i64(at, obj, "pp", 1, 4096, &pp)) < 0)
+        (rc = mx_json_get_i64(at, obj, "pp", 1, 4096, &pp)) < 0 ||
+        (rc = mx_json_opt_f64(at, obj, "load_s", 0, PLAN_MAX_LOAD_S, &g->load_s, NULL)) < 0)
         return rc;
     g->id = (int32_t)id;
     g->dp = (int32_t)dp;
@@ -295,6 +296,8 @@ static json_t *groups_json(const struct plan *p, const struct plan_segment *s)
         mx_json_set(entry, "op", json_integer(g->op));
         mx_json_set(entry, "pp", json_integer(g->pp));
         mx_json_set(entry, "models", models);
+        if (g->load_s > 0)
+            mx_json_set(entry, "load_s", json_real(g->load_s));
         mx_json_append(groups, entry);
     }
     return groups;

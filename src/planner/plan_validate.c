@@ -9,12 +9,16 @@
 
 #include <stdlib.h>
 
-int64_t plan_model_device_bytes(const struct prof_config *cfg)
+int64_t plan_model_device_bytes(const struct prof_config *cfg, bool with_activations)
 {
     int64_t most = 0;
-    for (int32_t k = 0; k < cfg->pp; k++)
-        if (cfg->weight_bytes[k] > most)
-            most = cfg->weight_bytes[k];
+    for (int32_t k = 0; k < cfg->pp; k++) {
+        int64_t bytes = cfg->weight_bytes[k];
+        if (with_activations && cfg->act_bytes)
+            bytes += cfg->act_bytes[k]; /* batch index 0: batch size 1 */
+        if (bytes > most)
+            most = bytes;
+    }
     return most;
 }
 
@@ -71,7 +75,7 @@ static int check_models(const struct plan *p, uint32_t s, uint32_t gi, const str
                             "\"%s\")",
                             p->path, place, db_path, g->dp, g->op, g->pp, m->base, m->name);
         /* Saturating: a corrupt profile cannot wrap the sum below the budget. */
-        int64_t bytes = plan_model_device_bytes(cfg);
+        int64_t bytes = plan_model_device_bytes(cfg, false);
         used = bytes > INT64_MAX - used ? INT64_MAX : used + bytes;
     }
     if (used > c->mem_budget_bytes)

@@ -70,10 +70,13 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
     return MX_OK;
 }
 
-void pl_record(struct plan *plan, const char *policy, const struct plan_params *pa,
-               const struct plan_outcome *outcome, const struct wl_trace *train)
+void pl_record(struct plan *plan, const char *policy, const struct plan_problem *pb,
+               const struct plan_params *pa, const struct plan_outcome *outcome,
+               const struct wl_trace *train)
 {
     json_t *params = json_object();
+    if (pb->activation_memory)
+        mx_json_set(params, "activation_memory", json_true());
     if (strncmp(policy, "greedy-", 7) == 0 || strcmp(policy, "round-robin") == 0)
         mx_json_set(params, "group_size", json_integer(pa->group_size));
     if (strcmp(policy, "alpaserve") == 0 || strcmp(policy, "alpaserve-sep") == 0) {

@@ -29,6 +29,7 @@ struct plan_problem {
     const struct sim_dispatch_policy *dispatch;
     unsigned threads;
     uint64_t seed;
+    bool activation_memory; /* the memory model counts batch-1 activation bytes too */
 };
 
 /* Policy parameters; each policy reads the ones it uses and records them in the plan. */

@@ -16,21 +16,25 @@
 
 struct config_search {
     const struct pl_context *c;
-    const struct pl_config *configs;
+    const struct pl_config *configs; /* [n], by group size */
+    uint32_t n;
     uint32_t devices, beam;
     struct pl_placement *placements;
     struct pl_score *scores;
     uint32_t *evaluations;
 };
 
+/* Fill config k = n - 1 - item: threads take the configs largest groups first, as those take the
+ * longest to fill (more models per group), which shortens the search on several threads. */
 static void fill_config(uint32_t item, struct sim_eval_state *s, void *arg)
 {
     struct config_search *cs = arg;
-    const struct pl_config *cfg = &cs->configs[item];
+    uint32_t k = cs->n - 1 - item;
+    const struct pl_config *cfg = &cs->configs[k];
     struct sim_eval_result r;
     pl_solve_layout(cs->c, s, cs->devices, cfg->group_size, cfg->op, cfg->pp, false, cs->beam,
-                    &cs->placements[item], &cs->evaluations[item]);
-    cs->scores[item] = pl_evaluate(s, &cs->placements[item], &r);
+                    &cs->placements[k], &cs->evaluations[k]);
+    cs->scores[k] = pl_evaluate(s, &cs->placements[k], &r);
 }
 
 /* The alpaserve search over devices devices of context c: the best filled layout in *best. With
@@ -56,6 +60,7 @@ static int alpaserve_search(const struct pl_context *c, uint32_t devices,
     }
     struct config_search cs = {c,
                                configs,
+                               n,
                                devices,
                                pa->beam,
                                MX_NEW_ARRAY(struct pl_placement, n),
@@ -94,7 +99,7 @@ static int solve_alpaserve(const struct plan_problem *pb, const struct plan_para
         struct sim_eval_state *s = sim_eval_state_new(c.eval);
         rc = pl_finish(&c, s, &best, evaluations, out, outcome);
         if (rc == MX_OK)
-            pl_record(*out, "alpaserve", pa, outcome, pb->train);
+            pl_record(*out, "alpaserve", pb, pa, outcome, pb->train);
         sim_eval_state_free(s);
         pl_placement_release(&best);
     }
@@ -354,7 +359,7 @@ static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_
     if (rc == MX_OK) {
         rc = pl_finish(&c, s, &best, evaluations, out, outcome);
         if (rc == MX_OK)
-            pl_record(*out, "alpaserve-sep", pa, outcome, pb->train);
+            pl_record(*out, "alpaserve-sep", pb, pa, outcome, pb->train);
     }
 done:
     for (uint32_t j = 0; j < n_buckets; j++)

@@ -144,7 +144,7 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     outcome->groups = pb->cluster->devices;
     /* "unplaced" is per window in spirit; the plan's first window carried one, drop it. */
     json_object_del(plan->extra, "unplaced");
-    pl_record(plan, "clockwork++", pa, outcome, t);
+    pl_record(plan, "clockwork++", pb, pa, outcome, t);
     *out = plan;
     return MX_OK;
 }

@@ -33,6 +33,7 @@
 #define NIL UINT32_MAX
 
 enum event_kind {
+    EV_LOADED,      /* `group` finished loading its weights: its stages are free */
     EV_STAGE_DONE,  /* a job finished stage `stage` of `group` */
     EV_STAGE_READY, /* the job at the head of stage 0 may start */
     EV_ENQUEUE,     /* batching: an admitted request joins its group's queue */
@@ -424,8 +425,8 @@ static void engine_init(struct engine *e, const struct sim_world *w, uint32_t se
     e->max_batch = o->max_batch > 1 ? o->max_batch : 1;
     size_t n_requests = e->seg->end - e->seg->first;
     /* Pending events: one arrival, at most one of dispatch, recv or enqueue per request, at most
-     * one done per stage, one ready (for stage 0) and one batch per group. */
-    sim__heap_init(&e->heap, n_requests + 2 * (size_t)w->n_stages + w->n_groups + 1);
+     * one done per stage, one ready (for stage 0), one batch and one loaded per group. */
+    sim__heap_init(&e->heap, n_requests + 2 * (size_t)w->n_stages + 2 * (size_t)w->n_groups + 1);
     e->clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
     e->view_clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
     e->outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups);
@@ -455,6 +456,34 @@ static void engine_init(struct engine *e, const struct sim_world *w, uint32_t se
         if (w->overhead_sd_ns[t] > 0)
             e->rng[t] = mx_rng_new(o->seed, streams[t], segment);
     }
+}
+
+/* Groups that load weights at the segment's start hold their stages busy until they are done: the
+ * clocks, the controller's view and the stages all say so. */
+static void start_loading(struct engine *e)
+{
+    const struct sim_world *w = e->w;
+    for (uint32_t g = e->seg->first_group; g < e->seg->first_group + e->seg->n_groups; g++) {
+        const struct sim_group *grp = &w->groups[g];
+        if (grp->ready_ns <= 0)
+            continue;
+        for (uint32_t k = 0; k < grp->n_stages; k++) {
+            e->clock[grp->stage_base + k] = e->view_clock[grp->stage_base + k] = grp->ready_ns;
+            e->stage_busy[grp->stage_base + k] = true;
+        }
+        push(e, grp->ready_ns, EV_LOADED, 0, g, 0);
+    }
+}
+
+static void on_loaded(struct engine *e, uint32_t g, mx_ns now)
+{
+    const struct sim_group *grp = &e->w->groups[g];
+    for (uint32_t k = 0; k < grp->n_stages; k++)
+        e->stage_busy[grp->stage_base + k] = false;
+    if (e->max_batch > 1)
+        schedule_batch(e, g, now);
+    for (uint32_t k = 0; k < grp->n_stages; k++)
+        try_start(e, g, k, now);
 }
 
 static void engine_release(struct engine *e)
@@ -493,6 +522,7 @@ void sim__event_run_segment(const struct sim_world *w, uint32_t segment,
         r->exec_ns[i] = 0;
         r->batch[i] = 0;
     }
+    start_loading(&e);
     if (e.seg->first < e.seg->end)
         push(&e, w->arrival_ns[e.seg->first], EV_ARRIVAL, (uint32_t)e.seg->first, 0, 0);
     uint64_t events = 0;
@@ -521,6 +551,9 @@ void sim__event_run_segment(const struct sim_world *w, uint32_t segment,
             break;
         case EV_STAGE_DONE:
             on_stage_done(&e, ev.id, ev.group, ev.stage, ev.time);
+            break;
+        case EV_LOADED:
+            on_loaded(&e, ev.group, ev.time);
             break;
         }
     }

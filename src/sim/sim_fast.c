@@ -113,6 +113,10 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
     mx_ns latency_sum = 0;
 
     mx_ns *restrict clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
+    /* Groups loading weights at the segment's start serve nothing before they are done. */
+    for (uint32_t g = seg->first_group; g < seg->first_group + seg->n_groups; g++)
+        for (uint32_t k = 0; k < w->groups[g].n_stages; k++)
+            clock[w->groups[g].stage_base + k] = w->groups[g].ready_ns;
     uint32_t *outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups);
     uint64_t *restrict admitted = MX_NEW_ARRAY(uint64_t, n_replicas);
     mx_ns *restrict saved = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);

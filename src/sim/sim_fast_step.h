@@ -53,7 +53,6 @@ static inline __attribute__((always_inline)) mx_ns admit_any(mx_ns *restrict c,
     }
 }
 
-
 typedef int32_t (*choose_fn)(const struct sim_view *, const struct sim_replica *, uint32_t,
                              const struct sim_dispatch_query *);
 

@@ -26,6 +26,7 @@ struct sim_group {
     uint32_t segment;
     uint32_t n_stages;
     uint32_t stage_base; /* index of stage 0 in flat per-stage arrays */
+    mx_ns ready_ns;      /* its stages load weights and serve nothing before this (0: none) */
 };
 
 /* One placement of a schedule and the requests it serves. */
@@ -71,6 +72,7 @@ struct sim_group_spec {
     uint32_t n_models;
     const uint32_t *models; /* [n_models] trace model indices */
     const uint32_t *entry;  /* [n_models] table entries */
+    mx_ns ready_ns;         /* the group serves nothing before this (0: from the start) */
 };
 
 struct sim_world {

@@ -65,7 +65,7 @@ void sim__world_segment(struct sim_world *w, uint32_t s, const struct sim_group_
     uint32_t *fill = MX_NEW_ARRAY(uint32_t, w->n_models);
     for (uint32_t g = 0; g < n_specs; g++) {
         struct sim_group *sg = &w->groups[seg->first_group + g];
-        *sg = (struct sim_group){specs[g].id, s, specs[g].n_stages, *next_stage};
+        *sg = (struct sim_group){specs[g].id, s, specs[g].n_stages, *next_stage, specs[g].ready_ns};
         for (uint32_t j = 0; j < specs[g].n_models; j++) {
             uint32_t m = specs[g].models[j];
             struct sim_replica *rep = &seg->replicas[seg->rep_begin[m] + fill[m]++];
@@ -119,7 +119,8 @@ static int plan_specs(struct sim_world *w, const struct plan *p, const struct pr
         const struct plan_group *pg = &ps->groups[g];
         uint32_t *models = MX_NEW_ARRAY(uint32_t, pg->n_models);
         uint32_t *entry = MX_NEW_ARRAY(uint32_t, pg->n_models);
-        specs[g] = (struct sim_group_spec){pg->id, (uint32_t)pg->pp, 0, models, entry};
+        mx_ns ready = pg->load_s > 0 ? w->segments[s].start_ns + mx_s_to_ns(pg->load_s) : 0;
+        specs[g] = (struct sim_group_spec){pg->id, (uint32_t)pg->pp, 0, models, entry, ready};
         for (uint32_t j = 0; j < pg->n_models && rc == MX_OK; j++) {
             int32_t m = trace_of[pg->models[j]];
             if (m < 0)

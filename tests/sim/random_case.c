@@ -12,7 +12,8 @@
 static const char *const base_names[2] = {"b0", "b1"};
 
 /* Add random groups to the plan's last segment and the configs they need to the profile. */
-static void random_groups(gsl_rng *rng, struct random_case *rc, bool batching, uint32_t *devices)
+static void random_groups(gsl_rng *rng, struct random_case *rc, struct case_shape shape,
+                          uint32_t *devices)
 {
     uint32_t n_groups = 1 + (uint32_t)gsl_rng_uniform_int(rng, 4);
     uint32_t first = 0;
@@ -33,9 +34,14 @@ static void random_groups(gsl_rng *rng, struct random_case *rc, bool batching, u
                 lat[pp + k] = 1.5 * l;
                 lat[2 * pp + k] = 2.2 * l;
             }
-            fx_profile_add_batches(rc->db, base_names[b], op, pp, batching ? 3 : 1, batch, lat, 1);
+            fx_profile_add_batches(rc->db, base_names[b], op, pp, shape.batching ? 3 : 1, batch,
+                                   lat, 1);
         }
         fx_plan_add_group(rc->p, op, pp, first, n, models);
+        if (shape.loading && gsl_rng_uniform(rng) < 0.4) {
+            struct plan_segment *s = &rc->p->segments[rc->p->n_segments - 1];
+            s->groups[s->n_groups - 1].load_s = gsl_rng_uniform(rng);
+        }
         first += (uint32_t)(op * pp);
     }
     if (first > *devices)
@@ -53,7 +59,7 @@ struct random_case random_case(uint64_t seed, struct case_shape shape)
     rc.db = prof_db_new("random");
     rc.p = fx_plan_new(n_models, bases);
     uint32_t devices = 0;
-    random_groups(rng, &rc, shape.batching, &devices);
+    random_groups(rng, &rc, shape, &devices);
 
     size_t n = 20 + gsl_rng_uniform_int(rng, 180);
     double *arrival = MX_NEW_ARRAY(double, n), *slo = MX_NEW_ARRAY(double, n);
@@ -70,7 +76,7 @@ struct random_case random_case(uint64_t seed, struct case_shape shape)
     }
     if (shape.schedule && gsl_rng_uniform(rng) < 0.5) {
         fx_plan_add_segment(rc.p, arrival[n / 2]);
-        random_groups(rng, &rc, shape.batching, &devices);
+        random_groups(rng, &rc, shape, &devices);
     }
     rc.t = fx_trace(n, arrival, model, slo, n_models);
     free(arrival);

@@ -20,6 +20,7 @@ struct case_shape {
     bool random_overheads;
     bool batching;
     bool schedule; /* maybe a second segment halfway */
+    bool loading;  /* groups may load weights at their segment's start */
 };
 
 /* 1 to 5 models over two bases, 1 to 4 groups whose configs are profiled for both bases (so any

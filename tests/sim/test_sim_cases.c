@@ -350,6 +350,38 @@ Test(cases, schedule_segments_start_empty)
     prof_db_free(db);
 }
 
+Test(cases, a_loading_group_serves_nothing_until_loaded)
+{
+    struct prof_db *db = prof_db_new("test");
+    fx_profile_add(db, "a", 1, 2, (double[]){0.5, 0.5}, 1);
+    struct plan *p = fx_plan_new(1, base_a);
+    fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
+    fx_plan_add_segment(p, 10);
+    fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
+    p->segments[1].groups[0].load_s = 2;
+    /* Segment 1's group loads over [10, 12): 10.5 waits for it (12 + 1 = 13 <= 10.5 + 3) and 11
+     * queues behind it (13.5 <= 14); 11.2 would finish at 14 > 11.2 + 2.5: refused. */
+    struct wl_trace *t = fx_trace(4, (double[]){9, 10.5, 11, 11.2}, (int32_t[]){0, 0, 0, 0},
+                                  (double[]){2, 3, 3, 2.5}, 1);
+    struct sim_cluster c = fx_cluster(2, 2);
+    for (int k = 0; k < 2; k++) {
+        struct sim_options o = options(NULL);
+        o.max_batch = k == 0 ? 1 : 4; /* the batching event loop waits for the load too */
+        struct sim_results *r = run_both(&c, db, p, t, o);
+        cr_assert_eq(r->start_ns[0], NS(9), "segment 0's group has no load time");
+        cr_assert_eq(r->start_ns[1], NS(12));
+        cr_assert_eq(r->finish_ns[1], NS(13));
+        cr_assert_eq(r->status[2], SIM_GOOD);
+        cr_assert_eq(r->finish_ns[2], NS(13.5), "max_batch %u", o.max_batch);
+        if (k == 0)
+            cr_assert_eq(r->status[3], SIM_REJECTED);
+        sim_results_free(r);
+    }
+    wl_trace_free(t);
+    plan_free(p);
+    prof_db_free(db);
+}
+
 Test(cases, fast_engine_refuses_what_it_does_not_cover)
 {
     struct prof_db *db = prof_db_new("test");

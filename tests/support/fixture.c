@@ -98,6 +98,7 @@ int32_t fx_plan_add_group(struct plan *p, int op, int pp, uint32_t first_device,
     g->n_models = n;
     g->models = MX_NEW_ARRAY(uint32_t, n ? n : 1);
     memcpy(g->models, models, n * sizeof(uint32_t));
+    g->load_s = 0;
     s->n_groups++;
     return g->id;
 }

@@ -36,6 +36,9 @@ static const char plan_help[] =
     "  --group-size S round-robin's group size (4)     --beam K  beam search of width K (1: "
     "greedy)\n"
     "  --max-op N, --max-pp N  alpaserve's limits (4, 8)  --window S  clockwork++ window (60)\n"
+    "  --swap-cost    clockwork++: a device loading models it did not hold in the window before\n"
+    "                 serves nothing for their weight bytes / the cluster's load bandwidth\n"
+    "  --activation-memory  models need their batch-1 activation bytes besides their weights\n"
     "  --seed K, --threads N, --json\n"
     "\n"
     "example:\n"
@@ -90,6 +93,8 @@ static const struct option plan_options[] = {{"cluster", required_argument, NULL
                                              {"max-op", required_argument, NULL, 'O'},
                                              {"max-pp", required_argument, NULL, 'Q'},
                                              {"window", required_argument, NULL, 'w'},
+                                             {"swap-cost", no_argument, NULL, 'S'},
+                                             {"activation-memory", no_argument, NULL, 'a'},
                                              {"duration", required_argument, NULL, 'D'},
                                              {"seed", required_argument, NULL, 'k'},
                                              {"threads", required_argument, NULL, 'n'},
@@ -109,7 +114,7 @@ struct plan_args {
     double duration_s, warmup_s, target;
     uint64_t seed, max_devices;
     unsigned threads;
-    bool json;
+    bool json, activation_memory;
 };
 
 /* Everything a planner command loads. */
@@ -169,6 +174,12 @@ static int parse_args(int argc, char **argv, struct plan_args *a)
             break;
         case 'j':
             a->json = true;
+            break;
+        case 'S':
+            a->params.swap_cost = true;
+            break;
+        case 'a':
+            a->activation_memory = true;
             break;
         case 'd':
             a->dispatch = sim_dispatch_find(optarg);
@@ -292,8 +303,9 @@ static int load_inputs(const struct plan_args *a, struct inputs *in)
 static struct plan_problem problem(const struct plan_args *a, const struct inputs *in,
                                    const struct sim_cluster *cluster)
 {
-    return (struct plan_problem){cluster,   a->cluster_path, in->db,     a->profile_path, in->set,
-                                 in->train, a->dispatch,     a->threads, a->seed};
+    return (struct plan_problem){cluster, a->cluster_path,     in->db,      a->profile_path,
+                                 in->set, in->train,           a->dispatch, a->threads,
+                                 a->seed, a->activation_memory};
 }
 
 /* A one-line description of a plan's groups: "8 x (1,1,8)", "2 x (1,2,4) + 1 x (1,1,1)". */

@@ -122,10 +122,14 @@ struct plan *pl_to_plan(const struct pl_context *c, const struct pl_placement *p
 int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct pl_placement *p,
               uint32_t evaluations, struct plan **out, struct plan_outcome *outcome);
 
-/* Record the policy, parameters and outcome (on workload train) in plan->extra. */
+/* Simulate a finished plan on pb's training workload as the planner scores (the fast path, random
+ * overheads at their means, pb's dispatch policy) into outcome's attainment and mean latency. */
+int pl_simulate(const struct plan_problem *pb, const struct plan *plan,
+                struct plan_outcome *outcome);
+
+/* Record the policy, parameters and outcome (on pb's training workload) in plan->extra. */
 void pl_record(struct plan *plan, const char *policy, const struct plan_problem *pb,
-               const struct plan_params *pa, const struct plan_outcome *outcome,
-               const struct wl_trace *train);
+               const struct plan_params *pa, const struct plan_outcome *outcome);
 
 /* Fill a layout of fixed groups (regular groups of size, each (1, op, pp), then AlpaServe's
  * power-of-two remainder) over the devices, by greedy/beam or round robin. The caller releases

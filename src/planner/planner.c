@@ -5,6 +5,8 @@
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "mx_json.h"
+#include "mx_time.h"
+#include "sim.h"
 #include "wl_trace.h"
 
 #include <stdlib.h>
@@ -70,10 +72,43 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
     return MX_OK;
 }
 
-void pl_record(struct plan *plan, const char *policy, const struct plan_problem *pb,
-               const struct plan_params *pa, const struct plan_outcome *outcome,
-               const struct wl_trace *train)
+int pl_simulate(const struct plan_problem *pb, const struct plan *plan,
+                struct plan_outcome *outcome)
 {
+    struct sim_cluster cluster = *pb->cluster;
+    for (int t = 0; t < SIM_OH_COUNT; t++)
+        cluster.overheads.term[t].sd_s = 0;
+    const struct sim_options o = {.engine = SIM_ENGINE_FAST,
+                                  .dispatch = pb->dispatch,
+                                  .max_batch = 1,
+                                  .seed = pb->seed,
+                                  .threads = pb->threads};
+    const struct wl_trace *t = pb->train;
+    struct sim_world *w = NULL;
+    struct sim_results *r = NULL;
+    int rc = sim_world_new(&cluster, pb->cluster_path, pb->db, pb->db_path, plan, t, &w);
+    if (rc == MX_OK)
+        rc = sim_run(w, &o, &r);
+    if (rc == MX_OK) {
+        uint64_t good = 0;
+        double latency = 0;
+        for (size_t i = 0; i < r->n; i++) {
+            good += r->status[i] == SIM_GOOD;
+            if (r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE)
+                latency += mx_ns_to_s(r->finish_ns[i] - mx_s_to_ns(t->arrival_s[i]));
+        }
+        outcome->attainment = (double)good / (double)r->n;
+        outcome->mean_latency_s = latency / (double)r->n;
+    }
+    sim_results_free(r);
+    sim_world_free(w);
+    return rc;
+}
+
+void pl_record(struct plan *plan, const char *policy, const struct plan_problem *pb,
+               const struct plan_params *pa, const struct plan_outcome *outcome)
+{
+    const struct wl_trace *train = pb->train;
     json_t *params = json_object();
     if (pb->activation_memory)
         mx_json_set(params, "activation_memory", json_true());
@@ -83,8 +118,10 @@ void pl_record(struct plan *plan, const char *policy, const struct plan_problem 
         mx_json_set(params, "max_op", json_integer(pa->max_op));
         mx_json_set(params, "max_pp", json_integer(pa->max_pp));
     }
-    if (strcmp(policy, "clockwork++") == 0)
+    if (strcmp(policy, "clockwork++") == 0) {
         mx_json_set(params, "window_s", json_real(pa->window_s));
+        mx_json_set(params, "swap_cost", json_boolean(pa->swap_cost));
+    }
     if (strcmp(policy, "round-robin") != 0)
         mx_json_set(params, "beam", json_integer(pa->beam > 1 ? pa->beam : 1));
     json_t *predicted = json_object();

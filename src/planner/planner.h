@@ -39,6 +39,7 @@ struct plan_params {
     uint32_t max_op;     /* alpaserve: largest tensor-parallel degree (4) */
     uint32_t max_pp;     /* alpaserve: largest pipeline depth (8) */
     double window_s;     /* clockwork++: window length (60) */
+    bool swap_cost;      /* clockwork++: charge weight loading between windows (off: free) */
 };
 
 /* A policy's outcome besides the plan. */

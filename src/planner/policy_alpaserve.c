@@ -99,7 +99,7 @@ static int solve_alpaserve(const struct plan_problem *pb, const struct plan_para
         struct sim_eval_state *s = sim_eval_state_new(c.eval);
         rc = pl_finish(&c, s, &best, evaluations, out, outcome);
         if (rc == MX_OK)
-            pl_record(*out, "alpaserve", pb, pa, outcome, pb->train);
+            pl_record(*out, "alpaserve", pb, pa, outcome);
         sim_eval_state_free(s);
         pl_placement_release(&best);
     }
@@ -359,7 +359,7 @@ static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_
     if (rc == MX_OK) {
         rc = pl_finish(&c, s, &best, evaluations, out, outcome);
         if (rc == MX_OK)
-            pl_record(*out, "alpaserve-sep", pb, pa, outcome, pb->train);
+            pl_record(*out, "alpaserve-sep", pb, pa, outcome);
     }
 done:
     for (uint32_t j = 0; j < n_buckets; j++)

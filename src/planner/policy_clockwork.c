@@ -1,10 +1,13 @@
 /* clockwork++: the oracle AlpaServe compares against. Split the training workload into windows of
  * window_s seconds from its start and run sr on each window's own requests; the plan is a schedule
- * of one placement per window, each served from empty queues. Swaps between windows are free. */
+ * of one placement per window, each served from empty queues. Swaps between windows are free
+ * unless swap_cost is set: then a device that must load models it did not hold in the window before
+ * serves nothing for their weight bytes / the cluster's load bandwidth (the plan's load_s). */
 #include "plan_int.h"
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "prof_db.h"
 #include "wl_models.h"
 #include "wl_trace.h"
 
@@ -15,8 +18,6 @@
 struct window {
     struct pl_placement placement;
     bool solved; /* false: no requests, the previous window's placement stays */
-    uint64_t requests, good;
-    double latency_sum_s;
     uint32_t evaluations;
     int rc;
 };
@@ -49,14 +50,8 @@ static void solve_window(uint32_t k, struct sim_eval_state *unused, void *arg)
         win->rc = pl_context_init(&c, pb, sub);
         if (win->rc == MX_OK) {
             struct sim_eval_state *s = sim_eval_state_new(c.eval);
-            struct sim_eval_result r;
             pl_solve_layout(&c, s, pb->cluster->devices, 1, 1, 1, false, ws->pa->beam,
                             &win->placement, &win->evaluations);
-            pl_evaluate(s, &win->placement, &r);
-            win->evaluations++;
-            win->requests = r.requests;
-            win->good = r.good;
-            win->latency_sum_s = r.mean_latency_s * (double)r.requests;
             win->solved = true;
             sim_eval_state_free(s);
             pl_context_release(&c);
@@ -75,38 +70,92 @@ static void append_segment(struct plan *p, struct plan *single, double start_s)
     plan_free(single);
 }
 
+/* The group of segment s holding device d, or NULL. */
+static const struct plan_group *group_on(const struct plan_segment *s, uint32_t d)
+{
+    for (uint32_t g = 0; g < s->n_groups; g++)
+        for (uint32_t k = 0; k < s->groups[g].n_devices; k++)
+            if (s->groups[g].devices[k] == d)
+                return &s->groups[g];
+    return NULL;
+}
+
+static bool hosts(const struct plan_group *g, uint32_t model)
+{
+    for (uint32_t j = 0; j < g->n_models; j++)
+        if (g->models[j] == model)
+            return true;
+    return false;
+}
+
+/* Charge each group of every window after the first the time its devices take to load the models
+ * they did not hold, in the same config, in the window before. The first window's placement is
+ * taken as loaded before the trace starts. */
+static void charge_swaps(const struct plan_problem *pb, struct plan *plan)
+{
+    for (uint32_t s = 1; s < plan->n_segments; s++)
+        for (uint32_t g = 0; g < plan->segments[s].n_groups; g++) {
+            struct plan_group *grp = &plan->segments[s].groups[g];
+            double slowest = 0;
+            for (uint32_t k = 0; k < grp->n_devices; k++) {
+                const struct plan_group *before = group_on(&plan->segments[s - 1], grp->devices[k]);
+                bool same_config = before && before->op == grp->op && before->pp == grp->pp;
+                double bytes = 0;
+                for (uint32_t j = 0; j < grp->n_models; j++) {
+                    if (same_config && hosts(before, grp->models[j]))
+                        continue;
+                    const struct prof_config *cfg = prof_db_find(
+                        pb->db, plan->models[grp->models[j]].base, 1, grp->op, grp->pp);
+                    bytes += (double)plan_model_device_bytes(cfg, false);
+                }
+                if (bytes > slowest)
+                    slowest = bytes;
+            }
+            grp->load_s = slowest / pb->cluster->load_bandwidth_bytes_per_s;
+        }
+}
+
+static int check_request(const struct plan_problem *pb, const struct plan_params *pa,
+                         const struct wl_trace *t, double windows)
+{
+    if (!(pa->window_s > 0))
+        return mx_error(MX_EUSAGE, "clockwork++: --window must be positive");
+    if (windows > 1e6)
+        return mx_error(MX_EUSAGE,
+                        "clockwork++: --window %g s makes %.0f windows of %s; use "
+                        "longer ones",
+                        pa->window_s, windows, t->path ? t->path : "the training workload");
+    if (pa->swap_cost && !(pb->cluster->load_bandwidth_bytes_per_s > 0))
+        return mx_error(MX_EUSAGE,
+                        "clockwork++: --swap-cost needs the cluster's load_bandwidth_bytes_per_s, "
+                        "which %s does not give",
+                        pb->cluster_path);
+    return MX_OK;
+}
+
 static int solve_clockwork(const struct plan_problem *pb, const struct plan_params *pa,
                            struct plan **out, struct plan_outcome *outcome)
 {
     const struct wl_trace *t = pb->train;
-    if (!(pa->window_s > 0))
-        return mx_error(MX_EUSAGE, "clockwork++: --window must be positive");
-    struct pl_context c;
-    int rc = pl_context_init(&c, pb, t);
+    double windows = pa->window_s > 0 ? ceil(t->duration_s / pa->window_s) : 0;
+    int rc = check_request(pb, pa, t, windows);
     if (rc < 0)
+        return rc;
+    struct pl_context c;
+    if ((rc = pl_context_init(&c, pb, t)) < 0)
         return rc;
     struct pl_placement layout;
     pl_placement_layout(&layout, pb->cluster->devices, 1, 1, 1);
-    rc = pl_check_fits(&c, &layout, 1);
-    if (rc < 0) {
+    if ((rc = pl_check_fits(&c, &layout, 1)) < 0) {
         pl_placement_release(&layout);
         pl_context_release(&c);
         return rc;
     }
-    double windows = ceil(t->duration_s / pa->window_s);
     struct windows ws = {pb,  pa, t->start_s, pa->window_s, windows >= 1 ? (uint32_t)windows : 1,
                          NULL};
-    if (windows > 1e6) {
-        pl_placement_release(&layout);
-        pl_context_release(&c);
-        return mx_error(MX_EUSAGE, "clockwork++: --window %g s makes %.0f windows; use longer ones",
-                        pa->window_s, windows);
-    }
     ws.w = MX_NEW_ARRAY(struct window, ws.n);
     pl_parallel(ws.n, pb->threads, NULL, solve_window, &ws);
 
-    uint64_t requests = 0, good = 0;
-    double latency = 0;
     struct plan *plan = NULL;
     const struct pl_placement *current = &layout; /* empty until a window has requests */
     for (uint32_t k = 0; k < ws.n && rc == MX_OK; k++) {
@@ -115,9 +164,6 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
             break;
         if (win->solved)
             current = &win->placement;
-        requests += win->requests;
-        good += win->good;
-        latency += win->latency_sum_s;
         outcome->evaluations += win->evaluations;
         outcome->replicas += pl_placement_replicas(current);
         struct plan *single = pl_to_plan(&c, current);
@@ -135,16 +181,19 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     free(ws.w);
     pl_placement_release(&layout);
     pl_context_release(&c);
+    if (rc == MX_OK && pa->swap_cost)
+        charge_swaps(pb, plan);
+    if (rc == MX_OK)
+        rc = pl_simulate(pb, plan, outcome);
     if (rc < 0) {
         plan_free(plan);
         return rc;
     }
-    outcome->attainment = (double)good / (double)requests;
-    outcome->mean_latency_s = latency / (double)requests;
+    outcome->evaluations++;
     outcome->groups = pb->cluster->devices;
     /* "unplaced" is per window in spirit; the plan's first window carried one, drop it. */
     json_object_del(plan->extra, "unplaced");
-    pl_record(plan, "clockwork++", pb, pa, outcome, t);
+    pl_record(plan, "clockwork++", pb, pa, outcome);
     *out = plan;
     return MX_OK;
 }

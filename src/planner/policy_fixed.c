@@ -45,7 +45,7 @@ static int solve_fixed(const struct plan_problem *pb, const struct plan_params *
                         &evaluations);
         rc = pl_finish(&c, s, &p, evaluations, out, outcome);
         if (rc == MX_OK)
-            pl_record(*out, name, pb, pa, outcome, pb->train);
+            pl_record(*out, name, pb, pa, outcome);
         pl_placement_release(&p);
         sim_eval_state_free(s);
     }

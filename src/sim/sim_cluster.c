@@ -92,8 +92,10 @@ static int read_overheads(const struct mx_jpath *at, json_t *obj, struct sim_ove
 
 int sim_cluster_read(const char *path, struct sim_cluster *out)
 {
-    static const char *const keys[] = {
-        "format", "name", "devices", "devices_per_node", "mem_budget_bytes", "overheads", NULL};
+    static const char *const keys[] = {"format",           "name",
+                                       "devices",          "devices_per_node",
+                                       "mem_budget_bytes", "load_bandwidth_bytes_per_s",
+                                       "overheads",        NULL};
     struct mx_jpath root = mx_jpath_root(path);
     json_t *doc = NULL, *overheads;
     int64_t devices, per_node, budget;
@@ -108,7 +110,9 @@ int sim_cluster_read(const char *path, struct sim_cluster *out)
         (rc = mx_json_opt_str(&root, doc, "name", &name, NULL)) < 0 ||
         (rc = mx_json_get_i64(&root, doc, "devices", 1, 1 << 20, &devices)) < 0 ||
         (rc = mx_json_get_i64(&root, doc, "devices_per_node", 1, 1 << 20, &per_node)) < 0 ||
-        (rc = mx_json_get_i64(&root, doc, "mem_budget_bytes", 0, INT64_MAX / 4, &budget)) < 0)
+        (rc = mx_json_get_i64(&root, doc, "mem_budget_bytes", 0, INT64_MAX / 4, &budget)) < 0 ||
+        (rc = mx_json_opt_f64(&root, doc, "load_bandwidth_bytes_per_s", 1, 1e15,
+                              &out->load_bandwidth_bytes_per_s, NULL)) < 0)
         goto done;
     if (devices % per_node != 0 && devices > per_node) {
         struct mx_jpath dp = mx_jpath_key(&root, "devices");
@@ -136,6 +140,8 @@ int sim_cluster_write(const struct sim_cluster *c, const char *path)
     mx_json_set(doc, "devices", json_integer(c->devices));
     mx_json_set(doc, "devices_per_node", json_integer(c->devices_per_node));
     mx_json_set(doc, "mem_budget_bytes", json_integer(c->mem_budget_bytes));
+    if (c->load_bandwidth_bytes_per_s > 0)
+        mx_json_set(doc, "load_bandwidth_bytes_per_s", json_real(c->load_bandwidth_bytes_per_s));
     if (o->preset[0])
         mx_json_set(oh, "preset", json_string(o->preset));
     for (int t = 0; t < SIM_OH_COUNT; t++) {

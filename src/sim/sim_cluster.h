@@ -2,7 +2,7 @@
  *
  * JSON form ("muxplan-cluster/1"):
  *   {"format": "muxplan-cluster/1", "devices": 16, "devices_per_node": 8,
- *    "mem_budget_bytes": 13958643712,
+ *    "mem_budget_bytes": 13958643712, "load_bandwidth_bytes_per_s": 1.2e10,
  *    "overheads": {"preset": "alpaserve", "client": 0.0025, "dispatch": {"mean": 0.0025, "sd":
  * 0.0005}, "exec": 0.005, "fixed": 0.004, "reply": 0, "stage_factor": 1, "stage_factor_per_pp":
  * 0.009}} Every overhead member is optional; a preset sets them first and the members given
@@ -39,7 +39,8 @@ struct sim_overheads {
 struct sim_cluster {
     uint32_t devices;
     uint32_t devices_per_node;
-    int64_t mem_budget_bytes; /* weight memory per device */
+    int64_t mem_budget_bytes;          /* weight memory per device */
+    double load_bandwidth_bytes_per_s; /* loading weights onto a device; 0: not given */
     struct sim_overheads overheads;
 };
 

@@ -42,12 +42,13 @@ static int64_t lightest(const struct pl_context *c, const struct pl_group *g)
     return least;
 }
 
-/* Choose the (group, model) pair the greedy adds next, or return false when nothing fits. */
-static bool next_pair(const struct pl_context *c, const struct pl_placement *p,
-                      const struct sim_eval_result *r, struct ranked *models, struct ranked *groups,
-                      uint32_t *g_out, uint32_t *m_out, int64_t *w_out)
+bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
+                    const struct sim_eval_result *r, uint32_t *g_out, uint32_t *m_out)
 {
     int64_t budget = c->pb->cluster->mem_budget_bytes;
+    struct ranked *models = MX_NEW_ARRAY(struct ranked, c->n_models ? c->n_models : 1);
+    struct ranked *groups = MX_NEW_ARRAY(struct ranked, p->n_groups ? p->n_groups : 1);
+    bool found = false;
     for (uint32_t m = 0; m < c->n_models; m++) {
         /* AlpaServe's expression, with its 1e-6 guard, so that ties break as there. */
         double n = (double)r->model_requests[m], good = (double)r->model_good[m];
@@ -57,44 +58,40 @@ static bool next_pair(const struct pl_context *c, const struct pl_placement *p,
         groups[g] = (struct ranked){(double)r->group_requests[g], g};
     qsort(models, c->n_models, sizeof(*models), by_key_desc);
     qsort(groups, p->n_groups, sizeof(*groups), by_key_asc);
-    for (uint32_t gi = 0; gi < p->n_groups; gi++) {
+    for (uint32_t gi = 0; gi < p->n_groups && !found; gi++) {
         const struct pl_group *g = &p->groups[groups[gi].index];
         int64_t least = lightest(c, g);
         if (least < 0 || g->mem_used + least > budget)
             continue;
-        for (uint32_t mi = 0; mi < c->n_models; mi++) {
+        for (uint32_t mi = 0; mi < c->n_models && !found; mi++) {
             uint32_t m = models[mi].index;
             int64_t w = pl_weight(c, m, g->op, g->pp);
             if (w >= 0 && g->mem_used + w <= budget && !pl_group_has(g, m)) {
                 *g_out = groups[gi].index;
                 *m_out = m;
-                *w_out = w;
-                return true;
+                found = true;
             }
         }
     }
-    return false;
+    free(models);
+    free(groups);
+    return found;
 }
 
 static struct pl_score fill_greedy(const struct pl_context *c, struct sim_eval_state *s,
                                    struct pl_placement *p, uint32_t *evaluations)
 {
-    struct ranked *models = MX_NEW_ARRAY(struct ranked, c->n_models ? c->n_models : 1);
-    struct ranked *groups = MX_NEW_ARRAY(struct ranked, p->n_groups ? p->n_groups : 1);
     struct sim_eval_result r;
     struct pl_score score;
     for (;;) {
         score = pl_evaluate_next(s, p, &r);
         (*evaluations)++;
         uint32_t g, m;
-        int64_t w;
-        if (!next_pair(c, p, &r, models, groups, &g, &m, &w))
+        if (!pl_greedy_next(c, p, &r, &g, &m))
             break;
-        pl_group_add(&p->groups[g], m, w);
+        pl_group_add(&p->groups[g], m, pl_weight(c, m, p->groups[g].op, p->groups[g].pp));
         pl_placement_normalize(p);
     }
-    free(models);
-    free(groups);
     return score;
 }
 

@@ -84,6 +84,13 @@ struct pl_score pl_evaluate(struct sim_eval_state *s, const struct pl_placement 
 struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct pl_placement *p,
                                  struct sim_eval_result *result);
 
+/* The (group, model) pair AlpaServe's greedy adds to p next, given r, p's evaluation: models by
+ * unserved requests (most first), groups by requests received (fewest first), ties to the lower
+ * index; the first pair in that order where the model is not on the group and fits its memory
+ * (<= the budget). False when nothing fits. */
+bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
+                    const struct sim_eval_result *r, uint32_t *group, uint32_t *model);
+
 /* Fill p by AlpaServe's greedy (beam <= 1) or by beam search of width beam, until nothing fits.
  * Returns the final score; *evaluations counts simulations. */
 struct pl_score pl_fill(const struct pl_context *c, struct sim_eval_state *s,
@@ -114,6 +121,40 @@ uint32_t pl_enumerate_configs(uint32_t devices, uint32_t per_node, uint32_t max_
 
 /* Whether every tensor-parallel stage of p lies inside one node. */
 bool pl_layout_valid(const struct pl_placement *p, uint32_t per_node);
+
+/* The alpaserve search over `devices` devices of context c: the best filled layout of every
+ * pl_enumerate_configs() config in *best (configs on threads). With check_fits, a model that fits
+ * no group of any layout is an error; without, it stays unplaced. */
+int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const struct plan_params *pa,
+                        bool check_fits, struct pl_placement *best, uint32_t *evaluations);
+
+/* alpaserve-sep's buckets: scanning the models in order, each joins the first bucket whose first
+ * member's single-device latency L is within 38% of its own (|L_m - L| / L < 0.38), else opens
+ * one. Sets bucket_of[m], each bucket's leader latency (arrays of set->n) and *n_buckets. A model
+ * without a (1, 1, 1) profile is MX_EINPUT naming db_path. */
+int pl_bucket_models(const struct wl_model_set *set, const struct prof_db *db, const char *db_path,
+                     uint32_t *bucket_of, double *leader_latency_s, uint32_t *n_buckets);
+
+/* Whether a part of i devices may be cut from n remaining ones: at most n mod per_node, or leaving
+ * a multiple of per_node, or n is a multiple itself (AlpaServe's node alignment). */
+bool pl_part_aligned(uint32_t n, uint32_t i, uint32_t per_node);
+
+/* Ordered splits of devices into k parts of at least one device. */
+struct pl_splits {
+    uint32_t k, n, cap;
+    uint32_t *parts; /* [n][k] */
+};
+
+/* Every node-aligned split, as AlpaServe's get_partitions lists them: the last part is chosen
+ * first (ascending), the rest split recursively. Release with pl_splits_release(). */
+void pl_enumerate_splits(uint32_t devices, uint32_t k, uint32_t per_node, struct pl_splits *out);
+void pl_splits_release(struct pl_splits *s);
+
+/* The splits (indices into all, in *kept, caller frees) whose largest gap between a bucket's share
+ * of the rate and its share of capacity (devices / latency) is under the first threshold of 1, .5,
+ * .3, .2, .1 that keeps fewer than 100 splits (or under .1). Returns their number. */
+uint32_t pl_filter_splits(const struct pl_splits *all, const double *rate, const double *latency_s,
+                          uint32_t **kept);
 
 /* The plan for placement p (one segment), with its metrics recorded. */
 struct plan *pl_to_plan(const struct pl_context *c, const struct pl_placement *p);

@@ -53,16 +53,19 @@ Test(plan, schedule_round_trip)
         "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
         "\"a\"}],\n \"schedule\": [{\"start_s\": 0, \"groups\": [{\"id\": 0, \"devices\": "
         "[0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [\"m0\"]}]},\n {\"start_s\": 60, "
-        "\"groups\": []}]}");
+        "\"groups\": [{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, "
+        "\"models\": [], \"load_s\": 0.375}]}]}");
     struct plan *p = NULL, *back = NULL;
     cr_assert_eq(plan_read(fx_path(dir, "s.json"), &p), MX_OK, "%s", mx_error_message());
     cr_assert_eq(p->n_segments, 2);
     cr_assert_eq(p->segments[1].start_s, 60);
-    cr_assert_eq(p->segments[1].n_groups, 0);
+    cr_assert_eq(p->segments[0].groups[0].load_s, 0, "load_s defaults to 0");
+    cr_assert_eq(p->segments[1].groups[0].load_s, 0.375);
     cr_assert_eq(plan_write(p, fx_path(dir, "back.json")), MX_OK);
     cr_assert_eq(plan_read(fx_path(dir, "back.json"), &back), MX_OK);
     cr_assert_eq(back->n_segments, 2);
     cr_assert_not(back->static_form);
+    cr_assert_eq(back->segments[1].groups[0].load_s, 0.375);
     plan_free(p);
     plan_free(back);
 }
@@ -92,6 +95,9 @@ Test(plan, structural_errors_name_the_member)
          "groups[0].devices[0]: -1 is out of range"},
         {"[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1}]",
          "groups[0]: missing member \"models\""},
+        {"[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [], "
+         "\"load_s\": -1}]",
+         "groups[0].load_s: -1 is out of range"},
     };
     const char *dir = fx_tmpdir();
     const char *path = fx_path(dir, "bad.json");

@@ -33,6 +33,15 @@ static int solve_fixed(const struct plan_problem *pb, const struct plan_params *
     int rc = pl_context_init(&c, pb, pb->train);
     if (rc < 0)
         return rc;
+    bool profiled = false;
+    for (uint32_t m = 0; m < c.n_models && !profiled; m++)
+        profiled = pl_weight(&c, m, 1, (int32_t)size) >= 0;
+    if (!profiled) {
+        pl_context_release(&c);
+        return mx_error(MX_EINPUT,
+                        "%s: profile %s has the config (1, 1, %u) for none of the models", name,
+                        pb->db_path, size);
+    }
     struct pl_placement layout;
     pl_placement_layout(&layout, devices, size, 1, (int32_t)size);
     rc = pl_check_fits(&c, &layout, 1);

@@ -13,16 +13,6 @@
 
 #define PROFILE "data/profiles/v100-reference.h5"
 
-static bool same_file(const char *a, const char *b)
-{
-    size_t la, lb;
-    char *x = fx_read_file(a, &la), *y = fx_read_file(b, &lb);
-    bool same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 /* Generate the bundled example workload into dir/name. */
 static void gen_example(const char *dir, const char *name, int threads, double duration)
 {
@@ -116,7 +106,7 @@ Test(cli, generate_describe_simulate_export)
     cr_assert_eq(o.status, 0, "%s", o.err);
     o = fx_muxplan("trace export csv %s -o %s", fx_path(dir, "t2.h5"), fx_path(dir, "t2.csv"));
     cr_assert_eq(o.status, 0, "%s", o.err);
-    cr_assert(same_file(fx_path(dir, "t.csv"), fx_path(dir, "t2.csv")), "CSV round trip");
+    cr_assert(fx_same_file(fx_path(dir, "t.csv"), fx_path(dir, "t2.csv")), "CSV round trip");
 }
 
 Test(cli, profile_import_export)
@@ -127,7 +117,7 @@ Test(cli, profile_import_export)
     cr_assert_eq(o.status, 0, "%s", o.err);
     o = fx_muxplan("profile import %s -o %s", fx_path(dir, "p.json"), fx_path(dir, "p.h5"));
     cr_assert_eq(o.status, 0, "%s", o.err);
-    cr_assert(same_file(fx_path(dir, "p.h5"), fx_source_path(PROFILE)),
+    cr_assert(fx_same_file(fx_path(dir, "p.h5"), fx_source_path(PROFILE)),
               "the bundled DB is what importing its JSON gives, byte for byte");
 }
 
@@ -161,7 +151,7 @@ Test(cli, byte_identical_outputs_for_any_thread_count)
     const char *dir = fx_tmpdir();
     gen_example(dir, "a.h5", 1, 60);
     gen_example(dir, "b.h5", 2, 60);
-    cr_assert(same_file(fx_path(dir, "a.h5"), fx_path(dir, "b.h5")), "trace gen");
+    cr_assert(fx_same_file(fx_path(dir, "a.h5"), fx_path(dir, "b.h5")), "trace gen");
 
     fx_write_file(fx_path(dir, "plan.json"), schedule_plan);
     fx_write_file(fx_path(dir, "cluster.json"), random_cluster);
@@ -178,28 +168,9 @@ Test(cli, byte_identical_outputs_for_any_thread_count)
         summary[k] = strdup(o.out);
     }
     cr_assert_str_eq(summary[0], summary[1], "summary");
-    cr_assert(same_file(fx_path(dir, "r1.h5"), fx_path(dir, "r3.h5")), "per-request results");
+    cr_assert(fx_same_file(fx_path(dir, "r1.h5"), fx_path(dir, "r3.h5")), "per-request results");
     free(summary[0]);
     free(summary[1]);
-}
-
-/* A bad input: run the command, expect status 2, the message fragments, and no output file. */
-static void expect_bad(const char *output, const char *const *fragments, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void expect_bad(const char *output, const char *const *fragments, const char *fmt, ...)
-{
-    char command[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(command, sizeof(command), fmt, ap);
-    va_end(ap);
-    struct fx_output o = fx_muxplan("%s", command);
-    cr_assert_eq(o.status, 2, "%s: status %d: %s", command, o.status, o.err);
-    cr_assert(strncmp(o.err, "muxplan: ", 9) == 0, "%s", o.err);
-    for (const char *const *f = fragments; *f; f++)
-        cr_assert(strstr(o.err, *f), "%s: expected \"%s\" in: %s", command, *f, o.err);
-    cr_assert_null(fx_read_file(output, NULL), "%s left %s behind", command, output);
 }
 
 struct simulate_inputs {
@@ -210,9 +181,9 @@ static void expect_bad_simulate(const char *dir, struct simulate_inputs in,
                                 const char *const *fragments)
 {
     const char *out = fx_path(dir, "results.h5");
-    expect_bad(out, fragments,
-               "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s",
-               in.cluster, fx_source_path(PROFILE), in.plan, in.trace, out);
+    fx_expect_bad(out, fragments,
+                  "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s",
+                  in.cluster, fx_source_path(PROFILE), in.plan, in.trace, out);
 }
 
 Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
@@ -286,41 +257,43 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
     /* Unsorted, negative and NaN arrivals in an imported CSV. */
     const char *csv = fx_path(dir, "bad.csv"), *out = fx_path(dir, "imported.h5");
     fx_write_file(csv, "arrival_s,model,slo_s\n1,m0,0.5\n0.5,m0,0.5\n");
-    expect_bad(out, (const char *const[]){"bad.csv:3: arrival_s", "sorted", NULL},
-               "trace import csv %s -o %s", csv, out);
+    fx_expect_bad(out, (const char *const[]){"bad.csv:3: arrival_s", "sorted", NULL},
+                  "trace import csv %s -o %s", csv, out);
     fx_write_file(csv, "arrival_s,model,slo_s\n-1,m0,0.5\n");
-    expect_bad(out, (const char *const[]){"bad.csv:2: arrival_s: arrival time is negative", NULL},
-               "trace import csv %s -o %s", csv, out);
+    fx_expect_bad(out,
+                  (const char *const[]){"bad.csv:2: arrival_s: arrival time is negative", NULL},
+                  "trace import csv %s -o %s", csv, out);
     fx_write_file(csv, "arrival_s,model,slo_s\nnan,m0,0.5\n");
-    expect_bad(out, (const char *const[]){"bad.csv:2: arrival_s: \"nan\" is not a number", NULL},
-               "trace import csv %s -o %s", csv, out);
+    fx_expect_bad(out, (const char *const[]){"bad.csv:2: arrival_s: \"nan\" is not a number", NULL},
+                  "trace import csv %s -o %s", csv, out);
     /* A model set with a wrong type, for trace gen. */
     fx_write_file(bad,
                   "{\"format\": \"muxplan-models/1\", \"models\": [{\"name\": \"m0\", \"base\": "
                   "\"bert-1.3b\", \"slo_s\": \"soon\"}]}");
-    expect_bad(out, (const char *const[]){"bad.json: models[0].slo_s: expected a number", NULL},
-               "trace gen --models %s --total-rate 1 --duration 10 -o %s", bad, out);
+    fx_expect_bad(out, (const char *const[]){"bad.json: models[0].slo_s: expected a number", NULL},
+                  "trace gen --models %s --total-rate 1 --duration 10 -o %s", bad, out);
     /* A profile JSON with a bad value, for profile import. */
     fx_write_file(bad, "{\"format\": \"muxplan-profile/1\", \"hardware\": \"x\", \"models\": "
                        "[{\"name\": \"a\", \"configs\": [{\"dp\": 1, \"op\": 1, \"pp\": 1, "
                        "\"weight_bytes\": [1], \"batches\": [{\"batch\": 1, \"stage_latency_s\": "
                        "[0]}]}]}]}");
-    expect_bad(out, (const char *const[]){"bad.json: models[0].configs[0]: batch 1", NULL},
-               "profile import %s -o %s", bad, out);
+    fx_expect_bad(out, (const char *const[]){"bad.json: models[0].configs[0]: batch 1", NULL},
+                  "profile import %s -o %s", bad, out);
     /* A directory for a file, an output in a directory that does not exist, a workload too large.
      */
-    expect_bad(out, (const char *const[]){"is a directory, not a file", NULL},
-               "trace import csv %s -o %s", dir, out);
-    expect_bad(fx_path(dir, "results.h5"),
-               (const char *const[]){"cannot write there: directory", "does not exist", NULL},
-               "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s/no/r.h5",
-               cluster, fx_source_path(PROFILE), plan, trace, dir);
-    expect_bad(out, (const char *const[]){"more than 1e+09", NULL},
-               "trace gen --models %s --profile %s --total-rate 1e8 --duration 1e4 -o %s",
-               fx_source_path("examples/models.json"), fx_source_path(PROFILE), out);
+    fx_expect_bad(out, (const char *const[]){"is a directory, not a file", NULL},
+                  "trace import csv %s -o %s", dir, out);
+    fx_expect_bad(
+        fx_path(dir, "results.h5"),
+        (const char *const[]){"cannot write there: directory", "does not exist", NULL},
+        "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s/no/r.h5",
+        cluster, fx_source_path(PROFILE), plan, trace, dir);
+    fx_expect_bad(out, (const char *const[]){"more than 1e+09", NULL},
+                  "trace gen --models %s --profile %s --total-rate 1e8 --duration 1e4 -o %s",
+                  fx_source_path("examples/models.json"), fx_source_path(PROFILE), out);
     /* Warmup that leaves nothing. */
-    expect_bad(fx_path(dir, "results.h5"), (const char *const[]){"leaves no request", NULL},
-               "simulate --cluster %s --profile %s --plan %s --trace %s --warmup 100 "
-               "--requests-out %s",
-               cluster, fx_source_path(PROFILE), plan, trace, fx_path(dir, "results.h5"));
+    fx_expect_bad(fx_path(dir, "results.h5"), (const char *const[]){"leaves no request", NULL},
+                  "simulate --cluster %s --profile %s --plan %s --trace %s --warmup 100 "
+                  "--requests-out %s",
+                  cluster, fx_source_path(PROFILE), plan, trace, fx_path(dir, "results.h5"));
 }

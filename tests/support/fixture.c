@@ -238,3 +238,29 @@ struct fx_output fx_muxplan(const char *fmt, ...)
                           captured_out, captured_err};
     return o;
 }
+
+bool fx_same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *x = fx_read_file(a, &la), *y = fx_read_file(b, &lb);
+    bool same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+void fx_expect_bad(const char *output, const char *const *fragments, const char *fmt, ...)
+{
+    char command[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(command, sizeof(command), fmt, ap);
+    va_end(ap);
+    struct fx_output o = fx_muxplan("%s", command);
+    cr_assert_eq(o.status, 2, "%s: status %d: %s", command, o.status, o.err);
+    cr_assert(strncmp(o.err, "muxplan: ", 9) == 0, "%s", o.err);
+    for (const char *const *f = fragments; *f; f++)
+        cr_assert(strstr(o.err, *f), "%s: expected \"%s\" in: %s", command, *f, o.err);
+    char *left = fx_read_file(output, NULL);
+    cr_assert_null(left, "%s left %s behind", command, output);
+}

@@ -63,4 +63,12 @@ struct fx_output {
 };
 struct fx_output fx_muxplan(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Whether two files exist and have the same bytes. */
+bool fx_same_file(const char *a, const char *b);
+
+/* A bad input: run the command line, expect exit status 2, an error starting "muxplan: " that
+ * contains every fragment (NULL-terminated), and no file at output. */
+void fx_expect_bad(const char *output, const char *const *fragments, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

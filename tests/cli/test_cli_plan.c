@@ -1,0 +1,166 @@
+/* The planner's commands as users run them: every policy plans a two-kind model set, its plan is
+ * byte-identical for 1 and 3 threads and passes the simulator's own validation with the attainment
+ * the planner predicted; compare and capacity print their tables; and bad inputs exit 2 naming
+ * what is wrong, leaving no plan behind. */
+#include "fixture.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROFILE "data/profiles/v100-reference.h5"
+
+/* Four BERT-1.3B and four BERT-125M models (two latency buckets for alpaserve-sep). */
+static const char two_kinds[] =
+    "{\"format\": \"muxplan-models/1\", \"models\": [\n"
+    " {\"name\": \"big0\", \"base\": \"bert-1.3b\", \"slo_scale\": 5, \"rate\": 6, \"cv\": 3},\n"
+    " {\"name\": \"big1\", \"base\": \"bert-1.3b\", \"slo_scale\": 5, \"rate\": 3, \"cv\": 3},\n"
+    " {\"name\": \"big2\", \"base\": \"bert-1.3b\", \"slo_scale\": 5, \"rate\": 2, \"cv\": 3},\n"
+    " {\"name\": \"big3\", \"base\": \"bert-1.3b\", \"slo_scale\": 5, \"rate\": 1, \"cv\": 3},\n"
+    " {\"name\": \"small0\", \"base\": \"bert-125m\", \"slo_scale\": 5, \"rate\": 20, \"cv\": 3},\n"
+    " {\"name\": \"small1\", \"base\": \"bert-125m\", \"slo_scale\": 5, \"rate\": 10, \"cv\": 3},\n"
+    " {\"name\": \"small2\", \"base\": \"bert-125m\", \"slo_scale\": 5, \"rate\": 5, \"cv\": 3},\n"
+    " {\"name\": \"small3\", \"base\": \"bert-125m\", \"slo_scale\": 5, \"rate\": 5, \"cv\": "
+    "3}]}\n";
+
+struct setup {
+    const char *dir, *cluster, *models, *trace;
+};
+
+static struct setup setup(void)
+{
+    struct setup s = {.dir = fx_tmpdir(), .cluster = fx_source_path("examples/cluster.json")};
+    s.models = strdup(fx_path(s.dir, "models.json"));
+    s.trace = strdup(fx_path(s.dir, "train.h5"));
+    fx_write_file(s.models, two_kinds);
+    struct fx_output o = fx_muxplan("trace gen --models %s --profile %s --rate-dist explicit "
+                                    "--duration 120 --seed 4 "
+                                    "-o %s",
+                                    s.models, fx_source_path(PROFILE), s.trace);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    return s;
+}
+
+static json_t *parse(const char *text)
+{
+    json_error_t error;
+    json_t *j = json_loads(text, 0, &error);
+    cr_assert_not_null(j, "%s: %s", error.text, text);
+    return j;
+}
+
+Test(plan_cli, every_policy_is_deterministic_and_valid)
+{
+    struct setup s = setup();
+    static const char *const policies[] = {"sr",
+                                           "clockwork++ --window 30 --swap-cost",
+                                           "round-robin --group-size 2",
+                                           "greedy-2",
+                                           "alpaserve",
+                                           "alpaserve-sep",
+                                           "alpaserve --beam 2",
+                                           NULL};
+    for (const char *const *policy = policies; *policy; policy++) {
+        char *predicted = NULL;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            const char *out = fx_path(s.dir, threads == 1 ? "one.json" : "three.json");
+            struct fx_output o = fx_muxplan(
+                "plan --cluster %s --profile %s --models %s --trace %s --policy %s "
+                "--threads %d --seed 9 --json -o %s",
+                s.cluster, fx_source_path(PROFILE), s.models, s.trace, *policy, threads, out);
+            cr_assert_eq(o.status, 0, "%s: %s", *policy, o.err);
+            json_t *j = parse(o.out);
+            for (const char *const *key =
+                     (const char *const[]){"policy", "attainment", "planning_s", "groups",
+                                           "replicas", NULL};
+                 *key; key++)
+                cr_assert_not_null(json_object_get(j, *key), "%s: no \"%s\"", *policy, *key);
+            if (threads == 1)
+                predicted = strdup(json_dumps(json_object_get(j, "attainment"), JSON_ENCODE_ANY));
+            json_decref(j);
+        }
+        cr_assert(fx_same_file(fx_path(s.dir, "one.json"), fx_path(s.dir, "three.json")),
+                  "%s: the plan depends on the thread count", *policy);
+        /* The simulator accepts the plan and measures what the planner predicted. */
+        struct fx_output o = fx_muxplan(
+            "simulate --cluster %s --profile %s --plan %s --trace %s --dispatch earliest-free "
+            "--json",
+            s.cluster, fx_source_path(PROFILE), fx_path(s.dir, "one.json"), s.trace);
+        cr_assert_eq(o.status, 0, "%s: simulate: %s", *policy, o.err);
+        json_t *j = parse(o.out);
+        char *measured = json_dumps(json_object_get(j, "attainment"), JSON_ENCODE_ANY);
+        cr_assert_str_eq(measured, predicted, "%s", *policy);
+        free(measured);
+        free(predicted);
+        json_decref(j);
+    }
+}
+
+Test(plan_cli, compare_and_capacity_print_their_tables)
+{
+    struct setup s = setup();
+    struct fx_output o = fx_muxplan("compare --cluster %s --profile %s --models %s --trace %s "
+                                    "--policies sr,clockwork++,alpaserve --threads 2",
+                                    s.cluster, fx_source_path(PROFILE), s.models, s.trace);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    for (const char *const *f =
+             (const char *const[]){"policy", "groups and configs", "replicas", "attainment",
+                                   "p99 ms", "planning s", "\nsr ", "\nclockwork++ ",
+                                   "\nalpaserve ", "8 x (1,1,1)", NULL};
+         *f; f++)
+        cr_assert(strstr(o.out, *f), "no \"%s\" in:\n%s", *f, o.out);
+
+    o = fx_muxplan("capacity --cluster %s --profile %s --models %s --trace %s --policy sr "
+                   "--target 0.9",
+                   s.cluster, fx_source_path(PROFILE), s.models, s.trace);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "devices") && strstr(o.out, "attainment"), "%s", o.out);
+    cr_assert(strstr(o.out, "sr reaches"), "%s", o.out);
+}
+
+Test(plan_cli, bad_inputs_exit_2_and_leave_no_plan)
+{
+    struct setup s = setup();
+    const char *plan = fx_path(s.dir, "plan.json");
+    const char *small = fx_path(s.dir, "small.json");
+    /* A budget no BERT-1.3B stage fits: the model, its size and the budget are named. */
+    fx_write_file(small,
+                  "{\"format\": \"muxplan-cluster/1\", \"devices\": 8, \"devices_per_node\": "
+                  "8, \"mem_budget_bytes\": 100000000}");
+    fx_expect_bad(plan,
+                  (const char *const[]){"model \"big0\" (base \"bert-1.3b\") needs at least",
+                                        "bytes per device", "over the budget of 100000000 bytes",
+                                        NULL},
+                  "plan --cluster %s --profile %s --models %s --trace %s --policy alpaserve -o %s",
+                  small, fx_source_path(PROFILE), s.models, s.trace, plan);
+    /* More devices per group than the cluster has; a group size nothing is profiled for. */
+    fx_expect_bad(
+        plan,
+        (const char *const[]){"greedy-16: groups of 16 devices do not fit the 8 devices", NULL},
+        "plan --cluster %s --profile %s --models %s --trace %s --policy greedy-16 -o %s", s.cluster,
+        fx_source_path(PROFILE), s.models, s.trace, plan);
+    fx_expect_bad(
+        plan, (const char *const[]){"greedy-3: profile", "has the config (1, 1, 3) for none", NULL},
+        "plan --cluster %s --profile %s --models %s --trace %s --policy greedy-3 -o %s", s.cluster,
+        fx_source_path(PROFILE), s.models, s.trace, plan);
+    /* Unknown policy; swaps charged on a cluster that does not say how fast weights load. */
+    fx_expect_bad(plan, (const char *const[]){"unknown policy \"best\"", NULL},
+                  "plan --cluster %s --profile %s --models %s --trace %s --policy best -o %s",
+                  s.cluster, fx_source_path(PROFILE), s.models, s.trace, plan);
+    fx_write_file(small,
+                  "{\"format\": \"muxplan-cluster/1\", \"devices\": 8, \"devices_per_node\": "
+                  "8, \"mem_budget_bytes\": 13958643712}");
+    fx_expect_bad(plan,
+                  (const char *const[]){"--swap-cost needs the cluster's "
+                                        "load_bandwidth_bytes_per_s, which",
+                                        "small.json does not give", NULL},
+                  "plan --cluster %s --profile %s --models %s --trace %s --policy clockwork++ "
+                  "--swap-cost -o %s",
+                  small, fx_source_path(PROFILE), s.models, s.trace, plan);
+    /* A model set that lacks the training trace's models. */
+    fx_expect_bad(
+        plan, (const char *const[]){"model \"big0\" of the trace is not in", "models.json", NULL},
+        "plan --cluster %s --profile %s --models %s --trace %s --policy sr -o %s", s.cluster,
+        fx_source_path(PROFILE), fx_source_path("examples/models.json"), s.trace, plan);
+}

@@ -46,7 +46,7 @@ struct plan_params {
 struct plan_outcome {
     double attainment;     /* on the training workload, as the planner scored it */
     double mean_latency_s; /* AlpaServe's: refused requests count 0 */
-    uint32_t groups, replicas;
+    uint32_t groups, replicas; /* of a schedule: the most any window has */
     uint32_t evaluations; /* simulations run */
 };
 

@@ -165,7 +165,9 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
         if (win->solved)
             current = &win->placement;
         outcome->evaluations += win->evaluations;
-        outcome->replicas += pl_placement_replicas(current);
+        uint32_t replicas = pl_placement_replicas(current);
+        if (replicas > outcome->replicas)
+            outcome->replicas = replicas; /* the most any window holds */
         struct plan *single = pl_to_plan(&c, current);
         if (!plan) {
             plan = single;

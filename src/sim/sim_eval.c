@@ -20,6 +20,7 @@ static void order_by_model(struct sim_eval *e, const struct wl_trace *trace)
     const struct sim_world *w = &e->base;
     e->request_begin = MX_NEW_ARRAY(uint32_t, (size_t)trace->n_models + 1);
     e->request = mx_malloc_array(w->n, sizeof(uint32_t));
+    e->times = mx_malloc_array(w->n, sizeof(*e->times));
     for (size_t i = 0; i < w->n; i++)
         e->request_begin[w->model[i] + 1]++;
     for (uint32_t m = 0; m < trace->n_models; m++)
@@ -28,6 +29,7 @@ static void order_by_model(struct sim_eval *e, const struct wl_trace *trace)
     for (size_t i = 0; i < w->n; i++) {
         uint32_t m = (uint32_t)w->model[i];
         e->request[e->request_begin[m] + fill[m]++] = (uint32_t)i;
+        e->times[i] = (struct eval_times){w->arrival_ns[i], w->deadline_ns[i]};
     }
     free(fill);
 }
@@ -92,6 +94,7 @@ void sim_eval_free(struct sim_eval *e)
     free(e->configs);
     free(e->request_begin);
     free(e->request);
+    free(e->times);
     free(e);
 }
 

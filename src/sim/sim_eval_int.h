@@ -28,6 +28,9 @@ struct sim_eval {
     struct eval_config *configs;
     uint32_t *request_begin; /* [n_models + 1] */
     uint32_t *request;       /* [n] each model's requests */
+    struct eval_times {
+        mx_ns arrival, deadline;
+    } * times; /* [n] by request, side by side for the incremental run */
 };
 
 /* A group's admissions in the baseline: their requests, in order. */
@@ -56,7 +59,7 @@ struct baseline {
 };
 
 /* A request's record in the baseline: word indices. The outcome is sim__outcome(slot, admitted). */
-enum { REC_ARRIVAL, REC_DEADLINE, REC_OUTCOME, REC_FINISH };
+enum { REC_OUTCOME, REC_FINISH };
 
 static inline mx_ns sim__outcome(int32_t slot, bool admitted)
 {

@@ -248,7 +248,7 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
         copy_stages(r->clock + reps[k].stage_base, clocks_before(r, r->s->keys[reps[k].group], i),
                     reps[k].n_stages);
     mx_ns *rec = sim__record(b, i);
-    const mx_ns arrival = rec[REC_ARRIVAL], deadline = rec[REC_DEADLINE];
+    const mx_ns arrival = r->e->times[i].arrival, deadline = r->e->times[i].deadline;
     const mx_ns ready = arrival + r->to_ready;
     const struct sim_dispatch_query q = {ready, deadline - r->fixed};
     const struct sim_view view = {w->groups, r->clock, NULL};

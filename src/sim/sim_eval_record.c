@@ -46,10 +46,6 @@ static void baseline_reset(struct sim_eval_state *s)
         b->stride = stride;
         b->words = REC_FINISH + stride;
         b->record = mx_realloc_array(b->record, n * b->words, sizeof(mx_ns));
-        for (size_t i = 0; i < n; i++) {
-            sim__record(b, i)[REC_ARRIVAL] = s->w.arrival_ns[i];
-            sim__record(b, i)[REC_DEADLINE] = s->w.deadline_ns[i];
-        }
     }
     if (!b->by_slot) {
         b->by_slot = MX_NEW_ARRAY(struct admissions, keys);

@@ -33,7 +33,7 @@ struct cursor {
 };
 
 /* A re-simulated request whose admission changed: the group keys that admitted it before and now
- * (-1: none; never equal), and its new stage finishes when admitted. */
+ * (-1: none; never equal). */
 struct change {
     uint32_t request;
     int32_t from, to;

@@ -35,8 +35,9 @@ void pl_placement_copy(struct pl_placement *dst, const struct pl_placement *src)
         dst->groups[g] = src->groups[g];
         dst->groups[g].cap = src->groups[g].n_models;
         dst->groups[g].models = MX_NEW_ARRAY(uint32_t, dst->groups[g].cap ? dst->groups[g].cap : 1);
-        memcpy(dst->groups[g].models, src->groups[g].models,
-               src->groups[g].n_models * sizeof(uint32_t));
+        if (src->groups[g].n_models > 0)
+            memcpy(dst->groups[g].models, src->groups[g].models,
+                   src->groups[g].n_models * sizeof(uint32_t));
     }
 }
 

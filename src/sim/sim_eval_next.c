@@ -292,6 +292,14 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     b->rerun++;
 }
 
+/* Append n requests to a list with room for them (from may be NULL when n is 0). */
+static void append_requests(struct admissions *to, const uint32_t *from, uint32_t n)
+{
+    if (n > 0)
+        memcpy(to->request + to->n, from, n * sizeof(uint32_t));
+    to->n += n;
+}
+
 /* Apply the logged admission changes to the per-key lists: bucket them by key (keeping request
  * order), then merge each key's into its list. */
 static void update_lists(struct next_run *r)
@@ -332,8 +340,7 @@ static void update_lists(struct next_run *r)
             /* Copy the unchanged run before the edit, then apply it. */
             const struct edit *ed = &edits[d];
             uint32_t run = gallop_above(l->request, j, l->n, (int64_t)ed->request - 1) - j;
-            memcpy(merged.request + merged.n, l->request + j, run * sizeof(uint32_t));
-            merged.n += run;
+            append_requests(&merged, l->request + j, run);
             j += run;
             if (ed->insert) {
                 merged.request[merged.n++] = ed->request;
@@ -343,8 +350,7 @@ static void update_lists(struct next_run *r)
                 MX_BUG("request %u left group key %u, which had not admitted it", ed->request, k);
             }
         }
-        memcpy(merged.request + merged.n, l->request + j, (l->n - j) * sizeof(uint32_t));
-        merged.n += l->n - j;
+        append_requests(&merged, l->request + j, l->n - j);
         free(l->request);
         b->by_slot[k] = merged;
     }

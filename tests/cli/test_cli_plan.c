@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,14 +26,15 @@ static const char two_kinds[] =
     "3}]}\n";
 
 struct setup {
-    const char *dir, *cluster, *models, *trace;
+    const char *dir, *cluster;
+    char models[1024], trace[1024];
 };
 
 static struct setup setup(void)
 {
     struct setup s = {.dir = fx_tmpdir(), .cluster = fx_source_path("examples/cluster.json")};
-    s.models = strdup(fx_path(s.dir, "models.json"));
-    s.trace = strdup(fx_path(s.dir, "train.h5"));
+    snprintf(s.models, sizeof(s.models), "%s", fx_path(s.dir, "models.json"));
+    snprintf(s.trace, sizeof(s.trace), "%s", fx_path(s.dir, "train.h5"));
     fx_write_file(s.models, two_kinds);
     struct fx_output o = fx_muxplan("trace gen --models %s --profile %s --rate-dist explicit "
                                     "--duration 120 --seed 4 "
@@ -77,7 +79,7 @@ Test(plan_cli, every_policy_is_deterministic_and_valid)
                  *key; key++)
                 cr_assert_not_null(json_object_get(j, *key), "%s: no \"%s\"", *policy, *key);
             if (threads == 1)
-                predicted = strdup(json_dumps(json_object_get(j, "attainment"), JSON_ENCODE_ANY));
+                predicted = json_dumps(json_object_get(j, "attainment"), JSON_ENCODE_ANY);
             json_decref(j);
         }
         cr_assert(fx_same_file(fx_path(s.dir, "one.json"), fx_path(s.dir, "three.json")),

@@ -236,6 +236,11 @@ struct fx_output fx_muxplan(const char *fmt, ...)
     unlink(err_path);
     struct fx_output o = {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
                           captured_out, captured_err};
+    /* Under the sanitizers, whatever they report fails the test that ran the command. */
+    for (const char *const *r = (const char *const[]){"runtime error:", "ERROR: AddressSanitizer",
+                                                      "ERROR: LeakSanitizer", NULL};
+         *r; r++)
+        cr_assert_null(strstr(captured_err ? captured_err : "", *r), "%s", captured_err);
     return o;
 }
 

@@ -55,7 +55,8 @@ void fx_write_file(const char *path, const char *text);
 char *fx_read_file(const char *path, size_t *len);
 
 /* Run the muxplan binary with a command line (split on spaces; no quoting) and capture stdout and
- * stderr. Returns the exit status. The captured text lives until the next call. */
+ * stderr. Returns the exit status; a sanitizer report on stderr fails the test. The captured text
+ * lives until the next call. */
 struct fx_output {
     int status;
     const char *out;

@@ -167,7 +167,7 @@ static void score_candidate(uint32_t item, struct sim_eval_state *s, void *arg)
 
 /* AlpaServe's beam search: expand every member by every feasible pair (memory strictly under the
  * budget, as its code has it), score the new placements, keep the best `width`, return the best
- * seen. */
+ * seen (the starting placement included). */
 static struct pl_score fill_beam(const struct pl_context *c, struct pl_placement *p, uint32_t width,
                                  uint32_t *evaluations)
 {
@@ -177,8 +177,10 @@ static struct pl_score fill_beam(const struct pl_context *c, struct pl_placement
     pl_placement_copy(&beam[0], p);
     struct pl_placement best;
     pl_placement_copy(&best, p);
-    struct pl_score best_score = {0};
-    bool have_best = false;
+    struct pl_score best_score;
+    struct beam_scoring start = {c, p, &best_score};
+    pl_parallel(1, 1, c->eval, score_candidate, &start);
+    (*evaluations)++;
     struct visited visited = {0};
     for (;;) {
         struct pl_placement *next = NULL;
@@ -222,9 +224,8 @@ static struct pl_score fill_beam(const struct pl_context *c, struct pl_placement
         for (uint32_t b = 0; b < n_beam; b++) {
             uint32_t k = order[b].index;
             pl_placement_copy(&beam[b], &next[k]);
-            if (!have_best || pl_score_compare(&scores[k], &best_score) > 0) {
+            if (pl_score_compare(&scores[k], &best_score) > 0) {
                 best_score = scores[k];
-                have_best = true;
                 pl_placement_release(&best);
                 pl_placement_copy(&best, &next[k]);
             }

@@ -104,7 +104,12 @@ int plan_validate(const struct plan *p, const struct sim_cluster *c, const char 
         for (uint32_t g = 0; g < p->segments[s].n_groups && rc == MX_OK; g++) {
             char place[96];
             group_place(p, s, g, place, sizeof(place));
-            rc = check_devices(p, s, g, c, cluster_path, owner, place);
+            double load_s = p->segments[s].groups[g].load_s;
+            if (!(load_s >= 0 && load_s <= PLAN_MAX_LOAD_S))
+                rc = mx_error(MX_EINPUT, "%s: %s: load_s %g is outside [0, %g]", p->path, place,
+                              load_s, PLAN_MAX_LOAD_S);
+            if (rc == MX_OK)
+                rc = check_devices(p, s, g, c, cluster_path, owner, place);
             if (rc == MX_OK)
                 rc = check_models(p, s, g, c, cluster_path, db, db_path, place);
         }

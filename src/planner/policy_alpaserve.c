@@ -29,10 +29,8 @@ static void fill_config(uint32_t item, struct sim_eval_state *s, void *arg)
     struct config_search *cs = arg;
     uint32_t k = cs->n - 1 - item;
     const struct pl_config *cfg = &cs->configs[k];
-    struct sim_eval_result r;
-    pl_solve_layout(cs->c, s, cs->devices, cfg->group_size, cfg->op, cfg->pp, false, cs->beam,
-                    &cs->placements[k], &cs->evaluations[k]);
-    cs->scores[k] = pl_evaluate(s, &cs->placements[k], &r);
+    pl_placement_layout(&cs->placements[k], cs->devices, cfg->group_size, cfg->op, cfg->pp);
+    cs->scores[k] = pl_fill(cs->c, s, &cs->placements[k], cs->beam, &cs->evaluations[k]);
 }
 
 int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const struct plan_params *pa,
@@ -64,7 +62,7 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
     pl_parallel(n, c->pb->threads, c->eval, fill_config, &cs);
     uint32_t chosen = 0;
     for (uint32_t k = 0; k < n; k++) {
-        *evaluations += cs.evaluations[k] + 1;
+        *evaluations += cs.evaluations[k];
         if (pl_score_compare(&cs.scores[k], &cs.scores[chosen]) > 0)
             chosen = k;
     }

@@ -17,6 +17,7 @@
 struct bucket {
     uint32_t n_models;
     uint32_t *models;
+    uint64_t requests;       /* in the training workload */
     struct wl_model_set set; /* a view of its models (names and bases borrowed) */
     struct wl_trace *trace;  /* the training requests of its models, renumbered */
     struct plan_problem pb;
@@ -46,6 +47,8 @@ static int make_buckets(const struct plan_problem *pb, struct separation *sep)
         bk->models = mx_realloc_array(bk->models, bk->n_models + 1, sizeof(uint32_t));
         bk->models[bk->n_models++] = m;
     }
+    for (size_t i = 0; rc == MX_OK && i < pb->train->n; i++)
+        sep->buckets[bucket_of[pb->train->model[i]]].requests++;
     free(bucket_of);
     return rc;
 }
@@ -76,11 +79,6 @@ static int prepare_bucket(const struct plan_problem *pb, struct separation *sep,
     b->pb.train = b->trace;
     b->solved = MX_NEW_ARRAY(struct pl_placement, (size_t)pb->cluster->devices + 1);
     b->have = MX_NEW_ARRAY(bool, (size_t)pb->cluster->devices + 1);
-    if (b->trace->n == 0)
-        return mx_error(MX_EINPUT,
-                        "alpaserve-sep: the models of a latency bucket (first: \"%s\") "
-                        "have no requests in the training workload",
-                        b->set.models[0].name);
     return pl_context_init(&b->c, &b->pb, b->trace);
 }
 
@@ -155,8 +153,10 @@ static int try_splits(const struct plan_problem *pb, const struct plan_params *p
     for (uint32_t k = 0; k < n_kept && rc == MX_OK; k++) {
         struct pl_placement candidate;
         rc = assemble(pa, sep, all.parts + (size_t)kept[k] * sep->n, &candidate, evaluations);
-        if (rc < 0)
+        if (rc < 0) {
+            pl_placement_release(&candidate);
             break;
+        }
         struct sim_eval_result r;
         struct pl_score score = pl_evaluate(s, &candidate, &r);
         (*evaluations)++;
@@ -188,7 +188,12 @@ static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_
         (rc = make_buckets(pb, &sep)) == MX_OK) {
         struct sim_eval_result r;
         struct pl_score best_score = pl_evaluate(s, &best, &r);
-        if (sep.n > 1 && sep.n <= devices)
+        /* A bucket without training requests cannot be planned apart: nothing says how many
+         * devices it needs. Then only the unseparated plan is a candidate. */
+        bool separable = sep.n > 1 && sep.n <= devices;
+        for (uint32_t j = 0; j < sep.n && separable; j++)
+            separable = sep.buckets[j].requests > 0;
+        if (separable)
             rc = try_splits(pb, pa, &sep, s, &best, &best_score, &evaluations);
     }
     if (rc == MX_OK) {

@@ -89,9 +89,10 @@ static bool hosts(const struct plan_group *g, uint32_t model)
 }
 
 /* Charge each group of every window after the first the time its devices take to load the models
- * they did not hold, in the same config, in the window before. The first window's placement is
- * taken as loaded before the trace starts. */
-static void charge_swaps(const struct plan_problem *pb, struct plan *plan)
+ * they did not hold in the window before (a device holds the same part of a model when it has the
+ * same place in a group of the same config). The first window's placement is taken as loaded before
+ * the trace starts. A load over PLAN_MAX_LOAD_S is MX_EINPUT. */
+static int charge_swaps(const struct plan_problem *pb, struct plan *plan)
 {
     for (uint32_t s = 1; s < plan->n_segments; s++)
         for (uint32_t g = 0; g < plan->segments[s].n_groups; g++) {
@@ -99,10 +100,11 @@ static void charge_swaps(const struct plan_problem *pb, struct plan *plan)
             double slowest = 0;
             for (uint32_t k = 0; k < grp->n_devices; k++) {
                 const struct plan_group *before = group_on(&plan->segments[s - 1], grp->devices[k]);
-                bool same_config = before && before->op == grp->op && before->pp == grp->pp;
+                bool same_part = before && before->op == grp->op && before->pp == grp->pp &&
+                                 before->devices[k] == grp->devices[k];
                 double bytes = 0;
                 for (uint32_t j = 0; j < grp->n_models; j++) {
-                    if (same_config && hosts(before, grp->models[j]))
+                    if (same_part && hosts(before, grp->models[j]))
                         continue;
                     const struct prof_config *cfg = prof_db_find(
                         pb->db, plan->models[grp->models[j]].base, 1, grp->op, grp->pp);
@@ -112,7 +114,15 @@ static void charge_swaps(const struct plan_problem *pb, struct plan *plan)
                     slowest = bytes;
             }
             grp->load_s = slowest / pb->cluster->load_bandwidth_bytes_per_s;
+            if (grp->load_s > PLAN_MAX_LOAD_S)
+                return mx_error(
+                    MX_EINPUT,
+                    "clockwork++ --swap-cost: loading %.0f bytes at %g bytes/s (cluster "
+                    "%s) takes %.0f s, over the %g s a plan may state",
+                    slowest, pb->cluster->load_bandwidth_bytes_per_s, pb->cluster_path, grp->load_s,
+                    PLAN_MAX_LOAD_S);
         }
+    return MX_OK;
 }
 
 static int check_request(const struct plan_problem *pb, const struct plan_params *pa,
@@ -184,7 +194,7 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     pl_placement_release(&layout);
     pl_context_release(&c);
     if (rc == MX_OK && pa->swap_cost)
-        charge_swaps(pb, plan);
+        rc = charge_swaps(pb, plan);
     if (rc == MX_OK)
         rc = pl_simulate(pb, plan, outcome);
     if (rc < 0) {

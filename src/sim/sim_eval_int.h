@@ -43,9 +43,9 @@ struct admissions {
  * evaluation starts from. */
 struct baseline {
     bool valid;
-    /* Per request, in request order, `words` words: a record (REC_*) of its arrival, deadline and
-     * outcome, then its stage finishes if it was admitted. One place, so that the incremental run
-     * loads a request with one miss; as narrow as the recorded placement allows. */
+    /* Per request, in request order, `words` words (REC_*): its outcome, then its stage finishes if
+     * it was admitted. One place, so that the incremental run loads a request with one miss; as
+     * narrow as the recorded placement allows (n * words * 8 bytes per state). */
     mx_ns *record;
     uint32_t stride; /* the most stages of any group of the recorded placement, at least 1 */
     uint32_t words;  /* REC_FINISH + stride */
@@ -96,6 +96,20 @@ struct sim_eval_state {
     uint64_t simulated;                    /* requests the last evaluation simulated */
     struct baseline b;
 };
+
+/* A request on the fast path with constant overheads: when it may start stage 0, the latest last-
+ * stage finish admission accepts, and the finish it is judged by. */
+struct eval_overheads {
+    mx_ns to_ready; /* client + dispatch + exec */
+    mx_ns fixed, reply;
+};
+
+static inline struct eval_overheads sim__eval_overheads(const struct sim_world *w)
+{
+    return (struct eval_overheads){w->overhead_ns[SIM_OH_CLIENT] + w->overhead_ns[SIM_OH_DISPATCH] +
+                                       w->overhead_ns[SIM_OH_EXEC],
+                                   w->overhead_ns[SIM_OH_FIXED], w->overhead_ns[SIM_OH_REPLY]};
+}
 
 /* Set up the state's world for placement groups (no simulation). */
 void sim__eval_place(struct sim_eval_state *s, uint32_t n_groups,

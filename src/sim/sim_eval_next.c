@@ -45,18 +45,18 @@ struct next_run {
     struct sim_world *w;
     struct baseline *b;
     uint32_t stride;
-    mx_ns to_ready, fixed, reply; /* overheads */
-    mx_ns *clock;                 /* the world's stage clocks, by stage_base */
-    mx_ns *zeros;                 /* [stride] the clocks of a group nothing ran on yet */
-    int32_t *group_of;            /* [key_limit] group index in the new placement, -1: absent */
-    uint32_t *seen;               /* [key_limit] admissions of the key before the current request */
-    bool *dirty_model;            /* [n_models] its replicas changed */
-    bool *dirty;                  /* [key_limit] the group's clocks differ from the baseline's */
-    uint32_t *dirty_groups;       /* [n_models] how many of the model's groups are dirty */
-    mx_ns *state;                 /* [key_limit * stride] clocks of dirty groups */
-    bool *active;                 /* [n_models] the model has a cursor in the heap */
-    uint32_t *resume;             /* [n_models] the model's requests listed before this are done */
-    struct cursor *heap;          /* [n_models] */
+    struct eval_overheads oh;
+    mx_ns *clock;           /* the world's stage clocks, by stage_base */
+    mx_ns *zeros;           /* [stride] the clocks of a group nothing ran on yet */
+    int32_t *group_of;      /* [key_limit] group index in the new placement, -1: absent */
+    uint32_t *seen;         /* [key_limit] admissions of the key before the current request */
+    bool *dirty_model;      /* [n_models] its replicas changed */
+    bool *dirty;            /* [key_limit] the group's clocks differ from the baseline's */
+    uint32_t *dirty_groups; /* [n_models] how many of the model's groups are dirty */
+    mx_ns *state;           /* [key_limit * stride] clocks of dirty groups */
+    bool *active;           /* [n_models] the model has a cursor in the heap */
+    uint32_t *resume;       /* [n_models] the model's requests listed before this are done */
+    struct cursor *heap;    /* [n_models] */
     uint32_t heap_n;
     struct change *changes;
     uint32_t n_changes, cap_changes;
@@ -231,9 +231,10 @@ static void defer_finish(struct next_run *r, uint32_t i, const mx_ns *finish, ui
         r->pending_finish =
             mx_realloc_array(r->pending_finish, (size_t)r->cap_pending * r->stride, sizeof(mx_ns));
     }
-    r->pending_request[r->n_pending] = i;
-    copy_stages(r->pending_finish + (size_t)r->n_pending * r->stride, finish, n_stages);
-    r->n_pending++;
+    mx_ns *to = r->pending_finish + (size_t)r->n_pending * r->stride;
+    r->pending_request[r->n_pending++] = i;
+    copy_stages(to, finish, n_stages);
+    memset(to + n_stages, 0, (r->stride - n_stages) * sizeof(mx_ns)); /* all of it is copied */
 }
 
 /* Simulate request i (of model m) again. */
@@ -249,8 +250,8 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
                     reps[k].n_stages);
     mx_ns *rec = sim__record(b, i);
     const mx_ns arrival = r->e->times[i].arrival, deadline = r->e->times[i].deadline;
-    const mx_ns ready = arrival + r->to_ready;
-    const struct sim_dispatch_query q = {ready, deadline - r->fixed};
+    const mx_ns ready = arrival + r->oh.to_ready;
+    const struct sim_dispatch_query q = {ready, deadline - r->oh.fixed};
     const struct sim_view view = {w->groups, r->clock, NULL};
     const struct sim_dispatch_policy *policy = r->e->dispatch;
     bool admitted = false;
@@ -276,15 +277,15 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
         defer_finish(r, i, r->clock + rep->stage_base, rep->n_stages);
     }
 
-    bool good_before = was_admitted && old_last + r->reply <= deadline;
-    bool good_now = admitted && last + r->reply <= deadline;
+    bool good_before = was_admitted && old_last + r->oh.reply <= deadline;
+    bool good_now = admitted && last + r->oh.reply <= deadline;
     r->s->model_good[m] += (uint64_t)good_now - (uint64_t)good_before;
     if (from >= 0)
         b->slot_requests[from]--;
     if (to >= 0)
         b->slot_requests[to]++;
-    b->latency_sum_ns += (admitted ? last + r->reply - arrival : 0) -
-                         (was_admitted ? old_last + r->reply - arrival : 0);
+    b->latency_sum_ns += (admitted ? last + r->oh.reply - arrival : 0) -
+                         (was_admitted ? old_last + r->oh.reply - arrival : 0);
     int32_t admitted_from = was_admitted ? from : -1, admitted_to = admitted ? to : -1;
     if (admitted_from != admitted_to)
         log_change(r, (struct change){i, admitted_from, admitted_to});
@@ -292,11 +293,12 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     b->rerun++;
 }
 
-/* Append n requests to a list with room for them (from may be NULL when n is 0). */
-static void append_requests(struct admissions *to, const uint32_t *from, uint32_t n)
+/* Append from's n requests at `first` to a list with room for them. */
+static void append_requests(struct admissions *to, const struct admissions *from, uint32_t first,
+                            uint32_t n)
 {
     if (n > 0)
-        memcpy(to->request + to->n, from, n * sizeof(uint32_t));
+        memcpy(to->request + to->n, from->request + first, n * sizeof(uint32_t));
     to->n += n;
 }
 
@@ -340,7 +342,7 @@ static void update_lists(struct next_run *r)
             /* Copy the unchanged run before the edit, then apply it. */
             const struct edit *ed = &edits[d];
             uint32_t run = gallop_above(l->request, j, l->n, (int64_t)ed->request - 1) - j;
-            append_requests(&merged, l->request + j, run);
+            append_requests(&merged, l, j, run);
             j += run;
             if (ed->insert) {
                 merged.request[merged.n++] = ed->request;
@@ -350,7 +352,7 @@ static void update_lists(struct next_run *r)
                 MX_BUG("request %u left group key %u, which had not admitted it", ed->request, k);
             }
         }
-        append_requests(&merged, l->request + j, l->n - j);
+        append_requests(&merged, l, j, l->n - j);
         free(l->request);
         b->by_slot[k] = merged;
     }
@@ -394,10 +396,7 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
     size_t keys = e->key_limit ? e->key_limit : 1, models = w->n_models ? w->n_models : 1;
     size_t stride = s->b.stride;
     *r = (struct next_run){.s = s, .e = e, .w = w, .b = &s->b, .stride = s->b.stride};
-    r->to_ready = w->overhead_ns[SIM_OH_CLIENT] + w->overhead_ns[SIM_OH_DISPATCH] +
-                  w->overhead_ns[SIM_OH_EXEC];
-    r->fixed = w->overhead_ns[SIM_OH_FIXED];
-    r->reply = w->overhead_ns[SIM_OH_REPLY];
+    r->oh = sim__eval_overheads(w);
     r->clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);
     r->zeros = MX_NEW_ARRAY(mx_ns, stride);
     r->group_of = mx_malloc_array(keys, sizeof(int32_t));

@@ -82,9 +82,7 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
     struct sim_world *w = &s->w;
     struct baseline *b = &s->b;
     const struct sim_segment *seg = &w->segments[0];
-    const mx_ns to_ready = w->overhead_ns[SIM_OH_CLIENT] + w->overhead_ns[SIM_OH_DISPATCH] +
-                           w->overhead_ns[SIM_OH_EXEC];
-    const mx_ns fixed = w->overhead_ns[SIM_OH_FIXED], reply = w->overhead_ns[SIM_OH_REPLY];
+    const struct eval_overheads oh = sim__eval_overheads(w);
     mx_ns *clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);
     const struct sim_view view = {w->groups, clock, NULL};
     baseline_reset(s);
@@ -95,8 +93,8 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
         const uint32_t m = (uint32_t)w->model[i];
         const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
         const struct sim_replica *reps = seg->replicas + begin;
-        const mx_ns ready = w->arrival_ns[i] + to_ready;
-        const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - fixed};
+        const mx_ns ready = w->arrival_ns[i] + oh.to_ready;
+        const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - oh.fixed};
         bool admitted = false;
         mx_ns last = 0, started = 0;
         s->model_requests[m]++;
@@ -113,8 +111,8 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
         const struct sim_replica *rep = &reps[chosen];
         memcpy(rec + REC_FINISH, clock + rep->stage_base, rep->n_stages * sizeof(mx_ns));
         sim__admissions_push(&b->by_slot[key], (uint32_t)i);
-        s->model_good[m] += last + reply <= w->deadline_ns[i];
-        latency_sum += last + reply - w->arrival_ns[i];
+        s->model_good[m] += last + oh.reply <= w->deadline_ns[i];
+        latency_sum += last + oh.reply - w->arrival_ns[i];
     }
     free(clock);
     b->latency_sum_ns = latency_sum;

@@ -171,6 +171,18 @@ Test(plan, validation_against_cluster_and_profile)
     cr_assert_eq(validate_group(1, 2, 0, 1, 1000, INT64_C(1) << 49, "a"), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "need 1125899906842624 bytes per device"), "%s",
               mx_error_message());
+    /* A load time out of range, as a plan built in memory may have. */
+    const char *bases[1] = {"a"};
+    struct plan *p = fx_plan_new(1, bases);
+    fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
+    p->segments[0].groups[0].load_s = 2e6;
+    struct sim_cluster c = fx_cluster(4, 2);
+    struct prof_db *db = profile(1);
+    cr_assert_eq(plan_validate(p, &c, "c.json", db, "db.h5"), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "groups[0] (id 0): load_s 2e+06 is outside [0, 1e+06]"),
+              "%s", mx_error_message());
+    prof_db_free(db);
+    plan_free(p);
     cr_assert_eq(validate_group(1, 1, 0, 1, 100, 1, "nope"), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "models[0]: base \"nope\" (of model \"m0\") is not in "
                                          "profile db.h5"),

@@ -472,5 +472,33 @@ Test(clockwork, swap_cost_charges_loading_what_the_window_before_lacked)
      * good; the counts stay those of free swaps. */
     cr_assert_float_eq(outcome.attainment, 6.0 / 7.0, 1e-12);
     plan_free(plan);
+    /* A load no plan may state (10 bytes at 1e-6 bytes/s: 1e7 s) is an error, not a plan. */
+    p.cluster.load_bandwidth_bytes_per_s = 1e-6;
+    plan = NULL;
+    cr_assert_eq(plan_solve(policy, &p.pb, &pa, &plan, &outcome), MX_EINPUT);
+    cr_assert(strstr(mx_error_message(), "loading 10 bytes at 1e-06 bytes/s (cluster cluster.json) "
+                                         "takes 10000000 s, over the 1e+06 s a plan may state"),
+              "%s", mx_error_message());
+    cr_assert_null(plan);
+    problem_free(&p);
+}
+
+Test(separation, a_bucket_without_requests_leaves_the_unseparated_plan)
+{
+    struct prof_db *db = prof_db_new("test");
+    fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 10);
+    fx_profile_add(db, "b", 1, 1, (double[]){0.3}, 10); /* a bucket of its own */
+    static const char *const bases[2] = {"a", "b"};
+    struct problem p =
+        problem_new(2, 2, 20, db, 2, bases, 1, 3, (double[]){0, 1, 2}, (int32_t[]){0, 0, 0});
+    problem_bind(&p);
+    struct plan_params pa = plan_params_default();
+    struct plan *plan = NULL;
+    struct plan_outcome outcome;
+    cr_assert_eq(plan_solve(plan_policy_find("alpaserve-sep", &pa), &p.pb, &pa, &plan, &outcome),
+                 MX_OK, "%s", mx_error_message());
+    cr_assert_eq(outcome.attainment, 1);
+    cr_assert_eq(plan_validate(plan, &p.cluster, "cluster.json", p.db, "profile.h5"), MX_OK);
+    plan_free(plan);
     problem_free(&p);
 }

@@ -1,6 +1,6 @@
 /* The planner's evaluator: its counts equal the simulator's on random cases, and its incremental
- * runs (sim_eval_run_next) equal full runs along random sequences of small placement changes, the
- * kind a greedy fill makes. */
+ * runs (sim_eval_run_next) equal full runs along random sequences of placement changes: the kind a
+ * greedy fill makes, and groups appearing, disappearing, moving and changing config. */
 #include "fixture.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -75,11 +75,14 @@ Test(eval, counts_what_the_simulator_measures)
     }
 }
 
-/* A placement the test edits: model lists it owns. */
+/* A placement the test edits: model lists it owns, and the configs it may give a group. */
+#define MAX_GROUPS 8
 struct editable {
-    uint32_t n_groups;
-    struct sim_placement_group groups[8];
-    uint32_t models[8][8];
+    uint32_t n_groups, devices;
+    struct sim_placement_group groups[MAX_GROUPS];
+    uint32_t models[MAX_GROUPS][8];
+    uint32_t n_configs;
+    int32_t configs[MAX_GROUPS][2]; /* (op, pp) of the case's groups: all profiled */
 };
 
 static bool hosts(const struct sim_placement_group *g, uint32_t m)
@@ -90,33 +93,74 @@ static bool hosts(const struct sim_placement_group *g, uint32_t m)
     return false;
 }
 
-/* One random small change: add a replica (most often), remove one, swap two groups' places in
- * the list (dispatch's tie order), or give a group another group's config. */
+static bool key_taken(const struct editable *p, uint32_t key)
+{
+    for (uint32_t g = 0; g < p->n_groups; g++)
+        if (p->groups[g].key == key)
+            return true;
+    return false;
+}
+
+/* Group g moves to position `to`, the others keeping their order. */
+static void move_group(struct editable *p, uint32_t g, uint32_t to)
+{
+    struct sim_placement_group group = p->groups[g];
+    uint32_t models[8];
+    memcpy(models, p->models[g], sizeof(models));
+    for (; g > to; g--) {
+        p->groups[g] = p->groups[g - 1];
+        memcpy(p->models[g], p->models[g - 1], sizeof(models));
+    }
+    for (; g < to; g++) {
+        p->groups[g] = p->groups[g + 1];
+        memcpy(p->models[g], p->models[g + 1], sizeof(models));
+    }
+    p->groups[to] = group;
+    memcpy(p->models[to], models, sizeof(models));
+}
+
+/* One random change: add a replica (most often), remove one, move a group in the list (dispatch's
+ * tie order), give a group another config, add a group at a free key, remove a group, or move a
+ * group to a free key. */
 static void random_edit(gsl_rng *rng, struct editable *p, uint32_t n_models)
 {
-    uint32_t g = (uint32_t)gsl_rng_uniform_int(rng, p->n_groups);
-    struct sim_placement_group *grp = &p->groups[g];
     double u = gsl_rng_uniform(rng);
-    if (u < 0.6) {
-        uint32_t m = (uint32_t)gsl_rng_uniform_int(rng, n_models);
-        if (!hosts(grp, m))
-            p->models[g][grp->n_models++] = m;
-    } else if (u < 0.75 && grp->n_models > 0) {
-        uint32_t j = (uint32_t)gsl_rng_uniform_int(rng, grp->n_models);
-        p->models[g][j] = p->models[g][--grp->n_models];
-    } else if (u < 0.95) {
-        uint32_t h = (uint32_t)gsl_rng_uniform_int(rng, p->n_groups);
-        struct sim_placement_group tmp = p->groups[g];
-        uint32_t models[8];
-        memcpy(models, p->models[g], sizeof(models));
-        p->groups[g] = p->groups[h];
-        memcpy(p->models[g], p->models[h], sizeof(models));
-        p->groups[h] = tmp;
-        memcpy(p->models[h], models, sizeof(models));
+    uint32_t key = (uint32_t)gsl_rng_uniform_int(rng, p->devices);
+    if (p->n_groups == 0 || (u < 0.08 && p->n_groups < MAX_GROUPS)) {
+        if (key_taken(p, key))
+            return;
+        const int32_t *c = p->configs[gsl_rng_uniform_int(rng, p->n_configs)];
+        uint32_t g = p->n_groups++;
+        p->groups[g] = (struct sim_placement_group){key, c[0], c[1], 0, NULL};
+        for (uint32_t m = 0; m < n_models; m++)
+            if (gsl_rng_uniform(rng) < 0.4)
+                p->models[g][p->groups[g].n_models++] = m;
+        move_group(p, g, (uint32_t)gsl_rng_uniform_int(rng, p->n_groups));
     } else {
-        const struct sim_placement_group *other = &p->groups[gsl_rng_uniform_int(rng, p->n_groups)];
-        grp->op = other->op;
-        grp->pp = other->pp;
+        uint32_t g = (uint32_t)gsl_rng_uniform_int(rng, p->n_groups);
+        struct sim_placement_group *grp = &p->groups[g];
+        if (u < 0.14) {
+            move_group(p, g, p->n_groups - 1);
+            p->n_groups--;
+        } else if (u < 0.2) {
+            if (!key_taken(p, key))
+                grp->key = key;
+        } else if (u < 0.65) {
+            uint32_t m = (uint32_t)gsl_rng_uniform_int(rng, n_models);
+            if (!hosts(grp, m))
+                p->models[g][grp->n_models++] = m;
+        } else if (u < 0.8) {
+            if (grp->n_models > 0) {
+                uint32_t j = (uint32_t)gsl_rng_uniform_int(rng, grp->n_models);
+                p->models[g][j] = p->models[g][--grp->n_models];
+            }
+        } else if (u < 0.95) {
+            move_group(p, g, (uint32_t)gsl_rng_uniform_int(rng, p->n_groups));
+        } else {
+            const int32_t *c = p->configs[gsl_rng_uniform_int(rng, p->n_configs)];
+            grp->op = c[0];
+            grp->pp = c[1];
+        }
     }
     for (uint32_t k = 0; k < p->n_groups; k++)
         p->groups[k].models = p->models[k];
@@ -147,22 +191,28 @@ Test(eval, incremental_runs_equal_full_runs_along_random_edits)
         struct random_case rc = random_case(seed, (struct case_shape){false, false, false});
         rc.o.dispatch = seed % 2 ? &sim_dispatch_earliest_free : &sim_dispatch_best_finish;
         struct sim_eval *e = new_evaluator(&rc);
-        struct editable p = {0};
+        struct editable p = {.devices = rc.c.devices};
         p.n_groups = placement_of(&rc.p->segments[0], p.groups);
         for (uint32_t g = 0; g < p.n_groups; g++) {
             memcpy(p.models[g], p.groups[g].models, p.groups[g].n_models * sizeof(uint32_t));
             p.groups[g].models = p.models[g];
+            p.configs[p.n_configs][0] = p.groups[g].op;
+            p.configs[p.n_configs++][1] = p.groups[g].pp;
         }
         struct sim_eval_state *incremental = sim_eval_state_new(e), *full = sim_eval_state_new(e);
         gsl_rng *rng = mx_rng_new(seed, "test/edits", 0);
-        for (int step = 0; step < 40; step++) {
+        for (int step = 0; step < 60; step++) {
             struct sim_eval_result a, b;
-            sim_eval_run_next(incremental, p.n_groups, p.groups, &a);
+            if (gsl_rng_uniform(rng) < 0.03) /* a full run in between restarts the baseline */
+                sim_eval_run(incremental, p.n_groups, p.groups, &a);
+            else
+                sim_eval_run_next(incremental, p.n_groups, p.groups, &a);
             sim_eval_run(full, p.n_groups, p.groups, &b);
             assert_same_outcome(&a, &b, rc.p->n_models, p.n_groups, seed, step);
             requests += a.requests;
             simulated += a.simulated;
-            random_edit(rng, &p, rc.p->n_models);
+            for (int k = 1 + (int)gsl_rng_uniform_int(rng, 2); k > 0; k--)
+                random_edit(rng, &p, rc.p->n_models);
         }
         gsl_rng_free(rng);
         sim_eval_state_free(incremental);

@@ -4,13 +4,8 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
-#include "prof_db.h"
-#include "wl_models.h"
-#include "wl_trace.h"
 
-#include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct config_search {
     const struct pl_context *c;

@@ -10,7 +10,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* A bucket: its models (global indices), its leader's latency, its rate, and the context that
  * solves it alone. */

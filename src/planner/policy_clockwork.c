@@ -8,12 +8,10 @@
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "prof_db.h"
-#include "wl_models.h"
 #include "wl_trace.h"
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct window {
     struct pl_placement placement;

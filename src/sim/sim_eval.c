@@ -1,7 +1,7 @@
 /* The planner's evaluator: one compiled workload shared by every thread, and per-thread states
  * that rebuild a one-segment world for each candidate placement and run the fast path, counting.
- * Where the dispatch policy allows (no outstanding counts), a run also records a baseline that
- * sim_eval_run_next() (sim_eval_next.c) re-simulates incrementally. */
+ * Where the dispatch policy allows (no outstanding counts), sim_eval_run_next() records a baseline
+ * on its full runs (sim_eval_record.c) and re-simulates incrementally from it (sim_eval_next.c). */
 #include "sim_eval.h"
 
 #include "mx_alloc.h"
@@ -227,11 +227,7 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
 {
     sim__eval_place(s, n_groups, groups);
     s->simulated = s->w.n;
-    if (incremental_policy(s->e)) {
-        sim__eval_record(s);
-        sim__eval_result(s, s->b.latency_sum_ns, out);
-        return;
-    }
+    s->b.valid = false; /* the baseline is another placement's now */
     struct sim_world *w = &s->w;
     memset(s->model_requests, 0, w->n_models * sizeof(uint64_t));
     memset(s->model_good, 0, w->n_models * sizeof(uint64_t));
@@ -266,13 +262,19 @@ static bool same_configs(const struct sim_eval_state *s, uint32_t n_groups,
 void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
                        const struct sim_placement_group *groups, struct sim_eval_result *out)
 {
-    if (!s->b.valid || !incremental_policy(s->e) ||
-        (double)s->b.rerun > RERUN_LIMIT * (double)s->w.n || !same_configs(s, n_groups, groups)) {
+    if (!incremental_policy(s->e)) {
         sim_eval_run(s, n_groups, groups, out);
         return;
     }
+    bool incremental = s->b.valid && (double)s->b.rerun <= RERUN_LIMIT * (double)s->w.n &&
+                       same_configs(s, n_groups, groups);
     sim__eval_place(s, n_groups, groups);
-    sim__eval_next(s);
-    s->simulated = s->b.rerun;
+    if (incremental) {
+        sim__eval_next(s);
+        s->simulated = s->b.rerun;
+    } else {
+        sim__eval_record(s); /* a full run that starts a new baseline */
+        s->simulated = s->w.n;
+    }
     sim__eval_result(s, s->b.latency_sum_ns, out);
 }

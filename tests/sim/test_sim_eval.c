@@ -203,7 +203,7 @@ Test(eval, incremental_runs_equal_full_runs_along_random_edits)
         gsl_rng *rng = mx_rng_new(seed, "test/edits", 0);
         for (int step = 0; step < 60; step++) {
             struct sim_eval_result a, b;
-            if (gsl_rng_uniform(rng) < 0.03) /* a full run in between restarts the baseline */
+            if (gsl_rng_uniform(rng) < 0.03) /* a full run in between drops the baseline */
                 sim_eval_run(incremental, p.n_groups, p.groups, &a);
             else
                 sim_eval_run_next(incremental, p.n_groups, p.groups, &a);

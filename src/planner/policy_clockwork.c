@@ -68,14 +68,15 @@ static void append_segment(struct plan *p, struct plan *single, double start_s)
     plan_free(single);
 }
 
-/* The group of segment s holding device d, or NULL. */
-static const struct plan_group *group_on(const struct plan_segment *s, uint32_t d)
+/* on[d]: the group of segment s holding device d, or NULL (on has the cluster's devices). */
+static void groups_on_devices(const struct plan_segment *s, uint32_t devices,
+                              const struct plan_group **on)
 {
+    for (uint32_t d = 0; d < devices; d++)
+        on[d] = NULL;
     for (uint32_t g = 0; g < s->n_groups; g++)
         for (uint32_t k = 0; k < s->groups[g].n_devices; k++)
-            if (s->groups[g].devices[k] == d)
-                return &s->groups[g];
-    return NULL;
+            on[s->groups[g].devices[k]] = &s->groups[g];
 }
 
 static bool hosts(const struct plan_group *g, uint32_t model)
@@ -92,12 +93,15 @@ static bool hosts(const struct plan_group *g, uint32_t model)
  * the trace starts. A load over PLAN_MAX_LOAD_S is MX_EINPUT. */
 static int charge_swaps(const struct plan_problem *pb, struct plan *plan)
 {
-    for (uint32_t s = 1; s < plan->n_segments; s++)
-        for (uint32_t g = 0; g < plan->segments[s].n_groups; g++) {
+    const struct plan_group **on = MX_NEW_ARRAY(const struct plan_group *, pb->cluster->devices);
+    int rc = MX_OK;
+    for (uint32_t s = 1; s < plan->n_segments && rc == MX_OK; s++) {
+        groups_on_devices(&plan->segments[s - 1], pb->cluster->devices, on);
+        for (uint32_t g = 0; g < plan->segments[s].n_groups && rc == MX_OK; g++) {
             struct plan_group *grp = &plan->segments[s].groups[g];
             double slowest = 0;
             for (uint32_t k = 0; k < grp->n_devices; k++) {
-                const struct plan_group *before = group_on(&plan->segments[s - 1], grp->devices[k]);
+                const struct plan_group *before = on[grp->devices[k]];
                 bool same_part = before && before->op == grp->op && before->pp == grp->pp &&
                                  before->devices[k] == grp->devices[k];
                 double bytes = 0;
@@ -113,14 +117,15 @@ static int charge_swaps(const struct plan_problem *pb, struct plan *plan)
             }
             grp->load_s = slowest / pb->cluster->load_bandwidth_bytes_per_s;
             if (grp->load_s > PLAN_MAX_LOAD_S)
-                return mx_error(
-                    MX_EINPUT,
-                    "clockwork++ --swap-cost: loading %.0f bytes at %g bytes/s (cluster "
-                    "%s) takes %.0f s, over the %g s a plan may state",
-                    slowest, pb->cluster->load_bandwidth_bytes_per_s, pb->cluster_path, grp->load_s,
-                    PLAN_MAX_LOAD_S);
+                rc = mx_error(MX_EINPUT,
+                              "clockwork++ --swap-cost: loading %.0f bytes at %g bytes/s (cluster "
+                              "%s) takes %.0f s, over the %g s a plan may state",
+                              slowest, pb->cluster->load_bandwidth_bytes_per_s, pb->cluster_path,
+                              grp->load_s, PLAN_MAX_LOAD_S);
         }
-    return MX_OK;
+    }
+    free(on);
+    return rc;
 }
 
 static int check_request(const struct plan_problem *pb, const struct plan_params *pa,

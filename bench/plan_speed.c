@@ -10,6 +10,7 @@
  * on the training trace and the attainment of its plan on the test trace.
  *
  * usage: plan_speed [--profile DB.h5] [--cases abc] [--policies sr,alpaserve] [--threads 1,2] */
+#include "bench_models.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "mx_time.h"
@@ -39,27 +40,16 @@ static const struct bench_case cases[] = {
     {'c', 1024, 2000, 2000, 3600, false},
 };
 
-static struct wl_model_set *model_set(const struct prof_db *db, uint32_t n)
-{
-    struct wl_model_set *set = MX_NEW(struct wl_model_set);
-    set->path = mx_strdup("bench");
-    set->n = n;
-    set->models = MX_NEW_ARRAY(struct wl_model, n);
-    double slo = 5 * prof_db_single_device_latency_s(db, "bert-1.3b");
-    for (uint32_t m = 0; m < n; m++)
-        set->models[m] = (struct wl_model){mx_strfmt("m%u", m), mx_strdup("bert-1.3b"), slo, 5, -1,
-                                           -1};
-    return set;
-}
-
 static int attainment_on(const struct sim_cluster *cluster, const struct prof_db *db,
                          const struct plan *plan, const struct wl_trace *test, double *out)
 {
     struct sim_world *w = NULL;
     struct sim_results *r = NULL;
     struct sim_summary s = {0};
-    struct sim_options o = {.engine = SIM_ENGINE_FAST, .dispatch = &sim_dispatch_earliest_free,
-                            .max_batch = 1, .threads = 1};
+    struct sim_options o = {.engine = SIM_ENGINE_FAST,
+                            .dispatch = &sim_dispatch_earliest_free,
+                            .max_batch = 1,
+                            .threads = 1};
     int rc = sim_world_new(cluster, "bench", db, "profile", plan, test, &w);
     if (rc == MX_OK)
         rc = sim_run(w, &o, &r);
@@ -76,10 +66,15 @@ static int attainment_on(const struct sim_cluster *cluster, const struct prof_db
 static int run_case(const struct bench_case *bc, const struct prof_db *db, const char *policies,
                     const char *threads)
 {
-    struct wl_model_set *set = model_set(db, bc->models);
-    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA, .rate_dist = WL_RATES_POWER,
-                               .alpha = 0.5, .total_rate = bc->rate, .cv = 4,
-                               .duration_s = bc->duration_s, .seed = 1, .threads = 2};
+    struct wl_model_set *set = bench_bert_models(db, bc->models);
+    struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
+                               .rate_dist = WL_RATES_POWER,
+                               .alpha = 0.5,
+                               .total_rate = bc->rate,
+                               .cv = 4,
+                               .duration_s = bc->duration_s,
+                               .seed = 1,
+                               .threads = 2};
     struct wl_trace *train = NULL, *test = NULL;
     int rc = wl_gen(set, &spec, &train);
     spec.seed = 2;
@@ -87,8 +82,8 @@ static int run_case(const struct bench_case *bc, const struct prof_db *db, const
         rc = wl_gen(set, &spec, &test);
     if (bc->test_is_train)
         test = train;
-    struct sim_cluster cluster = {.devices = bc->devices, .devices_per_node = 8,
-                                  .mem_budget_bytes = 13958643712};
+    struct sim_cluster cluster = {
+        .devices = bc->devices, .devices_per_node = 8, .mem_budget_bytes = 13958643712};
     sim_overheads_preset("alpaserve-fast", &cluster.overheads);
     char *policy_list = mx_strdup(policies), *ps = NULL;
     for (char *name = strtok_r(policy_list, ",", &ps); name && rc == MX_OK;
@@ -102,8 +97,9 @@ static int run_case(const struct bench_case *bc, const struct prof_db *db, const
                 rc = mx_error(MX_EUSAGE, "unknown policy %s", name);
                 break;
             }
-            struct plan_problem pb = {&cluster, "bench", db, "profile", set, train,
-                                      &sim_dispatch_earliest_free, (unsigned)atoi(t), 0};
+            struct plan_problem pb = {
+                &cluster,          "bench", db, "profile", set, train, &sim_dispatch_earliest_free,
+                (unsigned)atoi(t), 0};
             struct plan *plan = NULL;
             struct plan_outcome outcome;
             double start = mx_wall_s();

@@ -20,6 +20,7 @@
 #include "wl_gen.h"
 #include "wl_models.h"
 #include "wl_trace.h"
+#include "bench_models.h"
 #include "mx_alloc.h"
 
 #include "mx_stats.h"
@@ -31,19 +32,6 @@
 #define N_MODELS 96
 #define N_GROUPS 8
 #define REPLICAS 3
-
-static struct wl_model_set *model_set(const struct prof_db *db)
-{
-    struct wl_model_set *set = MX_NEW(struct wl_model_set);
-    set->path = mx_strdup("bench");
-    set->n = N_MODELS;
-    set->models = MX_NEW_ARRAY(struct wl_model, N_MODELS);
-    double slo = 5 * prof_db_single_device_latency_s(db, "bert-1.3b");
-    for (uint32_t m = 0; m < N_MODELS; m++)
-        set->models[m] =
-            (struct wl_model){mx_strfmt("m%u", m), mx_strdup("bert-1.3b"), slo, 0, -1, -1};
-    return set;
-}
 
 static struct plan *bench_plan(void)
 {
@@ -98,7 +86,7 @@ static int run(const char *profile, int repeat, const char *case_dir)
     int rc = prof_db_load(profile, &db);
     if (rc < 0)
         return rc;
-    struct wl_model_set *set = model_set(db);
+    struct wl_model_set *set = bench_bert_models(db, N_MODELS);
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                .rate_dist = WL_RATES_POWER,
                                .alpha = 0.5,

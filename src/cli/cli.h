@@ -16,6 +16,12 @@ int cli_plan(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_capacity(int argc, char **argv);
 
+/* muxplan trace import (cli_trace_import.c), reached through cli_trace(). */
+int cli_trace_import(int argc, char **argv);
+
+/* Whether argv[1..] asks for --help or -h. */
+bool cli_wants_help(int argc, char **argv);
+
 /* Print "muxplan: MESSAGE" for the recorded error of code and return its exit status (1 or 2). */
 int cli_report(int code);
 

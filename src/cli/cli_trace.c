@@ -20,7 +20,7 @@ static const char trace_help[] =
     "usage: muxplan trace <gen|import|export|stats> ...\n"
     "\n"
     "  gen     generate a synthetic workload from a model set\n"
-    "  import  read a CSV trace (header arrival_s,model,slo_s) into HDF5\n"
+    "  import  read a real trace (CSV, TSV, JSONL, presets) into HDF5\n"
     "  export  write an HDF5 trace as CSV\n"
     "  stats   per-model counts, rates, CV of gaps and peak-to-mean rates\n"
     "\n"
@@ -43,15 +43,6 @@ static const char gen_help[] =
     "\\\n"
     "      --rate-dist power:0.5 --total-rate 20 --cv 4 --duration 600 --seed 1 -o train.h5\n";
 
-static const char import_help[] = "usage: muxplan trace import csv FILE.csv -o T.h5\n"
-                                  "\n"
-                                  "Reads a CSV trace whose header names the columns arrival_s, "
-                                  "model and slo_s (any order; other\n"
-                                  "columns are ignored). Rows must be sorted by arrival time.\n"
-                                  "\n"
-                                  "example:\n"
-                                  "  muxplan trace import csv requests.csv -o requests.h5\n";
-
 static const char export_help[] =
     "usage: muxplan trace export csv T.h5 -o FILE.csv\n"
     "\n"
@@ -68,14 +59,6 @@ static const char stats_help[] =
     "\n"
     "example:\n"
     "  muxplan trace stats train.h5 --json\n";
-
-static bool wants_help(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return true;
-    return false;
-}
 
 static const struct option gen_options[] = {
     {"models", required_argument, NULL, 'm'},    {"profile", required_argument, NULL, 'p'},
@@ -133,7 +116,7 @@ static int trace_gen(int argc, char **argv)
     uint64_t value;
     int opt, rc = MX_OK;
     bool has_duration = false;
-    if (wants_help(argc, argv)) {
+    if (cli_wants_help(argc, argv)) {
         fputs(gen_help, stdout);
         return 0;
     }
@@ -215,59 +198,38 @@ static int trace_gen(int argc, char **argv)
     return rc == MX_OK ? 0 : cli_report(rc);
 }
 
-/* import and export share their shape: FORMAT INPUT -o OUTPUT. */
-static const struct option convert_options[] = {{"output", required_argument, NULL, 'o'},
-                                                {NULL, 0, NULL, 0}};
+static const struct option export_options[] = {{"output", required_argument, NULL, 'o'},
+                                               {NULL, 0, NULL, 0}};
 
-static int convert(int argc, char **argv, const char *command, const char *help,
-                   int (*run)(const char *in, const char *out))
+static int trace_export(int argc, char **argv)
 {
     const char *out_path = NULL;
+    struct wl_trace *t = NULL;
     int opt, rc = MX_OK;
-    if (wants_help(argc, argv)) {
-        fputs(help, stdout);
+    if (cli_wants_help(argc, argv)) {
+        fputs(export_help, stdout);
         return 0;
     }
-    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", convert_options, NULL)) != -1) {
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", export_options, NULL)) != -1) {
         if (opt == 'o')
             out_path = optarg;
         else
-            rc = cli_usage_error(command, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+            rc = cli_usage_error("trace export", "unknown or incomplete option \"%s\"",
+                                 argv[optind - 1]);
     }
     if (rc == MX_OK && (argc - optind != 2 || !out_path))
-        rc = cli_usage_error(command, "expected FORMAT FILE -o OUTPUT");
+        rc = cli_usage_error("trace export", "expected FORMAT FILE -o OUTPUT");
     if (rc == MX_OK && strcmp(argv[optind], "csv") != 0)
-        rc = cli_usage_error(command, "unknown format \"%s\" (this version reads csv)",
+        rc = cli_usage_error("trace export", "unknown format \"%s\" (this version writes csv)",
                              argv[optind]);
     if (rc == MX_OK)
         rc = mx_output_check(out_path);
     if (rc == MX_OK)
-        rc = run(argv[optind + 1], out_path);
-    return rc == MX_OK ? 0 : cli_report(rc);
-}
-
-static int import_csv(const char *in, const char *out)
-{
-    struct wl_trace *t = NULL;
-    int rc = wl_trace_read_csv(in, &t);
-    if (rc == MX_OK) {
-        json_t *provenance = cli_provenance(convert_options, 0);
-        t->provenance = json_dumps(provenance, JSON_COMPACT);
-        json_decref(provenance);
-        rc = wl_trace_write_h5(t, out);
-    }
-    wl_trace_free(t);
-    return rc;
-}
-
-static int export_csv(const char *in, const char *out)
-{
-    struct wl_trace *t = NULL;
-    int rc = wl_trace_read_h5(in, &t);
+        rc = wl_trace_read_h5(argv[optind + 1], &t);
     if (rc == MX_OK)
-        rc = wl_trace_write_csv(t, out);
+        rc = wl_trace_write_csv(t, out_path);
     wl_trace_free(t);
-    return rc;
+    return rc == MX_OK ? 0 : cli_report(rc);
 }
 
 static json_t *stream_json(const struct wl_stream_stats *s)
@@ -299,7 +261,7 @@ static int trace_stats(int argc, char **argv)
     bool as_json = false;
     int opt, rc = MX_OK;
     struct wl_trace *t = NULL;
-    if (wants_help(argc, argv)) {
+    if (cli_wants_help(argc, argv)) {
         fputs(stats_help, stdout);
         return 0;
     }
@@ -356,9 +318,9 @@ int cli_trace(int argc, char **argv)
     if (strcmp(sub, "gen") == 0)
         return trace_gen(argc, argv);
     if (strcmp(sub, "import") == 0)
-        return convert(argc, argv, "trace import", import_help, import_csv);
+        return cli_trace_import(argc, argv);
     if (strcmp(sub, "export") == 0)
-        return convert(argc, argv, "trace export", export_help, export_csv);
+        return trace_export(argc, argv);
     if (strcmp(sub, "stats") == 0)
         return trace_stats(argc, argv);
     return cli_report(cli_usage_error("trace", "unknown subcommand \"%s\"", sub));

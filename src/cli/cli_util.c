@@ -31,6 +31,14 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     return mx_error(MX_EUSAGE, "%s: %s (see 'muxplan %s --help')", command, what, command);
 }
 
+bool cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
 int cli_parse_f64(const char *option, const char *arg, double min, double max, double *out)
 {
     char *end;

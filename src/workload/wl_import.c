@@ -1,0 +1,135 @@
+/* wl_import(): the format table and the pipeline of wl_import.h, step by step. */
+#include "wl_import_int.h"
+
+#include "mx_error.h"
+#include "wl_trace.h"
+
+#include <string.h>
+
+/* A format: its reader and, for timestamp traces, the defaults it gives the spec. */
+struct import_format {
+    const char *name;
+    int (*read)(const char *path, const struct wl_import_spec *spec, struct wl_source *out);
+    const char *time_column, *time_unit, *key_column;
+    double spread_s;
+};
+
+static int read_csv(const char *path, const struct wl_import_spec *spec, struct wl_source *out)
+{
+    return wl__read_text(path, spec, ',', out);
+}
+
+static int read_tsv(const char *path, const struct wl_import_spec *spec, struct wl_source *out)
+{
+    return wl__read_text(path, spec, '\t', out);
+}
+
+static const struct import_format formats[] = {
+    {"csv", read_csv, NULL, NULL, NULL, 0},
+    {"tsv", read_tsv, NULL, NULL, NULL, 0},
+    {"jsonl", wl__read_jsonl, NULL, NULL, NULL, 0},
+    /* TIMESTAMP "2023-11-16 18:17:03.9799600"; one service per file. */
+    {"azure-llm-2023", read_csv, "TIMESTAMP", "datetime", NULL, 0},
+    /* Milliseconds, quantized to steps of 3 s. */
+    {"mooncake", wl__read_jsonl, "timestamp", "ms", NULL, 3},
+    /* One-second resolution; the base model is the key. */
+    {"alibaba-genai-lora", read_csv, "gmt_create", "datetime", "checkpoint_model_version_id", 1},
+    /* Whole seconds; ChatGPT or GPT-4. */
+    {"burstgpt", read_csv, "Timestamp", "s", "Model", 1},
+    {"azure-functions", wl__read_counts, NULL, NULL, NULL, 0},
+    {"servegen", wl__read_servegen, NULL, NULL, NULL, 0},
+};
+
+#define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
+
+const char *const wl_import_formats[N_FORMATS + 1] = {
+    "csv",      "tsv",
+    "jsonl",    "azure-llm-2023",
+    "mooncake", "alibaba-genai-lora",
+    "burstgpt", "azure-functions",
+    "servegen", NULL,
+};
+
+struct wl_import_spec wl_import_spec_default(void)
+{
+    return (struct wl_import_spec){
+        .spread_s = -1, .speed_up = 1, .rate_scale = 1, .cv_scale = 1, .map = WL_MAP_DEFAULT};
+}
+
+/* spec with the format's defaults where the user gave nothing. */
+static struct wl_import_spec with_defaults(const struct import_format *f,
+                                           const struct wl_import_spec *spec)
+{
+    struct wl_import_spec s = *spec;
+    if (!s.time_column)
+        s.time_column = f->time_column;
+    if (!s.time_unit)
+        s.time_unit = f->time_unit;
+    if (!s.key_column)
+        s.key_column = f->key_column;
+    if (s.spread_s < 0)
+        s.spread_s = f->spread_s;
+    return s;
+}
+
+static int timestamp_steps(struct wl_source *src, const struct wl_import_spec *s, const char *path)
+{
+    struct wl_arrivals *a = &src->arrivals;
+    wl__arrivals_spread(a, s->spread_s, s->seed);
+    wl__arrivals_window(a, s->from_s, s->to_s, s->speed_up);
+    if (a->n == 0)
+        return mx_error(MX_EINPUT, "%s: no requests are left after the time window", path);
+    if (s->refit_window_s <= 0) {
+        if (s->cv_scale != 1)
+            return mx_error(MX_EUSAGE, "--cv-scale needs --refit for a timestamp trace");
+        if ((double)a->n * s->rate_scale > WL_IMPORT_MAX_REQUESTS)
+            return mx_error(MX_EINPUT,
+                            "%s: --rate-scale %g would make %.3g requests (at most %.3g)", path,
+                            s->rate_scale, (double)a->n * s->rate_scale, WL_IMPORT_MAX_REQUESTS);
+        wl__arrivals_rescale(a, s->rate_scale, s->seed);
+        return MX_OK;
+    }
+    /* Refit: the arrivals become windows, generated like a rate trace. */
+    wl__windows_fit(a, s->refit_window_s, &src->windows);
+    wl__arrivals_release(a);
+    wl__arrivals_init(a);
+    src->is_rate = true;
+    return MX_OK;
+}
+
+int wl_import(const char *path, const struct wl_import_spec *spec, struct wl_trace **out,
+              struct wl_import_report *report)
+{
+    const struct import_format *f = NULL;
+    for (size_t i = 0; i < N_FORMATS; i++)
+        if (strcmp(spec->format, formats[i].name) == 0)
+            f = &formats[i];
+    if (!f)
+        return mx_error(MX_EUSAGE, "unknown format \"%s\"", spec->format);
+    struct wl_import_spec s = with_defaults(f, spec);
+    struct wl_source src = {0};
+    memset(report, 0, sizeof(*report));
+    wl__arrivals_init(&src.arrivals);
+    wl__windows_init(&src.windows);
+    int rc = f->read(path, &s, &src);
+    report->rows = src.rows;
+    report->skipped_rows = src.skipped_rows;
+    report->keys = src.is_rate ? src.windows.keys.n : src.arrivals.keys.n;
+    bool was_rate = src.is_rate;
+    if (rc == MX_OK && !src.is_rate)
+        rc = timestamp_steps(&src, &s, path);
+    if (rc == MX_OK && src.is_rate) {
+        if (was_rate)
+            wl__windows_clip(&src.windows, s.from_s, s.to_s, s.speed_up);
+        if (src.windows.n == 0)
+            rc = mx_error(MX_EINPUT, "%s: no traffic is left after the time window", path);
+        else
+            rc = wl__windows_generate(&src.windows, s.rate_scale, s.cv_scale, s.seed, path,
+                                      &src.arrivals);
+    }
+    if (rc == MX_OK)
+        rc = wl__map_to_trace(&src.arrivals, &s, path, out, report);
+    wl__arrivals_release(&src.arrivals);
+    wl__windows_release(&src.windows);
+    return rc;
+}

@@ -1,0 +1,173 @@
+/* The last step of an import: keep the most requested keys, map keys to models, and build the
+ * trace with each model's SLO.
+ *
+ * Explicit maps are JSON: {"format": "muxplan-trace-map/1", "map": {"KEY": "MODEL", ...}}. */
+#include "wl_import_int.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_json.h"
+#include "wl_models.h"
+#include "wl_trace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The model names of the result and each kept key's model. */
+struct mapping {
+    struct wl_keys models;
+    int32_t *model_of_key; /* [keys], -1 for keys left out */
+};
+
+struct ranked_key {
+    size_t count;
+    uint32_t key;
+};
+
+static int compare_popularity(const void *pa, const void *pb)
+{
+    const struct ranked_key *a = pa, *b = pb;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+/* Keys with requests, most requested first (ties: first appearance), cut to top_k. */
+static uint32_t rank_keys(const struct wl_arrivals *a, uint32_t top_k, struct ranked_key *ranked)
+{
+    for (uint32_t k = 0; k < a->keys.n; k++)
+        ranked[k] = (struct ranked_key){0, k};
+    for (size_t i = 0; i < a->n; i++)
+        ranked[a->key[i]].count++;
+    qsort(ranked, a->keys.n, sizeof(*ranked), compare_popularity);
+    uint32_t kept = 0;
+    while (kept < a->keys.n && ranked[kept].count > 0)
+        kept++;
+    return top_k && top_k < kept ? top_k : kept;
+}
+
+static int model_index(struct mapping *m, const struct wl_import_spec *spec, const char *name,
+                       const char *where, int32_t *out)
+{
+    if (!spec->set) {
+        *out = (int32_t)wl__keys_intern(&m->models, name);
+        return MX_OK;
+    }
+    *out = wl_models_find(spec->set, name);
+    if (*out < 0)
+        return mx_error(MX_EINPUT, "%s: model \"%s\" is not in the model set %s", where, name,
+                        spec->set->path);
+    return MX_OK;
+}
+
+static int map_explicit(const struct wl_arrivals *a, const struct ranked_key *ranked, uint32_t kept,
+                        const struct wl_import_spec *spec, struct mapping *m)
+{
+    json_t *root = NULL, *map;
+    struct mx_jpath at = mx_jpath_root(spec->map_path), at_map = mx_jpath_key(&at, "map");
+    int rc = mx_json_load(spec->map_path, &root);
+    if (rc == MX_OK)
+        rc = mx_json_check_format(&at, root, "trace-map", 1);
+    if (rc == MX_OK)
+        rc = mx_json_get(&at, root, "map", &map);
+    if (rc == MX_OK)
+        rc = mx_json_expect_object(&at_map, map);
+    for (uint32_t r = 0; rc == MX_OK && r < kept; r++) {
+        const char *key = a->keys.names[ranked[r].key], *model;
+        json_t *value = json_object_get(map, key);
+        struct mx_jpath at_key = mx_jpath_key(&at_map, key);
+        if (!value) {
+            rc = mx_jpath_error(&at_map, "key \"%s\" (%zu requests) has no model", key,
+                                ranked[r].count);
+            break;
+        }
+        char where[256];
+        mx_jpath_describe(&at_key, where, sizeof(where));
+        if ((rc = mx_json_to_str(&at_key, value, &model)) == MX_OK)
+            rc = model_index(m, spec, model, where, &m->model_of_key[ranked[r].key]);
+    }
+    json_decref(root);
+    return rc;
+}
+
+static int build_mapping(const struct wl_arrivals *a, const struct ranked_key *ranked,
+                         uint32_t kept, const struct wl_import_spec *spec, const char *path,
+                         struct mapping *m)
+{
+    if (spec->map_path)
+        return map_explicit(a, ranked, kept, spec, m);
+    uint32_t n_models = spec->set ? spec->set->n : spec->n_models;
+    enum wl_key_map how = spec->map;
+    if (how == WL_MAP_DEFAULT)
+        how = n_models ? WL_MAP_POPULARITY : WL_MAP_IDENTITY;
+    if (how != WL_MAP_IDENTITY && n_models == 0)
+        return mx_error(MX_EUSAGE, "--map round-robin and popularity need --models or --model-set");
+    if (!spec->set)
+        for (uint32_t i = 0; how != WL_MAP_IDENTITY && i < n_models; i++) {
+            char name[32];
+            snprintf(name, sizeof(name), "m%u", i);
+            wl__keys_intern(&m->models, name);
+        }
+    /* Round robin goes by first appearance: the kept keys in key order. */
+    uint32_t next = 0;
+    for (uint32_t k = 0; how == WL_MAP_ROUND_ROBIN && k < a->keys.n; k++)
+        if (m->model_of_key[k] == -2)
+            m->model_of_key[k] = (int32_t)(next++ % n_models);
+    for (uint32_t r = 0; r < kept; r++) {
+        uint32_t key = ranked[r].key;
+        if (how == WL_MAP_POPULARITY)
+            m->model_of_key[key] = (int32_t)(r % n_models);
+        if (how == WL_MAP_IDENTITY) {
+            int rc = model_index(m, spec, a->keys.names[key], path, &m->model_of_key[key]);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return MX_OK;
+}
+
+int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, const char *path,
+                     struct wl_trace **out, struct wl_import_report *report)
+{
+    struct ranked_key *ranked = mx_malloc_array(a->keys.n ? a->keys.n : 1, sizeof(*ranked));
+    struct mapping m = {.model_of_key =
+                            mx_malloc_array(a->keys.n ? a->keys.n : 1, sizeof(int32_t))};
+    wl__keys_init(&m.models);
+    uint32_t kept = rank_keys(a, spec->top_k, ranked);
+    report->kept_keys = kept;
+    for (uint32_t k = 0; k < a->keys.n; k++)
+        m.model_of_key[k] = -1;
+    for (uint32_t r = 0; r < kept; r++)
+        m.model_of_key[ranked[r].key] = -2; /* kept, not yet mapped */
+    int rc =
+        kept ? MX_OK : mx_error(MX_EINPUT, "%s: no requests are left after the time window", path);
+    if (rc == MX_OK)
+        rc = build_mapping(a, ranked, kept, spec, path, &m);
+    if (rc == MX_OK) {
+        size_t n = 0;
+        for (size_t i = 0; i < a->n; i++)
+            n += m.model_of_key[a->key[i]] >= 0;
+        uint32_t n_models = spec->set ? spec->set->n : m.models.n;
+        const char **names = mx_malloc_array(n_models, sizeof(char *));
+        for (uint32_t j = 0; j < n_models; j++)
+            names[j] = spec->set ? spec->set->models[j].name : m.models.names[j];
+        struct wl_trace *t = wl_trace_new(n, n_models, names);
+        free(names);
+        size_t j = 0;
+        for (size_t i = 0; i < a->n; i++) {
+            int32_t model = m.model_of_key[a->key[i]];
+            if (model < 0)
+                continue;
+            t->arrival_s[j] = a->time_s[i];
+            t->model[j] = model;
+            t->slo_s[j++] = spec->set ? spec->set->models[model].slo_s : spec->slo_s;
+        }
+        t->start_s = 0;
+        t->duration_s = a->end_s;
+        *out = t;
+    }
+    wl__keys_release(&m.models);
+    free(m.model_of_key);
+    free(ranked);
+    return rc;
+}

@@ -16,8 +16,10 @@ int cli_plan(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_capacity(int argc, char **argv);
 
-/* muxplan trace import (cli_trace_import.c), reached through cli_trace(). */
+/* muxplan trace import and stats (cli_trace_import.c, cli_trace_stats.c), reached through
+ * cli_trace(). */
 int cli_trace_import(int argc, char **argv);
+int cli_trace_stats(int argc, char **argv);
 
 /* Whether argv[1..] asks for --help or -h. */
 bool cli_wants_help(int argc, char **argv);

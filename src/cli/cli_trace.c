@@ -7,7 +7,6 @@
 #include "prof_db.h"
 #include "wl_gen.h"
 #include "wl_models.h"
-#include "wl_stats.h"
 #include "wl_trace.h"
 
 #include <getopt.h>
@@ -50,15 +49,6 @@ static const char export_help[] =
     "\n"
     "example:\n"
     "  muxplan trace export csv train.h5 -o train.csv\n";
-
-static const char stats_help[] =
-    "usage: muxplan trace stats T.h5 [--json]\n"
-    "\n"
-    "For the whole trace and each model: requests, rate, CV of inter-arrival gaps, and the\n"
-    "peak-to-mean request count over 1 s, 10 s and 60 s windows.\n"
-    "\n"
-    "example:\n"
-    "  muxplan trace stats train.h5 --json\n";
 
 static const struct option gen_options[] = {
     {"models", required_argument, NULL, 'm'},    {"profile", required_argument, NULL, 'p'},
@@ -232,80 +222,6 @@ static int trace_export(int argc, char **argv)
     return rc == MX_OK ? 0 : cli_report(rc);
 }
 
-static json_t *stream_json(const struct wl_stream_stats *s)
-{
-    json_t *o = json_object(), *ptm = json_object();
-    mx_json_set(o, "requests", json_integer((json_int_t)s->requests));
-    mx_json_set(o, "rate", mx_json_real_or_null(s->rate));
-    mx_json_set(o, "cv", mx_json_real_or_null(s->cv));
-    for (int w = 0; w < WL_STATS_N_WINDOWS; w++) {
-        char key[16];
-        snprintf(key, sizeof(key), "%gs", wl_stats_windows_s[w]);
-        mx_json_set(ptm, key, mx_json_real_or_null(s->peak_to_mean[w]));
-    }
-    mx_json_set(o, "peak_to_mean", ptm);
-    return o;
-}
-
-static void print_stream(const char *name, const struct wl_stream_stats *s)
-{
-    printf("%-24s %10zu %10.3f %8.3f", name, s->requests, s->rate, s->cv);
-    for (int w = 0; w < WL_STATS_N_WINDOWS; w++)
-        printf(" %9.2f", s->peak_to_mean[w]);
-    putchar('\n');
-}
-
-static int trace_stats(int argc, char **argv)
-{
-    static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-    bool as_json = false;
-    int opt, rc = MX_OK;
-    struct wl_trace *t = NULL;
-    if (cli_wants_help(argc, argv)) {
-        fputs(stats_help, stdout);
-        return 0;
-    }
-    while (rc == MX_OK && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        if (opt == 'j')
-            as_json = true;
-        else
-            rc = cli_usage_error("trace stats", "unknown option \"%s\"", argv[optind - 1]);
-    }
-    if (rc == MX_OK && argc - optind != 1)
-        rc = cli_usage_error("trace stats", "expected one trace file");
-    if (rc == MX_OK)
-        rc = wl_trace_read_h5(argv[optind], &t);
-    if (rc != MX_OK)
-        return cli_report(rc);
-    struct wl_trace_stats s;
-    wl_trace_stats_compute(t, &s);
-    if (as_json) {
-        json_t *o = stream_json(&s.total), *models = json_array();
-        mx_json_set(o, "format", json_string("muxplan-trace-stats/1"));
-        mx_json_set(o, "start_s", json_real(s.start_s));
-        mx_json_set(o, "duration_s", json_real(s.duration_s));
-        for (uint32_t m = 0; m < s.n_models; m++) {
-            json_t *entry = stream_json(&s.models[m]);
-            mx_json_set(entry, "name", json_string(t->model_names[m]));
-            mx_json_append(models, entry);
-        }
-        mx_json_set(o, "models", models);
-        rc = mx_json_print(stdout, o);
-        json_decref(o);
-    } else {
-        printf("%zu requests of %u models over %.3f s from %.3f s\n\n", s.total.requests,
-               s.n_models, s.duration_s, s.start_s);
-        printf("%-24s %10s %10s %8s %9s %9s %9s\n", "model", "requests", "rate/s", "cv", "p/m 1s",
-               "p/m 10s", "p/m 60s");
-        print_stream("(all)", &s.total);
-        for (uint32_t m = 0; m < s.n_models; m++)
-            print_stream(t->model_names[m], &s.models[m]);
-    }
-    wl_trace_stats_release(&s);
-    wl_trace_free(t);
-    return rc == MX_OK ? 0 : cli_report(rc);
-}
-
 int cli_trace(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -322,6 +238,6 @@ int cli_trace(int argc, char **argv)
     if (strcmp(sub, "export") == 0)
         return trace_export(argc, argv);
     if (strcmp(sub, "stats") == 0)
-        return trace_stats(argc, argv);
+        return cli_trace_stats(argc, argv);
     return cli_report(cli_usage_error("trace", "unknown subcommand \"%s\"", sub));
 }

@@ -1,4 +1,5 @@
-/* Trace statistics: request counts, rates, burstiness (CV of gaps) and peak-to-mean rates. */
+/* Trace statistics: request counts, rates, burstiness (CV of gaps, per window and overall, index of
+ * dispersion of counts) and peak-to-mean rates. */
 #ifndef WL_STATS_H
 #define WL_STATS_H
 
@@ -7,9 +8,13 @@
 
 struct wl_trace;
 
-/* Window lengths (seconds) of the peak-to-mean figures. */
+/* Window lengths (seconds) of the peak-to-mean and dispersion figures. */
 #define WL_STATS_N_WINDOWS 3
 extern const double wl_stats_windows_s[WL_STATS_N_WINDOWS]; /* 1, 10, 60 */
+
+/* The window (seconds) of the per-window CV, and the fewest arrivals a window needs for its CV. */
+#define WL_STATS_CV_WINDOW_S 60.0
+#define WL_STATS_CV_MIN_ARRIVALS 3
 
 /* Figures for one stream of arrivals. Undefined values are NaN. */
 struct wl_stream_stats {
@@ -18,6 +23,11 @@ struct wl_stream_stats {
     double cv;                               /* CV of gaps between consecutive arrivals */
     double peak_to_mean[WL_STATS_N_WINDOWS]; /* max window count / mean window count; NaN when
                                                 the duration holds no whole window */
+    double dispersion[WL_STATS_N_WINDOWS];   /* index of dispersion: variance / mean of the
+                                                window counts (1 for Poisson); NaN likewise */
+    double window_cv_mean, window_cv_median; /* CV of gaps inside each WL_STATS_CV_WINDOW_S window
+                                                with enough arrivals; NaN when none has */
+    size_t cv_windows;                       /* windows that had a CV */
 };
 
 struct wl_trace_stats {

@@ -46,13 +46,17 @@ int wl__accept_row(struct wl_source *src, const char *path, size_t line, const c
     return MX_OK;
 }
 
-/* The requests were all read: at least one is needed. */
+/* The requests were all read: at least one is needed, and time 0 becomes the first request's. */
 static int finish(struct wl_source *src, const char *path)
 {
-    if (src->arrivals.n == 0)
+    struct wl_arrivals *a = &src->arrivals;
+    if (a->n == 0)
         return mx_error(MX_EINPUT, "%s: no requests%s", path,
                         src->skipped_rows ? " (every row has an empty key)" : "");
-    src->arrivals.end_s = src->arrivals.time_s[src->arrivals.n - 1];
+    double origin = a->time_s[0];
+    for (size_t i = 0; i < a->n; i++)
+        a->time_s[i] -= origin;
+    a->end_s = a->time_s[a->n - 1];
     return MX_OK;
 }
 

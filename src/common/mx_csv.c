@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,12 +37,17 @@ void mx_csv_close(struct mx_csv *csv)
     memset(csv, 0, sizeof(*csv));
 }
 
-static void push_char(struct mx_csv *csv, size_t *len, char c)
+/* The rare path of push_char(): grow the buffer. */
+static __attribute__((noinline)) void grow_buffer(struct mx_csv *csv)
 {
-    if (*len + 1 >= csv->buf_cap) {
-        csv->buf_cap = csv->buf_cap ? 2 * csv->buf_cap : 256;
-        csv->buf = mx_realloc_array(csv->buf, csv->buf_cap, 1);
-    }
+    csv->buf_cap = csv->buf_cap ? 2 * csv->buf_cap : 256;
+    csv->buf = mx_realloc_array(csv->buf, csv->buf_cap, 1);
+}
+
+static inline void push_char(struct mx_csv *csv, size_t *len, char c)
+{
+    if (__builtin_expect(*len + 1 >= csv->buf_cap, 0))
+        grow_buffer(csv);
     csv->buf[(*len)++] = c;
 }
 
@@ -64,11 +70,11 @@ int mx_csv_next(struct mx_csv *csv)
         int c;
         size_t first_line = ++csv->last_line;
         csv->n_fields = 0;
-        while ((c = fgetc(csv->fp)) != EOF) {
+        while ((c = getc_unlocked(csv->fp)) != EOF) {
             any = true;
             if (quoted) {
                 if (c == '"') {
-                    int next = fgetc(csv->fp);
+                    int next = getc_unlocked(csv->fp);
                     if (next == '"') {
                         push_char(csv, &len, '"');
                         continue;
@@ -138,6 +144,43 @@ void mx_csv_write_field(FILE *fp, const char *s, char sep)
     fputc('"', fp);
 }
 
+/* Plain decimals ("-12.345") of at most 15 significant digits are exact as integers below 2^53,
+ * and dividing by an exact power of ten (10^0 .. 10^22) rounds correctly once: the same double
+ * strtod gives, several times faster. Anything else returns false and goes to strtod. */
+static bool parse_plain_decimal(const char *s, double *out)
+{
+    static const double powers_of_ten[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                             1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                             1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    bool negative = *s == '-';
+    s += negative || *s == '+';
+    uint64_t mantissa = 0;
+    int digits = 0, decimals = 0;
+    bool any = false, point = false;
+    for (;; s++) {
+        if (*s >= '0' && *s <= '9') {
+            any = true;
+            if (mantissa == 0 && *s == '0' && !point)
+                continue; /* leading zeros count for nothing */
+            if (++digits > 15)
+                return false;
+            mantissa = mantissa * 10 + (uint64_t)(*s - '0');
+            decimals += point;
+        } else if (*s == '.' && !point) {
+            point = true;
+        } else {
+            break;
+        }
+    }
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!any || *s)
+        return false;
+    double v = (double)mantissa / powers_of_ten[decimals];
+    *out = negative ? -v : v;
+    return true;
+}
+
 bool mx_parse_f64(const char *s, double *out)
 {
     char *end;
@@ -145,6 +188,8 @@ bool mx_parse_f64(const char *s, double *out)
         s++;
     if (!*s)
         return false;
+    if (parse_plain_decimal(s, out))
+        return true;
     errno = 0;
     double v = strtod(s, &end);
     while (isspace((unsigned char)*end))

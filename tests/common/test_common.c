@@ -62,6 +62,52 @@ Test(text, formatted_numbers_read_back_exactly)
     cr_assert(mx_parse_f64(" 2.5 ", &out) && out == 2.5);
 }
 
+/* The fast path for plain decimals must give strtod's double bit for bit. */
+Test(text, plain_decimals_parse_exactly_like_strtod)
+{
+    gsl_rng *rng = mx_rng_new(2, "test/decimals", 0);
+    char text[64];
+    for (int i = 0; i < 200000; i++) {
+        int before = (int)gsl_rng_uniform_int(rng, 12), after = (int)gsl_rng_uniform_int(rng, 12);
+        size_t len = 0;
+        if (gsl_rng_uniform(rng) < 0.2)
+            text[len++] = gsl_rng_uniform(rng) < 0.5 ? '-' : '+';
+        for (int d = 0; d < before; d++)
+            text[len++] = (char)('0' + gsl_rng_uniform_int(rng, 10));
+        if (after > 0 || before == 0)
+            text[len++] = '.';
+        for (int d = 0; d < after || (before == 0 && d == 0); d++)
+            text[len++] = (char)('0' + gsl_rng_uniform_int(rng, 10));
+        text[len] = '\0';
+        double parsed;
+        cr_assert(mx_parse_f64(text, &parsed), "%s", text);
+        double expected = strtod(text, NULL);
+        cr_assert(memcmp(&parsed, &expected, sizeof(double)) == 0, "%s: %.17g vs %.17g", text,
+                  parsed, expected);
+    }
+    gsl_rng_free(rng);
+    static const char *const edges[] = {"-0",
+                                        "0.000000000000000000000001",
+                                        "123456789012345.6",
+                                        "1.",
+                                        ".5",
+                                        "+.5",
+                                        "007",
+                                        "9007199254740993",
+                                        "1e5",
+                                        "0x1p3",
+                                        "-0.0"};
+    for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++) {
+        double parsed, expected = strtod(edges[e], NULL);
+        cr_assert(mx_parse_f64(edges[e], &parsed), "%s", edges[e]);
+        cr_assert(memcmp(&parsed, &expected, sizeof(double)) == 0, "%s", edges[e]);
+    }
+    double out;
+    cr_assert_not(mx_parse_f64(".", &out));
+    cr_assert_not(mx_parse_f64("-", &out));
+    cr_assert_not(mx_parse_f64("1.2.3", &out));
+}
+
 Test(csv, quoted_fields_blank_lines_and_line_numbers)
 {
     const char *dir = fx_tmpdir();

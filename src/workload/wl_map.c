@@ -10,6 +10,7 @@
 #include "wl_models.h"
 #include "wl_trace.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,7 +159,8 @@ int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, c
             int32_t model = m.model_of_key[a->key[i]];
             if (model < 0)
                 continue;
-            t->arrival_s[j] = a->time_s[i];
+            /* On the simulator's 1 ns grid, like generated traces (rounding keeps the order). */
+            t->arrival_s[j] = round(a->time_s[i] * 1e9) / 1e9;
             t->model[j] = model;
             t->slo_s[j++] = spec->set ? spec->set->models[model].slo_s : spec->slo_s;
         }

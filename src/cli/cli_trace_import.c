@@ -185,12 +185,6 @@ static int parse_option(int opt, struct import_args *a)
     return rc;
 }
 
-/* muxplan's own CSV form, read exactly (what 'trace export csv' writes). */
-static int import_own_csv(const char *in, struct wl_trace **out)
-{
-    return wl_trace_read_csv(in, out);
-}
-
 static int load_model_set(struct import_args *a, struct wl_model_set **set)
 {
     struct prof_db *db = NULL;
@@ -264,7 +258,7 @@ int cli_trace_import(int argc, char **argv)
     a.spec.format = rc == MX_OK ? argv[optind] : NULL;
     a.spec.set = set;
     if (rc == MX_OK)
-        rc = own_csv ? import_own_csv(argv[optind + 1], &trace)
+        rc = own_csv ? wl_trace_read_csv(argv[optind + 1], &trace) /* muxplan's own form */
                      : wl_import(argv[optind + 1], &a.spec, &trace, &report);
     if (rc == MX_OK) {
         json_t *provenance = cli_provenance(import_options, a.spec.seed);

@@ -72,6 +72,9 @@ struct wl_source {
     size_t rows, skipped_rows;
 };
 
+/* The key of a file without a key column: its name without folder and extension. Caller frees. */
+char *wl__file_key(const char *path);
+
 /* Readers. spec fields the format does not support are MX_EUSAGE; bad rows MX_EINPUT. */
 int wl__read_text(const char *path, const struct wl_import_spec *spec, char sep,
                   struct wl_source *out);

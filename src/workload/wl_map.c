@@ -141,7 +141,9 @@ int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, c
     for (uint32_t r = 0; r < kept; r++)
         m.model_of_key[ranked[r].key] = -2; /* kept, not yet mapped */
     int rc =
-        kept ? MX_OK : mx_error(MX_EINPUT, "%s: no requests are left after the time window", path);
+        kept ? MX_OK
+             : mx_error(MX_EINPUT,
+                        "%s: no requests are left after the time window and rate scaling", path);
     if (rc == MX_OK)
         rc = build_mapping(a, ranked, kept, spec, path, &m);
     if (rc == MX_OK) {

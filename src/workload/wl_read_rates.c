@@ -199,11 +199,13 @@ int wl__read_servegen(const char *path, const struct wl_import_spec *spec, struc
     (void)spec;
     out->is_rate = true;
     if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        /* One client: client-<i> as in a folder, or the file's own name. */
         const char *slash = strrchr(path, '/');
         long i = chunk_number(slash ? slash + 1 : path);
-        char key[32];
-        snprintf(key, sizeof(key), "client-%ld", i < 0 ? 0 : i);
-        return read_servegen_file(path, key, out);
+        char *key = i >= 0 ? mx_strfmt("client-%ld", i) : wl__file_key(path);
+        int rc = read_servegen_file(path, key, out);
+        free(key);
+        return rc;
     }
     DIR *dir = opendir(path);
     if (!dir)

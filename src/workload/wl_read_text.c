@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One key for a trace without a key column: the file's name without folder and extension. */
-static char *file_key(const char *path)
+char *wl__file_key(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char *name = mx_strdup(slash ? slash + 1 : path);
@@ -90,7 +89,7 @@ int wl__read_text(const char *path, const struct wl_import_spec *spec, char sep,
         goto done;
     if (spec->key_column && (rc = key_at = header_column(&csv, spec->key_column, "key")) < 0)
         goto done;
-    default_key = file_key(path);
+    default_key = wl__file_key(path);
     int needed = key_at > time_at ? key_at : time_at;
     while ((rc = mx_csv_next(&csv)) > 0) {
         if ((size_t)needed >= csv.n_fields) {
@@ -179,7 +178,7 @@ int wl__read_jsonl(const char *path, const struct wl_import_spec *spec, struct w
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return mx_error(MX_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-    default_key = file_key(path);
+    default_key = wl__file_key(path);
     while ((len = getline(&text, &cap, fp)) >= 0) {
         line++;
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))

@@ -23,10 +23,11 @@ void wl__arrivals_spread(struct wl_arrivals *a, double spread_s, uint64_t seed)
 
 void wl__arrivals_window(struct wl_arrivals *a, double from_s, double to_s, double speed_up)
 {
-    double end = to_s > 0 && to_s < a->end_s ? to_s : a->end_s;
+    bool bounded = to_s > 0;
+    double end = bounded && to_s < a->end_s ? to_s : a->end_s;
     size_t kept = 0;
     for (size_t i = 0; i < a->n; i++)
-        if (a->time_s[i] >= from_s && (a->time_s[i] < end || (to_s <= 0 && a->time_s[i] <= end))) {
+        if (a->time_s[i] >= from_s && (!bounded || a->time_s[i] < to_s)) {
             a->time_s[kept] = (a->time_s[i] - from_s) / speed_up;
             a->key[kept++] = a->key[i];
         }

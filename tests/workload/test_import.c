@@ -307,6 +307,13 @@ Test(import, transforms_keep_count_rate_and_cv)
         inside += base->arrival_s[i] >= 500 && base->arrival_s[i] < 1500;
     cr_assert_eq(cut->n, inside);
     cr_assert_eq(cut->duration_s, 1000);
+    /* A window reaching past the end keeps the last request and ends with it. */
+    spec.from_s = 0;
+    spec.to_s = 1e6;
+    struct wl_trace *all = import("csv", path, spec);
+    cr_assert_eq(all->n, base->n);
+    cr_assert_eq(all->duration_s, base->duration_s);
+    wl_trace_free(all);
 
     /* Thinning and cloning scale the count; thinning moves the CV toward 1 as theory says
      * (cv^2 p + 1 - p), cloning keeps the rate's shape. */

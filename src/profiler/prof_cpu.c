@@ -1,11 +1,364 @@
-/* The cpu backend: placeholder until its implementation lands. */
+/* The cpu profiler backend: times the ops of prof_ops.h on this CPU, on the calling thread.
+ *
+ * GEMMs are FP32 cblas_sgemm() calls into OpenBLAS, restricted to one thread: the CPU runtime runs
+ * each device as a pinned worker thread with single-threaded BLAS, so one thread is what a device
+ * costs. Softmax, layer norm, GELU and add are the plain loops of prof_cpu_kernels.h. Each op gets
+ * its buffers once, filled with a fixed pattern (no RNG: the same op times the same data); an op of
+ * count > 1 runs count times over the same buffers, so a batched GEMM reuses one A, B and C. That
+ * keeps the footprint of one instance, and lets a small batched GEMM run from cache as it would
+ * when the batch's matrices are laid out one after another.
+ *
+ * Timing: one warmup run (page faults, OpenBLAS's buffers), a second when the first took under
+ * CPU_SLOW_OP_S, then repetitions timed one by one with mx_wall_s() until at least CPU_MIN_REPS
+ * of them took CPU_MIN_TOTAL_S together, or CPU_MAX_REPS; an op slower than CPU_SLOW_OP_S is timed
+ * CPU_SLOW_REPS times. The median and spread are nearest-rank quantiles of those repetitions.
+ * After every repetition one output element, and after the last the checksum of the whole output,
+ * go into a volatile sink, so that no run can be optimised away. */
 #include "prof_backend.h"
+#include "prof_cpu_kernels.h"
+#include "prof_ops.h"
 
+#include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_stats.h"
+#include "mx_time.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define CPU_MIN_REPS 5
+#define CPU_MAX_REPS 200
+#define CPU_MIN_TOTAL_S 0.05
+#define CPU_SLOW_OP_S 0.5
+#define CPU_SLOW_REPS 3
+/* The most memory one op's buffers may take: larger ones are a mistake in the ops, not a test. */
+#define CPU_MAX_OP_BYTES (4.0 * 1024 * 1024 * 1024)
+
+#define LANES PROF__CPU_LANES
+
+struct prof_cpu {
+    struct prof_backend base; /* first: the backend pointer is the struct's */
+    const struct prof_hw *hw; /* borrowed, may be NULL (this machine); recorded only */
+    volatile double sink;     /* results land here so that the compiler keeps every run */
+};
+
+/* One op's FP32 buffers; unused ones are NULL. in and in2 are the inputs (GEMM: A and B; add: a and
+ * b), out the output, gamma and beta the layer norm's parameters. */
+struct cpu_buffers {
+    float *in, *in2, *out, *gamma, *beta;
+    size_t out_len;
+};
+
+/* ---- the loops ---- */
+
+static float cpu_max(const float *restrict x, size_t n)
+{
+    size_t blocked = n - n % LANES, i = 0;
+    float m = x[0];
+    if (blocked) {
+        float acc[LANES];
+        for (size_t j = 0; j < LANES; j++)
+            acc[j] = x[j];
+        for (i = LANES; i < blocked; i += LANES)
+            for (size_t j = 0; j < LANES; j++)
+                acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+        for (size_t j = 0; j < LANES; j++)
+            m = acc[j] > m ? acc[j] : m;
+    }
+    for (; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* Sums in LANES partial sums: a reduction GCC vectorizes without reassociating on its own. */
+static float cpu_sum(const float *restrict x, size_t n)
+{
+    size_t blocked = n - n % LANES, i;
+    float acc[LANES] = {0}, s = 0.0f;
+    for (i = 0; i < blocked; i += LANES)
+        for (size_t j = 0; j < LANES; j++)
+            acc[j] += x[i + j];
+    for (; i < n; i++)
+        s += x[i];
+    for (size_t j = 0; j < LANES; j++)
+        s += acc[j];
+    return s;
+}
+
+static float cpu_sum_sq_dev(const float *restrict x, size_t n, float mean)
+{
+    size_t blocked = n - n % LANES, i;
+    float acc[LANES] = {0}, s = 0.0f;
+    for (i = 0; i < blocked; i += LANES)
+        for (size_t j = 0; j < LANES; j++)
+            acc[j] += (x[i + j] - mean) * (x[i + j] - mean);
+    for (; i < n; i++)
+        s += (x[i] - mean) * (x[i] - mean);
+    for (size_t j = 0; j < LANES; j++)
+        s += acc[j];
+    return s;
+}
+
+void prof__cpu_softmax(const float *restrict x, float *restrict y, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict xr = x + r * cols;
+        float *restrict yr = y + r * cols;
+        float m = cpu_max(xr, cols), sum = 0.0f;
+        for (size_t i = 0; i < cols; i++) {
+            yr[i] = expf(xr[i] - m);
+            sum += yr[i];
+        }
+        float inv = 1.0f / sum; /* sum >= 1: the maximum contributes exp(0) */
+        size_t blocked = cols - cols % LANES, i;
+        for (i = 0; i < blocked; i += LANES)
+            for (size_t j = 0; j < LANES; j++)
+                yr[i + j] *= inv;
+        for (; i < cols; i++)
+            yr[i] *= inv;
+    }
+}
+
+void prof__cpu_layernorm(const float *restrict x, const float *restrict gamma,
+                         const float *restrict beta, float *restrict y, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *restrict xr = x + r * cols;
+        float *restrict yr = y + r * cols;
+        float mean = cpu_sum(xr, cols) / (float)cols;
+        float var = cpu_sum_sq_dev(xr, cols, mean) / (float)cols;
+        float inv = 1.0f / sqrtf(var + PROF__CPU_LAYERNORM_EPS);
+        size_t blocked = cols - cols % LANES, i;
+        for (i = 0; i < blocked; i += LANES)
+            for (size_t j = 0; j < LANES; j++)
+                yr[i + j] = (xr[i + j] - mean) * inv * gamma[i + j] + beta[i + j];
+        for (; i < cols; i++)
+            yr[i] = (xr[i] - mean) * inv * gamma[i] + beta[i];
+    }
+}
+
+void prof__cpu_gelu(const float *restrict x, float *restrict y, size_t n)
+{
+    const float c = 0.7978845608f; /* sqrt(2 / pi) */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void prof__cpu_add(const float *restrict a, const float *restrict b, float *restrict c, size_t n)
+{
+    size_t blocked = n - n % LANES, i;
+    for (i = 0; i < blocked; i += LANES)
+        for (size_t j = 0; j < LANES; j++)
+            c[i + j] = a[i + j] + b[i + j];
+    for (; i < n; i++)
+        c[i] = a[i] + b[i];
+}
+
+/* ---- buffers and runs ---- */
+
+static const char *op_name(const struct prof_op *op)
+{
+    return op->name ? op->name : "(unnamed)";
+}
+
+/* Check that op is runnable: positive sizes and buffers within CPU_MAX_OP_BYTES. */
+static int cpu_check_op(const struct prof_op *op)
+{
+    bool gemm = op->kind == PROF_OP_GEMM;
+    switch (op->kind) {
+    case PROF_OP_GEMM:
+    case PROF_OP_SOFTMAX:
+    case PROF_OP_LAYERNORM:
+    case PROF_OP_GELU:
+    case PROF_OP_ADD:
+        break;
+    default:
+        return mx_error(MX_EINPUT, "op %s: unknown kind %d", op_name(op), (int)op->kind);
+    }
+    if (op->m < 1 || op->n < 1 || (gemm && op->k < 1) || op->count < 1)
+        return mx_error(MX_EINPUT,
+                        "op %s: sizes and count must be positive (m %lld, n %lld, k %lld, "
+                        "count %lld)",
+                        op_name(op), (long long)op->m, (long long)op->n, (long long)op->k,
+                        (long long)op->count);
+    /* In doubles: exact enough to compare with 4 GiB, and no overflow for any int64 sizes. */
+    double m = (double)op->m, n = (double)op->n, k = (double)op->k, elems;
+    switch (op->kind) {
+    case PROF_OP_GEMM:
+        elems = m * k + k * n + m * n;
+        break;
+    case PROF_OP_LAYERNORM:
+        elems = 2 * m * n + 2 * n;
+        break;
+    case PROF_OP_ADD:
+        elems = 3 * m * n;
+        break;
+    default:
+        elems = 2 * m * n;
+        break;
+    }
+    double bytes = elems * sizeof(float);
+    if (bytes > CPU_MAX_OP_BYTES)
+        return mx_error(MX_EINPUT,
+                        "op %s: its buffers need %.3g GiB (m %lld, n %lld, k %lld), over the cpu "
+                        "backend's limit of 4 GiB",
+                        op_name(op), bytes / (1024.0 * 1024 * 1024), (long long)op->m,
+                        (long long)op->n, (long long)op->k);
+    return MX_OK;
+}
+
+/* A deterministic pattern in [-0.5, 0.5]: varied enough that no row is constant, small enough that
+ * sums over long GEMM rows stay far from overflow and the values far from denormals. */
+static float *cpu_filled(size_t n, size_t seed, float scale, float offset)
+{
+    float *p = mx_malloc_array(n, sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        p[i] = offset + scale * ((float)((i * 37 + seed) % 101) - 50.0f) / 100.0f;
+    return p;
+}
+
+static void cpu_buffers_init(const struct prof_op *op, struct cpu_buffers *b)
+{
+    size_t m = (size_t)op->m, n = (size_t)op->n, k = (size_t)op->k;
+    *b = (struct cpu_buffers){.out_len = m * n};
+    b->out = cpu_filled(m * n, 0, 1.0f, 0.0f);
+    switch (op->kind) {
+    case PROF_OP_GEMM:
+        b->in = cpu_filled(m * k, 1, 1.0f, 0.0f);
+        b->in2 = cpu_filled(k * n, 2, 1.0f, 0.0f);
+        break;
+    case PROF_OP_LAYERNORM:
+        b->gamma = cpu_filled(n, 3, 0.2f, 1.0f);
+        b->beta = cpu_filled(n, 4, 0.2f, 0.0f);
+        b->in = cpu_filled(m * n, 1, 1.0f, 0.0f);
+        break;
+    case PROF_OP_ADD:
+        b->in2 = cpu_filled(m * n, 2, 1.0f, 0.0f);
+        b->in = cpu_filled(m * n, 1, 1.0f, 0.0f);
+        break;
+    default:
+        b->in = cpu_filled(m * n, 1, 1.0f, 0.0f);
+        break;
+    }
+}
+
+static void cpu_buffers_release(struct cpu_buffers *b)
+{
+    free(b->in);
+    free(b->in2);
+    free(b->out);
+    free(b->gamma);
+    free(b->beta);
+    *b = (struct cpu_buffers){0};
+}
+
+/* Run op once (its count instances) and return the wall time it took. */
+static double cpu_run(const struct prof_op *op, const struct cpu_buffers *b)
+{
+    size_t m = (size_t)op->m, n = (size_t)op->n;
+    double t0 = mx_wall_s();
+    for (int64_t c = 0; c < op->count; c++) {
+        switch (op->kind) {
+        case PROF_OP_GEMM:
+            /* cpu_check_op() bounds every size by 2^30 elements: they fit in an int. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)op->m, (int)op->n,
+                        (int)op->k, 1.0f, b->in, (int)op->k, b->in2, (int)op->n, 0.0f, b->out,
+                        (int)op->n);
+            break;
+        case PROF_OP_SOFTMAX:
+            prof__cpu_softmax(b->in, b->out, m, n);
+            break;
+        case PROF_OP_LAYERNORM:
+            prof__cpu_layernorm(b->in, b->gamma, b->beta, b->out, m, n);
+            break;
+        case PROF_OP_GELU:
+            prof__cpu_gelu(b->in, b->out, m * n);
+            break;
+        case PROF_OP_ADD:
+            prof__cpu_add(b->in, b->in2, b->out, m * n);
+            break;
+        }
+    }
+    return mx_wall_s() - t0;
+}
+
+/* Warm up, then time op's repetitions into t. */
+static void cpu_time_op(struct prof_cpu *cpu, const struct prof_op *op, struct prof_timing *t)
+{
+    struct cpu_buffers b;
+    double sample_s[CPU_MAX_REPS], total_s = 0.0;
+    int reps = 0, max_reps = CPU_MAX_REPS;
+
+    cpu_buffers_init(op, &b);
+    double warm_s = cpu_run(op, &b);
+    if (warm_s < CPU_SLOW_OP_S)
+        warm_s = cpu_run(op, &b);
+    if (warm_s > CPU_SLOW_OP_S)
+        max_reps = CPU_SLOW_REPS;
+    while (reps < max_reps && !(reps >= CPU_MIN_REPS && total_s >= CPU_MIN_TOTAL_S)) {
+        sample_s[reps] = cpu_run(op, &b);
+        total_s += sample_s[reps];
+        cpu->sink += b.out[(size_t)reps * 7919 % b.out_len];
+        reps++;
+    }
+    double checksum = 0.0;
+    for (size_t i = 0; i < b.out_len; i++)
+        checksum += b.out[i];
+    cpu->sink += checksum;
+    cpu_buffers_release(&b);
+
+    mx_sort_f64(sample_s, (size_t)reps);
+    *t = (struct prof_timing){
+        .median_s = mx_quantile_sorted(sample_s, (size_t)reps, 0.5),
+        .p10_s = mx_quantile_sorted(sample_s, (size_t)reps, 0.1),
+        .p90_s = mx_quantile_sorted(sample_s, (size_t)reps, 0.9),
+        .reps = reps,
+    };
+}
+
+/* ---- the backend ---- */
+
+static int cpu_time_ops(struct prof_backend *self, const struct prof_op *ops, size_t n,
+                        struct prof_timing *out)
+{
+    struct prof_cpu *cpu = (struct prof_cpu *)self;
+    int err;
+    assert(n == 0 || (ops && out));
+
+    /* Check every op first: a bad one fails at once, before minutes of timing. */
+    for (size_t i = 0; i < n; i++) {
+        err = cpu_check_op(&ops[i]);
+        if (err < 0)
+            return err;
+    }
+    for (size_t i = 0; i < n; i++)
+        cpu_time_op(cpu, &ops[i], &out[i]);
+    return MX_OK;
+}
+
+static void cpu_free(struct prof_backend *self)
+{
+    free(self);
+}
 
 int prof_backend_cpu(const struct prof_hw *hw, struct prof_backend **out)
 {
-    (void)hw;
-    (void)out;
-    return mx_error(MX_EUSAGE, "the cpu backend is not built yet");
+    struct prof_cpu *cpu = MX_NEW(struct prof_cpu);
+    cpu->base = (struct prof_backend){
+        .name = "cpu",
+        .elem_bytes = 4,
+        .time_ops = cpu_time_ops,
+        .free = cpu_free,
+    };
+    cpu->hw = hw;
+    /* Process-wide: every later BLAS call in this process runs on the calling thread alone. */
+    openblas_set_num_threads(1);
+    *out = &cpu->base;
+    return MX_OK;
 }

@@ -10,7 +10,8 @@
 #include <string.h>
 
 static const char profile_help[] =
-    "usage: muxplan profile import FILE.json -o DB.h5\n"
+    "usage: muxplan profile --backend roofline|cpu|cuda ... -o DB.h5   (see --backend x --help)\n"
+    "       muxplan profile import FILE.json -o DB.h5\n"
     "       muxplan profile export DB.h5 -o FILE.json\n"
     "\n"
     "A profile DB holds, for each base model and parallel config (dp, op, pp), the latency of "
@@ -33,6 +34,9 @@ int cli_profile(int argc, char **argv)
     const char *out_path = NULL;
     struct prof_db *db = NULL;
     int opt, rc = MX_OK;
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], "--backend", 9) == 0)
+            return cli_profile_build(argc, argv);
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         if (opt == 'o') {
             out_path = optarg;

@@ -139,7 +139,7 @@ int mx_h5_create(const char *file, const char *kind, int version, struct mx_h5 *
 {
     int rc;
     const char *path = "/";
-    hid_t fcpl = H5I_INVALID_HID;
+    hid_t fcpl = H5I_INVALID_HID, fapl = H5I_INVALID_HID;
     char format[64];
     memset(h, 0, sizeof(*h));
     h->id = H5I_INVALID_HID;
@@ -151,7 +151,15 @@ int mx_h5_create(const char *file, const char *kind, int version, struct mx_h5 *
     fcpl = object_properties(H5P_FILE_CREATE);
     CHECK(fcpl, MX_EIO, "cannot set file properties");
     H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-    h->id = H5Fcreate(h->out.tmp_path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    /* Root attributes in dense storage: a provenance with raw measurements can pass the 64 KiB
+     * that compact attributes allow. */
+    H5Pset_attr_phase_change(fcpl, 0, 0);
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    CHECK(fapl, MX_EIO, "cannot set file access properties");
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    h->id = H5Fcreate(h->out.tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fapl);
+    fapl = H5I_INVALID_HID;
     CHECK(h->id, MX_EIO, "cannot create HDF5 file");
     H5Pclose(fcpl);
     fcpl = H5I_INVALID_HID;
@@ -162,6 +170,8 @@ int mx_h5_create(const char *file, const char *kind, int version, struct mx_h5 *
 fail:
     if (fcpl >= 0)
         H5Pclose(fcpl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
     mx_h5_abort(h);
     return rc;
 }

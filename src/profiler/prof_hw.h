@@ -15,17 +15,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The roofline's achieved-efficiency model. GEMM efficiency grows with the GEMM's size:
- *   e(flops) = gemm_max / (1 + (gemm_half_flops / flops)^gemm_steepness)
- * for the FLOPs of one GEMM (one of a batch); memory-bound ops reach memory_efficiency of the
- * bandwidth. Fixed costs: layer_overhead_s per layer (kernel launches), stage_overhead_s per
- * pipeline stage, first_stage_s and last_stage_s on the first and last stage (embedding, output).
- */
+/* The roofline's achieved-efficiency model (docs/profiler.md). A dense GEMM of m rows and inner
+ * size k (one GEMM of a batch) reaches, of the peak,
+ *   e = max(gemm_min, gemm_max / (1 + (gemm_half_mk / (m k))^gemm_steepness)),
+ * so small GEMMs run far below the peak and large ones level off (V100: batch 1 to 2 is far from
+ * linear). The attention GEMMs (inner size h/heads) reach attention_max. Every op is also bounded
+ * by memory: its bytes at memory_efficiency of the bandwidth. Fixed costs: layer_overhead_s per
+ * layer, stage_overhead_s per pipeline stage, first_stage_s and last_stage_s on the first and last
+ * stage (embedding; output). */
 struct prof_efficiency {
-    double gemm_max;
-    double gemm_half_flops;
+    double gemm_max, gemm_min;
+    double gemm_half_mk; /* m k at which a GEMM reaches half of gemm_max */
     double gemm_steepness;
-    double attention_max; /* gemm_max for the attention GEMMs (batched, inner size h/heads) */
+    double attention_max;
     double memory_efficiency;
     double layer_overhead_s;
     double stage_overhead_s;

@@ -39,6 +39,7 @@ struct prof_op {
     const char *name; /* static: "qkv", "softmax", ... */
     int64_t m, n, k;  /* k: GEMMs only (0 otherwise) */
     int64_t count;    /* independent repetitions (batched GEMMs, two layer norms, ...) */
+    int attention;    /* 1 for the attention GEMMs (inner size h/heads or s), else 0 */
     double flops;     /* total over count */
     double bytes;     /* total minimum memory traffic over count */
 };

@@ -1,0 +1,294 @@
+/* muxplan profile --backend: profile zoo models into a DB (roofline, cpu or cuda). */
+#include "cli.h"
+
+#include "cu_prof.h"
+#include "mx_config.h"
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_file.h"
+#include "mx_json.h"
+#include "prof_arch.h"
+#include "prof_backend.h"
+#include "prof_build.h"
+#include "prof_db.h"
+#include "prof_hw.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char build_help[] =
+    "usage: muxplan profile --backend roofline|cpu|cuda [--hardware HW.json] --models "
+    "NAME,...|all\n"
+    "                       [--zoo DIR] [--ops 1,2,4,8] [--pps 1,2,4,8,16,32]\n"
+    "                       [--batches 1,2,4,8,16] -o DB.h5\n"
+    "\n"
+    "Times one transformer layer of each model for every tensor-parallel degree and batch size\n"
+    "with the backend, adds the all-reduces, splits the layers into pipeline stages by dynamic\n"
+    "programming, and writes stage latencies, weights and activations per device for the grid\n"
+    "(1, op, pp). roofline computes from --hardware (data/hardware/*.json); cpu measures FP32\n"
+    "on this machine (one thread, OpenBLAS); cuda measures fp16 on the first visible GPU.\n"
+    "--hardware is optional for cpu and cuda (links then default to this machine's). The DB's\n"
+    "provenance records the backend, hardware, date (SOURCE_DATE_EPOCH when set), version and\n"
+    "the raw per-layer numbers. --zoo defaults to the bundled data/models.\n"
+    "\n"
+    "example:\n"
+    "  muxplan profile --backend roofline --hardware data/hardware/v100-16gb.json \\\n"
+    "      --models bert-1.3b,bert-2.6b -o v100.h5\n";
+
+enum { OPT_BACKEND = 256, OPT_HARDWARE, OPT_MODELS, OPT_ZOO, OPT_OPS, OPT_PPS, OPT_BATCHES };
+
+static const struct option build_options[] = {
+    {"backend", required_argument, NULL, OPT_BACKEND},
+    {"hardware", required_argument, NULL, OPT_HARDWARE},
+    {"models", required_argument, NULL, OPT_MODELS},
+    {"zoo", required_argument, NULL, OPT_ZOO},
+    {"ops", required_argument, NULL, OPT_OPS},
+    {"pps", required_argument, NULL, OPT_PPS},
+    {"batches", required_argument, NULL, OPT_BATCHES},
+    {"output", required_argument, NULL, 'o'},
+    {NULL, 0, NULL, 0},
+};
+
+/* A comma-separated list of ascending positive integers (at most 64). */
+static int parse_list(const char *option, const char *arg, int32_t *values, uint32_t *n)
+{
+    char *copy = mx_strdup(arg), *save = NULL;
+    int rc = MX_OK;
+    *n = 0;
+    for (char *tok = strtok_r(copy, ",", &save); rc == MX_OK && tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        uint64_t v;
+        rc = cli_parse_u64(option, tok, 1, 4096, &v);
+        if (rc == MX_OK && (*n == 64 || (*n > 0 && (int32_t)v <= values[*n - 1])))
+            rc = cli_usage_error("profile", "%s: expected at most 64 ascending values, got \"%s\"",
+                                 option, arg);
+        if (rc == MX_OK)
+            values[(*n)++] = (int32_t)v;
+    }
+    if (rc == MX_OK && *n == 0)
+        rc = cli_usage_error("profile", "%s: empty list", option);
+    free(copy);
+    return rc;
+}
+
+/* Without --hardware: this machine, for the measuring backends. */
+static struct prof_hw *local_hardware(const char *backend)
+{
+    struct prof_hw *hw = MX_NEW(struct prof_hw);
+    char name[128] = "cpu-local";
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int32_t devices = (int32_t)(cores > 0 ? cores : 1);
+    if (strcmp(backend, "cuda") == 0) {
+        devices = cu_prof_device_count() > 0 ? cu_prof_device_count() : 1;
+        if (cu_prof_device_name(0, name, sizeof(name)) < 0)
+            snprintf(name, sizeof(name), "cuda-local");
+    }
+    hw->name = mx_strdup(name);
+    hw->source = mx_strdup("this machine (no --hardware): links are nominal, not measured");
+    hw->devices_per_node = devices;
+    /* Nominal links: memory copies between threads, or between GPUs of one machine. */
+    hw->intra_node_bytes_per_s = hw->inter_node_bytes_per_s = 1e10;
+    hw->intra_node_latency_s = hw->inter_node_latency_s = 5e-6;
+    hw->eff.gemm_max = hw->eff.attention_max = hw->eff.memory_efficiency = 1;
+    return hw;
+}
+
+/* The zoo's model names (every NAME.json of dir), sorted, as a comma-separated list. */
+static int zoo_all(const char *dir, char **out)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return mx_error(MX_EINPUT, "%s: cannot open the zoo: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0, len = 1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l <= 5 || strcmp(e->d_name + l - 5, ".json") != 0)
+            continue;
+        if (n == cap)
+            names = mx_realloc_array(names, cap = cap ? 2 * cap : 32, sizeof(char *));
+        names[n] = mx_strdup(e->d_name);
+        names[n++][l - 5] = '\0';
+        len += l - 4;
+    }
+    closedir(d);
+    /* Sorted, so the DB's model order does not depend on the directory's. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    char *list = mx_calloc(len, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(list, ",");
+        strcat(list, names[i]);
+        free(names[i]);
+    }
+    free(names);
+    *out = list;
+    return n ? MX_OK : mx_error(MX_EINPUT, "%s: no models in the zoo", dir);
+}
+
+static void iso_date(char buf[32])
+{
+    const char *epoch = getenv("SOURCE_DATE_EPOCH");
+    time_t t = epoch ? (time_t)strtoll(epoch, NULL, 10) : time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+struct build_args {
+    const char *backend, *hardware, *models, *zoo, *out_path;
+    int32_t ops[64], pps[64], batches[64];
+    struct prof_grid grid;
+};
+
+static int parse_args(int argc, char **argv, struct build_args *a)
+{
+    int opt, rc = MX_OK;
+    a->zoo = NULL;
+    a->grid = prof_grid_default;
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", build_options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_BACKEND:
+            a->backend = optarg;
+            break;
+        case OPT_HARDWARE:
+            a->hardware = optarg;
+            break;
+        case OPT_MODELS:
+            a->models = optarg;
+            break;
+        case OPT_ZOO:
+            a->zoo = optarg;
+            break;
+        case OPT_OPS:
+            rc = parse_list("--ops", optarg, a->ops, &a->grid.n_ops);
+            a->grid.ops = a->ops;
+            break;
+        case OPT_PPS:
+            rc = parse_list("--pps", optarg, a->pps, &a->grid.n_pps);
+            a->grid.pps = a->pps;
+            break;
+        case OPT_BATCHES:
+            rc = parse_list("--batches", optarg, a->batches, &a->grid.n_batches);
+            a->grid.batches = a->batches;
+            if (rc == MX_OK && a->batches[0] != 1)
+                rc = cli_usage_error("profile", "--batches must start at 1");
+            break;
+        case 'o':
+            a->out_path = optarg;
+            break;
+        default:
+            rc =
+                cli_usage_error("profile", "unknown or incomplete option \"%s\"", argv[optind - 1]);
+        }
+    }
+    if (rc == MX_OK && optind < argc)
+        rc = cli_usage_error("profile", "unexpected argument \"%s\"", argv[optind]);
+    if (rc == MX_OK && (!a->backend || !a->models || !a->out_path))
+        rc = cli_usage_error("profile", "--backend, --models and -o are required");
+    return rc;
+}
+
+/* The bundled zoo: data/models next to the source tree the binary was built from, or the current
+ * folder's. */
+static const char *default_zoo(void)
+{
+    return access(MX_SOURCE_ROOT "/data/models", F_OK) == 0 ? MX_SOURCE_ROOT "/data/models"
+                                                            : "data/models";
+}
+
+static int profile_models(const struct build_args *a, const struct prof_hw *hw,
+                          struct prof_backend *be, const char *list, struct prof_db *db,
+                          json_t *raw)
+{
+    char *copy = mx_strdup(list), *save = NULL;
+    size_t total = 1, done = 0;
+    for (const char *c = list; *c; c++)
+        total += *c == ',';
+    bool progress = isatty(STDERR_FILENO);
+    int rc = MX_OK;
+    for (char *name = strtok_r(copy, ",", &save); rc == MX_OK && name;
+         name = strtok_r(NULL, ",", &save)) {
+        struct prof_arch *arch = NULL;
+        if (progress)
+            fprintf(stderr, "\rmuxplan: profiling %zu/%zu %-24s", ++done, total, name);
+        if (prof_db_find_model(db, name))
+            rc = cli_usage_error("profile", "--models names \"%s\" twice", name);
+        if (rc == MX_OK)
+            rc = prof_arch_find(a->zoo, name, &arch);
+        if (rc == MX_OK)
+            rc = prof_build_model(db, arch, hw, be, &a->grid, raw);
+        prof_arch_free(arch);
+    }
+    if (progress)
+        fputc('\n', stderr);
+    free(copy);
+    return rc;
+}
+
+int cli_profile_build(int argc, char **argv)
+{
+    struct build_args a = {0};
+    struct prof_hw *hw = NULL;
+    struct prof_backend *be = NULL;
+    struct prof_db *db = NULL;
+    char *all = NULL, date[32];
+    json_t *raw = json_array();
+    if (cli_wants_help(argc, argv)) {
+        fputs(build_help, stdout);
+        json_decref(raw);
+        return 0;
+    }
+    int rc = parse_args(argc, argv, &a);
+    if (!a.zoo)
+        a.zoo = default_zoo();
+    if (rc == MX_OK)
+        rc = mx_output_check(a.out_path);
+    if (rc == MX_OK && a.hardware)
+        rc = prof_hw_read(a.hardware, &hw);
+    else if (rc == MX_OK && strcmp(a.backend, "roofline") != 0)
+        hw = local_hardware(a.backend);
+    if (rc == MX_OK)
+        rc = prof_backend_open(a.backend, hw, &be);
+    if (rc == MX_OK && strcmp(a.models, "all") == 0)
+        rc = zoo_all(a.zoo, &all);
+    if (rc == MX_OK) {
+        db = prof_db_new(hw->name);
+        rc = profile_models(&a, hw, be, all ? all : a.models, db, raw);
+    }
+    if (rc == MX_OK) {
+        json_t *provenance = cli_provenance(build_options, 0);
+        iso_date(date);
+        mx_json_set(provenance, "backend", json_string(be->name));
+        mx_json_set(provenance, "hardware", json_string(hw->name));
+        mx_json_set(provenance, "hardware_calibrated", json_boolean(hw->calibrated));
+        mx_json_set(provenance, "date", json_string(date));
+        mx_json_set(provenance, "raw", json_incref(raw));
+        char *text = json_dumps(provenance, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        prof_db_set_provenance(db, text);
+        free(text);
+        json_decref(provenance);
+        rc = prof_db_write_h5(db, a.out_path);
+    }
+    if (rc == MX_OK)
+        fprintf(stderr, "muxplan: wrote %u models profiled by %s on %s to %s\n",
+                prof_db_model_count(db), be->name, hw->name, a.out_path);
+    json_decref(raw);
+    free(all);
+    prof_db_free(db);
+    if (be)
+        be->free(be);
+    prof_hw_free(hw);
+    return rc == MX_OK ? 0 : cli_report(rc);
+}

@@ -174,6 +174,7 @@ static int parse_args(int argc, char **argv, struct build_args *a)
         case OPT_OPS:
             rc = parse_list("--ops", optarg, a->ops, &a->grid.n_ops);
             a->grid.ops = a->ops;
+            a->grid.ops_given = 1;
             break;
         case OPT_PPS:
             rc = parse_list("--pps", optarg, a->pps, &a->grid.n_pps);

@@ -58,9 +58,19 @@ int prof_build_layer_s(const struct prof_arch *a, const struct prof_hw *hw, stru
     return MX_OK;
 }
 
-static bool op_fits(const struct prof_arch *a, const struct prof_hw *hw, int op)
+/* Whether tensor-parallel degree op fits a; when the user listed it, why not is an error. */
+static int op_fits(const struct prof_arch *a, const struct prof_hw *hw, int op, int given,
+                   bool *fits)
 {
-    return a->heads % op == 0 && a->ffn % op == 0 && op <= hw->devices_per_node;
+    const char *why = a->heads % op != 0          ? "does not divide heads"
+                      : a->ffn % op != 0          ? "does not divide ffn"
+                      : op > hw->devices_per_node ? "is more than the devices of a node"
+                                                  : NULL;
+    long long of = a->heads % op != 0 ? a->heads : a->ffn % op != 0 ? a->ffn : hw->devices_per_node;
+    *fits = !why;
+    if (why && given)
+        return mx_error(MX_EINPUT, "%s: --ops %d %s (%lld)", a->name, op, why, of);
+    return MX_OK;
 }
 
 static json_t *timings_json(const struct prof_arch *a, const struct prof_timing *t, size_t n)
@@ -143,7 +153,8 @@ int prof_build_model(struct prof_db *db, const struct prof_arch *a, const struct
     int rc = MX_OK, configs = 0;
     for (uint32_t o = 0; rc == MX_OK && o < grid->n_ops; o++) {
         int op = grid->ops[o];
-        if (!op_fits(a, hw, op))
+        bool fits;
+        if ((rc = op_fits(a, hw, op, grid->ops_given, &fits)) < 0 || !fits)
             continue;
         for (uint32_t b = 0; rc == MX_OK && b < grid->n_batches; b++) {
             struct prof_timing timings[PROF_OPS_PER_LAYER];

@@ -24,6 +24,7 @@ struct prof_timing;
  * must divide heads and ffn and fit in a node; pp must not exceed the layers. */
 struct prof_grid {
     uint32_t n_ops, n_pps, n_batches;
+    int ops_given; /* 1: the user listed ops, so one that does not fit a model is an error */
     const int32_t *ops;     /* ascending */
     const int32_t *pps;     /* ascending */
     const int32_t *batches; /* ascending, starting at 1 */

@@ -2,11 +2,11 @@
  *
  * GEMMs are FP32 cblas_sgemm() calls into OpenBLAS, restricted to one thread: the CPU runtime runs
  * each device as a pinned worker thread with single-threaded BLAS, so one thread is what a device
- * costs. Softmax, layer norm, GELU and add are the plain loops of prof_cpu_kernels.h. Each op gets
- * its buffers once, filled with a fixed pattern (no RNG: the same op times the same data); an op of
- * count > 1 runs count times over the same buffers, so a batched GEMM reuses one A, B and C. That
- * keeps the footprint of one instance, and lets a small batched GEMM run from cache as it would
- * when the batch's matrices are laid out one after another.
+ * costs. Softmax, layer norm, GELU and add are the plain loops of src/kernels (kern_ops.h). Each op
+ * gets its buffers once, filled with a fixed pattern (no RNG: the same op times the same data); an
+ * op of count > 1 runs count times over the same buffers, so a batched GEMM reuses one A, B and C.
+ * That keeps the footprint of one instance, and lets a small batched GEMM run from cache as it
+ * would when the batch's matrices are laid out one after another.
  *
  * Timing: one warmup run (page faults, OpenBLAS's buffers), a second when the first took under
  * CPU_SLOW_OP_S, then repetitions timed one by one with mx_wall_s() until at least CPU_MIN_REPS
@@ -15,7 +15,7 @@
  * After every repetition one output element, and after the last the checksum of the whole output,
  * go into a volatile sink, so that no run can be optimised away. */
 #include "prof_backend.h"
-#include "prof_cpu_kernels.h"
+#include "kern_ops.h"
 #include "prof_ops.h"
 
 #include "mx_alloc.h"
@@ -38,8 +38,6 @@
 /* The most memory one op's buffers may take: larger ones are a mistake in the ops, not a test. */
 #define CPU_MAX_OP_BYTES (4.0 * 1024 * 1024 * 1024)
 
-#define LANES PROF__CPU_LANES
-
 struct prof_cpu {
     struct prof_backend base; /* first: the backend pointer is the struct's */
     const struct prof_hw *hw; /* borrowed, may be NULL (this machine); recorded only */
@@ -52,113 +50,6 @@ struct cpu_buffers {
     float *in, *in2, *out, *gamma, *beta;
     size_t out_len;
 };
-
-/* ---- the loops ---- */
-
-static float cpu_max(const float *restrict x, size_t n)
-{
-    size_t blocked = n - n % LANES, i = 0;
-    float m = x[0];
-    if (blocked) {
-        float acc[LANES];
-        for (size_t j = 0; j < LANES; j++)
-            acc[j] = x[j];
-        for (i = LANES; i < blocked; i += LANES)
-            for (size_t j = 0; j < LANES; j++)
-                acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
-        for (size_t j = 0; j < LANES; j++)
-            m = acc[j] > m ? acc[j] : m;
-    }
-    for (; i < n; i++)
-        m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-/* Sums in LANES partial sums: a reduction GCC vectorizes without reassociating on its own. */
-static float cpu_sum(const float *restrict x, size_t n)
-{
-    size_t blocked = n - n % LANES, i;
-    float acc[LANES] = {0}, s = 0.0f;
-    for (i = 0; i < blocked; i += LANES)
-        for (size_t j = 0; j < LANES; j++)
-            acc[j] += x[i + j];
-    for (; i < n; i++)
-        s += x[i];
-    for (size_t j = 0; j < LANES; j++)
-        s += acc[j];
-    return s;
-}
-
-static float cpu_sum_sq_dev(const float *restrict x, size_t n, float mean)
-{
-    size_t blocked = n - n % LANES, i;
-    float acc[LANES] = {0}, s = 0.0f;
-    for (i = 0; i < blocked; i += LANES)
-        for (size_t j = 0; j < LANES; j++)
-            acc[j] += (x[i + j] - mean) * (x[i + j] - mean);
-    for (; i < n; i++)
-        s += (x[i] - mean) * (x[i] - mean);
-    for (size_t j = 0; j < LANES; j++)
-        s += acc[j];
-    return s;
-}
-
-void prof__cpu_softmax(const float *restrict x, float *restrict y, size_t rows, size_t cols)
-{
-    for (size_t r = 0; r < rows; r++) {
-        const float *restrict xr = x + r * cols;
-        float *restrict yr = y + r * cols;
-        float m = cpu_max(xr, cols), sum = 0.0f;
-        for (size_t i = 0; i < cols; i++) {
-            yr[i] = expf(xr[i] - m);
-            sum += yr[i];
-        }
-        float inv = 1.0f / sum; /* sum >= 1: the maximum contributes exp(0) */
-        size_t blocked = cols - cols % LANES, i;
-        for (i = 0; i < blocked; i += LANES)
-            for (size_t j = 0; j < LANES; j++)
-                yr[i + j] *= inv;
-        for (; i < cols; i++)
-            yr[i] *= inv;
-    }
-}
-
-void prof__cpu_layernorm(const float *restrict x, const float *restrict gamma,
-                         const float *restrict beta, float *restrict y, size_t rows, size_t cols)
-{
-    for (size_t r = 0; r < rows; r++) {
-        const float *restrict xr = x + r * cols;
-        float *restrict yr = y + r * cols;
-        float mean = cpu_sum(xr, cols) / (float)cols;
-        float var = cpu_sum_sq_dev(xr, cols, mean) / (float)cols;
-        float inv = 1.0f / sqrtf(var + PROF__CPU_LAYERNORM_EPS);
-        size_t blocked = cols - cols % LANES, i;
-        for (i = 0; i < blocked; i += LANES)
-            for (size_t j = 0; j < LANES; j++)
-                yr[i + j] = (xr[i + j] - mean) * inv * gamma[i + j] + beta[i + j];
-        for (; i < cols; i++)
-            yr[i] = (xr[i] - mean) * inv * gamma[i] + beta[i];
-    }
-}
-
-void prof__cpu_gelu(const float *restrict x, float *restrict y, size_t n)
-{
-    const float c = 0.7978845608f; /* sqrt(2 / pi) */
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
-    }
-}
-
-void prof__cpu_add(const float *restrict a, const float *restrict b, float *restrict c, size_t n)
-{
-    size_t blocked = n - n % LANES, i;
-    for (i = 0; i < blocked; i += LANES)
-        for (size_t j = 0; j < LANES; j++)
-            c[i + j] = a[i + j] + b[i + j];
-    for (; i < n; i++)
-        c[i] = a[i] + b[i];
-}
 
 /* ---- buffers and runs ---- */
 
@@ -272,16 +163,16 @@ static double cpu_run(const struct prof_op *op, const struct cpu_buffers *b)
                         (int)op->n);
             break;
         case PROF_OP_SOFTMAX:
-            prof__cpu_softmax(b->in, b->out, m, n);
+            kern_softmax(b->in, b->out, m, n);
             break;
         case PROF_OP_LAYERNORM:
-            prof__cpu_layernorm(b->in, b->gamma, b->beta, b->out, m, n);
+            kern_layernorm(b->in, b->gamma, b->beta, b->out, m, n);
             break;
         case PROF_OP_GELU:
-            prof__cpu_gelu(b->in, b->out, m * n);
+            kern_gelu(b->in, b->out, m * n);
             break;
         case PROF_OP_ADD:
-            prof__cpu_add(b->in, b->in2, b->out, m * n);
+            kern_add(b->in, b->in2, b->out, m * n);
             break;
         }
     }

@@ -327,29 +327,13 @@ static char *describe_groups(const struct plan *p)
     return text;
 }
 
-/* Simulate plan on the test workload with the fast path: the figures compare reports. */
+/* Simulate plan on the test workload as the planner scores: the figures compare reports. */
 static int simulate(const struct plan_args *a, const struct inputs *in,
                     const struct sim_cluster *cluster, const struct plan *plan,
                     struct sim_summary *summary)
 {
-    struct sim_world *w = NULL;
-    struct sim_results *r = NULL;
-    struct sim_cluster means = *cluster;
-    for (int t = 0; t < SIM_OH_COUNT; t++)
-        means.overheads.term[t].sd_s = 0;
-    struct sim_options o = {.engine = SIM_ENGINE_FAST,
-                            .dispatch = a->dispatch,
-                            .max_batch = 1,
-                            .seed = a->seed,
-                            .threads = a->threads};
-    int rc = sim_world_new(&means, a->cluster_path, in->db, a->profile_path, plan, in->test, &w);
-    if (rc == MX_OK)
-        rc = sim_run(w, &o, &r);
-    if (rc == MX_OK)
-        rc = sim_summarize(w, r, a->warmup_s, summary);
-    sim_results_free(r);
-    sim_world_free(w);
-    return rc;
+    struct plan_problem pb = problem(a, in, cluster);
+    return plan_score(&pb, plan, in->test, a->warmup_s, summary);
 }
 
 static json_t *groups_json(const struct plan *p)

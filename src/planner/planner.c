@@ -72,8 +72,10 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
     return MX_OK;
 }
 
-int pl_simulate(const struct plan_problem *pb, const struct plan *plan,
-                struct plan_outcome *outcome)
+/* Run plan on trace as the planner scores: the fast path, random overheads at their means, pb's
+ * dispatch policy. The caller frees *w and *r (also on failure). */
+static int run_at_means(const struct plan_problem *pb, const struct plan *plan,
+                        const struct wl_trace *trace, struct sim_world **w, struct sim_results **r)
 {
     struct sim_cluster cluster = *pb->cluster;
     for (int t = 0; t < SIM_OH_COUNT; t++)
@@ -83,12 +85,19 @@ int pl_simulate(const struct plan_problem *pb, const struct plan *plan,
                                   .max_batch = 1,
                                   .seed = pb->seed,
                                   .threads = pb->threads};
+    int rc = sim_world_new(&cluster, pb->cluster_path, pb->db, pb->db_path, plan, trace, w);
+    if (rc == MX_OK)
+        rc = sim_run(*w, &o, r);
+    return rc;
+}
+
+int pl_simulate(const struct plan_problem *pb, const struct plan *plan,
+                struct plan_outcome *outcome)
+{
     const struct wl_trace *t = pb->train;
     struct sim_world *w = NULL;
     struct sim_results *r = NULL;
-    int rc = sim_world_new(&cluster, pb->cluster_path, pb->db, pb->db_path, plan, t, &w);
-    if (rc == MX_OK)
-        rc = sim_run(w, &o, &r);
+    int rc = run_at_means(pb, plan, t, &w, &r);
     if (rc == MX_OK) {
         uint64_t good = 0;
         double latency = 0;
@@ -100,6 +109,19 @@ int pl_simulate(const struct plan_problem *pb, const struct plan *plan,
         outcome->attainment = (double)good / (double)r->n;
         outcome->mean_latency_s = latency / (double)r->n;
     }
+    sim_results_free(r);
+    sim_world_free(w);
+    return rc;
+}
+
+int plan_score(const struct plan_problem *pb, const struct plan *plan, const struct wl_trace *test,
+               double warmup_s, struct sim_summary *out)
+{
+    struct sim_world *w = NULL;
+    struct sim_results *r = NULL;
+    int rc = run_at_means(pb, plan, test, &w, &r);
+    if (rc == MX_OK)
+        rc = sim_summarize(w, r, warmup_s, out);
     sim_results_free(r);
     sim_world_free(w);
     return rc;

@@ -10,6 +10,7 @@
 
 #include "plan.h"
 #include "sim_cluster.h"
+#include "sim_metrics.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -72,5 +73,11 @@ struct plan_params plan_params_default(void);
  * parameters and the predicted metrics (its provenance is the caller's). */
 int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
                const struct plan_params *pa, struct plan **out, struct plan_outcome *outcome);
+
+/* Score plan on a test workload as the planner scores (the fast path, random overheads at their
+ * means, pb's cluster, profile, dispatch policy, seed and threads): the summary after warmup_s.
+ * Release with sim_summary_release(). */
+int plan_score(const struct plan_problem *pb, const struct plan *plan, const struct wl_trace *test,
+               double warmup_s, struct sim_summary *out);
 
 #endif

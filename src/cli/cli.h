@@ -17,6 +17,7 @@ int cli_profile_build(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_capacity(int argc, char **argv);
+int cli_sweep(int argc, char **argv);
 
 /* muxplan trace import and stats (cli_trace_import.c, cli_trace_stats.c), reached through
  * cli_trace(). */

@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"plan", cli_plan, "search a placement by simulated SLO attainment and write the plan"},
     {"compare", cli_compare, "plan with several policies and compare them on a test workload"},
     {"capacity", cli_capacity, "the fewest devices whose plan reaches a target attainment"},
+    {"sweep", cli_sweep, "plan and score every policy over a grid of cases, with plots"},
 };
 
 static void usage(FILE *fp)

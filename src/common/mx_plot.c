@@ -72,7 +72,8 @@ static void write_script(FILE *fp, const struct mx_plot *p, const char *data, co
     if (isfinite(p->hline))
         fprintf(fp, "set arrow from graph 0, first %.17g to graph 1, first %.17g nohead dt 2\n",
                 p->hline, p->hline);
-    static const char *const terminals[2] = {"pngcairo size 1000,600", "svg size 1000,600"};
+    static const char *const terminals[2] = {"pngcairo noenhanced size 1000,600",
+                                             "svg noenhanced size 1000,600"};
     const char *outputs[2] = {png, svg};
     for (int k = 0; k < 2; k++) {
         fprintf(fp, "set terminal %s\nset output ", terminals[k]);

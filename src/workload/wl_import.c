@@ -1,9 +1,12 @@
 /* wl_import(): the format table and the pipeline of wl_import.h, step by step. */
 #include "wl_import_int.h"
 
+#include "mx_alloc.h"
 #include "mx_error.h"
 #include "wl_trace.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A format: its reader and, for timestamp traces, the defaults it gives the spec. */
@@ -131,5 +134,51 @@ int wl_import(const char *path, const struct wl_import_spec *spec, struct wl_tra
         rc = wl__map_to_trace(&src.arrivals, &s, path, out, report);
     wl__arrivals_release(&src.arrivals);
     wl__windows_release(&src.windows);
+    return rc;
+}
+
+int wl_trace_refit(const struct wl_trace *t, double window_s, double rate_scale, double cv_scale,
+                   uint64_t seed, struct wl_trace **out)
+{
+    struct wl_arrivals a, generated;
+    struct wl_windows windows;
+    double *slo_s = mx_malloc_array(t->n_models ? t->n_models : 1, sizeof(double));
+    wl__arrivals_init(&a);
+    wl__arrivals_init(&generated);
+    wl__windows_init(&windows);
+    /* Keys in model order, so that a key is its model's index. */
+    for (uint32_t m = 0; m < t->n_models; m++) {
+        wl__keys_intern(&a.keys, t->model_names[m]);
+        slo_s[m] = 0;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        wl__arrivals_push(&a, t->arrival_s[i] - t->start_s, (uint32_t)t->model[i]);
+        if (slo_s[t->model[i]] == 0)
+            slo_s[t->model[i]] = t->slo_s[i];
+    }
+    a.end_s = t->duration_s;
+    wl__windows_fit(&a, window_s, &windows);
+    int rc = windows.n
+                 ? wl__windows_generate(&windows, rate_scale, cv_scale, seed,
+                                        t->path ? t->path : "trace", &generated)
+                 : mx_error(MX_EINPUT, "%s: no requests to refit", t->path ? t->path : "trace");
+    if (rc == MX_OK && generated.n == 0)
+        rc = mx_error(MX_EINPUT, "%s: the refit generated no request", t->path ? t->path : "trace");
+    if (rc == MX_OK) {
+        struct wl_trace *r =
+            wl_trace_new(generated.n, t->n_models, (const char *const *)t->model_names);
+        for (size_t i = 0; i < generated.n; i++) {
+            r->arrival_s[i] = round((generated.time_s[i] + t->start_s) * 1e9) / 1e9;
+            r->model[i] = (int32_t)generated.key[i];
+            r->slo_s[i] = slo_s[generated.key[i]];
+        }
+        r->start_s = t->start_s;
+        r->duration_s = t->duration_s;
+        *out = r;
+    }
+    wl__windows_release(&windows);
+    wl__arrivals_release(&generated);
+    wl__arrivals_release(&a);
+    free(slo_s);
     return rc;
 }

@@ -85,4 +85,12 @@ struct wl_import_spec wl_import_spec_default(void);
 int wl_import(const char *path, const struct wl_import_spec *spec, struct wl_trace **out,
               struct wl_import_report *report);
 
+/* AlpaServe's windowed refit of a muxplan trace: per model and window of window_s seconds, fit a
+ * Gamma rate and CV to t's arrivals and regenerate with rate x rate_scale and CV x cv_scale (each
+ * model from stream "import/arrivals" of seed, by model index). Model names and the window are
+ * kept; a request gets the SLO of its model's first request in t. The caller frees *out;
+ * MX_EINPUT when the result would hold no request or too many. */
+int wl_trace_refit(const struct wl_trace *t, double window_s, double rate_scale, double cv_scale,
+                   uint64_t seed, struct wl_trace **out);
+
 #endif

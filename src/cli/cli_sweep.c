@@ -1,5 +1,6 @@
 /* muxplan sweep: every case and policy of a sweep spec, into a results folder. */
 #include "cli.h"
+#include "cli_sweep.h"
 
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -22,8 +23,12 @@ static const char sweep_help[] =
     "DIR/plans/case-<c>-<policy>.json, and DIR/attainment_vs_<param>.{png,svg,tsv} for each swept\n"
     "parameter (one line per policy, a dashed line at 99%). docs/sweeps.md describes the spec.\n"
     "\n"
+    "Started by mpirun with several ranks (a build with MPI), rank 0 hands the cases out to the\n"
+    "other ranks and writes the same results.\n"
+    "\n"
     "example:\n"
-    "  muxplan sweep examples/sweeps/rate.json -o out/rate\n";
+    "  muxplan sweep examples/sweeps/rate.json -o out/rate\n"
+    "  mpirun -n 4 muxplan sweep examples/sweeps/rate.json -o out/rate\n";
 
 static int make_dir(const char *path)
 {
@@ -38,6 +43,8 @@ static int make_dir(const char *path)
 
 static void progress(uint32_t done, uint32_t total, double started_s)
 {
+    if (!isatty(STDERR_FILENO))
+        return;
     double elapsed = mx_wall_s() - started_s, left = elapsed / done * (total - done);
     fprintf(stderr, "\rmuxplan: sweep %u/%u cases, %.0f s, about %.0f s left   ", done, total,
             elapsed, left);
@@ -80,19 +87,21 @@ int cli_sweep(int argc, char **argv)
     uint32_t cases = rc == MX_OK ? sweep_case_count(spec) : 0;
     if (rc == MX_OK)
         rows = MX_NEW_ARRAY(struct sweep_row, (size_t)cases * spec->n_policies);
-    bool show = isatty(STDERR_FILENO);
-    double started = mx_wall_s();
-    for (uint32_t c = 0; rc == MX_OK && c < cases; c++) {
-        rc =
-            sweep_run_case(ctx, c, (unsigned)threads, out_dir, rows + (size_t)c * spec->n_policies);
-        if (rc == MX_OK && show)
-            progress(c + 1, cases, started);
-    }
-    if (rc == MX_OK)
+    struct cli_sweep_job job = {spec, ctx, (unsigned)threads, out_dir, rows, mx_wall_s(), progress};
+    bool is_master = true;
+    if (rc == MX_OK && cli_sweep_under_mpi())
+        rc = cli_sweep_run_mpi(&job, &is_master);
+    else
+        for (uint32_t c = 0; rc == MX_OK && c < cases; c++) {
+            rc = sweep_run_case(ctx, c, job.threads, out_dir, rows + (size_t)c * spec->n_policies);
+            if (rc == MX_OK)
+                progress(c + 1, cases, job.started_s);
+        }
+    if (rc == MX_OK && is_master)
         rc = sweep_write(spec, rows, out_dir);
-    if (rc == MX_OK)
+    if (rc == MX_OK && is_master)
         fprintf(stderr, "muxplan: %u cases x %u policies in %.1f s: %s/results.tsv\n", cases,
-                spec->n_policies, mx_wall_s() - started, out_dir);
+                spec->n_policies, mx_wall_s() - job.started_s, out_dir);
     free(rows);
     free(plans);
     sweep_context_free(ctx);

@@ -1,0 +1,146 @@
+/* muxplan sweep: a tiny sweep's table, plans and plots; the same results on a rerun and across
+ * two MPI ranks (planning_s aside); bad specs. */
+#include "fixture.h"
+
+#include "mx_config.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 2 device counts x 2 policies on the bundled example, one minute of traffic. */
+static const char *tiny_spec(const char *dir)
+{
+    const char *path = fx_path(dir, "sweep.json");
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "{\"format\": \"muxplan-sweep/1\", \"cluster\": \"%s\", \"profile\": \"%s\", "
+             "\"models\": \"%s\", \"workload\": {\"generate\": {\"total_rate\": 20, "
+             "\"rate_dist\": \"power:0.5\", \"cv\": 4, \"duration_s\": 60}}, "
+             "\"sweep\": {\"devices\": [4, 8]}, \"policies\": [\"sr\", \"alpaserve\"], "
+             "\"seed\": 3}",
+             fx_source_path("examples/cluster.json"),
+             fx_source_path("data/profiles/v100-reference.h5"),
+             fx_source_path("examples/models.json"));
+    fx_write_file(path, text);
+    return path;
+}
+
+/* results.tsv without its planning_s column (the 12th). */
+static char *without_timing(const char *path)
+{
+    char *text = fx_read_file(path, NULL);
+    cr_assert(text, "%s", path);
+    size_t len = strlen(text), j = 0;
+    char *out = malloc(len + 1);
+    int column = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n' || text[i] == '\t') {
+            if (column != 12)
+                out[j++] = text[i];
+            column = text[i] == '\n' ? 1 : column + 1;
+            continue;
+        }
+        if (column != 12)
+            out[j++] = text[i];
+    }
+    out[j] = '\0';
+    free(text);
+    return out;
+}
+
+Test(sweep_cli, tiny_sweep_table_plans_and_plots)
+{
+    const char *dir = fx_tmpdir(), *spec = tiny_spec(dir), *out = fx_path(dir, "out");
+    struct fx_output o = fx_muxplan("sweep %s -o %s", spec, out);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strstr(o.err, "2 cases x 2 policies"), "%s", o.err);
+    char *table = fx_read_file(fx_path(out, "results.tsv"), NULL);
+    cr_assert(table);
+    cr_assert(strncmp(table, "case\tpolicy\tdevices\trate_scale\tcv_scale\tslo_scale\tattainment",
+                      60) == 0);
+    int lines = 0;
+    for (char *c = table; *c; c++)
+        lines += *c == '\n';
+    cr_assert_eq(lines, 5, "a header and 4 rows");
+    cr_assert(strstr(table, "\n0\tsr\t4\t1\t1\t1\t"), "%s", table);
+    cr_assert(strstr(table, "\n1\talpaserve\t8\t"), "%s", table);
+    cr_assert(strstr(table, "plans/case-1-alpaserve.json"));
+    free(table);
+    static const char *const files[] = {"results.h5",
+                                        "plans/case-0-sr.json",
+                                        "plans/case-1-alpaserve.json",
+                                        "attainment_vs_devices.png",
+                                        "attainment_vs_devices.svg",
+                                        "attainment_vs_devices.tsv"};
+    for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+        char *bytes = fx_read_file(fx_path(out, files[f]), NULL);
+        cr_assert(bytes, "%s", files[f]);
+        free(bytes);
+    }
+    /* A rerun gives the same table, timing aside. */
+    const char *again = fx_path(dir, "again");
+    o = fx_muxplan("sweep %s -o %s --threads 2", spec, again);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    char *a = without_timing(fx_path(out, "results.tsv")),
+         *b = without_timing(fx_path(again, "results.tsv"));
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
+}
+
+Test(sweep_cli, two_mpi_ranks_give_the_same_results)
+{
+    if (!MX_HAVE_MPI || system("command -v mpirun > /dev/null 2>&1") != 0)
+        cr_skip_test("built without MPI, or no mpirun");
+    const char *dir = fx_tmpdir(), *spec = tiny_spec(dir);
+    const char *one = fx_path(dir, "one"), *two = fx_path(dir, "two");
+    struct fx_output o = fx_muxplan("sweep %s -o %s", spec, one);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    /* Open MPI's own allocations are not ours to check for leaks. */
+    char command[4096];
+    snprintf(command, sizeof(command),
+             "ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe -n 2 %s "
+             "sweep %s -o %s > %s 2>&1",
+             getenv("MUXPLAN_BIN"), spec, two, fx_path(dir, "mpirun.log"));
+    int status = system(command);
+    char *log = fx_read_file(fx_path(dir, "mpirun.log"), NULL);
+    cr_assert_eq(status, 0, "mpirun: %s", log ? log : "");
+    free(log);
+    char *a = without_timing(fx_path(one, "results.tsv")),
+         *b = without_timing(fx_path(two, "results.tsv"));
+    cr_assert_str_eq(a, b);
+    free(a);
+    free(b);
+    cr_assert(
+        fx_same_file(fx_path(one, "plans/case-1-sr.json"), fx_path(two, "plans/case-1-sr.json")));
+}
+
+Test(sweep_cli, bad_specs_exit_2_and_name_the_member)
+{
+    const char *dir = fx_tmpdir(), *path = fx_path(dir, "bad.json"), *out = fx_path(dir, "out");
+    static const struct {
+        const char *tail;
+        const char *fragment;
+    } cases[] = {
+        {"\"sweep\": {\"devices\": [4, 8.5]}, \"policies\": [\"sr\"]}",
+         "bad.json: sweep.devices[1]: expected a whole number of devices"},
+        {"\"sweep\": {\"threads\": [1]}, \"policies\": [\"sr\"]}",
+         "bad.json: sweep: unknown member \"threads\""},
+        {"\"sweep\": {}, \"policies\": [\"sr\"]}", "bad.json: sweep: sweep nothing"},
+        {"\"sweep\": {\"rate_scale\": [1]}, \"policies\": [\"magic\"]}",
+         "bad.json: policies[0]: unknown policy \"magic\""},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        char text[1024];
+        snprintf(text, sizeof(text),
+                 "{\"format\": \"muxplan-sweep/1\", \"cluster\": \"c.json\", \"profile\": "
+                 "\"p.h5\", \"models\": \"m.json\", \"workload\": {\"generate\": "
+                 "{\"total_rate\": 1, \"duration_s\": 10}}, %s",
+                 cases[c].tail);
+        fx_write_file(path, text);
+        fx_expect_bad(fx_path(out, "results.tsv"), (const char *const[]){cases[c].fragment, NULL},
+                      "sweep %s -o %s", path, out);
+    }
+}

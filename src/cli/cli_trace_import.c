@@ -40,7 +40,8 @@ static const char import_help[] =
     "  --models N           map onto models m0 .. m{N-1}\n"
     "  --model-set M.json   map onto a model set (names and SLOs; --profile for slo_scale)\n"
     "  --map HOW            popularity (default with models), round-robin, identity (one model\n"
-    "                       per key, the default without), or FILE.json (muxplan-trace-map/1)\n"
+    "                       per key, the default without), split:ALPHA (each request to model r\n"
+    "                       with probability ~ (r+1)^-ALPHA), or FILE.json (muxplan-trace-map/1)\n"
     "  --slo S              every request's SLO without a model set\n"
     "  --seed K             seed of every random step (default 0)\n"
     "\n"
@@ -114,13 +115,19 @@ static int parse_map(const char *arg, struct wl_import_spec *spec)
             spec->map = values[i];
             return MX_OK;
         }
+    if (strncmp(arg, "split", 5) == 0 && (arg[5] == '\0' || arg[5] == ':')) {
+        spec->map = WL_MAP_SPLIT;
+        spec->split_alpha = 0;
+        return arg[5] ? cli_parse_f64("--map split:ALPHA", arg + 6, 0, 10, &spec->split_alpha)
+                      : MX_OK;
+    }
     if (strlen(arg) > 5 && strcmp(arg + strlen(arg) - 5, ".json") == 0) {
         spec->map_path = arg;
         return MX_OK;
     }
     return cli_usage_error("trace import",
-                           "--map: expected popularity, round-robin, identity or FILE.json, got "
-                           "\"%s\"",
+                           "--map: expected popularity, round-robin, identity, split:ALPHA or "
+                           "FILE.json, got \"%s\"",
                            arg);
 }
 

@@ -21,7 +21,9 @@
  *   6. keep the top_k most requested keys (ties: first appearance);
  *   7. map keys to models: identity (one model per key, named after it), round robin (keys in
  *      order of first appearance), popularity (the k-th most requested key goes to model k mod n),
- *      or an explicit JSON map {"key": "model", ...}.
+ *      an explicit JSON map {"key": "model", ...}, or split: every request on its own goes to
+ *      model r with probability proportional to (r + 1)^-split_alpha (stream "import/split"), which
+ *      spreads one service's traffic (Azure LLM) over a power-law model set.
  * Every random choice draws from its own named stream of seed, so outputs are reproducible. */
 #ifndef WL_IMPORT_H
 #define WL_IMPORT_H
@@ -32,7 +34,13 @@
 struct wl_model_set;
 struct wl_trace;
 
-enum wl_key_map { WL_MAP_DEFAULT, WL_MAP_IDENTITY, WL_MAP_ROUND_ROBIN, WL_MAP_POPULARITY };
+enum wl_key_map {
+    WL_MAP_DEFAULT,
+    WL_MAP_IDENTITY,
+    WL_MAP_ROUND_ROBIN,
+    WL_MAP_POPULARITY,
+    WL_MAP_SPLIT
+};
 
 struct wl_import_spec {
     const char *format; /* csv, tsv, jsonl, or a preset name (wl_import_formats) */
@@ -57,6 +65,7 @@ struct wl_import_spec {
 
     /* Mapping. n_models = 0 and no set: one model per key (identity). */
     enum wl_key_map map;
+    double split_alpha;             /* WL_MAP_SPLIT: the power law's exponent (0: equal) */
     const char *map_path;           /* explicit map, JSON object {"key": "model"}; or NULL */
     uint32_t top_k;                 /* 0: all keys */
     uint32_t n_models;              /* models m0 .. m{n-1}; 0 with no set: identity */

@@ -7,9 +7,11 @@
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "mx_json.h"
+#include "mx_rng.h"
 #include "wl_models.h"
 #include "wl_trace.h"
 
+#include <gsl/gsl_randist.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,13 +104,17 @@ static int build_mapping(const struct wl_arrivals *a, const struct ranked_key *r
     if (how == WL_MAP_DEFAULT)
         how = n_models ? WL_MAP_POPULARITY : WL_MAP_IDENTITY;
     if (how != WL_MAP_IDENTITY && n_models == 0)
-        return mx_error(MX_EUSAGE, "--map round-robin and popularity need --models or --model-set");
+        return mx_error(MX_EUSAGE,
+                        "--map round-robin, popularity and split need --models or --model-set");
     if (!spec->set)
         for (uint32_t i = 0; how != WL_MAP_IDENTITY && i < n_models; i++) {
             char name[32];
             snprintf(name, sizeof(name), "m%u", i);
             wl__keys_intern(&m->models, name);
         }
+    /* Split maps requests, not keys: every kept key is marked mapped, the trace draws models. */
+    for (uint32_t r = 0; how == WL_MAP_SPLIT && r < kept; r++)
+        m->model_of_key[ranked[r].key] = 0;
     /* Round robin goes by first appearance: the kept keys in key order. */
     uint32_t next = 0;
     for (uint32_t k = 0; how == WL_MAP_ROUND_ROBIN && k < a->keys.n; k++)
@@ -157,14 +163,30 @@ int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, c
         struct wl_trace *t = wl_trace_new(n, n_models, names);
         free(names);
         size_t j = 0;
+        gsl_ran_discrete_t *split = NULL;
+        gsl_rng *rng = NULL;
+        if (spec->map == WL_MAP_SPLIT) {
+            double *weight = mx_malloc_array(n_models, sizeof(double));
+            for (uint32_t k = 0; k < n_models; k++)
+                weight[k] = pow(k + 1.0, -spec->split_alpha);
+            split = gsl_ran_discrete_preproc(n_models, weight);
+            rng = mx_rng_new(spec->seed, "import/split", 0);
+            free(weight);
+        }
         for (size_t i = 0; i < a->n; i++) {
             int32_t model = m.model_of_key[a->key[i]];
             if (model < 0)
                 continue;
+            if (split)
+                model = (int32_t)gsl_ran_discrete(rng, split);
             /* On the simulator's 1 ns grid, like generated traces (rounding keeps the order). */
             t->arrival_s[j] = round(a->time_s[i] * 1e9) / 1e9;
             t->model[j] = model;
             t->slo_s[j++] = spec->set ? spec->set->models[model].slo_s : spec->slo_s;
+        }
+        if (split) {
+            gsl_ran_discrete_free(split);
+            gsl_rng_free(rng);
         }
         t->start_s = 0;
         t->duration_s = a->end_s;

@@ -432,3 +432,24 @@ Test(import, a_model_set_gives_names_and_slos)
     wl_trace_free(t);
     wl_models_free(set);
 }
+
+Test(import, split_spreads_one_service_over_a_power_law)
+{
+    const char *dir = fx_tmpdir(), *path = gamma_csv(dir, 20, 2, 1000, 1, 5);
+    struct wl_import_spec spec = wl_import_spec_default();
+    spec.time_column = "t";
+    spec.key_column = "key";
+    spec.n_models = 4;
+    spec.map = WL_MAP_SPLIT;
+    spec.split_alpha = 1;
+    spec.seed = 9;
+    struct wl_trace *t = import("csv", path, spec);
+    double total = 1 + 1.0 / 2 + 1.0 / 3 + 1.0 / 4;
+    for (int32_t m = 0; m < 4; m++) {
+        double expected = (double)t->n / (m + 1) / total;
+        double got = (double)count_model(t, m);
+        cr_assert(fabs(got - expected) < 4 * sqrt(expected), "model %d: %g vs %g", m, got,
+                  expected);
+    }
+    wl_trace_free(t);
+}

@@ -156,6 +156,13 @@ static int try_splits(const struct plan_problem *pb, const struct plan_params *p
             pl_placement_release(&candidate);
             break;
         }
+        /* Each bucket was laid out as if its part began a node; a part that begins mid-node (a
+         * partial part before it) can put a tensor-parallel stage across a node boundary. Such a
+         * split is no candidate. */
+        if (!pl_layout_valid(&candidate, pb->cluster->devices_per_node)) {
+            pl_placement_release(&candidate);
+            continue;
+        }
         struct sim_eval_result r;
         struct pl_score score = pl_evaluate(s, &candidate, &r);
         (*evaluations)++;

@@ -29,8 +29,8 @@ Test(cli, help_everywhere)
     struct fx_output o = fx_muxplan("--help");
     cr_assert_eq(o.status, 0);
     cr_assert(strstr(o.out, "simulate"));
-    static const char *const commands[] = {"trace gen",   "trace import", "trace export",
-                                           "trace stats", "simulate",     "profile"};
+    static const char *const commands[] = {
+        "trace gen", "trace import", "trace export", "trace stats", "simulate", "profile", "sweep"};
     for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
         o = fx_muxplan("%s --help", commands[k]);
         cr_assert_eq(o.status, 0, "%s --help", commands[k]);

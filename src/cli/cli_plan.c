@@ -241,7 +241,6 @@ static int parse_args(int argc, char **argv, struct plan_args *a)
 static int training_trace(const struct plan_args *a, const struct wl_model_set *set,
                           struct wl_trace **out)
 {
-    struct wl_trace *loaded = NULL;
     if (!a->train_path) {
         struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                    .rate_dist = WL_RATES_EXPLICIT,
@@ -262,26 +261,7 @@ static int training_trace(const struct plan_args *a, const struct wl_model_set *
             a->duration_s > 0 ? a->duration_s : fmax(100.0, total > 0 ? 30000.0 / total : 100.0);
         return wl_gen(set, &spec, out);
     }
-    int rc = wl_trace_read_h5(a->train_path, &loaded);
-    if (rc < 0)
-        return rc;
-    int32_t *map = MX_NEW_ARRAY(int32_t, loaded->n_models);
-    for (uint32_t m = 0; m < loaded->n_models && rc == MX_OK; m++) {
-        map[m] = wl_models_find(set, loaded->model_names[m]);
-        if (map[m] < 0)
-            rc = mx_error(MX_EINPUT, "%s: model \"%s\" of the trace is not in %s", a->train_path,
-                          loaded->model_names[m], set->path);
-    }
-    if (rc == MX_OK) {
-        const char **names = MX_NEW_ARRAY(const char *, set->n);
-        for (uint32_t m = 0; m < set->n; m++)
-            names[m] = set->models[m].name;
-        *out = wl_trace_select(loaded, -INFINITY, INFINITY, map, set->n, names);
-        free(names);
-    }
-    free(map);
-    wl_trace_free(loaded);
-    return rc;
+    return wl_models_read_trace(set, a->train_path, out);
 }
 
 static int load_inputs(const struct plan_args *a, struct inputs *in)
@@ -306,25 +286,6 @@ static struct plan_problem problem(const struct plan_args *a, const struct input
     return (struct plan_problem){cluster, a->cluster_path,     in->db,      a->profile_path,
                                  in->set, in->train,           a->dispatch, a->threads,
                                  a->seed, a->activation_memory};
-}
-
-/* A one-line description of a plan's groups: "8 x (1,1,8)", "2 x (1,2,4) + 1 x (1,1,1)". */
-static char *describe_groups(const struct plan *p)
-{
-    const struct plan_segment *s = &p->segments[p->n_segments - 1];
-    char *text = p->n_segments > 1 ? mx_strfmt("%u windows of ", p->n_segments) : mx_strdup("");
-    for (uint32_t g = 0; g < s->n_groups;) {
-        uint32_t run = 1;
-        while (g + run < s->n_groups && s->groups[g + run].op == s->groups[g].op &&
-               s->groups[g + run].pp == s->groups[g].pp)
-            run++;
-        char *next = mx_strfmt("%s%s%u x (1,%d,%d)", text, g ? " + " : "", run, s->groups[g].op,
-                               s->groups[g].pp);
-        free(text);
-        text = next;
-        g += run;
-    }
-    return text;
 }
 
 /* Simulate plan on the test workload as the planner scores: the figures compare reports. */
@@ -396,7 +357,7 @@ static int run_plan(const struct plan_args *a)
             rc = mx_json_print(stdout, o);
             json_decref(o);
         } else {
-            char *groups = describe_groups(plan);
+            char *groups = plan_describe_groups(plan);
             printf("%s: %s, %u replicas; predicted attainment %.4f on the training workload "
                    "(%zu requests); planned in %.2f s (%u simulations); wrote %s\n",
                    a->policy, groups, outcome.replicas, outcome.attainment, in.train->n, planning_s,
@@ -449,7 +410,7 @@ static int run_compare(const struct plan_args *a)
         if (rc == MX_OK)
             rc = simulate(a, &in, &in.cluster, plan, &summary);
         if (rc == MX_OK) {
-            char *groups = describe_groups(plan);
+            char *groups = plan_describe_groups(plan);
             if (a->json)
                 mx_json_append(rows, json_pack("{s:s, s:s, s:i, s:f, s:o, s:f, s:f}", "policy",
                                                name, "groups", groups, "replicas", outcome.replicas,

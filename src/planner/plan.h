@@ -70,6 +70,11 @@ void plan_free(struct plan *p);
 /* Index of the model called name, or -1. */
 int32_t plan_find_model(const struct plan *p, const char *name);
 
+/* A one-line description of p's groups, runs of equal configs counted: "8 x (1,1,8)",
+ * "2 x (1,1,4) + 1 x (1,2,2)"; a schedule gives its last window: "10 windows of 8 x (1,1,1)".
+ * The caller frees it. */
+char *plan_describe_groups(const struct plan *p);
+
 /* The memory model: the bytes one device of the group needs for a model with this config, the
  * largest over its stages of its weight bytes, plus its batch-1 activation bytes when
  * with_activations is set and the profile has them. */

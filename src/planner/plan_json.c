@@ -48,6 +48,24 @@ int32_t plan_find_model(const struct plan *p, const char *name)
     return -1;
 }
 
+char *plan_describe_groups(const struct plan *p)
+{
+    const struct plan_segment *s = &p->segments[p->n_segments - 1];
+    char *text = p->n_segments > 1 ? mx_strfmt("%u windows of ", p->n_segments) : mx_strdup("");
+    for (uint32_t g = 0; g < s->n_groups;) {
+        uint32_t run = 1;
+        while (g + run < s->n_groups && s->groups[g + run].op == s->groups[g].op &&
+               s->groups[g + run].pp == s->groups[g].pp)
+            run++;
+        char *next = mx_strfmt("%s%s%u x (1,%d,%d)", text, g ? " + " : "", run, s->groups[g].op,
+                               s->groups[g].pp);
+        free(text);
+        text = next;
+        g += run;
+    }
+    return text;
+}
+
 static int read_models(const struct mx_jpath *root, json_t *doc, struct plan *p,
                        struct mx_strmap *names)
 {

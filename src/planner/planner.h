@@ -45,10 +45,10 @@ struct plan_params {
 
 /* A policy's outcome besides the plan. */
 struct plan_outcome {
-    double attainment;     /* on the training workload, as the planner scored it */
-    double mean_latency_s; /* AlpaServe's: refused requests count 0 */
+    double attainment;         /* on the training workload, as the planner scored it */
+    double mean_latency_s;     /* AlpaServe's: refused requests count 0 */
     uint32_t groups, replicas; /* of a schedule: the most any window has */
-    uint32_t evaluations; /* simulations run */
+    uint32_t evaluations;      /* simulations run */
 };
 
 struct plan_policy {

@@ -65,7 +65,7 @@ struct sweep_row {
     double p50_s, p90_s, p99_s;  /* latency of good requests (NaN when none) */
     uint32_t groups, replicas;
     double planning_s;  /* wall time of planning: the only column that varies between runs */
-    char describe[96];  /* "2 x (1,1,4)" */
+    char describe[96];  /* plan_describe_groups(), cut to fit */
     char plan_file[64]; /* relative to the output folder: plans/case-<c>-<policy>.json */
 };
 

@@ -29,28 +29,6 @@ struct sweep_context {
     struct wl_trace *train, *test; /* trace workloads, mapped onto set; test may be train */
 };
 
-/* A trace file's requests renumbered to set's models (every trace model must be in set). */
-static int load_trace(const char *path, const struct wl_model_set *set, struct wl_trace **out)
-{
-    struct wl_trace *t = NULL;
-    int rc = wl_trace_read_h5(path, &t);
-    int32_t *map = rc == MX_OK ? MX_NEW_ARRAY(int32_t, t->n_models) : NULL;
-    for (uint32_t m = 0; rc == MX_OK && m < t->n_models; m++)
-        if ((map[m] = wl_models_find(set, t->model_names[m])) < 0)
-            rc = mx_error(MX_EINPUT, "%s: model \"%s\" of the trace is not in %s", path,
-                          t->model_names[m], set->path);
-    if (rc == MX_OK) {
-        const char **names = MX_NEW_ARRAY(const char *, set->n);
-        for (uint32_t m = 0; m < set->n; m++)
-            names[m] = set->models[m].name;
-        *out = wl_trace_select(t, -INFINITY, INFINITY, map, set->n, names);
-        free(names);
-    }
-    free(map);
-    wl_trace_free(t);
-    return rc;
-}
-
 int sweep_context_open(const struct sweep_spec *s, struct sweep_context **out)
 {
     struct sweep_context *ctx = MX_NEW(struct sweep_context);
@@ -62,11 +40,11 @@ int sweep_context_open(const struct sweep_spec *s, struct sweep_context **out)
         (rc = wl_models_resolve(ctx->set, ctx->db, s->profile_path)) < 0)
         goto done;
     if (!s->generated) {
-        if ((rc = load_trace(s->train_path, ctx->set, &ctx->train)) < 0)
+        if ((rc = wl_models_read_trace(ctx->set, s->train_path, &ctx->train)) < 0)
             goto done;
         ctx->test = ctx->train;
         if (strcmp(s->test_path, s->train_path) != 0 &&
-            (rc = load_trace(s->test_path, ctx->set, &ctx->test)) < 0)
+            (rc = wl_models_read_trace(ctx->set, s->test_path, &ctx->test)) < 0)
             goto done;
     }
 done:
@@ -186,22 +164,6 @@ static void case_inputs_release(struct case_inputs *in)
     free(in->set.models);
 }
 
-/* "2 x (1,1,4) + 1 x (1,2,2)" of a plan's last segment, cut to len. */
-static void describe_groups(const struct plan *p, char *buf, size_t len)
-{
-    const struct plan_segment *s = &p->segments[p->n_segments - 1];
-    size_t used = (size_t)snprintf(buf, len, "%s", p->n_segments > 1 ? "(last window) " : "");
-    for (uint32_t g = 0; g < s->n_groups && used < len;) {
-        uint32_t run = 1;
-        while (g + run < s->n_groups && s->groups[g + run].op == s->groups[g].op &&
-               s->groups[g + run].pp == s->groups[g].pp)
-            run++;
-        used += (size_t)snprintf(buf + used, len - used, "%s%u x (1,%d,%d)", g ? " + " : "", run,
-                                 s->groups[g].op, s->groups[g].pp);
-        g += run;
-    }
-}
-
 int sweep_run_case(const struct sweep_context *ctx, uint32_t c, unsigned threads,
                    const char *out_dir, struct sweep_row *rows)
 {
@@ -256,7 +218,9 @@ int sweep_run_case(const struct sweep_context *ctx, uint32_t c, unsigned threads
             row->p99_s = summary.good_latency.p99_s;
             row->groups = outcome.groups;
             row->replicas = outcome.replicas;
-            describe_groups(plan, row->describe, sizeof(row->describe));
+            char *describe = plan_describe_groups(plan);
+            snprintf(row->describe, sizeof(row->describe), "%s", describe);
+            free(describe);
         }
         sim_summary_release(&summary);
         plan_free(plan);

@@ -8,6 +8,7 @@
 #include "prof_db.h"
 #include "wl_trace.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,5 +142,28 @@ int wl_models_write(const struct wl_model_set *set, const char *path)
     mx_json_set(doc, "models", models);
     int rc = mx_json_write_file(path, doc);
     json_decref(doc);
+    return rc;
+}
+
+int wl_models_read_trace(const struct wl_model_set *set, const char *path, struct wl_trace **out)
+{
+    struct wl_trace *loaded = NULL;
+    int rc = wl_trace_read_h5(path, &loaded);
+    if (rc < 0)
+        return rc;
+    int32_t *map = MX_NEW_ARRAY(int32_t, loaded->n_models);
+    for (uint32_t m = 0; m < loaded->n_models && rc == MX_OK; m++)
+        if ((map[m] = wl_models_find(set, loaded->model_names[m])) < 0)
+            rc = mx_error(MX_EINPUT, "%s: model \"%s\" of the trace is not in %s", path,
+                          loaded->model_names[m], set->path);
+    if (rc == MX_OK) {
+        const char **names = MX_NEW_ARRAY(const char *, set->n);
+        for (uint32_t m = 0; m < set->n; m++)
+            names[m] = set->models[m].name;
+        *out = wl_trace_select(loaded, -INFINITY, INFINITY, map, set->n, names);
+        free(names);
+    }
+    free(map);
+    wl_trace_free(loaded);
     return rc;
 }

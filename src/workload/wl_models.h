@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct prof_db;
+struct wl_trace;
 
 struct wl_model {
     char *name;       /* unique in the set */
@@ -37,6 +38,11 @@ int wl_models_resolve(struct wl_model_set *set, const struct prof_db *db, const 
 
 /* Index of the model called name, or -1. */
 int32_t wl_models_find(const struct wl_model_set *set, const char *name);
+
+/* Read the HDF5 trace at path with its requests renumbered to set's models (the trace's models
+ * must all be in set; a model of set may have no request). MX_EINPUT names a trace model missing
+ * from set. The caller frees *out with wl_trace_free(). */
+int wl_models_read_trace(const struct wl_model_set *set, const char *path, struct wl_trace **out);
 
 /* Write set (atomic; resolved SLOs are written as slo_s). */
 int wl_models_write(const struct wl_model_set *set, const char *path);

@@ -3,12 +3,13 @@
  *
  * GEMMs run through cuBLASLt with their exact shapes (fp16 in and out, fp32 accumulation, strided
  * batches for count > 1); softmax, layer norm, GELU and add are our own kernels, fp16 in and out
- * with fp32 math. Attention has no op of its own: prof_ops.h splits it into two batched GEMMs and
- * a softmax, and those are what run here. Each op gets its buffers once, filled by a kernel with a
- * small deterministic pattern, then CU_WARMUP untimed iterations, a short untimed pilot that sizes
- * the run, and CU_MIN_REPS to CU_MAX_REPS timed iterations. Every timed iteration lies between its
- * own pair of CUDA events, recorded back to back on one stream with one synchronisation at the end
- * (as nccl-tests do); median, p10 and p90 are nearest-rank quantiles of those times.
+ * with fp32 math, shared with the executor cu_rt.cu through cu_kernels.cuh. Attention has no op
+ * of its own: prof_ops.h splits it into two batched GEMMs and a softmax, and those are what run
+ * here. Each op gets its buffers once, filled by a kernel with a small deterministic pattern,
+ * then CU_WARMUP untimed iterations, a short untimed pilot that sizes the run, and CU_MIN_REPS to
+ * CU_MAX_REPS timed iterations. Every timed iteration lies between its own pair of CUDA events,
+ * recorded back to back on one stream with one synchronisation at the end (as nccl-tests do);
+ * median, p10 and p90 are nearest-rank quantiles of those times.
  *
  * The bandwidths (nccl-tests' and the CUDA samples' bandwidthTest definitions):
  *   copy        memory traffic of one device-to-device cudaMemcpyAsync of B bytes: 2 B (each byte
@@ -21,9 +22,8 @@
  * Every CUDA, cuBLASLt and NCCL call goes through a check macro that records "cuda: CALL: REASON"
  * (MX_EIO) and jumps to the function's one cleanup path, which frees whatever was made; that path
  * is also the way out on success. The caller's current device is restored on the way out. */
-#include <cublasLt.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
+#include "cu_kernels.cuh"
+
 #include <nccl.h>
 
 #include <math.h>
@@ -50,36 +50,10 @@ enum {
 
 /* Timed iterations aim at this much GPU time per op (within the reps bounds above). */
 static const double cu_target_s = 0.1;
-/* cuBLASLt's workspace: 32 MiB, NVIDIA's recommendation for Hopper (ample for older GPUs). */
-static const size_t cu_workspace_bytes = (size_t)32 << 20;
-/* Layer norm's epsilon, as in PyTorch. */
-static const float cu_ln_eps = 1e-5f;
-
-/* The call's name: the text of call up to its argument list. */
-static int cu__name_len(const char *call)
-{
-    return (int)strcspn(call, "(");
-}
-
-#define CU_CHECK(call)                                                                             \
-    do {                                                                                           \
-        cudaError_t cu_e_ = (call);                                                                \
-        if (cu_e_ != cudaSuccess) {                                                                \
-            rc = mx_error(MX_EIO, "cuda: %.*s: %s", cu__name_len(#call), #call,                    \
-                          cudaGetErrorString(cu_e_));                                              \
-            goto fail;                                                                             \
-        }                                                                                          \
-    } while (0)
-
-#define CU_CHECK_BLAS(call)                                                                        \
-    do {                                                                                           \
-        cublasStatus_t cu_s_ = (call);                                                             \
-        if (cu_s_ != CUBLAS_STATUS_SUCCESS) {                                                      \
-            rc = mx_error(MX_EIO, "cuda: %.*s: %s", cu__name_len(#call), #call,                    \
-                          cublasLtGetStatusString(cu_s_));                                         \
-            goto fail;                                                                             \
-        }                                                                                          \
-    } while (0)
+/* The fill of every op's buffers (cu__fill_uniform): values in [-1/8, 1/8), not all equal, and
+ * no GEMM of any depth overflows fp16. */
+static const uint64_t cu_fill_seed = 0x9e3779b97f4a7c15ull;
+static const float cu_fill_half_width = 0.125f;
 
 #define CU_CHECK_NCCL(call)                                                                        \
     do {                                                                                           \
@@ -90,228 +64,6 @@ static int cu__name_len(const char *call)
             goto fail;                                                                             \
         }                                                                                          \
     } while (0)
-
-/* A kernel launch: its configuration errors show at once, its run-time errors at the next sync. */
-#define CU_CHECK_LAUNCH(kernel)                                                                    \
-    do {                                                                                           \
-        cudaError_t cu_e_ = cudaGetLastError();                                                    \
-        if (cu_e_ != cudaSuccess) {                                                                \
-            rc =                                                                                   \
-                mx_error(MX_EIO, "cuda: %s kernel launch: %s", kernel, cudaGetErrorString(cu_e_)); \
-            goto fail;                                                                             \
-        }                                                                                          \
-    } while (0)
-
-/* ---- kernels ---- */
-
-/* Element V of a vector of V halves: V = 8 loads and stores 16 bytes at a time (the row or array
- * must then be 16-byte aligned, which cudaMalloc and a length that is a multiple of 8 give). */
-template <int V> __device__ inline void cu__load(const __half *p, float *v)
-{
-    if constexpr (V == 8) {
-        uint4 u = *reinterpret_cast<const uint4 *>(p);
-        const __half2 *h = reinterpret_cast<const __half2 *>(&u);
-        for (int i = 0; i < 4; i++) {
-            float2 f = __half22float2(h[i]);
-            v[2 * i] = f.x;
-            v[2 * i + 1] = f.y;
-        }
-    } else {
-        v[0] = __half2float(*p);
-    }
-}
-
-template <int V> __device__ inline void cu__store(__half *p, const float *v)
-{
-    if constexpr (V == 8) {
-        uint4 u;
-        __half2 *h = reinterpret_cast<__half2 *>(&u);
-        for (int i = 0; i < 4; i++)
-            h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
-        *reinterpret_cast<uint4 *>(p) = u;
-    } else {
-        p[0] = __float2half(v[0]);
-    }
-}
-
-__device__ inline float cu__warp_sum(float v)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-__device__ inline float cu__warp_max(float v)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
-/* The sum (max) of v over the block, returned to every thread. blockDim.x is a multiple of 32. */
-__device__ float cu__block_sum(float v)
-{
-    __shared__ float part[32];
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = cu__warp_sum(v);
-    __syncthreads(); /* a previous call may still be reading part[0] */
-    if (lane == 0)
-        part[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = cu__warp_sum(lane < warps ? part[lane] : 0.0f);
-        if (lane == 0)
-            part[0] = v;
-    }
-    __syncthreads();
-    return part[0];
-}
-
-__device__ float cu__block_max(float v)
-{
-    __shared__ float part[32];
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = cu__warp_max(v);
-    __syncthreads();
-    if (lane == 0)
-        part[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = cu__warp_max(lane < warps ? part[lane] : -INFINITY);
-        if (lane == 0)
-            part[0] = v;
-    }
-    __syncthreads();
-    return part[0];
-}
-
-/* p[i] = a small value in [-1/8, 1/8] from a hash of i and seed: not all equal, and no GEMM of
- * any depth overflows fp16. */
-__global__ void cu__fill(__half *p, int64_t n, uint32_t seed)
-{
-    int64_t step = (int64_t)gridDim.x * blockDim.x;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-        uint32_t h = (uint32_t)i * 2654435761u ^ seed;
-        h ^= h >> 15;
-        p[i] = __float2half((float)((int)(h % 17u) - 8) * (1.0f / 64.0f));
-    }
-}
-
-/* Numerically stable softmax of each of rows rows of cols columns, one block per row: one pass
- * keeps each thread's running max and its sum of exponentials (rescaled when the max grows), the
- * block combines them, a second pass writes. */
-template <int V> __global__ void cu__softmax(const __half *x, __half *y, int64_t rows, int64_t cols)
-{
-    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-        const __half *xr = x + r * cols;
-        __half *yr = y + r * cols;
-        float m = -INFINITY, s = 0.0f, v[V];
-        for (int64_t j = (int64_t)threadIdx.x * V; j < cols; j += (int64_t)blockDim.x * V) {
-            cu__load<V>(xr + j, v);
-            float cm = v[0];
-            for (int i = 1; i < V; i++)
-                cm = fmaxf(cm, v[i]);
-            float nm = fmaxf(m, cm), cs = 0.0f;
-            for (int i = 0; i < V; i++)
-                cs += __expf(v[i] - nm);
-            s = s * __expf(m - nm) + cs;
-            m = nm;
-        }
-        float row_max = cu__block_max(m);
-        float sum = cu__block_sum(m == -INFINITY ? 0.0f : s * __expf(m - row_max));
-        float inv = 1.0f / sum;
-        for (int64_t j = (int64_t)threadIdx.x * V; j < cols; j += (int64_t)blockDim.x * V) {
-            cu__load<V>(xr + j, v);
-            for (int i = 0; i < V; i++)
-                v[i] = __expf(v[i] - row_max) * inv;
-            cu__store<V>(yr + j, v);
-        }
-    }
-}
-
-/* Layer norm of each row: y = (x - mean) / sqrt(var + eps) * gamma + beta, one block per row. The
- * mean and variance come from one pass of sums in fp32 (inputs are fp16, so the cancellation in
- * E[x^2] - E[x]^2 is far below fp16's own rounding). */
-template <int V>
-__global__ void cu__layernorm(const __half *x, const __half *gamma, const __half *beta, __half *y,
-                              int64_t rows, int64_t cols)
-{
-    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-        const __half *xr = x + r * cols;
-        __half *yr = y + r * cols;
-        float s = 0.0f, ss = 0.0f, v[V], g[V], b[V];
-        for (int64_t j = (int64_t)threadIdx.x * V; j < cols; j += (int64_t)blockDim.x * V) {
-            cu__load<V>(xr + j, v);
-            for (int i = 0; i < V; i++) {
-                s += v[i];
-                ss += v[i] * v[i];
-            }
-        }
-        float mean = cu__block_sum(s) / (float)cols;
-        float var = fmaxf(cu__block_sum(ss) / (float)cols - mean * mean, 0.0f);
-        float rstd = rsqrtf(var + cu_ln_eps);
-        for (int64_t j = (int64_t)threadIdx.x * V; j < cols; j += (int64_t)blockDim.x * V) {
-            cu__load<V>(xr + j, v);
-            cu__load<V>(gamma + j, g);
-            cu__load<V>(beta + j, b);
-            for (int i = 0; i < V; i++)
-                v[i] = (v[i] - mean) * rstd * g[i] + b[i];
-            cu__store<V>(yr + j, v);
-        }
-    }
-}
-
-/* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), over n elements. */
-template <int V> __global__ void cu__gelu(const __half *x, __half *y, int64_t n)
-{
-    int64_t step = (int64_t)gridDim.x * blockDim.x * V;
-    for (int64_t i = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * V; i < n; i += step) {
-        float v[V];
-        cu__load<V>(x + i, v);
-        for (int j = 0; j < V; j++)
-            v[j] = 0.5f * v[j] *
-                   (1.0f + tanhf(0.7978845608f * (v[j] + 0.044715f * v[j] * v[j] * v[j])));
-        cu__store<V>(y + i, v);
-    }
-}
-
-/* y = a + b over n elements. */
-template <int V> __global__ void cu__add(const __half *a, const __half *b, __half *y, int64_t n)
-{
-    int64_t step = (int64_t)gridDim.x * blockDim.x * V;
-    for (int64_t i = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * V; i < n; i += step) {
-        float u[V], v[V];
-        cu__load<V>(a + i, u);
-        cu__load<V>(b + i, v);
-        for (int j = 0; j < V; j++)
-            u[j] += v[j];
-        cu__store<V>(y + i, u);
-    }
-}
-
-/* ---- launch configuration ---- */
-
-/* Threads of a grid-stride block, and blocks at most (beyond, each thread takes several items). */
-static const int64_t cu_threads = 256, cu_max_blocks = (int64_t)1 << 20;
-
-/* Blocks for a grid-stride loop over n items of cu_threads threads each. */
-static unsigned cu__blocks(int64_t items)
-{
-    int64_t b = (items + cu_threads - 1) / cu_threads;
-    return (unsigned)(b < 1 ? 1 : b > cu_max_blocks ? cu_max_blocks : b);
-}
-
-/* Threads for one row of cols columns taken v at a time: a warp at least, 1024 at most. */
-static unsigned cu__row_threads(int64_t cols, int v)
-{
-    int64_t t = (cols / v + 31) / 32 * 32;
-    return (unsigned)(t < 32 ? 32 : t > 1024 ? 1024 : t);
-}
-
-static unsigned cu__row_blocks(int64_t rows)
-{
-    return (unsigned)(rows > cu_max_blocks ? cu_max_blocks : rows);
-}
 
 /* ---- one op ---- */
 
@@ -329,24 +81,12 @@ struct cu_op {
     const struct prof_op *op;
     int64_t rows, cols; /* the op's elements as count * m rows of n columns */
     __half *a, *b, *c;
-    cublasLtMatmulDesc_t desc;
-    cublasLtMatrixLayout_t la, lb, lc;
-    cublasLtMatmulPreference_t pref;
-    cublasLtMatmulHeuristicResult_t heur;
+    struct cu_gemm gemm;
 };
 
 static const char *cu__op_name(const struct prof_op *op)
 {
     return op->name ? op->name : "(unnamed)";
-}
-
-/* a * b, or false when it overflows int64_t (a, b >= 0). */
-static bool cu__mul(int64_t a, int64_t b, int64_t *out)
-{
-    if (a != 0 && b > INT64_MAX / a)
-        return false;
-    *out = a * b;
-    return true;
 }
 
 /* Check op's shape before anything touches the device: what cu__op_setup relies on. */
@@ -382,83 +122,41 @@ static int cu__op_check(const struct prof_op *op, size_t i)
 
 static void cu__op_release(struct cu_op *r)
 {
-    if (r->pref)
-        (void)cublasLtMatmulPreferenceDestroy(r->pref);
-    if (r->lc)
-        (void)cublasLtMatrixLayoutDestroy(r->lc);
-    if (r->lb)
-        (void)cublasLtMatrixLayoutDestroy(r->lb);
-    if (r->la)
-        (void)cublasLtMatrixLayoutDestroy(r->la);
-    if (r->desc)
-        (void)cublasLtMatmulDescDestroy(r->desc);
+    cu__gemm_release(&r->gemm);
     (void)cudaFree(r->c);
     (void)cudaFree(r->b);
     (void)cudaFree(r->a);
     memset(r, 0, sizeof(*r));
 }
 
-static int cu__alloc_filled(__half **p, int64_t elems, uint32_t seed, cudaStream_t stream)
+/* *p = elems newly allocated halves, filled as buffer number buffer of the op. */
+static int cu__alloc_filled(__half **p, int64_t elems, uint64_t buffer, cudaStream_t stream)
 {
     int rc = MX_OK;
     CU_CHECK(cudaMalloc((void **)p, (size_t)elems * sizeof(__half)));
-    cu__fill<<<cu__blocks(elems), cu_threads, 0, stream>>>(*p, elems, seed);
-    CU_CHECK_LAUNCH("fill");
+    CU_TRY(cu__fill_uniform(*p, elems, cu_fill_seed, buffer, 0.0f, cu_fill_half_width, stream));
 fail:
     return rc;
 }
 
-/* Row-major C[m][n] = A[m][k] B[k][n] is column-major C^T = B^T A^T: cuBLASLt's "A" is our B (n
- * x k, leading dimension n), its "B" our A (k x m, leading dimension k), C is n x m (leading
- * dimension n); batches follow each other densely. */
+/* The op's GEMM on dense row-major matrices, batches following each other. */
 static int cu__gemm_setup(struct cu_ctx *ctx, struct cu_op *r)
 {
-    int rc = MX_OK;
     const struct prof_op *op = r->op;
-    uint64_t m = (uint64_t)op->m, n = (uint64_t)op->n, k = (uint64_t)op->k;
-    cublasOperation_t no_trans = CUBLAS_OP_N;
-    uint64_t ws = cu_workspace_bytes;
-    int returned = 0;
-    int32_t batch = (int32_t)op->count;
-    int64_t stride_a = (int64_t)(n * k), stride_b = (int64_t)(k * m), stride_c = (int64_t)(n * m);
-
-    CU_CHECK_BLAS(cublasLtMatmulDescCreate(&r->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    CU_CHECK_BLAS(cublasLtMatmulDescSetAttribute(r->desc, CUBLASLT_MATMUL_DESC_TRANSA, &no_trans,
-                                                 sizeof(no_trans)));
-    CU_CHECK_BLAS(cublasLtMatmulDescSetAttribute(r->desc, CUBLASLT_MATMUL_DESC_TRANSB, &no_trans,
-                                                 sizeof(no_trans)));
-    CU_CHECK_BLAS(cublasLtMatrixLayoutCreate(&r->la, CUDA_R_16F, n, k, (int64_t)n));
-    CU_CHECK_BLAS(cublasLtMatrixLayoutCreate(&r->lb, CUDA_R_16F, k, m, (int64_t)k));
-    CU_CHECK_BLAS(cublasLtMatrixLayoutCreate(&r->lc, CUDA_R_16F, n, m, (int64_t)n));
-    if (batch > 1) {
-        CU_CHECK_BLAS(cublasLtMatrixLayoutSetAttribute(r->la, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
-                                                       &batch, sizeof(batch)));
-        CU_CHECK_BLAS(cublasLtMatrixLayoutSetAttribute(r->lb, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
-                                                       &batch, sizeof(batch)));
-        CU_CHECK_BLAS(cublasLtMatrixLayoutSetAttribute(r->lc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
-                                                       &batch, sizeof(batch)));
-        CU_CHECK_BLAS(cublasLtMatrixLayoutSetAttribute(
-            r->la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride_a, sizeof(stride_a)));
-        CU_CHECK_BLAS(cublasLtMatrixLayoutSetAttribute(
-            r->lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride_b, sizeof(stride_b)));
-        CU_CHECK_BLAS(cublasLtMatrixLayoutSetAttribute(
-            r->lc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride_c, sizeof(stride_c)));
-    }
-    CU_CHECK_BLAS(cublasLtMatmulPreferenceCreate(&r->pref));
-    CU_CHECK_BLAS(cublasLtMatmulPreferenceSetAttribute(
-        r->pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-    CU_CHECK_BLAS(cublasLtMatmulAlgoGetHeuristic(ctx->lt, r->desc, r->la, r->lb, r->lc, r->lc,
-                                                 r->pref, 1, &r->heur, &returned));
-    if (returned < 1) {
-        rc = mx_error(MX_EIO,
-                      "cuda: op %s: cuBLASLt has no fp16 algorithm for GEMM %lld x %lld x %lld "
-                      "(count %lld)",
-                      cu__op_name(op), (long long)op->m, (long long)op->n, (long long)op->k,
-                      (long long)op->count);
-        goto fail;
-    }
-fail:
-    return rc;
+    char what[64];
+    struct cu_gemm_shape sh = {};
+    sh.m = op->m;
+    sh.n = op->n;
+    sh.k = op->k;
+    sh.batch = (int32_t)op->count;
+    sh.lda = op->k;
+    sh.ldb = op->n;
+    sh.ldc = op->n;
+    sh.stride_a = op->m * op->k;
+    sh.stride_b = op->k * op->n;
+    sh.stride_c = op->m * op->n;
+    snprintf(what, sizeof(what), "op %s", cu__op_name(op));
+    return cu__gemm_plan(ctx->lt, &sh, what, &r->gemm);
 }
 
 /* Allocate and fill op's buffers (and plan its GEMM). On failure r holds what was made, for
@@ -489,14 +187,12 @@ static int cu__op_setup(struct cu_ctx *ctx, const struct prof_op *op, struct cu_
     case PROF_OP_GELU:
         break;
     }
-    if ((rc = cu__alloc_filled(&r->a, a_elems, 0x9e3779b9u, ctx->stream)) < 0)
-        goto fail;
-    if (b_elems && (rc = cu__alloc_filled(&r->b, b_elems, 0x85ebca6bu, ctx->stream)) < 0)
-        goto fail;
-    if ((rc = cu__alloc_filled(&r->c, c_elems, 0xc2b2ae35u, ctx->stream)) < 0)
-        goto fail;
-    if (op->kind == PROF_OP_GEMM && (rc = cu__gemm_setup(ctx, r)) < 0)
-        goto fail;
+    CU_TRY(cu__alloc_filled(&r->a, a_elems, 0, ctx->stream));
+    if (b_elems)
+        CU_TRY(cu__alloc_filled(&r->b, b_elems, 1, ctx->stream));
+    CU_TRY(cu__alloc_filled(&r->c, c_elems, 2, ctx->stream));
+    if (op->kind == PROF_OP_GEMM)
+        CU_TRY(cu__gemm_setup(ctx, r));
 fail:
     return rc;
 }
@@ -504,52 +200,22 @@ fail:
 /* Enqueue one iteration of r on the context's stream. */
 static int cu__op_run(struct cu_ctx *ctx, const struct cu_op *r)
 {
-    int rc = MX_OK;
-    const float alpha = 1.0f, beta = 0.0f;
     int64_t rows = r->rows, cols = r->cols, n = rows * cols;
-    bool vec = cols % 8 == 0; /* rows start 16-byte aligned: 8 halves at a time */
-    unsigned threads = cu__row_threads(cols, vec ? 8 : 1);
     cudaStream_t s = ctx->stream;
 
     switch (r->op->kind) {
     case PROF_OP_GEMM:
-        CU_CHECK_BLAS(cublasLtMatmul(ctx->lt, r->desc, &alpha, r->b, r->la, r->a, r->lb, &beta,
-                                     r->c, r->lc, r->c, r->lc, &r->heur.algo, ctx->workspace,
-                                     cu_workspace_bytes, s));
-        break;
+        return cu__gemm_run(ctx->lt, &r->gemm, 1.0f, r->a, r->b, 0.0f, r->c, ctx->workspace, s);
     case PROF_OP_SOFTMAX:
-        if (vec)
-            cu__softmax<8><<<cu__row_blocks(rows), threads, 0, s>>>(r->a, r->c, rows, cols);
-        else
-            cu__softmax<1><<<cu__row_blocks(rows), threads, 0, s>>>(r->a, r->c, rows, cols);
-        CU_CHECK_LAUNCH("softmax");
-        break;
+        return cu__softmax(r->a, r->c, rows, cols, 0, s);
     case PROF_OP_LAYERNORM:
-        if (vec)
-            cu__layernorm<8><<<cu__row_blocks(rows), threads, 0, s>>>(r->a, r->b, r->b + cols, r->c,
-                                                                      rows, cols);
-        else
-            cu__layernorm<1><<<cu__row_blocks(rows), threads, 0, s>>>(r->a, r->b, r->b + cols, r->c,
-                                                                      rows, cols);
-        CU_CHECK_LAUNCH("layer norm");
-        break;
+        return cu__layernorm(r->a, r->b, r->b + cols, r->c, rows, cols, s);
     case PROF_OP_GELU:
-        if (n % 8 == 0)
-            cu__gelu<8><<<cu__blocks(n / 8), cu_threads, 0, s>>>(r->a, r->c, n);
-        else
-            cu__gelu<1><<<cu__blocks(n), cu_threads, 0, s>>>(r->a, r->c, n);
-        CU_CHECK_LAUNCH("gelu");
-        break;
+        return cu__gelu(r->a, r->c, n, s);
     case PROF_OP_ADD:
-        if (n % 8 == 0)
-            cu__add<8><<<cu__blocks(n / 8), cu_threads, 0, s>>>(r->a, r->b, r->c, n);
-        else
-            cu__add<1><<<cu__blocks(n), cu_threads, 0, s>>>(r->a, r->b, r->c, n);
-        CU_CHECK_LAUNCH("add");
-        break;
+        return cu__add(r->a, r->b, r->c, n, s);
     }
-fail:
-    return rc;
+    return mx_error(MX_EINPUT, "cuda: op %s: unknown kind", cu__op_name(r->op)); /* checked */
 }
 
 /* Median, p10 and p90 of n times (sorted in place). */
@@ -614,34 +280,7 @@ fail:
 
 extern "C" int cu_prof_device_count(void)
 {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-        (void)cudaGetLastError(); /* no driver or no device: not an error here */
-        return 0;
-    }
-    return n;
-}
-
-/* Make device current (after checking it exists), remembering the caller's in *prev. */
-static int cu__use_device(int device, int *prev)
-{
-    int rc = MX_OK, n = cu_prof_device_count();
-    *prev = -1;
-    if (n == 0)
-        return mx_error(MX_EUSAGE, "cuda: no GPU is visible");
-    if (device < 0 || device >= n)
-        return mx_error(MX_EUSAGE, "cuda: no GPU %d (%d visible)", device, n);
-    if (cudaGetDevice(prev) != cudaSuccess)
-        *prev = -1;
-    CU_CHECK(cudaSetDevice(device));
-fail:
-    return rc;
-}
-
-static void cu__restore_device(int prev)
-{
-    if (prev >= 0)
-        (void)cudaSetDevice(prev);
+    return cu__device_count();
 }
 
 extern "C" int cu_prof_device_name(int device, char *buf, size_t len)
@@ -802,9 +441,8 @@ static int cu__allreduce_time(int n_devices, size_t elems, double *median_s)
         CU_CHECK(cudaStreamCreateWithFlags(&ranks[d].stream, cudaStreamNonBlocking));
         CU_CHECK(cudaMalloc((void **)&ranks[d].send, elems * sizeof(__half)));
         CU_CHECK(cudaMalloc((void **)&ranks[d].recv, elems * sizeof(__half)));
-        cu__fill<<<cu__blocks((int64_t)elems), cu_threads, 0, ranks[d].stream>>>(
-            ranks[d].send, (int64_t)elems, (uint32_t)d);
-        CU_CHECK_LAUNCH("fill");
+        CU_TRY(cu__fill_uniform(ranks[d].send, (int64_t)elems, cu_fill_seed, (uint64_t)d, 0.0f,
+                                cu_fill_half_width, ranks[d].stream));
         for (int i = 0; i <= CU_BW_REPS; i++)
             CU_CHECK(cudaEventCreate(&ranks[d].ev[i]));
     }

@@ -18,11 +18,19 @@ int cli_plan(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_capacity(int argc, char **argv);
 int cli_sweep(int argc, char **argv);
+/* muxplan serve and fidelity (cli_serve.c): the runtime. */
+int cli_serve(int argc, char **argv);
+int cli_fidelity(int argc, char **argv);
 
 /* muxplan trace import and stats (cli_trace_import.c, cli_trace_stats.c), reached through
  * cli_trace(). */
 int cli_trace_import(int argc, char **argv);
 int cli_trace_stats(int argc, char **argv);
+
+/* A bundled file or folder (relative: "data/models"): the one in the source tree the binary was
+ * built from when it exists, else the current folder's. Static storage; valid until the next
+ * call. */
+const char *cli_bundled(const char *relative);
 
 /* Whether argv[1..] asks for --help or -h. */
 bool cli_wants_help(int argc, char **argv);

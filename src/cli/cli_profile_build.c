@@ -18,8 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+#include <time.h>
 
 static const char build_help[] =
     "usage: muxplan profile --backend roofline|cpu|cuda [--hardware HW.json] --models "
@@ -201,14 +201,6 @@ static int parse_args(int argc, char **argv, struct build_args *a)
     return rc;
 }
 
-/* The bundled zoo: data/models next to the source tree the binary was built from, or the current
- * folder's. */
-static const char *default_zoo(void)
-{
-    return access(MX_SOURCE_ROOT "/data/models", F_OK) == 0 ? MX_SOURCE_ROOT "/data/models"
-                                                            : "data/models";
-}
-
 static int profile_models(const struct build_args *a, const struct prof_hw *hw,
                           struct prof_backend *be, const char *list, struct prof_db *db,
                           json_t *raw)
@@ -253,7 +245,7 @@ int cli_profile_build(int argc, char **argv)
     }
     int rc = parse_args(argc, argv, &a);
     if (!a.zoo)
-        a.zoo = default_zoo();
+        a.zoo = cli_bundled("data/models");
     if (rc == MX_OK)
         rc = mx_output_check(a.out_path);
     if (rc == MX_OK && a.hardware)

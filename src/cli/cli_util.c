@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_report(int code)
 {
@@ -29,6 +30,13 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     return mx_error(MX_EUSAGE, "%s: %s (see 'muxplan %s --help')", command, what, command);
+}
+
+const char *cli_bundled(const char *relative)
+{
+    static char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", MX_SOURCE_ROOT, relative);
+    return access(path, F_OK) == 0 ? path : relative;
 }
 
 bool cli_wants_help(int argc, char **argv)

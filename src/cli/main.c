@@ -26,6 +26,8 @@ static const struct command commands[] = {
     {"compare", cli_compare, "plan with several policies and compare them on a test workload"},
     {"capacity", cli_capacity, "the fewest devices whose plan reaches a target attainment"},
     {"sweep", cli_sweep, "plan and score every policy over a grid of cases, with plots"},
+    {"serve", cli_serve, "execute a plan for real on CPU cores or GPUs (the runtime)"},
+    {"fidelity", cli_fidelity, "simulate and serve one plan and compare the two"},
 };
 
 static void usage(FILE *fp)

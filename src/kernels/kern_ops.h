@@ -3,7 +3,7 @@
  *
  * Every function works on row-major arrays the caller owns; inputs and outputs must not overlap
  * (they are restrict). The loops work in blocks of KERN_LANES elements with a scalar tail,
- * a shape GCC vectorizes at -O2; expf() and tanhf() stay scalar library calls. */
+ * a shape GCC vectorizes at -O2; expf() stays a scalar library call. */
 #ifndef KERN_OPS_H
 #define KERN_OPS_H
 
@@ -26,7 +26,8 @@ void kern_layernorm(const float *restrict x, const float *restrict gamma,
                     const float *restrict beta, float *restrict y, size_t rows, size_t cols);
 
 /* y[i] = GELU(x[i]) for n elements, by the tanh approximation
- * 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))). */
+ * 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), computed as x / (1 + exp(-2 (...))) so that
+ * its cost does not depend on the data. */
 void kern_gelu(const float *restrict x, float *restrict y, size_t n);
 
 /* c[i] = a[i] + b[i] for n elements. */

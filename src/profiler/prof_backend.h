@@ -2,7 +2,8 @@
  *
  *   roofline  computes times from a hardware spec (prof_hw.h): no hardware needed;
  *   cpu       runs them on this CPU: FP32 GEMMs through CBLAS (OpenBLAS, one thread), softmax,
- *             layer norm, GELU and add loops; warmup, then timed repetitions;
+ *             layer norm, GELU and add loops; warmup, then timed repetitions; and times whole
+ *             layers as the CPU runtime runs them, which is what its profiles use;
  *   cuda      runs them on a GPU (cuda/cu_prof.h): cuBLASLt fp16 GEMMs and our own kernels, timed
  *             with CUDA events; warmup, then at least 20 timed iterations.
  * A backend is chosen by name through prof_backend_open(); one file implements each. */
@@ -10,7 +11,9 @@
 #define PROF_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+struct prof_arch;
 struct prof_hw;
 struct prof_op;
 
@@ -27,6 +30,11 @@ struct prof_backend {
     /* Time n ops into out[n]. Errors are negative mx_err codes with the message recorded. */
     int (*time_ops)(struct prof_backend *self, const struct prof_op *ops, size_t n,
                     struct prof_timing *out);
+    /* Optional (NULL: a layer costs the sum of its ops): time one whole layer of a at (batch, op)
+     * as the runtime runs it, rank 0's shard without its all-reduces. MX_EUSAGE: not for this
+     * model; the sum of the ops stands. */
+    int (*time_layer)(struct prof_backend *self, const struct prof_arch *a, int64_t batch, int op,
+                      struct prof_timing *out);
     void (*free)(struct prof_backend *self);
 };
 

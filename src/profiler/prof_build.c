@@ -51,6 +51,14 @@ int prof_build_layer_s(const struct prof_arch *a, const struct prof_hw *hw, stru
     double sum = fixed_costs(hw, be)->layer_overhead_s;
     for (size_t i = 0; i < n; i++)
         sum += t[i].median_s;
+    /* A backend that can run the layer as the runtime does measures it whole: the ops' sum misses
+     * what runs between them (weights streaming from cache, input-dependent costs). */
+    struct prof_timing whole;
+    if (be->time_layer && (rc = be->time_layer(be, a, batch, op, &whole)) != MX_EUSAGE) {
+        if (rc < 0)
+            return rc;
+        sum = whole.median_s;
+    }
     /* Two all-reduces of the layer's output per layer (after attention and after the MLP). */
     double activation_bytes = (double)(batch * a->seq * a->hidden * be->elem_bytes);
     sum += 2 * prof_comm_allreduce_s(hw, activation_bytes, op);

@@ -24,9 +24,9 @@ struct prof_timing;
  * must divide heads and ffn and fit in a node; pp must not exceed the layers. */
 struct prof_grid {
     uint32_t n_ops, n_pps, n_batches;
-    int ops_given; /* 1: the user listed ops, so one that does not fit a model is an error */
-    const int32_t *ops;     /* ascending */
-    const int32_t *pps;     /* ascending */
+    int ops_given;      /* 1: the user listed ops, so one that does not fit a model is an error */
+    const int32_t *ops; /* ascending */
+    const int32_t *pps; /* ascending */
     const int32_t *batches; /* ascending, starting at 1 */
 };
 
@@ -40,8 +40,9 @@ extern const struct prof_grid prof_grid_default;
 int prof_build_model(struct prof_db *db, const struct prof_arch *a, const struct prof_hw *hw,
                      struct prof_backend *be, const struct prof_grid *grid, json_t *raw);
 
-/* The latency of one layer of a at (batch, op) on be, all-reduces included, into *layer_s; the
- * op timings go to timings[PROF_OPS_PER_LAYER] when not NULL. */
+/* The latency of one layer of a at (batch, op) on be, all-reduces included, into *layer_s: the
+ * backend's whole-layer time where it has one (time_layer), else the sum of the op times. The op
+ * timings go to timings[PROF_OPS_PER_LAYER] when not NULL. */
 int prof_build_layer_s(const struct prof_arch *a, const struct prof_hw *hw, struct prof_backend *be,
                        int64_t batch, int op, double *layer_s, struct prof_timing *timings);
 

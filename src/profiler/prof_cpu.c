@@ -15,7 +15,10 @@
  * After every repetition one output element, and after the last the checksum of the whole output,
  * go into a volatile sink, so that no run can be optimised away. */
 #include "prof_backend.h"
+#include "kern_layer.h"
 #include "kern_ops.h"
+#include "kern_weights.h"
+#include "prof_arch.h"
 #include "prof_ops.h"
 
 #include "mx_alloc.h"
@@ -29,6 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CPU_MIN_REPS 5
 #define CPU_MAX_REPS 200
@@ -179,31 +183,30 @@ static double cpu_run(const struct prof_op *op, const struct cpu_buffers *b)
     return mx_wall_s() - t0;
 }
 
-/* Warm up, then time op's repetitions into t. */
-static void cpu_time_op(struct prof_cpu *cpu, const struct prof_op *op, struct prof_timing *t)
+/* Something to time: run() does it once and returns the seconds it took (set-up it needs between
+ * runs stays outside the time), sample() returns one output element for the sink. */
+struct cpu_subject {
+    double (*run)(void *ctx);
+    float (*sample)(void *ctx, size_t i);
+    void *ctx;
+};
+
+/* Warm up, then time the subject's repetitions into t (the rules at the top of the file). */
+static void cpu_time(struct prof_cpu *cpu, const struct cpu_subject *s, struct prof_timing *t)
 {
-    struct cpu_buffers b;
     double sample_s[CPU_MAX_REPS], total_s = 0.0;
     int reps = 0, max_reps = CPU_MAX_REPS;
-
-    cpu_buffers_init(op, &b);
-    double warm_s = cpu_run(op, &b);
+    double warm_s = s->run(s->ctx);
     if (warm_s < CPU_SLOW_OP_S)
-        warm_s = cpu_run(op, &b);
+        warm_s = s->run(s->ctx);
     if (warm_s > CPU_SLOW_OP_S)
         max_reps = CPU_SLOW_REPS;
     while (reps < max_reps && !(reps >= CPU_MIN_REPS && total_s >= CPU_MIN_TOTAL_S)) {
-        sample_s[reps] = cpu_run(op, &b);
+        sample_s[reps] = s->run(s->ctx);
         total_s += sample_s[reps];
-        cpu->sink += b.out[(size_t)reps * 7919 % b.out_len];
+        cpu->sink += s->sample(s->ctx, (size_t)reps * 7919);
         reps++;
     }
-    double checksum = 0.0;
-    for (size_t i = 0; i < b.out_len; i++)
-        checksum += b.out[i];
-    cpu->sink += checksum;
-    cpu_buffers_release(&b);
-
     mx_sort_f64(sample_s, (size_t)reps);
     *t = (struct prof_timing){
         .median_s = mx_quantile_sorted(sample_s, (size_t)reps, 0.5),
@@ -211,6 +214,90 @@ static void cpu_time_op(struct prof_cpu *cpu, const struct prof_op *op, struct p
         .p90_s = mx_quantile_sorted(sample_s, (size_t)reps, 0.9),
         .reps = reps,
     };
+}
+
+struct op_run {
+    const struct prof_op *op;
+    struct cpu_buffers b;
+};
+
+static double op_run(void *ctx)
+{
+    struct op_run *r = ctx;
+    return cpu_run(r->op, &r->b);
+}
+
+static float op_sample(void *ctx, size_t i)
+{
+    const struct op_run *r = ctx;
+    return r->b.out[i % r->b.out_len];
+}
+
+static void cpu_time_op(struct prof_cpu *cpu, const struct prof_op *op, struct prof_timing *t)
+{
+    struct op_run r = {.op = op};
+    cpu_buffers_init(op, &r.b);
+    cpu_time(cpu, &(struct cpu_subject){op_run, op_sample, &r}, t);
+    double checksum = 0.0;
+    for (size_t i = 0; i < r.b.out_len; i++)
+        checksum += r.b.out[i];
+    cpu->sink += checksum;
+    cpu_buffers_release(&r.b);
+}
+
+/* One whole layer as the CPU runtime runs it (kern_layer.h): rank 0's shard, all-reduces left
+ * out (the cost model adds them), on an input reset before every run. */
+struct layer_run {
+    struct kern_layer_shape shape;
+    struct kern_layer layer;
+    struct kern_layer_scratch scratch;
+    int64_t batch;
+    size_t len;
+    float *input, *x;
+};
+
+static double layer_run(void *ctx)
+{
+    struct layer_run *r = ctx;
+    memcpy(r->x, r->input, r->len * sizeof(float));
+    double t0 = mx_wall_s();
+    kern_layer_forward(&r->shape, &r->layer, &r->scratch, r->x, r->batch, NULL);
+    return mx_wall_s() - t0;
+}
+
+static float layer_sample(void *ctx, size_t i)
+{
+    const struct layer_run *r = ctx;
+    return r->x[i % r->len];
+}
+
+static int cpu_time_layer(struct prof_backend *self, const struct prof_arch *a, int64_t batch,
+                          int op, struct prof_timing *out)
+{
+    struct prof_cpu *cpu = (struct prof_cpu *)self;
+    struct layer_run r = {.shape = {.seq = a->seq,
+                                    .hidden = a->hidden,
+                                    .heads = a->heads,
+                                    .ffn = a->ffn,
+                                    .causal = a->kind == PROF_ARCH_DECODER,
+                                    .op = op,
+                                    .rank = 0},
+                          .batch = batch,
+                          .len = (size_t)(batch * a->seq * a->hidden)};
+    if (a->kind == PROF_ARCH_MOE) /* its MLP is experts: the sum of its ops stands */
+        return MX_EUSAGE;
+    /* The runtime's weights and an input of unit scale, like its embeddings. */
+    kern_layer_init(&r.layer, &r.shape, 1, 0);
+    kern_layer_scratch_init(&r.scratch, &r.shape, batch);
+    r.input = kern_weight_rows(kern_weight_seed(1, -1, KERN_TOKEN_EMBEDDING), 0, batch * a->seq,
+                               a->hidden, 1.0f);
+    r.x = mx_malloc_array(r.len, sizeof(float));
+    cpu_time(cpu, &(struct cpu_subject){layer_run, layer_sample, &r}, out);
+    free(r.x);
+    free(r.input);
+    kern_layer_scratch_release(&r.scratch);
+    kern_layer_release(&r.layer);
+    return MX_OK;
 }
 
 /* ---- the backend ---- */
@@ -245,6 +332,7 @@ int prof_backend_cpu(const struct prof_hw *hw, struct prof_backend **out)
         .name = "cpu",
         .elem_bytes = 4,
         .time_ops = cpu_time_ops,
+        .time_layer = cpu_time_layer,
         .free = cpu_free,
     };
     cpu->hw = hw;

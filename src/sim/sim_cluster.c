@@ -90,12 +90,46 @@ static int read_overheads(const struct mx_jpath *at, json_t *obj, struct sim_ove
     return MX_OK;
 }
 
+/* "cpu_cores": one distinct core number per device, for the CPU runtime. */
+static int read_cpu_cores(const struct mx_jpath *root, json_t *doc, struct sim_cluster *out)
+{
+    json_t *cores = json_object_get(doc, "cpu_cores");
+    struct mx_jpath at = mx_jpath_key(root, "cpu_cores");
+    size_t n;
+    int rc;
+    if (!cores)
+        return MX_OK;
+    if ((rc = mx_json_expect_array(&at, cores, 1, &n)) < 0)
+        return rc;
+    if (n != out->devices)
+        return mx_jpath_error(&at, "lists %zu cores for %u devices: give one core per device", n,
+                              out->devices);
+    for (size_t i = 0; i < n; i++) {
+        struct mx_jpath ai = mx_jpath_index(&at, i);
+        int64_t core;
+        if ((rc = mx_json_to_i64(&ai, json_array_get(cores, i), 0, SIM_CLUSTER_MAX_CORE, &core)) <
+            0)
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (out->cpu_cores[j] == (uint32_t)core)
+                return mx_jpath_error(&ai, "core %lld is already device %zu's", (long long)core, j);
+        out->cpu_cores[i] = (uint32_t)core;
+    }
+    out->n_cpu_cores = (uint32_t)n;
+    return MX_OK;
+}
+
 int sim_cluster_read(const char *path, struct sim_cluster *out)
 {
-    static const char *const keys[] = {"format",           "name",
-                                       "devices",          "devices_per_node",
-                                       "mem_budget_bytes", "load_bandwidth_bytes_per_s",
-                                       "overheads",        NULL};
+    static const char *const keys[] = {"format",
+                                       "name",
+                                       "devices",
+                                       "devices_per_node",
+                                       "mem_budget_bytes",
+                                       "load_bandwidth_bytes_per_s",
+                                       "overheads",
+                                       "cpu_cores",
+                                       NULL};
     struct mx_jpath root = mx_jpath_root(path);
     json_t *doc = NULL, *overheads;
     int64_t devices, per_node, budget;
@@ -125,8 +159,10 @@ int sim_cluster_read(const char *path, struct sim_cluster *out)
     out->mem_budget_bytes = budget;
     if ((overheads = json_object_get(doc, "overheads"))) {
         struct mx_jpath op = mx_jpath_key(&root, "overheads");
-        rc = read_overheads(&op, overheads, &out->overheads);
+        if ((rc = read_overheads(&op, overheads, &out->overheads)) < 0)
+            goto done;
     }
+    rc = read_cpu_cores(&root, doc, out);
 done:
     json_decref(doc);
     return rc;
@@ -142,6 +178,12 @@ int sim_cluster_write(const struct sim_cluster *c, const char *path)
     mx_json_set(doc, "mem_budget_bytes", json_integer(c->mem_budget_bytes));
     if (c->load_bandwidth_bytes_per_s > 0)
         mx_json_set(doc, "load_bandwidth_bytes_per_s", json_real(c->load_bandwidth_bytes_per_s));
+    if (c->n_cpu_cores > 0) {
+        json_t *cores = json_array();
+        for (uint32_t i = 0; i < c->n_cpu_cores; i++)
+            mx_json_append(cores, json_integer(c->cpu_cores[i]));
+        mx_json_set(doc, "cpu_cores", cores);
+    }
     if (o->preset[0])
         mx_json_set(oh, "preset", json_string(o->preset));
     for (int t = 0; t < SIM_OH_COUNT; t++) {

@@ -5,8 +5,8 @@
  *    "mem_budget_bytes": 13958643712, "load_bandwidth_bytes_per_s": 1.2e10,
  *    "overheads": {"preset": "alpaserve", "client": 0.0025, "dispatch": {"mean": 0.0025, "sd":
  * 0.0005}, "exec": 0.005, "fixed": 0.004, "reply": 0, "stage_factor": 1, "stage_factor_per_pp":
- * 0.009}} Every overhead member is optional; a preset sets them first and the members given
- * override it. */
+ * 0.009}, "cpu_cores": [0, 1]} Every overhead member is optional; a preset sets them first and the
+ * members given override it. */
 #ifndef SIM_CLUSTER_H
 #define SIM_CLUSTER_H
 
@@ -36,12 +36,17 @@ struct sim_overheads {
     char preset[32];            /* the preset named, or "" */
 };
 
+/* The highest core number "cpu_cores" may name. */
+#define SIM_CLUSTER_MAX_CORE 1023
+
 struct sim_cluster {
     uint32_t devices;
     uint32_t devices_per_node;
     int64_t mem_budget_bytes;          /* weight memory per device */
     double load_bandwidth_bytes_per_s; /* loading weights onto a device; 0: not given */
     struct sim_overheads overheads;
+    uint32_t n_cpu_cores;                         /* 0, or devices: "cpu_cores" was given */
+    uint32_t cpu_cores[SIM_CLUSTER_MAX_CORE + 1]; /* the CPU runtime runs device d on core [d] */
 };
 
 /* JSON member names of the terms: "client", "dispatch", "exec", "fixed", "reply". */

@@ -74,6 +74,8 @@ json_t *sim_summary_json(const struct sim_world *w, const struct sim_summary *s,
         mx_json_append(groups, entry);
     }
     mx_json_set(o, "groups", groups);
+    if (info->runtime)
+        mx_json_set(o, "runtime", json_incref(info->runtime));
     if (info->provenance)
         mx_json_set(o, "provenance", json_incref(info->provenance));
     return o;

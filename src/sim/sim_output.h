@@ -19,10 +19,12 @@
 /* What produced the results, for output: options and a provenance object (borrowed, may be NULL).
  */
 struct sim_run_info {
-    const char *engine;   /* "fast" or "event" */
+    const char *engine;   /* "fast", "event", or the runtime's "runtime-cpu" / "runtime-cuda" */
     const char *dispatch; /* policy name */
     uint32_t max_batch;
     json_t *provenance;
+    json_t *runtime; /* a real run's own figures (rt_report_json), put in the summary as
+                        "runtime"; borrowed, NULL for simulations */
 };
 
 /* The summary as a new JSON object ({"format": "muxplan-summary/1", "attainment": ..., ...}). */

@@ -1,0 +1,452 @@
+/* muxplan serve and muxplan fidelity: the runtime, and the runtime against the simulator. */
+#include "cli.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_file.h"
+#include "mx_json.h"
+#include "plan.h"
+#include "prof_db.h"
+#include "rt_backend.h"
+#include "rt_serve.h"
+#include "sim.h"
+#include "sim_dispatch.h"
+#include "sim_output.h"
+#include "wl_trace.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char serve_help[] =
+    "usage: muxplan serve --cluster C.json --plan P.json --trace T.h5 [--backend cpu|cuda]\n"
+    "                     [--profile DB.h5] [--zoo DIR] [--dispatch POLICY] [--warmup S]\n"
+    "                     [--seed K] [--queue N] [--json] [--requests-out R.h5]\n"
+    "\n"
+    "Executes the plan for real (DESIGN section 9): one worker per device runs its stages of the\n"
+    "zoo's models on real weights (random from --seed); requests enter at their trace times,\n"
+    "and dispatch and admission are the simulator's, on stage clocks corrected by measured\n"
+    "completions. Prints the simulator's summary plus measured stage latencies; Ctrl-C stops\n"
+    "releasing requests and reports on those released.\n"
+    "\n"
+    "  --backend    cpu (default): a device is a pinned core (cluster \"cpu_cores\", else core d)\n"
+    "               running FP32 with single-threaded OpenBLAS; cuda: a device is a GPU\n"
+    "               (device d on GPU d mod the GPU count: several share one as an emulation)\n"
+    "  --profile    the stage latencies admission predicts with; default for cpu: the profile\n"
+    "               tools/setup measured on this machine, data/profiles/cpu-local.h5\n"
+    "  --zoo        the model architectures (default: the bundled data/models)\n"
+    "  --dispatch   least-outstanding (default), earliest-free or best-finish\n"
+    "  --warmup     leave out requests arriving in the first and last S seconds (default 0)\n"
+    "  --queue      requests that may wait at a group's first stage (default 1024); a request\n"
+    "               that finds it full fails\n"
+    "\n"
+    "example:\n"
+    "  muxplan serve --cluster examples/runtime/cluster-cpu.json \\\n"
+    "      --plan examples/runtime/plan-pipeline.json --trace burst.h5\n";
+
+static const char fidelity_help[] =
+    "usage: muxplan fidelity --cluster C.json --plan P.json --trace T.h5 [--backend cpu|cuda]\n"
+    "                        [--profile DB.h5] [--zoo DIR] [--dispatch POLICY] [--warmup S]\n"
+    "                        [--seed K] [--queue N] [--json]\n"
+    "\n"
+    "Simulates the plan on the trace, then serves it for real (muxplan serve), and prints SLO\n"
+    "attainment and latency percentiles (admitted requests), overall and per model, side by\n"
+    "side with their differences (real minus simulated). Options are serve's.\n"
+    "\n"
+    "example:\n"
+    "  muxplan fidelity --cluster examples/runtime/cluster-cpu.json \\\n"
+    "      --plan examples/runtime/plan-pipeline.json --trace burst.h5 --json\n";
+
+static const struct option serve_options[] = {{"cluster", required_argument, NULL, 'c'},
+                                              {"plan", required_argument, NULL, 'P'},
+                                              {"trace", required_argument, NULL, 't'},
+                                              {"backend", required_argument, NULL, 'B'},
+                                              {"profile", required_argument, NULL, 'p'},
+                                              {"zoo", required_argument, NULL, 'z'},
+                                              {"dispatch", required_argument, NULL, 'd'},
+                                              {"warmup", required_argument, NULL, 'w'},
+                                              {"seed", required_argument, NULL, 'k'},
+                                              {"queue", required_argument, NULL, 'q'},
+                                              {"json", no_argument, NULL, 'j'},
+                                              {"requests-out", required_argument, NULL, 'r'},
+                                              {NULL, 0, NULL, 0}};
+
+struct serve_args {
+    const char *command;
+    const char *cluster, *plan, *trace, *profile, *zoo, *requests_out;
+    const struct rt_backend *backend;
+    const struct sim_dispatch_policy *dispatch;
+    double warmup_s;
+    uint64_t seed, queue;
+    bool json;
+};
+
+static int parse_args(int argc, char **argv, const char *command, struct serve_args *a)
+{
+    int opt, rc = MX_OK;
+    *a = (struct serve_args){.command = command,
+                             .backend = &rt_backend_cpu,
+                             .dispatch = &sim_dispatch_least_outstanding};
+    while (rc == MX_OK && (opt = getopt_long(argc, argv, "", serve_options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            a->cluster = optarg;
+            break;
+        case 'P':
+            a->plan = optarg;
+            break;
+        case 't':
+            a->trace = optarg;
+            break;
+        case 'B':
+            if (!(a->backend = rt_backend_find(optarg)))
+                rc =
+                    cli_usage_error(command, "--backend: expected cpu or cuda, got \"%s\"", optarg);
+            break;
+        case 'p':
+            a->profile = optarg;
+            break;
+        case 'z':
+            a->zoo = optarg;
+            break;
+        case 'd':
+            if (!(a->dispatch = sim_dispatch_find(optarg)))
+                rc = cli_usage_error(command,
+                                     "--dispatch: expected least-outstanding, earliest-free or "
+                                     "best-finish, got \"%s\"",
+                                     optarg);
+            break;
+        case 'w':
+            rc = cli_parse_f64("--warmup", optarg, 0, 1e9, &a->warmup_s);
+            break;
+        case 'k':
+            rc = cli_parse_u64("--seed", optarg, 0, UINT64_MAX, &a->seed);
+            break;
+        case 'q':
+            rc = cli_parse_u64("--queue", optarg, 1, 1 << 24, &a->queue);
+            break;
+        case 'j':
+            a->json = true;
+            break;
+        case 'r':
+            if (strcmp(command, "serve") == 0)
+                a->requests_out = optarg;
+            else
+                rc = cli_usage_error(command, "--requests-out belongs to muxplan serve");
+            break;
+        default:
+            rc = cli_usage_error(command, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+        }
+    }
+    if (rc == MX_OK && optind < argc)
+        rc = cli_usage_error(command, "unexpected argument \"%s\"", argv[optind]);
+    if (rc == MX_OK && (!a->cluster || !a->plan || !a->trace))
+        rc = cli_usage_error(command, "--cluster, --plan and --trace are required");
+    if (rc == MX_OK && !a->profile && a->backend != &rt_backend_cpu)
+        rc = cli_usage_error(command, "--profile is required with --backend %s", a->backend->name);
+    if (rc == MX_OK && !a->profile)
+        a->profile = mx_strdup(cli_bundled("data/profiles/cpu-local.h5"));
+    else if (rc == MX_OK)
+        a->profile = mx_strdup(a->profile);
+    if (rc == MX_OK)
+        a->zoo = mx_strdup(a->zoo ? a->zoo : cli_bundled("data/models"));
+    return rc;
+}
+
+/* Ctrl-C: stop releasing requests (the run then drains and reports). */
+static volatile sig_atomic_t stop_requested;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* Everything a serve or fidelity run reads, and what it makes. */
+struct serve_run {
+    struct serve_args a;
+    struct sim_cluster cluster;
+    struct prof_db *db;
+    struct plan *plan;
+    struct wl_trace *trace;
+    struct sim_world *world;
+    struct rt_report report;
+    /* After an interrupted run: the released requests only. */
+    struct wl_trace *released_trace;
+    struct sim_world *released_world;
+    struct sim_results *released_results;
+};
+
+static int load_inputs(struct serve_run *s)
+{
+    int rc;
+    if ((s->a.requests_out && (rc = mx_output_check(s->a.requests_out)) < 0) ||
+        (rc = sim_cluster_read(s->a.cluster, &s->cluster)) < 0 ||
+        (rc = prof_db_load(s->a.profile, &s->db)) < 0 ||
+        (rc = plan_read(s->a.plan, &s->plan)) < 0 ||
+        (rc = wl_trace_read_h5(s->a.trace, &s->trace)) < 0)
+        return rc;
+    return sim_world_new(&s->cluster, s->a.cluster, s->db, s->a.profile, s->plan, s->trace,
+                         &s->world);
+}
+
+/* After an interrupt, a world and results of the released requests alone. */
+static int keep_released(struct serve_run *s)
+{
+    const struct wl_trace *t = s->trace;
+    size_t n = s->report.released;
+    if (n == 0)
+        return mx_error(MX_EIO, "interrupted before the first request was released");
+    s->released_trace = wl_trace_new(n, t->n_models, (const char *const *)t->model_names);
+    memcpy(s->released_trace->arrival_s, t->arrival_s, n * sizeof(double));
+    memcpy(s->released_trace->model, t->model, n * sizeof(int32_t));
+    memcpy(s->released_trace->slo_s, t->slo_s, n * sizeof(double));
+    s->released_trace->start_s = t->arrival_s[0];
+    s->released_trace->duration_s = t->arrival_s[n - 1] - t->arrival_s[0];
+    int rc = sim_world_new(&s->cluster, s->a.cluster, s->db, s->a.profile, s->plan,
+                           s->released_trace, &s->released_world);
+    if (rc < 0)
+        return rc;
+    const struct sim_results *all = s->report.results;
+    struct sim_results *r = sim_results_new(s->released_world);
+    memcpy(r->status, all->status, n * sizeof(*r->status));
+    memcpy(r->group, all->group, n * sizeof(*r->group));
+    memcpy(r->start_ns, all->start_ns, n * sizeof(*r->start_ns));
+    memcpy(r->finish_ns, all->finish_ns, n * sizeof(*r->finish_ns));
+    memcpy(r->exec_ns, all->exec_ns, n * sizeof(*r->exec_ns));
+    memcpy(r->batch, all->batch, n * sizeof(*r->batch));
+    memcpy(r->busy_ns, all->busy_ns, r->n_stages * sizeof(*r->busy_ns));
+    r->engine = all->engine;
+    s->released_results = r;
+    return MX_OK;
+}
+
+/* Serve s's plan, with Ctrl-C stopping the releases. */
+static int serve(struct serve_run *s)
+{
+    struct rt_options o = {.backend = s->a.backend,
+                           .dispatch = s->a.dispatch,
+                           .zoo_dir = s->a.zoo,
+                           .cores = s->cluster.n_cpu_cores ? s->cluster.cpu_cores : NULL,
+                           .n_cores = s->cluster.n_cpu_cores,
+                           .seed = s->a.seed,
+                           .queue_capacity = (uint32_t)s->a.queue,
+                           .stop = &stop_requested};
+    struct sigaction action = {.sa_handler = on_interrupt}, previous;
+    sigemptyset(&action.sa_mask);
+    stop_requested = 0;
+    sigaction(SIGINT, &action, &previous);
+    int rc = rt_serve(s->world, s->plan, s->a.plan, s->db, &o, &s->report);
+    sigaction(SIGINT, &previous, NULL);
+    if (rc == MX_OK && s->report.released < sim_world_requests(s->world))
+        rc = keep_released(s);
+    return rc;
+}
+
+static const struct sim_world *served_world(const struct serve_run *s)
+{
+    return s->released_world ? s->released_world : s->world;
+}
+
+static const struct sim_results *served_results(const struct serve_run *s)
+{
+    return s->released_results ? s->released_results : s->report.results;
+}
+
+static void serve_run_release(struct serve_run *s)
+{
+    sim_results_free(s->released_results);
+    sim_world_free(s->released_world);
+    wl_trace_free(s->released_trace);
+    rt_report_release(&s->report);
+    sim_world_free(s->world);
+    wl_trace_free(s->trace);
+    plan_free(s->plan);
+    prof_db_free(s->db);
+    free((char *)s->a.profile);
+    free((char *)s->a.zoo);
+}
+
+static void print_runtime(FILE *fp, const struct sim_world *w, const struct rt_report *r)
+{
+    fprintf(fp, "\nruntime (%s backend): %zu requests released in %.3f s%s, %zu failed\n",
+            r->backend, r->released, r->wall_s, r->interrupted ? " (interrupted)" : "", r->failed);
+    if (r->first_failure)
+        fprintf(fp, "first failure: %s\n", r->first_failure);
+    fprintf(fp, "%-6s %-6s %8s %10s %10s %10s %10s %11s\n", "group", "stage", "runs", "mean ms",
+            "p50 ms", "p99 ms", "max ms", "profiled ms");
+    for (size_t k = 0; k < r->n_stages; k++) {
+        const struct rt_stage_report *s = &r->stages[k];
+        fprintf(fp, "%-6d %-6u %8zu %10.3f %10.3f %10.3f %10.3f %11.3f\n",
+                sim_world_group_id(w, s->group), s->stage, s->runs, s->mean_s * 1e3, s->p50_s * 1e3,
+                s->p99_s * 1e3, s->max_s * 1e3, s->profiled_s * 1e3);
+    }
+    fprintf(fp,
+            "controller overhead (ready to stage-0 start, idle stage, %zu requests): "
+            "p50 %.1f us, p99 %.1f us, max %.1f us\n",
+            r->overhead.idle_runs, r->overhead.p50_s * 1e6, r->overhead.p99_s * 1e6,
+            r->overhead.max_s * 1e6);
+}
+
+int cli_serve(int argc, char **argv)
+{
+    struct serve_run s = {0};
+    struct sim_summary summary = {0};
+    json_t *provenance = NULL, *runtime = NULL;
+    if (cli_wants_help(argc, argv)) {
+        fputs(serve_help, stdout);
+        return 0;
+    }
+    int rc = parse_args(argc, argv, "serve", &s.a);
+    if (rc < 0 || (rc = load_inputs(&s)) < 0 || (rc = serve(&s)) < 0 ||
+        (rc = sim_summarize(served_world(&s), served_results(&s), s.a.warmup_s, &summary)) < 0)
+        goto done;
+    provenance = cli_provenance(serve_options, s.a.seed);
+    runtime = rt_report_json(served_world(&s), &s.report);
+    struct sim_run_info info = {served_results(&s)->engine, s.a.dispatch->name, 1, provenance,
+                                runtime};
+    if (s.a.requests_out && (rc = sim_results_write_h5(served_world(&s), served_results(&s),
+                                                       &summary, &info, s.a.requests_out)) < 0)
+        goto done;
+    if (s.a.json) {
+        json_t *o = sim_summary_json(served_world(&s), &summary, &info);
+        rc = mx_json_print(stdout, o);
+        json_decref(o);
+    } else {
+        sim_summary_print(stdout, served_world(&s), &summary, &info);
+        print_runtime(stdout, served_world(&s), &s.report);
+    }
+done:
+    json_decref(runtime);
+    json_decref(provenance);
+    sim_summary_release(&summary);
+    serve_run_release(&s);
+    return rc == MX_OK ? 0 : cli_report(rc);
+}
+
+/* ---- fidelity ---- */
+
+/* One side of the comparison: attainment and admitted-latency percentiles. */
+struct side {
+    double attainment, p50_s, p90_s, p99_s;
+};
+
+static struct side side_of(const struct sim_summary *s)
+{
+    return (struct side){s->attainment, s->accepted_latency.p50_s, s->accepted_latency.p90_s,
+                         s->accepted_latency.p99_s};
+}
+
+/* A side's figures; with s, also its counts by outcome. */
+static json_t *side_json(const struct side *f, const struct sim_summary *s)
+{
+    json_t *o = json_object();
+    if (s) {
+        mx_json_set(o, "requests", json_integer((json_int_t)s->requests));
+        mx_json_set(o, "good", json_integer((json_int_t)s->count[SIM_GOOD]));
+        mx_json_set(o, "late", json_integer((json_int_t)s->count[SIM_LATE]));
+        mx_json_set(o, "rejected", json_integer((json_int_t)s->rejected_total));
+        mx_json_set(o, "failed", json_integer((json_int_t)s->count[SIM_FAILED]));
+    }
+    mx_json_set(o, "attainment", mx_json_real_or_null(f->attainment));
+    mx_json_set(o, "p50_s", mx_json_real_or_null(f->p50_s));
+    mx_json_set(o, "p90_s", mx_json_real_or_null(f->p90_s));
+    mx_json_set(o, "p99_s", mx_json_real_or_null(f->p99_s));
+    return o;
+}
+
+static json_t *fidelity_json(const struct sim_summary *sim, const struct sim_summary *real,
+                             const struct sim_world *w, json_t *runtime)
+{
+    struct side a = side_of(sim), b = side_of(real);
+    struct side d = {b.attainment - a.attainment, b.p50_s - a.p50_s, b.p90_s - a.p90_s,
+                     b.p99_s - a.p99_s};
+    json_t *o = json_object(), *models = json_array();
+    mx_json_set(o, "format", json_string("muxplan-fidelity/1"));
+    mx_json_set(o, "requests", json_integer((json_int_t)real->requests));
+    mx_json_set(o, "sim", side_json(&a, sim));
+    mx_json_set(o, "real", side_json(&b, real));
+    mx_json_set(o, "diff", side_json(&d, NULL));
+    for (uint32_t m = 0; m < real->n_models; m++) {
+        const struct sim_model_summary *ms = &sim->models[m], *mr = &real->models[m];
+        json_t *e = json_object();
+        mx_json_set(e, "name", json_string(sim_world_model_name(w, m)));
+        mx_json_set(e, "requests", json_integer((json_int_t)mr->requests));
+        mx_json_set(e, "sim_attainment", mx_json_real_or_null(ms->attainment));
+        mx_json_set(e, "real_attainment", mx_json_real_or_null(mr->attainment));
+        mx_json_set(e, "sim_p99_s", mx_json_real_or_null(ms->p99_s));
+        mx_json_set(e, "real_p99_s", mx_json_real_or_null(mr->p99_s));
+        mx_json_append(models, e);
+    }
+    mx_json_set(o, "models", models);
+    mx_json_set(o, "runtime", json_incref(runtime));
+    return o;
+}
+
+static void print_row(const char *label, double sim, double real, double scale, const char *unit)
+{
+    printf("%-22s %12.3f %12.3f %+12.3f %s\n", label, sim * scale, real * scale,
+           (real - sim) * scale, unit);
+}
+
+static void fidelity_print(const struct sim_summary *sim, const struct sim_summary *real,
+                           const struct sim_world *w)
+{
+    struct side a = side_of(sim), b = side_of(real);
+    printf("%zu requests\n%-22s %12s %12s %12s\n", real->requests, "", "simulated", "real",
+           "real - sim");
+    print_row("attainment", a.attainment, b.attainment, 100, "points");
+    print_row("latency p50", a.p50_s, b.p50_s, 1e3, "ms");
+    print_row("latency p90", a.p90_s, b.p90_s, 1e3, "ms");
+    print_row("latency p99", a.p99_s, b.p99_s, 1e3, "ms");
+    printf("\n%-16s %9s %12s %12s %12s %12s\n", "model", "requests", "sim attain", "real attain",
+           "sim p99 ms", "real p99 ms");
+    for (uint32_t m = 0; m < real->n_models; m++)
+        printf("%-16s %9zu %12.4f %12.4f %12.3f %12.3f\n", sim_world_model_name(w, m),
+               real->models[m].requests, sim->models[m].attainment, real->models[m].attainment,
+               sim->models[m].p99_s * 1e3, real->models[m].p99_s * 1e3);
+}
+
+int cli_fidelity(int argc, char **argv)
+{
+    struct serve_run s = {0};
+    struct sim_results *simulated = NULL;
+    struct sim_summary sim = {0}, real = {0};
+    json_t *runtime = NULL;
+    if (cli_wants_help(argc, argv)) {
+        fputs(fidelity_help, stdout);
+        return 0;
+    }
+    int rc = parse_args(argc, argv, "fidelity", &s.a);
+    if (rc < 0 || (rc = load_inputs(&s)) < 0 || (rc = serve(&s)) < 0)
+        goto done;
+    /* The simulation covers what was served: every request, or those released before Ctrl-C. */
+    struct sim_options o = {.engine = SIM_ENGINE_AUTO,
+                            .dispatch = s.a.dispatch,
+                            .max_batch = 1,
+                            .seed = s.a.seed,
+                            .threads = 1};
+    if ((rc = sim_run(served_world(&s), &o, &simulated)) < 0 ||
+        (rc = sim_summarize(served_world(&s), simulated, s.a.warmup_s, &sim)) < 0 ||
+        (rc = sim_summarize(served_world(&s), served_results(&s), s.a.warmup_s, &real)) < 0)
+        goto done;
+    runtime = rt_report_json(served_world(&s), &s.report);
+    if (s.a.json) {
+        json_t *j = fidelity_json(&sim, &real, served_world(&s), runtime);
+        rc = mx_json_print(stdout, j);
+        json_decref(j);
+    } else {
+        fidelity_print(&sim, &real, served_world(&s));
+        print_runtime(stdout, served_world(&s), &s.report);
+    }
+done:
+    json_decref(runtime);
+    sim_summary_release(&real);
+    sim_summary_release(&sim);
+    sim_results_free(simulated);
+    serve_run_release(&s);
+    return rc == MX_OK ? 0 : cli_report(rc);
+}

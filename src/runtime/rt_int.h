@@ -1,0 +1,103 @@
+/* The runtime's shared state: the controller (rt_serve.c), the workers (rt_worker.c) and the
+ * report (rt_report.c). Internal to src/runtime. */
+#ifndef RT_INT_H
+#define RT_INT_H
+
+#include "rt_backend.h"
+#include "rt_queue.h"
+#include "rt_serve.h"
+#include "rt_team.h"
+#include "sim_control.h"
+
+#include <pthread.h>
+
+/* How long every worker runs its models before the first request. */
+#define RT_WARM_UP_NS (300 * 1000 * 1000)
+
+/* Requests are uint32 indices in queues; a stop marker never is one. */
+#define RT_STOP UINT32_MAX
+
+/* One pipeline stage of a group: its op workers, the queue of requests waiting for it, and the
+ * pool of buffers its outputs go to. */
+struct rt_unit {
+    uint32_t group, stage, global_stage; /* global_stage: the world's flat stage index */
+    struct rt_queue waiting;             /* request indices */
+    struct rt_queue free_acts;           /* indices into acts */
+    void **acts;                         /* [n_acts] output buffers, on the stage's devices */
+    uint32_t n_acts;
+    struct rt_team team;
+    /* The leader's current job, shared with the other ranks between two team syncs. */
+    uint32_t job; /* a request, or RT_STOP */
+    const void *job_in;
+    void *job_out;
+    mx_ns last_end_wall; /* when the stage last finished (wall ns) */
+    bool failed;         /* a rank could not build its stages */
+    bool warming;        /* the leader's word to its ranks during warm-up */
+};
+
+struct rt_worker {
+    struct rt_run *run;
+    struct rt_unit *unit;
+    unsigned rank;
+    uint32_t device, core;
+    uint32_t n_specs;
+    struct rt_stage_spec *specs; /* [world models]: what to build (arch NULL: not hosted) */
+    struct rt_stage **stages;    /* [world models]: this device's stage of each model, or NULL */
+    pthread_t thread;
+    bool started;
+    int rc; /* the build's result, with its message in error */
+    char error[512];
+};
+
+struct rt_run {
+    const struct sim_world *w;
+    const struct rt_options *o;
+    struct rt_report *report;
+    size_t n;
+    uint32_t max_stages;
+    uint32_t n_units;
+    struct rt_unit *units; /* [n_units] group by group, stage by stage */
+    uint32_t *unit_base;   /* [groups]: the group's stage 0 in units */
+    uint32_t n_workers;
+    struct rt_worker *workers;
+    mx_ns wall0; /* wall time of trace time trace0 */
+    mx_ns trace0;
+    mx_ns reply_ns;
+
+    pthread_barrier_t ready; /* every worker built and warm, and the controller */
+    pthread_mutex_t lock;    /* guards control, report counters, first_failure */
+    struct sim_control *control;
+
+    /* Per request. */
+    const mx_ns *deadline_ns; /* [n] */
+    mx_ns *ready_wall;        /* [n] earliest stage-0 start */
+    mx_ns *predicted_ns;      /* [n][max_stages] the controller's predicted stage finishes */
+    mx_ns *stage_ns;          /* [n][max_stages] measured stage latencies */
+    uint32_t *act;            /* [n] which buffer of its last stage holds its activations */
+    mx_ns *overhead_ns;       /* [n] start delay on an idle stage 0, or -1 */
+};
+
+/* Wall time (monotonic ns) and the conversions between it and trace time. */
+mx_ns rt__now(void);
+static inline mx_ns rt__trace_time(const struct rt_run *r, mx_ns wall)
+{
+    return r->trace0 + (wall - r->wall0);
+}
+static inline mx_ns rt__wall_time(const struct rt_run *r, mx_ns trace)
+{
+    return r->wall0 + (trace - r->trace0);
+}
+/* Sleep until wall time t (the controller), or poll until then, yielding (workers: rt_team.h). */
+void rt__sleep_until(mx_ns t);
+void rt__wait_until(mx_ns t);
+
+/* A worker's thread body. */
+void *rt__worker_main(void *worker);
+
+/* Request i failed to run: record it (under the lock) with message. */
+void rt__fail(struct rt_run *r, size_t i, const char *message);
+
+/* Fill the report's stage and overhead figures from the run's measurements. */
+void rt__report_measurements(struct rt_run *r, const struct plan *plan, const struct prof_db *db);
+
+#endif

@@ -1,0 +1,112 @@
+/* The runtime's own figures: measured stage latencies and the controller's overhead. */
+#include "rt_int.h"
+
+#include "mx_alloc.h"
+#include "mx_json.h"
+#include "mx_stats.h"
+#include "plan.h"
+#include "prof_db.h"
+#include "wl_trace.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Mean, median, p90, p99 and max of n samples in seconds (sorted in place). */
+static void describe(double *v, size_t n, double *mean, double *p50, double *p90, double *p99,
+                     double *max)
+{
+    mx_sort_f64(v, n);
+    *mean = n ? mx_mean(v, n) : NAN;
+    *p50 = mx_quantile_sorted(v, n, 0.5);
+    *p90 = mx_quantile_sorted(v, n, 0.9);
+    *p99 = mx_quantile_sorted(v, n, 0.99);
+    *max = n ? v[n - 1] : NAN;
+}
+
+/* The profile's batch-1 latency of stage k of plan group g's first model (before the cluster's
+ * stage factor). */
+static double profiled_s(const struct plan *plan, const struct prof_db *db, uint32_t g, uint32_t k)
+{
+    const struct plan_group *pg = &plan->segments[0].groups[g];
+    if (pg->n_models == 0)
+        return NAN;
+    const struct prof_config *cfg =
+        prof_db_find(db, plan->models[pg->models[0]].base, 1, pg->op, pg->pp);
+    return cfg ? prof_config_latency(cfg, 0)[k] : NAN;
+}
+
+void rt__report_measurements(struct rt_run *r, const struct plan *plan, const struct prof_db *db)
+{
+    struct rt_report *rep = r->report;
+    const size_t released = rep->released;
+    double *v = mx_malloc_array(released ? released : 1, sizeof(double));
+    rep->n_stages = r->n_units;
+    rep->stages = MX_NEW_ARRAY(struct rt_stage_report, r->n_units);
+    for (uint32_t u = 0; u < r->n_units; u++) {
+        struct rt_stage_report *s = &rep->stages[u];
+        s->group = r->units[u].group;
+        s->stage = r->units[u].stage;
+        size_t n = 0;
+        for (size_t i = 0; i < released; i++) {
+            mx_ns ns = r->stage_ns[i * r->max_stages + s->stage];
+            if (rep->results->group[i] == (int32_t)s->group && ns > 0)
+                v[n++] = mx_ns_to_s(ns);
+        }
+        s->runs = n;
+        describe(v, n, &s->mean_s, &s->p50_s, &s->p90_s, &s->p99_s, &s->max_s);
+        s->profiled_s = profiled_s(plan, db, s->group, s->stage);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < released; i++)
+        if (r->overhead_ns[i] >= 0)
+            v[n++] = mx_ns_to_s(r->overhead_ns[i]);
+    struct rt_overhead_report *o = &rep->overhead;
+    double p90;
+    o->idle_runs = n;
+    describe(v, n, &o->mean_s, &o->p50_s, &p90, &o->p99_s, &o->max_s);
+    free(v);
+}
+
+void rt_report_release(struct rt_report *r)
+{
+    sim_results_free(r->results);
+    free(r->first_failure);
+    free(r->stages);
+    *r = (struct rt_report){0};
+}
+
+json_t *rt_report_json(const struct sim_world *w, const struct rt_report *r)
+{
+    json_t *o = json_object();
+    mx_json_set(o, "backend", json_string(r->backend));
+    mx_json_set(o, "released", json_integer((json_int_t)r->released));
+    mx_json_set(o, "interrupted", json_boolean(r->interrupted));
+    mx_json_set(o, "failed", json_integer((json_int_t)r->failed));
+    if (r->first_failure)
+        mx_json_set(o, "first_failure", json_string(r->first_failure));
+    mx_json_set(o, "wall_s", mx_json_real_or_null(r->wall_s));
+    json_t *stages = json_array();
+    for (size_t k = 0; k < r->n_stages; k++) {
+        const struct rt_stage_report *s = &r->stages[k];
+        json_t *e = json_object();
+        mx_json_set(e, "group", json_integer(sim_world_group_id(w, s->group)));
+        mx_json_set(e, "stage", json_integer(s->stage));
+        mx_json_set(e, "runs", json_integer((json_int_t)s->runs));
+        mx_json_set(e, "mean_s", mx_json_real_or_null(s->mean_s));
+        mx_json_set(e, "p50_s", mx_json_real_or_null(s->p50_s));
+        mx_json_set(e, "p90_s", mx_json_real_or_null(s->p90_s));
+        mx_json_set(e, "p99_s", mx_json_real_or_null(s->p99_s));
+        mx_json_set(e, "max_s", mx_json_real_or_null(s->max_s));
+        mx_json_set(e, "profiled_s", mx_json_real_or_null(s->profiled_s));
+        mx_json_append(stages, e);
+    }
+    mx_json_set(o, "stages", stages);
+    json_t *oh = json_object();
+    mx_json_set(oh, "idle_runs", json_integer((json_int_t)r->overhead.idle_runs));
+    mx_json_set(oh, "mean_s", mx_json_real_or_null(r->overhead.mean_s));
+    mx_json_set(oh, "p50_s", mx_json_real_or_null(r->overhead.p50_s));
+    mx_json_set(oh, "p99_s", mx_json_real_or_null(r->overhead.p99_s));
+    mx_json_set(oh, "max_s", mx_json_real_or_null(r->overhead.max_s));
+    mx_json_set(o, "controller_overhead", oh);
+    return o;
+}

@@ -1,0 +1,248 @@
+/* muxplan serve and fidelity: real runs on this machine's cores, short ones. */
+#include "fixture.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *example(const char *name)
+{
+    static char buf[4][1024];
+    static int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof(buf[0]), "%s/%s", fx_source_path("examples/runtime"), name);
+    return b;
+}
+
+static const char *cpu_profile(void)
+{
+    return fx_source_path("data/profiles/cpu-local.h5");
+}
+
+/* The batch-1 latency of tiny-4l-256 on one core, from the machine's own profile (seconds). */
+static double one_core_latency_s(void)
+{
+    const char *dir = fx_tmpdir(), *json = fx_path(dir, "cpu.json");
+    cr_assert_eq(fx_muxplan("profile export %s -o %s", cpu_profile(), json).status, 0);
+    json_error_t err;
+    json_t *doc = json_load_file(json, 0, &err);
+    cr_assert_not_null(doc);
+    double latency = NAN;
+    size_t i, j;
+    json_t *m, *c;
+    json_array_foreach(json_object_get(doc, "models"), i, m)
+    {
+        if (strcmp(json_string_value(json_object_get(m, "name")), "tiny-4l-256") != 0)
+            continue;
+        json_array_foreach(json_object_get(m, "configs"), j, c)
+        {
+            if (json_integer_value(json_object_get(c, "op")) == 1 &&
+                json_integer_value(json_object_get(c, "pp")) == 1)
+                latency = json_real_value(
+                    json_array_get(json_object_get(json_array_get(json_object_get(c, "batches"), 0),
+                                                   "stage_latency_s"),
+                                   0));
+        }
+    }
+    json_decref(doc);
+    cr_assert(latency > 0 && latency < 1, "no tiny-4l-256 (1,1,1) in %s", cpu_profile());
+    return latency;
+}
+
+/* A trace of the two example models at load (fraction of the two cores' capacity). */
+static const char *bursty_trace(const char *dir, double load, double cv, double duration_s)
+{
+    const char *out = fx_path(dir, "trace.h5");
+    double rate = load * 2.0 / one_core_latency_s();
+    struct fx_output r =
+        fx_muxplan("trace gen --models %s --profile %s --rate-dist equal "
+                   "--total-rate %.3f --cv %.2f --duration %.1f --seed 3 -o %s",
+                   example("models.json"), cpu_profile(), rate, cv, duration_s, out);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    return out;
+}
+
+static json_t *parse(const char *text)
+{
+    json_error_t err;
+    json_t *doc = json_loads(text, 0, &err);
+    cr_assert_not_null(doc, "not JSON: %s (%s)", err.text, text);
+    return doc;
+}
+
+static long long count(json_t *side, const char *key)
+{
+    return json_integer_value(json_object_get(side, key));
+}
+
+static void expect_conserved(json_t *side, const char *what)
+{
+    long long n = count(side, "requests");
+    cr_assert_gt(n, 0);
+    cr_assert_eq(count(side, "good") + count(side, "late") + count(side, "rejected") +
+                     count(side, "failed"),
+                 n, "%s: outcomes do not add up to %lld requests", what, n);
+}
+
+Test(serve, short_run_conserves_requests_and_tracks_the_simulator)
+{
+    const char *dir = fx_tmpdir(), *trace = bursty_trace(dir, 0.4, 2, 6);
+    struct fx_output r =
+        fx_muxplan("fidelity --cluster %s --plan %s --trace %s --json", example("cluster-cpu.json"),
+                   example("plan-pipeline.json"), trace);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *doc = parse(r.out);
+    json_t *sim = json_object_get(doc, "sim"), *real = json_object_get(doc, "real");
+    expect_conserved(sim, "sim");
+    expect_conserved(real, "real");
+    cr_assert_eq(count(real, "requests"), count(sim, "requests"));
+    cr_assert_eq(count(real, "failed"), 0);
+    double a = json_real_value(json_object_get(sim, "attainment"));
+    double b = json_real_value(json_object_get(real, "attainment"));
+    /* The acceptance bound is 2 points (bench/fidelity); a test run shares the machine with the
+     * build and runs under sanitizers, so it gets 8. */
+    cr_assert(fabs(a - b) <= 0.08, "simulated %.4f, real %.4f", a, b);
+    json_t *stages = json_object_get(json_object_get(doc, "runtime"), "stages");
+    cr_assert_eq(json_array_size(stages), 2);
+    cr_assert_gt(json_integer_value(json_object_get(json_array_get(stages, 1), "runs")), 0);
+    json_decref(doc);
+}
+
+Test(serve, overload_accounts_for_every_request_in_bounded_memory)
+{
+    const char *dir = fx_tmpdir(), *trace = bursty_trace(dir, 5, 3, 3);
+    const char *results = fx_path(dir, "r.h5");
+    struct fx_output r =
+        fx_muxplan("serve --cluster %s --plan %s --trace %s --json "
+                   "--requests-out %s",
+                   example("cluster-cpu.json"), example("plan-separate.json"), trace, results);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *doc = parse(r.out);
+    long long n = count(doc, "requests");
+    static const char *const outcomes[] = {"good",    "late",       "rejected",
+                                           "dropped", "no_replica", "failed"};
+    long long sum = 0;
+    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+        sum += count(doc, outcomes[i]);
+    cr_assert_eq(sum, n, "outcomes add up to %lld of %lld requests", sum, n);
+    cr_assert_gt(count(doc, "rejected"), n / 2, "at 5x capacity most requests must be refused");
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "engine")), "runtime-cpu");
+    json_decref(doc);
+    struct rusage use;
+    getrusage(RUSAGE_CHILDREN, &use);
+    cr_assert_lt(use.ru_maxrss, 512 * 1024, "peak memory %ld KiB", use.ru_maxrss);
+    cr_assert(access(results, F_OK) == 0);
+}
+
+Test(serve, ctrl_c_stops_and_reports_what_was_released)
+{
+    const char *dir = fx_tmpdir(), *trace = bursty_trace(dir, 0.3, 2, 60);
+    const char *out = fx_path(dir, "out.json");
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        if (!freopen(out, "w", stdout))
+            _exit(99);
+        execl(getenv("MUXPLAN_BIN"), "muxplan", "serve", "--cluster", example("cluster-cpu.json"),
+              "--plan", example("plan-pipeline.json"), "--trace", trace, "--json", (char *)NULL);
+        _exit(98);
+    }
+    sleep(3);
+    kill(pid, SIGINT);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    size_t len;
+    char *text = fx_read_file(out, &len);
+    json_t *doc = parse(text);
+    json_t *rt = json_object_get(doc, "runtime");
+    cr_assert(json_is_true(json_object_get(rt, "interrupted")));
+    long long released = json_integer_value(json_object_get(rt, "released"));
+    cr_assert_gt(released, 0);
+    cr_assert_eq(count(doc, "requests"), released, "the report covers the released requests");
+    json_decref(doc);
+    free(text);
+}
+
+Test(serve, refuses_plans_it_cannot_run)
+{
+    const char *dir = fx_tmpdir(), *trace = bursty_trace(dir, 0.3, 2, 2);
+    const char *out = fx_path(dir, "r.h5");
+    const char *cluster = example("cluster-cpu.json");
+
+    /* A model whose base is profiled but not in the zoo. */
+    const char *zoo = fx_path(dir, "zoo");
+    cr_assert_eq(mkdir(zoo, 0755), 0);
+    fx_expect_bad(out,
+                  (const char *const[]){"plan-pipeline.json: model \"a\" cannot run",
+                                        "no model \"tiny-4l-256\" in the zoo", NULL},
+                  "serve --cluster %s --plan %s --trace %s --zoo %s --requests-out %s", cluster,
+                  example("plan-pipeline.json"), trace, zoo, out);
+
+    /* More devices than this process has cores. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    char text[2048];
+    const char *big = fx_path(dir, "big.json"), *plan = fx_path(dir, "plan.json");
+    snprintf(text, sizeof(text),
+             "{\"format\": \"muxplan-cluster/1\", \"devices\": %ld, \"devices_per_node\": %ld, "
+             "\"mem_budget_bytes\": 1073741824}",
+             cores + 1, cores + 1);
+    fx_write_file(big, text);
+    snprintf(text, sizeof(text),
+             "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"a\", \"base\": "
+             "\"tiny-4l-256\"}, {\"name\": \"b\", \"base\": \"tiny-4l-256\"}], \"groups\": "
+             "[{\"id\": 0, \"devices\": [%ld], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": "
+             "[\"a\", \"b\"]}]}",
+             cores);
+    fx_write_file(plan, text);
+    fx_expect_bad(
+        out, (const char *const[]){"plan.json: group 0 uses device", "a device is one core", NULL},
+        "serve --cluster %s --plan %s --trace %s --requests-out %s", big, plan, trace, out);
+
+    /* A plan that changes over time. */
+    fx_write_file(plan, "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"a\", "
+                        "\"base\": \"tiny-4l-256\"}, {\"name\": \"b\", \"base\": "
+                        "\"tiny-4l-256\"}], \"schedule\": [{\"start_s\": 0, \"groups\": [{\"id\": "
+                        "0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [\"a\", "
+                        "\"b\"]}]}, {\"start_s\": 1, \"groups\": [{\"id\": 0, \"devices\": [1], "
+                        "\"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [\"a\", \"b\"]}]}]}");
+    fx_expect_bad(out, (const char *const[]){"plan.json: the plan changes over time", NULL},
+                  "serve --cluster %s --plan %s --trace %s --requests-out %s", cluster, plan, trace,
+                  out);
+
+    /* Usage. */
+    fx_expect_bad(out, (const char *const[]){"--backend: expected cpu or cuda", NULL},
+                  "serve --cluster %s --plan %s --trace %s --backend tpu --requests-out %s",
+                  cluster, example("plan-pipeline.json"), trace, out);
+    fx_expect_bad(out, (const char *const[]){"--profile is required with --backend cuda", NULL},
+                  "serve --cluster %s --plan %s --trace %s --backend cuda --requests-out %s",
+                  cluster, example("plan-pipeline.json"), trace, out);
+}
+
+Test(serve, cluster_cpu_cores_are_validated)
+{
+    const char *dir = fx_tmpdir(), *c = fx_path(dir, "c.json"), *out = fx_path(dir, "p.json");
+    const char *head = "{\"format\": \"muxplan-cluster/1\", \"devices\": 2, \"devices_per_node\": "
+                       "2, \"mem_budget_bytes\": 1073741824, \"cpu_cores\": ";
+    char text[512];
+    snprintf(text, sizeof(text), "%s[0]}", head);
+    fx_write_file(c, text);
+    fx_expect_bad(out,
+                  (const char *const[]){"c.json: cpu_cores: lists 1 cores for 2 devices", NULL},
+                  "plan --cluster %s --profile %s --models %s --trace x.h5 --policy sr -o %s", c,
+                  cpu_profile(), example("models.json"), out);
+    snprintf(text, sizeof(text), "%s[1, 1]}", head);
+    fx_write_file(c, text);
+    fx_expect_bad(out,
+                  (const char *const[]){"c.json: cpu_cores[1]: core 1 is already device 0's", NULL},
+                  "plan --cluster %s --profile %s --models %s --trace x.h5 --policy sr -o %s", c,
+                  cpu_profile(), example("models.json"), out);
+}

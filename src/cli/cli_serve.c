@@ -24,7 +24,8 @@
 static const char serve_help[] =
     "usage: muxplan serve --cluster C.json --plan P.json --trace T.h5 [--backend cpu|cuda]\n"
     "                     [--profile DB.h5] [--zoo DIR] [--dispatch POLICY] [--warmup S]\n"
-    "                     [--seed K] [--queue N] [--json] [--requests-out R.h5]\n"
+    "                     [--seed K] [--queue N] [--calibrate] [--json]\n"
+    "                     [--requests-out R.h5]\n"
     "\n"
     "Executes the plan for real (DESIGN section 9): one worker per device runs its stages of the\n"
     "zoo's models on real weights (random from --seed); requests enter at their trace times,\n"
@@ -42,6 +43,8 @@ static const char serve_help[] =
     "  --warmup     leave out requests arriving in the first and last S seconds (default 0)\n"
     "  --queue      requests that may wait at a group's first stage (default 1024); a request\n"
     "               that finds it full fails\n"
+    "  --calibrate  first build and warm up the stages, and use the measured ratio of their\n"
+    "               time to the profile's as the cluster's stage_factor (docs/runtime.md)\n"
     "\n"
     "example:\n"
     "  muxplan serve --cluster examples/runtime/cluster-cpu.json \\\n"
@@ -50,7 +53,7 @@ static const char serve_help[] =
 static const char fidelity_help[] =
     "usage: muxplan fidelity --cluster C.json --plan P.json --trace T.h5 [--backend cpu|cuda]\n"
     "                        [--profile DB.h5] [--zoo DIR] [--dispatch POLICY] [--warmup S]\n"
-    "                        [--seed K] [--queue N] [--json]\n"
+    "                        [--seed K] [--queue N] [--calibrate] [--json]\n"
     "\n"
     "Simulates the plan on the trace, then serves it for real (muxplan serve), and prints SLO\n"
     "attainment and latency percentiles (admitted requests), overall and per model, side by\n"
@@ -60,19 +63,14 @@ static const char fidelity_help[] =
     "  muxplan fidelity --cluster examples/runtime/cluster-cpu.json \\\n"
     "      --plan examples/runtime/plan-pipeline.json --trace burst.h5 --json\n";
 
-static const struct option serve_options[] = {{"cluster", required_argument, NULL, 'c'},
-                                              {"plan", required_argument, NULL, 'P'},
-                                              {"trace", required_argument, NULL, 't'},
-                                              {"backend", required_argument, NULL, 'B'},
-                                              {"profile", required_argument, NULL, 'p'},
-                                              {"zoo", required_argument, NULL, 'z'},
-                                              {"dispatch", required_argument, NULL, 'd'},
-                                              {"warmup", required_argument, NULL, 'w'},
-                                              {"seed", required_argument, NULL, 'k'},
-                                              {"queue", required_argument, NULL, 'q'},
-                                              {"json", no_argument, NULL, 'j'},
-                                              {"requests-out", required_argument, NULL, 'r'},
-                                              {NULL, 0, NULL, 0}};
+static const struct option serve_options[] = {
+    {"cluster", required_argument, NULL, 'c'},      {"plan", required_argument, NULL, 'P'},
+    {"trace", required_argument, NULL, 't'},        {"backend", required_argument, NULL, 'B'},
+    {"profile", required_argument, NULL, 'p'},      {"zoo", required_argument, NULL, 'z'},
+    {"dispatch", required_argument, NULL, 'd'},     {"warmup", required_argument, NULL, 'w'},
+    {"seed", required_argument, NULL, 'k'},         {"queue", required_argument, NULL, 'q'},
+    {"calibrate", no_argument, NULL, 'C'},          {"json", no_argument, NULL, 'j'},
+    {"requests-out", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
 
 struct serve_args {
     const char *command;
@@ -81,7 +79,7 @@ struct serve_args {
     const struct sim_dispatch_policy *dispatch;
     double warmup_s;
     uint64_t seed, queue;
-    bool json;
+    bool calibrate, json;
 };
 
 static int parse_args(int argc, char **argv, const char *command, struct serve_args *a)
@@ -127,6 +125,9 @@ static int parse_args(int argc, char **argv, const char *command, struct serve_a
             break;
         case 'q':
             rc = cli_parse_u64("--queue", optarg, 1, 1 << 24, &a->queue);
+            break;
+        case 'C':
+            a->calibrate = true;
             break;
         case 'j':
             a->json = true;
@@ -178,6 +179,7 @@ struct serve_run {
     struct wl_trace *released_trace;
     struct sim_world *released_world;
     struct sim_results *released_results;
+    double calibrated; /* the stage factor --calibrate measured, NaN without it */
 };
 
 static int load_inputs(struct serve_run *s)
@@ -224,6 +226,28 @@ static int keep_released(struct serve_run *s)
     return MX_OK;
 }
 
+/* --calibrate: build and warm up the plan's stages, and make the measured ratio to the profile
+ * the cluster's stage factor, for the run and for the simulation beside it. */
+static int calibrate(struct serve_run *s, const struct rt_options *o)
+{
+    struct rt_options measure = *o;
+    struct rt_report report;
+    measure.calibrate_only = true;
+    int rc = rt_serve(s->world, s->plan, s->a.plan, s->db, &measure, &report);
+    if (rc < 0)
+        return rc;
+    s->calibrated = report.calibration;
+    rt_report_release(&report);
+    if (!isfinite(s->calibrated))
+        return mx_error(MX_EINPUT, "%s: --calibrate: no stage of the plan has a profiled latency",
+                        s->a.profile);
+    s->cluster.overheads.stage_factor = s->calibrated;
+    sim_world_free(s->world);
+    s->world = NULL;
+    return sim_world_new(&s->cluster, s->a.cluster, s->db, s->a.profile, s->plan, s->trace,
+                         &s->world);
+}
+
 /* Serve s's plan, with Ctrl-C stopping the releases. */
 static int serve(struct serve_run *s)
 {
@@ -235,11 +259,15 @@ static int serve(struct serve_run *s)
                            .seed = s->a.seed,
                            .queue_capacity = (uint32_t)s->a.queue,
                            .stop = &stop_requested};
+    s->calibrated = NAN;
+    int rc = s->a.calibrate ? calibrate(s, &o) : MX_OK;
+    if (rc < 0)
+        return rc;
     struct sigaction action = {.sa_handler = on_interrupt}, previous;
     sigemptyset(&action.sa_mask);
     stop_requested = 0;
     sigaction(SIGINT, &action, &previous);
-    int rc = rt_serve(s->world, s->plan, s->a.plan, s->db, &o, &s->report);
+    rc = rt_serve(s->world, s->plan, s->a.plan, s->db, &o, &s->report);
     sigaction(SIGINT, &previous, NULL);
     if (rc == MX_OK && s->report.released < sim_world_requests(s->world))
         rc = keep_released(s);
@@ -276,6 +304,7 @@ static void print_runtime(FILE *fp, const struct sim_world *w, const struct rt_r
             r->backend, r->released, r->wall_s, r->interrupted ? " (interrupted)" : "", r->failed);
     if (r->first_failure)
         fprintf(fp, "first failure: %s\n", r->first_failure);
+    fprintf(fp, "warm-up stage time over the profile's (median): %.3f\n", r->calibration);
     fprintf(fp, "%-6s %-6s %8s %10s %10s %10s %10s %11s\n", "group", "stage", "runs", "mean ms",
             "p50 ms", "p99 ms", "max ms", "profiled ms");
     for (size_t k = 0; k < r->n_stages; k++) {
@@ -358,15 +387,18 @@ static json_t *side_json(const struct side *f, const struct sim_summary *s)
     return o;
 }
 
-static json_t *fidelity_json(const struct sim_summary *sim, const struct sim_summary *real,
-                             const struct sim_world *w, json_t *runtime)
+static json_t *fidelity_json(const struct serve_run *s, const struct sim_summary *sim,
+                             const struct sim_summary *real, json_t *runtime)
 {
+    const struct sim_world *w = served_world(s);
     struct side a = side_of(sim), b = side_of(real);
     struct side d = {b.attainment - a.attainment, b.p50_s - a.p50_s, b.p90_s - a.p90_s,
                      b.p99_s - a.p99_s};
     json_t *o = json_object(), *models = json_array();
     mx_json_set(o, "format", json_string("muxplan-fidelity/1"));
     mx_json_set(o, "requests", json_integer((json_int_t)real->requests));
+    mx_json_set(o, "stage_factor", json_real(s->cluster.overheads.stage_factor));
+    mx_json_set(o, "calibrated", json_boolean(isfinite(s->calibrated)));
     mx_json_set(o, "sim", side_json(&a, sim));
     mx_json_set(o, "real", side_json(&b, real));
     mx_json_set(o, "diff", side_json(&d, NULL));
@@ -392,12 +424,15 @@ static void print_row(const char *label, double sim, double real, double scale, 
            (real - sim) * scale, unit);
 }
 
-static void fidelity_print(const struct sim_summary *sim, const struct sim_summary *real,
-                           const struct sim_world *w)
+static void fidelity_print(const struct serve_run *s, const struct sim_summary *sim,
+                           const struct sim_summary *real)
 {
+    const struct sim_world *w = served_world(s);
     struct side a = side_of(sim), b = side_of(real);
-    printf("%zu requests\n%-22s %12s %12s %12s\n", real->requests, "", "simulated", "real",
-           "real - sim");
+    printf("%zu requests, stage factor %.3f (%s)\n%-22s %12s %12s %12s\n", real->requests,
+           s->cluster.overheads.stage_factor,
+           isfinite(s->calibrated) ? "calibrated on the workers" : "the cluster's", "", "simulated",
+           "real", "real - sim");
     print_row("attainment", a.attainment, b.attainment, 100, "points");
     print_row("latency p50", a.p50_s, b.p50_s, 1e3, "ms");
     print_row("latency p90", a.p90_s, b.p90_s, 1e3, "ms");
@@ -435,11 +470,11 @@ int cli_fidelity(int argc, char **argv)
         goto done;
     runtime = rt_report_json(served_world(&s), &s.report);
     if (s.a.json) {
-        json_t *j = fidelity_json(&sim, &real, served_world(&s), runtime);
+        json_t *j = fidelity_json(&s, &sim, &real, runtime);
         rc = mx_json_print(stdout, j);
         json_decref(j);
     } else {
-        fidelity_print(&sim, &real, served_world(&s));
+        fidelity_print(&s, &sim, &real);
         print_runtime(stdout, served_world(&s), &s.report);
     }
 done:

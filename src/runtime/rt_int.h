@@ -13,6 +13,8 @@
 
 /* How long every worker runs its models before the first request. */
 #define RT_WARM_UP_NS (300 * 1000 * 1000)
+/* Warm-up runs timed per model, for the calibration (rt_report.calibration). */
+#define RT_WARM_SAMPLES 64
 
 /* Requests are uint32 indices in queues; a stop marker never is one. */
 #define RT_STOP UINT32_MAX
@@ -47,6 +49,8 @@ struct rt_worker {
     bool started;
     int rc; /* the build's result, with its message in error */
     char error[512];
+    uint32_t *warm_runs; /* [world models] warm-up runs timed (leaders only) */
+    double *warm_s;      /* [world models][RT_WARM_SAMPLES] their times */
 };
 
 struct rt_run {
@@ -71,10 +75,12 @@ struct rt_run {
     /* Per request. */
     const mx_ns *deadline_ns; /* [n] */
     mx_ns *ready_wall;        /* [n] earliest stage-0 start */
+    mx_ns *due_wall;          /* [n] the same from its arrival: when it would start with no
+                                 controller at all (arrival + client + dispatch + exec) */
     mx_ns *predicted_ns;      /* [n][max_stages] the controller's predicted stage finishes */
     mx_ns *stage_ns;          /* [n][max_stages] measured stage latencies */
     uint32_t *act;            /* [n] which buffer of its last stage holds its activations */
-    mx_ns *overhead_ns;       /* [n] start delay on an idle stage 0, or -1 */
+    mx_ns *overhead_ns;       /* [n] start - due on an idle stage 0, or -1 */
 };
 
 /* Wall time (monotonic ns) and the conversions between it and trace time. */
@@ -96,6 +102,10 @@ void *rt__worker_main(void *worker);
 
 /* Request i failed to run: record it (under the lock) with message. */
 void rt__fail(struct rt_run *r, size_t i, const char *message);
+
+/* The report's calibration: the median over (stage, model) of the warm-up time over the
+ * profile's. */
+void rt__report_calibration(struct rt_run *r, const struct plan *plan, const struct prof_db *db);
 
 /* Fill the report's stage and overhead figures from the run's measurements. */
 void rt__report_measurements(struct rt_run *r, const struct plan *plan, const struct prof_db *db);

@@ -67,6 +67,35 @@ void rt__report_measurements(struct rt_run *r, const struct plan *plan, const st
     free(v);
 }
 
+void rt__report_calibration(struct rt_run *r, const struct plan *plan, const struct prof_db *db)
+{
+    const struct wl_trace *t = sim_world_trace(r->w);
+    double *ratio = mx_malloc_array((size_t)r->n_workers * t->n_models + 1, sizeof(double));
+    size_t n = 0;
+    for (uint32_t i = 0; i < r->n_workers; i++) {
+        const struct rt_worker *wk = &r->workers[i];
+        if (wk->rank != 0)
+            continue;
+        const struct plan_group *pg = &plan->segments[0].groups[wk->unit->group];
+        for (uint32_t m = 0; m < wk->n_specs; m++) {
+            int32_t pm = plan_find_model(plan, t->model_names[m]);
+            const struct prof_config *cfg =
+                pm < 0 || !wk->warm_runs[m]
+                    ? NULL
+                    : prof_db_find(db, plan->models[pm].base, 1, pg->op, pg->pp);
+            if (!cfg)
+                continue;
+            double *v = wk->warm_s + (size_t)m * RT_WARM_SAMPLES;
+            mx_sort_f64(v, wk->warm_runs[m]);
+            ratio[n++] = mx_quantile_sorted(v, wk->warm_runs[m], 0.5) /
+                         prof_config_latency(cfg, 0)[wk->unit->stage];
+        }
+    }
+    mx_sort_f64(ratio, n);
+    r->report->calibration = n ? mx_quantile_sorted(ratio, n, 0.5) : NAN;
+    free(ratio);
+}
+
 void rt_report_release(struct rt_report *r)
 {
     sim_results_free(r->results);
@@ -85,6 +114,7 @@ json_t *rt_report_json(const struct sim_world *w, const struct rt_report *r)
     if (r->first_failure)
         mx_json_set(o, "first_failure", json_string(r->first_failure));
     mx_json_set(o, "wall_s", mx_json_real_or_null(r->wall_s));
+    mx_json_set(o, "calibration", mx_json_real_or_null(r->calibration));
     json_t *stages = json_array();
     for (size_t k = 0; k < r->n_stages; k++) {
         const struct rt_stage_report *s = &r->stages[k];

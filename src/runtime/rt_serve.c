@@ -14,6 +14,7 @@
 #include "wl_trace.h"
 
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #define RT_DEFAULT_QUEUE 1024
 /* The controller starts releasing this long after every worker is warm. */
 #define RT_LEAD_NS (50 * 1000 * 1000)
+/* The controller stops sleeping this long before a release and polls the clock instead. */
+#define RT_SPIN_NS (300 * 1000)
 
 /* ---- checks ---- */
 
@@ -123,6 +126,8 @@ static void add_group_workers(struct rt_run *r, const struct plan *plan,
             wk->n_specs = n_models;
             wk->specs = MX_NEW_ARRAY(struct rt_stage_spec, n_models);
             wk->stages = MX_NEW_ARRAY(struct rt_stage *, n_models);
+            wk->warm_runs = MX_NEW_ARRAY(uint32_t, n_models);
+            wk->warm_s = MX_NEW_ARRAY(double, (size_t)n_models *RT_WARM_SAMPLES);
             for (uint32_t m = 0; m < n_models; m++) {
                 int32_t pm = plan_find_model(plan, sim_world_model_name(r->w, m));
                 bool hosted = false;
@@ -184,6 +189,8 @@ static void run_release(struct rt_run *r)
                 be->stage_free(wk->stages[m]);
         free(wk->stages);
         free(wk->specs);
+        free(wk->warm_runs);
+        free(wk->warm_s);
     }
     for (uint32_t u = 0; r->units && u < r->n_units; u++) {
         for (uint32_t a = 0; a < r->units[u].n_acts; a++)
@@ -198,6 +205,7 @@ static void run_release(struct rt_run *r)
     free(r->units);
     free(r->unit_base);
     free(r->ready_wall);
+    free(r->due_wall);
     free(r->predicted_ns);
     free(r->stage_ns);
     free(r->act);
@@ -234,6 +242,9 @@ static void release(struct rt_run *r, size_t i)
     if (d.admitted) {
         memcpy(r->predicted_ns + i * r->max_stages, d.predicted_ns, d.n_stages * sizeof(mx_ns));
         r->ready_wall[i] = rt__wall_time(r, d.ready_ns);
+        r->due_wall[i] = rt__wall_time(r, mx_s_to_ns(sim_world_trace(r->w)->arrival_s[i]) +
+                                              overhead[SIM_OH_CLIENT] + overhead[SIM_OH_DISPATCH] +
+                                              overhead[SIM_OH_EXEC]);
     } else {
         res->status[i] = d.no_replica ? SIM_NO_REPLICA : SIM_REJECTED;
         res->finish_ns[i] = d.group < 0 ? decided : decided + overhead[SIM_OH_DISPATCH];
@@ -247,16 +258,26 @@ static void release(struct rt_run *r, size_t i)
     }
 }
 
+/* Wait until wall time due, or a stop: sleep in slices of at most 100 ms until RT_SPIN_NS before
+ * it (a sleeping thread wakes tens of microseconds late), then poll. */
+static void wait_for(const struct rt_run *r, mx_ns due)
+{
+    mx_ns now;
+    while ((now = rt__now()) < due - RT_SPIN_NS && !(r->o->stop && *r->o->stop)) {
+        mx_ns slice = due - RT_SPIN_NS - now;
+        rt__sleep_until(now + (slice < MX_NS_PER_S / 10 ? slice : MX_NS_PER_S / 10));
+    }
+    rt__wait_until(due);
+}
+
 /* Release every request at its time, until the end or a stop. */
 static void control_loop(struct rt_run *r)
 {
     const struct wl_trace *t = sim_world_trace(r->w);
     const mx_ns client = sim_control_overheads(r->control)[SIM_OH_CLIENT];
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* wake on time, not up to 50 us late */
     for (size_t i = 0; i < r->n; i++) {
-        mx_ns due = rt__wall_time(r, mx_s_to_ns(t->arrival_s[i]) + client);
-        while (rt__now() < due && !(r->o->stop && *r->o->stop))
-            rt__sleep_until(due < rt__now() + MX_NS_PER_S / 10 ? due
-                                                               : rt__now() + MX_NS_PER_S / 10);
+        wait_for(r, rt__wall_time(r, mx_s_to_ns(t->arrival_s[i]) + client));
         if (r->o->stop && *r->o->stop) {
             r->report->interrupted = true;
             break;
@@ -303,6 +324,7 @@ static int run_init(struct rt_run *r, const struct plan *plan)
         deadline[i] = mx_s_to_ns(t->arrival_s[i]) + mx_s_to_ns(t->slo_s[i]);
     r->deadline_ns = deadline;
     r->ready_wall = MX_NEW_ARRAY(mx_ns, r->n);
+    r->due_wall = MX_NEW_ARRAY(mx_ns, r->n);
     r->predicted_ns = MX_NEW_ARRAY(mx_ns, cells);
     r->stage_ns = MX_NEW_ARRAY(mx_ns, cells);
     r->act = MX_NEW_ARRAY(uint32_t, r->n);
@@ -369,7 +391,9 @@ int rt_serve(const struct sim_world *w, const struct plan *plan, const char *pla
             const struct wl_trace *t = sim_world_trace(w);
             run.trace0 = mx_s_to_ns(t->arrival_s[0]);
             run.wall0 = rt__now() + RT_LEAD_NS;
-            control_loop(&run);
+            rt__report_calibration(&run, plan, db);
+            if (!o->calibrate_only)
+                control_loop(&run);
         }
         stop_workers(&run);
         out->wall_s = mx_ns_to_s(rt__now() - run.wall0);

@@ -37,6 +37,7 @@ struct rt_options {
     uint64_t seed;               /* model weights and request tokens */
     uint32_t queue_capacity;     /* requests waiting at a group's first stage; 0: 1024 */
     volatile sig_atomic_t *stop; /* may be NULL; set (by a signal handler) to stop releases */
+    bool calibrate_only;         /* build and warm up, measure the calibration, release nothing */
 };
 
 /* Measured latency of one stage (group, stage) over the requests it ran. */
@@ -47,8 +48,9 @@ struct rt_stage_report {
     double profiled_s; /* the profile's batch-1 latency of the group's first model */
 };
 
-/* Time from when a request could start stage 0 (its ready time, or the stage's previous finish,
- * whichever is later) to when it did: the controller's and hand-over's own overhead. */
+/* The controller's own overhead: from when a request would start stage 0 if deciding and handing
+ * over took no time (its arrival plus the cluster's client, dispatch and exec overheads) to when
+ * it did, over the requests that found stage 0 idle then. */
 struct rt_overhead_report {
     size_t idle_runs; /* requests that found stage 0 idle: what the figures cover */
     double mean_s, p50_s, p99_s, max_s;
@@ -65,6 +67,10 @@ struct rt_report {
     size_t n_stages;
     struct rt_stage_report *stages; /* [n_stages] in the world's group and stage order */
     struct rt_overhead_report overhead;
+    /* Warm-up forward time over the profile's stage latency (without the cluster's stage factor),
+     * the median over every (stage, hosted model): a stage factor that fits this machine now
+     * (docs/runtime.md). NaN when no stage has a profile. */
+    double calibration;
 };
 
 /* Check that plan can run on this machine with o (models in the zoo, a device per core for cpu,

@@ -106,8 +106,8 @@ static void leader_loop(struct rt_worker *wk)
             rt__wait_until(r->ready_wall[i]);
         rt_queue_pop(&u->free_acts, &slot, NULL);
         mx_ns start = rt__now();
-        if (u->stage == 0 && u->last_end_wall <= r->ready_wall[i])
-            r->overhead_ns[i] = start - r->ready_wall[i];
+        if (u->stage == 0 && u->last_end_wall <= r->due_wall[i])
+            r->overhead_ns[i] = start - r->due_wall[i];
         if (u->stage == 0)
             r->report->results->start_ns[i] = rt__trace_time(r, start);
         u->job = i;
@@ -183,10 +183,16 @@ static void warm_up(struct rt_worker *wk)
     struct rt_unit *u = wk->unit;
     mx_ns until = rt__now() + RT_WARM_UP_NS;
     for (;;) {
-        for (uint32_t m = 0; m < wk->n_specs; m++)
-            if (wk->stages[m])
-                wk->stages[m]->backend->forward(wk->stages[m], m, u->stage > 0 ? u->acts[0] : NULL,
-                                                u->acts[1]);
+        for (uint32_t m = 0; m < wk->n_specs; m++) {
+            if (!wk->stages[m])
+                continue;
+            mx_ns start = rt__now();
+            wk->stages[m]->backend->forward(wk->stages[m], m, u->stage > 0 ? u->acts[0] : NULL,
+                                            u->acts[1]);
+            if (wk->rank == 0 && wk->warm_runs[m] < RT_WARM_SAMPLES)
+                wk->warm_s[m * RT_WARM_SAMPLES + wk->warm_runs[m]++] =
+                    mx_ns_to_s(rt__now() - start);
+        }
         if (wk->rank == 0)
             u->warming = rt__now() < until;
         rt_team_sync(&u->team);

@@ -79,6 +79,7 @@ struct rt_run {
                                  controller at all (arrival + client + dispatch + exec) */
     mx_ns *predicted_ns;      /* [n][max_stages] the controller's predicted stage finishes */
     mx_ns *stage_ns;          /* [n][max_stages] measured stage latencies */
+    mx_ns *world_ns;          /* [n][max_stages] the world's latencies of its replica */
     uint32_t *act;            /* [n] which buffer of its last stage holds its activations */
     mx_ns *overhead_ns;       /* [n] start - due on an idle stage 0, or -1 */
 };

@@ -23,21 +23,21 @@ static void describe(double *v, size_t n, double *mean, double *p50, double *p90
     *max = n ? v[n - 1] : NAN;
 }
 
-/* The profile's batch-1 latency of stage k of plan group g's first model (before the cluster's
- * stage factor). */
-static double profiled_s(const struct plan *plan, const struct prof_db *db, uint32_t g, uint32_t k)
+/* The profile's batch-1 latency of stage k of group g for trace model m (NaN: none). */
+static double profiled_s(const struct rt_run *r, const struct plan *plan, const struct prof_db *db,
+                         uint32_t g, uint32_t k, int32_t m)
 {
     const struct plan_group *pg = &plan->segments[0].groups[g];
-    if (pg->n_models == 0)
-        return NAN;
+    int32_t pm = plan_find_model(plan, sim_world_trace(r->w)->model_names[m]);
     const struct prof_config *cfg =
-        prof_db_find(db, plan->models[pg->models[0]].base, 1, pg->op, pg->pp);
+        pm < 0 ? NULL : prof_db_find(db, plan->models[pm].base, 1, pg->op, pg->pp);
     return cfg ? prof_config_latency(cfg, 0)[k] : NAN;
 }
 
 void rt__report_measurements(struct rt_run *r, const struct plan *plan, const struct prof_db *db)
 {
     struct rt_report *rep = r->report;
+    const struct wl_trace *t = sim_world_trace(r->w);
     const size_t released = rep->released;
     double *v = mx_malloc_array(released ? released : 1, sizeof(double));
     rep->n_stages = r->n_units;
@@ -47,15 +47,25 @@ void rt__report_measurements(struct rt_run *r, const struct plan *plan, const st
         s->group = r->units[u].group;
         s->stage = r->units[u].stage;
         size_t n = 0;
+        double profiled = 0;
         for (size_t i = 0; i < released; i++) {
             mx_ns ns = r->stage_ns[i * r->max_stages + s->stage];
-            if (rep->results->group[i] == (int32_t)s->group && ns > 0)
-                v[n++] = mx_ns_to_s(ns);
+            if (rep->results->group[i] != (int32_t)s->group || ns <= 0)
+                continue;
+            v[n++] = mx_ns_to_s(ns);
+            profiled += profiled_s(r, plan, db, s->group, s->stage, t->model[i]);
         }
         s->runs = n;
         describe(v, n, &s->mean_s, &s->p50_s, &s->p90_s, &s->p99_s, &s->max_s);
-        s->profiled_s = profiled_s(plan, db, s->group, s->stage);
+        s->profiled_s = n ? profiled / (double)n : NAN;
     }
+    double measured = 0, world = 0;
+    for (size_t i = 0; i < released * r->max_stages; i++)
+        if (r->stage_ns[i] > 0 && r->world_ns[i] > 0) {
+            measured += (double)r->stage_ns[i];
+            world += (double)r->world_ns[i];
+        }
+    rep->realized = world > 0 ? measured / world : NAN;
     size_t n = 0;
     for (size_t i = 0; i < released; i++)
         if (r->overhead_ns[i] >= 0)
@@ -70,30 +80,29 @@ void rt__report_measurements(struct rt_run *r, const struct plan *plan, const st
 void rt__report_calibration(struct rt_run *r, const struct plan *plan, const struct prof_db *db)
 {
     const struct wl_trace *t = sim_world_trace(r->w);
-    double *ratio = mx_malloc_array((size_t)r->n_workers * t->n_models + 1, sizeof(double));
-    size_t n = 0;
+    struct rt_report *rep = r->report;
+    uint64_t *requests = MX_NEW_ARRAY(uint64_t, t->n_models);
+    for (size_t i = 0; i < t->n; i++)
+        requests[t->model[i]]++;
+    rep->warm = MX_NEW_ARRAY(struct rt_warm_report, (size_t)r->n_workers * t->n_models + 1);
+    double weighted = 0, weights = 0;
     for (uint32_t i = 0; i < r->n_workers; i++) {
         const struct rt_worker *wk = &r->workers[i];
-        if (wk->rank != 0)
-            continue;
-        const struct plan_group *pg = &plan->segments[0].groups[wk->unit->group];
-        for (uint32_t m = 0; m < wk->n_specs; m++) {
-            int32_t pm = plan_find_model(plan, t->model_names[m]);
-            const struct prof_config *cfg =
-                pm < 0 || !wk->warm_runs[m]
-                    ? NULL
-                    : prof_db_find(db, plan->models[pm].base, 1, pg->op, pg->pp);
-            if (!cfg)
+        for (uint32_t m = 0; wk->rank == 0 && m < wk->n_specs; m++) {
+            double profiled = profiled_s(r, plan, db, wk->unit->group, wk->unit->stage, (int32_t)m);
+            if (!wk->warm_runs[m] || !isfinite(profiled))
                 continue;
             double *v = wk->warm_s + (size_t)m * RT_WARM_SAMPLES;
             mx_sort_f64(v, wk->warm_runs[m]);
-            ratio[n++] = mx_quantile_sorted(v, wk->warm_runs[m], 0.5) /
-                         prof_config_latency(cfg, 0)[wk->unit->stage];
+            struct rt_warm_report *e = &rep->warm[rep->n_warm++];
+            *e = (struct rt_warm_report){wk->unit->group, wk->unit->stage, m,
+                                         mx_quantile_sorted(v, wk->warm_runs[m], 0.5), profiled};
+            weighted += (double)requests[m] * e->median_s / profiled;
+            weights += (double)requests[m];
         }
     }
-    mx_sort_f64(ratio, n);
-    r->report->calibration = n ? mx_quantile_sorted(ratio, n, 0.5) : NAN;
-    free(ratio);
+    rep->calibration = weights > 0 ? weighted / weights : NAN;
+    free(requests);
 }
 
 void rt_report_release(struct rt_report *r)
@@ -101,6 +110,7 @@ void rt_report_release(struct rt_report *r)
     sim_results_free(r->results);
     free(r->first_failure);
     free(r->stages);
+    free(r->warm);
     *r = (struct rt_report){0};
 }
 
@@ -115,6 +125,19 @@ json_t *rt_report_json(const struct sim_world *w, const struct rt_report *r)
         mx_json_set(o, "first_failure", json_string(r->first_failure));
     mx_json_set(o, "wall_s", mx_json_real_or_null(r->wall_s));
     mx_json_set(o, "calibration", mx_json_real_or_null(r->calibration));
+    mx_json_set(o, "realized", mx_json_real_or_null(r->realized));
+    json_t *warm = json_array();
+    for (size_t k = 0; k < r->n_warm; k++) {
+        const struct rt_warm_report *e = &r->warm[k];
+        json_t *j = json_object();
+        mx_json_set(j, "group", json_integer(sim_world_group_id(w, e->group)));
+        mx_json_set(j, "stage", json_integer(e->stage));
+        mx_json_set(j, "model", json_string(sim_world_model_name(w, e->model)));
+        mx_json_set(j, "median_s", mx_json_real_or_null(e->median_s));
+        mx_json_set(j, "profiled_s", mx_json_real_or_null(e->profiled_s));
+        mx_json_append(warm, j);
+    }
+    mx_json_set(o, "warm_up", warm);
     json_t *stages = json_array();
     for (size_t k = 0; k < r->n_stages; k++) {
         const struct rt_stage_report *s = &r->stages[k];

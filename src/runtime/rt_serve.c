@@ -208,6 +208,7 @@ static void run_release(struct rt_run *r)
     free(r->due_wall);
     free(r->predicted_ns);
     free(r->stage_ns);
+    free(r->world_ns);
     free(r->act);
     free(r->overhead_ns);
     free((void *)r->deadline_ns);
@@ -241,6 +242,7 @@ static void release(struct rt_run *r, size_t i)
     res->group[i] = d.group;
     if (d.admitted) {
         memcpy(r->predicted_ns + i * r->max_stages, d.predicted_ns, d.n_stages * sizeof(mx_ns));
+        memcpy(r->world_ns + i * r->max_stages, d.latency_ns, d.n_stages * sizeof(mx_ns));
         r->ready_wall[i] = rt__wall_time(r, d.ready_ns);
         r->due_wall[i] = rt__wall_time(r, mx_s_to_ns(sim_world_trace(r->w)->arrival_s[i]) +
                                               overhead[SIM_OH_CLIENT] + overhead[SIM_OH_DISPATCH] +
@@ -327,6 +329,7 @@ static int run_init(struct rt_run *r, const struct plan *plan)
     r->due_wall = MX_NEW_ARRAY(mx_ns, r->n);
     r->predicted_ns = MX_NEW_ARRAY(mx_ns, cells);
     r->stage_ns = MX_NEW_ARRAY(mx_ns, cells);
+    r->world_ns = MX_NEW_ARRAY(mx_ns, cells);
     r->act = MX_NEW_ARRAY(uint32_t, r->n);
     r->overhead_ns = mx_malloc_array(r->n, sizeof(mx_ns));
     for (size_t i = 0; i < r->n; i++)

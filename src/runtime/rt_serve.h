@@ -45,7 +45,8 @@ struct rt_stage_report {
     uint32_t group, stage;
     size_t runs;
     double mean_s, p50_s, p90_s, p99_s, max_s;
-    double profiled_s; /* the profile's batch-1 latency of the group's first model */
+    double profiled_s; /* the profile's batch-1 latency of the stage for each run's model, averaged
+                          over the runs (before the cluster's stage factor) */
 };
 
 /* The controller's own overhead: from when a request would start stage 0 if deciding and handing
@@ -54,6 +55,13 @@ struct rt_stage_report {
 struct rt_overhead_report {
     size_t idle_runs; /* requests that found stage 0 idle: what the figures cover */
     double mean_s, p50_s, p99_s, max_s;
+};
+
+/* What one stage of one model took during the warm-up (back to back, every worker at once). */
+struct rt_warm_report {
+    uint32_t group, stage, model; /* model: the trace's index */
+    double median_s;
+    double profiled_s; /* the profile's latency (before the cluster's stage factor) */
 };
 
 struct rt_report {
@@ -68,9 +76,15 @@ struct rt_report {
     struct rt_stage_report *stages; /* [n_stages] in the world's group and stage order */
     struct rt_overhead_report overhead;
     /* Warm-up forward time over the profile's stage latency (without the cluster's stage factor),
-     * the median over every (stage, hosted model): a stage factor that fits this machine now
-     * (docs/runtime.md). NaN when no stage has a profile. */
+     * averaged over every (stage, hosted model) weighted by the model's share of the trace's
+     * requests: a stage factor that fits this machine now (docs/runtime.md). NaN when no stage has
+     * a profile. */
     double calibration;
+    /* Over the run: the sum of the measured stage latencies over the sum of the world's (so with
+     * the cluster's stage factor): how much slower than predicted the stages ran. NaN: none ran. */
+    double realized;
+    size_t n_warm;
+    struct rt_warm_report *warm; /* [n_warm] what the calibration is made of */
 };
 
 /* Check that plan can run on this machine with o (models in the zoo, a device per core for cpu,

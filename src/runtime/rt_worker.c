@@ -73,7 +73,7 @@ static void stage_done(struct rt_run *r, struct rt_unit *u, uint32_t i, uint32_t
 
     pthread_mutex_lock(&r->lock);
     sim_control_stage_done(r->control, u->group, u->stage, i, r->predicted_ns[at],
-                           rt__trace_time(r, end));
+                           rt__trace_time(r, end), end - start, r->world_ns[at]);
     if (rc == MX_OK && last)
         finish_request(r, i, rt__trace_time(r, end));
     if (rc < 0 || last)

@@ -6,6 +6,7 @@
 #include "sim_dispatch.h"
 #include "sim_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #define NO_REQUEST SIZE_MAX
@@ -17,6 +18,8 @@ struct sim_control {
     size_t *last_request;  /* [w->n_stages] the last request admitted to each stage */
     uint32_t *outstanding; /* [w->n_groups] */
     mx_ns *predicted;      /* [w->max_stages] the last decision's stage finishes */
+    double *ratio;         /* [w->n_stages] learned measured / world latency of each stage */
+    mx_ns *latency;        /* [w->max_stages] a decision's latencies, with the ratios */
 };
 
 int sim_control_new(const struct sim_world *w, const struct sim_dispatch_policy *policy,
@@ -35,6 +38,10 @@ int sim_control_new(const struct sim_world *w, const struct sim_dispatch_policy 
     c->last_request = mx_malloc_array(w->n_stages ? w->n_stages : 1, sizeof(size_t));
     c->outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups ? w->n_groups : 1);
     c->predicted = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
+    c->latency = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
+    c->ratio = mx_malloc_array(w->n_stages ? w->n_stages : 1, sizeof(double));
+    for (uint32_t k = 0; k < w->n_stages; k++)
+        c->ratio[k] = 1.0;
     for (uint32_t g = 0; g < w->n_groups; g++)
         for (uint32_t k = 0; k < w->groups[g].n_stages; k++) {
             c->clock[w->groups[g].stage_base + k] = w->groups[g].ready_ns;
@@ -52,6 +59,8 @@ void sim_control_free(struct sim_control *c)
     free(c->last_request);
     free(c->outstanding);
     free(c->predicted);
+    free(c->latency);
+    free(c->ratio);
     free(c);
 }
 
@@ -75,7 +84,12 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
     mx_ns *clock = c->clock + rep->stage_base;
     d->group = (int32_t)rep->group;
     d->n_stages = rep->n_stages;
-    mx_ns last = sim__predict(clock, rep->latency_ns, rep->n_stages, ready, c->predicted);
+    d->latency_ns = rep->latency_ns;
+    for (uint32_t k = 0; k < rep->n_stages; k++) {
+        mx_ns scaled = llround((double)rep->latency_ns[k] * c->ratio[rep->stage_base + k]);
+        c->latency[k] = scaled > 0 ? scaled : 1;
+    }
+    mx_ns last = sim__predict(clock, c->latency, rep->n_stages, ready, c->predicted);
     d->admitted = last <= q.latest_ns;
     if (!d->admitted)
         return;
@@ -87,9 +101,12 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
 }
 
 void sim_control_stage_done(struct sim_control *c, uint32_t g, uint32_t k, size_t i,
-                            mx_ns predicted_ns, mx_ns actual_ns)
+                            mx_ns predicted_ns, mx_ns actual_ns, mx_ns measured_ns, mx_ns world_ns)
 {
     const uint32_t stage = c->w->groups[g].stage_base + k;
+    if (world_ns > 0)
+        c->ratio[stage] +=
+            SIM_CONTROL_SMOOTHING * ((double)measured_ns / (double)world_ns - c->ratio[stage]);
     if (c->last_request[stage] == i) {
         c->clock[stage] = actual_ns;
         c->last_request[stage] = NO_REQUEST;

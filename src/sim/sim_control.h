@@ -14,6 +14,10 @@
  * t - f when that is positive, since the requests queued behind it start that much later. An
  * early finish with requests queued behind changes nothing until the last of them reports.
  *
+ * Each stage also learns how fast it really is: the ratio of its measured latencies to the
+ * world's, smoothed (SIM_CONTROL_SMOOTHING), multiplies the latencies it predicts with from then
+ * on. It starts at 1: the world's latencies as compiled.
+ *
  * Only static plans (one segment). Not thread-safe: the runtime holds a lock around every call. */
 #ifndef SIM_CONTROL_H
 #define SIM_CONTROL_H
@@ -35,8 +39,10 @@ struct sim_decision {
     bool no_replica;
     mx_ns ready_ns; /* earliest stage-0 start: decided + dispatch + exec */
     uint32_t n_stages;
-    mx_ns *predicted_ns; /* [n_stages] predicted stage finishes, when admitted (owned by the
-                            control, valid until the next decision) */
+    mx_ns *predicted_ns;     /* [n_stages] predicted stage finishes, when admitted (owned by the
+                                control, valid until the next decision) */
+    const mx_ns *latency_ns; /* [n_stages] the world's latencies of the chosen replica (before
+                                the learned ratios), when a group was chosen */
 };
 
 /* A controller for w (a static plan: one segment) dispatching with policy. Free with
@@ -48,10 +54,13 @@ void sim_control_free(struct sim_control *c);
 /* Decide request i (trace order) at decided_ns, the time the controller sees it. */
 void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struct sim_decision *d);
 
+/* The weight of each new measurement in a stage's learned ratio. */
+#define SIM_CONTROL_SMOOTHING 0.1
+
 /* Request i, admitted to global group g, finished stage k at actual_ns where predicted_ns was
- * predicted. */
+ * predicted; the stage took measured_ns where the world says world_ns. */
 void sim_control_stage_done(struct sim_control *c, uint32_t g, uint32_t k, size_t i,
-                            mx_ns predicted_ns, mx_ns actual_ns);
+                            mx_ns predicted_ns, mx_ns actual_ns, mx_ns measured_ns, mx_ns world_ns);
 
 /* A request dispatched to group g is no longer outstanding (finished or failed). */
 void sim_control_request_done(struct sim_control *c, uint32_t g);

@@ -77,7 +77,6 @@ struct rt_run {
     mx_ns *ready_wall;        /* [n] earliest stage-0 start */
     mx_ns *due_wall;          /* [n] the same from its arrival: when it would start with no
                                  controller at all (arrival + client + dispatch + exec) */
-    mx_ns *predicted_ns;      /* [n][max_stages] the controller's predicted stage finishes */
     mx_ns *stage_ns;          /* [n][max_stages] measured stage latencies */
     mx_ns *world_ns;          /* [n][max_stages] the world's latencies of its replica */
     uint32_t *act;            /* [n] which buffer of its last stage holds its activations */

@@ -120,6 +120,7 @@ json_t *rt_report_json(const struct sim_world *w, const struct rt_report *r)
     mx_json_set(o, "backend", json_string(r->backend));
     mx_json_set(o, "released", json_integer((json_int_t)r->released));
     mx_json_set(o, "interrupted", json_boolean(r->interrupted));
+    mx_json_set(o, "realtime_controller", json_boolean(r->realtime));
     mx_json_set(o, "failed", json_integer((json_int_t)r->failed));
     if (r->first_failure)
         mx_json_set(o, "first_failure", json_string(r->first_failure));

@@ -25,7 +25,7 @@
 /* The controller starts releasing this long after every worker is warm. */
 #define RT_LEAD_NS (50 * 1000 * 1000)
 /* The controller stops sleeping this long before a release and polls the clock instead. */
-#define RT_SPIN_NS (300 * 1000)
+#define RT_SPIN_NS (100 * 1000)
 
 /* ---- checks ---- */
 
@@ -206,7 +206,6 @@ static void run_release(struct rt_run *r)
     free(r->unit_base);
     free(r->ready_wall);
     free(r->due_wall);
-    free(r->predicted_ns);
     free(r->stage_ns);
     free(r->world_ns);
     free(r->act);
@@ -241,7 +240,6 @@ static void release(struct rt_run *r, size_t i)
     sim_control_decide(r->control, i, decided, &d);
     res->group[i] = d.group;
     if (d.admitted) {
-        memcpy(r->predicted_ns + i * r->max_stages, d.predicted_ns, d.n_stages * sizeof(mx_ns));
         memcpy(r->world_ns + i * r->max_stages, d.latency_ns, d.n_stages * sizeof(mx_ns));
         r->ready_wall[i] = rt__wall_time(r, d.ready_ns);
         r->due_wall[i] = rt__wall_time(r, mx_s_to_ns(sim_world_trace(r->w)->arrival_s[i]) +
@@ -254,7 +252,7 @@ static void release(struct rt_run *r, size_t i)
     pthread_mutex_unlock(&r->lock);
     if (d.admitted && !rt_queue_push(&r->units[r->unit_base[d.group]].waiting, (uint32_t)i)) {
         pthread_mutex_lock(&r->lock);
-        sim_control_request_done(r->control, (uint32_t)d.group);
+        sim_control_request_done(r->control, (uint32_t)d.group, i, false);
         pthread_mutex_unlock(&r->lock);
         rt__fail(r, i, "the group's queue was full");
     }
@@ -278,6 +276,10 @@ static void control_loop(struct rt_run *r)
     const struct wl_trace *t = sim_world_trace(r->w);
     const mx_ns client = sim_control_overheads(r->control)[SIM_OH_CLIENT];
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* wake on time, not up to 50 us late */
+    struct sched_param previous_param, realtime = {.sched_priority = 1};
+    int previous_policy;
+    pthread_getschedparam(pthread_self(), &previous_policy, &previous_param);
+    r->report->realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &realtime) == 0;
     for (size_t i = 0; i < r->n; i++) {
         wait_for(r, rt__wall_time(r, mx_s_to_ns(t->arrival_s[i]) + client));
         if (r->o->stop && *r->o->stop) {
@@ -287,6 +289,7 @@ static void control_loop(struct rt_run *r)
         release(r, i);
         r->report->released = i + 1;
     }
+    pthread_setschedparam(pthread_self(), previous_policy, &previous_param);
 }
 
 static void results_init(struct rt_run *r)
@@ -327,7 +330,6 @@ static int run_init(struct rt_run *r, const struct plan *plan)
     r->deadline_ns = deadline;
     r->ready_wall = MX_NEW_ARRAY(mx_ns, r->n);
     r->due_wall = MX_NEW_ARRAY(mx_ns, r->n);
-    r->predicted_ns = MX_NEW_ARRAY(mx_ns, cells);
     r->stage_ns = MX_NEW_ARRAY(mx_ns, cells);
     r->world_ns = MX_NEW_ARRAY(mx_ns, cells);
     r->act = MX_NEW_ARRAY(uint32_t, r->n);

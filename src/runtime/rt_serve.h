@@ -69,6 +69,7 @@ struct rt_report {
     struct sim_results *results; /* per request, as the simulator's (world's trace order) */
     size_t released;             /* requests released; the rest were never (after a stop) */
     bool interrupted;
+    bool realtime; /* the controller ran with real-time priority (SCHED_FIFO; needs the right) */
     size_t failed;
     char *first_failure; /* message of the first failed execution, or NULL */
     double wall_s;       /* run time, first release to last completion */

@@ -72,12 +72,12 @@ static void stage_done(struct rt_run *r, struct rt_unit *u, uint32_t i, uint32_t
     r->report->results->busy_ns[u->global_stage] += end - start;
 
     pthread_mutex_lock(&r->lock);
-    sim_control_stage_done(r->control, u->group, u->stage, i, r->predicted_ns[at],
-                           rt__trace_time(r, end), end - start, r->world_ns[at]);
+    sim_control_stage_done(r->control, u->group, u->stage, i, rt__trace_time(r, end), end - start,
+                           r->world_ns[at]);
     if (rc == MX_OK && last)
         finish_request(r, i, rt__trace_time(r, end));
     if (rc < 0 || last)
-        sim_control_request_done(r->control, u->group);
+        sim_control_request_done(r->control, u->group, i, rc == MX_OK);
     pthread_mutex_unlock(&r->lock);
 
     if (rc < 0)

@@ -8,19 +8,79 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define NO_REQUEST SIZE_MAX
+/* A request admitted to a stage that has not finished there, as the controller predicts it. */
+struct pending {
+    size_t request;
+    mx_ns input_ns;   /* when it may start on the stage: its ready time, or its predicted finish
+                         on the previous stage */
+    mx_ns latency_ns; /* the latency it was admitted with */
+};
+
+/* A stage's pending requests, in admission (= execution) order: a growable ring. */
+struct pending_queue {
+    struct pending *items;
+    uint32_t head, count, capacity;
+};
 
 struct sim_control {
     const struct sim_world *w;
     const struct sim_dispatch_policy *policy;
-    mx_ns *clock;          /* [w->n_stages] predicted next-free time of each stage */
-    size_t *last_request;  /* [w->n_stages] the last request admitted to each stage */
-    uint32_t *outstanding; /* [w->n_groups] */
-    mx_ns *predicted;      /* [w->max_stages] the last decision's stage finishes */
-    double *ratio;         /* [w->n_stages] learned measured / world latency of each stage */
-    mx_ns *latency;        /* [w->max_stages] a decision's latencies, with the ratios */
+    mx_ns *clock;                  /* [w->n_stages] predicted next-free time of each stage */
+    struct pending_queue *pending; /* [w->n_stages] */
+    uint32_t *outstanding;         /* [w->n_groups] */
+    double *ratio;                 /* [w->n_stages] learned measured / world latency */
+    mx_ns *predicted;              /* [w->max_stages] the last decision's stage finishes */
+    mx_ns *latency;                /* [w->max_stages] the last decision's latencies */
 };
+
+static struct pending *pending_at(const struct pending_queue *q, uint32_t j)
+{
+    return &q->items[(q->head + j) % q->capacity];
+}
+
+static void pending_push(struct pending_queue *q, struct pending p)
+{
+    if (q->count == q->capacity) {
+        uint32_t capacity = q->capacity ? 2 * q->capacity : 16;
+        struct pending *items = mx_malloc_array(capacity, sizeof(*items));
+        for (uint32_t j = 0; j < q->count; j++)
+            items[j] = *pending_at(q, j);
+        free(q->items);
+        *q = (struct pending_queue){items, 0, q->count, capacity};
+    }
+    *pending_at(q, q->count++) = p;
+}
+
+/* Take request out of q: the head in the usual case, anywhere after a failure. False if absent. */
+static bool pending_remove(struct pending_queue *q, size_t request)
+{
+    for (uint32_t j = 0; j < q->count; j++) {
+        if (pending_at(q, j)->request != request)
+            continue;
+        if (j == 0) {
+            q->head = (q->head + 1) % q->capacity;
+        } else {
+            for (uint32_t later = j; later + 1 < q->count; later++)
+                *pending_at(q, later) = *pending_at(q, later + 1);
+        }
+        q->count--;
+        return true;
+    }
+    return false;
+}
+
+/* The stage's clock from its pending requests, the first starting no earlier than free_ns. */
+static mx_ns repredict(const struct pending_queue *q, mx_ns free_ns)
+{
+    mx_ns t = free_ns;
+    for (uint32_t j = 0; j < q->count; j++) {
+        const struct pending *p = pending_at(q, j);
+        t = (p->input_ns > t ? p->input_ns : t) + p->latency_ns;
+    }
+    return t;
+}
 
 int sim_control_new(const struct sim_world *w, const struct sim_dispatch_policy *policy,
                     struct sim_control **out)
@@ -31,22 +91,21 @@ int sim_control_new(const struct sim_world *w, const struct sim_dispatch_policy 
                         "the plan changes over time (%u placements): only a static plan can be "
                         "served",
                         w->n_segments);
+    size_t stages = w->n_stages ? w->n_stages : 1, deepest = w->max_stages ? w->max_stages : 1;
     struct sim_control *c = MX_NEW(struct sim_control);
     c->w = w;
     c->policy = policy;
-    c->clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);
-    c->last_request = mx_malloc_array(w->n_stages ? w->n_stages : 1, sizeof(size_t));
+    c->clock = MX_NEW_ARRAY(mx_ns, stages);
+    c->pending = MX_NEW_ARRAY(struct pending_queue, stages);
     c->outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups ? w->n_groups : 1);
-    c->predicted = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
-    c->latency = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
-    c->ratio = mx_malloc_array(w->n_stages ? w->n_stages : 1, sizeof(double));
+    c->ratio = mx_malloc_array(stages, sizeof(double));
+    c->predicted = MX_NEW_ARRAY(mx_ns, deepest);
+    c->latency = MX_NEW_ARRAY(mx_ns, deepest);
     for (uint32_t k = 0; k < w->n_stages; k++)
         c->ratio[k] = 1.0;
     for (uint32_t g = 0; g < w->n_groups; g++)
-        for (uint32_t k = 0; k < w->groups[g].n_stages; k++) {
+        for (uint32_t k = 0; k < w->groups[g].n_stages; k++)
             c->clock[w->groups[g].stage_base + k] = w->groups[g].ready_ns;
-            c->last_request[w->groups[g].stage_base + k] = NO_REQUEST;
-        }
     *out = c;
     return MX_OK;
 }
@@ -55,12 +114,14 @@ void sim_control_free(struct sim_control *c)
 {
     if (!c)
         return;
+    for (uint32_t k = 0; k < c->w->n_stages; k++)
+        free(c->pending[k].items);
+    free(c->pending);
     free(c->clock);
-    free(c->last_request);
     free(c->outstanding);
+    free(c->ratio);
     free(c->predicted);
     free(c->latency);
-    free(c->ratio);
     free(c);
 }
 
@@ -95,30 +156,36 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
         return;
     for (uint32_t k = 0; k < rep->n_stages; k++) {
         clock[k] = c->predicted[k];
-        c->last_request[rep->stage_base + k] = i;
+        pending_push(&c->pending[rep->stage_base + k],
+                     (struct pending){i, k == 0 ? ready : c->predicted[k - 1], c->latency[k]});
     }
     c->outstanding[rep->group]++;
 }
 
 void sim_control_stage_done(struct sim_control *c, uint32_t g, uint32_t k, size_t i,
-                            mx_ns predicted_ns, mx_ns actual_ns, mx_ns measured_ns, mx_ns world_ns)
+                            mx_ns actual_ns, mx_ns measured_ns, mx_ns world_ns)
 {
     const uint32_t stage = c->w->groups[g].stage_base + k;
     if (world_ns > 0)
         c->ratio[stage] +=
             SIM_CONTROL_SMOOTHING * ((double)measured_ns / (double)world_ns - c->ratio[stage]);
-    if (c->last_request[stage] == i) {
-        c->clock[stage] = actual_ns;
-        c->last_request[stage] = NO_REQUEST;
-    } else if (actual_ns > predicted_ns) {
-        c->clock[stage] += actual_ns - predicted_ns;
-    }
+    pending_remove(&c->pending[stage], i);
+    c->clock[stage] = repredict(&c->pending[stage], actual_ns);
 }
 
-void sim_control_request_done(struct sim_control *c, uint32_t g)
+void sim_control_request_done(struct sim_control *c, uint32_t g, size_t i, bool completed)
 {
     if (c->outstanding[g] > 0)
         c->outstanding[g]--;
+    if (completed)
+        return;
+    /* It will not reach its remaining stages: predict them again without it. */
+    const struct sim_group *grp = &c->w->groups[g];
+    for (uint32_t k = 0; k < grp->n_stages; k++) {
+        struct pending_queue *q = &c->pending[grp->stage_base + k];
+        if (pending_remove(q, i))
+            c->clock[grp->stage_base + k] = repredict(q, grp->ready_ns);
+    }
 }
 
 const mx_ns *sim_control_overheads(const struct sim_control *c)

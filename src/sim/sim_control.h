@@ -8,11 +8,11 @@
  * take its predicted stage finishes. Overheads are the cluster's means (the runtime emulates
  * client, dispatch and exec as delays; the fixed margin is only a margin).
  *
- * Corrections (docs/runtime.md): when stage k of a group measures that a request finished at t
- * where f was predicted, the clock becomes t if that request is the last one admitted to the
- * stage (nothing queued behind it, so the stage is free from t); otherwise it moves later by
- * t - f when that is positive, since the requests queued behind it start that much later. An
- * early finish with requests queued behind changes nothing until the last of them reports.
+ * Corrections (docs/runtime.md): each stage keeps the requests admitted to it and not finished
+ * there, with when each may start on it (its ready time, or its predicted finish on the stage
+ * before) and the latency it was admitted with. When stage k measures that a request finished at
+ * t, the stage's clock is predicted again from t through the requests still queued: early and late
+ * finishes both move it, by as much as the queue lets them.
  *
  * Each stage also learns how fast it really is: the ratio of its measured latencies to the
  * world's, smoothed (SIM_CONTROL_SMOOTHING), multiplies the latencies it predicts with from then
@@ -57,13 +57,14 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
 /* The weight of each new measurement in a stage's learned ratio. */
 #define SIM_CONTROL_SMOOTHING 0.1
 
-/* Request i, admitted to global group g, finished stage k at actual_ns where predicted_ns was
- * predicted; the stage took measured_ns where the world says world_ns. */
+/* Request i, admitted to global group g, finished stage k at actual_ns; the stage took
+ * measured_ns where the world says world_ns. */
 void sim_control_stage_done(struct sim_control *c, uint32_t g, uint32_t k, size_t i,
-                            mx_ns predicted_ns, mx_ns actual_ns, mx_ns measured_ns, mx_ns world_ns);
+                            mx_ns actual_ns, mx_ns measured_ns, mx_ns world_ns);
 
-/* A request dispatched to group g is no longer outstanding (finished or failed). */
-void sim_control_request_done(struct sim_control *c, uint32_t g);
+/* Request i, admitted to group g, is no longer outstanding: it completed its last stage, or it
+ * failed (completed false: it leaves the stages it will not reach). */
+void sim_control_request_done(struct sim_control *c, uint32_t g, size_t i, bool completed);
 
 /* The world's overhead means, in the order of enum sim_overhead_term. */
 const mx_ns *sim_control_overheads(const struct sim_control *c);

@@ -1,4 +1,5 @@
 /* muxplan serve and fidelity: real runs on this machine's cores, short ones. */
+#include "cu_rt.h"
 #include "fixture.h"
 
 #include <criterion/criterion.h>
@@ -227,6 +228,19 @@ Test(serve, refuses_plans_it_cannot_run)
     fx_expect_bad(out, (const char *const[]){"--profile is required with --backend cuda", NULL},
                   "serve --cluster %s --plan %s --trace %s --backend cuda --requests-out %s",
                   cluster, example("plan-pipeline.json"), trace, out);
+}
+
+Test(serve, cuda_backend_without_a_gpu_says_so)
+{
+    if (cu_rt_device_count() > 0)
+        cr_skip_test("a GPU is present: bench/ and the device script run the cuda backend");
+    const char *dir = fx_tmpdir(), *trace = bursty_trace(dir, 0.3, 2, 1);
+    const char *out = fx_path(dir, "r.h5");
+    fx_expect_bad(out, (const char *const[]){"the cuda backend needs a GPU", NULL},
+                  "serve --cluster %s --plan %s --trace %s --backend cuda --profile %s "
+                  "--requests-out %s",
+                  example("cluster-cpu.json"), example("plan-pipeline.json"), trace,
+                  cpu_profile(), out);
 }
 
 Test(serve, cluster_cpu_cores_are_validated)

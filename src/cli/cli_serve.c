@@ -435,10 +435,14 @@ static void fidelity_print(const struct serve_run *s, const struct sim_summary *
 {
     const struct sim_world *w = served_world(s);
     struct side a = side_of(sim), b = side_of(real);
-    printf("%zu requests, stage factor %.3f (%s)\n%-22s %12s %12s %12s\n", real->requests,
-           s->cluster.overheads.stage_factor,
-           isfinite(s->calibrated) ? "calibrated on the workers" : "the cluster's", "", "simulated",
-           "real", "real - sim");
+    if (isfinite(s->calibrated))
+        printf("%zu requests; stage factor: the run started from %.3f (measured on the warm "
+               "workers), the simulation used %.3f (what the run realized)\n",
+               real->requests, s->run_factor, s->cluster.overheads.stage_factor);
+    else
+        printf("%zu requests; stage factor %.3f (the cluster's)\n", real->requests,
+               s->cluster.overheads.stage_factor);
+    printf("%-22s %12s %12s %12s\n", "", "simulated", "real", "real - sim");
     print_row("attainment", a.attainment, b.attainment, 100, "points");
     print_row("latency p50", a.p50_s, b.p50_s, 1e3, "ms");
     print_row("latency p90", a.p90_s, b.p90_s, 1e3, "ms");

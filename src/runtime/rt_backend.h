@@ -44,6 +44,9 @@ struct rt_backend {
      * carry any model's activations that fit. */
     int (*act_new)(struct rt_stage *s, void **out);
     void (*act_free)(void *act);
+    /* The sum of the elements of s's output held in act (one of s's buffers), as doubles: for
+     * tests and checks. */
+    int (*act_checksum)(struct rt_stage *s, const void *act, double *out);
     /* Run s on one request. in is the previous stage's buffer (NULL for the first stage), out one
      * of s's. */
     int (*forward)(struct rt_stage *s, uint64_t token_seed, const void *in, void *out);

@@ -125,6 +125,17 @@ static void cpu_act_free(void *act)
     free(act);
 }
 
+static int cpu_act_checksum(struct rt_stage *base, const void *act, double *out)
+{
+    const struct cpu_stage *st = (const struct cpu_stage *)base;
+    const float *x = act;
+    double sum = 0;
+    for (int64_t i = 0; i < st->shape.seq * st->shape.hidden; i++)
+        sum += x[i];
+    *out = sum;
+    return MX_OK;
+}
+
 static void embed(struct cpu_stage *st, uint64_t token_seed)
 {
     int64_t h = st->shape.hidden;
@@ -162,5 +173,6 @@ const struct rt_backend rt_backend_cpu = {
     .stage_free = cpu_stage_free,
     .act_new = cpu_act_new,
     .act_free = cpu_act_free,
+    .act_checksum = cpu_act_checksum,
     .forward = cpu_forward,
 };

@@ -95,6 +95,12 @@ static void cuda_act_free(void *p)
     free(act);
 }
 
+static int cuda_act_checksum(struct rt_stage *s, const void *act, double *out)
+{
+    (void)s;
+    return cu_rt_act_checksum(((const struct cuda_act *)act)->buf, out);
+}
+
 static int cuda_forward(struct rt_stage *base, uint64_t token_seed, const void *in, void *out)
 {
     struct cuda_stage *st = (struct cuda_stage *)base;
@@ -118,5 +124,6 @@ const struct rt_backend rt_backend_cuda = {
     .stage_free = cuda_stage_free,
     .act_new = cuda_act_new,
     .act_free = cuda_act_free,
+    .act_checksum = cuda_act_checksum,
     .forward = cuda_forward,
 };

@@ -148,13 +148,14 @@ static int parse_args(int argc, char **argv, const char *command, struct serve_a
         rc = cli_usage_error(command, "--cluster, --plan and --trace are required");
     if (rc == MX_OK && !a->profile && a->backend != &rt_backend_cpu)
         rc = cli_usage_error(command, "--profile is required with --backend %s", a->backend->name);
-    if (rc == MX_OK && !a->profile)
-        a->profile = mx_strdup(cli_bundled("data/profiles/cpu-local.h5"));
-    else if (rc == MX_OK)
-        a->profile = mx_strdup(a->profile);
-    if (rc == MX_OK)
-        a->zoo = mx_strdup(a->zoo ? a->zoo : cli_bundled("data/models"));
-    return rc;
+    /* From here the two are owned copies (cli_bundled's buffer is reused by its next call). */
+    if (rc < 0) {
+        a->profile = a->zoo = NULL;
+        return rc;
+    }
+    a->profile = mx_strdup(a->profile ? a->profile : cli_bundled("data/profiles/cpu-local.h5"));
+    a->zoo = mx_strdup(a->zoo ? a->zoo : cli_bundled("data/models"));
+    return MX_OK;
 }
 
 /* Ctrl-C: stop releasing requests (the run then drains and reports). */
@@ -309,7 +310,8 @@ static void print_runtime(FILE *fp, const struct sim_world *w, const struct rt_r
             r->backend, r->released, r->wall_s, r->interrupted ? " (interrupted)" : "", r->failed);
     if (r->first_failure)
         fprintf(fp, "first failure: %s\n", r->first_failure);
-    fprintf(fp, "warm-up stage time over the profile's (median): %.3f\n", r->calibration);
+    fprintf(fp, "warm-up stage time over the profile's (weighted by the trace's models): %.3f\n",
+            r->calibration);
     fprintf(fp, "%-6s %-6s %8s %10s %10s %10s %10s %11s\n", "group", "stage", "runs", "mean ms",
             "p50 ms", "p99 ms", "max ms", "profiled ms");
     for (size_t k = 0; k < r->n_stages; k++) {

@@ -23,23 +23,6 @@ static float *shard_columns(uint64_t seed, int64_t rows, int64_t full_cols, int6
     return w;
 }
 
-float *kern_weight_rows(uint64_t seed, int64_t row0, int64_t n, int64_t cols, float scale)
-{
-    float *w = mx_malloc_array((size_t)(n * cols), sizeof(float));
-    for (int64_t r = 0; r < n; r++)
-        for (int64_t c = 0; c < cols; c++)
-            w[r * cols + c] = kern_weight(seed, row0 + r, c, cols, scale, 0.0f);
-    return w;
-}
-
-float *kern_weight_vector(uint64_t seed, int64_t n, float scale, float offset)
-{
-    float *v = mx_malloc_array((size_t)n, sizeof(float));
-    for (int64_t i = 0; i < n; i++)
-        v[i] = kern_weight(seed, 0, i, n, scale, offset);
-    return v;
-}
-
 void kern_layer_init(struct kern_layer *l, const struct kern_layer_shape *s, uint64_t seed,
                      int64_t layer)
 {

@@ -58,9 +58,4 @@ void kern_layer_forward(const struct kern_layer_shape *s, const struct kern_laye
                         struct kern_layer_scratch *t, float *x, int64_t batch,
                         const struct kern_allreduce *reduce);
 
-/* Helpers for a model's other tensors, by the same rules: rows [row0, row0 + n) of a full matrix
- * of cols columns, and a vector of n elements, each uniform in [offset - scale, offset + scale). */
-float *kern_weight_rows(uint64_t tensor_seed, int64_t row0, int64_t n, int64_t cols, float scale);
-float *kern_weight_vector(uint64_t tensor_seed, int64_t n, float scale, float offset);
-
 #endif

@@ -34,4 +34,10 @@ float kern_weight(uint64_t tensor_seed, int64_t row, int64_t col, int64_t cols, 
 /* Token id at position pos of the request with token_seed, in [0, vocab). */
 int64_t kern_token(uint64_t token_seed, int64_t pos, int64_t vocab);
 
+/* New arrays (the caller frees them with free()): rows [row0, row0 + n) of a full matrix of cols
+ * columns, each element uniform in [-scale, scale); and a vector of n elements uniform in
+ * [offset - scale, offset + scale). */
+float *kern_weight_rows(uint64_t tensor_seed, int64_t row0, int64_t n, int64_t cols, float scale);
+float *kern_weight_vector(uint64_t tensor_seed, int64_t n, float scale, float offset);
+
 #endif

@@ -48,7 +48,8 @@ struct rt_backend {
      * tests and checks. */
     int (*act_checksum)(struct rt_stage *s, const void *act, double *out);
     /* Run s on one request. in is the previous stage's buffer (NULL for the first stage), out one
-     * of s's. */
+     * of s's. With op > 1 the ranks meet inside (all-reduces): a backend must not fail one rank
+     * halfway (the cpu one cannot fail; the cuda one runs op 1 only). */
     int (*forward)(struct rt_stage *s, uint64_t token_seed, const void *in, void *out);
 };
 

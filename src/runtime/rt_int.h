@@ -33,7 +33,7 @@ struct rt_unit {
     const void *job_in;
     void *job_out;
     mx_ns last_end_wall; /* when the stage last finished (wall ns) */
-    bool failed;         /* a rank could not build its stages */
+    atomic_bool failed;  /* a rank could not build its stages (any rank may set it) */
     bool warming;        /* the leader's word to its ranks during warm-up */
 };
 
@@ -50,7 +50,7 @@ struct rt_worker {
     int rc; /* the build's result, with its message in error */
     char error[512];
     uint32_t *warm_runs; /* [world models] warm-up runs timed (leaders only) */
-    double *warm_s;      /* [world models][RT_WARM_SAMPLES] their times */
+    double *warm_s;      /* [world models][RT_WARM_SAMPLES] the last runs\' times (a ring) */
 };
 
 struct rt_run {
@@ -66,6 +66,7 @@ struct rt_run {
     struct rt_worker *workers;
     mx_ns wall0; /* wall time of trace time trace0 */
     mx_ns trace0;
+    mx_ns last_end_wall; /* the run's latest stage finish, 0 before any (under the lock) */
     mx_ns reply_ns;
 
     pthread_barrier_t ready; /* every worker built and warm, and the controller */
@@ -103,8 +104,8 @@ void *rt__worker_main(void *worker);
 /* Request i failed to run: record it (under the lock) with message. */
 void rt__fail(struct rt_run *r, size_t i, const char *message);
 
-/* The report's calibration: the median over (stage, model) of the warm-up time over the
- * profile's. */
+/* The report's calibration: the warm-up medians over the profiled times of every (stage, model),
+ * averaged with the models' shares of the trace's requests as weights. */
 void rt__report_calibration(struct rt_run *r, const struct plan *plan, const struct prof_db *db);
 
 /* Fill the report's stage and overhead figures from the run's measurements. */

@@ -93,10 +93,11 @@ void rt__report_calibration(struct rt_run *r, const struct plan *plan, const str
             if (!wk->warm_runs[m] || !isfinite(profiled))
                 continue;
             double *v = wk->warm_s + (size_t)m * RT_WARM_SAMPLES;
-            mx_sort_f64(v, wk->warm_runs[m]);
+            size_t runs = wk->warm_runs[m] < RT_WARM_SAMPLES ? wk->warm_runs[m] : RT_WARM_SAMPLES;
+            mx_sort_f64(v, runs);
             struct rt_warm_report *e = &rep->warm[rep->n_warm++];
             *e = (struct rt_warm_report){wk->unit->group, wk->unit->stage, m,
-                                         mx_quantile_sorted(v, wk->warm_runs[m], 0.5), profiled};
+                                         mx_quantile_sorted(v, runs, 0.5), profiled};
             weighted += (double)requests[m] * e->median_s / profiled;
             weights += (double)requests[m];
         }

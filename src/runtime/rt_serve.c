@@ -267,7 +267,8 @@ static void wait_for(const struct rt_run *r, mx_ns due)
         mx_ns slice = due - RT_SPIN_NS - now;
         rt__sleep_until(now + (slice < MX_NS_PER_S / 10 ? slice : MX_NS_PER_S / 10));
     }
-    rt__wait_until(due);
+    if (!(r->o->stop && *r->o->stop))
+        rt__wait_until(due);
 }
 
 /* Release every request at its time, until the end or a stop. */
@@ -400,8 +401,11 @@ int rt_serve(const struct sim_world *w, const struct plan *plan, const char *pla
             if (!o->calibrate_only)
                 control_loop(&run);
         }
+        mx_ns released_wall = rt__now();
         stop_workers(&run);
-        out->wall_s = mx_ns_to_s(rt__now() - run.wall0);
+        /* From the first arrival to the last completion (or the last release, if later). */
+        mx_ns end = run.last_end_wall > released_wall ? run.last_end_wall : released_wall;
+        out->wall_s = o->calibrate_only ? 0 : mx_ns_to_s(end - run.wall0);
         if (rc == MX_OK)
             rt__report_measurements(&run, plan, db);
     }

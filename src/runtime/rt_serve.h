@@ -72,7 +72,7 @@ struct rt_report {
     bool realtime; /* the controller ran with real-time priority (SCHED_FIFO; needs the right) */
     size_t failed;
     char *first_failure; /* message of the first failed execution, or NULL */
-    double wall_s;       /* run time, first release to last completion */
+    double wall_s;       /* run time, first arrival to last completion (0 for calibrate_only) */
     size_t n_stages;
     struct rt_stage_report *stages; /* [n_stages] in the world's group and stage order */
     struct rt_overhead_report overhead;
@@ -96,8 +96,8 @@ int rt_serve(const struct sim_world *w, const struct plan *plan, const char *pla
              const struct prof_db *db, const struct rt_options *o, struct rt_report *out);
 void rt_report_release(struct rt_report *r);
 
-/* The runtime's own figures as JSON: backend, released, interrupted, failed, wall_s, stages,
- * controller overhead. */
+/* The runtime's own figures as JSON: backend, released, interrupted, realtime_controller,
+ * failed, first_failure, wall_s, calibration, realized, warm_up, stages, controller_overhead. */
 json_t *rt_report_json(const struct sim_world *w, const struct rt_report *r);
 
 #endif

@@ -1,8 +1,8 @@
-#define _GNU_SOURCE /* pthread_setaffinity_np, CPU_SET */
 /* The runtime's device workers: each runs one rank of one pipeline stage of a group, for every
  * model the group hosts. The stage's rank 0 (its leader) takes requests from the stage's queue,
  * shares each with the other ranks, and after the stage ran reports to the controller and hands
- * the activations on. */
+ * the activations on. Also the runtime's clock (rt_int.h). */
+#define _GNU_SOURCE /* pthread_setaffinity_np, CPU_SET */
 #include "rt_int.h"
 
 #include "mx_error.h"
@@ -10,6 +10,7 @@
 #include "sim.h"
 #include "wl_trace.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ void rt__wait_until(mx_ns t)
         sched_yield();
 }
 
-/* Stage k is the last of its group when the next unit starts another group. */
+/* Whether u is the last stage of its group. */
 static bool unit_is_last(const struct rt_run *r, const struct rt_unit *u)
 {
     return u->stage + 1 == sim_world_group_stages(r->w, u->group);
@@ -65,15 +66,16 @@ static void stage_done(struct rt_run *r, struct rt_unit *u, uint32_t i, uint32_t
     const bool last = unit_is_last(r, u);
     const size_t at = (size_t)i * r->max_stages + u->stage;
     u->last_end_wall = end;
-    if (prev)
-        rt_queue_push(&prev->free_acts, r->act[i]);
+    if (prev && !rt_queue_push(&prev->free_acts, r->act[i]))
+        assert(!"a buffer pool overflowed");
     r->act[i] = slot;
     r->stage_ns[at] = end - start;
     r->report->results->busy_ns[u->global_stage] += end - start;
 
     pthread_mutex_lock(&r->lock);
-    sim_control_stage_done(r->control, u->group, u->stage, i, rt__trace_time(r, end), end - start,
-                           r->world_ns[at]);
+    sim_control_stage_done(r->control, u->group, u->stage, i, rt__trace_time(r, end),
+                           rc == MX_OK ? end - start : -1, r->world_ns[at]);
+    r->last_end_wall = end > r->last_end_wall ? end : r->last_end_wall;
     if (rc == MX_OK && last)
         finish_request(r, i, rt__trace_time(r, end));
     if (rc < 0 || last)
@@ -82,10 +84,11 @@ static void stage_done(struct rt_run *r, struct rt_unit *u, uint32_t i, uint32_t
 
     if (rc < 0)
         rt__fail(r, i, mx_error_message());
-    if (rc < 0 || last)
-        rt_queue_push(&u->free_acts, slot);
-    else
-        rt_queue_push(&(u + 1)->waiting, i); /* never full: it holds at most our buffers */
+    /* Neither queue can be full: each holds at most this stage's buffers. */
+    bool pushed =
+        rc < 0 || last ? rt_queue_push(&u->free_acts, slot) : rt_queue_push(&(u + 1)->waiting, i);
+    assert(pushed);
+    (void)pushed;
 }
 
 static int run_rank(struct rt_worker *wk, uint32_t i)
@@ -104,7 +107,9 @@ static void leader_loop(struct rt_worker *wk)
     while (rt_queue_poll(&u->waiting, &i, NULL)) {
         if (u->stage == 0)
             rt__wait_until(r->ready_wall[i]);
-        rt_queue_pop(&u->free_acts, &slot, NULL);
+        bool got = rt_queue_poll(&u->free_acts, &slot, NULL);
+        assert(got); /* the pool never closes */
+        (void)got;
         mx_ns start = rt__now();
         if (u->stage == 0 && u->last_end_wall <= r->due_wall[i])
             r->overhead_ns[i] = start - r->due_wall[i];
@@ -189,8 +194,8 @@ static void warm_up(struct rt_worker *wk)
             mx_ns start = rt__now();
             wk->stages[m]->backend->forward(wk->stages[m], m, u->stage > 0 ? u->acts[0] : NULL,
                                             u->acts[1]);
-            if (wk->rank == 0 && wk->warm_runs[m] < RT_WARM_SAMPLES)
-                wk->warm_s[m * RT_WARM_SAMPLES + wk->warm_runs[m]++] =
+            if (wk->rank == 0) /* the last RT_WARM_SAMPLES runs: the warmest */
+                wk->warm_s[m * RT_WARM_SAMPLES + wk->warm_runs[m]++ % RT_WARM_SAMPLES] =
                     mx_ns_to_s(rt__now() - start);
         }
         if (wk->rank == 0)

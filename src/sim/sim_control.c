@@ -28,6 +28,7 @@ struct sim_control {
     const struct sim_world *w;
     const struct sim_dispatch_policy *policy;
     mx_ns *clock;                  /* [w->n_stages] predicted next-free time of each stage */
+    mx_ns *free_ns;                /* [w->n_stages] the last measured finish on each stage */
     struct pending_queue *pending; /* [w->n_stages] */
     uint32_t *outstanding;         /* [w->n_groups] */
     double *ratio;                 /* [w->n_stages] learned measured / world latency */
@@ -96,6 +97,7 @@ int sim_control_new(const struct sim_world *w, const struct sim_dispatch_policy 
     c->w = w;
     c->policy = policy;
     c->clock = MX_NEW_ARRAY(mx_ns, stages);
+    c->free_ns = MX_NEW_ARRAY(mx_ns, stages);
     c->pending = MX_NEW_ARRAY(struct pending_queue, stages);
     c->outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups ? w->n_groups : 1);
     c->ratio = mx_malloc_array(stages, sizeof(double));
@@ -105,7 +107,8 @@ int sim_control_new(const struct sim_world *w, const struct sim_dispatch_policy 
         c->ratio[k] = 1.0;
     for (uint32_t g = 0; g < w->n_groups; g++)
         for (uint32_t k = 0; k < w->groups[g].n_stages; k++)
-            c->clock[w->groups[g].stage_base + k] = w->groups[g].ready_ns;
+            c->clock[w->groups[g].stage_base + k] = c->free_ns[w->groups[g].stage_base + k] =
+                w->groups[g].ready_ns;
     *out = c;
     return MX_OK;
 }
@@ -118,6 +121,7 @@ void sim_control_free(struct sim_control *c)
         free(c->pending[k].items);
     free(c->pending);
     free(c->clock);
+    free(c->free_ns);
     free(c->outstanding);
     free(c->ratio);
     free(c->predicted);
@@ -162,15 +166,32 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
     c->outstanding[rep->group]++;
 }
 
+/* Request i's entry on stage (global index), or NULL. */
+static struct pending *pending_find(const struct pending_queue *q, size_t request)
+{
+    for (uint32_t j = 0; j < q->count; j++)
+        if (pending_at(q, j)->request == request)
+            return pending_at(q, j);
+    return NULL;
+}
+
 void sim_control_stage_done(struct sim_control *c, uint32_t g, uint32_t k, size_t i,
                             mx_ns actual_ns, mx_ns measured_ns, mx_ns world_ns)
 {
-    const uint32_t stage = c->w->groups[g].stage_base + k;
-    if (world_ns > 0)
+    const struct sim_group *grp = &c->w->groups[g];
+    const uint32_t stage = grp->stage_base + k;
+    if (measured_ns >= 0 && world_ns > 0)
         c->ratio[stage] +=
             SIM_CONTROL_SMOOTHING * ((double)measured_ns / (double)world_ns - c->ratio[stage]);
     pending_remove(&c->pending[stage], i);
+    c->free_ns[stage] = actual_ns;
     c->clock[stage] = repredict(&c->pending[stage], actual_ns);
+    /* It reaches the next stage now, not when predicted. */
+    struct pending *next = k + 1 < grp->n_stages ? pending_find(&c->pending[stage + 1], i) : NULL;
+    if (next && measured_ns >= 0) {
+        next->input_ns = actual_ns;
+        c->clock[stage + 1] = repredict(&c->pending[stage + 1], c->free_ns[stage + 1]);
+    }
 }
 
 void sim_control_request_done(struct sim_control *c, uint32_t g, size_t i, bool completed)
@@ -182,9 +203,9 @@ void sim_control_request_done(struct sim_control *c, uint32_t g, size_t i, bool 
     /* It will not reach its remaining stages: predict them again without it. */
     const struct sim_group *grp = &c->w->groups[g];
     for (uint32_t k = 0; k < grp->n_stages; k++) {
-        struct pending_queue *q = &c->pending[grp->stage_base + k];
-        if (pending_remove(q, i))
-            c->clock[grp->stage_base + k] = repredict(q, grp->ready_ns);
+        uint32_t stage = grp->stage_base + k;
+        if (pending_remove(&c->pending[stage], i))
+            c->clock[stage] = repredict(&c->pending[stage], c->free_ns[stage]);
     }
 }
 

@@ -11,8 +11,9 @@
  * Corrections (docs/runtime.md): each stage keeps the requests admitted to it and not finished
  * there, with when each may start on it (its ready time, or its predicted finish on the stage
  * before) and the latency it was admitted with. When stage k measures that a request finished at
- * t, the stage's clock is predicted again from t through the requests still queued: early and late
- * finishes both move it, by as much as the queue lets them.
+ * t, the stage's clock is predicted again from t through the requests still queued, and the
+ * request's entry on stage k + 1 may start at t, which predicts that stage again too: early and
+ * late finishes both move the clocks, by as much as the queues let them.
  *
  * Each stage also learns how fast it really is: the ratio of its measured latencies to the
  * world's, smoothed (SIM_CONTROL_SMOOTHING), multiplies the latencies it predicts with from then
@@ -58,7 +59,8 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
 #define SIM_CONTROL_SMOOTHING 0.1
 
 /* Request i, admitted to global group g, finished stage k at actual_ns; the stage took
- * measured_ns where the world says world_ns. */
+ * measured_ns where the world says world_ns. measured_ns < 0: the stage failed to run it (it
+ * teaches no latency; sim_control_request_done follows). */
 void sim_control_stage_done(struct sim_control *c, uint32_t g, uint32_t k, size_t i,
                             mx_ns actual_ns, mx_ns measured_ns, mx_ns world_ns);
 

@@ -461,12 +461,16 @@ static void fidelity_print(const struct serve_run *s, const struct sim_summary *
  * stage factor the run realized (the run's start factor times its measured over predicted stage
  * time), so that the comparison tests queueing, dispatch and admission at the speed the machine
  * really had. */
-static int simulated_world(struct serve_run *s)
+static int simulated_world(struct serve_run *s, const struct sim_world **out)
 {
-    if (s->a.calibrate && isfinite(s->report.realized))
-        s->cluster.overheads.stage_factor = s->run_factor * s->report.realized;
-    return sim_world_new(&s->cluster, s->a.cluster, s->db, s->a.profile, s->plan,
-                         sim_world_trace(served_world(s)), &s->sim_world);
+    *out = served_world(s);
+    if (!s->a.calibrate || !isfinite(s->report.realized))
+        return MX_OK;
+    s->cluster.overheads.stage_factor = s->run_factor * s->report.realized;
+    int rc = sim_world_new(&s->cluster, s->a.cluster, s->db, s->a.profile, s->plan,
+                           sim_world_trace(served_world(s)), &s->sim_world);
+    *out = s->sim_world;
+    return rc;
 }
 
 int cli_fidelity(int argc, char **argv)
@@ -488,8 +492,9 @@ int cli_fidelity(int argc, char **argv)
                             .max_batch = 1,
                             .seed = s.a.seed,
                             .threads = 1};
-    if ((rc = simulated_world(&s)) < 0 || (rc = sim_run(s.sim_world, &o, &simulated)) < 0 ||
-        (rc = sim_summarize(s.sim_world, simulated, s.a.warmup_s, &sim)) < 0 ||
+    const struct sim_world *sim_w;
+    if ((rc = simulated_world(&s, &sim_w)) < 0 || (rc = sim_run(sim_w, &o, &simulated)) < 0 ||
+        (rc = sim_summarize(sim_w, simulated, s.a.warmup_s, &sim)) < 0 ||
         (rc = sim_summarize(served_world(&s), served_results(&s), s.a.warmup_s, &real)) < 0)
         goto done;
     runtime = rt_report_json(served_world(&s), &s.report);

@@ -275,13 +275,7 @@ static int cpu_time_layer(struct prof_backend *self, const struct prof_arch *a, 
                           int op, struct prof_timing *out)
 {
     struct prof_cpu *cpu = (struct prof_cpu *)self;
-    struct layer_run r = {.shape = {.seq = a->seq,
-                                    .hidden = a->hidden,
-                                    .heads = a->heads,
-                                    .ffn = a->ffn,
-                                    .causal = a->kind == PROF_ARCH_DECODER,
-                                    .op = op,
-                                    .rank = 0},
+    struct layer_run r = {.shape = prof_layer_shape(a, op, 0),
                           .batch = batch,
                           .len = (size_t)(batch * a->seq * a->hidden)};
     if (a->kind == PROF_ARCH_MOE) /* its MLP is experts: the sum of its ops stands */

@@ -73,3 +73,14 @@ double prof_ops_flops(const struct prof_op *ops, size_t n)
         total += ops[i].flops;
     return total;
 }
+
+struct kern_layer_shape prof_layer_shape(const struct prof_arch *a, int op, int rank)
+{
+    return (struct kern_layer_shape){.seq = a->seq,
+                                     .hidden = a->hidden,
+                                     .heads = a->heads,
+                                     .ffn = a->ffn,
+                                     .causal = a->kind == PROF_ARCH_DECODER,
+                                     .op = op,
+                                     .rank = rank};
+}

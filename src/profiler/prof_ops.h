@@ -19,6 +19,8 @@
 #ifndef PROF_OPS_H
 #define PROF_OPS_H
 
+#include "kern_layer.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +51,10 @@ struct prof_op {
  * count. op must divide heads and ffn. */
 size_t prof_layer_ops(const struct prof_arch *a, int64_t batch, int op, int64_t elem_bytes,
                       struct prof_op *ops);
+
+/* The shape of one layer of a as the CPU runs it (kern_layer.h), for shard rank of op
+ * tensor-parallel devices: what the cpu profiler times and the CPU runtime runs. */
+struct kern_layer_shape prof_layer_shape(const struct prof_arch *a, int op, int rank);
 
 /* Total FLOPs of n ops. */
 double prof_ops_flops(const struct prof_op *ops, size_t n);

@@ -11,6 +11,7 @@
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "prof_arch.h"
+#include "prof_ops.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -82,13 +83,7 @@ static int cpu_stage_new(const struct rt_stage_spec *spec, struct rt_stage **out
     struct cpu_stage *st = MX_NEW(struct cpu_stage);
     st->base.backend = &rt_backend_cpu;
     st->spec = *spec;
-    st->shape = (struct kern_layer_shape){.seq = a->seq,
-                                          .hidden = a->hidden,
-                                          .heads = a->heads,
-                                          .ffn = a->ffn,
-                                          .causal = a->kind == PROF_ARCH_DECODER,
-                                          .op = spec->op,
-                                          .rank = spec->rank};
+    st->shape = prof_layer_shape(a, (int)spec->op, (int)spec->rank);
     st->reduce = (struct kern_allreduce){team_sum, st};
     st->n_layers = spec->layer_end - spec->layer_begin;
     st->layers = MX_NEW_ARRAY(struct kern_layer, (size_t)st->n_layers);

@@ -40,12 +40,15 @@ void rt__report_measurements(struct rt_run *r, const struct plan *plan, const st
     const struct wl_trace *t = sim_world_trace(r->w);
     const size_t released = rep->released;
     double *v = mx_malloc_array(released ? released : 1, sizeof(double));
+    double *model_profiled = mx_malloc_array(t->n_models ? t->n_models : 1, sizeof(double));
     rep->n_stages = r->n_units;
     rep->stages = MX_NEW_ARRAY(struct rt_stage_report, r->n_units);
     for (uint32_t u = 0; u < r->n_units; u++) {
         struct rt_stage_report *s = &rep->stages[u];
         s->group = r->units[u].group;
         s->stage = r->units[u].stage;
+        for (uint32_t m = 0; m < t->n_models; m++)
+            model_profiled[m] = profiled_s(r, plan, db, s->group, s->stage, (int32_t)m);
         size_t n = 0;
         double profiled = 0;
         for (size_t i = 0; i < released; i++) {
@@ -53,7 +56,7 @@ void rt__report_measurements(struct rt_run *r, const struct plan *plan, const st
             if (rep->results->group[i] != (int32_t)s->group || ns <= 0)
                 continue;
             v[n++] = mx_ns_to_s(ns);
-            profiled += profiled_s(r, plan, db, s->group, s->stage, t->model[i]);
+            profiled += model_profiled[t->model[i]];
         }
         s->runs = n;
         describe(v, n, &s->mean_s, &s->p50_s, &s->p90_s, &s->p99_s, &s->max_s);
@@ -74,6 +77,7 @@ void rt__report_measurements(struct rt_run *r, const struct plan *plan, const st
     double p90;
     o->idle_runs = n;
     describe(v, n, &o->mean_s, &o->p50_s, &p90, &o->p99_s, &o->max_s);
+    free(model_profiled);
     free(v);
 }
 

@@ -1,6 +1,8 @@
 /* muxplan serve and fidelity: real runs on this machine's cores, short ones. */
 #include "cu_rt.h"
 #include "fixture.h"
+#include "mx_error.h"
+#include "prof_db.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -46,30 +48,13 @@ static const char *cpu_profile(void)
 /* The batch-1 latency of tiny-4l-256 on one core, from cpu_profile() (seconds). */
 static double one_core_latency_s(void)
 {
-    const char *dir = fx_tmpdir(), *json = fx_path(dir, "cpu.json");
-    cr_assert_eq(fx_muxplan("profile export %s -o %s", cpu_profile(), json).status, 0);
-    json_error_t err;
-    json_t *doc = json_load_file(json, 0, &err);
-    cr_assert_not_null(doc);
-    double latency = NAN;
-    size_t i, j;
-    json_t *m, *c;
-    json_array_foreach(json_object_get(doc, "models"), i, m)
-    {
-        if (strcmp(json_string_value(json_object_get(m, "name")), "tiny-4l-256") != 0)
-            continue;
-        json_array_foreach(json_object_get(m, "configs"), j, c)
-        {
-            if (json_integer_value(json_object_get(c, "op")) == 1 &&
-                json_integer_value(json_object_get(c, "pp")) == 1)
-                latency = json_real_value(
-                    json_array_get(json_object_get(json_array_get(json_object_get(c, "batches"), 0),
-                                                   "stage_latency_s"),
-                                   0));
-        }
-    }
-    json_decref(doc);
-    cr_assert(latency > 0 && latency < 1, "no tiny-4l-256 (1,1,1) in %s", cpu_profile());
+    struct prof_db *db;
+    cr_assert_eq(prof_db_load(cpu_profile(), &db), MX_OK, "%s", mx_error_message());
+    const struct prof_config *cfg = prof_db_find(db, "tiny-4l-256", 1, 1, 1);
+    cr_assert_not_null(cfg, "no tiny-4l-256 (1,1,1) in %s", cpu_profile());
+    double latency = prof_config_latency(cfg, 0)[0];
+    prof_db_free(db);
+    cr_assert(latency > 0 && latency < 1, "tiny-4l-256 takes %g s", latency);
     return latency;
 }
 

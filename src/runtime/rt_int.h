@@ -50,7 +50,7 @@ struct rt_worker {
     int rc; /* the build's result, with its message in error */
     char error[512];
     uint32_t *warm_runs; /* [world models] warm-up runs timed (leaders only) */
-    double *warm_s;      /* [world models][RT_WARM_SAMPLES] the last runs\' times (a ring) */
+    double *warm_s;      /* [world models][RT_WARM_SAMPLES] the last runs' times (a ring) */
 };
 
 struct rt_run {

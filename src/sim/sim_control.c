@@ -54,22 +54,29 @@ static void pending_push(struct pending_queue *q, struct pending p)
     *pending_at(q, q->count++) = p;
 }
 
+/* Where request is in q (0: the head), or q->count if absent. */
+static uint32_t pending_index(const struct pending_queue *q, size_t request)
+{
+    uint32_t j = 0;
+    while (j < q->count && pending_at(q, j)->request != request)
+        j++;
+    return j;
+}
+
 /* Take request out of q: the head in the usual case, anywhere after a failure. False if absent. */
 static bool pending_remove(struct pending_queue *q, size_t request)
 {
-    for (uint32_t j = 0; j < q->count; j++) {
-        if (pending_at(q, j)->request != request)
-            continue;
-        if (j == 0) {
-            q->head = (q->head + 1) % q->capacity;
-        } else {
-            for (uint32_t later = j; later + 1 < q->count; later++)
-                *pending_at(q, later) = *pending_at(q, later + 1);
-        }
-        q->count--;
-        return true;
+    uint32_t j = pending_index(q, request);
+    if (j == q->count)
+        return false;
+    if (j == 0) {
+        q->head = (q->head + 1) % q->capacity;
+    } else {
+        for (uint32_t later = j; later + 1 < q->count; later++)
+            *pending_at(q, later) = *pending_at(q, later + 1);
     }
-    return false;
+    q->count--;
+    return true;
 }
 
 /* The stage's clock from its pending requests, the first starting no earlier than free_ns. */
@@ -169,10 +176,8 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
 /* Request i's entry on stage (global index), or NULL. */
 static struct pending *pending_find(const struct pending_queue *q, size_t request)
 {
-    for (uint32_t j = 0; j < q->count; j++)
-        if (pending_at(q, j)->request == request)
-            return pending_at(q, j);
-    return NULL;
+    uint32_t j = pending_index(q, request);
+    return j < q->count ? pending_at(q, j) : NULL;
 }
 
 void sim_control_stage_done(struct sim_control *c, uint32_t g, uint32_t k, size_t i,

@@ -55,8 +55,10 @@ enum {
     CU_LAYER_TENSORS,
 };
 
-/* Tensor numbers: the embeddings, then each layer's, then the final layer norm's. */
-enum { CU_T_TOKENS, CU_T_POSITIONS, CU_T_LAYERS };
+/* Tensor numbers: the embeddings, the final layer norm's, then each layer's by the model's layer
+ * number (layer l's tensor t is CU_T_LAYERS + l * CU_LAYER_TENSORS + t), so that a tensor's
+ * number does not depend on where the model is split. */
+enum { CU_T_TOKENS, CU_T_POSITIONS, CU_T_FINAL_GAMMA, CU_T_FINAL_BETA, CU_T_LAYERS };
 
 struct cu_rt_act {
     int gpu;
@@ -140,14 +142,15 @@ static double cu__scratch_elems_f(const struct cu_rt_shape *sh)
 /* What the stage's code relies on, checked before any device is touched. */
 static int cu__shape_check(const struct cu_rt_shape *sh)
 {
-    if (sh->n_layers < 1 || sh->hidden < 1 || sh->heads < 1 || sh->ffn < 1 || sh->seq < 1 ||
-        (sh->first && sh->vocab < 1))
+    if (sh->n_layers < 1 || sh->first_layer < 0 || sh->hidden < 1 || sh->heads < 1 || sh->ffn < 1 ||
+        sh->seq < 1 || (sh->first && sh->vocab < 1))
         return mx_error(MX_EINPUT,
-                        "cuda: stage: n_layers, hidden, heads, ffn, seq%s must be positive "
-                        "(n_layers %d, hidden %lld, heads %lld, ffn %lld, seq %lld, vocab %lld)",
-                        sh->first ? " and vocab" : "", (int)sh->n_layers, (long long)sh->hidden,
-                        (long long)sh->heads, (long long)sh->ffn, (long long)sh->seq,
-                        (long long)sh->vocab);
+                        "cuda: stage: n_layers, hidden, heads, ffn, seq%s must be positive and "
+                        "first_layer not negative (n_layers %d, first_layer %d, hidden %lld, "
+                        "heads %lld, ffn %lld, seq %lld, vocab %lld)",
+                        sh->first ? " and vocab" : "", (int)sh->n_layers, (int)sh->first_layer,
+                        (long long)sh->hidden, (long long)sh->heads, (long long)sh->ffn,
+                        (long long)sh->seq, (long long)sh->vocab);
     if (sh->hidden % sh->heads != 0)
         return mx_error(MX_EINPUT, "cuda: stage: hidden %lld is not a multiple of heads %lld",
                         (long long)sh->hidden, (long long)sh->heads);
@@ -184,7 +187,6 @@ static int cu__weights_new(struct cu_rt_stage *s, uint64_t seed)
     const struct cu_rt_shape *sh = &s->shape;
     int64_t h = sh->hidden, tokens = sh->first ? cu__pad(sh->vocab * h) : 0,
             positions = sh->first ? cu__pad(sh->seq * h) : 0, final = sh->last ? cu__pad(h) : 0;
-    uint64_t n = CU_T_LAYERS;
 
     s->layer_elems = 0;
     for (int t = 0; t < CU_LAYER_TENSORS; t++) {
@@ -203,16 +205,19 @@ static int cu__weights_new(struct cu_rt_stage *s, uint64_t seed)
                                 cu_rt_embed_spread, s->stream));
     }
     for (int32_t l = 0; l < sh->n_layers; l++)
-        for (int t = 0; t < CU_LAYER_TENSORS; t++, n++) {
+        for (int t = 0; t < CU_LAYER_TENSORS; t++) {
             struct cu_draw d = cu__layer_tensor(sh, t);
+            uint64_t n = CU_T_LAYERS + (uint64_t)(sh->first_layer + l) * CU_LAYER_TENSORS + t;
             CU_TRY(cu__fill_uniform(cu__layer_weight(s, l, t), d.elems, seed, n, d.center,
                                     d.half_width, s->stream));
         }
     if (sh->last) {
         s->final_gamma = s->layers + sh->n_layers * s->layer_elems;
         s->final_beta = s->final_gamma + final;
-        CU_TRY(cu__fill_uniform(s->final_gamma, h, seed, n, 1.0f, cu_rt_gamma_spread, s->stream));
-        CU_TRY(cu__fill_uniform(s->final_beta, h, seed, n + 1, 0.0f, cu_rt_beta_spread, s->stream));
+        CU_TRY(cu__fill_uniform(s->final_gamma, h, seed, CU_T_FINAL_GAMMA, 1.0f, cu_rt_gamma_spread,
+                                s->stream));
+        CU_TRY(cu__fill_uniform(s->final_beta, h, seed, CU_T_FINAL_BETA, 0.0f, cu_rt_beta_spread,
+                                s->stream));
     }
 fail:
     return rc;

@@ -34,6 +34,9 @@ struct cu_rt_shape {
     int64_t hidden, heads, ffn, seq, vocab;
     bool causal;
     int32_t n_layers; /* >= 1 */
+    /* The model's number of the stage's first layer (>= 0): weights are drawn by the model's
+     * layer numbers, so the stages of a split model compute what the whole model does. */
+    int32_t first_layer;
     bool first, last;
 };
 
@@ -43,7 +46,8 @@ struct cu_rt_act;
 /* GPUs visible to this process (0 when none, or built without CUDA). Never fails. */
 int cu_rt_device_count(void);
 
-/* A stage on GPU gpu with weights drawn from seed (the same seed and shape give the same weights):
+/* A stage on GPU gpu with weights drawn from seed (the same seed, shape and layer numbers give the
+ * same weights):
  * matrices uniform in +-1 / sqrt(fan_in), layer-norm gammas 1 +- 0.1 and betas 0 +- 0.1,
  * embeddings uniform in +-0.5. Allocates the weights, the scratch of one request (heads x seq x
  * seq scores among it) and 32 MiB of cuBLASLt workspace on the GPU. Fails with MX_EINPUT for a

@@ -53,6 +53,7 @@ static int cuda_stage_new(const struct rt_stage_spec *spec, struct rt_stage **ou
                                 .vocab = a->vocab,
                                 .causal = a->kind == PROF_ARCH_DECODER,
                                 .n_layers = spec->layer_end - spec->layer_begin,
+                                .first_layer = spec->layer_begin,
                                 .first = spec->first,
                                 .last = spec->last};
     struct cuda_stage *st = MX_NEW(struct cuda_stage);

@@ -249,6 +249,25 @@ Test(serve, cuda_backend_without_a_gpu_says_so)
                   out);
 }
 
+/* The GPU example (tools/device-check serves it on a lent GPU) stays a valid plan: the simulator
+ * runs it against the bundled H200 profile. */
+Test(serve, gpu_example_is_a_valid_plan)
+{
+    const char *dir = fx_tmpdir(), *trace = fx_path(dir, "bert.h5"),
+               *profile = fx_source_path("data/profiles/h200.h5");
+    struct fx_output r = fx_muxplan("trace gen --models %s --profile %s --rate-dist equal "
+                                    "--total-rate 60 --cv 3 --duration 5 --seed 1 -o %s",
+                                    example("models-gpu.json"), profile, trace);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    r = fx_muxplan("simulate --cluster %s --plan %s --trace %s --profile %s --json",
+                   example("cluster-gpu.json"), example("plan-gpu-shared.json"), trace, profile);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *doc = parse(r.out);
+    double a = json_real_value(json_object_get(doc, "attainment"));
+    cr_assert(a > 0 && a <= 1, "attainment %g", a);
+    json_decref(doc);
+}
+
 Test(serve, cluster_cpu_cores_are_validated)
 {
     const char *dir = fx_tmpdir(), *c = fx_path(dir, "c.json"), *out = fx_path(dir, "p.json");

@@ -132,6 +132,7 @@ void sim_eval_state_free(struct sim_eval_state *s)
     free(s->keys);
     free(s->spill);
     sim__baseline_release(&s->b, s->e->key_limit);
+    sim__streams_release(&s->streams, s->e->key_limit);
     free(s->ops);
     free(s->key_seen);
     free(s);

@@ -69,10 +69,11 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
 /* The same result as sim_eval_run, computed from the state's previous evaluation by re-simulating
  * only the requests the change between the two placements can affect (groups whose key keeps its
  * model list are reused). Falls back to a full run when the state's previous evaluation was not
- * sim_eval_run_next's, the dispatch policy reads outstanding counts, a key changed its config, a group is deeper than the
- * previous placement's deepest, or the previous incremental run re-simulated over 30% of the
- * workload. Meant for sequences of small changes, such as a greedy fill adding one replica at a
- * time. A state keeps about (1 + deepest pp) * 8 bytes per request for it. */
+ * sim_eval_run_next's, the dispatch policy reads outstanding counts, a key changed its config, a
+ * group is deeper than the previous placement's deepest, or the previous incremental run
+ * re-simulated over 30% of the workload. Meant for sequences of small changes, such as a greedy
+ * fill adding one replica at a time. A state keeps about (1 + deepest pp) * 8 bytes per request for
+ * it, and 4 bytes per request for each replica of its model (the groups' request streams). */
 void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
                        const struct sim_placement_group *groups, struct sim_eval_result *out);
 

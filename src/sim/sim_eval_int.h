@@ -9,6 +9,7 @@
 
 #include "sim_eval.h"
 #include "sim_int.h"
+#include "sim_request_index.h"
 
 #include <stdbool.h>
 
@@ -81,6 +82,25 @@ static inline mx_ns *sim__record(const struct baseline *b, size_t i)
     return b->record + i * b->words;
 }
 
+/* The requests of the models a group key hosts, in request order: what a dirty group makes the
+ * incremental run look at again (sim_eval_stream.c). */
+struct group_stream {
+    uint32_t *request;
+    uint32_t n, cap;
+    uint32_t *models; /* the model set it lists, sorted */
+    uint32_t n_models, cap_models;
+    struct request_index index;
+};
+
+/* Every key's stream, and the scratch that keeps them up to date without allocating per run. */
+struct stream_set {
+    struct group_stream *by_key; /* [key_limit], allocated on first use */
+    uint32_t *mark, epoch;       /* [n_models] membership marks */
+    uint32_t *scratch, scratch_cap;
+    uint32_t *set, set_cap;         /* a group's models, sorted */
+    uint32_t *changed, changed_cap; /* groups whose model set changed */
+};
+
 struct sim_eval_state {
     const struct sim_eval *e;
     struct sim_world w; /* borrows base's requests and tables */
@@ -95,6 +115,7 @@ struct sim_eval_state {
     mx_ns *spill;                          /* [stride] */
     uint64_t simulated;                    /* requests the last evaluation simulated */
     struct baseline b;
+    struct stream_set streams;
 };
 
 /* A request on the fast path with constant overheads: when it may start stage 0, the latest last-
@@ -130,6 +151,11 @@ void sim__baseline_release(struct baseline *b, uint32_t key_limit);
 
 /* Append to a group's admissions. */
 void sim__admissions_push(struct admissions *l, uint32_t request);
+
+/* Bring the stream of every group of the placed world up to date with its models. */
+void sim__streams_update(struct sim_eval_state *s);
+
+void sim__streams_release(struct stream_set *ss, uint32_t key_limit);
 
 /* The incremental run (sim_eval_next.c): s's world is placed and the baseline valid, with the
  * same config at every key both have. */

@@ -7,15 +7,17 @@
  * A group is "clean" while its stage clocks in the new run equal the baseline's, "dirty" otherwise.
  * A request needs simulating again only if its model's replicas changed or one of its model's
  * groups is dirty when it arrives; every other request repeats its baseline outcome exactly, and
- * leaves clean groups clean. So the run walks, in request order, the requests of the models that
- * need it (a heap of per-model cursors), re-simulates them against the groups' clocks (a dirty
+ * leaves clean groups clean. So the run walks, in request order, the requests that need it (a heap
+ * of cursors: one over the requests of each model whose replicas changed, one over the stream of
+ * each dirty group, sim_eval_stream.c), re-simulates them against the groups' clocks (a dirty
  * group's own, a clean group's from the baseline), and marks groups dirty or clean by comparing
  * their new clocks with the baseline's after each re-simulated request. Dirty groups turn clean
- * again typically when a request finds them idle in both runs. Counters change by the difference
- * between the new and the baseline outcome; the baseline becomes the new run's at the end.
+ * again typically when a request finds them idle in both runs; a group's cursor is dropped when it
+ * next comes up clean. Counters change by the difference between the new and the baseline outcome;
+ * the baseline becomes the new run's at the end.
  *
- * The sweep reads per-request data in request order, and searches each key's admissions with a
- * cursor that only moves forward. */
+ * The sweep reads per-request data in request order, and searches each key's admissions and
+ * stream with a cursor that only moves forward. */
 #include "sim_eval_int.h"
 
 #include "mx_alloc.h"
@@ -27,9 +29,9 @@
 #include <string.h>
 
 struct cursor {
-    uint32_t request; /* heap key: the model's next request to look at */
-    uint32_t model;
-    uint32_t at; /* its index in the evaluator's request list */
+    uint32_t request; /* heap key: the next request to look at */
+    uint32_t owner;   /* a model below n_models (its requests), else n_models + a group key */
+    uint32_t at;      /* the request's index in the owner's list */
 };
 
 /* A re-simulated request whose admission changed: the group keys that admitted it before and now
@@ -46,18 +48,18 @@ struct next_run {
     struct baseline *b;
     uint32_t stride;
     struct eval_overheads oh;
-    mx_ns *clock;           /* the world's stage clocks, by stage_base */
-    mx_ns *zeros;           /* [stride] the clocks of a group nothing ran on yet */
-    int32_t *group_of;      /* [key_limit] group index in the new placement, -1: absent */
-    uint32_t *seen;         /* [key_limit] admissions of the key before the current request */
-    bool *dirty_model;      /* [n_models] its replicas changed */
-    bool *dirty;            /* [key_limit] the group's clocks differ from the baseline's */
-    uint32_t *dirty_groups; /* [n_models] how many of the model's groups are dirty */
-    mx_ns *state;           /* [key_limit * stride] clocks of dirty groups */
-    bool *active;           /* [n_models] the model has a cursor in the heap */
-    uint32_t *resume;       /* [n_models] the model's requests listed before this are done */
-    struct cursor *heap;    /* [n_models] */
+    mx_ns *clock; /* the world's stage clocks, by stage_base */
+    mx_ns *zeros; /* [stride] the clocks of a group nothing ran on yet */
+    uint32_t n_models;
+    int32_t *group_of;   /* [key_limit] group index in the new placement, -1: absent */
+    uint32_t *seen;      /* [key_limit] admissions of the key before the current request */
+    bool *dirty;         /* [key_limit] the group's clocks differ from the baseline's */
+    mx_ns *state;        /* [key_limit * stride] clocks of dirty groups */
+    bool *stream_active; /* [key_limit] the group's stream has a cursor in the heap */
+    uint32_t *stream_at; /* [key_limit] its stream's entries before this are done */
+    struct cursor *heap; /* [n_models + key_limit] */
     uint32_t heap_n;
+    int64_t last_done; /* the request re-simulated last (-1: none yet) */
     struct change *changes;
     uint32_t n_changes, cap_changes;
     /* Re-simulated admissions' stage finishes, written into the baseline once the run is over
@@ -152,18 +154,45 @@ static uint32_t gallop_above(const uint32_t *at, uint32_t lo, uint32_t hi, int64
     return lo;
 }
 
-/* Give model m a cursor at its first request after `after` (all of them when after is -1). Its
- * scan only moves forward: it resumes from where the model was last looked at. */
-static void activate_model(struct next_run *r, uint32_t m, int64_t after)
+/* Group key's stream has no cursor now; its entries before `at` are done. */
+static void park_stream(struct next_run *r, uint32_t key, uint32_t at)
 {
-    if (r->active[m])
+    r->stream_active[key] = false;
+    r->stream_at[key] = at;
+}
+
+/* Move cursor c to its next request: its model's next, or its group stream's next (parking the
+ * stream at its end). */
+static void advance(struct next_run *r, struct cursor c)
+{
+    uint32_t next = c.at + 1;
+    if (c.owner < r->n_models) {
+        if (next < r->e->request_begin[c.owner + 1])
+            heap_push(r, (struct cursor){r->e->request[next], c.owner, next});
         return;
-    uint32_t end = r->e->request_begin[m + 1];
-    uint32_t at = gallop_above(r->e->request, r->resume[m], end, after);
-    r->resume[m] = at;
-    if (at < end) {
-        r->active[m] = true;
-        heap_push(r, (struct cursor){r->e->request[at], m, at});
+    }
+    const uint32_t key = c.owner - r->n_models;
+    const struct group_stream *st = &r->s->streams.by_key[key];
+    if (next < st->n)
+        heap_push(r, (struct cursor){st->request[next], c.owner, next});
+    else
+        park_stream(r, key, st->n);
+}
+
+/* Give group key's stream a cursor at its first request after i, unless it has one: a cursor left
+ * from an earlier dirty spell still points at its next request. The scan only moves forward. */
+static void wake_stream(struct next_run *r, uint32_t key, uint32_t i)
+{
+    if (r->stream_active[key])
+        return;
+    const struct group_stream *st = &r->s->streams.by_key[key];
+    uint32_t from = sim__index_start(&st->index, i);
+    uint32_t at = gallop_above(st->request, from > r->stream_at[key] ? from : r->stream_at[key],
+                               st->n, (int64_t)i);
+    r->stream_at[key] = at;
+    if (at < st->n) {
+        r->stream_active[key] = true;
+        heap_push(r, (struct cursor){st->request[at], r->n_models + key, at});
     }
 }
 
@@ -192,12 +221,7 @@ static const mx_ns *clocks_before(struct next_run *r, uint32_t key, uint32_t i)
 static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
                    const mx_ns *baseline_value, uint32_t n_stages, uint32_t i)
 {
-    const struct sim_group_spec *spec =
-        r->group_of[key] < 0 ? NULL : &r->s->specs[r->group_of[key]];
     if (same_stages(value, baseline_value, n_stages)) {
-        if (r->dirty[key] && spec)
-            for (uint32_t j = 0; j < spec->n_models; j++)
-                r->dirty_groups[spec->models[j]]--;
         r->dirty[key] = false;
         return;
     }
@@ -207,11 +231,10 @@ static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
     if (r->dirty[key])
         return;
     r->dirty[key] = true;
-    /* Every model of the group must now be looked at again. */
-    for (uint32_t j = 0; spec && j < spec->n_models; j++) {
-        r->dirty_groups[spec->models[j]]++;
-        activate_model(r, spec->models[j], i);
-    }
+    /* Every request of the group's models must now be looked at again (a key that left the
+     * placement has no models). */
+    if (r->group_of[key] >= 0)
+        wake_stream(r, key, i);
 }
 
 static void log_change(struct next_run *r, struct change c)
@@ -383,32 +406,29 @@ static bool replicas_changed(const struct next_run *r, uint32_t m)
     return false;
 }
 
-/* Whether model m's next request must be simulated again. */
-static bool needs_rerun(const struct next_run *r, uint32_t m)
-{
-    return r->dirty_model[m] || r->dirty_groups[m] > 0;
-}
-
 static void next_run_init(struct next_run *r, struct sim_eval_state *s)
 {
     const struct sim_eval *e = s->e;
     struct sim_world *w = &s->w;
     size_t keys = e->key_limit ? e->key_limit : 1, models = w->n_models ? w->n_models : 1;
     size_t stride = s->b.stride;
-    *r = (struct next_run){.s = s, .e = e, .w = w, .b = &s->b, .stride = s->b.stride};
+    *r = (struct next_run){.s = s,
+                           .e = e,
+                           .w = w,
+                           .b = &s->b,
+                           .stride = s->b.stride,
+                           .n_models = w->n_models,
+                           .last_done = -1};
     r->oh = sim__eval_overheads(w);
     r->clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);
     r->zeros = MX_NEW_ARRAY(mx_ns, stride);
     r->group_of = mx_malloc_array(keys, sizeof(int32_t));
     r->seen = MX_NEW_ARRAY(uint32_t, keys);
-    r->dirty_model = MX_NEW_ARRAY(bool, models);
     r->dirty = MX_NEW_ARRAY(bool, keys);
-    r->dirty_groups = MX_NEW_ARRAY(uint32_t, models);
     r->state = mx_malloc_array(keys * stride, sizeof(mx_ns));
-    r->active = MX_NEW_ARRAY(bool, models);
-    r->resume = mx_malloc_array(models, sizeof(uint32_t));
-    memcpy(r->resume, e->request_begin, w->n_models * sizeof(uint32_t));
-    r->heap = mx_malloc_array(models, sizeof(struct cursor));
+    r->stream_active = MX_NEW_ARRAY(bool, keys);
+    r->stream_at = MX_NEW_ARRAY(uint32_t, keys);
+    r->heap = mx_malloc_array(models + keys, sizeof(struct cursor));
     for (size_t k = 0; k < keys; k++)
         r->group_of[k] = -1;
     for (uint32_t g = 0; g < w->n_groups; g++)
@@ -421,12 +441,10 @@ static void next_run_release(struct next_run *r)
     free(r->zeros);
     free(r->group_of);
     free(r->seen);
-    free(r->dirty_model);
     free(r->dirty);
-    free(r->dirty_groups);
     free(r->state);
-    free(r->active);
-    free(r->resume);
+    free(r->stream_active);
+    free(r->stream_at);
     free(r->heap);
     free(r->changes);
     free(r->pending_request);
@@ -438,24 +456,25 @@ void sim__eval_next(struct sim_eval_state *s)
     const struct sim_eval *e = s->e;
     struct sim_world *w = &s->w;
     struct next_run r;
+    sim__streams_update(s);
     next_run_init(&r, s);
     s->b.rerun = 0;
+    /* Every request of a model whose replicas changed is simulated again. */
     for (uint32_t m = 0; m < w->n_models; m++)
-        if ((r.dirty_model[m] = replicas_changed(&r, m)))
-            activate_model(&r, m, -1);
+        if (e->request_begin[m] < e->request_begin[m + 1] && replicas_changed(&r, m))
+            heap_push(&r, (struct cursor){e->request[e->request_begin[m]], m, e->request_begin[m]});
     while (r.heap_n > 0) {
         struct cursor c = heap_pop(&r);
-        if (!needs_rerun(&r, c.model)) {
-            r.active[c.model] = false;
-            r.resume[c.model] = c.at;
+        if (c.owner >= r.n_models && !r.dirty[c.owner - r.n_models]) {
+            park_stream(&r, c.owner - r.n_models, c.at); /* clean again */
             continue;
         }
-        resimulate(&r, c.model, c.request);
-        uint32_t next = c.at + 1;
-        if (next < e->request_begin[c.model + 1])
-            heap_push(&r, (struct cursor){e->request[next], c.model, next});
-        else
-            r.active[c.model] = false;
+        /* Several cursors may hold the same request: they come up one after another. */
+        if ((int64_t)c.request != r.last_done) {
+            resimulate(&r, (uint32_t)w->model[c.request], c.request);
+            r.last_done = c.request;
+        }
+        advance(&r, c);
     }
     update_lists(&r);
     apply_pending(&r);

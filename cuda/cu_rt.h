@@ -47,11 +47,10 @@ struct cu_rt_act;
 int cu_rt_device_count(void);
 
 /* A stage on GPU gpu with weights drawn from seed (the same seed, shape and layer numbers give the
- * same weights):
- * matrices uniform in +-1 / sqrt(fan_in), layer-norm gammas 1 +- 0.1 and betas 0 +- 0.1,
- * embeddings uniform in +-0.5. Allocates the weights, the scratch of one request (heads x seq x
- * seq scores among it) and 32 MiB of cuBLASLt workspace on the GPU. Fails with MX_EINPUT for a
- * bad shape, MX_EUSAGE for a GPU that is not there, MX_EIO when CUDA fails (out of memory, say).
+ * same weights): matrices uniform in +-1 / sqrt(fan_in), layer-norm gammas 1 +- 0.1 and betas
+ * 0 +- 0.1, embeddings uniform in +-0.5. Allocates the weights, the scratch of one request (heads x
+ * seq x seq scores among it) and 32 MiB of cuBLASLt workspace on the GPU. Fails with MX_EINPUT for
+ * a bad shape, MX_EUSAGE for a GPU that is not there, MX_EIO when CUDA fails (out of memory, say).
  * Free with cu_rt_stage_free() (NULL is fine). */
 int cu_rt_stage_new(int gpu, const struct cu_rt_shape *shape, uint64_t seed,
                     struct cu_rt_stage **out);

@@ -1,9 +1,10 @@
 /* Internals of the planner's evaluator, shared by the full runs (sim_eval.c), the recording run
- * that starts a baseline (sim_eval_record.c) and the incremental runs (sim_eval_next.c).
+ * that starts a baseline (sim_eval_record.c), the incremental runs (sim_eval_next.c) and the
+ * groups' request streams they walk (sim_eval_stream.c).
  *
- * Incremental runs walk each model's requests in order: they are listed model by model, model m's
- * at request[request_begin[m] .. request_begin[m + 1]) in request order. Per-request data stays in
- * request order, where an incremental run's sweep reads it nearly sequentially. */
+ * Incremental runs walk each changed model's requests in order: they are listed model by model,
+ * model m's at request[request_begin[m] .. request_begin[m + 1]) in request order. Per-request data
+ * stays in request order, where an incremental run's sweep reads it nearly sequentially. */
 #ifndef SIM_EVAL_INT_H
 #define SIM_EVAL_INT_H
 
@@ -92,7 +93,7 @@ struct group_stream {
     struct request_index index;
 };
 
-/* Every key's stream, and the scratch that keeps them up to date without allocating per run. */
+/* Every key's stream, and the scratch their edits reuse. */
 struct stream_set {
     struct group_stream *by_key; /* [key_limit], allocated on first use */
     uint32_t *mark, epoch;       /* [n_models] membership marks */

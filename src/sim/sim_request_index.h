@@ -1,4 +1,4 @@
-/* A coarse index over a sorted list of request numbers (a group's stream or admissions, in the
+/* A coarse index over a sorted list of request numbers (a group's request stream, in the
  * planner's incremental evaluator): where to start looking for the first entry above a request,
  * so that a search lands within a few entries of it instead of galloping from afar through
  * memory that is not in cache. Internal to src/sim. */

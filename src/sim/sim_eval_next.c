@@ -280,7 +280,7 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     bool admitted = false;
     mx_ns last = 0, started = 0;
     int32_t chosen = sim__fast_decide(&view, r->clock, reps, n, policy->choose, policy->may_refuse,
-                                      &q, ready, r->s->spill, &admitted, &last, &started);
+                                      false, &q, ready, r->s->spill, &admitted, &last, &started);
     const int32_t to = chosen < 0 ? -1 : (int32_t)r->s->keys[reps[chosen].group];
     const int32_t from = sim__outcome_slot(rec[REC_OUTCOME]);
     const bool was_admitted = sim__outcome_admitted(rec[REC_OUTCOME]);

@@ -98,8 +98,8 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
         bool admitted = false;
         mx_ns last = 0, started = 0;
         s->model_requests[m]++;
-        int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, &q, ready,
-                                          s->spill, &admitted, &last, &started);
+        int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, false, &q,
+                                          ready, s->spill, &admitted, &last, &started);
         int32_t key = chosen < 0 ? -1 : (int32_t)s->keys[reps[chosen].group];
         mx_ns *rec = sim__record(b, i);
         rec[REC_OUTCOME] = sim__outcome(key, admitted);

@@ -79,13 +79,14 @@ static void in_flight_retire(struct in_flight *f, uint32_t g, mx_ns now, uint32_
     }
 }
 
-/* The loop over one segment. Always inlined into one copy per dispatch policy and output mode
- * below, with the policy's choice and flags as constants, so each copy carries only the code it
- * needs. Per-request mode fills r; counting mode (the planner's) only adds to c. */
+/* The loop over one segment. Always inlined into one copy per dispatch policy, output mode and
+ * admission form below, with the policy's choice and flags as constants, so each copy carries only
+ * the code it needs. Per-request mode fills r; counting mode (the planner's) only adds to c.
+ * uniform: the segment is, and the policy reads no inner stage's clock (admit_uniform). */
 static inline __attribute__((always_inline)) void
 run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
-            const bool count_outstanding, const bool may_refuse, const bool counting,
-            struct sim_results *r, struct sim_counts *c)
+            const bool count_outstanding, const bool may_refuse, const bool uniform,
+            const bool counting, struct sim_results *r, struct sim_counts *c)
 {
     const struct sim_segment *seg = &w->segments[segment];
     const mx_ns client = w->overhead_ns[SIM_OH_CLIENT], dispatch = w->overhead_ns[SIM_OH_DISPATCH];
@@ -140,8 +141,8 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
         const struct sim_dispatch_query q = {ready, deadline - fixed};
         bool accepted = false;
         mx_ns last = 0, started = 0;
-        const int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, &q,
-                                                ready, saved, &accepted, &last, &started);
+        const int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, uniform,
+                                                &q, ready, saved, &accepted, &last, &started);
         if (chosen < 0) {
             if (!counting) {
                 status[i] = n == 0 ? SIM_NO_REPLICA : SIM_REJECTED;
@@ -212,49 +213,62 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
 typedef void (*segment_fn)(const struct sim_world *, uint32_t, struct sim_results *,
                            struct sim_counts *);
 
-#define SPECIALISE(name, NAME)                                                                     \
-    static void run_##name(const struct sim_world *w, uint32_t segment, struct sim_results *r,     \
-                           struct sim_counts *c)                                                   \
+/* One copy per output mode (run: per request; count) and admission form (general; _uniform). */
+#define SPECIALISE_FORM(name, NAME, suffix, uniform)                                               \
+    static void run_##name##suffix(const struct sim_world *w, uint32_t segment,                    \
+                                   struct sim_results *r, struct sim_counts *c)                    \
     {                                                                                              \
         run_segment(w, segment, sim__choose_##name, SIM_##NAME##_NEEDS_OUTSTANDING,                \
-                    SIM_##NAME##_MAY_REFUSE, false, r, c);                                         \
+                    SIM_##NAME##_MAY_REFUSE, uniform, false, r, c);                                \
     }                                                                                              \
-    static void count_##name(const struct sim_world *w, uint32_t segment, struct sim_results *r,   \
-                             struct sim_counts *c)                                                 \
+    static void count_##name##suffix(const struct sim_world *w, uint32_t segment,                  \
+                                     struct sim_results *r, struct sim_counts *c)                  \
     {                                                                                              \
         run_segment(w, segment, sim__choose_##name, SIM_##NAME##_NEEDS_OUTSTANDING,                \
-                    SIM_##NAME##_MAY_REFUSE, true, r, c);                                          \
+                    SIM_##NAME##_MAY_REFUSE, uniform, true, r, c);                                 \
     }
+#define SPECIALISE(name, NAME)                                                                     \
+    SPECIALISE_FORM(name, NAME, , false)                                                           \
+    SPECIALISE_FORM(name, NAME, _uniform, true)
 SPECIALISE(least_outstanding, LEAST_OUTSTANDING)
 SPECIALISE(earliest_free, EARLIEST_FREE)
-SPECIALISE(best_finish, BEST_FINISH)
+SPECIALISE_FORM(best_finish, BEST_FINISH, , false)
 #undef SPECIALISE
+#undef SPECIALISE_FORM
 
+/* Per policy: the general copies, and the uniform ones where the policy reads no inner stage's
+ * clock (best-finish predicts through every stage, so it has none). */
 static const struct {
     const struct sim_dispatch_policy *policy;
-    segment_fn run, count;
+    segment_fn run, count, run_uniform, count_uniform;
 } specialised[] = {
-    {&sim_dispatch_least_outstanding, run_least_outstanding, count_least_outstanding},
-    {&sim_dispatch_earliest_free, run_earliest_free, count_earliest_free},
-    {&sim_dispatch_best_finish, run_best_finish, count_best_finish},
+    {&sim_dispatch_least_outstanding, run_least_outstanding, count_least_outstanding,
+     run_least_outstanding_uniform, count_least_outstanding_uniform},
+    {&sim_dispatch_earliest_free, run_earliest_free, count_earliest_free, run_earliest_free_uniform,
+     count_earliest_free_uniform},
+    {&sim_dispatch_best_finish, run_best_finish, count_best_finish, NULL, NULL},
 };
 
 static void run_any(const struct sim_world *w, uint32_t segment,
                     const struct sim_dispatch_policy *policy, struct sim_results *r,
                     struct sim_counts *c)
 {
+    const bool uniform = w->segments[segment].uniform;
     for (size_t k = 0; k < sizeof(specialised) / sizeof(specialised[0]); k++)
         if (specialised[k].policy == policy) {
-            (c ? specialised[k].count : specialised[k].run)(w, segment, r, c);
+            segment_fn run = c ? specialised[k].count : specialised[k].run;
+            segment_fn run_uniform = c ? specialised[k].count_uniform : specialised[k].run_uniform;
+            (uniform && run_uniform ? run_uniform : run)(w, segment, r, c);
             return;
         }
-    /* A policy added to the table without a specialisation: its choice through the pointer. */
+    /* A policy added to the table without a specialisation: its choice through the pointer, and
+     * the general admission, since it may read any stage's clock. */
     if (c)
-        run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse, true,
-                    r, c);
+        run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse,
+                    false, true, r, c);
     else
         run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse,
-                    false, r, c);
+                    false, false, r, c);
 }
 
 void sim__fast_run_segment(const struct sim_world *w, uint32_t segment, const struct sim_options *o,

@@ -53,17 +53,43 @@ static inline __attribute__((always_inline)) mx_ns admit_any(mx_ns *restrict c,
     }
 }
 
+/* Admission at a group whose requests all share one latency vector (a uniform segment's). Such a
+ * pipeline departs like its bottleneck stage behind a fixed delay (Friedman 1965: deterministic
+ * tandem stations may be reordered, slowest first): the last stage finishes at
+ *     max(stage-0 start + sum of latencies, last stage's clock + the largest latency),
+ * exactly the §4.4 recurrence's result. So only the first and last stage clocks are kept (c[0],
+ * c[n - 1]); the inner ones go stale, and nothing on the fast path reads them (its dispatch
+ * policies read the last stage's clock or counts). Returns as admit(). */
+static inline __attribute__((always_inline)) mx_ns admit_uniform(mx_ns *restrict c,
+                                                                 const struct sim_replica *rep,
+                                                                 mx_ns ready, mx_ns latest,
+                                                                 mx_ns *started)
+{
+    const uint32_t last = rep->n_stages - 1;
+    const mx_ns begin = c[0] > ready ? c[0] : ready;
+    const mx_ns through = begin + rep->sum_ns, behind = c[last] + rep->max_ns;
+    const mx_ns t = through > behind ? through : behind;
+    if (t <= latest) {
+        c[0] = begin + rep->latency_ns[0];
+        c[last] = t;
+    }
+    *started = begin;
+    return t;
+}
+
 typedef int32_t (*choose_fn)(const struct sim_view *, const struct sim_replica *, uint32_t,
                              const struct sim_dispatch_query *);
 
 /* Dispatch a request among its model's n replicas, then admit it at the chosen group, whose clocks
- * (in clock, by stage_base) take its stage finishes if it is admitted. Returns the chosen replica
+ * (in clock, by stage_base) take its stage finishes if it is admitted; in a uniform segment, only
+ * the first and last (admit_uniform). Returns the chosen replica
  * (-1: no replica, or dispatch refused it); then *admitted, its last-stage finish *last and stage-0
  * start *started. */
 static inline __attribute__((always_inline)) int32_t
 sim__fast_decide(const struct sim_view *view, mx_ns *clock, const struct sim_replica *reps,
-                 uint32_t n, choose_fn choose, bool may_refuse, const struct sim_dispatch_query *q,
-                 mx_ns ready, mx_ns *spill, bool *admitted, mx_ns *last, mx_ns *started)
+                 uint32_t n, choose_fn choose, bool may_refuse, bool uniform,
+                 const struct sim_dispatch_query *q, mx_ns ready, mx_ns *spill, bool *admitted,
+                 mx_ns *last, mx_ns *started)
 {
     if (n == 0)
         return -1;
@@ -71,8 +97,11 @@ sim__fast_decide(const struct sim_view *view, mx_ns *clock, const struct sim_rep
     if (chosen < 0)
         return -1;
     const struct sim_replica *rep = &reps[chosen];
-    *last = admit_any(clock + rep->stage_base, rep->latency_ns, rep->n_stages, ready, q->latest_ns,
-                      spill, started);
+    if (uniform)
+        *last = admit_uniform(clock + rep->stage_base, rep, ready, q->latest_ns, started);
+    else
+        *last = admit_any(clock + rep->stage_base, rep->latency_ns, rep->n_stages, ready,
+                          q->latest_ns, spill, started);
     *admitted = *last <= q->latest_ns;
     return chosen;
 }

@@ -19,6 +19,7 @@ struct sim_replica {
     const int32_t *batch_sizes; /* [n_batches], ascending, [0] == 1 */
     const mx_ns *latency_ns;    /* [n_batches][n_stages], stage factor applied, each >= 1 */
     mx_ns sum_ns;               /* sum of the batch-1 stage latencies */
+    mx_ns max_ns;               /* the largest batch-1 stage latency: the bottleneck's */
 };
 
 struct sim_group {
@@ -37,6 +38,9 @@ struct sim_segment {
     uint32_t *rep_begin; /* [n_models + 1]: model m's replicas are
                             replicas[rep_begin[m] .. rep_begin[m + 1]), in plan order */
     struct sim_replica *replicas;
+    /* Every group's replicas share one batch-1 latency vector, so that on the fast path a group's
+     * first and last stage clocks are all its state (sim_fast_step.h, admit_uniform). */
+    bool uniform;
 };
 
 /* Latency tables: profiled configs compiled once to integer nanoseconds with the cluster's stage
@@ -60,6 +64,8 @@ void sim__tables_init(struct sim_tables *t, const struct sim_overheads *o, const
  * after the stage factor is MX_EINPUT: it keeps every sum of times far from int64 overflow. */
 int sim__tables_add(struct sim_tables *t, const char *base, const struct prof_config *cfg,
                     uint32_t *entry);
+/* Whether entries a and b have the same batch-1 stage latencies. */
+bool sim__tables_same_batch1(const struct sim_tables *t, uint32_t a, uint32_t b);
 /* Point rep's latency fields at entry (group fields are the caller's). */
 void sim__tables_replica(const struct sim_tables *t, uint32_t entry, struct sim_replica *rep);
 void sim__tables_release(struct sim_tables *t);

@@ -61,6 +61,17 @@ int sim__tables_add(struct sim_tables *t, const char *base, const struct prof_co
     return MX_OK;
 }
 
+bool sim__tables_same_batch1(const struct sim_tables *t, uint32_t a, uint32_t b)
+{
+    const struct sim_table_entry *ea = &t->entries[a], *eb = &t->entries[b];
+    if (a == b)
+        return true;
+    if (ea->cfg->pp != eb->cfg->pp)
+        return false;
+    return memcmp(t->latency + ea->latency, t->latency + eb->latency,
+                  (size_t)ea->cfg->pp * sizeof(mx_ns)) == 0;
+}
+
 void sim__tables_replica(const struct sim_tables *t, uint32_t entry, struct sim_replica *rep)
 {
     const struct sim_table_entry *e = &t->entries[entry];
@@ -68,7 +79,10 @@ void sim__tables_replica(const struct sim_tables *t, uint32_t entry, struct sim_
     rep->n_batches = e->cfg->n_batches;
     rep->latency_ns = t->latency + e->latency;
     rep->batch_sizes = t->batch + e->batch;
-    rep->sum_ns = 0;
-    for (uint32_t k = 0; k < rep->n_stages; k++)
+    rep->sum_ns = rep->max_ns = 0;
+    for (uint32_t k = 0; k < rep->n_stages; k++) {
         rep->sum_ns += rep->latency_ns[k];
+        if (rep->latency_ns[k] > rep->max_ns)
+            rep->max_ns = rep->latency_ns[k];
+    }
 }

@@ -63,6 +63,7 @@ void sim__world_segment(struct sim_world *w, uint32_t s, const struct sim_group_
     total = seg->rep_begin[w->n_models];
     seg->replicas = MX_NEW_ARRAY(struct sim_replica, total);
     uint32_t *fill = MX_NEW_ARRAY(uint32_t, w->n_models);
+    seg->uniform = true;
     for (uint32_t g = 0; g < n_specs; g++) {
         struct sim_group *sg = &w->groups[seg->first_group + g];
         *sg = (struct sim_group){specs[g].id, s, specs[g].n_stages, *next_stage, specs[g].ready_ns};
@@ -70,6 +71,8 @@ void sim__world_segment(struct sim_world *w, uint32_t s, const struct sim_group_
             uint32_t m = specs[g].models[j];
             struct sim_replica *rep = &seg->replicas[seg->rep_begin[m] + fill[m]++];
             sim__tables_replica(&w->tables, specs[g].entry[j], rep);
+            if (!sim__tables_same_batch1(&w->tables, specs[g].entry[0], specs[g].entry[j]))
+                seg->uniform = false;
             rep->group = seg->first_group + g;
             rep->stage_base = sg->stage_base;
             rep->last_stage = rep->stage_base + rep->n_stages - 1;

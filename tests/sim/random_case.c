@@ -55,7 +55,7 @@ struct random_case random_case(uint64_t seed, struct case_shape shape)
     uint32_t n_models = 1 + (uint32_t)gsl_rng_uniform_int(rng, 5);
     const char *bases[8];
     for (uint32_t m = 0; m < n_models; m++)
-        bases[m] = base_names[gsl_rng_uniform_int(rng, 2)];
+        bases[m] = base_names[shape.one_base ? 0 : gsl_rng_uniform_int(rng, 2)];
     rc.db = prof_db_new("random");
     rc.p = fx_plan_new(n_models, bases);
     uint32_t devices = 0;

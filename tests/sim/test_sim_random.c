@@ -64,6 +64,38 @@ Test(random, fast_path_and_event_engine_agree_on_1200_cases)
     cr_assert_gt(outcomes[SIM_NO_REPLICA], 100);
 }
 
+/* Groups whose models share one latency vector keep two clocks on the fast path (admit_uniform):
+ * the event engine, which runs every stage, must see the same outcomes, with and without loading
+ * times, under the policies that take that form. */
+Test(random, uniform_groups_agree_with_the_event_engine)
+{
+    size_t pipelined = 0, rejected = 0;
+    for (uint64_t seed = 20000; seed < 20800; seed++) {
+        struct random_case rc = random_case(
+            seed,
+            (struct case_shape){.schedule = true, .loading = seed % 2 == 0, .one_base = true});
+        rc.o.dispatch =
+            seed % 3 == 0 ? &sim_dispatch_least_outstanding : &sim_dispatch_earliest_free;
+        struct sim_world *w;
+        struct sim_results *event = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+        rc.o.engine = SIM_ENGINE_FAST;
+        struct sim_results *fast = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, &w);
+        assert_same_results(fast, event, seed);
+        for (size_t i = 0; i < fast->n; i++) {
+            bool ran = fast->status[i] == SIM_GOOD || fast->status[i] == SIM_LATE;
+            pipelined += ran && sim_world_group_stages(w, (uint32_t)fast->group[i]) > 1;
+            rejected += fast->status[i] == SIM_REJECTED;
+        }
+        sim_results_free(event);
+        sim_results_free(fast);
+        sim_world_free(w);
+        random_case_free(&rc);
+    }
+    /* The cases must queue requests behind each other in pipelines, and refuse some. */
+    cr_assert_gt(pipelined, 15000, "%zu requests ran in pipelines", pipelined);
+    cr_assert_gt(rejected, 20000, "%zu requests refused", rejected);
+}
+
 Test(random, every_request_ends_once_and_consistently)
 {
     for (uint64_t seed = 5000; seed < 5600; seed++) {

@@ -30,9 +30,10 @@ struct sim_dispatch_query {
 
 struct sim_dispatch_policy {
     const char *name;
-    const char *summary;    /* one line for --help */
-    bool needs_outstanding; /* engines maintain outstanding counts only for such policies */
-    bool may_refuse;        /* whether choose() can return -1 (else one replica is a given) */
+    const char *summary;     /* one line for --help */
+    bool needs_outstanding;  /* engines maintain outstanding counts only for such policies */
+    bool may_refuse;         /* whether choose() can return -1 (else one replica is a given) */
+    bool reads_inner_stages; /* choose() reads stage clocks other than the last */
     int32_t (*choose)(const struct sim_view *view, const struct sim_replica *replicas, uint32_t n,
                       const struct sim_dispatch_query *q);
 };

@@ -12,5 +12,6 @@ const struct sim_dispatch_policy sim_dispatch_best_finish = {
     .summary = "earliest predicted finish that meets the deadline, else refuse",
     .needs_outstanding = SIM_BEST_FINISH_NEEDS_OUTSTANDING,
     .may_refuse = SIM_BEST_FINISH_MAY_REFUSE,
+    .reads_inner_stages = SIM_BEST_FINISH_READS_INNER_STAGES,
     .choose = choose,
 };

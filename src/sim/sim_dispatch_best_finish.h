@@ -7,7 +7,11 @@
 #include "sim_int.h"
 
 /* What the engines must provide for this policy, as constants for the fast path. */
-enum { SIM_BEST_FINISH_NEEDS_OUTSTANDING = 0, SIM_BEST_FINISH_MAY_REFUSE = 1 };
+enum {
+    SIM_BEST_FINISH_NEEDS_OUTSTANDING = 0,
+    SIM_BEST_FINISH_MAY_REFUSE = 1,
+    SIM_BEST_FINISH_READS_INNER_STAGES = 1
+};
 
 /* Inline so that the fast path can specialise its loop for each policy. */
 static inline int32_t sim__choose_best_finish(const struct sim_view *view,

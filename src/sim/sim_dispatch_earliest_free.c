@@ -12,5 +12,6 @@ const struct sim_dispatch_policy sim_dispatch_earliest_free = {
     .summary = "the group whose last stage frees earliest (AlpaServe's fast simulator)",
     .needs_outstanding = SIM_EARLIEST_FREE_NEEDS_OUTSTANDING,
     .may_refuse = SIM_EARLIEST_FREE_MAY_REFUSE,
+    .reads_inner_stages = SIM_EARLIEST_FREE_READS_INNER_STAGES,
     .choose = choose,
 };

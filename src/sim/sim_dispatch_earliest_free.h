@@ -6,7 +6,11 @@
 #include "sim_int.h"
 
 /* What the engines must provide for this policy, as constants for the fast path. */
-enum { SIM_EARLIEST_FREE_NEEDS_OUTSTANDING = 0, SIM_EARLIEST_FREE_MAY_REFUSE = 0 };
+enum {
+    SIM_EARLIEST_FREE_NEEDS_OUTSTANDING = 0,
+    SIM_EARLIEST_FREE_MAY_REFUSE = 0,
+    SIM_EARLIEST_FREE_READS_INNER_STAGES = 0
+};
 
 /* Inline so that the fast path can specialise its loop for each policy. */
 static inline int32_t sim__choose_earliest_free(const struct sim_view *view,

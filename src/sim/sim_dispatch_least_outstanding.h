@@ -7,7 +7,11 @@
 #include "sim_int.h"
 
 /* What the engines must provide for this policy, as constants for the fast path. */
-enum { SIM_LEAST_OUTSTANDING_NEEDS_OUTSTANDING = 1, SIM_LEAST_OUTSTANDING_MAY_REFUSE = 0 };
+enum {
+    SIM_LEAST_OUTSTANDING_NEEDS_OUTSTANDING = 1,
+    SIM_LEAST_OUTSTANDING_MAY_REFUSE = 0,
+    SIM_LEAST_OUTSTANDING_READS_INNER_STAGES = 0
+};
 
 /* Inline so that the fast path can specialise its loop for each policy. */
 static inline int32_t sim__choose_least_outstanding(const struct sim_view *view,

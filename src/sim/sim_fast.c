@@ -236,8 +236,8 @@ SPECIALISE_FORM(best_finish, BEST_FINISH, , false)
 #undef SPECIALISE
 #undef SPECIALISE_FORM
 
-/* Per policy: the general copies, and the uniform ones where the policy reads no inner stage's
- * clock (best-finish predicts through every stage, so it has none). */
+/* Per policy: the general copies, and the uniform ones of the policies that read no inner stage's
+ * clock (best-finish predicts through every stage: sim__uniform_form never picks its NULLs). */
 static const struct {
     const struct sim_dispatch_policy *policy;
     segment_fn run, count, run_uniform, count_uniform;
@@ -253,22 +253,22 @@ static void run_any(const struct sim_world *w, uint32_t segment,
                     const struct sim_dispatch_policy *policy, struct sim_results *r,
                     struct sim_counts *c)
 {
-    const bool uniform = w->segments[segment].uniform;
+    const bool uniform = sim__uniform_form(&w->segments[segment], policy);
     for (size_t k = 0; k < sizeof(specialised) / sizeof(specialised[0]); k++)
         if (specialised[k].policy == policy) {
-            segment_fn run = c ? specialised[k].count : specialised[k].run;
-            segment_fn run_uniform = c ? specialised[k].count_uniform : specialised[k].run_uniform;
-            (uniform && run_uniform ? run_uniform : run)(w, segment, r, c);
+            if (uniform)
+                (c ? specialised[k].count_uniform : specialised[k].run_uniform)(w, segment, r, c);
+            else
+                (c ? specialised[k].count : specialised[k].run)(w, segment, r, c);
             return;
         }
-    /* A policy added to the table without a specialisation: its choice through the pointer, and
-     * the general admission, since it may read any stage's clock. */
+    /* A policy added to the table without a specialisation: its choice through the pointer. */
     if (c)
         run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse,
-                    false, true, r, c);
+                    uniform, true, r, c);
     else
         run_segment(w, segment, policy->choose, policy->needs_outstanding, policy->may_refuse,
-                    false, false, r, c);
+                    uniform, false, r, c);
 }
 
 void sim__fast_run_segment(const struct sim_world *w, uint32_t segment, const struct sim_options *o,

@@ -58,8 +58,8 @@ static inline __attribute__((always_inline)) mx_ns admit_any(mx_ns *restrict c,
  * tandem stations may be reordered, slowest first): the last stage finishes at
  *     max(stage-0 start + sum of latencies, last stage's clock + the largest latency),
  * exactly the §4.4 recurrence's result. So only the first and last stage clocks are kept (c[0],
- * c[n - 1]); the inner ones go stale, and nothing on the fast path reads them (its dispatch
- * policies read the last stage's clock or counts). Returns as admit(). */
+ * c[n - 1]); the inner ones go stale, so only policies that read no inner stage's clock may use
+ * it (sim__uniform_form). Returns as admit(). */
 static inline __attribute__((always_inline)) mx_ns admit_uniform(mx_ns *restrict c,
                                                                  const struct sim_replica *rep,
                                                                  mx_ns ready, mx_ns latest,
@@ -75,6 +75,13 @@ static inline __attribute__((always_inline)) mx_ns admit_uniform(mx_ns *restrict
     }
     *started = begin;
     return t;
+}
+
+/* Whether the fast path may admit in segment seg with admit_uniform under policy. */
+static inline bool sim__uniform_form(const struct sim_segment *seg,
+                                     const struct sim_dispatch_policy *policy)
+{
+    return seg->uniform && !policy->reads_inner_stages;
 }
 
 typedef int32_t (*choose_fn)(const struct sim_view *, const struct sim_replica *, uint32_t,

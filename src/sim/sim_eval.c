@@ -9,6 +9,7 @@
 #include "prof_db.h"
 #include "sim_dispatch.h"
 #include "sim_eval_int.h"
+#include "sim_fast_step.h"
 #include "wl_trace.h"
 
 #include <stdlib.h>
@@ -243,7 +244,7 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
 #define RERUN_LIMIT 0.3
 
 /* Whether every key of groups that the baseline has too keeps its config there, and the baseline's
- * records can hold every group's stages. */
+ * records can hold every group's state. */
 static bool same_configs(const struct sim_eval_state *s, uint32_t n_groups,
                          const struct sim_placement_group *groups)
 {
@@ -254,10 +255,19 @@ static bool same_configs(const struct sim_eval_state *s, uint32_t n_groups,
             return false; /* the full run reports it */
         if (b->slot_pp[k] != 0 && (b->slot_pp[k] != groups[g].pp || b->slot_op[k] != groups[g].op))
             return false;
-        if ((uint32_t)groups[g].pp > b->stride)
+        if (!b->uniform && (uint32_t)groups[g].pp > b->stride)
             return false; /* deeper than the baseline's records hold */
     }
     return true;
+}
+
+/* Whether the placed world can go on from the baseline's form: a baseline in the general form takes
+ * any placement; one in the uniform form, a placement in that form too. (A key whose models'
+ * latency vector differs between the two hosts no model of the other's, keeping its config: every
+ * request it admits in either run is then simulated again, from its last stage clock.) */
+static bool same_form(const struct sim_eval_state *s)
+{
+    return !s->b.uniform || sim__uniform_form(&s->w.segments[0], s->e->dispatch);
 }
 
 void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
@@ -270,7 +280,7 @@ void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
     bool incremental = s->b.valid && (double)s->b.rerun <= RERUN_LIMIT * (double)s->w.n &&
                        same_configs(s, n_groups, groups);
     sim__eval_place(s, n_groups, groups);
-    if (incremental) {
+    if (incremental && same_form(s)) {
         sim__eval_next(s);
         s->simulated = s->b.rerun;
     } else {

@@ -70,10 +70,12 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
  * only the requests the change between the two placements can affect (groups whose key keeps its
  * model list are reused). Falls back to a full run when the state's previous evaluation was not
  * sim_eval_run_next's, the dispatch policy reads outstanding counts, a key changed its config, a
- * group is deeper than the previous placement's deepest, or the previous incremental run
- * re-simulated over 30% of the workload. Meant for sequences of small changes, such as a greedy
- * fill adding one replica at a time. A state keeps about (1 + deepest pp) * 8 bytes per request for
- * it, and 4 bytes per request for each replica of its model (the groups' request streams). */
+ * group is deeper than the previous placement's deepest, the previous placement had one latency
+ * vector per group and this one has not (the uniform form, sim_fast_step.h), or the previous
+ * incremental run re-simulated over 30% of the workload. Meant for sequences of small changes,
+ * such as a greedy fill adding one replica at a time. A state keeps (1 + deepest pp) * 8 bytes per
+ * request for it (16 in the uniform form), and 4 bytes per request for each replica of its model
+ * (the groups' request streams). */
 void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
                        const struct sim_placement_group *groups, struct sim_eval_result *out);
 

@@ -49,7 +49,12 @@ struct baseline {
      * it was admitted. One place, so that the incremental run loads a request with one miss; as
      * narrow as the recorded placement allows (n * words * 8 bytes per state). */
     mx_ns *record;
-    uint32_t stride; /* the most stages of any group of the recorded placement, at least 1 */
+    /* Recorded in the uniform form (sim__uniform_form): a group's state is its last stage's clock
+     * alone, since every group started empty and stage 0 then never delays a uniform pipeline
+     * (admit_uniform: stage-0 start + sum <= last clock + largest latency once anything ran). */
+    bool uniform;
+    uint32_t stride; /* clocks a group's state has: 1 if uniform, else the most stages of any
+                        group of the recorded placement (at least 1) */
     uint32_t words;  /* REC_FINISH + stride */
     struct admissions *by_slot; /* [key_limit] */
     uint32_t *rep_begin;        /* [n_models + 1] each model's replica keys, in dispatch order */

@@ -17,7 +17,11 @@
  * the baseline becomes the new run's at the end.
  *
  * The sweep reads per-request data in request order, and searches each key's admissions and
- * stream with a cursor that only moves forward. */
+ * stream with a cursor that only moves forward.
+ *
+ * A group's state is its stage clocks, or in the uniform form (sim_eval_int.h) its last stage's
+ * clock alone: `width` clocks either way, which is what records, dirty states and comparisons
+ * hold. */
 #include "sim_eval_int.h"
 
 #include "mx_alloc.h"
@@ -47,6 +51,7 @@ struct next_run {
     struct sim_world *w;
     struct baseline *b;
     uint32_t stride;
+    bool uniform; /* the baseline's form */
     struct eval_overheads oh;
     mx_ns *clock; /* the world's stage clocks, by stage_base */
     mx_ns *zeros; /* [stride] the clocks of a group nothing ran on yet */
@@ -69,8 +74,8 @@ struct next_run {
     uint32_t n_pending, cap_pending;
 };
 
-/* Copy a group's stage clocks: a pipeline's depth, short enough that the usual depths are copied
- * inline rather than by a call. */
+/* Copy a group's state: short enough that the usual widths are copied inline rather than by a
+ * call. */
 static inline void copy_stages(mx_ns *restrict dst, const mx_ns *restrict src, uint32_t n)
 {
     switch (n) {
@@ -217,17 +222,42 @@ static const mx_ns *clocks_before(struct next_run *r, uint32_t key, uint32_t i)
     return r->dirty[key] ? r->state + (size_t)key * r->stride : baseline_before(r, key, i);
 }
 
-/* Group key's new clocks after request i are value; the baseline's are baseline_value. */
-static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
-                   const mx_ns *baseline_value, uint32_t n_stages, uint32_t i)
+/* The clocks a group of n_stages stages keeps as its state. */
+static inline uint32_t width(const struct next_run *r, uint32_t n_stages)
 {
-    if (same_stages(value, baseline_value, n_stages)) {
+    return r->uniform ? 1 : n_stages;
+}
+
+/* Where the state of rep's group lies among the world's stage clocks. */
+static inline mx_ns *state_in_clock(const struct next_run *r, const struct sim_replica *rep)
+{
+    return r->clock + (r->uniform ? rep->last_stage : rep->stage_base);
+}
+
+/* Set rep's group's stage clocks from its state. In the uniform form stage 0 is set idle (its
+ * clock never matters: sim_eval_int.h), before the last, which may be the same stage. */
+static inline void load_state(struct next_run *r, const struct sim_replica *rep, const mx_ns *state)
+{
+    if (r->uniform) {
+        r->clock[rep->stage_base] = 0;
+        r->clock[rep->last_stage] = state[0];
+    } else {
+        copy_stages(r->clock + rep->stage_base, state, rep->n_stages);
+    }
+}
+
+/* Group key's new state after request i is value; the baseline's is baseline_value; both n clocks
+ * wide. */
+static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
+                   const mx_ns *baseline_value, uint32_t n, uint32_t i)
+{
+    if (same_stages(value, baseline_value, n)) {
         r->dirty[key] = false;
         return;
     }
     mx_ns *state = r->state + (size_t)key * r->stride;
     if (state != value)
-        copy_stages(state, value, n_stages);
+        copy_stages(state, value, n);
     if (r->dirty[key])
         return;
     r->dirty[key] = true;
@@ -246,7 +276,7 @@ static void log_change(struct next_run *r, struct change c)
     r->changes[r->n_changes++] = c;
 }
 
-static void defer_finish(struct next_run *r, uint32_t i, const mx_ns *finish, uint32_t n_stages)
+static void defer_finish(struct next_run *r, uint32_t i, const mx_ns *finish, uint32_t n)
 {
     if (r->n_pending == r->cap_pending) {
         r->cap_pending = r->cap_pending ? 2 * r->cap_pending : 256;
@@ -256,8 +286,8 @@ static void defer_finish(struct next_run *r, uint32_t i, const mx_ns *finish, ui
     }
     mx_ns *to = r->pending_finish + (size_t)r->n_pending * r->stride;
     r->pending_request[r->n_pending++] = i;
-    copy_stages(to, finish, n_stages);
-    memset(to + n_stages, 0, (r->stride - n_stages) * sizeof(mx_ns)); /* all of it is copied */
+    copy_stages(to, finish, n);
+    memset(to + n, 0, (r->stride - n) * sizeof(mx_ns)); /* all of it is copied */
 }
 
 /* Simulate request i (of model m) again. */
@@ -269,8 +299,7 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
     const struct sim_replica *reps = seg->replicas + begin;
     for (uint32_t k = 0; k < n; k++)
-        copy_stages(r->clock + reps[k].stage_base, clocks_before(r, r->s->keys[reps[k].group], i),
-                    reps[k].n_stages);
+        load_state(r, &reps[k], clocks_before(r, r->s->keys[reps[k].group], i));
     mx_ns *rec = sim__record(b, i);
     const mx_ns arrival = r->e->times[i].arrival, deadline = r->e->times[i].deadline;
     const mx_ns ready = arrival + r->oh.to_ready;
@@ -279,25 +308,27 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     const struct sim_dispatch_policy *policy = r->e->dispatch;
     bool admitted = false;
     mx_ns last = 0, started = 0;
-    int32_t chosen = sim__fast_decide(&view, r->clock, reps, n, policy->choose, policy->may_refuse,
-                                      false, &q, ready, r->s->spill, &admitted, &last, &started);
+    int32_t chosen =
+        sim__fast_decide(&view, r->clock, reps, n, policy->choose, policy->may_refuse, r->uniform,
+                         &q, ready, r->s->spill, &admitted, &last, &started);
     const int32_t to = chosen < 0 ? -1 : (int32_t)r->s->keys[reps[chosen].group];
     const int32_t from = sim__outcome_slot(rec[REC_OUTCOME]);
     const bool was_admitted = sim__outcome_admitted(rec[REC_OUTCOME]);
     const mx_ns *old_finish = rec + REC_FINISH;
-    const mx_ns old_last = was_admitted ? old_finish[b->slot_pp[from] - 1] : 0;
+    const uint32_t old_width = was_admitted ? width(r, (uint32_t)b->slot_pp[from]) : 0;
+    const mx_ns old_last = was_admitted ? old_finish[old_width - 1] : 0;
 
-    /* The group that admitted it in the baseline and does not now keeps its clocks from before. */
+    /* The group that admitted it in the baseline and does not now keeps its state from before. */
     if (was_admitted && !(admitted && to == from))
-        settle(r, (uint32_t)from, clocks_before(r, (uint32_t)from, i), old_finish,
-               (uint32_t)b->slot_pp[from], i);
+        settle(r, (uint32_t)from, clocks_before(r, (uint32_t)from, i), old_finish, old_width, i);
     /* The group that admits it now takes its finishes. */
     if (admitted) {
         const struct sim_replica *rep = &reps[chosen];
         const mx_ns *base =
             was_admitted && from == to ? old_finish : baseline_before(r, (uint32_t)to, i);
-        settle(r, (uint32_t)to, r->clock + rep->stage_base, base, rep->n_stages, i);
-        defer_finish(r, i, r->clock + rep->stage_base, rep->n_stages);
+        mx_ns *now = state_in_clock(r, rep);
+        settle(r, (uint32_t)to, now, base, width(r, rep->n_stages), i);
+        defer_finish(r, i, now, width(r, rep->n_stages));
     }
 
     bool good_before = was_admitted && old_last + r->oh.reply <= deadline;
@@ -417,6 +448,7 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
                            .w = w,
                            .b = &s->b,
                            .stride = s->b.stride,
+                           .uniform = s->b.uniform,
                            .n_models = w->n_models,
                            .last_done = -1};
     r->oh = sim__eval_overheads(w);

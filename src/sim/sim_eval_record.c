@@ -32,16 +32,17 @@ void sim__baseline_release(struct baseline *b, uint32_t key_limit)
     free(b->slot_requests);
 }
 
-/* Size the baseline for the placed world: records as wide as its deepest group needs. */
-static void baseline_reset(struct sim_eval_state *s)
+/* Size the baseline for the placed world: records as wide as a group's state in the given form. */
+static void baseline_reset(struct sim_eval_state *s, bool uniform)
 {
     const struct sim_eval *e = s->e;
     struct baseline *b = &s->b;
     size_t n = s->w.n, keys = e->key_limit ? e->key_limit : 1;
     uint32_t stride = 1;
-    for (uint32_t g = 0; g < s->w.n_groups; g++)
+    for (uint32_t g = 0; g < s->w.n_groups && !uniform; g++)
         if (s->w.groups[g].n_stages > stride)
             stride = s->w.groups[g].n_stages;
+    b->uniform = uniform;
     if (!b->record || stride != b->stride) {
         b->stride = stride;
         b->words = REC_FINISH + stride;
@@ -75,9 +76,10 @@ void sim__baseline_layout(struct sim_eval_state *s)
     }
 }
 
-/* Each request once, in order, as the fast path runs it, keeping what it did. */
+/* Each request once, in order, as the fast path runs it, keeping what it did: in the uniform form
+ * (sim__uniform_form), a group's last stage clock only. */
 static inline __attribute__((always_inline)) void record(struct sim_eval_state *s, choose_fn choose,
-                                                         bool may_refuse)
+                                                         bool may_refuse, bool uniform)
 {
     struct sim_world *w = &s->w;
     struct baseline *b = &s->b;
@@ -85,7 +87,7 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
     const struct eval_overheads oh = sim__eval_overheads(w);
     mx_ns *clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);
     const struct sim_view view = {w->groups, clock, NULL};
-    baseline_reset(s);
+    baseline_reset(s, uniform);
     memset(s->model_requests, 0, w->n_models * sizeof(uint64_t));
     memset(s->model_good, 0, w->n_models * sizeof(uint64_t));
     mx_ns latency_sum = 0;
@@ -98,7 +100,7 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
         bool admitted = false;
         mx_ns last = 0, started = 0;
         s->model_requests[m]++;
-        int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, false, &q,
+        int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, uniform, &q,
                                           ready, s->spill, &admitted, &last, &started);
         int32_t key = chosen < 0 ? -1 : (int32_t)s->keys[reps[chosen].group];
         mx_ns *rec = sim__record(b, i);
@@ -109,7 +111,10 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
         if (!admitted)
             continue;
         const struct sim_replica *rep = &reps[chosen];
-        memcpy(rec + REC_FINISH, clock + rep->stage_base, rep->n_stages * sizeof(mx_ns));
+        if (uniform)
+            rec[REC_FINISH] = last;
+        else
+            memcpy(rec + REC_FINISH, clock + rep->stage_base, rep->n_stages * sizeof(mx_ns));
         sim__admissions_push(&b->by_slot[key], (uint32_t)i);
         s->model_good[m] += last + oh.reply <= w->deadline_ns[i];
         latency_sum += last + oh.reply - w->arrival_ns[i];
@@ -123,23 +128,29 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
 
 static void record_earliest_free(struct sim_eval_state *s)
 {
-    record(s, sim__choose_earliest_free, SIM_EARLIEST_FREE_MAY_REFUSE);
+    record(s, sim__choose_earliest_free, SIM_EARLIEST_FREE_MAY_REFUSE, false);
+}
+
+static void record_earliest_free_uniform(struct sim_eval_state *s)
+{
+    record(s, sim__choose_earliest_free, SIM_EARLIEST_FREE_MAY_REFUSE, true);
 }
 
 static void record_best_finish(struct sim_eval_state *s)
 {
-    record(s, sim__choose_best_finish, SIM_BEST_FINISH_MAY_REFUSE);
+    record(s, sim__choose_best_finish, SIM_BEST_FINISH_MAY_REFUSE, false);
 }
 
 void sim__eval_record(struct sim_eval_state *s)
 {
     const struct sim_dispatch_policy *policy = s->e->dispatch;
+    const bool uniform = sim__uniform_form(&s->w.segments[0], policy);
     if (policy == &sim_dispatch_earliest_free)
-        record_earliest_free(s);
+        (uniform ? record_earliest_free_uniform : record_earliest_free)(s);
     else if (policy == &sim_dispatch_best_finish)
-        record_best_finish(s);
+        record_best_finish(s); /* never uniform: it reads every stage */
     else
-        record(s, policy->choose, policy->may_refuse);
+        record(s, policy->choose, policy->may_refuse, uniform);
     for (uint32_t g = 0; g < s->w.n_groups; g++)
         s->group_requests[g] = s->b.slot_requests[s->keys[g]];
 }

@@ -45,8 +45,8 @@ struct admissions {
  * evaluation starts from. */
 struct baseline {
     bool valid;
-    /* Per request, in request order, `words` words (REC_*): its outcome, then its stage finishes if
-     * it was admitted. One place, so that the incremental run loads a request with one miss; as
+    /* Per request, in request order, `words` words (REC_*): its outcome, the last stage clock of
+     * the group it went to when it was dispatched, then its stage finishes if it was admitted. One place, so that the incremental run loads a request with one miss; as
      * narrow as the recorded placement allows (n * words * 8 bytes per state). */
     mx_ns *record;
     /* Recorded in the uniform form (sim__uniform_form): a group's state is its last stage's clock
@@ -65,8 +65,9 @@ struct baseline {
     uint32_t rerun; /* requests the last incremental evaluation re-simulated */
 };
 
-/* A request's record in the baseline: word indices. The outcome is sim__outcome(slot, admitted). */
-enum { REC_OUTCOME, REC_FINISH };
+/* A request's record in the baseline: word indices. The outcome is sim__outcome(slot, admitted);
+ * the dispatch clock is meaningful when the slot is not -1. */
+enum { REC_OUTCOME, REC_DISPATCH, REC_FINISH };
 
 static inline mx_ns sim__outcome(int32_t slot, bool admitted)
 {

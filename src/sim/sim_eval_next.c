@@ -51,7 +51,11 @@ struct next_run {
     struct sim_world *w;
     struct baseline *b;
     uint32_t stride;
-    bool uniform; /* the baseline's form */
+    bool uniform;     /* the baseline's form */
+    bool skip_clean;  /* the policy is earliest-free: see load_dispatch_clocks */
+    bool *changed;    /* [n_models] the model's replica keys differ from the baseline's */
+    bool *kept_order; /* [n_models] they include the baseline's, in the same order */
+    bool *fresh;      /* [replicas] the replica's key is not among its model's in the baseline */
     struct eval_overheads oh;
     mx_ns *clock; /* the world's stage clocks, by stage_base */
     mx_ns *zeros; /* [stride] the clocks of a group nothing ran on yet */
@@ -246,6 +250,46 @@ static inline void load_state(struct next_run *r, const struct sim_replica *rep,
     }
 }
 
+/* Group key's state in the new run just before request i, which the baseline dispatched to it
+ * when the group's last stage clock was *dispatched: in the uniform form, that clock is all of a
+ * clean group's state. */
+static const mx_ns *state_before_dispatched(struct next_run *r, uint32_t key, uint32_t i,
+                                            const mx_ns *dispatched)
+{
+    if (r->dirty[key])
+        return r->state + (size_t)key * r->stride;
+    return r->uniform ? dispatched : baseline_before(r, key, i);
+}
+
+/* Set the clocks that dispatch compares for request i of model m (replicas reps[0..n), the first
+ * at `first` in the segment), which the baseline dispatched to group key `before` (-1: nowhere)
+ * when its last stage clock was *dispatched. Earliest-free picks the first replica whose last
+ * stage frees earliest. If m's replicas include the baseline's in the same order and `before` is
+ * clean, every other clean group of the baseline's lost to `before` then with the clock it still
+ * has (a later one in both orders, at a tie), so only a dirty or new group can beat it now: the
+ * other clean groups are set never to free, `before` gets its recorded clock, and only new groups'
+ * states are looked up. Returns whether it did so (the chosen group's state is then loaded once it
+ * is chosen); otherwise every group's state is loaded, as any policy needs. */
+static bool load_dispatch_clocks(struct next_run *r, uint32_t m, uint32_t i,
+                                 const struct sim_replica *reps, uint32_t first, uint32_t n,
+                                 int32_t before, const mx_ns *dispatched)
+{
+    const uint32_t *keys = r->s->keys;
+    if (!r->skip_clean || !r->kept_order[m] || before < 0 || r->dirty[before]) {
+        for (uint32_t k = 0; k < n; k++)
+            load_state(r, &reps[k], clocks_before(r, keys[reps[k].group], i));
+        return false;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        const uint32_t key = keys[reps[k].group];
+        if (r->dirty[key] || r->fresh[first + k])
+            load_state(r, &reps[k], clocks_before(r, key, i));
+        else
+            r->clock[reps[k].last_stage] = key == (uint32_t)before ? *dispatched : MX_NS_NEVER;
+    }
+    return true;
+}
+
 /* Group key's new state after request i is value; the baseline's is baseline_value; both n clocks
  * wide. */
 static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
@@ -298,9 +342,11 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     const struct sim_segment *seg = &w->segments[0];
     const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
     const struct sim_replica *reps = seg->replicas + begin;
-    for (uint32_t k = 0; k < n; k++)
-        load_state(r, &reps[k], clocks_before(r, r->s->keys[reps[k].group], i));
     mx_ns *rec = sim__record(b, i);
+    const int32_t from = sim__outcome_slot(rec[REC_OUTCOME]);
+    const bool was_admitted = sim__outcome_admitted(rec[REC_OUTCOME]);
+    const mx_ns old_dispatch = rec[REC_DISPATCH];
+    const bool skipped = load_dispatch_clocks(r, m, i, reps, begin, n, from, &old_dispatch);
     const mx_ns arrival = r->e->times[i].arrival, deadline = r->e->times[i].deadline;
     const mx_ns ready = arrival + r->oh.to_ready;
     const struct sim_dispatch_query q = {ready, deadline - r->oh.fixed};
@@ -308,19 +354,24 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     const struct sim_dispatch_policy *policy = r->e->dispatch;
     bool admitted = false;
     mx_ns last = 0, started = 0;
-    int32_t chosen =
-        sim__fast_decide(&view, r->clock, reps, n, policy->choose, policy->may_refuse, r->uniform,
-                         &q, ready, r->s->spill, &admitted, &last, &started);
+    int32_t chosen = sim__fast_choose(&view, reps, n, policy->choose, policy->may_refuse, &q);
     const int32_t to = chosen < 0 ? -1 : (int32_t)r->s->keys[reps[chosen].group];
-    const int32_t from = sim__outcome_slot(rec[REC_OUTCOME]);
-    const bool was_admitted = sim__outcome_admitted(rec[REC_OUTCOME]);
+    if (chosen >= 0) {
+        const struct sim_replica *rep = &reps[chosen];
+        if (skipped && !r->dirty[to] && to == from) /* its clocks were not all loaded */
+            load_state(r, rep, state_before_dispatched(r, (uint32_t)to, i, &old_dispatch));
+        rec[REC_DISPATCH] = r->clock[rep->last_stage];
+        last =
+            sim__fast_admit(r->clock, rep, r->uniform, &q, ready, r->s->spill, &admitted, &started);
+    }
     const mx_ns *old_finish = rec + REC_FINISH;
     const uint32_t old_width = was_admitted ? width(r, (uint32_t)b->slot_pp[from]) : 0;
     const mx_ns old_last = was_admitted ? old_finish[old_width - 1] : 0;
 
     /* The group that admitted it in the baseline and does not now keeps its state from before. */
     if (was_admitted && !(admitted && to == from))
-        settle(r, (uint32_t)from, clocks_before(r, (uint32_t)from, i), old_finish, old_width, i);
+        settle(r, (uint32_t)from, state_before_dispatched(r, (uint32_t)from, i, &old_dispatch),
+               old_finish, old_width, i);
     /* The group that admits it now takes its finishes. */
     if (admitted) {
         const struct sim_replica *rep = &reps[chosen];
@@ -423,18 +474,24 @@ static void apply_pending(struct next_run *r)
 }
 
 /* Whether model m's replica keys (in dispatch order) differ from the baseline's. */
-static bool replicas_changed(const struct next_run *r, uint32_t m)
+/* Compare model m's replica keys (in dispatch order) with the baseline's: set r->changed[m], and
+ * r->kept_order[m] when the baseline's keys are all still there in the same order (then
+ * r->fresh[] marks the replicas that are new). */
+static void compare_replicas(struct next_run *r, uint32_t m)
 {
     const struct sim_segment *seg = &r->w->segments[0];
     const struct baseline *b = r->b;
-    uint32_t n = seg->rep_begin[m + 1] - seg->rep_begin[m];
-    if (n != b->rep_begin[m + 1] - b->rep_begin[m])
-        return true;
-    for (uint32_t k = 0; k < n; k++)
-        if (r->s->keys[seg->replicas[seg->rep_begin[m] + k].group] !=
-            b->rep_slot[b->rep_begin[m] + k])
-            return true;
-    return false;
+    const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
+    const uint32_t *old = b->rep_slot + b->rep_begin[m];
+    const uint32_t n_old = b->rep_begin[m + 1] - b->rep_begin[m];
+    uint32_t j = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        const bool kept = j < n_old && r->s->keys[seg->replicas[begin + k].group] == old[j];
+        r->fresh[begin + k] = !kept;
+        j += kept;
+    }
+    r->kept_order[m] = j == n_old;
+    r->changed[m] = n != n_old || !r->kept_order[m];
 }
 
 static void next_run_init(struct next_run *r, struct sim_eval_state *s)
@@ -449,6 +506,7 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
                            .b = &s->b,
                            .stride = s->b.stride,
                            .uniform = s->b.uniform,
+                           .skip_clean = e->dispatch == &sim_dispatch_earliest_free,
                            .n_models = w->n_models,
                            .last_done = -1};
     r->oh = sim__eval_overheads(w);
@@ -461,6 +519,9 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
     r->stream_active = MX_NEW_ARRAY(bool, keys);
     r->stream_at = MX_NEW_ARRAY(uint32_t, keys);
     r->heap = mx_malloc_array(models + keys, sizeof(struct cursor));
+    r->changed = MX_NEW_ARRAY(bool, models);
+    r->kept_order = MX_NEW_ARRAY(bool, models);
+    r->fresh = MX_NEW_ARRAY(bool, w->segments[0].rep_begin[w->n_models] + 1);
     for (size_t k = 0; k < keys; k++)
         r->group_of[k] = -1;
     for (uint32_t g = 0; g < w->n_groups; g++)
@@ -478,6 +539,9 @@ static void next_run_release(struct next_run *r)
     free(r->stream_active);
     free(r->stream_at);
     free(r->heap);
+    free(r->changed);
+    free(r->kept_order);
+    free(r->fresh);
     free(r->changes);
     free(r->pending_request);
     free(r->pending_finish);
@@ -492,9 +556,11 @@ void sim__eval_next(struct sim_eval_state *s)
     next_run_init(&r, s);
     s->b.rerun = 0;
     /* Every request of a model whose replicas changed is simulated again. */
-    for (uint32_t m = 0; m < w->n_models; m++)
-        if (e->request_begin[m] < e->request_begin[m + 1] && replicas_changed(&r, m))
+    for (uint32_t m = 0; m < w->n_models; m++) {
+        compare_replicas(&r, m);
+        if (e->request_begin[m] < e->request_begin[m + 1] && r.changed[m])
             heap_push(&r, (struct cursor){e->request[e->request_begin[m]], m, e->request_begin[m]});
+    }
     while (r.heap_n > 0) {
         struct cursor c = heap_pop(&r);
         if (c.owner >= r.n_models && !r.dirty[c.owner - r.n_models]) {

@@ -100,13 +100,17 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
         bool admitted = false;
         mx_ns last = 0, started = 0;
         s->model_requests[m]++;
-        int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, uniform, &q,
-                                          ready, s->spill, &admitted, &last, &started);
-        int32_t key = chosen < 0 ? -1 : (int32_t)s->keys[reps[chosen].group];
+        int32_t chosen = sim__fast_choose(&view, reps, n, choose, may_refuse, &q);
         mx_ns *rec = sim__record(b, i);
-        rec[REC_OUTCOME] = sim__outcome(key, admitted);
-        if (key < 0)
+        if (chosen < 0) {
+            rec[REC_OUTCOME] = sim__outcome(-1, false);
             continue;
+        }
+        int32_t key = (int32_t)s->keys[reps[chosen].group];
+        rec[REC_DISPATCH] = clock[reps[chosen].last_stage];
+        last = sim__fast_admit(clock, &reps[chosen], uniform, &q, ready, s->spill, &admitted,
+                               &started);
+        rec[REC_OUTCOME] = sim__outcome(key, admitted);
         b->slot_requests[key]++;
         if (!admitted)
             continue;

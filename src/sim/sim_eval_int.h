@@ -45,9 +45,11 @@ struct admissions {
  * evaluation starts from. */
 struct baseline {
     bool valid;
-    /* Per request, in request order, `words` words (REC_*): its outcome, the last stage clock of
-     * the group it went to when it was dispatched, then its stage finishes if it was admitted. One place, so that the incremental run loads a request with one miss; as
-     * narrow as the recorded placement allows (n * words * 8 bytes per state). */
+    /* Per request, in request order, `words` words (REC_*): its outcome; when it was dispatched,
+     * the last stage clock of the group it went to and a lower bound on those of its model's other
+     * groups; then its stage finishes if it was admitted. One place, so that the incremental run
+     * loads a request with one miss; as narrow as the recorded placement allows (n * words * 8
+     * bytes per state). */
     mx_ns *record;
     /* Recorded in the uniform form (sim__uniform_form): a group's state is its last stage's clock
      * alone, since every group started empty and stage 0 then never delays a uniform pipeline
@@ -66,8 +68,21 @@ struct baseline {
 };
 
 /* A request's record in the baseline: word indices. The outcome is sim__outcome(slot, admitted);
- * the dispatch clock is meaningful when the slot is not -1. */
-enum { REC_OUTCOME, REC_DISPATCH, REC_FINISH };
+ * the dispatch clock and the rival bound (MX_NS_NEVER: no other group) are meaningful when the slot
+ * is not -1. */
+enum { REC_OUTCOME, REC_DISPATCH, REC_RIVAL, REC_FINISH };
+
+/* The earliest last stage clock among replicas reps[0..n) other than `chosen`, in clock. */
+static inline mx_ns sim__rival_clock(const mx_ns *clock, const struct sim_replica *reps, uint32_t n,
+                                     int32_t chosen)
+{
+    mx_ns earliest = MX_NS_NEVER;
+    for (uint32_t k = 0; k < n; k++) {
+        const mx_ns c = clock[reps[k].last_stage];
+        earliest = (int32_t)k != chosen && c < earliest ? c : earliest;
+    }
+    return earliest;
+}
 
 static inline mx_ns sim__outcome(int32_t slot, bool admitted)
 {

@@ -261,21 +261,44 @@ static const mx_ns *state_before_dispatched(struct next_run *r, uint32_t key, ui
     return r->uniform ? dispatched : baseline_before(r, key, i);
 }
 
+/* Group key's last stage clock in its dirty state; rep is one of its replicas. */
+static inline mx_ns dirty_last_clock(const struct next_run *r, uint32_t key,
+                                     const struct sim_replica *rep)
+{
+    return r->state[(size_t)key * r->stride + width(r, rep->n_stages) - 1];
+}
+
 /* Set the clocks that dispatch compares for request i of model m (replicas reps[0..n), the first
  * at `first` in the segment), which the baseline dispatched to group key `before` (-1: nowhere)
- * when its last stage clock was *dispatched. Earliest-free picks the first replica whose last
- * stage frees earliest. If m's replicas include the baseline's in the same order and `before` is
- * clean, every other clean group of the baseline's lost to `before` then with the clock it still
- * has (a later one in both orders, at a tie), so only a dirty or new group can beat it now: the
- * other clean groups are set never to free, `before` gets its recorded clock, and only new groups'
- * states are looked up. Returns whether it did so (the chosen group's state is then loaded once it
- * is chosen); otherwise every group's state is loaded, as any policy needs. */
+ * when its last stage clock was rec[REC_DISPATCH] and every other group's at least
+ * rec[REC_RIVAL]. Earliest-free picks the first replica whose last stage frees earliest. A clean
+ * group of the baseline's other than `before` still has its clock of then, so it cannot win now if
+ * `before` is still listed and
+ *   - `before`'s clock now is below the rival bound, or
+ *   - `before` is clean (it beat them then with the clock it still has) and m's replicas include
+ *     the baseline's in the same order (so a tie still goes its way).
+ * Then such groups are set never to free, `before` gets its clock, and only dirty and new groups'
+ * states are loaded; returns true (the chosen group's whole state is loaded once it is chosen).
+ * Otherwise every group's state is loaded, as any policy needs, and it returns false. */
 static bool load_dispatch_clocks(struct next_run *r, uint32_t m, uint32_t i,
                                  const struct sim_replica *reps, uint32_t first, uint32_t n,
-                                 int32_t before, const mx_ns *dispatched)
+                                 int32_t before, const mx_ns *rec)
 {
     const uint32_t *keys = r->s->keys;
-    if (!r->skip_clean || !r->kept_order[m] || before < 0 || r->dirty[before]) {
+    int32_t at = -1;
+    for (uint32_t k = 0; k < n && r->skip_clean && before >= 0; k++)
+        if (keys[reps[k].group] == (uint32_t)before) {
+            at = (int32_t)k;
+            break;
+        }
+    bool skip = false;
+    if (at >= 0) {
+        const bool clean = !r->dirty[before];
+        const mx_ns now =
+            clean ? rec[REC_DISPATCH] : dirty_last_clock(r, (uint32_t)before, &reps[at]);
+        skip = now < rec[REC_RIVAL] || (clean && r->kept_order[m]);
+    }
+    if (!skip) {
         for (uint32_t k = 0; k < n; k++)
             load_state(r, &reps[k], clocks_before(r, keys[reps[k].group], i));
         return false;
@@ -285,7 +308,7 @@ static bool load_dispatch_clocks(struct next_run *r, uint32_t m, uint32_t i,
         if (r->dirty[key] || r->fresh[first + k])
             load_state(r, &reps[k], clocks_before(r, key, i));
         else
-            r->clock[reps[k].last_stage] = key == (uint32_t)before ? *dispatched : MX_NS_NEVER;
+            r->clock[reps[k].last_stage] = (int32_t)k == at ? rec[REC_DISPATCH] : MX_NS_NEVER;
     }
     return true;
 }
@@ -345,8 +368,8 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     mx_ns *rec = sim__record(b, i);
     const int32_t from = sim__outcome_slot(rec[REC_OUTCOME]);
     const bool was_admitted = sim__outcome_admitted(rec[REC_OUTCOME]);
-    const mx_ns old_dispatch = rec[REC_DISPATCH];
-    const bool skipped = load_dispatch_clocks(r, m, i, reps, begin, n, from, &old_dispatch);
+    const mx_ns old_dispatch = rec[REC_DISPATCH], old_rival = rec[REC_RIVAL];
+    const bool skipped = load_dispatch_clocks(r, m, i, reps, begin, n, from, rec);
     const mx_ns arrival = r->e->times[i].arrival, deadline = r->e->times[i].deadline;
     const mx_ns ready = arrival + r->oh.to_ready;
     const struct sim_dispatch_query q = {ready, deadline - r->oh.fixed};
@@ -361,6 +384,9 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
         if (skipped && !r->dirty[to] && to == from) /* its clocks were not all loaded */
             load_state(r, rep, state_before_dispatched(r, (uint32_t)to, i, &old_dispatch));
         rec[REC_DISPATCH] = r->clock[rep->last_stage];
+        /* Groups skipped at dispatch are at or above the old bound. */
+        const mx_ns rival = sim__rival_clock(r->clock, reps, n, chosen);
+        rec[REC_RIVAL] = skipped && old_rival < rival ? old_rival : rival;
         last =
             sim__fast_admit(r->clock, rep, r->uniform, &q, ready, r->s->spill, &admitted, &started);
     }

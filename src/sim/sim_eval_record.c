@@ -108,6 +108,7 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
         }
         int32_t key = (int32_t)s->keys[reps[chosen].group];
         rec[REC_DISPATCH] = clock[reps[chosen].last_stage];
+        rec[REC_RIVAL] = sim__rival_clock(clock, reps, n, chosen);
         last = sim__fast_admit(clock, &reps[chosen], uniform, &q, ready, s->spill, &admitted,
                                &started);
         rec[REC_OUTCOME] = sim__outcome(key, admitted);

@@ -7,20 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Sort keys: models by unserved requests, most first; groups by requests received, fewest first.
- * Ties go to the lower index (AlpaServe leaves them to numpy's argsort). */
+/* Sort keys for groups: requests received, fewest first; ties to the lower index (AlpaServe leaves
+ * them to numpy's argsort). */
 struct ranked {
     double key;
     uint32_t index;
 };
-
-static int by_key_desc(const void *a, const void *b)
-{
-    const struct ranked *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key > y->key ? -1 : 1;
-    return (x->index > y->index) - (x->index < y->index);
-}
 
 static int by_key_asc(const void *a, const void *b)
 {
@@ -30,52 +22,69 @@ static int by_key_asc(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-/* The smallest weight any model needs in group g's config: a group that cannot take it is full. */
-static int64_t lightest(const struct pl_context *c, const struct pl_group *g)
+/* The smallest weight any model needs in config (op, pp): a group of it that cannot take that is
+ * full. -1: no model has the config. */
+static int64_t lightest(const struct pl_context *c, int32_t op, int32_t pp)
 {
     int64_t least = -1;
     for (uint32_t m = 0; m < c->n_models; m++) {
-        int64_t w = pl_weight(c, m, g->op, g->pp);
+        int64_t w = pl_weight(c, m, op, pp);
         if (w >= 0 && (least < 0 || w < least))
             least = w;
     }
     return least;
 }
 
+/* The model the greedy adds to group g: among those that fit it and are not on it, the one with the
+ * most unserved requests, the lower index at a tie (the first in AlpaServe's order). -1: none. */
+static int64_t best_model_for(const struct pl_context *c, const struct pl_group *g,
+                              const double *unserved, int64_t budget)
+{
+    int64_t best = -1;
+    for (uint32_t m = 0; m < c->n_models; m++) {
+        if (best >= 0 && unserved[m] <= unserved[best])
+            continue;
+        int64_t w = pl_weight(c, m, g->op, g->pp);
+        if (w >= 0 && g->mem_used + w <= budget && !pl_group_has(g, m))
+            best = m;
+    }
+    return best;
+}
+
 bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
                     const struct sim_eval_result *r, uint32_t *g_out, uint32_t *m_out)
 {
     int64_t budget = c->pb->cluster->mem_budget_bytes;
-    struct ranked *models = MX_NEW_ARRAY(struct ranked, c->n_models ? c->n_models : 1);
+    double *unserved = MX_NEW_ARRAY(double, c->n_models ? c->n_models : 1);
     struct ranked *groups = MX_NEW_ARRAY(struct ranked, p->n_groups ? p->n_groups : 1);
-    bool found = false;
     for (uint32_t m = 0; m < c->n_models; m++) {
         /* AlpaServe's expression, with its 1e-6 guard, so that ties break as there. */
         double n = (double)r->model_requests[m], good = (double)r->model_good[m];
-        models[m] = (struct ranked){n * (1 - good / (n + 1e-6)), m};
+        unserved[m] = n * (1 - good / (n + 1e-6));
     }
     for (uint32_t g = 0; g < p->n_groups; g++)
         groups[g] = (struct ranked){(double)r->group_requests[g], g};
-    qsort(models, c->n_models, sizeof(*models), by_key_desc);
     qsort(groups, p->n_groups, sizeof(*groups), by_key_asc);
-    for (uint32_t gi = 0; gi < p->n_groups && !found; gi++) {
+    /* The lightest model of the config last asked about: groups mostly share one. */
+    int32_t op = 0, pp = 0;
+    int64_t least = -1, best = -1;
+    for (uint32_t gi = 0; gi < p->n_groups && best < 0; gi++) {
         const struct pl_group *g = &p->groups[groups[gi].index];
-        int64_t least = lightest(c, g);
+        if (g->op != op || g->pp != pp) {
+            op = g->op;
+            pp = g->pp;
+            least = lightest(c, op, pp);
+        }
         if (least < 0 || g->mem_used + least > budget)
             continue;
-        for (uint32_t mi = 0; mi < c->n_models && !found; mi++) {
-            uint32_t m = models[mi].index;
-            int64_t w = pl_weight(c, m, g->op, g->pp);
-            if (w >= 0 && g->mem_used + w <= budget && !pl_group_has(g, m)) {
-                *g_out = groups[gi].index;
-                *m_out = m;
-                found = true;
-            }
-        }
+        best = best_model_for(c, g, unserved, budget);
+        *g_out = groups[gi].index;
     }
-    free(models);
+    if (best >= 0)
+        *m_out = (uint32_t)best;
+    free(unserved);
     free(groups);
-    return found;
+    return best >= 0;
 }
 
 static struct pl_score fill_greedy(const struct pl_context *c, struct sim_eval_state *s,

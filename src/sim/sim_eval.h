@@ -73,8 +73,8 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
  * group is deeper than the previous placement's deepest, the previous placement had one latency
  * vector per group and this one has not (the uniform form, sim_fast_step.h), or the previous
  * incremental run re-simulated over 30% of the workload. Meant for sequences of small changes,
- * such as a greedy fill adding one replica at a time. A state keeps (1 + deepest pp) * 8 bytes per
- * request for it (16 in the uniform form), and 4 bytes per request for each replica of its model
+ * such as a greedy fill adding one replica at a time. A state keeps (3 + deepest pp) * 8 bytes per
+ * request for it (32 in the uniform form), and 4 bytes per request for each replica of its model
  * (the groups' request streams). */
 void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
                        const struct sim_placement_group *groups, struct sim_eval_result *out);

@@ -78,10 +78,11 @@ bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
         if (least < 0 || g->mem_used + least > budget)
             continue;
         best = best_model_for(c, g, unserved, budget);
-        *g_out = groups[gi].index;
+        if (best >= 0) {
+            *g_out = groups[gi].index;
+            *m_out = (uint32_t)best;
+        }
     }
-    if (best >= 0)
-        *m_out = (uint32_t)best;
     free(unserved);
     free(groups);
     return best >= 0;

@@ -123,9 +123,9 @@ static void heap_push(struct next_run *r, struct cursor c)
     r->heap[i] = c;
 }
 
-static struct cursor heap_pop(struct next_run *r)
+/* Put c where the top was and restore the heap below it. */
+static void heap_replace_top(struct next_run *r, struct cursor c)
 {
-    struct cursor top = r->heap[0], last = r->heap[--r->heap_n];
     uint32_t i = 0;
     for (;;) {
         uint32_t child = 2 * i + 1;
@@ -133,14 +133,19 @@ static struct cursor heap_pop(struct next_run *r)
             break;
         if (child + 1 < r->heap_n && cursor_before(&r->heap[child + 1], &r->heap[child]))
             child++;
-        if (!cursor_before(&r->heap[child], &last))
+        if (!cursor_before(&r->heap[child], &c))
             break;
         r->heap[i] = r->heap[child];
         i = child;
     }
-    if (r->heap_n > 0)
-        r->heap[i] = last;
-    return top;
+    r->heap[i] = c;
+}
+
+/* Remove the top. */
+static void heap_pop(struct next_run *r)
+{
+    if (--r->heap_n > 0)
+        heap_replace_top(r, r->heap[r->heap_n]);
 }
 
 /* The first of the sorted values at[lo .. hi) above `after`, as an index (hi if none), galloping
@@ -170,22 +175,26 @@ static void park_stream(struct next_run *r, uint32_t key, uint32_t at)
     r->stream_at[key] = at;
 }
 
-/* Move cursor c to its next request: its model's next, or its group stream's next (parking the
- * stream at its end). */
-static void advance(struct next_run *r, struct cursor c)
+/* Move the top cursor c to its next request, its model's or its group stream's, in place; or
+ * remove it at its list's end (parking a stream there). */
+static void advance_top(struct next_run *r, struct cursor c)
 {
     uint32_t next = c.at + 1;
     if (c.owner < r->n_models) {
         if (next < r->e->request_begin[c.owner + 1])
-            heap_push(r, (struct cursor){r->e->request[next], c.owner, next});
+            heap_replace_top(r, (struct cursor){r->e->request[next], c.owner, next});
+        else
+            heap_pop(r);
         return;
     }
     const uint32_t key = c.owner - r->n_models;
     const struct group_stream *st = &r->s->streams.by_key[key];
-    if (next < st->n)
-        heap_push(r, (struct cursor){st->request[next], c.owner, next});
-    else
+    if (next < st->n) {
+        heap_replace_top(r, (struct cursor){st->request[next], c.owner, next});
+    } else {
+        heap_pop(r);
         park_stream(r, key, st->n);
+    }
 }
 
 /* Give group key's stream a cursor at its first request after i, unless it has one: a cursor left
@@ -588,8 +597,11 @@ void sim__eval_next(struct sim_eval_state *s)
             heap_push(&r, (struct cursor){e->request[e->request_begin[m]], m, e->request_begin[m]});
     }
     while (r.heap_n > 0) {
-        struct cursor c = heap_pop(&r);
+        /* The top stays in place while its request is simulated: cursors woken meanwhile start
+         * after it. */
+        const struct cursor c = r.heap[0];
         if (c.owner >= r.n_models && !r.dirty[c.owner - r.n_models]) {
+            heap_pop(&r);
             park_stream(&r, c.owner - r.n_models, c.at); /* clean again */
             continue;
         }
@@ -598,7 +610,7 @@ void sim__eval_next(struct sim_eval_state *s)
             resimulate(&r, (uint32_t)w->model[c.request], c.request);
             r.last_done = c.request;
         }
-        advance(&r, c);
+        advance_top(&r, c);
     }
     update_lists(&r);
     apply_pending(&r);

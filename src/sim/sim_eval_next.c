@@ -229,10 +229,16 @@ static const mx_ns *baseline_before(struct next_run *r, uint32_t key, uint32_t i
     return k == 0 ? r->zeros : sim__record(r->b, r->b->by_slot[key].request[k - 1]) + REC_FINISH;
 }
 
+/* Group key's state while it is dirty (stride clocks, its width used). */
+static inline mx_ns *dirty_state(const struct next_run *r, uint32_t key)
+{
+    return r->state + (size_t)key * r->stride;
+}
+
 /* Group key's clocks in the new run just before request i. */
 static const mx_ns *clocks_before(struct next_run *r, uint32_t key, uint32_t i)
 {
-    return r->dirty[key] ? r->state + (size_t)key * r->stride : baseline_before(r, key, i);
+    return r->dirty[key] ? dirty_state(r, key) : baseline_before(r, key, i);
 }
 
 /* The clocks a group of n_stages stages keeps as its state. */
@@ -265,16 +271,14 @@ static inline void load_state(struct next_run *r, const struct sim_replica *rep,
 static const mx_ns *state_before_dispatched(struct next_run *r, uint32_t key, uint32_t i,
                                             const mx_ns *dispatched)
 {
-    if (r->dirty[key])
-        return r->state + (size_t)key * r->stride;
-    return r->uniform ? dispatched : baseline_before(r, key, i);
+    return r->uniform && !r->dirty[key] ? dispatched : clocks_before(r, key, i);
 }
 
 /* Group key's last stage clock in its dirty state; rep is one of its replicas. */
 static inline mx_ns dirty_last_clock(const struct next_run *r, uint32_t key,
                                      const struct sim_replica *rep)
 {
-    return r->state[(size_t)key * r->stride + width(r, rep->n_stages) - 1];
+    return dirty_state(r, key)[width(r, rep->n_stages) - 1];
 }
 
 /* Set the clocks that dispatch compares for request i of model m (replicas reps[0..n), the first
@@ -294,12 +298,11 @@ static bool load_dispatch_clocks(struct next_run *r, uint32_t m, uint32_t i,
                                  int32_t before, const mx_ns *rec)
 {
     const uint32_t *keys = r->s->keys;
-    int32_t at = -1;
-    for (uint32_t k = 0; k < n && r->skip_clean && before >= 0; k++)
-        if (keys[reps[k].group] == (uint32_t)before) {
-            at = (int32_t)k;
-            break;
-        }
+    int32_t at = -1; /* where `before` is listed */
+    if (r->skip_clean && before >= 0)
+        for (uint32_t k = 0; k < n && at < 0; k++)
+            if (keys[reps[k].group] == (uint32_t)before)
+                at = (int32_t)k;
     bool skip = false;
     if (at >= 0) {
         const bool clean = !r->dirty[before];
@@ -331,7 +334,7 @@ static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
         r->dirty[key] = false;
         return;
     }
-    mx_ns *state = r->state + (size_t)key * r->stride;
+    mx_ns *state = dirty_state(r, key);
     if (state != value)
         copy_stages(state, value, n);
     if (r->dirty[key])

@@ -64,7 +64,8 @@ struct baseline {
     int32_t *slot_op, *slot_pp; /* [key_limit] the config of each key's group; pp 0: no group */
     uint64_t *slot_requests;    /* [key_limit] requests dispatched to each group */
     mx_ns latency_sum_ns;
-    uint32_t rerun; /* requests the last incremental evaluation re-simulated */
+    uint32_t rerun;   /* requests the last incremental evaluation re-simulated */
+    uint64_t covered; /* requests a scan walks in it (sim_eval_next.c); 0 after a full run */
 };
 
 /* A request's record in the baseline: word indices. The outcome is sim__outcome(slot, admitted);

@@ -7,14 +7,20 @@
  * A group is "clean" while its stage clocks in the new run equal the baseline's, "dirty" otherwise.
  * A request needs simulating again only if its model's replicas changed or one of its model's
  * groups is dirty when it arrives; every other request repeats its baseline outcome exactly, and
- * leaves clean groups clean. So the run walks, in request order, the requests that need it (a heap
- * of cursors: one over the requests of each model whose replicas changed, one over the stream of
- * each dirty group, sim_eval_stream.c), re-simulates them against the groups' clocks (a dirty
- * group's own, a clean group's from the baseline), and marks groups dirty or clean by comparing
- * their new clocks with the baseline's after each re-simulated request. Dirty groups turn clean
- * again typically when a request finds them idle in both runs; a group's cursor is dropped when it
- * next comes up clean. Counters change by the difference between the new and the baseline outcome;
- * the baseline becomes the new run's at the end.
+ * leaves clean groups clean. So the run walks, in request order, the requests that need it,
+ * re-simulates them against the groups' clocks (a dirty group's own, a clean group's from the
+ * baseline), and marks groups dirty or clean by comparing their new clocks with the baseline's
+ * after each re-simulated request. Dirty groups turn clean again typically when a request finds
+ * them idle in both runs. Counters change by the difference between the new and the baseline
+ * outcome; the baseline becomes the new run's at the end.
+ *
+ * It walks in one of two ways, whichever the previous run's numbers say is cheaper (SCAN_RATIO):
+ *   - streams: a heap of cursors, one over the requests of each model whose replicas changed, one
+ *     over the stream of each dirty group (sim_eval_stream.c), dropped when it next comes up
+ *     clean. Cheap when a group's models have a small share of the requests.
+ *   - scan: every request while some group is dirty, simulating again those of models that a
+ *     dirty group hosts (a count per model); from one changed model's request to the next while
+ *     none is. Cheap when many of the requests it passes need it.
  *
  * The sweep reads per-request data in request order, and searches each key's admissions and
  * stream with a cursor that only moves forward.
@@ -31,6 +37,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* A scan walks every request while a group is dirty, at a few nanoseconds each where a stream
+ * cursor costs tens (a heap step, the search that wakes it, keeping the streams): it is the cheaper
+ * walk once one request in this many that it passes needs simulating again (bench/RESULTS.md). */
+enum { SCAN_RATIO = 32 };
 
 struct cursor {
     uint32_t request; /* heap key: the next request to look at */
@@ -63,12 +74,14 @@ struct next_run {
     int32_t *group_of;   /* [key_limit] group index in the new placement, -1: absent */
     uint32_t *seen;      /* [key_limit] admissions of the key before the current request */
     bool *dirty;         /* [key_limit] the group's clocks differ from the baseline's */
+    uint32_t n_dirty;    /* dirty groups of the placement */
+    bool scan;           /* walk every request while a group is dirty, not the dirty streams */
+    uint32_t *hot;       /* [n_models] (scan) dirty groups of the placement that host the model */
     mx_ns *state;        /* [key_limit * stride] clocks of dirty groups */
     bool *stream_active; /* [key_limit] the group's stream has a cursor in the heap */
     uint32_t *stream_at; /* [key_limit] its stream's entries before this are done */
     struct cursor *heap; /* [n_models + key_limit] */
     uint32_t heap_n;
-    int64_t last_done; /* the request re-simulated last (-1: none yet) */
     struct change *changes;
     uint32_t n_changes, cap_changes;
     /* Re-simulated admissions' stage finishes, written into the baseline once the run is over
@@ -195,6 +208,18 @@ static void advance_top(struct next_run *r, struct cursor c)
         heap_pop(r);
         park_stream(r, key, st->n);
     }
+}
+
+/* Move the top cursor, a changed model's, to its model's first request after i, or remove it. */
+static void skip_top(struct next_run *r, uint32_t i)
+{
+    const struct cursor c = r->heap[0];
+    const uint32_t end = r->e->request_begin[c.owner + 1];
+    const uint32_t next = gallop_above(r->e->request, c.at, end, (int64_t)i);
+    if (next < end)
+        heap_replace_top(r, (struct cursor){r->e->request[next], c.owner, next});
+    else
+        heap_pop(r);
 }
 
 /* Give group key's stream a cursor at its first request after i, unless it has one: a cursor left
@@ -325,13 +350,29 @@ static bool load_dispatch_clocks(struct next_run *r, uint32_t m, uint32_t i,
     return true;
 }
 
+/* Group key turns dirty (+1) or clean (-1): count it, and in a scan, for the models it hosts. */
+static void count_dirty(struct next_run *r, uint32_t key, int delta)
+{
+    const int32_t g = r->group_of[key];
+    if (g < 0)
+        return; /* it left the placement: no request reaches it */
+    r->n_dirty += (uint32_t)delta;
+    if (!r->scan)
+        return;
+    const struct sim_group_spec *spec = &r->s->specs[g];
+    for (uint32_t k = 0; k < spec->n_models; k++)
+        r->hot[spec->models[k]] += (uint32_t)delta;
+}
+
 /* Group key's new state after request i is value; the baseline's is baseline_value; both n clocks
  * wide. */
 static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
                    const mx_ns *baseline_value, uint32_t n, uint32_t i)
 {
     if (same_stages(value, baseline_value, n)) {
-        r->dirty[key] = false;
+        if (r->dirty[key])
+            count_dirty(r, key, -1);
+        r->dirty[key] = false; /* (a stream notices when its cursor next comes up) */
         return;
     }
     mx_ns *state = dirty_state(r, key);
@@ -342,7 +383,8 @@ static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
     r->dirty[key] = true;
     /* Every request of the group's models must now be looked at again (a key that left the
      * placement has no models). */
-    if (r->group_of[key] >= 0)
+    count_dirty(r, key, +1);
+    if (!r->scan && r->group_of[key] >= 0)
         wake_stream(r, key, i);
 }
 
@@ -391,10 +433,16 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     mx_ns last = 0, started = 0;
     int32_t chosen = sim__fast_choose(&view, reps, n, policy->choose, policy->may_refuse, &q);
     const int32_t to = chosen < 0 ? -1 : (int32_t)r->s->keys[reps[chosen].group];
+    if (skipped && to == from && !r->dirty[to]) {
+        /* The same clean group, so the same state and outcome as in the baseline; only the bound
+         * on the others can have come down (to a dirty or new group's clock). */
+        const mx_ns rival = sim__rival_clock(r->clock, reps, n, chosen);
+        rec[REC_RIVAL] = old_rival < rival ? old_rival : rival;
+        b->rerun++;
+        return;
+    }
     if (chosen >= 0) {
         const struct sim_replica *rep = &reps[chosen];
-        if (skipped && !r->dirty[to] && to == from) /* its clocks were not all loaded */
-            load_state(r, rep, state_before_dispatched(r, (uint32_t)to, i, &old_dispatch));
         rec[REC_DISPATCH] = r->clock[rep->last_stage];
         /* Groups skipped at dispatch are at or above the old bound. */
         const mx_ns rival = sim__rival_clock(r->clock, reps, n, chosen);
@@ -545,14 +593,14 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
                            .stride = s->b.stride,
                            .uniform = s->b.uniform,
                            .skip_clean = e->dispatch == &sim_dispatch_earliest_free,
-                           .n_models = w->n_models,
-                           .last_done = -1};
+                           .n_models = w->n_models};
     r->oh = sim__eval_overheads(w);
     r->clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);
     r->zeros = MX_NEW_ARRAY(mx_ns, stride);
     r->group_of = mx_malloc_array(keys, sizeof(int32_t));
     r->seen = MX_NEW_ARRAY(uint32_t, keys);
     r->dirty = MX_NEW_ARRAY(bool, keys);
+    r->hot = MX_NEW_ARRAY(uint32_t, models);
     r->state = mx_malloc_array(keys * stride, sizeof(mx_ns));
     r->stream_active = MX_NEW_ARRAY(bool, keys);
     r->stream_at = MX_NEW_ARRAY(uint32_t, keys);
@@ -573,6 +621,7 @@ static void next_run_release(struct next_run *r)
     free(r->group_of);
     free(r->seen);
     free(r->dirty);
+    free(r->hot);
     free(r->state);
     free(r->stream_active);
     free(r->stream_at);
@@ -585,36 +634,76 @@ static void next_run_release(struct next_run *r)
     free(r->pending_finish);
 }
 
+/* Walk the requests that need it with the heap of cursors: the changed models' and the dirty
+ * groups' streams. */
+static void walk_streams(struct next_run *r)
+{
+    int64_t last_done = -1; /* the request re-simulated last */
+    while (r->heap_n > 0) {
+        /* The top stays in place while its request is simulated: cursors woken meanwhile start
+         * after it. */
+        const struct cursor c = r->heap[0];
+        if (c.owner >= r->n_models && !r->dirty[c.owner - r->n_models]) {
+            heap_pop(r);
+            park_stream(r, c.owner - r->n_models, c.at); /* clean again */
+            continue;
+        }
+        /* Several cursors may hold the same request: they come up one after another. */
+        if ((int64_t)c.request != last_done) {
+            /* A scan would have walked every request since the last while a group was dirty. */
+            r->b->covered += r->n_dirty > 0 && last_done >= 0 ? c.request - (uint32_t)last_done : 1;
+            resimulate(r, (uint32_t)r->w->model[c.request], c.request);
+            last_done = c.request;
+        }
+        advance_top(r, c);
+    }
+}
+
+/* Walk the requests in order from the first that needs it: while a group is dirty, every request,
+ * simulating again those of models it hosts; while none is, from one changed model's request to
+ * the next (the heap holds only their cursors). */
+static void walk_all(struct next_run *r)
+{
+    const int32_t *model = r->w->model;
+    const uint32_t n = (uint32_t)r->w->n;
+    while (r->heap_n > 0) {
+        uint32_t i = r->heap[0].request, from = i;
+        for (;;) {
+            const uint32_t m = (uint32_t)model[i];
+            if (r->changed[m] || r->hot[m])
+                resimulate(r, m, i);
+            if (r->n_dirty == 0 || ++i == n)
+                break;
+        }
+        r->b->covered += i - from + (i < n);
+        while (r->heap_n > 0 && r->heap[0].request <= i)
+            skip_top(r, i);
+    }
+}
+
 void sim__eval_next(struct sim_eval_state *s)
 {
     const struct sim_eval *e = s->e;
     struct sim_world *w = &s->w;
     struct next_run r;
-    sim__streams_update(s);
     next_run_init(&r, s);
+    /* Scan when the last run re-simulated at least 1 in SCAN_RATIO of the requests a scan walks
+     * (or would have). */
+    r.scan = s->b.covered > 0 && (uint64_t)s->b.rerun * SCAN_RATIO >= s->b.covered;
+    if (!r.scan)
+        sim__streams_update(s);
     s->b.rerun = 0;
+    s->b.covered = 0;
     /* Every request of a model whose replicas changed is simulated again. */
     for (uint32_t m = 0; m < w->n_models; m++) {
         compare_replicas(&r, m);
         if (e->request_begin[m] < e->request_begin[m + 1] && r.changed[m])
             heap_push(&r, (struct cursor){e->request[e->request_begin[m]], m, e->request_begin[m]});
     }
-    while (r.heap_n > 0) {
-        /* The top stays in place while its request is simulated: cursors woken meanwhile start
-         * after it. */
-        const struct cursor c = r.heap[0];
-        if (c.owner >= r.n_models && !r.dirty[c.owner - r.n_models]) {
-            heap_pop(&r);
-            park_stream(&r, c.owner - r.n_models, c.at); /* clean again */
-            continue;
-        }
-        /* Several cursors may hold the same request: they come up one after another. */
-        if ((int64_t)c.request != r.last_done) {
-            resimulate(&r, (uint32_t)w->model[c.request], c.request);
-            r.last_done = c.request;
-        }
-        advance_top(&r, c);
-    }
+    if (r.scan)
+        walk_all(&r);
+    else
+        walk_streams(&r);
     update_lists(&r);
     apply_pending(&r);
     for (uint32_t g = 0; g < w->n_groups; g++)

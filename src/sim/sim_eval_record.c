@@ -127,6 +127,7 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
     free(clock);
     b->latency_sum_ns = latency_sum;
     b->rerun = 0;
+    b->covered = 0;
     b->valid = true;
     sim__baseline_layout(s);
 }

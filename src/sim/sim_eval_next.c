@@ -62,11 +62,10 @@ struct next_run {
     struct sim_world *w;
     struct baseline *b;
     uint32_t stride;
-    bool uniform;     /* the baseline's form */
-    bool skip_clean;  /* the policy is earliest-free: see load_dispatch_clocks */
-    bool *changed;    /* [n_models] the model's replica keys differ from the baseline's */
-    bool *kept_order; /* [n_models] they include the baseline's, in the same order */
-    bool *fresh;      /* [replicas] the replica's key is not among its model's in the baseline */
+    bool uniform;    /* the baseline's form */
+    bool skip_clean; /* the policy is earliest-free: see load_dispatch_clocks */
+    bool *changed;   /* [n_models] the model's replica keys differ from the baseline's */
+    bool *fresh;     /* [replicas] not one of its model's kept replicas (compare_replicas) */
     struct eval_overheads oh;
     mx_ns *clock; /* the world's stage clocks, by stage_base */
     mx_ns *zeros; /* [stride] the clocks of a group nothing ran on yet */
@@ -306,48 +305,65 @@ static inline mx_ns dirty_last_clock(const struct next_run *r, uint32_t key,
     return dirty_state(r, key)[width(r, rep->n_stages) - 1];
 }
 
-/* Set the clocks that dispatch compares for request i of model m (replicas reps[0..n), the first
- * at `first` in the segment), which the baseline dispatched to group key `before` (-1: nowhere)
- * when its last stage clock was rec[REC_DISPATCH] and every other group's at least
- * rec[REC_RIVAL]. Earliest-free picks the first replica whose last stage frees earliest. A clean
- * group of the baseline's other than `before` still has its clock of then, so it cannot win now if
- * `before` is still listed and
+/* Where group key `before`, to which the baseline dispatched request i (of a model with replicas
+ * reps[0..n)), is listed among them, if earliest-free may choose again among only `before` and
+ * the groups that are dirty or fresh (compare_replicas); else -1. The baseline dispatched it when
+ * the group's last stage clock was rec[REC_DISPATCH] and every other group's at least
+ * rec[REC_RIVAL]. Earliest-free picks the first replica whose last stage frees earliest. The
+ * others, clean and kept, still have their clocks of then, so none can win now if `before` is
+ * still listed and
  *   - `before`'s clock now is below the rival bound, or
- *   - `before` is clean (it beat them then with the clock it still has) and m's replicas include
- *     the baseline's in the same order (so a tie still goes its way).
- * Then such groups are set never to free, `before` gets its clock, and only dirty and new groups'
- * states are loaded; returns true (the chosen group's whole state is loaded once it is chosen).
- * Otherwise every group's state is loaded, as any policy needs, and it returns false. */
-static bool load_dispatch_clocks(struct next_run *r, uint32_t m, uint32_t i,
-                                 const struct sim_replica *reps, uint32_t first, uint32_t n,
-                                 int32_t before, const mx_ns *rec)
+ *   - `before` is clean: it beat them then with the clock it still has, and one that tied it was
+ *     listed after it, which it still is if both are kept (kept replicas keep their order), and
+ *     is fresh if `before` is not (kept ones are a prefix of the baseline's list). */
+static int32_t reusable_dispatch(const struct next_run *r, const struct sim_replica *reps,
+                                 uint32_t n, int32_t before, const mx_ns *rec)
+{
+    if (!r->skip_clean || before < 0)
+        return -1;
+    const uint32_t *keys = r->s->keys;
+    uint32_t at = 0;
+    while (at < n && keys[reps[at].group] != (uint32_t)before)
+        at++;
+    if (at == n)
+        return -1;
+    if (r->dirty[before])
+        return dirty_last_clock(r, (uint32_t)before, &reps[at]) < rec[REC_RIVAL] ? (int32_t)at : -1;
+    return (int32_t)at;
+}
+
+/* Earliest-free for request i when reusable_dispatch() found `before` at `at`: among `before`
+ * (at its dispatch clock if clean) and the dirty and new groups. Returns the replica chosen and
+ * the earliest last stage clock among the others it looked at in *rival (MX_NS_NEVER: none); sets
+ * no clocks. */
+static int32_t choose_among_changed(struct next_run *r, uint32_t i, const struct sim_replica *reps,
+                                    uint32_t first, uint32_t n, int32_t at, const mx_ns *rec,
+                                    mx_ns *rival)
 {
     const uint32_t *keys = r->s->keys;
-    int32_t at = -1; /* where `before` is listed */
-    if (r->skip_clean && before >= 0)
-        for (uint32_t k = 0; k < n && at < 0; k++)
-            if (keys[reps[k].group] == (uint32_t)before)
-                at = (int32_t)k;
-    bool skip = false;
-    if (at >= 0) {
-        const bool clean = !r->dirty[before];
-        const mx_ns now =
-            clean ? rec[REC_DISPATCH] : dirty_last_clock(r, (uint32_t)before, &reps[at]);
-        skip = now < rec[REC_RIVAL] || (clean && r->kept_order[m]);
-    }
-    if (!skip) {
-        for (uint32_t k = 0; k < n; k++)
-            load_state(r, &reps[k], clocks_before(r, keys[reps[k].group], i));
-        return false;
-    }
+    int32_t best = -1;
+    mx_ns earliest = MX_NS_NEVER, second = MX_NS_NEVER;
     for (uint32_t k = 0; k < n; k++) {
         const uint32_t key = keys[reps[k].group];
-        if (r->dirty[key] || r->fresh[first + k])
-            load_state(r, &reps[k], clocks_before(r, key, i));
+        mx_ns c;
+        if (r->dirty[key])
+            c = dirty_last_clock(r, key, &reps[k]);
+        else if ((int32_t)k == at)
+            c = rec[REC_DISPATCH];
+        else if (r->fresh[first + k])
+            c = baseline_before(r, key, i)[width(r, reps[k].n_stages) - 1];
         else
-            r->clock[reps[k].last_stage] = (int32_t)k == at ? rec[REC_DISPATCH] : MX_NS_NEVER;
+            continue;
+        if (c < earliest) {
+            second = earliest;
+            earliest = c;
+            best = (int32_t)k;
+        } else if (c < second) {
+            second = c;
+        }
     }
-    return true;
+    *rival = second;
+    return best;
 }
 
 /* Group key turns dirty (+1) or clean (-1): count it, and in a scan, for the models it hosts. */
@@ -423,30 +439,38 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     const int32_t from = sim__outcome_slot(rec[REC_OUTCOME]);
     const bool was_admitted = sim__outcome_admitted(rec[REC_OUTCOME]);
     const mx_ns old_dispatch = rec[REC_DISPATCH], old_rival = rec[REC_RIVAL];
-    const bool skipped = load_dispatch_clocks(r, m, i, reps, begin, n, from, rec);
     const mx_ns arrival = r->e->times[i].arrival, deadline = r->e->times[i].deadline;
     const mx_ns ready = arrival + r->oh.to_ready;
     const struct sim_dispatch_query q = {ready, deadline - r->oh.fixed};
-    const struct sim_view view = {w->groups, r->clock, NULL};
-    const struct sim_dispatch_policy *policy = r->e->dispatch;
+    const int32_t at = reusable_dispatch(r, reps, n, from, rec);
+    int32_t chosen;
+    mx_ns rival;
+    if (at >= 0) {
+        chosen = choose_among_changed(r, i, reps, begin, n, at, rec, &rival);
+        /* Groups left out are at or above the old bound. */
+        rival = old_rival < rival ? old_rival : rival;
+        if (chosen == at && !r->dirty[from]) {
+            /* The same clean group, so the same state and outcome as in the baseline. */
+            rec[REC_RIVAL] = rival;
+            b->rerun++;
+            return;
+        }
+        load_state(r, &reps[chosen], clocks_before(r, r->s->keys[reps[chosen].group], i));
+    } else {
+        for (uint32_t k = 0; k < n; k++)
+            load_state(r, &reps[k], clocks_before(r, r->s->keys[reps[k].group], i));
+        const struct sim_view view = {w->groups, r->clock, NULL};
+        const struct sim_dispatch_policy *policy = r->e->dispatch;
+        chosen = sim__fast_choose(&view, reps, n, policy->choose, policy->may_refuse, &q);
+        rival = chosen < 0 ? MX_NS_NEVER : sim__rival_clock(r->clock, reps, n, chosen);
+    }
+    const int32_t to = chosen < 0 ? -1 : (int32_t)r->s->keys[reps[chosen].group];
     bool admitted = false;
     mx_ns last = 0, started = 0;
-    int32_t chosen = sim__fast_choose(&view, reps, n, policy->choose, policy->may_refuse, &q);
-    const int32_t to = chosen < 0 ? -1 : (int32_t)r->s->keys[reps[chosen].group];
-    if (skipped && to == from && !r->dirty[to]) {
-        /* The same clean group, so the same state and outcome as in the baseline; only the bound
-         * on the others can have come down (to a dirty or new group's clock). */
-        const mx_ns rival = sim__rival_clock(r->clock, reps, n, chosen);
-        rec[REC_RIVAL] = old_rival < rival ? old_rival : rival;
-        b->rerun++;
-        return;
-    }
     if (chosen >= 0) {
         const struct sim_replica *rep = &reps[chosen];
         rec[REC_DISPATCH] = r->clock[rep->last_stage];
-        /* Groups skipped at dispatch are at or above the old bound. */
-        const mx_ns rival = sim__rival_clock(r->clock, reps, n, chosen);
-        rec[REC_RIVAL] = skipped && old_rival < rival ? old_rival : rival;
+        rec[REC_RIVAL] = rival;
         last =
             sim__fast_admit(r->clock, rep, r->uniform, &q, ready, r->s->spill, &admitted, &started);
     }
@@ -559,10 +583,9 @@ static void apply_pending(struct next_run *r)
                     r->pending_finish + (size_t)k * r->stride, r->stride);
 }
 
-/* Whether model m's replica keys (in dispatch order) differ from the baseline's. */
 /* Compare model m's replica keys (in dispatch order) with the baseline's: set r->changed[m], and
- * r->kept_order[m] when the baseline's keys are all still there in the same order (then
- * r->fresh[] marks the replicas that are new). */
+ * mark as fresh in r->fresh[] every replica but those that list a prefix of the baseline's keys in
+ * their order (the kept ones). */
 static void compare_replicas(struct next_run *r, uint32_t m)
 {
     const struct sim_segment *seg = &r->w->segments[0];
@@ -576,8 +599,7 @@ static void compare_replicas(struct next_run *r, uint32_t m)
         r->fresh[begin + k] = !kept;
         j += kept;
     }
-    r->kept_order[m] = j == n_old;
-    r->changed[m] = n != n_old || !r->kept_order[m];
+    r->changed[m] = n != n_old || j != n_old;
 }
 
 static void next_run_init(struct next_run *r, struct sim_eval_state *s)
@@ -606,7 +628,6 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
     r->stream_at = MX_NEW_ARRAY(uint32_t, keys);
     r->heap = mx_malloc_array(models + keys, sizeof(struct cursor));
     r->changed = MX_NEW_ARRAY(bool, models);
-    r->kept_order = MX_NEW_ARRAY(bool, models);
     r->fresh = MX_NEW_ARRAY(bool, w->segments[0].rep_begin[w->n_models] + 1);
     for (size_t k = 0; k < keys; k++)
         r->group_of[k] = -1;
@@ -627,7 +648,6 @@ static void next_run_release(struct next_run *r)
     free(r->stream_at);
     free(r->heap);
     free(r->changed);
-    free(r->kept_order);
     free(r->fresh);
     free(r->changes);
     free(r->pending_request);

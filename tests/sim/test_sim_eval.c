@@ -243,3 +243,41 @@ Test(eval, incremental_runs_in_the_uniform_form_equal_full_runs)
     cr_assert_lt(simulated, requests * 3 / 4, "simulated %llu of %llu requests",
                  (unsigned long long)simulated, (unsigned long long)requests);
 }
+
+/* Two groups that host every model tie at their first request (both clocks at 0), which goes to the
+ * one listed first: listing them the other way round must move it, though neither group changed. */
+Test(eval, a_tie_follows_the_order_of_the_groups)
+{
+    int checked = 0;
+    for (uint64_t seed = 42000; seed < 42200; seed++) {
+        struct random_case rc = random_case(seed, (struct case_shape){.one_base = seed % 2});
+        rc.o.dispatch = &sim_dispatch_earliest_free;
+        struct sim_placement_group groups[8];
+        if (placement_of(&rc.p->segments[0], groups) < 2) {
+            random_case_free(&rc);
+            continue;
+        }
+        uint32_t all[8];
+        for (uint32_t m = 0; m < rc.p->n_models; m++)
+            all[m] = m;
+        struct sim_placement_group pair[2] = {groups[0], groups[1]};
+        for (int g = 0; g < 2; g++) {
+            pair[g].n_models = rc.p->n_models;
+            pair[g].models = all;
+        }
+        struct sim_placement_group swapped[2] = {pair[1], pair[0]};
+        struct sim_eval *e = new_evaluator(&rc);
+        struct sim_eval_state *incremental = sim_eval_state_new(e), *full = sim_eval_state_new(e);
+        struct sim_eval_result a, b;
+        sim_eval_run_next(incremental, 2, pair, &a);
+        sim_eval_run_next(incremental, 2, swapped, &a);
+        sim_eval_run(full, 2, swapped, &b);
+        assert_same_outcome(&a, &b, rc.p->n_models, 2, seed, 1);
+        checked++;
+        sim_eval_state_free(incremental);
+        sim_eval_state_free(full);
+        sim_eval_free(e);
+        random_case_free(&rc);
+    }
+    cr_assert_gt(checked, 50);
+}

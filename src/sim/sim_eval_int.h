@@ -73,6 +73,27 @@ struct baseline {
  * is not -1. */
 enum { REC_OUTCOME, REC_DISPATCH, REC_RIVAL, REC_FINISH };
 
+/* The first of the sorted values at[lo .. hi) above `after`, as an index (hi if none), galloping
+ * from lo: cheap when the answer is near lo. */
+static inline uint32_t sim__gallop_above(const uint32_t *at, uint32_t lo, uint32_t hi,
+                                         int64_t after)
+{
+    uint32_t step = 1, end = lo;
+    while (end < hi && (int64_t)at[end] <= after) {
+        lo = end + 1;
+        end = step < hi - end ? end + step : hi;
+        step *= 2;
+    }
+    while (lo < end) {
+        uint32_t mid = lo + (end - lo) / 2;
+        if ((int64_t)at[mid] <= after)
+            lo = mid + 1;
+        else
+            end = mid;
+    }
+    return lo;
+}
+
 /* The earliest last stage clock among replicas reps[0..n) other than `chosen`, in clock. */
 static inline mx_ns sim__rival_clock(const mx_ns *clock, const struct sim_replica *reps, uint32_t n,
                                      int32_t chosen)
@@ -172,8 +193,27 @@ void sim__baseline_layout(struct sim_eval_state *s);
 
 void sim__baseline_release(struct baseline *b, uint32_t key_limit);
 
-/* Append to a group's admissions. */
+/* Append to a group's admissions (sim_eval_admissions.c). */
 void sim__admissions_push(struct admissions *l, uint32_t request);
+
+/* A change to a group's admissions: a request joins them or leaves them. */
+struct admission_edit {
+    uint32_t request;
+    bool insert; /* joins */
+};
+
+/* What sim__admissions_edit reuses from one call to the next; zero-initialised, freed by the
+ * caller (blocks). */
+struct admissions_scratch {
+    struct admissions_block *blocks;
+    uint32_t cap;
+};
+
+/* Apply n edits, in request order, to l in place: a request that leaves must be in l, one that
+ * joins must not (a bug otherwise). Cost: the edits' searches plus the entries that move, which
+ * are none between edits that cancel out. */
+void sim__admissions_edit(struct admissions *l, const struct admission_edit *edits, uint32_t n,
+                          struct admissions_scratch *scratch);
 
 /* Bring the stream of every group of the placed world up to date with its models. */
 void sim__streams_update(struct sim_eval_state *s);

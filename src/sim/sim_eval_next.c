@@ -160,26 +160,6 @@ static void heap_pop(struct next_run *r)
         heap_replace_top(r, r->heap[r->heap_n]);
 }
 
-/* The first of the sorted values at[lo .. hi) above `after`, as an index (hi if none), galloping
- * from lo: cheap when the answer is near lo. */
-static uint32_t gallop_above(const uint32_t *at, uint32_t lo, uint32_t hi, int64_t after)
-{
-    uint32_t step = 1, end = lo;
-    while (end < hi && (int64_t)at[end] <= after) {
-        lo = end + 1;
-        end = step < hi - end ? end + step : hi;
-        step *= 2;
-    }
-    while (lo < end) {
-        uint32_t mid = lo + (end - lo) / 2;
-        if ((int64_t)at[mid] <= after)
-            lo = mid + 1;
-        else
-            end = mid;
-    }
-    return lo;
-}
-
 /* Group key's stream has no cursor now; its entries before `at` are done. */
 static void park_stream(struct next_run *r, uint32_t key, uint32_t at)
 {
@@ -214,7 +194,7 @@ static void skip_top(struct next_run *r, uint32_t i)
 {
     const struct cursor c = r->heap[0];
     const uint32_t end = r->e->request_begin[c.owner + 1];
-    const uint32_t next = gallop_above(r->e->request, c.at, end, (int64_t)i);
+    const uint32_t next = sim__gallop_above(r->e->request, c.at, end, (int64_t)i);
     if (next < end)
         heap_replace_top(r, (struct cursor){r->e->request[next], c.owner, next});
     else
@@ -229,8 +209,8 @@ static void wake_stream(struct next_run *r, uint32_t key, uint32_t i)
         return;
     const struct group_stream *st = &r->s->streams.by_key[key];
     uint32_t from = sim__index_start(&st->index, i);
-    uint32_t at = gallop_above(st->request, from > r->stream_at[key] ? from : r->stream_at[key],
-                               st->n, (int64_t)i);
+    uint32_t at = sim__gallop_above(
+        st->request, from > r->stream_at[key] ? from : r->stream_at[key], st->n, (int64_t)i);
     r->stream_at[key] = at;
     if (at < st->n) {
         r->stream_active[key] = true;
@@ -243,7 +223,7 @@ static void wake_stream(struct next_run *r, uint32_t key, uint32_t i)
 static uint32_t admissions_before(struct next_run *r, uint32_t key, uint32_t i)
 {
     const struct admissions *l = &r->b->by_slot[key];
-    return r->seen[key] = gallop_above(l->request, r->seen[key], l->n, (int64_t)i - 1);
+    return r->seen[key] = sim__gallop_above(l->request, r->seen[key], l->n, (int64_t)i - 1);
 }
 
 /* The baseline clocks of group key just before request i: the finishes of its last admission. */
@@ -508,25 +488,14 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     b->rerun++;
 }
 
-/* Append from's n requests at `first` to a list with room for them. */
-static void append_requests(struct admissions *to, const struct admissions *from, uint32_t first,
-                            uint32_t n)
-{
-    if (n > 0)
-        memcpy(to->request + to->n, from->request + first, n * sizeof(uint32_t));
-    to->n += n;
-}
-
 /* Apply the logged admission changes to the per-key lists: bucket them by key (keeping request
- * order), then merge each key's into its list. */
+ * order), then edit each key's list. */
 static void update_lists(struct next_run *r)
 {
     struct baseline *b = r->b;
     const uint32_t keys = r->e->key_limit;
-    struct edit {
-        uint32_t request;
-        bool insert;
-    } *edits = mx_malloc_array(2 * (size_t)r->n_changes + 1, sizeof(struct edit));
+    struct admission_edit *edits =
+        mx_malloc_array(2 * (size_t)r->n_changes + 1, sizeof(struct admission_edit));
     uint32_t *begin = MX_NEW_ARRAY(uint32_t, (size_t)keys + 1);
     uint32_t *fill = MX_NEW_ARRAY(uint32_t, (size_t)keys + 1);
     for (uint32_t c = 0; c < r->n_changes; c++) {
@@ -541,36 +510,16 @@ static void update_lists(struct next_run *r)
     for (uint32_t c = 0; c < r->n_changes; c++) {
         const struct change *ch = &r->changes[c];
         if (ch->from >= 0)
-            edits[fill[ch->from]++] = (struct edit){ch->request, false};
+            edits[fill[ch->from]++] = (struct admission_edit){ch->request, false};
         if (ch->to >= 0)
-            edits[fill[ch->to]++] = (struct edit){ch->request, true};
+            edits[fill[ch->to]++] = (struct admission_edit){ch->request, true};
     }
-    for (uint32_t k = 0; k < keys; k++) {
-        if (begin[k] == begin[k + 1])
-            continue;
-        const struct admissions *l = &b->by_slot[k];
-        struct admissions merged = {0};
-        merged.cap = l->n + (begin[k + 1] - begin[k]);
-        merged.request = mx_malloc_array(merged.cap, sizeof(uint32_t));
-        uint32_t j = 0;
-        for (uint32_t d = begin[k]; d < begin[k + 1]; d++) {
-            /* Copy the unchanged run before the edit, then apply it. */
-            const struct edit *ed = &edits[d];
-            uint32_t run = gallop_above(l->request, j, l->n, (int64_t)ed->request - 1) - j;
-            append_requests(&merged, l, j, run);
-            j += run;
-            if (ed->insert) {
-                merged.request[merged.n++] = ed->request;
-            } else if (j < l->n && l->request[j] == ed->request) {
-                j++; /* admitted here before, not now */
-            } else {
-                MX_BUG("request %u left group key %u, which had not admitted it", ed->request, k);
-            }
-        }
-        append_requests(&merged, l, j, l->n - j);
-        free(l->request);
-        b->by_slot[k] = merged;
-    }
+    struct admissions_scratch scratch = {0};
+    for (uint32_t k = 0; k < keys; k++)
+        if (begin[k] < begin[k + 1])
+            sim__admissions_edit(&b->by_slot[k], edits + begin[k], begin[k + 1] - begin[k],
+                                 &scratch);
+    free(scratch.blocks);
     free(edits);
     free(begin);
     free(fill);

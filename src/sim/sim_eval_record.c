@@ -10,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sim__admissions_push(struct admissions *l, uint32_t request)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 16;
-        l->request = mx_realloc_array(l->request, l->cap, sizeof(uint32_t));
-    }
-    l->request[l->n++] = request;
-}
-
 void sim__baseline_release(struct baseline *b, uint32_t key_limit)
 {
     free(b->record);

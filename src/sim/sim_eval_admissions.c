@@ -50,7 +50,7 @@ void sim__admissions_edit(struct admissions *l, const struct admission_edit *edi
     for (uint32_t d = 0; d < n; d++)
         joined += edits[d].insert;
     if (l->n + joined > l->cap) {
-        l->cap = 2 * (l->n + joined);
+        l->cap = l->n + joined + (l->n + joined) / 4;
         l->request = mx_realloc_array(l->request, l->cap, sizeof(uint32_t));
     }
     /* The block before each edit, and the last. */

@@ -63,7 +63,7 @@ struct next_run {
     struct baseline *b;
     uint32_t stride;
     bool uniform;    /* the baseline's form */
-    bool skip_clean; /* the policy is earliest-free: see load_dispatch_clocks */
+    bool skip_clean; /* the policy is earliest-free: see reusable_dispatch */
     bool *changed;   /* [n_models] the model's replica keys differ from the baseline's */
     bool *fresh;     /* [replicas] not one of its model's kept replicas (compare_replicas) */
     struct eval_overheads oh;

@@ -65,7 +65,8 @@ struct baseline {
     uint64_t *slot_requests;    /* [key_limit] requests dispatched to each group */
     mx_ns latency_sum_ns;
     uint32_t rerun;   /* requests the last incremental evaluation re-simulated */
-    uint64_t covered; /* requests a scan walks in it (sim_eval_next.c); 0 after a full run */
+    uint64_t covered; /* requests a scan passed in it, or would have (sim_eval_next.c); 0 after a
+                         full run */
 };
 
 /* A request's record in the baseline: word indices. The outcome is sim__outcome(slot, admitted);

@@ -167,16 +167,23 @@ static void park_stream(struct next_run *r, uint32_t key, uint32_t at)
     r->stream_at[key] = at;
 }
 
+/* Move the top cursor, model m's, to entry `at` of m's requests in place, or remove it if that is
+ * past their end. */
+static void move_model_top(struct next_run *r, uint32_t m, uint32_t at)
+{
+    if (at < r->e->request_begin[m + 1])
+        heap_replace_top(r, (struct cursor){r->e->request[at], m, at});
+    else
+        heap_pop(r);
+}
+
 /* Move the top cursor c to its next request, its model's or its group stream's, in place; or
  * remove it at its list's end (parking a stream there). */
 static void advance_top(struct next_run *r, struct cursor c)
 {
     uint32_t next = c.at + 1;
     if (c.owner < r->n_models) {
-        if (next < r->e->request_begin[c.owner + 1])
-            heap_replace_top(r, (struct cursor){r->e->request[next], c.owner, next});
-        else
-            heap_pop(r);
+        move_model_top(r, c.owner, next);
         return;
     }
     const uint32_t key = c.owner - r->n_models;
@@ -194,11 +201,7 @@ static void skip_top(struct next_run *r, uint32_t i)
 {
     const struct cursor c = r->heap[0];
     const uint32_t end = r->e->request_begin[c.owner + 1];
-    const uint32_t next = sim__gallop_above(r->e->request, c.at, end, (int64_t)i);
-    if (next < end)
-        heap_replace_top(r, (struct cursor){r->e->request[next], c.owner, next});
-    else
-        heap_pop(r);
+    move_model_top(r, c.owner, sim__gallop_above(r->e->request, c.at, end, (int64_t)i));
 }
 
 /* Give group key's stream a cursor at its first request after i, unless it has one: a cursor left

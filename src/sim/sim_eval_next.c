@@ -63,9 +63,12 @@ struct next_run {
     struct baseline *b;
     uint32_t stride;
     bool uniform;    /* the baseline's form */
-    bool skip_clean; /* the policy is earliest-free: see reusable_dispatch */
+    bool skip_clean; /* the policy is earliest-free: see choose_among_changed */
     bool *changed;   /* [n_models] the model's replica keys differ from the baseline's */
-    bool *fresh;     /* [replicas] not one of its model's kept replicas (compare_replicas) */
+    /* [replicas] by compare_replicas: */
+    bool *added;         /* its group did not host its model in the baseline */
+    bool *moved;         /* not one of its model's kept replicas */
+    uint32_t *hosted_by; /* [key_limit] 1 + the model compare_replicas marked the groups of last */
     struct eval_overheads oh;
     mx_ns *clock; /* the world's stage clocks, by stage_base */
     mx_ns *zeros; /* [stride] the clocks of a group nothing ran on yet */
@@ -288,19 +291,11 @@ static inline mx_ns dirty_last_clock(const struct next_run *r, uint32_t key,
     return dirty_state(r, key)[width(r, rep->n_stages) - 1];
 }
 
-/* Where group key `before`, to which the baseline dispatched request i (of a model with replicas
- * reps[0..n)), is listed among them, if earliest-free may choose again among only `before` and
- * the groups that are dirty or fresh (compare_replicas); else -1. The baseline dispatched it when
- * the group's last stage clock was rec[REC_DISPATCH] and every other group's at least
- * rec[REC_RIVAL]. Earliest-free picks the first replica whose last stage frees earliest. The
- * others, clean and kept, still have their clocks of then, so none can win now if `before` is
- * still listed and
- *   - `before`'s clock now is below the rival bound, or
- *   - `before` is clean: it beat them then with the clock it still has, and one that tied it was
- *     listed after it, which it still is if both are kept (kept replicas keep their order), and
- *     is fresh if `before` is not (kept ones are a prefix of the baseline's list). */
-static int32_t reusable_dispatch(const struct next_run *r, const struct sim_replica *reps,
-                                 uint32_t n, int32_t before, const mx_ns *rec)
+/* Where group key `before`, to which the baseline dispatched request i, is listed among its model's
+ * replicas reps[0..n) now, if earliest-free may choose again among a few of them
+ * (choose_among_changed); else -1. */
+static int32_t listed_at(const struct next_run *r, const struct sim_replica *reps, uint32_t n,
+                         int32_t before)
 {
     if (!r->skip_clean || before < 0)
         return -1;
@@ -308,22 +303,33 @@ static int32_t reusable_dispatch(const struct next_run *r, const struct sim_repl
     uint32_t at = 0;
     while (at < n && keys[reps[at].group] != (uint32_t)before)
         at++;
-    if (at == n)
-        return -1;
-    if (r->dirty[before])
-        return dirty_last_clock(r, (uint32_t)before, &reps[at]) < rec[REC_RIVAL] ? (int32_t)at : -1;
-    return (int32_t)at;
+    return at < n ? (int32_t)at : -1;
 }
 
-/* Earliest-free for request i when reusable_dispatch() found `before` at `at`: among `before`
- * (at its dispatch clock if clean) and the dirty and new groups. Returns the replica chosen and
- * the earliest last stage clock among the others it looked at in *rival (MX_NS_NEVER: none); sets
- * no clocks. */
+/* Earliest-free for request i, which the baseline dispatched to the group listed at `at` when that
+ * group's last stage clock was rec[REC_DISPATCH] and every other group's at least rec[REC_RIVAL]
+ * (the rival bound). Earliest-free picks the first replica whose last stage frees earliest.
+ *
+ * It looks at `before` (at its dispatch clock if clean), the dirty groups and those `looked` marks
+ * (compare_replicas); every other group is clean and hosted the model then, so it still has its
+ * clock of then, at or above the rival bound. So the choice among those looked at stands
+ *   - when their earliest clock is below the rival bound, whatever the order, with `looked` =
+ *     added: the groups new to the model; or
+ *   - when `before` is clean: it beat the others then with the clock it still has, and one that
+ *     tied it was listed after it, which it still is if both are kept (kept replicas keep their
+ *     order), and is moved if `before` is not (kept ones are a prefix of the baseline's list); so
+ *     with `looked` = moved.
+ * Returns the replica chosen, or -1 where neither holds; the earliest clock among the others it
+ * looked at in *rival (MX_NS_NEVER: none); sets no clocks. */
 static int32_t choose_among_changed(struct next_run *r, uint32_t i, const struct sim_replica *reps,
                                     uint32_t first, uint32_t n, int32_t at, const mx_ns *rec,
                                     mx_ns *rival)
 {
     const uint32_t *keys = r->s->keys;
+    const bool clean_before = !r->dirty[keys[reps[at].group]];
+    /* A clean `before` that tied the rival bound may win again only by the order kept. */
+    const bool by_order = clean_before && rec[REC_DISPATCH] == rec[REC_RIVAL];
+    const bool *looked = (by_order ? r->moved : r->added) + first;
     int32_t best = -1;
     mx_ns earliest = MX_NS_NEVER, second = MX_NS_NEVER;
     for (uint32_t k = 0; k < n; k++) {
@@ -333,7 +339,7 @@ static int32_t choose_among_changed(struct next_run *r, uint32_t i, const struct
             c = dirty_last_clock(r, key, &reps[k]);
         else if ((int32_t)k == at)
             c = rec[REC_DISPATCH];
-        else if (r->fresh[first + k])
+        else if (looked[k])
             c = baseline_before(r, key, i)[width(r, reps[k].n_stages) - 1];
         else
             continue;
@@ -346,7 +352,7 @@ static int32_t choose_among_changed(struct next_run *r, uint32_t i, const struct
         }
     }
     *rival = second;
-    return best;
+    return by_order || earliest < rec[REC_RIVAL] ? best : -1;
 }
 
 /* Group key turns dirty (+1) or clean (-1): count it, and in a scan, for the models it hosts. */
@@ -425,11 +431,10 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     const mx_ns arrival = r->e->times[i].arrival, deadline = r->e->times[i].deadline;
     const mx_ns ready = arrival + r->oh.to_ready;
     const struct sim_dispatch_query q = {ready, deadline - r->oh.fixed};
-    const int32_t at = reusable_dispatch(r, reps, n, from, rec);
-    int32_t chosen;
+    const int32_t at = listed_at(r, reps, n, from);
     mx_ns rival;
-    if (at >= 0) {
-        chosen = choose_among_changed(r, i, reps, begin, n, at, rec, &rival);
+    int32_t chosen = at < 0 ? -1 : choose_among_changed(r, i, reps, begin, n, at, rec, &rival);
+    if (chosen >= 0) {
         /* Groups left out are at or above the old bound. */
         rival = old_rival < rival ? old_rival : rival;
         if (chosen == at && !r->dirty[from]) {
@@ -535,9 +540,9 @@ static void apply_pending(struct next_run *r)
                     r->pending_finish + (size_t)k * r->stride, r->stride);
 }
 
-/* Compare model m's replica keys (in dispatch order) with the baseline's: set r->changed[m], and
- * mark as fresh in r->fresh[] every replica but those that list a prefix of the baseline's keys in
- * their order (the kept ones). */
+/* Compare model m's replica keys (in dispatch order) with the baseline's: set r->changed[m], mark
+ * in r->added[] its replicas on groups that did not host it, and in r->moved[] every replica but
+ * those that list a prefix of the baseline's keys in their order (the kept ones). */
 static void compare_replicas(struct next_run *r, uint32_t m)
 {
     const struct sim_segment *seg = &r->w->segments[0];
@@ -545,10 +550,14 @@ static void compare_replicas(struct next_run *r, uint32_t m)
     const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
     const uint32_t *old = b->rep_slot + b->rep_begin[m];
     const uint32_t n_old = b->rep_begin[m + 1] - b->rep_begin[m];
+    for (uint32_t k = 0; k < n_old; k++)
+        r->hosted_by[old[k]] = m + 1;
     uint32_t j = 0;
     for (uint32_t k = 0; k < n; k++) {
-        const bool kept = j < n_old && r->s->keys[seg->replicas[begin + k].group] == old[j];
-        r->fresh[begin + k] = !kept;
+        const uint32_t key = r->s->keys[seg->replicas[begin + k].group];
+        const bool kept = j < n_old && key == old[j];
+        r->added[begin + k] = r->hosted_by[key] != m + 1;
+        r->moved[begin + k] = !kept;
         j += kept;
     }
     r->changed[m] = n != n_old || j != n_old;
@@ -580,7 +589,9 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
     r->stream_at = MX_NEW_ARRAY(uint32_t, keys);
     r->heap = mx_malloc_array(models + keys, sizeof(struct cursor));
     r->changed = MX_NEW_ARRAY(bool, models);
-    r->fresh = MX_NEW_ARRAY(bool, w->segments[0].rep_begin[w->n_models] + 1);
+    r->added = MX_NEW_ARRAY(bool, w->segments[0].rep_begin[w->n_models] + 1);
+    r->moved = MX_NEW_ARRAY(bool, w->segments[0].rep_begin[w->n_models] + 1);
+    r->hosted_by = MX_NEW_ARRAY(uint32_t, keys);
     for (size_t k = 0; k < keys; k++)
         r->group_of[k] = -1;
     for (uint32_t g = 0; g < w->n_groups; g++)
@@ -600,7 +611,9 @@ static void next_run_release(struct next_run *r)
     free(r->stream_at);
     free(r->heap);
     free(r->changed);
-    free(r->fresh);
+    free(r->added);
+    free(r->moved);
+    free(r->hosted_by);
     free(r->changes);
     free(r->pending_request);
     free(r->pending_finish);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void mx_bug(const char *file, int line, const char *fmt, ...)
 {
@@ -50,6 +51,23 @@ void *mx_realloc_array_at(const char *file, int line, void *p, size_t n, size_t 
 {
     size_t bytes = checked_bytes(file, line, n, size);
     return checked(file, line, realloc(p, bytes), bytes);
+}
+
+/* The huge page size of x86-64 and arm64 with 4 KiB pages; where it is another, the advice still
+ * covers the whole array. */
+enum { HUGE_PAGE_BYTES = 2 << 20 };
+
+void *mx_malloc_huge_at(const char *file, int line, size_t n, size_t size)
+{
+    size_t bytes = checked_bytes(file, line, n, size);
+    if (bytes < HUGE_PAGE_BYTES)
+        return checked(file, line, malloc(bytes), bytes);
+    size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    if (rounded < bytes)
+        mx_bug(file, line, "allocation of %zu bytes overflows", bytes);
+    void *p = checked(file, line, aligned_alloc(HUGE_PAGE_BYTES, rounded), rounded);
+    (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only: without it, ordinary pages */
+    return p;
 }
 
 char *mx_strdup_at(const char *file, int line, const char *s)

@@ -19,6 +19,10 @@ _Noreturn void mx_bug(const char *file, int line, const char *fmt, ...)
 #define mx_malloc_array(n, size) mx_malloc_array_at(__FILE__, __LINE__, (n), (size))
 /* Resize p to n elements of size bytes; p may be NULL. */
 #define mx_realloc_array(p, n, size) mx_realloc_array_at(__FILE__, __LINE__, (p), (n), (size))
+/* n elements of size bytes each, uninitialised, for large arrays read at random: backed by huge
+ * pages where the system gives them to programs that ask (transparent huge pages in "madvise"
+ * mode), which spares most TLB misses. Released with free(), like the rest. */
+#define mx_malloc_huge(n, size) mx_malloc_huge_at(__FILE__, __LINE__, (n), (size))
 /* Copy of the NUL-terminated string s. */
 #define mx_strdup(s) mx_strdup_at(__FILE__, __LINE__, (s))
 
@@ -32,6 +36,7 @@ _Noreturn void mx_bug(const char *file, int line, const char *fmt, ...)
 void *mx_calloc_at(const char *file, int line, size_t n, size_t size);
 void *mx_malloc_array_at(const char *file, int line, size_t n, size_t size);
 void *mx_realloc_array_at(const char *file, int line, void *p, size_t n, size_t size);
+void *mx_malloc_huge_at(const char *file, int line, size_t n, size_t size);
 char *mx_strdup_at(const char *file, int line, const char *s);
 char *mx_strfmt_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

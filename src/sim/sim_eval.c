@@ -20,8 +20,8 @@ static void order_by_model(struct sim_eval *e, const struct wl_trace *trace)
 {
     const struct sim_world *w = &e->base;
     e->request_begin = MX_NEW_ARRAY(uint32_t, (size_t)trace->n_models + 1);
-    e->request = mx_malloc_array(w->n, sizeof(uint32_t));
-    e->times = mx_malloc_array(w->n, sizeof(*e->times));
+    e->request = mx_malloc_huge(w->n, sizeof(uint32_t));
+    e->times = mx_malloc_huge(w->n, sizeof(*e->times));
     for (size_t i = 0; i < w->n; i++)
         e->request_begin[w->model[i] + 1]++;
     for (uint32_t m = 0; m < trace->n_models; m++)
@@ -49,6 +49,10 @@ int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, co
     e->dispatch = dispatch;
     e->key_limit = cluster->devices;
     sim__world_requests(&e->base, trace);
+    /* The incremental runs read it at random: a copy in huge pages. */
+    e->model = mx_malloc_huge(trace->n, sizeof(int32_t));
+    memcpy(e->model, trace->model, trace->n * sizeof(int32_t));
+    e->base.model = e->model;
     sim__world_overheads(&e->base, &e->overheads);
     sim__tables_init(&e->base.tables, &e->overheads, db_path);
     e->config_begin = MX_NEW_ARRAY(uint32_t, (size_t)trace->n_models + 1);
@@ -96,6 +100,7 @@ void sim_eval_free(struct sim_eval *e)
     free(e->request_begin);
     free(e->request);
     free(e->times);
+    free(e->model);
     free(e);
 }
 

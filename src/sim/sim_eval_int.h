@@ -23,6 +23,7 @@ struct eval_config {
 struct sim_eval {
     struct sim_overheads overheads; /* the cluster's, with every term at its mean */
     struct sim_world base;          /* requests, overheads and tables; no segments */
+    int32_t *model;                 /* [n] the trace's, in huge pages: base.model points here */
     const struct sim_dispatch_policy *dispatch;
     uint32_t key_limit;     /* group keys are below this (the cluster's devices) */
     uint32_t stride;        /* the most stages any config has */
@@ -33,6 +34,8 @@ struct sim_eval {
     struct eval_times {
         mx_ns arrival, deadline;
     } * times; /* [n] by request, side by side for the incremental run */
+    /* The per-request arrays that the incremental run reads at random (model, request, times and
+     * the baseline's records) are in huge pages (mx_malloc_huge). */
 };
 
 /* A group's admissions in the baseline: their requests, in order. */

@@ -80,6 +80,7 @@ struct next_run {
     bool scan;           /* walk every request while a group is dirty, not the dirty streams */
     uint32_t *hot;       /* [n_models] (scan) dirty groups of the placement that host the model */
     mx_ns *state;        /* [key_limit * stride] clocks of dirty groups */
+    mx_ns *passed;       /* [key_limit * stride] the baseline's clocks of dirty groups then */
     bool *stream_active; /* [key_limit] the group's stream has a cursor in the heap */
     uint32_t *stream_at; /* [key_limit] its stream's entries before this are done */
     struct cursor *heap; /* [n_models + key_limit] */
@@ -245,6 +246,14 @@ static inline mx_ns *dirty_state(const struct next_run *r, uint32_t key)
     return r->state + (size_t)key * r->stride;
 }
 
+/* The baseline's clocks of group key, dirty, just after the request simulated last: every request
+ * it admitted in the baseline since it turned dirty was simulated again (it hosts their models, or
+ * their replicas changed) and passed it its finishes (settle). */
+static inline mx_ns *dirty_baseline(const struct next_run *r, uint32_t key)
+{
+    return r->passed + (size_t)key * r->stride;
+}
+
 /* Group key's clocks in the new run just before request i. */
 static const mx_ns *clocks_before(struct next_run *r, uint32_t key, uint32_t i)
 {
@@ -380,9 +389,11 @@ static void settle(struct next_run *r, uint32_t key, const mx_ns *value,
         r->dirty[key] = false; /* (a stream notices when its cursor next comes up) */
         return;
     }
-    mx_ns *state = dirty_state(r, key);
+    mx_ns *state = dirty_state(r, key), *passed = dirty_baseline(r, key);
     if (state != value)
         copy_stages(state, value, n);
+    if (passed != baseline_value)
+        copy_stages(passed, baseline_value, n);
     if (r->dirty[key])
         return;
     r->dirty[key] = true;
@@ -473,8 +484,11 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     /* The group that admits it now takes its finishes. */
     if (admitted) {
         const struct sim_replica *rep = &reps[chosen];
-        const mx_ns *base =
-            was_admitted && from == to ? old_finish : baseline_before(r, (uint32_t)to, i);
+        /* If the baseline's did not admit it, its clocks then are those before it: a dirty group's
+         * are at hand, a clean one's were just looked up. */
+        const mx_ns *base = was_admitted && from == to ? old_finish
+                            : r->dirty[to]             ? dirty_baseline(r, (uint32_t)to)
+                                                       : baseline_before(r, (uint32_t)to, i);
         mx_ns *now = state_in_clock(r, rep);
         settle(r, (uint32_t)to, now, base, width(r, rep->n_stages), i);
         defer_finish(r, i, now, width(r, rep->n_stages));
@@ -585,6 +599,7 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
     r->dirty = MX_NEW_ARRAY(bool, keys);
     r->hot = MX_NEW_ARRAY(uint32_t, models);
     r->state = mx_malloc_array(keys * stride, sizeof(mx_ns));
+    r->passed = mx_malloc_array(keys * stride, sizeof(mx_ns));
     r->stream_active = MX_NEW_ARRAY(bool, keys);
     r->stream_at = MX_NEW_ARRAY(uint32_t, keys);
     r->heap = mx_malloc_array(models + keys, sizeof(struct cursor));
@@ -607,6 +622,7 @@ static void next_run_release(struct next_run *r)
     free(r->dirty);
     free(r->hot);
     free(r->state);
+    free(r->passed);
     free(r->stream_active);
     free(r->stream_at);
     free(r->heap);

@@ -346,3 +346,20 @@ Test(file, inputs_must_be_readable_files_and_outputs_writable_places)
     cr_assert(strstr(mx_error_message(), "does not exist"), "%s", mx_error_message());
     cr_assert_eq(mx_output_check("relative.h5"), MX_OK, "the current directory");
 }
+
+/* Huge-page arrays: large ones start on a 2 MiB boundary (where the kernel can map a huge page),
+ * small ones are ordinary; both hold what is written to every element and are freed by free(). */
+Test(alloc, huge_arrays_are_aligned_usable_and_freed_by_free)
+{
+    const size_t sizes[] = {1, 1000, (2u << 20) / sizeof(uint64_t), 3 * (1u << 20) + 7};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        uint64_t *v = mx_malloc_huge(sizes[k], sizeof(uint64_t));
+        if (sizes[k] * sizeof(uint64_t) >= (2u << 20))
+            cr_assert_eq((uintptr_t)v % (2u << 20), 0, "%zu elements at %p", sizes[k], (void *)v);
+        for (size_t i = 0; i < sizes[k]; i++)
+            v[i] = i * 2654435761u;
+        for (size_t i = 0; i < sizes[k]; i++)
+            cr_assert_eq(v[i], i * 2654435761u, "element %zu of %zu", i, sizes[k]);
+        free(v);
+    }
+}

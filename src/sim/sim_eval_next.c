@@ -319,17 +319,18 @@ static int32_t listed_at(const struct next_run *r, const struct sim_replica *rep
  * group's last stage clock was rec[REC_DISPATCH] and every other group's at least rec[REC_RIVAL]
  * (the rival bound). Earliest-free picks the first replica whose last stage frees earliest.
  *
- * It looks at `before` (at its dispatch clock if clean), the dirty groups and those `looked` marks
- * (compare_replicas); every other group is clean and hosted the model then, so it still has its
- * clock of then, at or above the rival bound. So the choice among those looked at stands
- *   - when their earliest clock is below the rival bound, whatever the order, with `looked` =
- *     added: the groups new to the model; or
- *   - when `before` is clean: it beat the others then with the clock it still has, and one that
- *     tied it was listed after it, which it still is if both are kept (kept replicas keep their
- *     order), and is moved if `before` is not (kept ones are a prefix of the baseline's list); so
- *     with `looked` = moved.
- * Returns the replica chosen, or -1 where neither holds; the earliest clock among the others it
- * looked at in *rival (MX_NS_NEVER: none); sets no clocks. */
+ * It looks at `before` (at its dispatch clock if clean), the dirty groups and some others; every
+ * group it leaves out is clean and hosted the model then, so it still has its clock of then, at or
+ * above the rival bound. So the choice among those it looked at stands
+ *   - when their earliest clock is below the rival bound, whatever the order: it looks at the
+ *     groups new to the model (added), and the choice stands if so; always when `before` is clean
+ *     with its dispatch clock below the bound;
+ *   - when `before` is clean and its dispatch clock tied the bound: it beat the others then with
+ *     the clock it still has, and one that tied it was listed after it, which it still is if both
+ *     are kept (kept replicas keep their order), and is moved if `before` is not (kept ones are a
+ *     prefix of the baseline's list); so it looks at the moved ones, and the choice stands.
+ * Returns the replica chosen, or -1 where the choice does not stand; the earliest clock among the
+ * others it looked at in *rival (MX_NS_NEVER: none); sets no clocks. */
 static int32_t choose_among_changed(struct next_run *r, uint32_t i, const struct sim_replica *reps,
                                     uint32_t first, uint32_t n, int32_t at, const mx_ns *rec,
                                     mx_ns *rival)

@@ -11,7 +11,6 @@
 #include "sim_eval_int.h"
 
 #include "mx_alloc.h"
-#include "mx_error.h"
 
 #include <string.h>
 

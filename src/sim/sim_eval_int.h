@@ -98,6 +98,34 @@ static inline uint32_t sim__gallop_above(const uint32_t *at, uint32_t lo, uint32
     return lo;
 }
 
+/* The first of the sorted values at[lo .. hi) above `after`, as an index (hi if none), galloping
+ * from `guess` (in [lo, hi)) forward or back: cheap when the answer is near the guess. */
+static inline uint32_t sim__gallop_above_near(const uint32_t *at, uint32_t lo, uint32_t hi,
+                                              int64_t after, uint32_t guess)
+{
+    if ((int64_t)at[guess] <= after)
+        return sim__gallop_above(at, guess + 1, hi, after);
+    /* The answer is in (lo - 1, guess]: step back until a value at or below `after`. */
+    uint32_t step = 1, end = guess;
+    while (end > lo) {
+        uint32_t start = step < end - lo ? end - step : lo;
+        if ((int64_t)at[start] <= after) {
+            lo = start + 1;
+            break;
+        }
+        end = start;
+        step *= 2;
+    }
+    while (lo < end) {
+        uint32_t mid = lo + (end - lo) / 2;
+        if ((int64_t)at[mid] <= after)
+            lo = mid + 1;
+        else
+            end = mid;
+    }
+    return lo;
+}
+
 /* The earliest last stage clock among replicas reps[0..n) other than `chosen`, in clock. */
 static inline mx_ns sim__rival_clock(const mx_ns *clock, const struct sim_replica *reps, uint32_t n,
                                      int32_t chosen)

@@ -230,7 +230,14 @@ static void wake_stream(struct next_run *r, uint32_t key, uint32_t i)
 static uint32_t admissions_before(struct next_run *r, uint32_t key, uint32_t i)
 {
     const struct admissions *l = &r->b->by_slot[key];
-    return r->seen[key] = sim__gallop_above(l->request, r->seen[key], l->n, (int64_t)i - 1);
+    const uint32_t lo = r->seen[key];
+    if (lo >= l->n || l->request[lo] >= i)
+        return lo;
+    /* The search starts where the list's share of all requests puts request i: the cursor of a
+     * group no one looked at for a while is far behind. */
+    const uint64_t ahead = (uint64_t)(i - l->request[lo]) * l->n / r->w->n;
+    const uint32_t guess = ahead < l->n - lo ? lo + (uint32_t)ahead : l->n - 1;
+    return r->seen[key] = sim__gallop_above_near(l->request, lo, l->n, (int64_t)i - 1, guess);
 }
 
 /* The baseline clocks of group key just before request i: the finishes of its last admission. */

@@ -77,17 +77,11 @@ struct baseline {
  * is not -1. */
 enum { REC_OUTCOME, REC_DISPATCH, REC_RIVAL, REC_FINISH };
 
-/* The first of the sorted values at[lo .. hi) above `after`, as an index (hi if none), galloping
- * from lo: cheap when the answer is near lo. */
-static inline uint32_t sim__gallop_above(const uint32_t *at, uint32_t lo, uint32_t hi,
+/* The first of the sorted values at[lo .. end) above `after`, as an index (end if none), by
+ * bisection. */
+static inline uint32_t sim__bisect_above(const uint32_t *at, uint32_t lo, uint32_t end,
                                          int64_t after)
 {
-    uint32_t step = 1, end = lo;
-    while (end < hi && (int64_t)at[end] <= after) {
-        lo = end + 1;
-        end = step < hi - end ? end + step : hi;
-        step *= 2;
-    }
     while (lo < end) {
         uint32_t mid = lo + (end - lo) / 2;
         if ((int64_t)at[mid] <= after)
@@ -99,13 +93,27 @@ static inline uint32_t sim__gallop_above(const uint32_t *at, uint32_t lo, uint32
 }
 
 /* The first of the sorted values at[lo .. hi) above `after`, as an index (hi if none), galloping
+ * from lo: cheap when the answer is near lo. */
+static inline uint32_t sim__gallop_above(const uint32_t *at, uint32_t lo, uint32_t hi,
+                                         int64_t after)
+{
+    uint32_t step = 1, end = lo;
+    while (end < hi && (int64_t)at[end] <= after) {
+        lo = end + 1;
+        end = step < hi - end ? end + step : hi;
+        step *= 2;
+    }
+    return sim__bisect_above(at, lo, end, after);
+}
+
+/* The first of the sorted values at[lo .. hi) above `after`, as an index (hi if none), galloping
  * from `guess` (in [lo, hi)) forward or back: cheap when the answer is near the guess. */
 static inline uint32_t sim__gallop_above_near(const uint32_t *at, uint32_t lo, uint32_t hi,
                                               int64_t after, uint32_t guess)
 {
     if ((int64_t)at[guess] <= after)
         return sim__gallop_above(at, guess + 1, hi, after);
-    /* The answer is in (lo - 1, guess]: step back until a value at or below `after`. */
+    /* The answer is in [lo, guess]: step back from the guess to a value at or below `after`. */
     uint32_t step = 1, end = guess;
     while (end > lo) {
         uint32_t start = step < end - lo ? end - step : lo;
@@ -116,14 +124,7 @@ static inline uint32_t sim__gallop_above_near(const uint32_t *at, uint32_t lo, u
         end = start;
         step *= 2;
     }
-    while (lo < end) {
-        uint32_t mid = lo + (end - lo) / 2;
-        if ((int64_t)at[mid] <= after)
-            lo = mid + 1;
-        else
-            end = mid;
-    }
-    return lo;
+    return sim__bisect_above(at, lo, end, after);
 }
 
 /* The earliest last stage clock among replicas reps[0..n) other than `chosen`, in clock. */

@@ -78,7 +78,8 @@ struct next_run {
     bool *dirty;         /* [key_limit] the group's clocks differ from the baseline's */
     uint32_t n_dirty;    /* dirty groups of the placement */
     bool scan;           /* walk every request while a group is dirty, not the dirty streams */
-    uint32_t *hot;       /* [n_models] (scan) dirty groups of the placement that host the model */
+    uint32_t *hot;       /* [n_models] dirty groups of the placement that host the model (scan;
+                            NULL otherwise) */
     mx_ns *state;        /* [key_limit * stride] clocks of dirty groups */
     mx_ns *passed;       /* [key_limit * stride] the baseline's clocks of dirty groups then */
     bool *stream_active; /* [key_limit] the group's stream has a cursor in the heap */
@@ -322,9 +323,10 @@ static int32_t listed_at(const struct next_run *r, const struct sim_replica *rep
     return at < n ? (int32_t)at : -1;
 }
 
-/* Earliest-free for request i, which the baseline dispatched to the group listed at `at` when that
- * group's last stage clock was rec[REC_DISPATCH] and every other group's at least rec[REC_RIVAL]
- * (the rival bound). Earliest-free picks the first replica whose last stage frees earliest.
+/* Earliest-free for request i, which the baseline dispatched to the group listed at `at` (key
+ * `before`) when that group's last stage clock was rec[REC_DISPATCH] and every other group's at
+ * least rec[REC_RIVAL] (the rival bound). Earliest-free picks the first replica whose last stage
+ * frees earliest.
  *
  * It looks at `before` (at its dispatch clock if clean), the dirty groups and some others; every
  * group it leaves out is clean and hosted the model then, so it still has its clock of then, at or
@@ -339,11 +341,11 @@ static int32_t listed_at(const struct next_run *r, const struct sim_replica *rep
  * Returns the replica chosen, or -1 where the choice does not stand; the earliest clock among the
  * others it looked at in *rival (MX_NS_NEVER: none); sets no clocks. */
 static int32_t choose_among_changed(struct next_run *r, uint32_t i, const struct sim_replica *reps,
-                                    uint32_t first, uint32_t n, int32_t at, const mx_ns *rec,
-                                    mx_ns *rival)
+                                    uint32_t first, uint32_t n, int32_t at, uint32_t before,
+                                    const mx_ns *rec, mx_ns *rival)
 {
     const uint32_t *keys = r->s->keys;
-    const bool clean_before = !r->dirty[keys[reps[at].group]];
+    const bool clean_before = !r->dirty[before];
     /* A clean `before` that tied the rival bound may win again only by the order kept. */
     const bool by_order = clean_before && rec[REC_DISPATCH] == rec[REC_RIVAL];
     const bool *looked = (by_order ? r->moved : r->added) + first;
@@ -452,7 +454,8 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     const struct sim_dispatch_query q = {ready, deadline - r->oh.fixed};
     const int32_t at = listed_at(r, reps, n, from);
     mx_ns rival;
-    int32_t chosen = at < 0 ? -1 : choose_among_changed(r, i, reps, begin, n, at, rec, &rival);
+    int32_t chosen =
+        at < 0 ? -1 : choose_among_changed(r, i, reps, begin, n, at, (uint32_t)from, rec, &rival);
     if (chosen >= 0) {
         /* Groups left out are at or above the old bound. */
         rival = old_rival < rival ? old_rival : rival;
@@ -605,7 +608,6 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
     r->group_of = mx_malloc_array(keys, sizeof(int32_t));
     r->seen = MX_NEW_ARRAY(uint32_t, keys);
     r->dirty = MX_NEW_ARRAY(bool, keys);
-    r->hot = MX_NEW_ARRAY(uint32_t, models);
     r->state = mx_malloc_array(keys * stride, sizeof(mx_ns));
     r->passed = mx_malloc_array(keys * stride, sizeof(mx_ns));
     r->stream_active = MX_NEW_ARRAY(bool, keys);
@@ -699,7 +701,9 @@ void sim__eval_next(struct sim_eval_state *s)
     /* Scan when the last run re-simulated at least 1 in SCAN_RATIO of the requests a scan walks
      * (or would have). */
     r.scan = s->b.covered > 0 && (uint64_t)s->b.rerun * SCAN_RATIO >= s->b.covered;
-    if (!r.scan)
+    if (r.scan)
+        r.hot = MX_NEW_ARRAY(uint32_t, w->n_models ? w->n_models : 1);
+    else
         sim__streams_update(s);
     s->b.rerun = 0;
     s->b.covered = 0;

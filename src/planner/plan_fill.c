@@ -88,20 +88,35 @@ bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
     return best >= 0;
 }
 
+bool pl_greedy_step(const struct pl_context *c, struct sim_eval_state *s, struct pl_placement *p,
+                    struct pl_score *score, uint32_t *evaluations)
+{
+    struct sim_eval_result r;
+    *score = pl_evaluate_next(s, p, &r);
+    (*evaluations)++;
+    uint32_t g, m;
+    if (!pl_greedy_next(c, p, &r, &g, &m))
+        return false;
+    pl_group_add(&p->groups[g], m, pl_weight(c, m, p->groups[g].op, p->groups[g].pp));
+    pl_placement_normalize(p);
+    return true;
+}
+
+double pl_fill_progress(const struct pl_context *c, const struct pl_placement *p)
+{
+    const double budget = (double)c->pb->cluster->mem_budget_bytes * p->n_groups;
+    double used = 0;
+    for (uint32_t g = 0; g < p->n_groups; g++)
+        used += (double)p->groups[g].mem_used;
+    return budget > 0 ? used / budget : 1;
+}
+
 static struct pl_score fill_greedy(const struct pl_context *c, struct sim_eval_state *s,
                                    struct pl_placement *p, uint32_t *evaluations)
 {
-    struct sim_eval_result r;
     struct pl_score score;
-    for (;;) {
-        score = pl_evaluate_next(s, p, &r);
-        (*evaluations)++;
-        uint32_t g, m;
-        if (!pl_greedy_next(c, p, &r, &g, &m))
-            break;
-        pl_group_add(&p->groups[g], m, pl_weight(c, m, p->groups[g].op, p->groups[g].pp));
-        pl_placement_normalize(p);
-    }
+    while (pl_greedy_step(c, s, p, &score, evaluations))
+        ;
     return score;
 }
 

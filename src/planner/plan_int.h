@@ -91,6 +91,14 @@ struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct pl_place
 bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
                     const struct sim_eval_result *r, uint32_t *group, uint32_t *model);
 
+/* One step of AlpaServe's greedy: evaluate p (s holds the previous step's run), score it in
+ * *score, and add the pair pl_greedy_next() picks. False when nothing fits: p is then final. */
+bool pl_greedy_step(const struct pl_context *c, struct sim_eval_state *s, struct pl_placement *p,
+                    struct pl_score *score, uint32_t *evaluations);
+
+/* The share of p's memory in use, in [0, 1]: how far a fill has gone. */
+double pl_fill_progress(const struct pl_context *c, const struct pl_placement *p);
+
 /* Fill p by AlpaServe's greedy (beam <= 1) or by beam search of width beam, until nothing fits.
  * Returns the final score; *evaluations counts simulations. */
 struct pl_score pl_fill(const struct pl_context *c, struct sim_eval_state *s,
@@ -104,6 +112,18 @@ void pl_fill_round_robin(const struct pl_context *c, struct pl_placement *p);
  * Items are independent; results go where arg says. */
 void pl_parallel(uint32_t n, unsigned threads, const struct sim_eval *eval,
                  void (*work)(uint32_t item, struct sim_eval_state *s, void *arg), void *arg);
+
+/* Run resumable items 0 .. n - 1 on up to `threads` threads: step(item, state, arg) advances an
+ * item by one step and returns whether it has more; progress(item, arg) is the share of its work
+ * done, in [0, 1]. Each item keeps one evaluation state over eval from its first step to its last
+ * (states are reused by later items), so it may move between threads from one step to the next,
+ * and as many states may be alive at once as items are under way (more than threads).
+ * Between steps a thread takes the item with the most time left by estimate (items with fewer than
+ * two steps first, in order): longest remaining first, which ends the longest items together
+ * rather than leaving one to run alone at the end. */
+void pl_parallel_steps(uint32_t n, unsigned threads, const struct sim_eval *eval,
+                       bool (*step)(uint32_t item, struct sim_eval_state *s, void *arg),
+                       double (*progress)(uint32_t item, void *arg), void *arg);
 
 /* A group layout the alpaserve policies consider: regular groups of group_size devices, each
  * (1, op, pp). */

@@ -17,15 +17,24 @@ struct config_search {
     uint32_t *evaluations;
 };
 
-/* Fill config k = n - 1 - item: threads take the configs largest groups first, as those take the
- * longest to fill (more models per group), which shortens the search on several threads. */
-static void fill_config(uint32_t item, struct sim_eval_state *s, void *arg)
+/* Config k = n - 1 - item: threads start the configs largest groups first, as those take the
+ * longest to fill (more models per group). A greedy fill goes one step at a time, so that the
+ * threads can share the fills out as they go (pl_parallel_steps); a beam fill in one. */
+static bool fill_config_step(uint32_t item, struct sim_eval_state *s, void *arg)
 {
     struct config_search *cs = arg;
     uint32_t k = cs->n - 1 - item;
-    const struct pl_config *cfg = &cs->configs[k];
-    pl_placement_layout(&cs->placements[k], cs->devices, cfg->group_size, cfg->op, cfg->pp);
-    cs->scores[k] = pl_fill(cs->c, s, &cs->placements[k], cs->beam, &cs->evaluations[k]);
+    if (cs->beam > 1) {
+        cs->scores[k] = pl_fill(cs->c, s, &cs->placements[k], cs->beam, &cs->evaluations[k]);
+        return false;
+    }
+    return pl_greedy_step(cs->c, s, &cs->placements[k], &cs->scores[k], &cs->evaluations[k]);
+}
+
+static double fill_config_progress(uint32_t item, void *arg)
+{
+    struct config_search *cs = arg;
+    return pl_fill_progress(cs->c, &cs->placements[cs->n - 1 - item]);
 }
 
 int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const struct plan_params *pa,
@@ -54,7 +63,10 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
                                MX_NEW_ARRAY(struct pl_placement, n),
                                MX_NEW_ARRAY(struct pl_score, n),
                                MX_NEW_ARRAY(uint32_t, n)};
-    pl_parallel(n, c->pb->threads, c->eval, fill_config, &cs);
+    for (uint32_t k = 0; k < n; k++)
+        pl_placement_layout(&cs.placements[k], devices, configs[k].group_size, configs[k].op,
+                            configs[k].pp);
+    pl_parallel_steps(n, c->pb->threads, c->eval, fill_config_step, fill_config_progress, &cs);
     uint32_t chosen = 0;
     for (uint32_t k = 0; k < n; k++) {
         *evaluations += cs.evaluations[k];

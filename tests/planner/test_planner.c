@@ -1,7 +1,8 @@
 /* The planner's search (src/planner): AlpaServe's greedy step by step on a hand-checked case, the
  * memory budget at its edge, the group configurations of 8, 16, 48 and 64 devices, latency buckets
- * and node-aligned splits, clockwork++'s windows and swap charges, and every policy's plan passing
- * the simulator's validation, identical for any thread count. */
+ * and node-aligned splits, clockwork++'s windows and swap charges, resumable items stepped on
+ * threads, and every policy's plan passing the simulator's validation, identical for any thread
+ * count. */
 #include "fixture.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -12,8 +13,10 @@
 #include "wl_trace.h"
 
 #include <criterion/criterion.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A planning problem built in memory: models m0, m1, ... over the bases given. */
 struct problem {
@@ -147,6 +150,74 @@ Test(greedy, adds_the_pairs_alpaserve_adds_in_its_order)
     pl_placement_release(&filled);
     pl_placement_release(&layout);
     sim_eval_state_free(s);
+    pl_context_release(&c);
+    problem_free(&p);
+}
+
+/* Resumable items stepped on threads (pl_parallel_steps): item k takes 40 + 25 k steps of 0.2 ms,
+ * long enough against the scheduler's quantum that items move between threads. Violations are
+ * recorded in the worker threads and asserted in the test's. */
+enum { STEPPED_ITEMS = 5 };
+
+struct stepped_items {
+    atomic_int busy[STEPPED_ITEMS];
+    uint32_t steps[STEPPED_ITEMS];
+    struct sim_eval_state *state[STEPPED_ITEMS];
+    atomic_bool overlapped; /* an item stepped on two threads at once */
+    atomic_bool no_state;   /* a step without an evaluation state */
+    atomic_bool changed;    /* an item's state changed between its steps */
+    atomic_bool shared;     /* two items under way held one state at once */
+};
+
+static uint32_t stepped_target(uint32_t item)
+{
+    return 40 + 25 * item;
+}
+
+static bool step_item(uint32_t item, struct sim_eval_state *s, void *arg)
+{
+    struct stepped_items *t = arg;
+    if (atomic_fetch_add(&t->busy[item], 1) != 0)
+        t->overlapped = true;
+    if (!s)
+        t->no_state = true;
+    if (t->steps[item] == 0)
+        t->state[item] = s;
+    if (t->state[item] != s)
+        t->changed = true;
+    for (uint32_t k = 0; k < STEPPED_ITEMS; k++)
+        if (k != item && t->state[k] == s && t->steps[k] > 0 && t->steps[k] < stepped_target(k))
+            t->shared = true;
+    nanosleep(&(struct timespec){0, 200000}, NULL);
+    t->steps[item]++;
+    atomic_fetch_sub(&t->busy[item], 1);
+    return t->steps[item] < stepped_target(item);
+}
+
+static double item_progress(uint32_t item, void *arg)
+{
+    const struct stepped_items *t = arg;
+    return (double)t->steps[item] / stepped_target(item);
+}
+
+/* A broken schedule may hang (an item counted done twice): the timeout fails it. */
+Test(parallel, steps_every_item_to_its_end_one_thread_at_a_time_with_its_own_state, .timeout = 30)
+{
+    struct problem p = three_models(20);
+    problem_bind(&p);
+    struct pl_context c;
+    cr_assert_eq(pl_context_init(&c, &p.pb, p.trace), MX_OK);
+    for (unsigned threads = 1; threads <= 3; threads++) {
+        struct stepped_items t = {0};
+        pl_parallel_steps(STEPPED_ITEMS, threads, c.eval, step_item, item_progress, &t);
+        for (uint32_t k = 0; k < STEPPED_ITEMS; k++)
+            cr_assert_eq(t.steps[k], stepped_target(k), "%u threads: item %u took %u steps",
+                         threads, k, t.steps[k]);
+        cr_assert_not(t.overlapped, "%u threads: an item was stepped on two threads", threads);
+        cr_assert_not(t.no_state, "%u threads: a step had no evaluation state", threads);
+        cr_assert_not(t.changed, "%u threads: an item's state changed", threads);
+        cr_assert_not(t.shared, "%u threads: items under way shared a state", threads);
+    }
     pl_context_release(&c);
     problem_free(&p);
 }

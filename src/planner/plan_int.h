@@ -118,9 +118,9 @@ void pl_parallel(uint32_t n, unsigned threads, const struct sim_eval *eval,
  * done, in [0, 1]. Each item keeps one evaluation state over eval from its first step to its last
  * (states are reused by later items), so it may move between threads from one step to the next,
  * and as many states may be alive at once as items are under way (more than threads).
- * Between steps a thread takes the item with the most time left by estimate (items with fewer than
+ * Every 25 ms a thread takes the item with the most time left by estimate (items with fewer than
  * two steps first, in order): longest remaining first, which ends the longest items together
- * rather than leaving one to run alone at the end. */
+ * rather than leaving one to run alone at the end. One thread steps each item to its end. */
 void pl_parallel_steps(uint32_t n, unsigned threads, const struct sim_eval *eval,
                        bool (*step)(uint32_t item, struct sim_eval_state *s, void *arg),
                        double (*progress)(uint32_t item, void *arg), void *arg);

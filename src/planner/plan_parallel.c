@@ -35,13 +35,17 @@ static void *worker(void *arg)
     return NULL;
 }
 
-/* Run fn(arg) on min(threads, n) threads (at least one), this one among them. */
-static void run_on_threads(unsigned threads, uint32_t n, void *(*fn)(void *), void *arg)
+/* The threads n items can use: min(threads, n), at least one. */
+static unsigned thread_count(unsigned threads, uint32_t n)
 {
-    if (threads < 1)
-        threads = 1;
     if (threads > n)
-        threads = n ? n : 1;
+        threads = n;
+    return threads ? threads : 1;
+}
+
+/* Run fn(arg) on `threads` threads, this one among them. */
+static void run_on_threads(unsigned threads, void *(*fn)(void *), void *arg)
+{
     pthread_t *tids = MX_NEW_ARRAY(pthread_t, threads);
     for (unsigned t = 1; t < threads; t++)
         if (pthread_create(&tids[t], NULL, fn, arg) != 0)
@@ -56,7 +60,7 @@ void pl_parallel(uint32_t n, unsigned threads, const struct sim_eval *eval,
                  void (*work)(uint32_t item, struct sim_eval_state *s, void *arg), void *arg)
 {
     struct pool pool = {n, eval, work, arg, 0};
-    run_on_threads(threads, n, worker, &pool);
+    run_on_threads(thread_count(threads, n), worker, &pool);
 }
 
 /* How long a thread steps one item before it looks for the item with the most time left again:
@@ -74,6 +78,7 @@ struct stepped {
 
 struct step_pool {
     uint32_t n;
+    unsigned threads;
     const struct sim_eval *eval;
     bool (*step)(uint32_t, struct sim_eval_state *, void *);
     double (*progress)(uint32_t, void *);
@@ -135,7 +140,8 @@ static void *step_worker(void *arg)
             it->state =
                 pool->n_free ? pool->free_states[--pool->n_free] : sim_eval_state_new(pool->eval);
         pthread_mutex_unlock(&pool->lock);
-        /* Its steps for one quantum (its own fields: pick() passes over a running item). */
+        /* Its steps for one quantum, or to its end on one thread, which has nothing to balance
+         * (its own fields: pick() passes over a running item). */
         const double picked = mx_wall_s();
         bool more;
         double now = picked;
@@ -145,7 +151,7 @@ static void *step_worker(void *arg)
             now = mx_wall_s();
             it->recent_s = it->steps < 2 ? now - start : 0.9 * it->recent_s + 0.1 * (now - start);
             it->steps++;
-        } while (more && now - picked < QUANTUM_S);
+        } while (more && (pool->threads == 1 || now - picked < QUANTUM_S));
         pthread_mutex_lock(&pool->lock);
         it->running = false;
         if (!more) {
@@ -167,6 +173,7 @@ void pl_parallel_steps(uint32_t n, unsigned threads, const struct sim_eval *eval
                        double (*progress)(uint32_t item, void *arg), void *arg)
 {
     struct step_pool pool = {n,
+                             thread_count(threads, n),
                              eval,
                              step,
                              progress,
@@ -177,7 +184,7 @@ void pl_parallel_steps(uint32_t n, unsigned threads, const struct sim_eval *eval
                              n,
                              PTHREAD_MUTEX_INITIALIZER,
                              PTHREAD_COND_INITIALIZER};
-    run_on_threads(threads, n, step_worker, &pool);
+    run_on_threads(pool.threads, step_worker, &pool);
     for (uint32_t k = 0; k < pool.n_free; k++)
         sim_eval_state_free(pool.free_states[k]);
     free(pool.free_states);

@@ -9,10 +9,8 @@
 
 struct config_search {
     const struct pl_context *c;
-    const struct pl_config *configs; /* [n], by group size */
-    uint32_t n;
-    uint32_t devices, beam;
-    struct pl_placement *placements;
+    uint32_t n, beam;
+    struct pl_placement *placements; /* [n] each config's layout, by group size, filled in place */
     struct pl_score *scores;
     uint32_t *evaluations;
 };
@@ -43,47 +41,35 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
     struct pl_config *configs = NULL;
     uint32_t n = pl_enumerate_configs(devices, c->pb->cluster->devices_per_node, pa->max_op,
                                       pa->max_pp, &configs);
-    struct pl_placement *layouts = MX_NEW_ARRAY(struct pl_placement, n ? n : 1);
-    for (uint32_t k = 0; k < n; k++)
-        pl_placement_layout(&layouts[k], devices, configs[k].group_size, configs[k].op,
-                            configs[k].pp);
-    int rc = check_fits ? pl_check_fits(c, layouts, n) : MX_OK;
-    for (uint32_t k = 0; k < n; k++)
-        pl_placement_release(&layouts[k]);
-    free(layouts);
-    if (rc < 0) {
-        free(configs);
-        return rc;
-    }
     struct config_search cs = {c,
-                               configs,
                                n,
-                               devices,
                                pa->beam,
-                               MX_NEW_ARRAY(struct pl_placement, n),
-                               MX_NEW_ARRAY(struct pl_score, n),
-                               MX_NEW_ARRAY(uint32_t, n)};
+                               MX_NEW_ARRAY(struct pl_placement, n ? n : 1),
+                               MX_NEW_ARRAY(struct pl_score, n ? n : 1),
+                               MX_NEW_ARRAY(uint32_t, n ? n : 1)};
     for (uint32_t k = 0; k < n; k++)
         pl_placement_layout(&cs.placements[k], devices, configs[k].group_size, configs[k].op,
                             configs[k].pp);
-    pl_parallel_steps(n, c->pb->threads, c->eval, fill_config_step, fill_config_progress, &cs);
-    uint32_t chosen = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        *evaluations += cs.evaluations[k];
-        if (pl_score_compare(&cs.scores[k], &cs.scores[chosen]) > 0)
-            chosen = k;
+    free(configs);
+    int rc = check_fits ? pl_check_fits(c, cs.placements, n) : MX_OK;
+    uint32_t chosen = n; /* none, until the search has run */
+    if (rc == MX_OK && n > 0) {
+        pl_parallel_steps(n, c->pb->threads, c->eval, fill_config_step, fill_config_progress, &cs);
+        chosen = 0;
+        for (uint32_t k = 0; k < n; k++) {
+            *evaluations += cs.evaluations[k];
+            if (pl_score_compare(&cs.scores[k], &cs.scores[chosen]) > 0)
+                chosen = k;
+        }
+        *best = cs.placements[chosen];
     }
-    for (uint32_t k = 0; k < n; k++) {
-        if (k == chosen)
-            *best = cs.placements[k];
-        else
+    for (uint32_t k = 0; k < n; k++)
+        if (k != chosen)
             pl_placement_release(&cs.placements[k]);
-    }
     free(cs.placements);
     free(cs.scores);
     free(cs.evaluations);
-    free(configs);
-    return MX_OK;
+    return rc;
 }
 
 static int solve_alpaserve(const struct plan_problem *pb, const struct plan_params *pa,

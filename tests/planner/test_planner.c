@@ -13,6 +13,7 @@
 #include "wl_trace.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,7 @@ enum { STEPPED_ITEMS = 5 };
 
 struct stepped_items {
     atomic_int busy[STEPPED_ITEMS];
+    pthread_mutex_t lock; /* over steps and state, which a step reads for every item */
     uint32_t steps[STEPPED_ITEMS];
     struct sim_eval_state *state[STEPPED_ITEMS];
     atomic_bool overlapped; /* an item stepped on two threads at once */
@@ -181,6 +183,7 @@ static bool step_item(uint32_t item, struct sim_eval_state *s, void *arg)
         t->overlapped = true;
     if (!s)
         t->no_state = true;
+    pthread_mutex_lock(&t->lock);
     if (t->steps[item] == 0)
         t->state[item] = s;
     if (t->state[item] != s)
@@ -188,10 +191,13 @@ static bool step_item(uint32_t item, struct sim_eval_state *s, void *arg)
     for (uint32_t k = 0; k < STEPPED_ITEMS; k++)
         if (k != item && t->state[k] == s && t->steps[k] > 0 && t->steps[k] < stepped_target(k))
             t->shared = true;
+    pthread_mutex_unlock(&t->lock);
     nanosleep(&(struct timespec){0, 200000}, NULL);
-    t->steps[item]++;
+    pthread_mutex_lock(&t->lock);
+    const bool more = ++t->steps[item] < stepped_target(item);
+    pthread_mutex_unlock(&t->lock);
     atomic_fetch_sub(&t->busy[item], 1);
-    return t->steps[item] < stepped_target(item);
+    return more;
 }
 
 static double item_progress(uint32_t item, void *arg)
@@ -208,7 +214,7 @@ Test(parallel, steps_every_item_to_its_end_one_thread_at_a_time_with_its_own_sta
     struct pl_context c;
     cr_assert_eq(pl_context_init(&c, &p.pb, p.trace), MX_OK);
     for (unsigned threads = 1; threads <= 3; threads++) {
-        struct stepped_items t = {0};
+        struct stepped_items t = {.lock = PTHREAD_MUTEX_INITIALIZER};
         pl_parallel_steps(STEPPED_ITEMS, threads, c.eval, step_item, item_progress, &t);
         for (uint32_t k = 0; k < STEPPED_ITEMS; k++)
             cr_assert_eq(t.steps[k], stepped_target(k), "%u threads: item %u took %u steps",

@@ -41,19 +41,21 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
     struct pl_config *configs = NULL;
     uint32_t n = pl_enumerate_configs(devices, c->pb->cluster->devices_per_node, pa->max_op,
                                       pa->max_pp, &configs);
+    if (n == 0) /* one device or more has the layout (1, 1, 1) */
+        MX_BUG("no group layout for %u devices", devices);
     struct config_search cs = {c,
                                n,
                                pa->beam,
-                               MX_NEW_ARRAY(struct pl_placement, n ? n : 1),
-                               MX_NEW_ARRAY(struct pl_score, n ? n : 1),
-                               MX_NEW_ARRAY(uint32_t, n ? n : 1)};
+                               MX_NEW_ARRAY(struct pl_placement, n),
+                               MX_NEW_ARRAY(struct pl_score, n),
+                               MX_NEW_ARRAY(uint32_t, n)};
     for (uint32_t k = 0; k < n; k++)
         pl_placement_layout(&cs.placements[k], devices, configs[k].group_size, configs[k].op,
                             configs[k].pp);
     free(configs);
     int rc = check_fits ? pl_check_fits(c, cs.placements, n) : MX_OK;
     uint32_t chosen = n; /* none, until the search has run */
-    if (rc == MX_OK && n > 0) {
+    if (rc == MX_OK) {
         pl_parallel_steps(n, c->pb->threads, c->eval, fill_config_step, fill_config_progress, &cs);
         chosen = 0;
         for (uint32_t k = 0; k < n; k++) {

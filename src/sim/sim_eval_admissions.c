@@ -36,8 +36,8 @@ static void move_block(uint32_t *list, const struct admissions_block *k)
                 (k->to - k->from) * sizeof(uint32_t));
 }
 
-void sim__admissions_edit(struct admissions *l, const struct admission_edit *edits, uint32_t n,
-                          struct admissions_scratch *scratch)
+void sim__admissions_edit(struct admissions *l, uint32_t key, const struct admission_edit *edits,
+                          uint32_t n, struct admissions_scratch *scratch)
 {
     if (n + 1 > scratch->cap) {
         scratch->cap = 2 * (n + 1);
@@ -66,7 +66,7 @@ void sim__admissions_edit(struct admissions *l, const struct admission_edit *edi
             shift--;
             at = p + 1;
         } else {
-            MX_BUG("request %u left a group that had not admitted it", request);
+            MX_BUG("request %u left group key %u, which had not admitted it", request, key);
         }
     }
     blocks[n] = (struct admissions_block){at, l->n, shift};

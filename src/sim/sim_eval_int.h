@@ -242,11 +242,11 @@ struct admissions_scratch {
     uint32_t cap;
 };
 
-/* Apply n edits, in request order, to l in place: a request that leaves must be in l, one that
- * joins must not (a bug otherwise). Cost: the edits' searches plus the entries that move, which
- * are none between edits that cancel out. */
-void sim__admissions_edit(struct admissions *l, const struct admission_edit *edits, uint32_t n,
-                          struct admissions_scratch *scratch);
+/* Apply n edits, in request order, to l, group key's list, in place: a request that leaves must be
+ * in l, one that joins must not (a bug otherwise, whose message names the key). Cost: the edits'
+ * searches plus the entries that move, which are none between edits that cancel out. */
+void sim__admissions_edit(struct admissions *l, uint32_t key, const struct admission_edit *edits,
+                          uint32_t n, struct admissions_scratch *scratch);
 
 /* Bring the stream of every group of the placed world up to date with its models. */
 void sim__streams_update(struct sim_eval_state *s);

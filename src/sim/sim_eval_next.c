@@ -550,7 +550,7 @@ static void update_lists(struct next_run *r)
     struct admissions_scratch scratch = {0};
     for (uint32_t k = 0; k < keys; k++)
         if (begin[k] < begin[k + 1])
-            sim__admissions_edit(&b->by_slot[k], edits + begin[k], begin[k + 1] - begin[k],
+            sim__admissions_edit(&b->by_slot[k], k, edits + begin[k], begin[k + 1] - begin[k],
                                  &scratch);
     free(scratch.blocks);
     free(edits);

@@ -55,7 +55,7 @@ Test(admissions, edits_in_place_keep_exactly_the_members_in_order)
                 member[i] = join;
                 edits[n++] = (struct admission_edit){i, join};
             }
-            sim__admissions_edit(&l, edits, n, &scratch);
+            sim__admissions_edit(&l, 0, edits, n, &scratch);
             assert_lists(&l, member, c == 3 ? "one stretch" : "spread", round);
         }
         free(l.request);
@@ -74,7 +74,7 @@ Test(admissions, blocks_moving_both_ways)
     const struct admission_edit edits[] = {{15, true},  {25, true}, {30, false}, {40, false},
                                            {50, false}, {65, true}, {75, true}};
     struct admissions_scratch scratch = {0};
-    sim__admissions_edit(&l, edits, 7, &scratch);
+    sim__admissions_edit(&l, 0, edits, 7, &scratch);
     const uint32_t want[] = {10, 15, 20, 25, 60, 65, 70, 75, 80, 90};
     cr_assert_eq(l.n, 10);
     for (uint32_t k = 0; k < 10; k++)

@@ -2,18 +2,18 @@
 #include "bench_models.h"
 
 #include "mx_alloc.h"
-#include "prof_db.h"
-#include "wl_models.h"
+#include "spec_models.h"
+#include "spec_profile.h"
 
-struct wl_model_set *bench_bert_models(const struct prof_db *db, uint32_t n)
+struct spec_model_set *bench_bert_models(const struct spec_profile *db, uint32_t n)
 {
-    struct wl_model_set *set = MX_NEW(struct wl_model_set);
+    struct spec_model_set *set = MX_NEW(struct spec_model_set);
     set->path = mx_strdup("bench");
     set->n = n;
-    set->models = MX_NEW_ARRAY(struct wl_model, n);
-    double slo = 5 * prof_db_single_device_latency_s(db, "bert-1.3b");
+    set->models = MX_NEW_ARRAY(struct spec_model, n);
+    double slo = 5 * spec_profile_single_device_latency_s(db, "bert-1.3b");
     for (uint32_t m = 0; m < n; m++)
         set->models[m] =
-            (struct wl_model){mx_strfmt("m%u", m), mx_strdup("bert-1.3b"), slo, 5, -1, -1};
+            (struct spec_model){mx_strfmt("m%u", m), mx_strdup("bert-1.3b"), slo, 5, -1, -1};
     return set;
 }

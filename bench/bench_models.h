@@ -5,10 +5,10 @@
 
 #include <stdint.h>
 
-struct prof_db;
-struct wl_model_set;
+struct spec_profile;
+struct spec_model_set;
 
-/* Free with wl_models_free(). */
-struct wl_model_set *bench_bert_models(const struct prof_db *db, uint32_t n);
+/* Free with spec_models_free(). */
+struct spec_model_set *bench_bert_models(const struct spec_profile *db, uint32_t n);
 
 #endif

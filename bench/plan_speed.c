@@ -15,12 +15,12 @@
 #include "mx_error.h"
 #include "mx_time.h"
 #include "planner.h"
-#include "prof_db.h"
 #include "sim.h"
 #include "sim_dispatch.h"
 #include "sim_metrics.h"
+#include "spec_models.h"
+#include "spec_profile.h"
 #include "wl_gen.h"
-#include "wl_models.h"
 #include "wl_trace.h"
 
 #include <stdio.h>
@@ -40,8 +40,8 @@ static const struct bench_case cases[] = {
     {'c', 1024, 2000, 2000, 3600, false},
 };
 
-static int attainment_on(const struct sim_cluster *cluster, const struct prof_db *db,
-                         const struct plan *plan, const struct wl_trace *test, double *out)
+static int attainment_on(const struct spec_cluster *cluster, const struct spec_profile *db,
+                         const struct spec_plan *plan, const struct wl_trace *test, double *out)
 {
     struct sim_world *w = NULL;
     struct sim_results *r = NULL;
@@ -63,10 +63,10 @@ static int attainment_on(const struct sim_cluster *cluster, const struct prof_db
     return rc;
 }
 
-static int run_case(const struct bench_case *bc, const struct prof_db *db, const char *policies,
-                    const char *threads)
+static int run_case(const struct bench_case *bc, const struct spec_profile *db,
+                    const char *policies, const char *threads)
 {
-    struct wl_model_set *set = bench_bert_models(db, bc->models);
+    struct spec_model_set *set = bench_bert_models(db, bc->models);
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                .rate_dist = WL_RATES_POWER,
                                .alpha = 0.5,
@@ -82,9 +82,9 @@ static int run_case(const struct bench_case *bc, const struct prof_db *db, const
         rc = wl_gen(set, &spec, &test);
     if (bc->test_is_train)
         test = train;
-    struct sim_cluster cluster = {
+    struct spec_cluster cluster = {
         .devices = bc->devices, .devices_per_node = 8, .mem_budget_bytes = 13958643712};
-    sim_overheads_preset("alpaserve-fast", &cluster.overheads);
+    spec_overheads_preset("alpaserve-fast", &cluster.overheads);
     char *policy_list = mx_strdup(policies), *ps = NULL;
     for (char *name = strtok_r(policy_list, ",", &ps); name && rc == MX_OK;
          name = strtok_r(NULL, ",", &ps)) {
@@ -100,7 +100,7 @@ static int run_case(const struct bench_case *bc, const struct prof_db *db, const
             struct plan_problem pb = {
                 &cluster,          "bench", db, "profile", set, train, &sim_dispatch_earliest_free,
                 (unsigned)atoi(t), 0};
-            struct plan *plan = NULL;
+            struct spec_plan *plan = NULL;
             struct plan_outcome outcome;
             double start = mx_wall_s();
             rc = plan_solve(policy, &pb, &params, &plan, &outcome);
@@ -116,7 +116,7 @@ static int run_case(const struct bench_case *bc, const struct prof_db *db, const
                        bc->name, name, t, seconds, attainment, outcome.attainment, train->n,
                        outcome.replicas, outcome.evaluations);
             fflush(stdout);
-            plan_free(plan);
+            spec_plan_free(plan);
         }
         free(thread_list);
     }
@@ -124,7 +124,7 @@ static int run_case(const struct bench_case *bc, const struct prof_db *db, const
     if (test != train)
         wl_trace_free(test);
     wl_trace_free(train);
-    wl_models_free(set);
+    spec_models_free(set);
     return rc;
 }
 
@@ -142,12 +142,12 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--threads") == 0)
             threads = argv[i + 1];
     }
-    struct prof_db *db = NULL;
-    int rc = prof_db_load(profile, &db);
+    struct spec_profile *db = NULL;
+    int rc = spec_profile_load(profile, &db);
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]) && rc == MX_OK; k++)
         if (strchr(which, cases[k].name))
             rc = run_case(&cases[k], db, policies, threads);
-    prof_db_free(db);
+    spec_profile_free(db);
     if (rc < 0) {
         fprintf(stderr, "plan_speed: %s\n", mx_error_message());
         return 1;

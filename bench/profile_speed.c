@@ -11,8 +11,8 @@
 #include "prof_arch.h"
 #include "prof_backend.h"
 #include "prof_build.h"
-#include "prof_db.h"
 #include "prof_hw.h"
+#include "spec_profile.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -30,7 +30,7 @@ static int run(const char *name, const struct prof_hw *hw, const char *zoo,
                const char *const *models, size_t n, double *seconds, unsigned *configs)
 {
     struct prof_backend *be = NULL;
-    struct prof_db *db = prof_db_new(hw->name);
+    struct spec_profile *db = spec_profile_new(hw->name);
     json_t *raw = json_array();
     int rc = prof_backend_open(name, hw, &be);
     double t0 = mx_wall_s();
@@ -43,12 +43,12 @@ static int run(const char *name, const struct prof_hw *hw, const char *zoo,
     }
     *seconds = mx_wall_s() - t0;
     *configs = 0;
-    for (uint32_t m = 0; rc == MX_OK && m < prof_db_model_count(db); m++)
-        *configs += prof_db_model(db, m)->n_configs;
+    for (uint32_t m = 0; rc == MX_OK && m < spec_profile_model_count(db); m++)
+        *configs += spec_profile_model(db, m)->n_configs;
     if (be)
         be->free(be);
     json_decref(raw);
-    prof_db_free(db);
+    spec_profile_free(db);
     return rc;
 }
 

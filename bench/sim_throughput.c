@@ -11,17 +11,17 @@
  * usage: sim_throughput [--profile data/profiles/v100-reference.h5] [--repeat N] [--write-case DIR]
  * --write-case also writes the case as DIR/trace.h5, DIR/plan.json and DIR/cluster.json, so that
  * `muxplan simulate` and other simulators can replay exactly the same input. */
-#include "mx_error.h"
-#include "mx_time.h"
-#include "plan.h"
-#include "prof_db.h"
-#include "sim.h"
-#include "sim_dispatch.h"
-#include "wl_gen.h"
-#include "wl_models.h"
-#include "wl_trace.h"
 #include "bench_models.h"
 #include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_time.h"
+#include "sim.h"
+#include "sim_dispatch.h"
+#include "spec_models.h"
+#include "spec_plan.h"
+#include "spec_profile.h"
+#include "wl_gen.h"
+#include "wl_trace.h"
 
 #include "mx_stats.h"
 
@@ -33,23 +33,24 @@
 #define N_GROUPS 8
 #define REPLICAS 3
 
-static struct plan *bench_plan(void)
+static struct spec_plan *bench_plan(void)
 {
-    struct plan *p = MX_NEW(struct plan);
+    struct spec_plan *p = MX_NEW(struct spec_plan);
     p->path = mx_strdup("bench");
     p->extra = json_object();
     p->static_form = 1;
     p->n_models = N_MODELS;
-    p->models = MX_NEW_ARRAY(struct plan_model, N_MODELS);
+    p->models = MX_NEW_ARRAY(struct spec_plan_model, N_MODELS);
     for (uint32_t m = 0; m < N_MODELS; m++)
-        p->models[m] = (struct plan_model){mx_strfmt("m%u", m), mx_strdup("bert-1.3b")};
+        p->models[m] = (struct spec_plan_model){mx_strfmt("m%u", m), mx_strdup("bert-1.3b")};
     p->n_segments = 1;
-    p->segments = MX_NEW(struct plan_segment);
+    p->segments = MX_NEW(struct spec_plan_segment);
     p->segments[0].n_groups = N_GROUPS;
-    p->segments[0].groups = MX_NEW_ARRAY(struct plan_group, N_GROUPS);
+    p->segments[0].groups = MX_NEW_ARRAY(struct spec_plan_group, N_GROUPS);
     for (uint32_t g = 0; g < N_GROUPS; g++) {
-        struct plan_group *grp = &p->segments[0].groups[g];
-        *grp = (struct plan_group){.id = (int32_t)g, .dp = 1, .op = 1, .pp = 8, .n_devices = 8};
+        struct spec_plan_group *grp = &p->segments[0].groups[g];
+        *grp =
+            (struct spec_plan_group){.id = (int32_t)g, .dp = 1, .op = 1, .pp = 8, .n_devices = 8};
         grp->devices = MX_NEW_ARRAY(uint32_t, 8);
         for (uint32_t d = 0; d < 8; d++)
             grp->devices[d] = 8 * g + d;
@@ -61,20 +62,20 @@ static struct plan *bench_plan(void)
     return p;
 }
 
-static int write_case(const char *dir, const struct wl_trace *trace, const struct plan *plan,
-                      const struct sim_cluster *cluster)
+static int write_case(const char *dir, const struct wl_trace *trace, const struct spec_plan *plan,
+                      const struct spec_cluster *cluster)
 {
     char *path = mx_strfmt("%s/trace.h5", dir);
     int rc = wl_trace_write_h5(trace, path);
     free(path);
     if (rc == MX_OK) {
         path = mx_strfmt("%s/plan.json", dir);
-        rc = plan_write(plan, path);
+        rc = spec_plan_write(plan, path);
         free(path);
     }
     if (rc == MX_OK) {
         path = mx_strfmt("%s/cluster.json", dir);
-        rc = sim_cluster_write(cluster, path);
+        rc = spec_cluster_write(cluster, path);
         free(path);
     }
     return rc;
@@ -82,11 +83,11 @@ static int write_case(const char *dir, const struct wl_trace *trace, const struc
 
 static int run(const char *profile, int repeat, const char *case_dir)
 {
-    struct prof_db *db = NULL;
-    int rc = prof_db_load(profile, &db);
+    struct spec_profile *db = NULL;
+    int rc = spec_profile_load(profile, &db);
     if (rc < 0)
         return rc;
-    struct wl_model_set *set = bench_bert_models(db, N_MODELS);
+    struct spec_model_set *set = bench_bert_models(db, N_MODELS);
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                .rate_dist = WL_RATES_POWER,
                                .alpha = 0.5,
@@ -96,10 +97,10 @@ static int run(const char *profile, int repeat, const char *case_dir)
                                .seed = 1,
                                .threads = 1};
     struct wl_trace *trace = NULL;
-    struct plan *plan = bench_plan();
-    struct sim_cluster cluster = {
+    struct spec_plan *plan = bench_plan();
+    struct spec_cluster cluster = {
         .devices = 64, .devices_per_node = 8, .mem_budget_bytes = 13958643712};
-    sim_overheads_preset("alpaserve-fast", &cluster.overheads);
+    spec_overheads_preset("alpaserve-fast", &cluster.overheads);
     struct sim_world *world = NULL;
     if ((rc = wl_gen(set, &spec, &trace)) < 0 ||
         (rc = sim_world_new(&cluster, "bench", db, profile, plan, trace, &world)) < 0 ||
@@ -144,9 +145,9 @@ static int run(const char *profile, int repeat, const char *case_dir)
 done:
     sim_world_free(world);
     wl_trace_free(trace);
-    plan_free(plan);
-    wl_models_free(set);
-    prof_db_free(db);
+    spec_plan_free(plan);
+    spec_models_free(set);
+    spec_profile_free(db);
     return rc;
 }
 

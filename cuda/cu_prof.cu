@@ -1,10 +1,10 @@
-/* The CUDA profiler behind cu_prof.h: times the ops of prof_ops.h on one GPU in fp16 and measures
+/* The CUDA profiler behind cu_prof.h: times ops (struct cu_op) on one GPU in fp16 and measures
  * copy and all-reduce bandwidth.
  *
  * GEMMs run through cuBLASLt with their exact shapes (fp16 in and out, fp32 accumulation, strided
  * batches for count > 1); softmax, layer norm, GELU and add are our own kernels, fp16 in and out
  * with fp32 math, shared with the executor cu_rt.cu through cu_kernels.cuh. Attention has no op
- * of its own: prof_ops.h splits it into two batched GEMMs and a softmax, and those are what run
+ * of its own: the profiler splits it into two batched GEMMs and a softmax, and those are what run
  * here. Each op gets its buffers once, filled by a kernel with a small deterministic pattern,
  * then CU_WARMUP untimed iterations, a short untimed pilot that sizes the run, and CU_MIN_REPS to
  * CU_MAX_REPS timed iterations. Every timed iteration lies between its own pair of CUDA events,
@@ -15,7 +15,7 @@
  *   copy        memory traffic of one device-to-device cudaMemcpyAsync of B bytes: 2 B (each byte
  *               read once and written once) over its median time, as bandwidthTest reports; a
  *               copy of B bytes thus takes 2 B / bandwidth, and the figure compares directly with
- *               a datasheet's memory bandwidth (prof_hw.h's mem_bandwidth_bytes_per_s);
+ *               a datasheet's memory bandwidth (a hardware spec's mem_bandwidth_bytes_per_s);
  *   all-reduce  nccl-tests' bus bandwidth: B / median time of one out-of-place fp16 sum over all
  *               devices (the algorithm bandwidth), times 2 (n - 1) / n.
  *
@@ -35,8 +35,6 @@ extern "C" {
 #include "cu_prof.h"
 #include "mx_error.h"
 #include "mx_stats.h"
-#include "prof_backend.h"
-#include "prof_ops.h"
 }
 
 enum {
@@ -77,39 +75,39 @@ struct cu_ctx {
 /* One op set up to run: its buffers (device memory, owned) and, for a GEMM, its cuBLASLt plan.
  * GEMM: a, b, c are A, B and C. Softmax, GELU: a in, c out. Layer norm: a in, b gamma then beta,
  * c out. Add: a + b into c. */
-struct cu_op {
-    const struct prof_op *op;
+struct cu_op_run {
+    const struct cu_op *op;
     int64_t rows, cols; /* the op's elements as count * m rows of n columns */
     __half *a, *b, *c;
     struct cu_gemm gemm;
 };
 
-static const char *cu__op_name(const struct prof_op *op)
+static const char *cu__op_name(const struct cu_op *op)
 {
     return op->name ? op->name : "(unnamed)";
 }
 
 /* Check op's shape before anything touches the device: what cu__op_setup relies on. */
-static int cu__op_check(const struct prof_op *op, size_t i)
+static int cu__op_check(const struct cu_op *op, size_t i)
 {
     int64_t e;
     int kind;
     const char *name = cu__op_name(op);
     /* C lets an enum hold any int; in C++ reading one out of the enum's range is undefined, so
      * the kind is checked as the int that C code stored. */
-    static_assert(sizeof(op->kind) == sizeof(kind), "enum prof_op_kind is an int");
+    static_assert(sizeof(op->kind) == sizeof(kind), "enum cu_op_kind is an int");
     memcpy(&kind, &op->kind, sizeof(kind));
-    if (kind < (int)PROF_OP_GEMM || kind > (int)PROF_OP_ADD)
+    if (kind < (int)CU_OP_GEMM || kind > (int)CU_OP_ADD)
         return mx_error(MX_EINPUT, "cuda: op %zu (%s): unknown kind %d", i, name, kind);
-    if (op->m < 1 || op->n < 1 || op->count < 1 || (op->kind == PROF_OP_GEMM && op->k < 1))
+    if (op->m < 1 || op->n < 1 || op->count < 1 || (op->kind == CU_OP_GEMM && op->k < 1))
         return mx_error(MX_EINPUT,
                         "cuda: op %zu (%s): m, n%s and count must be positive (m %lld, n %lld, "
                         "k %lld, count %lld)",
-                        i, name, op->kind == PROF_OP_GEMM ? ", k" : "", (long long)op->m,
+                        i, name, op->kind == CU_OP_GEMM ? ", k" : "", (long long)op->m,
                         (long long)op->n, (long long)op->k, (long long)op->count);
     /* Element counts must fit in bytes as int64_t; cuBLASLt's batch count is an int32_t. */
     bool fits = cu__mul(op->count, op->m, &e) && cu__mul(e, op->n, &e) && cu__mul(e, 2, &e);
-    if (op->kind == PROF_OP_GEMM)
+    if (op->kind == CU_OP_GEMM)
         fits = fits && cu__mul(op->count, op->k, &e) &&
                cu__mul(e, op->m > op->n ? op->m : op->n, &e) && cu__mul(e, 2, &e) &&
                op->count <= INT32_MAX;
@@ -120,7 +118,7 @@ static int cu__op_check(const struct prof_op *op, size_t i)
     return MX_OK;
 }
 
-static void cu__op_release(struct cu_op *r)
+static void cu__op_release(struct cu_op_run *r)
 {
     cu__gemm_release(&r->gemm);
     (void)cudaFree(r->c);
@@ -140,9 +138,9 @@ fail:
 }
 
 /* The op's GEMM on dense row-major matrices, batches following each other. */
-static int cu__gemm_setup(struct cu_ctx *ctx, struct cu_op *r)
+static int cu__gemm_setup(struct cu_ctx *ctx, struct cu_op_run *r)
 {
-    const struct prof_op *op = r->op;
+    const struct cu_op *op = r->op;
     char what[64];
     struct cu_gemm_shape sh = {};
     sh.m = op->m;
@@ -161,7 +159,7 @@ static int cu__gemm_setup(struct cu_ctx *ctx, struct cu_op *r)
 
 /* Allocate and fill op's buffers (and plan its GEMM). On failure r holds what was made, for
  * cu__op_release. */
-static int cu__op_setup(struct cu_ctx *ctx, const struct prof_op *op, struct cu_op *r)
+static int cu__op_setup(struct cu_ctx *ctx, const struct cu_op *op, struct cu_op_run *r)
 {
     int rc = MX_OK;
     int64_t a_elems, b_elems, c_elems;
@@ -173,53 +171,53 @@ static int cu__op_setup(struct cu_ctx *ctx, const struct prof_op *op, struct cu_
     a_elems = c_elems;
     b_elems = 0;
     switch (op->kind) {
-    case PROF_OP_GEMM:
+    case CU_OP_GEMM:
         a_elems = op->count * op->m * op->k;
         b_elems = op->count * op->k * op->n;
         break;
-    case PROF_OP_LAYERNORM:
+    case CU_OP_LAYERNORM:
         b_elems = 2 * op->n;
         break;
-    case PROF_OP_ADD:
+    case CU_OP_ADD:
         b_elems = c_elems;
         break;
-    case PROF_OP_SOFTMAX:
-    case PROF_OP_GELU:
+    case CU_OP_SOFTMAX:
+    case CU_OP_GELU:
         break;
     }
     CU_TRY(cu__alloc_filled(&r->a, a_elems, 0, ctx->stream));
     if (b_elems)
         CU_TRY(cu__alloc_filled(&r->b, b_elems, 1, ctx->stream));
     CU_TRY(cu__alloc_filled(&r->c, c_elems, 2, ctx->stream));
-    if (op->kind == PROF_OP_GEMM)
+    if (op->kind == CU_OP_GEMM)
         CU_TRY(cu__gemm_setup(ctx, r));
 fail:
     return rc;
 }
 
 /* Enqueue one iteration of r on the context's stream. */
-static int cu__op_run(struct cu_ctx *ctx, const struct cu_op *r)
+static int cu__op_run(struct cu_ctx *ctx, const struct cu_op_run *r)
 {
     int64_t rows = r->rows, cols = r->cols, n = rows * cols;
     cudaStream_t s = ctx->stream;
 
     switch (r->op->kind) {
-    case PROF_OP_GEMM:
+    case CU_OP_GEMM:
         return cu__gemm_run(ctx->lt, &r->gemm, 1.0f, r->a, r->b, 0.0f, r->c, ctx->workspace, s);
-    case PROF_OP_SOFTMAX:
+    case CU_OP_SOFTMAX:
         return cu__softmax(r->a, r->c, rows, cols, 0, s);
-    case PROF_OP_LAYERNORM:
+    case CU_OP_LAYERNORM:
         return cu__layernorm(r->a, r->b, r->b + cols, r->c, rows, cols, s);
-    case PROF_OP_GELU:
+    case CU_OP_GELU:
         return cu__gelu(r->a, r->c, n, s);
-    case PROF_OP_ADD:
+    case CU_OP_ADD:
         return cu__add(r->a, r->b, r->c, n, s);
     }
     return mx_error(MX_EINPUT, "cuda: op %s: unknown kind", cu__op_name(r->op)); /* checked */
 }
 
 /* Median, p10 and p90 of n times (sorted in place). */
-static void cu__summarise(double *times_s, int n, struct prof_timing *out)
+static void cu__summarise(double *times_s, int n, struct cu_timing *out)
 {
     mx_sort_f64(times_s, (size_t)n);
     out->median_s = mx_quantile_sorted(times_s, (size_t)n, 0.5);
@@ -229,7 +227,7 @@ static void cu__summarise(double *times_s, int n, struct prof_timing *out)
 }
 
 /* Warm up, size the run from a pilot, then time each iteration between its own pair of events. */
-static int cu__op_time(struct cu_ctx *ctx, const struct cu_op *r, struct prof_timing *out)
+static int cu__op_time(struct cu_ctx *ctx, const struct cu_op_run *r, struct cu_timing *out)
 {
     int rc = MX_OK;
     cudaEvent_t ev[CU_MAX_REPS + 1] = {};
@@ -299,12 +297,12 @@ fail:
     return rc;
 }
 
-extern "C" int cu_prof_time_ops(int device, const struct prof_op *ops, size_t n,
-                                struct prof_timing *out)
+extern "C" int cu_prof_time_ops(int device, const struct cu_op *ops, size_t n,
+                                struct cu_timing *out)
 {
     int rc = MX_OK, prev = -1;
     struct cu_ctx ctx = {};
-    struct cu_op r = {};
+    struct cu_op_run r = {};
     if (!ops || !out)
         return mx_error(MX_EUSAGE, "cuda: cu_prof_time_ops: ops and out must not be NULL");
     if (n == 0)
@@ -346,7 +344,7 @@ extern "C" int cu_prof_copy_bandwidth(int device, size_t bytes, double *bytes_pe
     void *src = NULL, *dst = NULL;
     cudaEvent_t ev[CU_BW_REPS + 1] = {};
     double times_s[CU_BW_REPS];
-    struct prof_timing t;
+    struct cu_timing t;
     float ms = 0.0f;
     if (!bytes_per_s)
         return mx_error(MX_EUSAGE, "cuda: cu_prof_copy_bandwidth: bytes_per_s must not be NULL");
@@ -430,7 +428,7 @@ static int cu__allreduce_time(int n_devices, size_t elems, double *median_s)
     ncclComm_t comms[CU_MAX_DEVICES] = {};
     bool comms_made = false;
     double times_s[CU_BW_REPS];
-    struct prof_timing t;
+    struct cu_timing t;
     float ms = 0.0f;
     if (cudaGetDevice(&prev) != cudaSuccess)
         prev = -1;

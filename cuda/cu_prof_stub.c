@@ -22,7 +22,7 @@ int cu_prof_device_name(int device, char *buf, size_t len)
     return cu__without_cuda("device name");
 }
 
-int cu_prof_time_ops(int device, const struct prof_op *ops, size_t n, struct prof_timing *out)
+int cu_prof_time_ops(int device, const struct cu_op *ops, size_t n, struct cu_timing *out)
 {
     (void)device;
     (void)ops;

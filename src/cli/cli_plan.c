@@ -7,12 +7,12 @@
 #include "mx_json.h"
 #include "mx_time.h"
 #include "planner.h"
-#include "prof_db.h"
 #include "sim.h"
 #include "sim_dispatch.h"
 #include "sim_metrics.h"
+#include "spec_models.h"
+#include "spec_profile.h"
 #include "wl_gen.h"
-#include "wl_models.h"
 #include "wl_trace.h"
 
 #include <getopt.h>
@@ -119,9 +119,9 @@ struct plan_args {
 
 /* Everything a planner command loads. */
 struct inputs {
-    struct sim_cluster cluster;
-    struct prof_db *db;
-    struct wl_model_set *set;
+    struct spec_cluster cluster;
+    struct spec_profile *db;
+    struct spec_model_set *set;
     struct wl_trace *train, *test; /* test may be train */
 };
 
@@ -130,8 +130,8 @@ static void release_inputs(struct inputs *in)
     if (in->test != in->train)
         wl_trace_free(in->test);
     wl_trace_free(in->train);
-    wl_models_free(in->set);
-    prof_db_free(in->db);
+    spec_models_free(in->set);
+    spec_profile_free(in->db);
 }
 
 static int parse_args(int argc, char **argv, struct plan_args *a)
@@ -238,7 +238,7 @@ static int parse_args(int argc, char **argv, struct plan_args *a)
 
 /* The training trace over the model set's indices: loaded (its models must be the set's) or
  * generated from the set's rates. */
-static int training_trace(const struct plan_args *a, const struct wl_model_set *set,
+static int training_trace(const struct plan_args *a, const struct spec_model_set *set,
                           struct wl_trace **out)
 {
     if (!a->train_path) {
@@ -261,17 +261,17 @@ static int training_trace(const struct plan_args *a, const struct wl_model_set *
             a->duration_s > 0 ? a->duration_s : fmax(100.0, total > 0 ? 30000.0 / total : 100.0);
         return wl_gen(set, &spec, out);
     }
-    return wl_models_read_trace(set, a->train_path, out);
+    return wl_trace_read_for_models(set, a->train_path, out);
 }
 
 static int load_inputs(const struct plan_args *a, struct inputs *in)
 {
     int rc;
     memset(in, 0, sizeof(*in));
-    if ((rc = sim_cluster_read(a->cluster_path, &in->cluster)) < 0 ||
-        (rc = prof_db_load(a->profile_path, &in->db)) < 0 ||
-        (rc = wl_models_read(a->models_path, &in->set)) < 0 ||
-        (rc = wl_models_resolve(in->set, in->db, a->profile_path)) < 0 ||
+    if ((rc = spec_cluster_read(a->cluster_path, &in->cluster)) < 0 ||
+        (rc = spec_profile_load(a->profile_path, &in->db)) < 0 ||
+        (rc = spec_models_read(a->models_path, &in->set)) < 0 ||
+        (rc = spec_models_resolve(in->set, in->db, a->profile_path)) < 0 ||
         (rc = training_trace(a, in->set, &in->train)) < 0)
         return rc;
     in->test = in->train;
@@ -281,7 +281,7 @@ static int load_inputs(const struct plan_args *a, struct inputs *in)
 }
 
 static struct plan_problem problem(const struct plan_args *a, const struct inputs *in,
-                                   const struct sim_cluster *cluster)
+                                   const struct spec_cluster *cluster)
 {
     return (struct plan_problem){cluster, a->cluster_path,     in->db,      a->profile_path,
                                  in->set, in->train,           a->dispatch, a->threads,
@@ -290,19 +290,19 @@ static struct plan_problem problem(const struct plan_args *a, const struct input
 
 /* Simulate plan on the test workload as the planner scores: the figures compare reports. */
 static int simulate(const struct plan_args *a, const struct inputs *in,
-                    const struct sim_cluster *cluster, const struct plan *plan,
+                    const struct spec_cluster *cluster, const struct spec_plan *plan,
                     struct sim_summary *summary)
 {
     struct plan_problem pb = problem(a, in, cluster);
     return plan_score(&pb, plan, in->test, a->warmup_s, summary);
 }
 
-static json_t *groups_json(const struct plan *p)
+static json_t *groups_json(const struct spec_plan *p)
 {
     json_t *list = json_array();
-    const struct plan_segment *s = &p->segments[p->n_segments - 1];
+    const struct spec_plan_segment *s = &p->segments[p->n_segments - 1];
     for (uint32_t g = 0; g < s->n_groups; g++) {
-        const struct plan_group *grp = &s->groups[g];
+        const struct spec_plan_group *grp = &s->groups[g];
         json_t *models = json_array();
         for (uint32_t m = 0; m < grp->n_models; m++)
             mx_json_append(models, json_string(p->models[grp->models[m]].name));
@@ -316,7 +316,7 @@ static json_t *groups_json(const struct plan *p)
 static int run_plan(const struct plan_args *a)
 {
     struct inputs in = {0};
-    struct plan *plan = NULL;
+    struct spec_plan *plan = NULL;
     struct plan_outcome outcome;
     struct plan_params params = a->params;
     const struct plan_policy *policy = a->policy ? plan_policy_find(a->policy, &params) : NULL;
@@ -337,7 +337,7 @@ static int run_plan(const struct plan_args *a)
     double planning_s = mx_wall_s() - start;
     if (rc == MX_OK) {
         mx_json_set(plan->extra, "provenance", cli_provenance(plan_options, a->seed));
-        rc = plan_write(plan, a->out_path);
+        rc = spec_plan_write(plan, a->out_path);
     }
     if (rc == MX_OK) {
         if (a->json) {
@@ -357,7 +357,7 @@ static int run_plan(const struct plan_args *a)
             rc = mx_json_print(stdout, o);
             json_decref(o);
         } else {
-            char *groups = plan_describe_groups(plan);
+            char *groups = spec_plan_describe_groups(plan);
             printf("%s: %s, %u replicas; predicted attainment %.4f on the training workload "
                    "(%zu requests); planned in %.2f s (%u simulations); wrote %s\n",
                    a->policy, groups, outcome.replicas, outcome.attainment, in.train->n, planning_s,
@@ -369,7 +369,7 @@ static int run_plan(const struct plan_args *a)
                        json_array_size(unplaced));
         }
     }
-    plan_free(plan);
+    spec_plan_free(plan);
     release_inputs(&in);
     return rc;
 }
@@ -394,7 +394,7 @@ static int run_compare(const struct plan_args *a)
             break;
         }
         struct plan_problem pb = problem(a, &in, &in.cluster);
-        struct plan *plan = NULL;
+        struct spec_plan *plan = NULL;
         struct plan_outcome outcome;
         struct sim_summary summary = {0};
         double start = mx_wall_s();
@@ -404,13 +404,13 @@ static int run_compare(const struct plan_args *a)
             char *path = mx_strfmt("%s/%s.json", a->plans_dir, name);
             mx_json_set(plan->extra, "provenance", cli_provenance(plan_options, a->seed));
             if ((rc = mx_output_check(path)) == MX_OK)
-                rc = plan_write(plan, path);
+                rc = spec_plan_write(plan, path);
             free(path);
         }
         if (rc == MX_OK)
             rc = simulate(a, &in, &in.cluster, plan, &summary);
         if (rc == MX_OK) {
-            char *groups = plan_describe_groups(plan);
+            char *groups = spec_plan_describe_groups(plan);
             if (a->json)
                 mx_json_append(rows, json_pack("{s:s, s:s, s:i, s:f, s:o, s:f, s:f}", "policy",
                                                name, "groups", groups, "replicas", outcome.replicas,
@@ -424,7 +424,7 @@ static int run_compare(const struct plan_args *a)
             free(groups);
         }
         sim_summary_release(&summary);
-        plan_free(plan);
+        spec_plan_free(plan);
     }
     if (rc == MX_OK && a->json) {
         json_t *o = json_object();
@@ -444,10 +444,10 @@ static int attainment_at(const struct plan_args *a, const struct inputs *in,
                          const struct plan_policy *policy, const struct plan_params *params,
                          uint32_t n, double *attainment)
 {
-    struct sim_cluster cluster = in->cluster;
+    struct spec_cluster cluster = in->cluster;
     cluster.devices = n;
     struct plan_problem pb = problem(a, in, &cluster);
-    struct plan *plan = NULL;
+    struct spec_plan *plan = NULL;
     struct plan_outcome outcome;
     struct sim_summary summary = {0};
     int rc = plan_solve(policy, &pb, params, &plan, &outcome);
@@ -456,7 +456,7 @@ static int attainment_at(const struct plan_args *a, const struct inputs *in,
     if (rc == MX_OK)
         *attainment = summary.attainment;
     sim_summary_release(&summary);
-    plan_free(plan);
+    spec_plan_free(plan);
     return rc;
 }
 

@@ -3,7 +3,7 @@
 
 #include "mx_error.h"
 #include "mx_file.h"
-#include "prof_db.h"
+#include "spec_profile.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -32,7 +32,7 @@ int cli_profile(int argc, char **argv)
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     const char *out_path = NULL;
-    struct prof_db *db = NULL;
+    struct spec_profile *db = NULL;
     int opt, rc = MX_OK;
     for (int i = 1; i < argc; i++)
         if (strncmp(argv[i], "--backend", 9) == 0)
@@ -58,9 +58,9 @@ int cli_profile(int argc, char **argv)
     if (rc == MX_OK)
         rc = mx_output_check(out_path);
     if (rc == MX_OK)
-        rc = prof_db_load(argv[optind + 1], &db);
+        rc = spec_profile_load(argv[optind + 1], &db);
     if (rc == MX_OK)
-        rc = import ? prof_db_write_h5(db, out_path) : prof_db_write_json(db, out_path);
-    prof_db_free(db);
+        rc = import ? spec_profile_write_h5(db, out_path) : spec_profile_write_json(db, out_path);
+    spec_profile_free(db);
     return rc == MX_OK ? 0 : cli_report(rc);
 }

@@ -2,16 +2,16 @@
 #include "cli.h"
 
 #include "cu_prof.h"
-#include "mx_config.h"
 #include "mx_alloc.h"
+#include "mx_config.h"
 #include "mx_error.h"
 #include "mx_file.h"
 #include "mx_json.h"
 #include "prof_arch.h"
 #include "prof_backend.h"
 #include "prof_build.h"
-#include "prof_db.h"
 #include "prof_hw.h"
+#include "spec_profile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -202,7 +202,7 @@ static int parse_args(int argc, char **argv, struct build_args *a)
 }
 
 static int profile_models(const struct build_args *a, const struct prof_hw *hw,
-                          struct prof_backend *be, const char *list, struct prof_db *db,
+                          struct prof_backend *be, const char *list, struct spec_profile *db,
                           json_t *raw)
 {
     char *copy = mx_strdup(list), *save = NULL;
@@ -216,7 +216,7 @@ static int profile_models(const struct build_args *a, const struct prof_hw *hw,
         struct prof_arch *arch = NULL;
         if (progress)
             fprintf(stderr, "\rmuxplan: profiling %zu/%zu %-24s", ++done, total, name);
-        if (prof_db_find_model(db, name))
+        if (spec_profile_find_model(db, name))
             rc = cli_usage_error("profile", "--models names \"%s\" twice", name);
         if (rc == MX_OK)
             rc = prof_arch_find(a->zoo, name, &arch);
@@ -235,7 +235,7 @@ int cli_profile_build(int argc, char **argv)
     struct build_args a = {0};
     struct prof_hw *hw = NULL;
     struct prof_backend *be = NULL;
-    struct prof_db *db = NULL;
+    struct spec_profile *db = NULL;
     char *all = NULL, date[32];
     json_t *raw = json_array();
     if (cli_wants_help(argc, argv)) {
@@ -257,7 +257,7 @@ int cli_profile_build(int argc, char **argv)
     if (rc == MX_OK && strcmp(a.models, "all") == 0)
         rc = zoo_all(a.zoo, &all);
     if (rc == MX_OK) {
-        db = prof_db_new(hw->name);
+        db = spec_profile_new(hw->name);
         rc = profile_models(&a, hw, be, all ? all : a.models, db, raw);
     }
     if (rc == MX_OK) {
@@ -269,17 +269,17 @@ int cli_profile_build(int argc, char **argv)
         mx_json_set(provenance, "date", json_string(date));
         mx_json_set(provenance, "raw", json_incref(raw));
         char *text = json_dumps(provenance, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        prof_db_set_provenance(db, text);
+        spec_profile_set_provenance(db, text);
         free(text);
         json_decref(provenance);
-        rc = prof_db_write_h5(db, a.out_path);
+        rc = spec_profile_write_h5(db, a.out_path);
     }
     if (rc == MX_OK)
         fprintf(stderr, "muxplan: wrote %u models profiled by %s on %s to %s\n",
-                prof_db_model_count(db), be->name, hw->name, a.out_path);
+                spec_profile_model_count(db), be->name, hw->name, a.out_path);
     json_decref(raw);
     free(all);
-    prof_db_free(db);
+    spec_profile_free(db);
     if (be)
         be->free(be);
     prof_hw_free(hw);

@@ -5,13 +5,14 @@
 #include "mx_error.h"
 #include "mx_file.h"
 #include "mx_json.h"
-#include "plan.h"
-#include "prof_db.h"
 #include "rt_backend.h"
+#include "rt_cores.h"
 #include "rt_serve.h"
 #include "sim.h"
 #include "sim_dispatch.h"
 #include "sim_output.h"
+#include "spec_plan.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <getopt.h>
@@ -170,9 +171,10 @@ static void on_interrupt(int sig)
 /* Everything a serve or fidelity run reads, and what it makes. */
 struct serve_run {
     struct serve_args a;
-    struct sim_cluster cluster;
-    struct prof_db *db;
-    struct plan *plan;
+    struct spec_cluster cluster;
+    uint32_t *cores, n_cores; /* the cluster's "cpu_cores" (rt_cores.h), or none */
+    struct spec_profile *db;
+    struct spec_plan *plan;
     struct wl_trace *trace;
     struct sim_world *world;
     struct rt_report report;
@@ -190,9 +192,10 @@ static int load_inputs(struct serve_run *s)
 {
     int rc;
     if ((s->a.requests_out && (rc = mx_output_check(s->a.requests_out)) < 0) ||
-        (rc = sim_cluster_read(s->a.cluster, &s->cluster)) < 0 ||
-        (rc = prof_db_load(s->a.profile, &s->db)) < 0 ||
-        (rc = plan_read(s->a.plan, &s->plan)) < 0 ||
+        (rc = spec_cluster_read(s->a.cluster, &s->cluster)) < 0 ||
+        (rc = rt_cores_read(s->a.cluster, s->cluster.devices, &s->cores, &s->n_cores)) < 0 ||
+        (rc = spec_profile_load(s->a.profile, &s->db)) < 0 ||
+        (rc = spec_plan_read(s->a.plan, &s->plan)) < 0 ||
         (rc = wl_trace_read_h5(s->a.trace, &s->trace)) < 0)
         return rc;
     return sim_world_new(&s->cluster, s->a.cluster, s->db, s->a.profile, s->plan, s->trace,
@@ -258,8 +261,8 @@ static int serve(struct serve_run *s)
     struct rt_options o = {.backend = s->a.backend,
                            .dispatch = s->a.dispatch,
                            .zoo_dir = s->a.zoo,
-                           .cores = s->cluster.n_cpu_cores ? s->cluster.cpu_cores : NULL,
-                           .n_cores = s->cluster.n_cpu_cores,
+                           .cores = s->cores,
+                           .n_cores = s->n_cores,
                            .seed = s->a.seed,
                            .queue_capacity = (uint32_t)s->a.queue,
                            .stop = &stop_requested};
@@ -298,8 +301,9 @@ static void serve_run_release(struct serve_run *s)
     rt_report_release(&s->report);
     sim_world_free(s->world);
     wl_trace_free(s->trace);
-    plan_free(s->plan);
-    prof_db_free(s->db);
+    spec_plan_free(s->plan);
+    free(s->cores);
+    spec_profile_free(s->db);
     free((char *)s->a.profile);
     free((char *)s->a.zoo);
 }

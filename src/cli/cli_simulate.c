@@ -4,11 +4,11 @@
 #include "mx_error.h"
 #include "mx_file.h"
 #include "mx_json.h"
-#include "plan.h"
-#include "prof_db.h"
 #include "sim.h"
 #include "sim_dispatch.h"
 #include "sim_output.h"
+#include "spec_plan.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <getopt.h>
@@ -139,9 +139,9 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
 int cli_simulate(int argc, char **argv)
 {
     struct simulate_args a;
-    struct sim_cluster cluster;
-    struct prof_db *db = NULL;
-    struct plan *plan = NULL;
+    struct spec_cluster cluster;
+    struct spec_profile *db = NULL;
+    struct spec_plan *plan = NULL;
     struct wl_trace *trace = NULL;
     struct sim_world *world = NULL;
     struct sim_results *results = NULL;
@@ -155,8 +155,8 @@ int cli_simulate(int argc, char **argv)
         }
     if ((rc = parse_args(argc, argv, &a)) < 0 ||
         (a.requests_out && (rc = mx_output_check(a.requests_out)) < 0) ||
-        (rc = sim_cluster_read(a.cluster, &cluster)) < 0 ||
-        (rc = prof_db_load(a.profile, &db)) < 0 || (rc = plan_read(a.plan, &plan)) < 0 ||
+        (rc = spec_cluster_read(a.cluster, &cluster)) < 0 ||
+        (rc = spec_profile_load(a.profile, &db)) < 0 || (rc = spec_plan_read(a.plan, &plan)) < 0 ||
         (rc = wl_trace_read_h5(a.trace, &trace)) < 0 ||
         (rc = sim_world_new(&cluster, a.cluster, db, a.profile, plan, trace, &world)) < 0 ||
         (rc = sim_run(world, &a.options, &results)) < 0 ||
@@ -181,7 +181,7 @@ done:
     sim_results_free(results);
     sim_world_free(world);
     wl_trace_free(trace);
-    plan_free(plan);
-    prof_db_free(db);
+    spec_plan_free(plan);
+    spec_profile_free(db);
     return rc == MX_OK ? 0 : cli_report(rc);
 }

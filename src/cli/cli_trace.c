@@ -4,9 +4,9 @@
 #include "mx_error.h"
 #include "mx_file.h"
 #include "mx_json.h"
-#include "prof_db.h"
+#include "spec_models.h"
+#include "spec_profile.h"
 #include "wl_gen.h"
-#include "wl_models.h"
 #include "wl_trace.h"
 
 #include <getopt.h>
@@ -100,8 +100,8 @@ static int trace_gen(int argc, char **argv)
                                .total_rate = -1,
                                .threads = 1};
     const char *models_path = NULL, *profile_path = NULL, *out_path = NULL;
-    struct wl_model_set *set = NULL;
-    struct prof_db *db = NULL;
+    struct spec_model_set *set = NULL;
+    struct spec_profile *db = NULL;
     struct wl_trace *trace = NULL;
     uint64_t value;
     int opt, rc = MX_OK;
@@ -161,11 +161,11 @@ static int trace_gen(int argc, char **argv)
     if (rc == MX_OK)
         rc = mx_output_check(out_path);
     if (rc == MX_OK)
-        rc = wl_models_read(models_path, &set);
+        rc = spec_models_read(models_path, &set);
     if (rc == MX_OK && profile_path) {
-        rc = prof_db_load(profile_path, &db);
+        rc = spec_profile_load(profile_path, &db);
         if (rc == MX_OK)
-            rc = wl_models_resolve(set, db, profile_path);
+            rc = spec_models_resolve(set, db, profile_path);
     }
     for (uint32_t m = 0; rc == MX_OK && !db && m < set->n; m++)
         if (set->models[m].slo_scale > 0)
@@ -183,8 +183,8 @@ static int trace_gen(int argc, char **argv)
         fprintf(stderr, "muxplan: wrote %zu requests of %u models over %g s to %s\n", trace->n,
                 trace->n_models, spec.duration_s, out_path);
     wl_trace_free(trace);
-    prof_db_free(db);
-    wl_models_free(set);
+    spec_profile_free(db);
+    spec_models_free(set);
     return rc == MX_OK ? 0 : cli_report(rc);
 }
 

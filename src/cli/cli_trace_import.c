@@ -3,9 +3,9 @@
 
 #include "mx_error.h"
 #include "mx_file.h"
-#include "prof_db.h"
+#include "spec_models.h"
+#include "spec_profile.h"
 #include "wl_import.h"
-#include "wl_models.h"
 #include "wl_trace.h"
 
 #include <stdio.h>
@@ -183,7 +183,7 @@ static int parse_option(int opt, struct import_args *a)
     case OPT_MAP:
         return parse_map(optarg, s);
     case OPT_SLO:
-        return cli_parse_f64("--slo", optarg, 1e-9, WL_MAX_SLO_S, &s->slo_s);
+        return cli_parse_f64("--slo", optarg, 1e-9, SPEC_MAX_SLO_S, &s->slo_s);
     case OPT_SEED:
         return cli_parse_u64("--seed", optarg, 0, UINT64_MAX, &s->seed);
     default: /* 'o' */
@@ -192,21 +192,21 @@ static int parse_option(int opt, struct import_args *a)
     return rc;
 }
 
-static int load_model_set(struct import_args *a, struct wl_model_set **set)
+static int load_model_set(struct import_args *a, struct spec_model_set **set)
 {
-    struct prof_db *db = NULL;
-    int rc = wl_models_read(a->model_set_path, set);
+    struct spec_profile *db = NULL;
+    int rc = spec_models_read(a->model_set_path, set);
     if (rc == MX_OK && a->profile_path) {
-        rc = prof_db_load(a->profile_path, &db);
+        rc = spec_profile_load(a->profile_path, &db);
         if (rc == MX_OK)
-            rc = wl_models_resolve(*set, db, a->profile_path);
+            rc = spec_models_resolve(*set, db, a->profile_path);
     }
     for (uint32_t m = 0; rc == MX_OK && !db && m < (*set)->n; m++)
         if ((*set)->models[m].slo_scale > 0)
             rc = cli_usage_error("trace import",
                                  "model \"%s\" gives slo_scale, which needs --profile",
                                  (*set)->models[m].name);
-    prof_db_free(db);
+    spec_profile_free(db);
     return rc;
 }
 
@@ -240,7 +240,7 @@ static void print_summary(const struct wl_trace *t, const struct wl_import_repor
 int cli_trace_import(int argc, char **argv)
 {
     struct import_args a = {.spec = wl_import_spec_default()};
-    struct wl_model_set *set = NULL;
+    struct spec_model_set *set = NULL;
     struct wl_trace *trace = NULL;
     struct wl_import_report report = {0};
     int opt, rc = MX_OK;
@@ -276,6 +276,6 @@ int cli_trace_import(int argc, char **argv)
     if (rc == MX_OK && !own_csv)
         print_summary(trace, &report, a.out_path);
     wl_trace_free(trace);
-    wl_models_free(set);
+    spec_models_free(set);
     return rc == MX_OK ? 0 : cli_report(rc);
 }

@@ -4,8 +4,9 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
-#include "prof_db.h"
-#include "wl_models.h"
+#include "spec_memory.h"
+#include "spec_models.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 int pl_context_init(struct pl_context *c, const struct plan_problem *pb,
                     const struct wl_trace *workload)
 {
-    const struct wl_model_set *set = pb->models;
+    const struct spec_model_set *set = pb->models;
     const char **bases = MX_NEW_ARRAY(const char *, set->n);
     for (uint32_t m = 0; m < set->n; m++)
         bases[m] = set->models[m].base;
@@ -29,13 +30,13 @@ int pl_context_init(struct pl_context *c, const struct plan_problem *pb,
     c->configs = NULL;
     uint32_t n = 0;
     for (uint32_t m = 0; m < set->n; m++) {
-        const struct prof_model *pm = prof_db_find_model(pb->db, set->models[m].base);
+        const struct spec_profile_model *pm = spec_profile_find_model(pb->db, set->models[m].base);
         c->configs = mx_realloc_array(c->configs, n + pm->n_configs + 1, sizeof(*c->configs));
         for (uint32_t k = 0; k < pm->n_configs; k++)
             if (pm->configs[k].dp == 1)
                 c->configs[n++] = (struct pl_weight){
                     pm->configs[k].op, pm->configs[k].pp,
-                    plan_model_device_bytes(&pm->configs[k], pb->activation_memory)};
+                    spec_model_device_bytes(&pm->configs[k], pb->activation_memory)};
         c->config_begin[m + 1] = n;
     }
     return MX_OK;
@@ -61,7 +62,7 @@ int64_t pl_weight(const struct pl_context *c, uint32_t m, int32_t op, int32_t pp
 
 int pl_check_fits(const struct pl_context *c, const struct pl_placement *layouts, uint32_t n)
 {
-    const struct wl_model_set *set = c->pb->models;
+    const struct spec_model_set *set = c->pb->models;
     int64_t budget = c->pb->cluster->mem_budget_bytes;
     for (uint32_t m = 0; m < c->n_models; m++) {
         int64_t smallest = -1;

@@ -152,8 +152,9 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
  * member's single-device latency L is within 38% of its own (|L_m - L| / L < 0.38), else opens
  * one. Sets bucket_of[m], each bucket's leader latency (arrays of set->n) and *n_buckets. A model
  * without a (1, 1, 1) profile is MX_EINPUT naming db_path. */
-int pl_bucket_models(const struct wl_model_set *set, const struct prof_db *db, const char *db_path,
-                     uint32_t *bucket_of, double *leader_latency_s, uint32_t *n_buckets);
+int pl_bucket_models(const struct spec_model_set *set, const struct spec_profile *db,
+                     const char *db_path, uint32_t *bucket_of, double *leader_latency_s,
+                     uint32_t *n_buckets);
 
 /* Whether a part of i devices may be cut from n remaining ones: at most n mod per_node, or leaving
  * a multiple of per_node, or n is a multiple itself (AlpaServe's node alignment). */
@@ -177,19 +178,19 @@ uint32_t pl_filter_splits(const struct pl_splits *all, const double *rate, const
                           uint32_t **kept);
 
 /* The plan for placement p (one segment), with its metrics recorded. */
-struct plan *pl_to_plan(const struct pl_context *c, const struct pl_placement *p);
+struct spec_plan *pl_to_plan(const struct pl_context *c, const struct pl_placement *p);
 
 /* Score the final placement p into *outcome and make its plan. */
 int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct pl_placement *p,
-              uint32_t evaluations, struct plan **out, struct plan_outcome *outcome);
+              uint32_t evaluations, struct spec_plan **out, struct plan_outcome *outcome);
 
 /* Simulate a finished plan on pb's training workload as the planner scores (the fast path, random
  * overheads at their means, pb's dispatch policy) into outcome's attainment and mean latency. */
-int pl_simulate(const struct plan_problem *pb, const struct plan *plan,
+int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
                 struct plan_outcome *outcome);
 
 /* Record the policy, parameters and outcome (on pb's training workload) in plan->extra. */
-void pl_record(struct plan *plan, const char *policy, const struct plan_problem *pb,
+void pl_record(struct spec_plan *plan, const char *policy, const struct plan_problem *pb,
                const struct plan_params *pa, const struct plan_outcome *outcome);
 
 /* Fill a layout of fixed groups (regular groups of size, each (1, op, pp), then AlpaServe's

@@ -4,7 +4,7 @@
 
 #include "mx_alloc.h"
 #include "mx_json.h"
-#include "wl_models.h"
+#include "spec_models.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -111,28 +111,28 @@ void pl_placement_normalize(struct pl_placement *p)
     }
 }
 
-struct plan *pl_to_plan(const struct pl_context *c, const struct pl_placement *pl)
+struct spec_plan *pl_to_plan(const struct pl_context *c, const struct pl_placement *pl)
 {
-    const struct wl_model_set *set = c->pb->models;
-    struct plan *p = MX_NEW(struct plan);
+    const struct spec_model_set *set = c->pb->models;
+    struct spec_plan *p = MX_NEW(struct spec_plan);
     p->path = mx_strdup("planner");
     p->extra = json_object();
     p->static_form = 1;
     p->n_models = set->n;
-    p->models = MX_NEW_ARRAY(struct plan_model, set->n);
+    p->models = MX_NEW_ARRAY(struct spec_plan_model, set->n);
     for (uint32_t m = 0; m < set->n; m++) {
         p->models[m].name = mx_strdup(set->models[m].name);
         p->models[m].base = mx_strdup(set->models[m].base);
     }
     p->n_segments = 1;
-    p->segments = MX_NEW(struct plan_segment);
-    struct plan_segment *s = &p->segments[0];
+    p->segments = MX_NEW(struct spec_plan_segment);
+    struct spec_plan_segment *s = &p->segments[0];
     s->n_groups = pl->n_groups;
-    s->groups = MX_NEW_ARRAY(struct plan_group, pl->n_groups ? pl->n_groups : 1);
+    s->groups = MX_NEW_ARRAY(struct spec_plan_group, pl->n_groups ? pl->n_groups : 1);
     for (uint32_t g = 0; g < pl->n_groups; g++) {
         const struct pl_group *src = &pl->groups[g];
-        struct plan_group *dst = &s->groups[g];
-        *dst = (struct plan_group){.id = (int32_t)g, .dp = 1, .op = src->op, .pp = src->pp};
+        struct spec_plan_group *dst = &s->groups[g];
+        *dst = (struct spec_plan_group){.id = (int32_t)g, .dp = 1, .op = src->op, .pp = src->pp};
         dst->n_devices = (uint32_t)(src->op * src->pp);
         dst->devices = MX_NEW_ARRAY(uint32_t, dst->n_devices);
         for (uint32_t d = 0; d < dst->n_devices; d++)

@@ -4,8 +4,8 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
-#include "prof_db.h"
-#include "wl_models.h"
+#include "spec_models.h"
+#include "spec_profile.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -16,12 +16,13 @@
 /* Splits are filtered with the first of these thresholds that leaves fewer than this many. */
 #define MAX_SPLITS 100
 
-int pl_bucket_models(const struct wl_model_set *set, const struct prof_db *db, const char *db_path,
-                     uint32_t *bucket_of, double *leader_latency_s, uint32_t *n_buckets)
+int pl_bucket_models(const struct spec_model_set *set, const struct spec_profile *db,
+                     const char *db_path, uint32_t *bucket_of, double *leader_latency_s,
+                     uint32_t *n_buckets)
 {
     uint32_t n = 0;
     for (uint32_t m = 0; m < set->n; m++) {
-        double latency = prof_db_single_device_latency_s(db, set->models[m].base);
+        double latency = spec_profile_single_device_latency_s(db, set->models[m].base);
         if (latency <= 0)
             return mx_error(MX_EINPUT,
                             "alpaserve-sep buckets models by single-device latency, but profile %s "

@@ -52,14 +52,14 @@ const struct plan_policy *plan_policy_find(const char *name, struct plan_params 
 }
 
 int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
-               const struct plan_params *pa, struct plan **out, struct plan_outcome *outcome)
+               const struct plan_params *pa, struct spec_plan **out, struct plan_outcome *outcome)
 {
     memset(outcome, 0, sizeof(*outcome));
     return policy->solve(pb, pa, out, outcome);
 }
 
 int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct pl_placement *p,
-              uint32_t evaluations, struct plan **out, struct plan_outcome *outcome)
+              uint32_t evaluations, struct spec_plan **out, struct plan_outcome *outcome)
 {
     struct sim_eval_result r;
     pl_evaluate(s, p, &r);
@@ -74,11 +74,11 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
 
 /* Run plan on trace as the planner scores: the fast path, random overheads at their means, pb's
  * dispatch policy. The caller frees *w and *r (also on failure). */
-static int run_at_means(const struct plan_problem *pb, const struct plan *plan,
+static int run_at_means(const struct plan_problem *pb, const struct spec_plan *plan,
                         const struct wl_trace *trace, struct sim_world **w, struct sim_results **r)
 {
-    struct sim_cluster cluster = *pb->cluster;
-    for (int t = 0; t < SIM_OH_COUNT; t++)
+    struct spec_cluster cluster = *pb->cluster;
+    for (int t = 0; t < SPEC_OH_COUNT; t++)
         cluster.overheads.term[t].sd_s = 0;
     const struct sim_options o = {.engine = SIM_ENGINE_FAST,
                                   .dispatch = pb->dispatch,
@@ -91,7 +91,7 @@ static int run_at_means(const struct plan_problem *pb, const struct plan *plan,
     return rc;
 }
 
-int pl_simulate(const struct plan_problem *pb, const struct plan *plan,
+int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
                 struct plan_outcome *outcome)
 {
     const struct wl_trace *t = pb->train;
@@ -114,8 +114,8 @@ int pl_simulate(const struct plan_problem *pb, const struct plan *plan,
     return rc;
 }
 
-int plan_score(const struct plan_problem *pb, const struct plan *plan, const struct wl_trace *test,
-               double warmup_s, struct sim_summary *out)
+int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
+               const struct wl_trace *test, double warmup_s, struct sim_summary *out)
 {
     struct sim_world *w = NULL;
     struct sim_results *r = NULL;
@@ -127,7 +127,7 @@ int plan_score(const struct plan_problem *pb, const struct plan *plan, const str
     return rc;
 }
 
-void pl_record(struct plan *plan, const char *policy, const struct plan_problem *pb,
+void pl_record(struct spec_plan *plan, const char *policy, const struct plan_problem *pb,
                const struct plan_params *pa, const struct plan_outcome *outcome)
 {
     const struct wl_trace *train = pb->train;

@@ -75,7 +75,7 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
 }
 
 static int solve_alpaserve(const struct plan_problem *pb, const struct plan_params *pa,
-                           struct plan **out, struct plan_outcome *outcome)
+                           struct spec_plan **out, struct plan_outcome *outcome)
 {
     struct pl_context c;
     int rc = pl_context_init(&c, pb, pb->train);

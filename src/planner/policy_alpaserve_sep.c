@@ -5,7 +5,7 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
-#include "wl_models.h"
+#include "spec_models.h"
 #include "wl_trace.h"
 
 #include <math.h>
@@ -16,9 +16,9 @@
 struct bucket {
     uint32_t n_models;
     uint32_t *models;
-    uint64_t requests;       /* in the training workload */
-    struct wl_model_set set; /* a view of its models (names and bases borrowed) */
-    struct wl_trace *trace;  /* the training requests of its models, renumbered */
+    uint64_t requests;         /* in the training workload */
+    struct spec_model_set set; /* a view of its models (names and bases borrowed) */
+    struct wl_trace *trace;    /* the training requests of its models, renumbered */
     struct plan_problem pb;
     struct pl_context c;
     struct pl_placement *solved; /* [devices + 1] solution on that many devices, memoised */
@@ -35,7 +35,7 @@ struct separation {
  * failure. */
 static int make_buckets(const struct plan_problem *pb, struct separation *sep)
 {
-    const struct wl_model_set *set = pb->models;
+    const struct spec_model_set *set = pb->models;
     uint32_t *bucket_of = MX_NEW_ARRAY(uint32_t, set->n ? set->n : 1);
     sep->latency_s = MX_NEW_ARRAY(double, set->n ? set->n : 1);
     int rc = pl_bucket_models(set, pb->db, pb->db_path, bucket_of, sep->latency_s, &sep->n);
@@ -56,13 +56,13 @@ static int make_buckets(const struct plan_problem *pb, struct separation *sep)
 static int prepare_bucket(const struct plan_problem *pb, struct separation *sep, uint32_t j)
 {
     struct bucket *b = &sep->buckets[j];
-    const struct wl_model_set *set = pb->models;
+    const struct spec_model_set *set = pb->models;
     int32_t *map = MX_NEW_ARRAY(int32_t, set->n);
     const char **names = MX_NEW_ARRAY(const char *, b->n_models);
     for (uint32_t m = 0; m < set->n; m++)
         map[m] = -1;
-    b->set =
-        (struct wl_model_set){set->path, b->n_models, MX_NEW_ARRAY(struct wl_model, b->n_models)};
+    b->set = (struct spec_model_set){set->path, b->n_models,
+                                     MX_NEW_ARRAY(struct spec_model, b->n_models)};
     for (uint32_t k = 0; k < b->n_models; k++) {
         map[b->models[k]] = (int32_t)k;
         names[k] = set->models[b->models[k]].name;
@@ -180,7 +180,7 @@ static int try_splits(const struct plan_problem *pb, const struct plan_params *p
 }
 
 static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_params *pa,
-                               struct plan **out, struct plan_outcome *outcome)
+                               struct spec_plan **out, struct plan_outcome *outcome)
 {
     struct pl_context c;
     struct separation sep = {0};

@@ -7,7 +7,8 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
-#include "prof_db.h"
+#include "spec_memory.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <math.h>
@@ -59,18 +60,18 @@ static void solve_window(uint32_t k, struct sim_eval_state *unused, void *arg)
 }
 
 /* Move the one segment of single onto the end of p's schedule. */
-static void append_segment(struct plan *p, struct plan *single, double start_s)
+static void append_segment(struct spec_plan *p, struct spec_plan *single, double start_s)
 {
     p->segments = mx_realloc_array(p->segments, p->n_segments + 1, sizeof(*p->segments));
     p->segments[p->n_segments] = single->segments[0];
     p->segments[p->n_segments++].start_s = start_s;
     single->n_segments = 0;
-    plan_free(single);
+    spec_plan_free(single);
 }
 
 /* on[d]: the group of segment s holding device d, or NULL (on has the cluster's devices). */
-static void groups_on_devices(const struct plan_segment *s, uint32_t devices,
-                              const struct plan_group **on)
+static void groups_on_devices(const struct spec_plan_segment *s, uint32_t devices,
+                              const struct spec_plan_group **on)
 {
     for (uint32_t d = 0; d < devices; d++)
         on[d] = NULL;
@@ -79,7 +80,7 @@ static void groups_on_devices(const struct plan_segment *s, uint32_t devices,
             on[s->groups[g].devices[k]] = &s->groups[g];
 }
 
-static bool hosts(const struct plan_group *g, uint32_t model)
+static bool hosts(const struct spec_plan_group *g, uint32_t model)
 {
     for (uint32_t j = 0; j < g->n_models; j++)
         if (g->models[j] == model)
@@ -90,38 +91,39 @@ static bool hosts(const struct plan_group *g, uint32_t model)
 /* Charge each group of every window after the first the time its devices take to load the models
  * they did not hold in the window before (a device holds the same part of a model when it has the
  * same place in a group of the same config). The first window's placement is taken as loaded before
- * the trace starts. A load over PLAN_MAX_LOAD_S is MX_EINPUT. */
-static int charge_swaps(const struct plan_problem *pb, struct plan *plan)
+ * the trace starts. A load over SPEC_PLAN_MAX_LOAD_S is MX_EINPUT. */
+static int charge_swaps(const struct plan_problem *pb, struct spec_plan *plan)
 {
-    const struct plan_group **on = MX_NEW_ARRAY(const struct plan_group *, pb->cluster->devices);
+    const struct spec_plan_group **on =
+        MX_NEW_ARRAY(const struct spec_plan_group *, pb->cluster->devices);
     int rc = MX_OK;
     for (uint32_t s = 1; s < plan->n_segments && rc == MX_OK; s++) {
         groups_on_devices(&plan->segments[s - 1], pb->cluster->devices, on);
         for (uint32_t g = 0; g < plan->segments[s].n_groups && rc == MX_OK; g++) {
-            struct plan_group *grp = &plan->segments[s].groups[g];
+            struct spec_plan_group *grp = &plan->segments[s].groups[g];
             double slowest = 0;
             for (uint32_t k = 0; k < grp->n_devices; k++) {
-                const struct plan_group *before = on[grp->devices[k]];
+                const struct spec_plan_group *before = on[grp->devices[k]];
                 bool same_part = before && before->op == grp->op && before->pp == grp->pp &&
                                  before->devices[k] == grp->devices[k];
                 double bytes = 0;
                 for (uint32_t j = 0; j < grp->n_models; j++) {
                     if (same_part && hosts(before, grp->models[j]))
                         continue;
-                    const struct prof_config *cfg = prof_db_find(
+                    const struct spec_config *cfg = spec_profile_find(
                         pb->db, plan->models[grp->models[j]].base, 1, grp->op, grp->pp);
-                    bytes += (double)plan_model_device_bytes(cfg, false);
+                    bytes += (double)spec_model_device_bytes(cfg, false);
                 }
                 if (bytes > slowest)
                     slowest = bytes;
             }
             grp->load_s = slowest / pb->cluster->load_bandwidth_bytes_per_s;
-            if (grp->load_s > PLAN_MAX_LOAD_S)
+            if (grp->load_s > SPEC_PLAN_MAX_LOAD_S)
                 rc = mx_error(MX_EINPUT,
                               "clockwork++ --swap-cost: loading %.0f bytes at %g bytes/s (cluster "
                               "%s) takes %.0f s, over the %g s a plan may state",
                               slowest, pb->cluster->load_bandwidth_bytes_per_s, pb->cluster_path,
-                              grp->load_s, PLAN_MAX_LOAD_S);
+                              grp->load_s, SPEC_PLAN_MAX_LOAD_S);
         }
     }
     free(on);
@@ -147,7 +149,7 @@ static int check_request(const struct plan_problem *pb, const struct plan_params
 }
 
 static int solve_clockwork(const struct plan_problem *pb, const struct plan_params *pa,
-                           struct plan **out, struct plan_outcome *outcome)
+                           struct spec_plan **out, struct plan_outcome *outcome)
 {
     const struct wl_trace *t = pb->train;
     double windows = pa->window_s > 0 ? ceil(t->duration_s / pa->window_s) : 0;
@@ -169,7 +171,7 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     ws.w = MX_NEW_ARRAY(struct window, ws.n);
     pl_parallel(ws.n, pb->threads, NULL, solve_window, &ws);
 
-    struct plan *plan = NULL;
+    struct spec_plan *plan = NULL;
     const struct pl_placement *current = &layout; /* empty until a window has requests */
     for (uint32_t k = 0; k < ws.n && rc == MX_OK; k++) {
         struct window *win = &ws.w[k];
@@ -181,7 +183,7 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
         uint32_t replicas = pl_placement_replicas(current);
         if (replicas > outcome->replicas)
             outcome->replicas = replicas; /* the most any window holds */
-        struct plan *single = pl_to_plan(&c, current);
+        struct spec_plan *single = pl_to_plan(&c, current);
         if (!plan) {
             plan = single;
             plan->static_form = 0;
@@ -201,7 +203,7 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     if (rc == MX_OK)
         rc = pl_simulate(pb, plan, outcome);
     if (rc < 0) {
-        plan_free(plan);
+        spec_plan_free(plan);
         return rc;
     }
     outcome->evaluations++;

@@ -4,7 +4,7 @@
 #include "plan_int.h"
 
 #include "mx_error.h"
-#include "wl_models.h"
+#include "spec_models.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,7 @@ void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint3
 }
 
 static int solve_fixed(const struct plan_problem *pb, const struct plan_params *pa, uint32_t size,
-                       bool round_robin, const char *name, struct plan **out,
+                       bool round_robin, const char *name, struct spec_plan **out,
                        struct plan_outcome *outcome)
 {
     uint32_t devices = pb->cluster->devices;
@@ -62,20 +62,20 @@ static int solve_fixed(const struct plan_problem *pb, const struct plan_params *
     return rc;
 }
 
-static int solve_sr(const struct plan_problem *pb, const struct plan_params *pa, struct plan **out,
-                    struct plan_outcome *outcome)
+static int solve_sr(const struct plan_problem *pb, const struct plan_params *pa,
+                    struct spec_plan **out, struct plan_outcome *outcome)
 {
     return solve_fixed(pb, pa, 1, false, "sr", out, outcome);
 }
 
 static int solve_round_robin(const struct plan_problem *pb, const struct plan_params *pa,
-                             struct plan **out, struct plan_outcome *outcome)
+                             struct spec_plan **out, struct plan_outcome *outcome)
 {
     return solve_fixed(pb, pa, pa->group_size, true, "round-robin", out, outcome);
 }
 
 static int solve_greedy(const struct plan_problem *pb, const struct plan_params *pa,
-                        struct plan **out, struct plan_outcome *outcome)
+                        struct spec_plan **out, struct plan_outcome *outcome)
 {
     char name[32];
     snprintf(name, sizeof(name), "greedy-%u", pa->group_size);

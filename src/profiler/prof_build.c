@@ -7,10 +7,10 @@
 #include "prof_arch.h"
 #include "prof_backend.h"
 #include "prof_comm.h"
-#include "prof_db.h"
 #include "prof_hw.h"
 #include "prof_ops.h"
 #include "prof_partition.h"
+#include "spec_profile.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -94,7 +94,7 @@ static json_t *timings_json(const struct prof_arch *a, const struct prof_timing 
 }
 
 /* One (1, op, pp) config from the per-batch layer times. */
-static int add_config(struct prof_db *db, uint32_t model, const struct prof_arch *a,
+static int add_config(struct spec_profile *db, uint32_t model, const struct prof_arch *a,
                       const struct prof_hw *hw, const struct prof_backend *be,
                       const struct prof_grid *grid, int op, int pp, const double *layer_s)
 {
@@ -112,7 +112,7 @@ static int add_config(struct prof_db *db, uint32_t model, const struct prof_arch
     prof_partition(uniform, layers, pp, extra, bounds);
 
     uint32_t nb = grid->n_batches;
-    struct prof_config cfg = {.dp = 1, .op = op, .pp = pp, .n_batches = nb};
+    struct spec_config cfg = {.dp = 1, .op = op, .pp = pp, .n_batches = nb};
     cfg.batch = (int32_t *)grid->batches;
     cfg.stage_latency_s = mx_malloc_array((size_t)nb * (size_t)pp, sizeof(double));
     cfg.act_bytes = mx_malloc_array((size_t)nb * (size_t)pp, sizeof(int64_t));
@@ -140,7 +140,7 @@ static int add_config(struct prof_db *db, uint32_t model, const struct prof_arch
     char place[160];
     snprintf(place, sizeof(place), "%s (1, %d, %d)", a->name, op, pp);
     cfg.note = mx_strfmt("%s backend on %s", be->name, hw->name);
-    int rc = prof_db_add_config(db, model, &cfg, place);
+    int rc = spec_profile_add_config(db, model, &cfg, place);
     free(cfg.note);
     free(cfg.layer_ranges);
     free(cfg.weight_bytes);
@@ -152,10 +152,10 @@ static int add_config(struct prof_db *db, uint32_t model, const struct prof_arch
     return rc;
 }
 
-int prof_build_model(struct prof_db *db, const struct prof_arch *a, const struct prof_hw *hw,
+int prof_build_model(struct spec_profile *db, const struct prof_arch *a, const struct prof_hw *hw,
                      struct prof_backend *be, const struct prof_grid *grid, json_t *raw)
 {
-    uint32_t model = prof_db_add_model(db, a->name);
+    uint32_t model = spec_profile_add_model(db, a->name);
     double *layer_s = mx_malloc_array(grid->n_batches, sizeof(double));
     json_t *entries = json_array();
     int rc = MX_OK, configs = 0;

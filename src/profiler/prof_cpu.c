@@ -14,11 +14,11 @@
  * CPU_SLOW_REPS times. The median and spread are nearest-rank quantiles of those repetitions.
  * After every repetition one output element, and after the last the checksum of the whole output,
  * go into a volatile sink, so that no run can be optimised away. */
-#include "prof_backend.h"
 #include "kern_layer.h"
 #include "kern_ops.h"
 #include "kern_weights.h"
 #include "prof_arch.h"
+#include "prof_backend.h"
 #include "prof_ops.h"
 
 #include "mx_alloc.h"

@@ -1,8 +1,9 @@
-/* The cuda backend: times the ops of prof_ops.h on GPU 0 through cuda/cu_prof.h (cuBLASLt fp16
- * GEMMs and our own kernels, CUDA events, warmup then at least 20 timed iterations). Opening it
- * fails with MX_EUSAGE in a build without CUDA and on a machine with no GPU, so that choosing it
+/* The cuda backend: times the ops of prof_ops.h on GPU 0 through cuda/include/cu_prof.h (cuBLASLt
+ * fp16 GEMMs and our own kernels, CUDA events, warmup then at least 20 timed iterations). Opening
+ * it fails with MX_EUSAGE in a build without CUDA and on a machine with no GPU, so that choosing it
  * where it cannot run is a usage error, not a failure half way through a sweep. */
 #include "prof_backend.h"
+#include "prof_ops.h"
 
 #include "cu_prof.h"
 #include "mx_alloc.h"
@@ -17,11 +18,40 @@ struct prof_cuda {
     int device;
 };
 
+/* cuda/ knows nothing of the profiler: its ops and timings are described in its own terms. */
+static enum cu_op_kind cu_kind(enum prof_op_kind kind)
+{
+    switch (kind) {
+    case PROF_OP_GEMM:
+        return CU_OP_GEMM;
+    case PROF_OP_SOFTMAX:
+        return CU_OP_SOFTMAX;
+    case PROF_OP_LAYERNORM:
+        return CU_OP_LAYERNORM;
+    case PROF_OP_GELU:
+        return CU_OP_GELU;
+    case PROF_OP_ADD:
+        return CU_OP_ADD;
+    }
+    MX_BUG("op kind %d", (int)kind);
+}
+
 static int cuda_time_ops(struct prof_backend *self, const struct prof_op *ops, size_t n,
                          struct prof_timing *out)
 {
     const struct prof_cuda *c = (const struct prof_cuda *)self;
-    return cu_prof_time_ops(c->device, ops, n, out);
+    struct cu_op *shapes = MX_NEW_ARRAY(struct cu_op, n ? n : 1);
+    struct cu_timing *timings = MX_NEW_ARRAY(struct cu_timing, n ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        shapes[i] = (struct cu_op){cu_kind(ops[i].kind), ops[i].name, ops[i].m, ops[i].n, ops[i].k,
+                                   ops[i].count};
+    int rc = cu_prof_time_ops(c->device, shapes, n, timings);
+    for (size_t i = 0; rc == MX_OK && i < n; i++)
+        out[i] = (struct prof_timing){timings[i].median_s, timings[i].p10_s, timings[i].p90_s,
+                                      timings[i].reps};
+    free(shapes);
+    free(timings);
+    return rc;
 }
 
 static void cuda_free(struct prof_backend *self)

@@ -1,4 +1,4 @@
-/* The CUDA executor (rt_backend.h) over cuda/cu_rt.h: a stage on one GPU, fp16 layers on
+/* The CUDA executor (rt_backend.h) over cuda/include/cu_rt.h: a stage on one GPU, fp16 layers on
  * cuBLASLt. Activations are device buffers tagged with their GPU; a stage whose input lives on
  * another GPU first copies it into its own input buffer (peer copy). Tensor parallelism is not
  * covered: op must be 1. Without CUDA every call fails with cu_rt's "built without CUDA". */

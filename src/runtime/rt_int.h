@@ -106,9 +106,11 @@ void rt__fail(struct rt_run *r, size_t i, const char *message);
 
 /* The report's calibration: the warm-up medians over the profiled times of every (stage, model),
  * averaged with the models' shares of the trace's requests as weights. */
-void rt__report_calibration(struct rt_run *r, const struct plan *plan, const struct prof_db *db);
+void rt__report_calibration(struct rt_run *r, const struct spec_plan *plan,
+                            const struct spec_profile *db);
 
 /* Fill the report's stage and overhead figures from the run's measurements. */
-void rt__report_measurements(struct rt_run *r, const struct plan *plan, const struct prof_db *db);
+void rt__report_measurements(struct rt_run *r, const struct spec_plan *plan,
+                             const struct spec_profile *db);
 
 #endif

@@ -4,8 +4,8 @@
 #include "mx_alloc.h"
 #include "mx_json.h"
 #include "mx_stats.h"
-#include "plan.h"
-#include "prof_db.h"
+#include "spec_plan.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <math.h>
@@ -24,17 +24,18 @@ static void describe(double *v, size_t n, double *mean, double *p50, double *p90
 }
 
 /* The profile's batch-1 latency of stage k of group g for trace model m (NaN: none). */
-static double profiled_s(const struct rt_run *r, const struct plan *plan, const struct prof_db *db,
-                         uint32_t g, uint32_t k, int32_t m)
+static double profiled_s(const struct rt_run *r, const struct spec_plan *plan,
+                         const struct spec_profile *db, uint32_t g, uint32_t k, int32_t m)
 {
-    const struct plan_group *pg = &plan->segments[0].groups[g];
-    int32_t pm = plan_find_model(plan, sim_world_trace(r->w)->model_names[m]);
-    const struct prof_config *cfg =
-        pm < 0 ? NULL : prof_db_find(db, plan->models[pm].base, 1, pg->op, pg->pp);
-    return cfg ? prof_config_latency(cfg, 0)[k] : NAN;
+    const struct spec_plan_group *pg = &plan->segments[0].groups[g];
+    int32_t pm = spec_plan_find_model(plan, sim_world_trace(r->w)->model_names[m]);
+    const struct spec_config *cfg =
+        pm < 0 ? NULL : spec_profile_find(db, plan->models[pm].base, 1, pg->op, pg->pp);
+    return cfg ? spec_config_latency(cfg, 0)[k] : NAN;
 }
 
-void rt__report_measurements(struct rt_run *r, const struct plan *plan, const struct prof_db *db)
+void rt__report_measurements(struct rt_run *r, const struct spec_plan *plan,
+                             const struct spec_profile *db)
 {
     struct rt_report *rep = r->report;
     const struct wl_trace *t = sim_world_trace(r->w);
@@ -81,7 +82,8 @@ void rt__report_measurements(struct rt_run *r, const struct plan *plan, const st
     free(v);
 }
 
-void rt__report_calibration(struct rt_run *r, const struct plan *plan, const struct prof_db *db)
+void rt__report_calibration(struct rt_run *r, const struct spec_plan *plan,
+                            const struct spec_profile *db)
 {
     const struct wl_trace *t = sim_world_trace(r->w);
     struct rt_report *rep = r->report;

@@ -7,10 +7,10 @@
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "mx_rng.h"
-#include "plan.h"
 #include "prof_arch.h"
-#include "prof_db.h"
 #include "sim_dispatch.h"
+#include "spec_plan.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <sched.h>
@@ -30,10 +30,10 @@
 /* ---- checks ---- */
 
 /* The architectures of the plan's models, indexed like plan->models (NULL: not used). */
-static int load_archs(const struct plan *plan, const char *plan_path, const char *zoo_dir,
+static int load_archs(const struct spec_plan *plan, const char *plan_path, const char *zoo_dir,
                       struct prof_arch **archs)
 {
-    const struct plan_segment *seg = &plan->segments[0];
+    const struct spec_plan_segment *seg = &plan->segments[0];
     for (uint32_t g = 0; g < seg->n_groups; g++)
         for (uint32_t j = 0; j < seg->groups[g].n_models; j++) {
             uint32_t pm = seg->groups[g].models[j];
@@ -50,14 +50,15 @@ static int load_archs(const struct plan *plan, const char *plan_path, const char
 }
 
 /* cpu: a device is a core this process may run on. */
-static int check_cores(const struct plan *plan, const char *plan_path, const struct rt_options *o)
+static int check_cores(const struct spec_plan *plan, const char *plan_path,
+                       const struct rt_options *o)
 {
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
     if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
         return mx_error(MX_EIO, "cannot read this process's CPU affinity");
     unsigned n_allowed = (unsigned)CPU_COUNT(&allowed);
-    const struct plan_segment *seg = &plan->segments[0];
+    const struct spec_plan_segment *seg = &plan->segments[0];
     for (uint32_t g = 0; g < seg->n_groups; g++)
         for (uint32_t j = 0; j < seg->groups[g].n_devices; j++) {
             uint32_t d = seg->groups[g].devices[j];
@@ -76,7 +77,8 @@ static int check_cores(const struct plan *plan, const char *plan_path, const str
     return MX_OK;
 }
 
-static int check_machine(const struct plan *plan, const char *plan_path, const struct rt_options *o)
+static int check_machine(const struct spec_plan *plan, const char *plan_path,
+                         const struct rt_options *o)
 {
     if (plan->n_segments != 1)
         return mx_error(MX_EINPUT,
@@ -94,7 +96,7 @@ static int check_machine(const struct plan *plan, const char *plan_path, const s
 /* ---- set-up ---- */
 
 /* Stage k's layers of a model with config (1, op, pp): the profile's ranges, else an even split. */
-static void stage_layers(const struct prof_config *cfg, const struct prof_arch *a, int32_t pp,
+static void stage_layers(const struct spec_config *cfg, const struct prof_arch *a, int32_t pp,
                          int32_t k, int32_t *begin, int32_t *end)
 {
     if (cfg && cfg->layer_ranges) {
@@ -107,11 +109,11 @@ static void stage_layers(const struct prof_config *cfg, const struct prof_arch *
 }
 
 /* The workers of plan group g (world group g), stage by stage and rank by rank. */
-static void add_group_workers(struct rt_run *r, const struct plan *plan,
-                              struct prof_arch *const *archs, const struct prof_db *db, uint32_t g,
-                              uint32_t *next_worker)
+static void add_group_workers(struct rt_run *r, const struct spec_plan *plan,
+                              struct prof_arch *const *archs, const struct spec_profile *db,
+                              uint32_t g, uint32_t *next_worker)
 {
-    const struct plan_group *pg = &plan->segments[0].groups[g];
+    const struct spec_plan_group *pg = &plan->segments[0].groups[g];
     const uint32_t n_models = sim_world_model_count(r->w);
     int gpus = r->o->backend == &rt_backend_cuda ? cu_rt_device_count() : 0;
     for (int32_t k = 0; k < pg->pp; k++)
@@ -129,7 +131,7 @@ static void add_group_workers(struct rt_run *r, const struct plan *plan,
             wk->warm_runs = MX_NEW_ARRAY(uint32_t, n_models);
             wk->warm_s = MX_NEW_ARRAY(double, (size_t)n_models *RT_WARM_SAMPLES);
             for (uint32_t m = 0; m < n_models; m++) {
-                int32_t pm = plan_find_model(plan, sim_world_model_name(r->w, m));
+                int32_t pm = spec_plan_find_model(plan, sim_world_model_name(r->w, m));
                 bool hosted = false;
                 for (uint32_t j = 0; pm >= 0 && j < pg->n_models; j++)
                     hosted |= pg->models[j] == (uint32_t)pm;
@@ -137,8 +139,8 @@ static void add_group_workers(struct rt_run *r, const struct plan *plan,
                     continue;
                 const struct prof_arch *a = archs[pm];
                 struct rt_stage_spec *s = &wk->specs[m];
-                const struct prof_config *cfg =
-                    prof_db_find(db, plan->models[pm].base, 1, pg->op, pg->pp);
+                const struct spec_config *cfg =
+                    spec_profile_find(db, plan->models[pm].base, 1, pg->op, pg->pp);
                 stage_layers(cfg, a, pg->pp, k, &s->layer_begin, &s->layer_end);
                 s->arch = a;
                 s->first = k == 0;
@@ -153,14 +155,14 @@ static void add_group_workers(struct rt_run *r, const struct plan *plan,
         }
 }
 
-static void units_init(struct rt_run *r, const struct plan *plan)
+static void units_init(struct rt_run *r, const struct spec_plan *plan)
 {
     const uint32_t n_groups = sim_world_group_count(r->w);
     uint32_t capacity = r->o->queue_capacity ? r->o->queue_capacity : RT_DEFAULT_QUEUE;
     r->unit_base = MX_NEW_ARRAY(uint32_t, n_groups + 1);
     for (uint32_t g = 0; g < n_groups; g++) {
         r->unit_base[g + 1] = r->unit_base[g] + sim_world_group_stages(r->w, g);
-        const struct plan_group *pg = &plan->segments[0].groups[g];
+        const struct spec_plan_group *pg = &plan->segments[0].groups[g];
         r->n_workers += (uint32_t)(pg->op * pg->pp);
     }
     r->n_units = r->unit_base[n_groups];
@@ -243,11 +245,11 @@ static void release(struct rt_run *r, size_t i)
         memcpy(r->world_ns + i * r->max_stages, d.latency_ns, d.n_stages * sizeof(mx_ns));
         r->ready_wall[i] = rt__wall_time(r, d.ready_ns);
         r->due_wall[i] = rt__wall_time(r, mx_s_to_ns(sim_world_trace(r->w)->arrival_s[i]) +
-                                              overhead[SIM_OH_CLIENT] + overhead[SIM_OH_DISPATCH] +
-                                              overhead[SIM_OH_EXEC]);
+                                              overhead[SPEC_OH_CLIENT] +
+                                              overhead[SPEC_OH_DISPATCH] + overhead[SPEC_OH_EXEC]);
     } else {
         res->status[i] = d.no_replica ? SIM_NO_REPLICA : SIM_REJECTED;
-        res->finish_ns[i] = d.group < 0 ? decided : decided + overhead[SIM_OH_DISPATCH];
+        res->finish_ns[i] = d.group < 0 ? decided : decided + overhead[SPEC_OH_DISPATCH];
     }
     pthread_mutex_unlock(&r->lock);
     if (d.admitted && !rt_queue_push(&r->units[r->unit_base[d.group]].waiting, (uint32_t)i)) {
@@ -275,7 +277,7 @@ static void wait_for(const struct rt_run *r, mx_ns due)
 static void control_loop(struct rt_run *r)
 {
     const struct wl_trace *t = sim_world_trace(r->w);
-    const mx_ns client = sim_control_overheads(r->control)[SIM_OH_CLIENT];
+    const mx_ns client = sim_control_overheads(r->control)[SPEC_OH_CLIENT];
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* wake on time, not up to 50 us late */
     struct sched_param previous_param, realtime = {.sched_priority = 1};
     int previous_policy;
@@ -310,7 +312,7 @@ static void results_init(struct rt_run *r)
 }
 
 /* The run's state for r->w, r->o and r->report (set by the caller). */
-static int run_init(struct rt_run *r, const struct plan *plan)
+static int run_init(struct rt_run *r, const struct spec_plan *plan)
 {
     const struct sim_world *w = r->w;
     const struct rt_options *o = r->o;
@@ -320,7 +322,7 @@ static int run_init(struct rt_run *r, const struct plan *plan)
                              &r->control);
     if (rc < 0)
         return rc;
-    r->reply_ns = sim_control_overheads(r->control)[SIM_OH_REPLY];
+    r->reply_ns = sim_control_overheads(r->control)[SPEC_OH_REPLY];
     for (uint32_t g = 0; g < sim_world_group_count(w); g++)
         if (sim_world_group_stages(w, g) > r->max_stages)
             r->max_stages = sim_world_group_stages(w, g);
@@ -376,8 +378,8 @@ static void stop_workers(struct rt_run *r)
     pthread_barrier_destroy(&r->ready);
 }
 
-int rt_serve(const struct sim_world *w, const struct plan *plan, const char *plan_path,
-             const struct prof_db *db, const struct rt_options *o, struct rt_report *out)
+int rt_serve(const struct sim_world *w, const struct spec_plan *plan, const char *plan_path,
+             const struct spec_profile *db, const struct rt_options *o, struct rt_report *out)
 {
     struct rt_run run = {.w = w, .o = o, .report = out};
     struct prof_arch **archs = MX_NEW_ARRAY(struct prof_arch *, plan->n_models);

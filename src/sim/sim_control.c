@@ -143,8 +143,9 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
     const uint32_t m = (uint32_t)w->model[i];
     const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
     const struct sim_replica *reps = seg->replicas + begin;
-    const mx_ns ready = decided_ns + w->overhead_ns[SIM_OH_DISPATCH] + w->overhead_ns[SIM_OH_EXEC];
-    const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - w->overhead_ns[SIM_OH_FIXED]};
+    const mx_ns ready =
+        decided_ns + w->overhead_ns[SPEC_OH_DISPATCH] + w->overhead_ns[SPEC_OH_EXEC];
+    const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - w->overhead_ns[SPEC_OH_FIXED]};
     const struct sim_view view = {w->groups, c->clock, c->outstanding};
 
     *d = (struct sim_decision){

@@ -6,10 +6,10 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
-#include "prof_db.h"
 #include "sim_dispatch.h"
 #include "sim_eval_int.h"
 #include "sim_fast_step.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <stdlib.h>
@@ -35,8 +35,8 @@ static void order_by_model(struct sim_eval *e, const struct wl_trace *trace)
     free(fill);
 }
 
-int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, const char *db_path,
-                 const struct wl_trace *trace, const char *const *bases,
+int sim_eval_new(const struct spec_cluster *cluster, const struct spec_profile *db,
+                 const char *db_path, const struct wl_trace *trace, const char *const *bases,
                  const struct sim_dispatch_policy *dispatch, struct sim_eval **out)
 {
     if (trace->n == 0 || trace->n >= SIM_MAX_REQUESTS)
@@ -44,7 +44,7 @@ int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, co
                         trace->path ? trace->path : "trace", trace->n, SIM_MAX_REQUESTS - 1);
     struct sim_eval *e = MX_NEW(struct sim_eval);
     e->overheads = cluster->overheads;
-    for (int t = 0; t < SIM_OH_COUNT; t++)
+    for (int t = 0; t < SPEC_OH_COUNT; t++)
         e->overheads.term[t].sd_s = 0;
     e->dispatch = dispatch;
     e->key_limit = cluster->devices;
@@ -58,7 +58,7 @@ int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, co
     e->config_begin = MX_NEW_ARRAY(uint32_t, (size_t)trace->n_models + 1);
     uint32_t n_configs = 0;
     for (uint32_t m = 0; m < trace->n_models; m++) {
-        const struct prof_model *pm = prof_db_find_model(db, bases[m]);
+        const struct spec_profile_model *pm = spec_profile_find_model(db, bases[m]);
         if (!pm) {
             sim_eval_free(e);
             return mx_error(MX_EINPUT, "profile %s has no model \"%s\" (the base of \"%s\")",
@@ -66,7 +66,7 @@ int sim_eval_new(const struct sim_cluster *cluster, const struct prof_db *db, co
         }
         e->configs = mx_realloc_array(e->configs, n_configs + pm->n_configs, sizeof(*e->configs));
         for (uint32_t c = 0; c < pm->n_configs; c++) {
-            const struct prof_config *cfg = &pm->configs[c];
+            const struct spec_config *cfg = &pm->configs[c];
             if (cfg->dp != 1)
                 continue;
             struct eval_config *ec = &e->configs[n_configs];

@@ -21,9 +21,9 @@ struct eval_config {
 };
 
 struct sim_eval {
-    struct sim_overheads overheads; /* the cluster's, with every term at its mean */
-    struct sim_world base;          /* requests, overheads and tables; no segments */
-    int32_t *model;                 /* [n] the trace's, in huge pages: base.model points here */
+    struct spec_overheads overheads; /* the cluster's, with every term at its mean */
+    struct sim_world base;           /* requests, overheads and tables; no segments */
+    int32_t *model;                  /* [n] the trace's, in huge pages: base.model points here */
     const struct sim_dispatch_policy *dispatch;
     uint32_t key_limit;     /* group keys are below this (the cluster's devices) */
     uint32_t stride;        /* the most stages any config has */
@@ -204,9 +204,10 @@ struct eval_overheads {
 
 static inline struct eval_overheads sim__eval_overheads(const struct sim_world *w)
 {
-    return (struct eval_overheads){w->overhead_ns[SIM_OH_CLIENT] + w->overhead_ns[SIM_OH_DISPATCH] +
-                                       w->overhead_ns[SIM_OH_EXEC],
-                                   w->overhead_ns[SIM_OH_FIXED], w->overhead_ns[SIM_OH_REPLY]};
+    return (struct eval_overheads){w->overhead_ns[SPEC_OH_CLIENT] +
+                                       w->overhead_ns[SPEC_OH_DISPATCH] +
+                                       w->overhead_ns[SPEC_OH_EXEC],
+                                   w->overhead_ns[SPEC_OH_FIXED], w->overhead_ns[SPEC_OH_REPLY]};
 }
 
 /* Set up the state's world for placement groups (no simulation). */

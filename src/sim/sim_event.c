@@ -88,7 +88,7 @@ struct engine {
     const struct sim_replica **rep_of; /* [n] the replica each dispatched request went to */
     uint32_t *candidates;              /* [max_batch] members of the batch being formed */
     struct request_overheads *draw;    /* [n] */
-    gsl_rng *rng[SIM_OH_COUNT];        /* NULL for constant terms */
+    gsl_rng *rng[SPEC_OH_COUNT];       /* NULL for constant terms */
 };
 
 static mx_ns draw_overhead(struct engine *e, int term)
@@ -205,10 +205,10 @@ static void complete_job(struct engine *e, uint32_t jid, mx_ns now)
 static void on_arrival(struct engine *e, uint32_t i, mx_ns now)
 {
     const struct sim_world *w = e->w;
-    mx_ns client = draw_overhead(e, SIM_OH_CLIENT);
-    e->draw[i - e->first] =
-        (struct request_overheads){draw_overhead(e, SIM_OH_DISPATCH), draw_overhead(e, SIM_OH_EXEC),
-                                   draw_overhead(e, SIM_OH_FIXED), draw_overhead(e, SIM_OH_REPLY)};
+    mx_ns client = draw_overhead(e, SPEC_OH_CLIENT);
+    e->draw[i - e->first] = (struct request_overheads){
+        draw_overhead(e, SPEC_OH_DISPATCH), draw_overhead(e, SPEC_OH_EXEC),
+        draw_overhead(e, SPEC_OH_FIXED), draw_overhead(e, SPEC_OH_REPLY)};
     push(e, now + client, EV_DISPATCH, i, 0, 0);
     if (i + 1 < e->seg->end)
         push(e, w->arrival_ns[i + 1], EV_ARRIVAL, i + 1, 0, 0);
@@ -226,8 +226,8 @@ static void on_dispatch(struct engine *e, uint32_t i, mx_ns now)
     }
     const struct sim_replica *reps = seg->replicas + begin;
     const struct sim_view view = {w->groups, e->view_clock, e->outstanding};
-    const mx_ns ready = now + w->overhead_ns[SIM_OH_DISPATCH] + w->overhead_ns[SIM_OH_EXEC];
-    const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - w->overhead_ns[SIM_OH_FIXED]};
+    const mx_ns ready = now + w->overhead_ns[SPEC_OH_DISPATCH] + w->overhead_ns[SPEC_OH_EXEC];
+    const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - w->overhead_ns[SPEC_OH_FIXED]};
     int32_t chosen = e->policy->choose(&view, reps, n, &q);
     if (chosen < 0) {
         finish_request(e, i, SIM_REJECTED, now);
@@ -449,10 +449,10 @@ static void engine_init(struct engine *e, const struct sim_world *w, uint32_t se
     e->rep_of = MX_NEW_ARRAY(const struct sim_replica *, slots);
     e->draw = mx_malloc_array(slots, sizeof(struct request_overheads));
     e->candidates = mx_malloc_array(e->max_batch, sizeof(uint32_t));
-    for (int t = 0; t < SIM_OH_COUNT; t++) {
-        static const char *const streams[SIM_OH_COUNT] = {"overhead/client", "overhead/dispatch",
-                                                          "overhead/exec", "overhead/fixed",
-                                                          "overhead/reply"};
+    for (int t = 0; t < SPEC_OH_COUNT; t++) {
+        static const char *const streams[SPEC_OH_COUNT] = {"overhead/client", "overhead/dispatch",
+                                                           "overhead/exec", "overhead/fixed",
+                                                           "overhead/reply"};
         if (w->overhead_sd_ns[t] > 0)
             e->rng[t] = mx_rng_new(o->seed, streams[t], segment);
     }
@@ -506,7 +506,7 @@ static void engine_release(struct engine *e)
     free(e->rep_of);
     free(e->draw);
     free(e->candidates);
-    for (int t = 0; t < SIM_OH_COUNT; t++)
+    for (int t = 0; t < SPEC_OH_COUNT; t++)
         if (e->rng[t])
             gsl_rng_free(e->rng[t]);
 }

@@ -89,9 +89,10 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
             const bool counting, struct sim_results *r, struct sim_counts *c)
 {
     const struct sim_segment *seg = &w->segments[segment];
-    const mx_ns client = w->overhead_ns[SIM_OH_CLIENT], dispatch = w->overhead_ns[SIM_OH_DISPATCH];
-    const mx_ns exec = w->overhead_ns[SIM_OH_EXEC], fixed = w->overhead_ns[SIM_OH_FIXED];
-    const mx_ns reply = w->overhead_ns[SIM_OH_REPLY];
+    const mx_ns client = w->overhead_ns[SPEC_OH_CLIENT],
+                dispatch = w->overhead_ns[SPEC_OH_DISPATCH];
+    const mx_ns exec = w->overhead_ns[SPEC_OH_EXEC], fixed = w->overhead_ns[SPEC_OH_FIXED];
+    const mx_ns reply = w->overhead_ns[SPEC_OH_REPLY];
     const size_t first = seg->first, end = seg->end;
     const uint32_t n_replicas = seg->rep_begin[w->n_models];
     const uint32_t *restrict rep_begin = seg->rep_begin;

@@ -47,22 +47,22 @@ struct sim_segment {
  * factor, in two stores. Entries are deduplicated by config; pointers into the stores are taken
  * (sim__tables_replica) only once every entry is added, since adding may move the stores. */
 struct sim_tables {
-    const struct sim_overheads *overheads; /* borrowed while adding */
-    const char *db_path;                   /* borrowed, for messages */
-    mx_ns *latency;                        /* store: per entry [n_batches][pp] */
-    int32_t *batch;                        /* store: per entry [n_batches] */
+    const struct spec_overheads *overheads; /* borrowed while adding */
+    const char *db_path;                    /* borrowed, for messages */
+    mx_ns *latency;                         /* store: per entry [n_batches][pp] */
+    int32_t *batch;                         /* store: per entry [n_batches] */
     size_t n_latency, n_batch;
     struct sim_table_entry {
-        const struct prof_config *cfg;
+        const struct spec_config *cfg;
         size_t latency, batch; /* offsets into the stores */
     } * entries;
     uint32_t n_entries;
 };
 
-void sim__tables_init(struct sim_tables *t, const struct sim_overheads *o, const char *db_path);
+void sim__tables_init(struct sim_tables *t, const struct spec_overheads *o, const char *db_path);
 /* Add cfg (of base, named in messages) and return its entry in *entry. A stage latency over 1e5 s
  * after the stage factor is MX_EINPUT: it keeps every sum of times far from int64 overflow. */
-int sim__tables_add(struct sim_tables *t, const char *base, const struct prof_config *cfg,
+int sim__tables_add(struct sim_tables *t, const char *base, const struct spec_config *cfg,
                     uint32_t *entry);
 /* Whether entries a and b have the same batch-1 stage latencies. */
 bool sim__tables_same_batch1(const struct sim_tables *t, uint32_t a, uint32_t b);
@@ -94,10 +94,10 @@ struct sim_world {
     uint32_t max_stages;
     uint32_t n_segments;
     struct sim_segment *segments;
-    mx_ns overhead_ns[SIM_OH_COUNT];    /* means */
-    mx_ns overhead_sd_ns[SIM_OH_COUNT]; /* 0 for constants */
-    bool constant_overheads;            /* every sd is 0: sim_overheads_constant() */
-    struct sim_tables tables;           /* owns the latency tables replicas point into */
+    mx_ns overhead_ns[SPEC_OH_COUNT];    /* means */
+    mx_ns overhead_sd_ns[SPEC_OH_COUNT]; /* 0 for constants */
+    bool constant_overheads;             /* every sd is 0: spec_overheads_constant() */
+    struct sim_tables tables;            /* owns the latency tables replicas point into */
 };
 
 /* The §4.4 recurrence: a request that may start stage 0 at ready_ns, against stage clocks clock[]
@@ -126,7 +126,7 @@ static inline mx_ns sim__predict_last(const mx_ns *clock, const mx_ns *lat, uint
 
 /* Fill w's request arrays (arrival, deadline, model) from t, and its overheads from o. */
 void sim__world_requests(struct sim_world *w, const struct wl_trace *t);
-void sim__world_overheads(struct sim_world *w, const struct sim_overheads *o);
+void sim__world_overheads(struct sim_world *w, const struct spec_overheads *o);
 
 /* Build segment s's groups (global indices from first_group) and replica lists from specs, in
  * O(models + replicas); stages are numbered from *next_stage. Replicas are listed in group order

@@ -5,7 +5,7 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
-#include "prof_db.h"
+#include "spec_profile.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
  * 6.2e9 s: every sum of times stays far from int64 overflow. */
 #define MAX_STAGE_LATENCY_S 1e5
 
-void sim__tables_init(struct sim_tables *t, const struct sim_overheads *o, const char *db_path)
+void sim__tables_init(struct sim_tables *t, const struct spec_overheads *o, const char *db_path)
 {
     memset(t, 0, sizeof(*t));
     t->overheads = o;
@@ -29,7 +29,7 @@ void sim__tables_release(struct sim_tables *t)
     memset(t, 0, sizeof(*t));
 }
 
-int sim__tables_add(struct sim_tables *t, const char *base, const struct prof_config *cfg,
+int sim__tables_add(struct sim_tables *t, const char *base, const struct spec_config *cfg,
                     uint32_t *entry)
 {
     for (uint32_t e = 0; e < t->n_entries; e++)

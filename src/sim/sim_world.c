@@ -5,8 +5,8 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
-#include "plan.h"
-#include "prof_db.h"
+#include "spec_plan.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <math.h>
@@ -15,13 +15,13 @@
 
 /* Map each plan model to its trace model index (-1: no requests in the trace); a trace model
  * missing from the plan is an error. */
-static int map_models(const struct plan *p, const struct wl_trace *t, const char *trace_path,
+static int map_models(const struct spec_plan *p, const struct wl_trace *t, const char *trace_path,
                       int32_t *trace_of)
 {
     for (uint32_t m = 0; m < p->n_models; m++)
         trace_of[m] = -1;
     for (uint32_t m = 0; m < t->n_models; m++) {
-        int32_t pm = plan_find_model(p, t->model_names[m]);
+        int32_t pm = spec_plan_find_model(p, t->model_names[m]);
         if (pm < 0)
             return mx_error(MX_EINPUT, "%s: model \"%s\" of the trace is not in plan %s",
                             trace_path, t->model_names[m], p->path);
@@ -31,7 +31,7 @@ static int map_models(const struct plan *p, const struct wl_trace *t, const char
 }
 
 /* The requests of each segment: [start_s of k, start_s of k + 1); the first takes earlier ones. */
-static void split_requests(struct sim_world *w, const struct plan *p)
+static void split_requests(struct sim_world *w, const struct spec_plan *p)
 {
     size_t i = 0;
     for (uint32_t s = 0; s < w->n_segments; s++) {
@@ -101,10 +101,10 @@ void sim__world_requests(struct sim_world *w, const struct wl_trace *t)
     }
 }
 
-void sim__world_overheads(struct sim_world *w, const struct sim_overheads *o)
+void sim__world_overheads(struct sim_world *w, const struct spec_overheads *o)
 {
-    w->constant_overheads = sim_overheads_constant(o);
-    for (int t = 0; t < SIM_OH_COUNT; t++) {
+    w->constant_overheads = spec_overheads_constant(o);
+    for (int t = 0; t < SPEC_OH_COUNT; t++) {
         w->overhead_ns[t] = mx_s_to_ns(o->term[t].mean_s);
         w->overhead_sd_ns[t] = mx_s_to_ns(o->term[t].sd_s);
     }
@@ -112,14 +112,14 @@ void sim__world_overheads(struct sim_world *w, const struct sim_overheads *o)
 
 /* Turn segment s of the plan into group specs over trace models (plan models without requests in
  * the trace are left out), adding their configs to the tables. Release with release_specs(). */
-static int plan_specs(struct sim_world *w, const struct plan *p, const struct prof_db *db,
+static int plan_specs(struct sim_world *w, const struct spec_plan *p, const struct spec_profile *db,
                       const int32_t *trace_of, uint32_t s, struct sim_group_spec **out)
 {
-    const struct plan_segment *ps = &p->segments[s];
+    const struct spec_plan_segment *ps = &p->segments[s];
     struct sim_group_spec *specs = MX_NEW_ARRAY(struct sim_group_spec, ps->n_groups);
     int rc = MX_OK;
     for (uint32_t g = 0; g < ps->n_groups; g++) {
-        const struct plan_group *pg = &ps->groups[g];
+        const struct spec_plan_group *pg = &ps->groups[g];
         uint32_t *models = MX_NEW_ARRAY(uint32_t, pg->n_models);
         uint32_t *entry = MX_NEW_ARRAY(uint32_t, pg->n_models);
         mx_ns ready = pg->load_s > 0 ? w->segments[s].start_ns + mx_s_to_ns(pg->load_s) : 0;
@@ -129,7 +129,7 @@ static int plan_specs(struct sim_world *w, const struct plan *p, const struct pr
             if (m < 0)
                 continue;
             const char *base = p->models[pg->models[j]].base;
-            const struct prof_config *cfg = prof_db_find(db, base, pg->dp, pg->op, pg->pp);
+            const struct spec_config *cfg = spec_profile_find(db, base, pg->dp, pg->op, pg->pp);
             rc = sim__tables_add(&w->tables, base, cfg, &entry[specs[g].n_models]);
             models[specs[g].n_models++] = (uint32_t)m;
         }
@@ -147,11 +147,11 @@ static void release_specs(struct sim_group_spec *specs, uint32_t n)
     free(specs);
 }
 
-int sim_world_new(const struct sim_cluster *cluster, const char *cluster_path,
-                  const struct prof_db *db, const char *db_path, const struct plan *plan,
+int sim_world_new(const struct spec_cluster *cluster, const char *cluster_path,
+                  const struct spec_profile *db, const char *db_path, const struct spec_plan *plan,
                   const struct wl_trace *trace, struct sim_world **out)
 {
-    int rc = plan_validate(plan, cluster, cluster_path, db, db_path);
+    int rc = spec_plan_validate(plan, cluster, cluster_path, db, db_path);
     if (rc < 0)
         return rc;
     if (trace->n == 0 || trace->n >= SIM_MAX_REQUESTS)

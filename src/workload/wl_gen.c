@@ -6,7 +6,7 @@
 #include "mx_error.h"
 #include "mx_rng.h"
 #include "mx_time.h"
-#include "wl_models.h"
+#include "spec_models.h"
 #include "wl_trace.h"
 
 #include <gsl/gsl_randist.h>
@@ -28,13 +28,13 @@ struct model_arrivals {
 
 struct gen_job {
     const struct wl_gen_spec *spec;
-    const struct wl_model_set *set;
+    const struct spec_model_set *set;
     const double *rates;
     struct model_arrivals *out;
     uint32_t first, stride;
 };
 
-static double model_cv(const struct wl_gen_spec *spec, const struct wl_model_set *set, uint32_t m)
+static double model_cv(const struct wl_gen_spec *spec, const struct spec_model_set *set, uint32_t m)
 {
     return set->models[m].cv >= 0 ? set->models[m].cv : spec->cv;
 }
@@ -113,7 +113,7 @@ static void sift_down(struct cursor *heap, size_t n, size_t i)
     }
 }
 
-static void merge(const struct wl_model_set *set, struct model_arrivals *arrivals,
+static void merge(const struct spec_model_set *set, struct model_arrivals *arrivals,
                   struct wl_trace *t)
 {
     struct cursor *heap = MX_NEW_ARRAY(struct cursor, set->n);
@@ -139,7 +139,7 @@ static void merge(const struct wl_model_set *set, struct model_arrivals *arrival
     free(heap);
 }
 
-int wl_gen_rates(const struct wl_model_set *set, const struct wl_gen_spec *spec, double *rates)
+int wl_gen_rates(const struct spec_model_set *set, const struct wl_gen_spec *spec, double *rates)
 {
     double sum = 0;
     for (uint32_t m = 0; m < set->n; m++) {
@@ -169,7 +169,7 @@ int wl_gen_rates(const struct wl_model_set *set, const struct wl_gen_spec *spec,
     return MX_OK;
 }
 
-static int check_spec(const struct wl_model_set *set, const struct wl_gen_spec *spec)
+static int check_spec(const struct spec_model_set *set, const struct wl_gen_spec *spec)
 {
     if (!(mx_time_s_valid(spec->start_s) && spec->start_s >= 0))
         return mx_error(MX_EUSAGE, "--start must be a non-negative time in seconds");
@@ -192,7 +192,7 @@ static int check_spec(const struct wl_model_set *set, const struct wl_gen_spec *
     return MX_OK;
 }
 
-static int check_size(const struct wl_model_set *set, const struct wl_gen_spec *spec,
+static int check_size(const struct spec_model_set *set, const struct wl_gen_spec *spec,
                       const double *rates)
 {
     double expected = 0;
@@ -206,7 +206,7 @@ static int check_size(const struct wl_model_set *set, const struct wl_gen_spec *
     return MX_OK;
 }
 
-int wl_gen(const struct wl_model_set *set, const struct wl_gen_spec *spec, struct wl_trace **out)
+int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, struct wl_trace **out)
 {
     int rc = check_spec(set, spec);
     if (rc < 0)

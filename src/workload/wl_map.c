@@ -8,7 +8,7 @@
 #include "mx_error.h"
 #include "mx_json.h"
 #include "mx_rng.h"
-#include "wl_models.h"
+#include "spec_models.h"
 #include "wl_trace.h"
 
 #include <gsl/gsl_randist.h>
@@ -56,7 +56,7 @@ static int model_index(struct mapping *m, const struct wl_import_spec *spec, con
         *out = (int32_t)wl__keys_intern(&m->models, name);
         return MX_OK;
     }
-    *out = wl_models_find(spec->set, name);
+    *out = spec_models_find(spec->set, name);
     if (*out < 0)
         return mx_error(MX_EINPUT, "%s: model \"%s\" is not in the model set %s", where, name,
                         spec->set->path);

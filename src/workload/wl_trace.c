@@ -6,6 +6,7 @@
 #include "mx_h5.h"
 #include "mx_strmap.h"
 #include "mx_time.h"
+#include "spec_models.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const c
     if (t->model[i] < 0 || (uint32_t)t->model[i] >= t->n_models)
         return "model index is outside the model names";
     *field = "slo_s";
-    if (!(t->slo_s[i] > 0 && t->slo_s[i] <= WL_MAX_SLO_S))
+    if (!(t->slo_s[i] > 0 && t->slo_s[i] <= SPEC_MAX_SLO_S))
         return "SLO is not a positive number of seconds up to 1e6";
     return NULL;
 }
@@ -187,4 +188,28 @@ int wl_trace_write_h5(const struct wl_trace *t, const char *path)
         return rc;
     }
     return mx_h5_close(&h);
+}
+
+int wl_trace_read_for_models(const struct spec_model_set *set, const char *path,
+                             struct wl_trace **out)
+{
+    struct wl_trace *loaded = NULL;
+    int rc = wl_trace_read_h5(path, &loaded);
+    if (rc < 0)
+        return rc;
+    int32_t *map = MX_NEW_ARRAY(int32_t, loaded->n_models);
+    for (uint32_t m = 0; m < loaded->n_models && rc == MX_OK; m++)
+        if ((map[m] = spec_models_find(set, loaded->model_names[m])) < 0)
+            rc = mx_error(MX_EINPUT, "%s: model \"%s\" of the trace is not in %s", path,
+                          loaded->model_names[m], set->path);
+    if (rc == MX_OK) {
+        const char **names = MX_NEW_ARRAY(const char *, set->n);
+        for (uint32_t m = 0; m < set->n; m++)
+            names[m] = set->models[m].name;
+        *out = wl_trace_select(loaded, -INFINITY, INFINITY, map, set->n, names);
+        free(names);
+    }
+    free(map);
+    wl_trace_free(loaded);
+    return rc;
 }

@@ -24,17 +24,17 @@ Test(profile_cli, roofline_dbs_are_reproducible_and_read_back)
         cr_assert(strstr(o.err, "wrote 3 models profiled by roofline on v100-16gb"), "%s", o.err);
     }
     cr_assert(fx_same_file(a, b));
-    struct prof_db *db = NULL;
-    cr_assert_eq(prof_db_load(a, &db), 0);
+    struct spec_profile *db = NULL;
+    cr_assert_eq(spec_profile_load(a, &db), 0);
     /* bert-1.3b: op 1, 2, 4, 8 x pp 1, 2, 4, 8, 16 (24 layers); tiny-2l-128: op 1, 2, 4 x pp 1, 2.
      */
-    cr_assert_eq(prof_db_find_model(db, "bert-1.3b")->n_configs, 20);
-    cr_assert_eq(prof_db_find_model(db, "tiny-2l-128")->n_configs, 6);
-    cr_assert_eq(prof_db_find(db, "bert-1.3b", 1, 2, 4)->n_batches, 2);
-    cr_assert(strstr(prof_db_provenance(db), "\"backend\":\"roofline\""));
-    cr_assert(strstr(prof_db_provenance(db), "\"date\":\"2026-11-26T00:00:00Z\""));
-    cr_assert(strstr(prof_db_provenance(db), "\"attn_scores\""), "raw per-layer numbers");
-    prof_db_free(db);
+    cr_assert_eq(spec_profile_find_model(db, "bert-1.3b")->n_configs, 20);
+    cr_assert_eq(spec_profile_find_model(db, "tiny-2l-128")->n_configs, 6);
+    cr_assert_eq(spec_profile_find(db, "bert-1.3b", 1, 2, 4)->n_batches, 2);
+    cr_assert(strstr(spec_profile_provenance(db), "\"backend\":\"roofline\""));
+    cr_assert(strstr(spec_profile_provenance(db), "\"date\":\"2026-11-26T00:00:00Z\""));
+    cr_assert(strstr(spec_profile_provenance(db), "\"attn_scores\""), "raw per-layer numbers");
+    spec_profile_free(db);
     unsetenv("SOURCE_DATE_EPOCH");
 }
 

@@ -3,7 +3,7 @@
 #include "fixture.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
-#include "sim_cluster.h"
+#include "spec_cluster.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -17,9 +17,9 @@ static const char plan_text[] =
     "            {\"id\": 5, \"devices\": [2], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": "
     "[\"m1\"]}]}\n";
 
-static struct prof_db *profile(int64_t weight_bytes)
+static struct spec_profile *profile(int64_t weight_bytes)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 2 * weight_bytes);
     fx_profile_add(db, "a", 1, 2, (double[]){0.05, 0.05}, weight_bytes);
     fx_profile_add(db, "a", 2, 1, (double[]){0.06}, weight_bytes);
@@ -30,19 +30,19 @@ Test(plan, read_write_round_trip)
 {
     const char *dir = fx_tmpdir();
     fx_write_file(fx_path(dir, "p.json"), plan_text);
-    struct plan *p = NULL, *back = NULL;
-    cr_assert_eq(plan_read(fx_path(dir, "p.json"), &p), MX_OK, "%s", mx_error_message());
+    struct spec_plan *p = NULL, *back = NULL;
+    cr_assert_eq(spec_plan_read(fx_path(dir, "p.json"), &p), MX_OK, "%s", mx_error_message());
     cr_assert_eq(p->n_segments, 1);
     cr_assert_eq(p->segments[0].n_groups, 2);
     cr_assert_eq(p->segments[0].groups[0].id, 3);
     cr_assert_eq(p->segments[0].groups[0].models[1], 1);
     cr_assert_str_eq(json_string_value(json_object_get(p->extra, "policy")), "hand");
-    cr_assert_eq(plan_write(p, fx_path(dir, "back.json")), MX_OK);
-    cr_assert_eq(plan_read(fx_path(dir, "back.json"), &back), MX_OK);
+    cr_assert_eq(spec_plan_write(p, fx_path(dir, "back.json")), MX_OK);
+    cr_assert_eq(spec_plan_read(fx_path(dir, "back.json"), &back), MX_OK);
     cr_assert_eq(back->segments[0].groups[1].devices[0], 2);
     cr_assert_str_eq(json_string_value(json_object_get(back->extra, "policy")), "hand");
-    plan_free(p);
-    plan_free(back);
+    spec_plan_free(p);
+    spec_plan_free(back);
 }
 
 Test(plan, schedule_round_trip)
@@ -55,19 +55,19 @@ Test(plan, schedule_round_trip)
         "[0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [\"m0\"]}]},\n {\"start_s\": 60, "
         "\"groups\": [{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, "
         "\"models\": [], \"load_s\": 0.375}]}]}");
-    struct plan *p = NULL, *back = NULL;
-    cr_assert_eq(plan_read(fx_path(dir, "s.json"), &p), MX_OK, "%s", mx_error_message());
+    struct spec_plan *p = NULL, *back = NULL;
+    cr_assert_eq(spec_plan_read(fx_path(dir, "s.json"), &p), MX_OK, "%s", mx_error_message());
     cr_assert_eq(p->n_segments, 2);
     cr_assert_eq(p->segments[1].start_s, 60);
     cr_assert_eq(p->segments[0].groups[0].load_s, 0, "load_s defaults to 0");
     cr_assert_eq(p->segments[1].groups[0].load_s, 0.375);
-    cr_assert_eq(plan_write(p, fx_path(dir, "back.json")), MX_OK);
-    cr_assert_eq(plan_read(fx_path(dir, "back.json"), &back), MX_OK);
+    cr_assert_eq(spec_plan_write(p, fx_path(dir, "back.json")), MX_OK);
+    cr_assert_eq(spec_plan_read(fx_path(dir, "back.json"), &back), MX_OK);
     cr_assert_eq(back->n_segments, 2);
     cr_assert_not(back->static_form);
     cr_assert_eq(back->segments[1].groups[0].load_s, 0.375);
-    plan_free(p);
-    plan_free(back);
+    spec_plan_free(p);
+    spec_plan_free(back);
 }
 
 struct bad_plan {
@@ -107,8 +107,8 @@ Test(plan, structural_errors_name_the_member)
                                cases[k].groups);
         fx_write_file(path, text);
         free(text);
-        struct plan *p = NULL;
-        cr_assert_eq(plan_read(path, &p), MX_EINPUT, "case %zu", k);
+        struct spec_plan *p = NULL;
+        cr_assert_eq(spec_plan_read(path, &p), MX_EINPUT, "case %zu", k);
         cr_assert(strstr(mx_error_message(), path), "case %zu: %s", k, mx_error_message());
         cr_assert(strstr(mx_error_message(), cases[k].message), "case %zu: %s", k,
                   mx_error_message());
@@ -118,14 +118,14 @@ Test(plan, structural_errors_name_the_member)
                   "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
                   "\"a\"}], \"schedule\": [{\"start_s\": 5, \"groups\": []}, {\"start_s\": 5, "
                   "\"groups\": []}]}");
-    struct plan *p = NULL;
-    cr_assert_eq(plan_read(path, &p), MX_EINPUT);
+    struct spec_plan *p = NULL;
+    cr_assert_eq(spec_plan_read(path, &p), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "schedule[1].start_s: start times must increase"), "%s",
               mx_error_message());
     fx_write_file(path,
                   "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
                   "\"a\"}]}");
-    cr_assert_eq(plan_read(path, &p), MX_EINPUT);
+    cr_assert_eq(spec_plan_read(path, &p), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "give exactly one of \"groups\" and \"schedule\""));
 }
 
@@ -134,15 +134,15 @@ static int validate_group(int op, int pp, uint32_t first, int dp, int64_t budget
                           const char *base)
 {
     const char *bases[2] = {base, base};
-    struct plan *p = fx_plan_new(2, bases);
+    struct spec_plan *p = fx_plan_new(2, bases);
     fx_plan_add_group(p, op, pp, first, 2, (uint32_t[]){0, 1});
     p->segments[0].groups[0].dp = dp;
-    struct sim_cluster c = fx_cluster(4, 2);
+    struct spec_cluster c = fx_cluster(4, 2);
     c.mem_budget_bytes = budget;
-    struct prof_db *db = profile(weight);
-    int rc = plan_validate(p, &c, "c.json", db, "db.h5");
-    prof_db_free(db);
-    plan_free(p);
+    struct spec_profile *db = profile(weight);
+    int rc = spec_plan_validate(p, &c, "c.json", db, "db.h5");
+    spec_profile_free(db);
+    spec_plan_free(p);
     return rc;
 }
 
@@ -173,16 +173,16 @@ Test(plan, validation_against_cluster_and_profile)
               mx_error_message());
     /* A load time out of range, as a plan built in memory may have. */
     const char *bases[1] = {"a"};
-    struct plan *p = fx_plan_new(1, bases);
+    struct spec_plan *p = fx_plan_new(1, bases);
     fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
     p->segments[0].groups[0].load_s = 2e6;
-    struct sim_cluster c = fx_cluster(4, 2);
-    struct prof_db *db = profile(1);
-    cr_assert_eq(plan_validate(p, &c, "c.json", db, "db.h5"), MX_EINPUT);
+    struct spec_cluster c = fx_cluster(4, 2);
+    struct spec_profile *db = profile(1);
+    cr_assert_eq(spec_plan_validate(p, &c, "c.json", db, "db.h5"), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "groups[0] (id 0): load_s 2e+06 is outside [0, 1e+06]"),
               "%s", mx_error_message());
-    prof_db_free(db);
-    plan_free(p);
+    spec_profile_free(db);
+    spec_plan_free(p);
     cr_assert_eq(validate_group(1, 1, 0, 1, 100, 1, "nope"), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "models[0]: base \"nope\" (of model \"m0\") is not in "
                                          "profile db.h5"),
@@ -192,44 +192,44 @@ Test(plan, validation_against_cluster_and_profile)
 Test(plan, groups_of_one_segment_may_not_share_devices)
 {
     static const char *const bases[1] = {"a"};
-    struct plan *p = fx_plan_new(1, bases);
+    struct spec_plan *p = fx_plan_new(1, bases);
     fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
     fx_plan_add_group(p, 1, 1, 1, 1, (uint32_t[]){0});
-    struct sim_cluster c = fx_cluster(4, 4);
-    struct prof_db *db = profile(1);
-    cr_assert_eq(plan_validate(p, &c, "c.json", db, "db.h5"), MX_EINPUT);
+    struct spec_cluster c = fx_cluster(4, 4);
+    struct spec_profile *db = profile(1);
+    cr_assert_eq(spec_plan_validate(p, &c, "c.json", db, "db.h5"), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "device 1 is also in group id 0"), "%s",
               mx_error_message());
     /* The same devices in another segment are fine. */
-    plan_free(p);
+    spec_plan_free(p);
     p = fx_plan_new(1, bases);
     fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
     fx_plan_add_segment(p, 10);
     fx_plan_add_group(p, 1, 1, 1, 1, (uint32_t[]){0});
-    cr_assert_eq(plan_validate(p, &c, "c.json", db, "db.h5"), MX_OK, "%s", mx_error_message());
-    plan_free(p);
-    prof_db_free(db);
+    cr_assert_eq(spec_plan_validate(p, &c, "c.json", db, "db.h5"), MX_OK, "%s", mx_error_message());
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cluster, reads_presets_overrides_and_rejects_bad_specs)
 {
     const char *dir = fx_tmpdir();
     const char *path = fx_path(dir, "c.json");
-    struct sim_cluster c;
+    struct spec_cluster c;
     fx_write_file(path,
                   "{\"format\": \"muxplan-cluster/1\", \"devices\": 16, \"devices_per_node\": "
                   "8, \"mem_budget_bytes\": 13958643712, \"overheads\": {\"preset\": "
                   "\"alpaserve\", \"fixed\": 0.006, \"exec\": {\"mean\": 0.001, \"sd\": 0}}}");
-    cr_assert_eq(sim_cluster_read(path, &c), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(spec_cluster_read(path, &c), MX_OK, "%s", mx_error_message());
     cr_assert_eq(c.devices, 16);
     cr_assert_eq(c.mem_budget_bytes, 13958643712);
-    cr_assert_float_eq(c.overheads.term[SIM_OH_CLIENT].sd_s, 0.0005, 1e-15, "from the preset");
-    cr_assert_float_eq(c.overheads.term[SIM_OH_FIXED].mean_s, 0.006, 1e-15, "overridden");
-    cr_assert_float_eq(c.overheads.term[SIM_OH_EXEC].sd_s, 0, 1e-15);
+    cr_assert_float_eq(c.overheads.term[SPEC_OH_CLIENT].sd_s, 0.0005, 1e-15, "from the preset");
+    cr_assert_float_eq(c.overheads.term[SPEC_OH_FIXED].mean_s, 0.006, 1e-15, "overridden");
+    cr_assert_float_eq(c.overheads.term[SPEC_OH_EXEC].sd_s, 0, 1e-15);
     const char *out = fx_path(dir, "out.json");
-    cr_assert_eq(sim_cluster_write(&c, out), MX_OK);
-    struct sim_cluster back;
-    cr_assert_eq(sim_cluster_read(out, &back), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(spec_cluster_write(&c, out), MX_OK);
+    struct spec_cluster back;
+    cr_assert_eq(spec_cluster_read(out, &back), MX_OK, "%s", mx_error_message());
     cr_assert_eq(memcmp(&back.overheads.term, &c.overheads.term, sizeof(c.overheads.term)), 0);
 
     static const struct bad_plan cases[] = {
@@ -256,7 +256,7 @@ Test(cluster, reads_presets_overrides_and_rejects_bad_specs)
         char *text = mx_strfmt("{\"format\": \"muxplan-cluster/1\", %s}", cases[k].groups);
         fx_write_file(path, text);
         free(text);
-        cr_assert_eq(sim_cluster_read(path, &c), MX_EINPUT, "case %zu", k);
+        cr_assert_eq(spec_cluster_read(path, &c), MX_EINPUT, "case %zu", k);
         cr_assert(strstr(mx_error_message(), path), "case %zu: %s", k, mx_error_message());
         cr_assert(strstr(mx_error_message(), cases[k].message), "case %zu: %s", k,
                   mx_error_message());

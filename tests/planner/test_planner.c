@@ -7,9 +7,9 @@
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "plan_int.h"
-#include "prof_db.h"
 #include "sim_dispatch.h"
-#include "wl_models.h"
+#include "spec_models.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <criterion/criterion.h>
@@ -21,29 +21,30 @@
 
 /* A planning problem built in memory: models m0, m1, ... over the bases given. */
 struct problem {
-    struct sim_cluster cluster;
-    struct prof_db *db;
-    struct wl_model_set *set;
+    struct spec_cluster cluster;
+    struct spec_profile *db;
+    struct spec_model_set *set;
     struct wl_trace *trace;
     struct plan_problem pb;
 };
 
-static struct wl_model_set *model_set(uint32_t n, const char *const *bases, double slo_s)
+static struct spec_model_set *model_set(uint32_t n, const char *const *bases, double slo_s)
 {
-    struct wl_model_set *set = MX_NEW(struct wl_model_set);
+    struct spec_model_set *set = MX_NEW(struct spec_model_set);
     set->path = mx_strdup("models.json");
     set->n = n;
-    set->models = MX_NEW_ARRAY(struct wl_model, n);
+    set->models = MX_NEW_ARRAY(struct spec_model, n);
     for (uint32_t m = 0; m < n; m++)
         set->models[m] =
-            (struct wl_model){mx_strfmt("m%u", m), mx_strdup(bases[m]), slo_s, 0, -1, -1};
+            (struct spec_model){mx_strfmt("m%u", m), mx_strdup(bases[m]), slo_s, 0, -1, -1};
     return set;
 }
 
 /* Requests one after the other, model[i] at time[i], all with the same SLO. */
 static struct problem problem_new(uint32_t devices, uint32_t per_node, int64_t budget,
-                                  struct prof_db *db, uint32_t n_models, const char *const *bases,
-                                  double slo_s, size_t n, const double *time, const int32_t *model)
+                                  struct spec_profile *db, uint32_t n_models,
+                                  const char *const *bases, double slo_s, size_t n,
+                                  const double *time, const int32_t *model)
 {
     struct problem p = {.cluster = fx_cluster(devices, per_node), .db = db};
     p.cluster.mem_budget_bytes = budget;
@@ -72,8 +73,8 @@ static void problem_bind(struct problem *p)
 static void problem_free(struct problem *p)
 {
     wl_trace_free(p->trace);
-    wl_models_free(p->set);
-    prof_db_free(p->db);
+    spec_models_free(p->set);
+    spec_profile_free(p->db);
 }
 
 static const char *const base_a[8] = {"a", "a", "a", "a", "a", "a", "a", "a"};
@@ -96,7 +97,7 @@ static unsigned models_on(const struct pl_placement *p, uint32_t d)
  * m0, m1 and m2 send 6, 4 and 2 requests, one second apart, each served alone within its SLO. */
 static struct problem three_models(int64_t budget)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 10);
     static const double time[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
     static const int32_t model[12] = {0, 1, 0, 2, 0, 1, 0, 1, 0, 2, 0, 1};
@@ -279,11 +280,11 @@ Test(greedy, memory_feasibility_at_the_budget_edge)
 
 Test(greedy, activation_memory_counts_against_the_budget)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 10);
     /* Give the config 3 activation bytes at batch size 1. */
-    const struct prof_model *pm = prof_db_find_model(db, "a");
-    struct prof_config *cfg = (struct prof_config *)&pm->configs[0];
+    const struct spec_profile_model *pm = spec_profile_find_model(db, "a");
+    struct spec_config *cfg = (struct spec_config *)&pm->configs[0];
     cfg->act_bytes = MX_NEW_ARRAY(int64_t, 1);
     cfg->act_bytes[0] = 3;
     struct problem p = problem_new(1, 1, 26, db, 1, base_a, 1, 1, (double[]){0}, (int32_t[]){0});
@@ -399,14 +400,14 @@ Test(configs, layouts_put_the_remainder_in_power_of_two_pipelines)
 
 Test(separation, buckets_follow_the_first_members_latency)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 1);
     fx_profile_add(db, "b", 1, 1, (double[]){0.137}, 1); /* 37% above a: joins a's bucket */
     fx_profile_add(db, "c", 1, 1, (double[]){0.139}, 1); /* 39% above a: a bucket of its own */
     fx_profile_add(db, "d", 1, 1, (double[]){0.1}, 1);
     fx_profile_add(db, "e", 1, 1, (double[]){0.19}, 1); /* 37% above c: c's bucket */
     static const char *const bases[5] = {"a", "c", "b", "e", "d"};
-    struct wl_model_set *set = model_set(5, bases, 1);
+    struct spec_model_set *set = model_set(5, bases, 1);
     uint32_t bucket_of[5], n = 0;
     double leader[5];
     cr_assert_eq(pl_bucket_models(set, db, "profile.h5", bucket_of, leader, &n), MX_OK);
@@ -416,7 +417,7 @@ Test(separation, buckets_follow_the_first_members_latency)
     static const uint32_t expected[5] = {0, 1, 0, 1, 0};
     for (int m = 0; m < 5; m++)
         cr_assert_eq(bucket_of[m], expected[m], "model %d", m);
-    wl_models_free(set);
+    spec_models_free(set);
 
     /* A base without a single-device config cannot be bucketed. */
     fx_profile_add(db, "f", 1, 2, (double[]){0.1, 0.1}, 1);
@@ -425,8 +426,8 @@ Test(separation, buckets_follow_the_first_members_latency)
     cr_assert_eq(pl_bucket_models(set, db, "profile.h5", bucket_of, leader, &n), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "profile.h5 has no (1, 1, 1) config for \"f\""), "%s",
               mx_error_message());
-    wl_models_free(set);
-    prof_db_free(db);
+    spec_models_free(set);
+    spec_profile_free(db);
 }
 
 Test(separation, splits_are_node_aligned)
@@ -486,14 +487,14 @@ Test(separation, splits_are_filtered_by_rate_and_capacity)
  * [280, ...) m0. */
 static struct problem window_problem(void)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 10);
     static const double time[7] = {100, 110, 159.9, 160, 170, 200, 290};
     static const int32_t model[7] = {0, 0, 0, 1, 1, 0, 0};
     return problem_new(1, 1, 10, db, 2, base_a, 1, 7, time, model);
 }
 
-static uint32_t only_model(const struct plan_segment *s)
+static uint32_t only_model(const struct spec_plan_segment *s)
 {
     cr_assert_eq(s->n_groups, 1);
     cr_assert_eq(s->groups[0].n_models, 1);
@@ -506,7 +507,7 @@ Test(clockwork, windows_start_at_the_trace_and_own_their_first_instant)
     problem_bind(&p);
     struct plan_params pa = plan_params_default();
     const struct plan_policy *policy = plan_policy_find("clockwork++", &pa);
-    struct plan *plan = NULL;
+    struct spec_plan *plan = NULL;
     struct plan_outcome outcome;
     cr_assert_eq(plan_solve(policy, &p.pb, &pa, &plan, &outcome), MX_OK, "%s", mx_error_message());
     cr_assert_eq(plan->n_segments, 4);
@@ -520,9 +521,9 @@ Test(clockwork, windows_start_at_the_trace_and_own_their_first_instant)
     }
     /* Requests 100, 110, 159.9, 160, 170, 290 are served; 200 (m0 in m1's window) is not. */
     cr_assert_float_eq(outcome.attainment, 6.0 / 7.0, 1e-12);
-    cr_assert_eq(plan_validate(plan, &p.cluster, "cluster.json", p.db, "profile.h5"), MX_OK, "%s",
-                 mx_error_message());
-    plan_free(plan);
+    cr_assert_eq(spec_plan_validate(plan, &p.cluster, "cluster.json", p.db, "profile.h5"), MX_OK,
+                 "%s", mx_error_message());
+    spec_plan_free(plan);
     problem_free(&p);
 }
 
@@ -533,7 +534,7 @@ Test(clockwork, swap_cost_charges_loading_what_the_window_before_lacked)
     struct plan_params pa = plan_params_default();
     pa.swap_cost = true;
     const struct plan_policy *policy = plan_policy_find("clockwork++", &pa);
-    struct plan *plan = NULL;
+    struct spec_plan *plan = NULL;
     struct plan_outcome outcome;
     cr_assert_eq(plan_solve(policy, &p.pb, &pa, &plan, &outcome), MX_EUSAGE);
     cr_assert(strstr(mx_error_message(), "--swap-cost needs the cluster's "
@@ -548,7 +549,7 @@ Test(clockwork, swap_cost_charges_loading_what_the_window_before_lacked)
     /* m1 at exactly 160 now waits for its load until 160.5 and finishes at 160.6 (SLO 1 s): still
      * good; the counts stay those of free swaps. */
     cr_assert_float_eq(outcome.attainment, 6.0 / 7.0, 1e-12);
-    plan_free(plan);
+    spec_plan_free(plan);
     /* A load no plan may state (10 bytes at 1e-6 bytes/s: 1e7 s) is an error, not a plan. */
     p.cluster.load_bandwidth_bytes_per_s = 1e-6;
     plan = NULL;
@@ -562,7 +563,7 @@ Test(clockwork, swap_cost_charges_loading_what_the_window_before_lacked)
 
 Test(separation, a_bucket_without_requests_leaves_the_unseparated_plan)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 10);
     fx_profile_add(db, "b", 1, 1, (double[]){0.3}, 10); /* a bucket of its own */
     static const char *const bases[2] = {"a", "b"};
@@ -570,12 +571,12 @@ Test(separation, a_bucket_without_requests_leaves_the_unseparated_plan)
         problem_new(2, 2, 20, db, 2, bases, 1, 3, (double[]){0, 1, 2}, (int32_t[]){0, 0, 0});
     problem_bind(&p);
     struct plan_params pa = plan_params_default();
-    struct plan *plan = NULL;
+    struct spec_plan *plan = NULL;
     struct plan_outcome outcome;
     cr_assert_eq(plan_solve(plan_policy_find("alpaserve-sep", &pa), &p.pb, &pa, &plan, &outcome),
                  MX_OK, "%s", mx_error_message());
     cr_assert_eq(outcome.attainment, 1);
-    cr_assert_eq(plan_validate(plan, &p.cluster, "cluster.json", p.db, "profile.h5"), MX_OK);
-    plan_free(plan);
+    cr_assert_eq(spec_plan_validate(plan, &p.cluster, "cluster.json", p.db, "profile.h5"), MX_OK);
+    spec_plan_free(plan);
     problem_free(&p);
 }

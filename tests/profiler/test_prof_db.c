@@ -4,22 +4,23 @@
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "mx_h5.h"
-#include "prof_db.h"
+#include "spec_profile.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void assert_same_db(const struct prof_db *a, const struct prof_db *b)
+static void assert_same_db(const struct spec_profile *a, const struct spec_profile *b)
 {
-    cr_assert_str_eq(prof_db_hardware(a), prof_db_hardware(b));
-    cr_assert_eq(prof_db_model_count(a), prof_db_model_count(b));
-    for (uint32_t m = 0; m < prof_db_model_count(a); m++) {
-        const struct prof_model *x = prof_db_model(a, m), *y = prof_db_model(b, m);
+    cr_assert_str_eq(spec_profile_hardware(a), spec_profile_hardware(b));
+    cr_assert_eq(spec_profile_model_count(a), spec_profile_model_count(b));
+    for (uint32_t m = 0; m < spec_profile_model_count(a); m++) {
+        const struct spec_profile_model *x = spec_profile_model(a, m),
+                                        *y = spec_profile_model(b, m);
         cr_assert_str_eq(x->name, y->name);
         cr_assert_eq(x->n_configs, y->n_configs);
         for (uint32_t c = 0; c < x->n_configs; c++) {
-            const struct prof_config *p = &x->configs[c], *q = &y->configs[c];
+            const struct spec_config *p = &x->configs[c], *q = &y->configs[c];
             size_t cells = (size_t)p->n_batches * (size_t)p->pp;
             cr_assert(p->dp == q->dp && p->op == q->op && p->pp == q->pp);
             cr_assert_eq(p->n_batches, q->n_batches);
@@ -55,47 +56,48 @@ Test(prof_db, json_and_hdf5_round_trip)
 {
     const char *dir = fx_tmpdir();
     fx_write_file(fx_path(dir, "p.json"), full_profile);
-    struct prof_db *json = NULL, *h5 = NULL, *again = NULL;
-    cr_assert_eq(prof_db_read_json(fx_path(dir, "p.json"), &json), MX_OK, "%s", mx_error_message());
-    cr_assert_eq(prof_db_write_h5(json, fx_path(dir, "p.h5")), MX_OK);
-    cr_assert_eq(prof_db_load(fx_path(dir, "p.h5"), &h5), MX_OK, "%s", mx_error_message());
+    struct spec_profile *json = NULL, *h5 = NULL, *again = NULL;
+    cr_assert_eq(spec_profile_read_json(fx_path(dir, "p.json"), &json), MX_OK, "%s",
+                 mx_error_message());
+    cr_assert_eq(spec_profile_write_h5(json, fx_path(dir, "p.h5")), MX_OK);
+    cr_assert_eq(spec_profile_load(fx_path(dir, "p.h5"), &h5), MX_OK, "%s", mx_error_message());
     assert_same_db(json, h5);
-    cr_assert_str_eq(prof_db_provenance(h5), "{\"by\":\"hand\"}");
-    cr_assert_eq(prof_db_write_json(h5, fx_path(dir, "back.json")), MX_OK);
-    cr_assert_eq(prof_db_load(fx_path(dir, "back.json"), &again), MX_OK);
+    cr_assert_str_eq(spec_profile_provenance(h5), "{\"by\":\"hand\"}");
+    cr_assert_eq(spec_profile_write_json(h5, fx_path(dir, "back.json")), MX_OK);
+    cr_assert_eq(spec_profile_load(fx_path(dir, "back.json"), &again), MX_OK);
     assert_same_db(json, again);
 
-    const struct prof_config *cfg = prof_db_find(h5, "a", 1, 1, 2);
+    const struct spec_config *cfg = spec_profile_find(h5, "a", 1, 1, 2);
     cr_assert_not_null(cfg);
-    cr_assert_eq(prof_config_latency(cfg, 1)[1], 0.05);
+    cr_assert_eq(spec_config_latency(cfg, 1)[1], 0.05);
     cr_assert_eq(cfg->layer_ranges[3], 6);
     cr_assert_str_eq(cfg->note, "made up");
-    cr_assert_null(prof_db_find(h5, "a", 1, 2, 2));
-    cr_assert_float_eq(prof_db_single_device_latency_s(h5, "a"), 0.03, 1e-15);
-    cr_assert_lt(prof_db_single_device_latency_s(h5, "b"), 0, "b has no (1, 1, 1)");
-    prof_db_free(json);
-    prof_db_free(h5);
-    prof_db_free(again);
+    cr_assert_null(spec_profile_find(h5, "a", 1, 2, 2));
+    cr_assert_float_eq(spec_profile_single_device_latency_s(h5, "a"), 0.03, 1e-15);
+    cr_assert_lt(spec_profile_single_device_latency_s(h5, "b"), 0, "b has no (1, 1, 1)");
+    spec_profile_free(json);
+    spec_profile_free(h5);
+    spec_profile_free(again);
 }
 
 Test(prof_db, bundled_reference_matches_its_source_and_the_published_numbers)
 {
-    struct prof_db *h5 = NULL, *json = NULL;
-    cr_assert_eq(prof_db_load(fx_source_path("data/profiles/v100-reference.h5"), &h5), MX_OK, "%s",
-                 mx_error_message());
-    cr_assert_eq(prof_db_load(fx_source_path("data/profiles/v100-reference.json"), &json), MX_OK,
+    struct spec_profile *h5 = NULL, *json = NULL;
+    cr_assert_eq(spec_profile_load(fx_source_path("data/profiles/v100-reference.h5"), &h5), MX_OK,
                  "%s", mx_error_message());
+    cr_assert_eq(spec_profile_load(fx_source_path("data/profiles/v100-reference.json"), &json),
+                 MX_OK, "%s", mx_error_message());
     assert_same_db(json, h5);
-    cr_assert_str_eq(prof_db_hardware(h5), "v100-16gb");
+    cr_assert_str_eq(spec_profile_hardware(h5), "v100-16gb");
     /* Spot checks against ../shared/reference/v100-published.json. */
-    const struct prof_config *one = prof_db_find(h5, "bert-1.3b", 1, 1, 1);
+    const struct spec_config *one = spec_profile_find(h5, "bert-1.3b", 1, 1, 1);
     cr_assert_eq(one->stage_latency_s[0], 0.099);
     cr_assert_eq(one->weight_bytes[0], 2791728742);
-    const struct prof_config *eight = prof_db_find(h5, "bert-1.3b", 1, 1, 8);
+    const struct spec_config *eight = spec_profile_find(h5, "bert-1.3b", 1, 1, 8);
     cr_assert_eq(eight->stage_latency_s[7], 0.016);
-    cr_assert_not_null(prof_db_find(h5, "bert-2.6b", 1, 2, 1));
-    prof_db_free(h5);
-    prof_db_free(json);
+    cr_assert_not_null(spec_profile_find(h5, "bert-2.6b", 1, 2, 1));
+    spec_profile_free(h5);
+    spec_profile_free(json);
 }
 
 struct bad_profile {
@@ -144,8 +146,8 @@ Test(prof_db, bad_json_names_file_and_place)
                       cases[k].config);
         fx_write_file(path, text);
         free(text);
-        struct prof_db *db = NULL;
-        cr_assert_eq(prof_db_load(path, &db), MX_EINPUT, "case %zu", k);
+        struct spec_profile *db = NULL;
+        cr_assert_eq(spec_profile_load(path, &db), MX_EINPUT, "case %zu", k);
         cr_assert(strstr(mx_error_message(), path), "case %zu: %s", k, mx_error_message());
         cr_assert(strstr(mx_error_message(), cases[k].message), "case %zu: %s", k,
                   mx_error_message());
@@ -153,8 +155,8 @@ Test(prof_db, bad_json_names_file_and_place)
     }
     fx_write_file(path, "{\"format\": \"muxplan-profile/1\", \"hardware\": \"x\", \"models\": "
                         "[{\"name\": \"a/b\", \"configs\": []}]}");
-    struct prof_db *db = NULL;
-    cr_assert_eq(prof_db_load(path, &db), MX_EINPUT);
+    struct spec_profile *db = NULL;
+    cr_assert_eq(spec_profile_load(path, &db), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "models[0].name: \"a/b\" is not a model name"), "%s",
               mx_error_message());
 }
@@ -181,8 +183,8 @@ Test(prof_db, bad_hdf5_names_the_dataset)
                              (size_t[2]){1, 3}, latency),
                  MX_OK);
     cr_assert_eq(mx_h5_close(&h), MX_OK);
-    struct prof_db *db = NULL;
-    cr_assert_eq(prof_db_load(path, &db), MX_EINPUT);
+    struct spec_profile *db = NULL;
+    cr_assert_eq(spec_profile_load(path, &db), MX_EINPUT);
     cr_assert(strstr(mx_error_message(),
                      "/models/a/dp1_op1_pp2/stage_latency_s: expected shape [1, 2], got [1, 3]"),
               "%s", mx_error_message());
@@ -202,13 +204,13 @@ Test(prof_db, config_groups_are_named_by_their_config)
     cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/fast", "op", 1), MX_OK);
     cr_assert_eq(mx_h5_attr_write_i64(&h, "/models/a/fast", "pp", 1), MX_OK);
     cr_assert_eq(mx_h5_close(&h), MX_OK);
-    struct prof_db *db = NULL;
-    cr_assert_eq(prof_db_load(path, &db), MX_EINPUT);
+    struct spec_profile *db = NULL;
+    cr_assert_eq(spec_profile_load(path, &db), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "/models/a/fast: the group of config (1, 1, 1) must be "
                                          "named dp1_op1_pp1"),
               "%s", mx_error_message());
     const char *bad[] = {".", "..", "tab\there", ""};
     for (size_t k = 0; k < 4; k++)
-        cr_assert_not(prof_model_name_valid(bad[k]), "%s", bad[k]);
-    cr_assert(prof_model_name_valid("bert-1.3b"));
+        cr_assert_not(spec_profile_name_valid(bad[k]), "%s", bad[k]);
+    cr_assert(spec_profile_name_valid("bert-1.3b"));
 }

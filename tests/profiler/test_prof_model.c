@@ -9,10 +9,10 @@
 #include "prof_backend.h"
 #include "prof_build.h"
 #include "prof_comm.h"
-#include "prof_db.h"
 #include "prof_hw.h"
 #include "prof_ops.h"
 #include "prof_partition.h"
+#include "spec_profile.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -211,8 +211,8 @@ Test(prof_model, v100_calibration_error_table)
     json_t *root = json_load_file(reference, 0, &error);
     if (!root)
         cr_skip_test("no %s here", reference);
-    struct prof_db *db = NULL;
-    cr_assert_eq(prof_db_load(fx_source_path("data/profiles/v100.h5"), &db), MX_OK, "%s",
+    struct spec_profile *db = NULL;
+    cr_assert_eq(spec_profile_load(fx_source_path("data/profiles/v100.h5"), &db), MX_OK, "%s",
                  mx_error_message());
     json_t *observations = json_object_get(root, "observations"), *o;
     size_t i;
@@ -225,13 +225,13 @@ Test(prof_model, v100_calibration_error_table)
         int op = (int)json_integer_value(json_object_get(o, "op"));
         int pp = (int)json_integer_value(json_object_get(o, "pp"));
         int batch = (int)json_integer_value(json_object_get(o, "batch"));
-        const struct prof_config *cfg = prof_db_find(db, model, 1, op, pp);
+        const struct spec_config *cfg = spec_profile_find(db, model, 1, op, pp);
         cr_assert(cfg, "%s (1, %d, %d) is in the bundled profile", model, op, pp);
         uint32_t b = 0;
         while (b < cfg->n_batches && cfg->batch[b] != batch)
             b++;
         cr_assert_lt(b, cfg->n_batches);
-        const double *stages = prof_config_latency(cfg, b);
+        const double *stages = spec_config_latency(cfg, b);
         json_t *per_stage = json_object_get(o, "stage_latency_s");
         double worst = 0, observed = 0, predicted = 0;
         if (per_stage) {
@@ -259,7 +259,7 @@ Test(prof_model, v100_calibration_error_table)
            100 * worst_far);
     cr_assert_leq(worst_near, 0.0625, "%.3f", worst_near);
     cr_assert_leq(worst_far, 0.115, "%.3f", worst_far);
-    prof_db_free(db);
+    spec_profile_free(db);
     json_decref(root);
 }
 
@@ -268,28 +268,28 @@ Test(prof_model, profile_round_trips_through_hdf5)
     struct prof_arch *a = zoo("tiny-4l-256");
     struct prof_hw *hw = hardware("v100-16gb");
     struct prof_backend *be = NULL;
-    struct prof_db *db = prof_db_new(hw->name), *back = NULL;
+    struct spec_profile *db = spec_profile_new(hw->name), *back = NULL;
     json_t *raw = json_array();
     cr_assert_eq(prof_backend_open("roofline", hw, &be), MX_OK);
     cr_assert_eq(prof_build_model(db, a, hw, be, &prof_grid_default, raw), MX_OK, "%s",
                  mx_error_message());
     /* 4 heads: op 1, 2, 4; 4 layers: pp 1, 2, 4. */
-    cr_assert_eq(prof_db_model(db, 0)->n_configs, 9);
+    cr_assert_eq(spec_profile_model(db, 0)->n_configs, 9);
     const char *path = fx_path(fx_tmpdir(), "p.h5");
-    cr_assert_eq(prof_db_write_h5(db, path), MX_OK);
-    cr_assert_eq(prof_db_load(path, &back), MX_OK, "%s", mx_error_message());
-    const struct prof_config *x = prof_db_find(db, a->name, 1, 2, 4),
-                             *y = prof_db_find(back, a->name, 1, 2, 4);
+    cr_assert_eq(spec_profile_write_h5(db, path), MX_OK);
+    cr_assert_eq(spec_profile_load(path, &back), MX_OK, "%s", mx_error_message());
+    const struct spec_config *x = spec_profile_find(db, a->name, 1, 2, 4),
+                             *y = spec_profile_find(back, a->name, 1, 2, 4);
     cr_assert(x && y);
     for (uint32_t i = 0; i < x->n_batches * 4; i++)
         cr_assert_eq(x->stage_latency_s[i], y->stage_latency_s[i]);
     for (int k = 0; k < 4; k++)
         cr_assert_eq(x->weight_bytes[k], y->weight_bytes[k]);
     /* Bigger batches take longer; the first stage holds the embeddings. */
-    cr_assert_gt(prof_config_latency(x, 4)[0], prof_config_latency(x, 0)[0]);
+    cr_assert_gt(spec_config_latency(x, 4)[0], spec_config_latency(x, 0)[0]);
     cr_assert_gt(x->weight_bytes[0], x->weight_bytes[1]);
-    prof_db_free(back);
-    prof_db_free(db);
+    spec_profile_free(back);
+    spec_profile_free(db);
     json_decref(raw);
     be->free(be);
     prof_hw_free(hw);

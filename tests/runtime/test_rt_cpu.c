@@ -1,8 +1,8 @@
 /* The CPU executor: real transformer stages whose splits compute what one device would. */
+#include "kern_weights.h"
 #include "prof_arch.h"
 #include "rt_backend.h"
 #include "rt_team.h"
-#include "kern_weights.h"
 
 #include "mx_error.h"
 

@@ -2,7 +2,7 @@
 #include "cu_rt.h"
 #include "fixture.h"
 #include "mx_error.h"
-#include "prof_db.h"
+#include "spec_profile.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -48,12 +48,12 @@ static const char *cpu_profile(void)
 /* The batch-1 latency of tiny-4l-256 on one core, from cpu_profile() (seconds). */
 static double one_core_latency_s(void)
 {
-    struct prof_db *db;
-    cr_assert_eq(prof_db_load(cpu_profile(), &db), MX_OK, "%s", mx_error_message());
-    const struct prof_config *cfg = prof_db_find(db, "tiny-4l-256", 1, 1, 1);
+    struct spec_profile *db;
+    cr_assert_eq(spec_profile_load(cpu_profile(), &db), MX_OK, "%s", mx_error_message());
+    const struct spec_config *cfg = spec_profile_find(db, "tiny-4l-256", 1, 1, 1);
     cr_assert_not_null(cfg, "no tiny-4l-256 (1,1,1) in %s", cpu_profile());
-    double latency = prof_config_latency(cfg, 0)[0];
-    prof_db_free(db);
+    double latency = spec_config_latency(cfg, 0)[0];
+    spec_profile_free(db);
     cr_assert(latency > 0 && latency < 1, "tiny-4l-256 takes %g s", latency);
     return latency;
 }
@@ -285,6 +285,7 @@ Test(serve, gpu_example_is_a_valid_plan)
     json_decref(doc);
 }
 
+/* "cpu_cores" is the runtime's member of the cluster file: serve validates it first. */
 Test(serve, cluster_cpu_cores_are_validated)
 {
     const char *dir = fx_tmpdir(), *c = fx_path(dir, "c.json"), *out = fx_path(dir, "p.json");
@@ -295,12 +296,12 @@ Test(serve, cluster_cpu_cores_are_validated)
     fx_write_file(c, text);
     fx_expect_bad(out,
                   (const char *const[]){"c.json: cpu_cores: lists 1 cores for 2 devices", NULL},
-                  "plan --cluster %s --profile %s --models %s --trace x.h5 --policy sr -o %s", c,
-                  cpu_profile(), example("models.json"), out);
+                  "serve --cluster %s --profile %s --plan %s --trace x.h5 --requests-out %s", c,
+                  cpu_profile(), example("plan-pipeline.json"), out);
     snprintf(text, sizeof(text), "%s[1, 1]}", head);
     fx_write_file(c, text);
     fx_expect_bad(out,
                   (const char *const[]){"c.json: cpu_cores[1]: core 1 is already device 0's", NULL},
-                  "plan --cluster %s --profile %s --models %s --trace x.h5 --policy sr -o %s", c,
-                  cpu_profile(), example("models.json"), out);
+                  "serve --cluster %s --profile %s --plan %s --trace x.h5 --requests-out %s", c,
+                  cpu_profile(), example("plan-pipeline.json"), out);
 }

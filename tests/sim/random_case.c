@@ -24,7 +24,7 @@ static void random_groups(gsl_rng *rng, struct random_case *rc, struct case_shap
             if (gsl_rng_uniform(rng) < 0.6)
                 models[n++] = m;
         for (int b = 0; b < 2; b++) {
-            if (prof_db_find(rc->db, base_names[b], 1, op, pp))
+            if (spec_profile_find(rc->db, base_names[b], 1, op, pp))
                 continue;
             int32_t batch[3] = {1, 2, 4};
             double lat[12];
@@ -39,7 +39,7 @@ static void random_groups(gsl_rng *rng, struct random_case *rc, struct case_shap
         }
         fx_plan_add_group(rc->p, op, pp, first, n, models);
         if (shape.loading && gsl_rng_uniform(rng) < 0.4) {
-            struct plan_segment *s = &rc->p->segments[rc->p->n_segments - 1];
+            struct spec_plan_segment *s = &rc->p->segments[rc->p->n_segments - 1];
             s->groups[s->n_groups - 1].load_s = gsl_rng_uniform(rng);
         }
         first += (uint32_t)(op * pp);
@@ -56,7 +56,7 @@ struct random_case random_case(uint64_t seed, struct case_shape shape)
     const char *bases[8];
     for (uint32_t m = 0; m < n_models; m++)
         bases[m] = base_names[shape.one_base ? 0 : gsl_rng_uniform_int(rng, 2)];
-    rc.db = prof_db_new("random");
+    rc.db = spec_profile_new("random");
     rc.p = fx_plan_new(n_models, bases);
     uint32_t devices = 0;
     random_groups(rng, &rc, shape, &devices);
@@ -84,7 +84,7 @@ struct random_case random_case(uint64_t seed, struct case_shape shape)
     free(model);
 
     rc.c = fx_cluster(devices, devices);
-    for (int k = 0; k < SIM_OH_COUNT; k++) {
+    for (int k = 0; k < SPEC_OH_COUNT; k++) {
         if (gsl_rng_uniform(rng) < 0.5)
             continue;
         rc.c.overheads.term[k].mean_s = 0.02 * gsl_rng_uniform(rng);
@@ -106,6 +106,6 @@ struct random_case random_case(uint64_t seed, struct case_shape shape)
 void random_case_free(struct random_case *rc)
 {
     wl_trace_free(rc->t);
-    plan_free(rc->p);
-    prof_db_free(rc->db);
+    spec_plan_free(rc->p);
+    spec_profile_free(rc->db);
 }

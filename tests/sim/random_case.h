@@ -9,10 +9,10 @@
 #include <stdint.h>
 
 struct random_case {
-    struct prof_db *db;
-    struct plan *p;
+    struct spec_profile *db;
+    struct spec_plan *p;
     struct wl_trace *t;
-    struct sim_cluster c;
+    struct spec_cluster c;
     struct sim_options o; /* event engine, a random dispatch policy, one thread */
 };
 

@@ -14,13 +14,13 @@ static const char *const base_a[8] = {"a", "a", "a", "a", "a", "a", "a", "a"};
 
 /* Run on the fast path (when valid) and the event engine; check they agree; return the event run.
  */
-static struct sim_results *run_both(const struct sim_cluster *c, const struct prof_db *db,
-                                    const struct plan *p, const struct wl_trace *t,
+static struct sim_results *run_both(const struct spec_cluster *c, const struct spec_profile *db,
+                                    const struct spec_plan *p, const struct wl_trace *t,
                                     struct sim_options o)
 {
     o.engine = SIM_ENGINE_EVENT;
     struct sim_results *event = fx_run(c, db, p, t, &o, NULL);
-    if (o.max_batch <= 1 && sim_overheads_constant(&c->overheads)) {
+    if (o.max_batch <= 1 && spec_overheads_constant(&c->overheads)) {
         o.engine = SIM_ENGINE_FAST;
         struct sim_results *fast = fx_run(c, db, p, t, &o, NULL);
         for (size_t i = 0; i < t->n; i++) {
@@ -44,12 +44,12 @@ static struct sim_options options(const struct sim_dispatch_policy *policy)
 Test(cases, rejected_because_a_later_stage_is_busy)
 {
     /* Stage 1 is slow: the second request could pass stage 0 at once but would wait for stage 1. */
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 2, (double[]){0.1, 0.5}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
     struct wl_trace *t = fx_trace(2, (double[]){0, 0.1}, (int32_t[]){0, 0}, (double[]){10, 0.7}, 1);
-    struct sim_cluster c = fx_cluster(2, 2);
+    struct spec_cluster c = fx_cluster(2, 2);
     struct sim_results *r = run_both(&c, db, p, t, options(&sim_dispatch_earliest_free));
     cr_assert_eq(r->status[0], SIM_GOOD);
     cr_assert_eq(r->finish_ns[0], NS(0.6));
@@ -60,44 +60,44 @@ Test(cases, rejected_because_a_later_stage_is_busy)
     cr_assert_eq(r->start_ns[1], MX_NS_NEVER);
     sim_results_free(r);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cases, accepted_exactly_at_its_deadline)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.25}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
     struct wl_trace *t = fx_trace(1, (double[]){1.0}, (int32_t[]){0}, (double[]){0.25}, 1);
-    struct sim_cluster c = fx_cluster(1, 1);
+    struct spec_cluster c = fx_cluster(1, 1);
     struct sim_results *r = run_both(&c, db, p, t, options(NULL));
     cr_assert_eq(r->status[0], SIM_GOOD, "finish == deadline is within the SLO");
     cr_assert_eq(r->finish_ns[0], NS(1.25));
     sim_results_free(r);
 
     /* Any admission margin now refuses it. */
-    c.overheads.term[SIM_OH_FIXED].mean_s = 1e-9;
+    c.overheads.term[SPEC_OH_FIXED].mean_s = 1e-9;
     r = run_both(&c, db, p, t, options(NULL));
     cr_assert_eq(r->status[0], SIM_REJECTED);
     sim_results_free(r);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cases, ties_go_to_the_first_replica_in_plan_order)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
     fx_plan_add_group(p, 1, 1, 1, 1, (uint32_t[]){0});
     /* Three requests at the same instant, in trace order. */
     struct wl_trace *t =
         fx_trace(3, (double[]){1, 1, 1}, (int32_t[]){0, 0, 0}, (double[]){1, 1, 1}, 1);
-    struct sim_cluster c = fx_cluster(2, 2);
+    struct spec_cluster c = fx_cluster(2, 2);
     for (const struct sim_dispatch_policy *const *pol = sim_dispatch_policies; *pol; pol++) {
         struct sim_results *r = run_both(&c, db, p, t, options(*pol));
         cr_assert_eq(r->group[0], 0, "%s: idle groups tie: the first wins", (*pol)->name);
@@ -107,23 +107,23 @@ Test(cases, ties_go_to_the_first_replica_in_plan_order)
         sim_results_free(r);
     }
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 /* Group 0 is fast (0.1 s) and has two requests in flight; group 1 is slow (1.0 s) with one. A
  * request that both can serve separates the policies. */
 struct policy_case {
-    struct prof_db *db;
-    struct plan *p;
+    struct spec_profile *db;
+    struct spec_plan *p;
     struct wl_trace *t;
-    struct sim_cluster c;
+    struct spec_cluster c;
 };
 
 static struct policy_case policy_case(double slo_of_last)
 {
     struct policy_case pc;
-    pc.db = prof_db_new("test");
+    pc.db = spec_profile_new("test");
     fx_profile_add(pc.db, "fast", 1, 1, (double[]){0.1}, 1);
     fx_profile_add(pc.db, "slow", 1, 1, (double[]){1.0}, 1);
     /* m0 runs on group 0 only, m1 (slow) on group 1 only, m2 (fast) on both. */
@@ -140,8 +140,8 @@ static struct policy_case policy_case(double slo_of_last)
 static void policy_case_free(struct policy_case *pc)
 {
     wl_trace_free(pc->t);
-    plan_free(pc->p);
-    prof_db_free(pc->db);
+    spec_plan_free(pc->p);
+    spec_profile_free(pc->db);
 }
 
 Test(cases, each_dispatch_policy)
@@ -180,32 +180,32 @@ Test(cases, each_dispatch_policy)
 
 Test(cases, a_model_without_replica_rejects_everything)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 1);
-    struct plan *p = fx_plan_new(2, base_a);
+    struct spec_plan *p = fx_plan_new(2, base_a);
     fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
     struct wl_trace *t = fx_trace(2, (double[]){0, 1}, (int32_t[]){1, 0}, (double[]){1, 1}, 2);
-    struct sim_cluster c = fx_cluster(1, 1);
+    struct spec_cluster c = fx_cluster(1, 1);
     struct sim_results *r = run_both(&c, db, p, t, options(NULL));
     cr_assert_eq(r->status[0], SIM_NO_REPLICA);
     cr_assert_eq(r->group[0], -1);
     cr_assert_eq(r->status[1], SIM_GOOD);
     sim_results_free(r);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cases, constant_overheads_in_order)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 2, (double[]){0.1, 0.1}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
     struct wl_trace *t = fx_trace(2, (double[]){0, 0}, (int32_t[]){0, 0}, (double[]){1, 0.3}, 1);
-    struct sim_cluster c = fx_cluster(2, 2);
-    double values[SIM_OH_COUNT] = {0.01, 0.02, 0.03, 0.05, 0.04};
-    for (int k = 0; k < SIM_OH_COUNT; k++)
+    struct spec_cluster c = fx_cluster(2, 2);
+    double values[SPEC_OH_COUNT] = {0.01, 0.02, 0.03, 0.05, 0.04};
+    for (int k = 0; k < SPEC_OH_COUNT; k++)
         c.overheads.term[k].mean_s = values[k];
     c.overheads.stage_factor = 2;
     c.overheads.stage_factor_per_pp = 0.25; /* latencies x 2 x (1 + 0.25 * 2) = x3: 0.3 s */
@@ -221,38 +221,38 @@ Test(cases, constant_overheads_in_order)
     cr_assert_eq(r->finish_ns[1], NS(0.03));
     sim_results_free(r);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cases, alpaserve_fast_preset)
 {
-    struct sim_overheads o;
-    cr_assert(sim_overheads_preset("alpaserve-fast", &o));
-    cr_assert_float_eq(o.term[SIM_OH_FIXED].mean_s, 0.011, 1e-15);
-    cr_assert_float_eq(o.term[SIM_OH_REPLY].mean_s, 0.011, 1e-15);
+    struct spec_overheads o;
+    cr_assert(spec_overheads_preset("alpaserve-fast", &o));
+    cr_assert_float_eq(o.term[SPEC_OH_FIXED].mean_s, 0.011, 1e-15);
+    cr_assert_float_eq(o.term[SPEC_OH_REPLY].mean_s, 0.011, 1e-15);
     cr_assert_float_eq(o.stage_factor_per_pp, 0.009, 1e-15);
-    cr_assert(sim_overheads_constant(&o));
-    cr_assert(sim_overheads_preset("alpaserve", &o));
-    cr_assert_float_eq(o.term[SIM_OH_CLIENT].mean_s, 0.0025, 1e-15);
-    cr_assert_float_eq(o.term[SIM_OH_EXEC].sd_s, 0.0005, 1e-15);
-    cr_assert_float_eq(o.term[SIM_OH_FIXED].mean_s, 0.004, 1e-15);
-    cr_assert_not(sim_overheads_constant(&o));
-    cr_assert_not(sim_overheads_preset("alpaserve-slow", &o));
+    cr_assert(spec_overheads_constant(&o));
+    cr_assert(spec_overheads_preset("alpaserve", &o));
+    cr_assert_float_eq(o.term[SPEC_OH_CLIENT].mean_s, 0.0025, 1e-15);
+    cr_assert_float_eq(o.term[SPEC_OH_EXEC].sd_s, 0.0005, 1e-15);
+    cr_assert_float_eq(o.term[SPEC_OH_FIXED].mean_s, 0.004, 1e-15);
+    cr_assert_not(spec_overheads_constant(&o));
+    cr_assert_not(spec_overheads_preset("alpaserve-slow", &o));
 }
 
 Test(cases, batching_groups_same_model_requests_and_drops_hopeless_ones)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add_batches(db, "a", 1, 1, 3, (int32_t[]){1, 2, 4}, (double[]){0.1, 0.15, 0.25}, 1);
-    struct plan *p = fx_plan_new(2, base_a);
+    struct spec_plan *p = fx_plan_new(2, base_a);
     fx_plan_add_group(p, 1, 1, 0, 2, (uint32_t[]){0, 1});
     /* a (m0) runs alone at 0; b, c, d, e (m0) wait and run as one batch of 4 at 0.1; f (m1) waits
      * among them, is skipped by the batch, and at 0.35 can no longer make 0.225 even alone. */
     struct wl_trace *t =
         fx_trace(6, (double[]){0, 0.01, 0.02, 0.025, 0.03, 0.04}, (int32_t[]){0, 0, 0, 1, 0, 0},
                  (double[]){1, 1, 1, 0.2, 1, 0.2}, 2);
-    struct sim_cluster c = fx_cluster(1, 1);
+    struct spec_cluster c = fx_cluster(1, 1);
     struct sim_options o = options(NULL);
     o.max_batch = 8;
     struct sim_results *r = run_both(&c, db, p, t, o);
@@ -286,15 +286,15 @@ Test(cases, batching_groups_same_model_requests_and_drops_hopeless_ones)
     cr_assert_eq(r->finish_ns[4], NS(0.35));
     sim_results_free(r);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cases, warmup_trims_both_ends)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.01}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
     double arrival[11], slo[11];
     int32_t model[11] = {0};
@@ -303,7 +303,7 @@ Test(cases, warmup_trims_both_ends)
         slo[i] = i < 5 ? 0.001 : 1; /* the first five miss */
     }
     struct wl_trace *t = fx_trace(11, arrival, model, slo, 1);
-    struct sim_cluster c = fx_cluster(1, 1);
+    struct spec_cluster c = fx_cluster(1, 1);
     struct sim_options o = options(NULL);
     struct sim_world *w;
     struct sim_results *r = fx_run(&c, db, p, t, &o, &w);
@@ -323,22 +323,22 @@ Test(cases, warmup_trims_both_ends)
     sim_results_free(r);
     sim_world_free(w);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cases, schedule_segments_start_empty)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){1.0}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
     fx_plan_add_segment(p, 5);
     fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
     /* 4.5 runs in segment 0 until 5.5; 5.0 belongs to segment 1, whose group starts idle. */
     struct wl_trace *t =
         fx_trace(3, (double[]){0.5, 4.5, 5.0}, (int32_t[]){0, 0, 0}, (double[]){2, 2, 2}, 1);
-    struct sim_cluster c = fx_cluster(1, 1);
+    struct spec_cluster c = fx_cluster(1, 1);
     struct sim_results *r = run_both(&c, db, p, t, options(NULL));
     cr_assert_eq(r->group[1], 0);
     cr_assert_eq(r->group[2], 1, "the second segment's group has global index 1");
@@ -346,15 +346,15 @@ Test(cases, schedule_segments_start_empty)
     cr_assert_eq(r->finish_ns[2], NS(6.0));
     sim_results_free(r);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cases, a_loading_group_serves_nothing_until_loaded)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 2, (double[]){0.5, 0.5}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
     fx_plan_add_segment(p, 10);
     fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
@@ -363,7 +363,7 @@ Test(cases, a_loading_group_serves_nothing_until_loaded)
      * queues behind it (13.5 <= 14); 11.2 would finish at 14 > 11.2 + 2.5: refused. */
     struct wl_trace *t = fx_trace(4, (double[]){9, 10.5, 11, 11.2}, (int32_t[]){0, 0, 0, 0},
                                   (double[]){2, 3, 3, 2.5}, 1);
-    struct sim_cluster c = fx_cluster(2, 2);
+    struct spec_cluster c = fx_cluster(2, 2);
     for (int k = 0; k < 2; k++) {
         struct sim_options o = options(NULL);
         o.max_batch = k == 0 ? 1 : 4; /* the batching event loop waits for the load too */
@@ -378,19 +378,19 @@ Test(cases, a_loading_group_serves_nothing_until_loaded)
         sim_results_free(r);
     }
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cases, fast_engine_refuses_what_it_does_not_cover)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.1}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
     struct wl_trace *t = fx_trace(1, (double[]){0}, (int32_t[]){0}, (double[]){1}, 1);
-    struct sim_cluster c = fx_cluster(1, 1);
-    sim_overheads_preset("alpaserve", &c.overheads);
+    struct spec_cluster c = fx_cluster(1, 1);
+    spec_overheads_preset("alpaserve", &c.overheads);
     struct sim_world *w;
     cr_assert_eq(sim_world_new(&c, "c", db, "db", p, t, &w), MX_OK);
     struct sim_options o = options(NULL);
@@ -404,18 +404,18 @@ Test(cases, fast_engine_refuses_what_it_does_not_cover)
     sim_results_free(r);
     sim_world_free(w);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }
 
 Test(cases, stage_latencies_are_bounded_after_the_stage_factor)
 {
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 2, (double[]){6e4, 1}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 2, 0, 1, (uint32_t[]){0});
     struct wl_trace *t = fx_trace(1, (double[]){0}, (int32_t[]){0}, (double[]){1}, 1);
-    struct sim_cluster c = fx_cluster(2, 2);
+    struct spec_cluster c = fx_cluster(2, 2);
     struct sim_world *w = NULL;
     cr_assert_eq(sim_world_new(&c, "c", db, "db.h5", p, t, &w), MX_OK, "6e4 s is allowed");
     sim_world_free(w);
@@ -427,6 +427,6 @@ Test(cases, stage_latencies_are_bounded_after_the_stage_factor)
               "%s", mx_error_message());
     cr_assert_null(w);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }

@@ -14,8 +14,8 @@
 static const char *const base_a[2] = {"a", "a"};
 
 struct control_case {
-    struct prof_db *db;
-    struct plan *plan;
+    struct spec_profile *db;
+    struct spec_plan *plan;
     struct wl_trace *trace;
     struct sim_world *world;
     struct sim_control *control;
@@ -28,8 +28,8 @@ static void setup(struct control_case *c, size_t n, double slo_s)
     int32_t model[8] = {0};
     for (size_t i = 0; i < n; i++)
         slo[i] = slo_s;
-    struct sim_cluster cluster = fx_cluster(2, 2);
-    c->db = prof_db_new("test");
+    struct spec_cluster cluster = fx_cluster(2, 2);
+    c->db = spec_profile_new("test");
     fx_profile_add(c->db, "a", 1, 2, (double[]){0.010, 0.010}, 1);
     c->plan = fx_plan_new(1, base_a);
     fx_plan_add_group(c->plan, 1, 2, 0, 1, (uint32_t[]){0});
@@ -43,8 +43,8 @@ static void teardown(struct control_case *c)
     sim_control_free(c->control);
     sim_world_free(c->world);
     wl_trace_free(c->trace);
-    plan_free(c->plan);
-    prof_db_free(c->db);
+    spec_plan_free(c->plan);
+    spec_profile_free(c->db);
 }
 
 Test(control, measured_finishes_move_the_clocks_and_the_latencies)
@@ -97,10 +97,10 @@ Test(control, refuses_what_cannot_meet_its_deadline_and_forgets_failures)
 
 Test(control, only_static_plans)
 {
-    struct sim_cluster cluster = fx_cluster(2, 2);
-    struct prof_db *db = prof_db_new("test");
+    struct spec_cluster cluster = fx_cluster(2, 2);
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.010}, 1);
-    struct plan *p = fx_plan_new(1, base_a);
+    struct spec_plan *p = fx_plan_new(1, base_a);
     fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
     fx_plan_add_segment(p, 5.0);
     fx_plan_add_group(p, 1, 1, 1, 1, (uint32_t[]){0});
@@ -112,6 +112,6 @@ Test(control, only_static_plans)
     cr_assert(strstr(mx_error_message(), "changes over time"));
     sim_world_free(w);
     wl_trace_free(t);
-    plan_free(p);
-    prof_db_free(db);
+    spec_plan_free(p);
+    spec_profile_free(db);
 }

@@ -26,7 +26,7 @@ static struct sim_eval *new_evaluator(const struct random_case *rc)
 }
 
 /* The evaluator's view of segment 0, keyed by each group's first device. */
-static uint32_t placement_of(const struct plan_segment *ps, struct sim_placement_group *groups)
+static uint32_t placement_of(const struct spec_plan_segment *ps, struct sim_placement_group *groups)
 {
     for (uint32_t g = 0; g < ps->n_groups; g++)
         groups[g] = (struct sim_placement_group){ps->groups[g].devices[0], ps->groups[g].op,
@@ -42,7 +42,7 @@ Test(eval, counts_what_the_simulator_measures)
         rc.o.engine = SIM_ENGINE_FAST;
         struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
         struct sim_eval *e = new_evaluator(&rc);
-        const struct plan_segment *ps = &rc.p->segments[0];
+        const struct spec_plan_segment *ps = &rc.p->segments[0];
         struct sim_placement_group groups[8];
         uint32_t n_groups = placement_of(ps, groups);
         struct sim_eval_state *state = sim_eval_state_new(e);

@@ -3,10 +3,10 @@
  * alpaserve-fast preset reproduces AlpaServe's fast simulator (a transcription of its recurrence in
  * double precision) request by request. */
 #include "fixture.h"
-#include "random_case.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "mx_rng.h"
+#include "random_case.h"
 #include "sim_dispatch.h"
 
 #include <criterion/criterion.h>
@@ -159,8 +159,8 @@ Test(random, identical_results_for_any_thread_count)
 Test(random, random_overheads_depend_on_the_seed)
 {
     struct random_case rc = random_case(77, (struct case_shape){false, false, false});
-    for (int k = 0; k < SIM_OH_COUNT; k++)
-        rc.c.overheads.term[k] = (struct sim_overhead){0.002, 0.001};
+    for (int k = 0; k < SPEC_OH_COUNT; k++)
+        rc.c.overheads.term[k] = (struct spec_overhead){0.002, 0.001};
     struct sim_results *a = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
     struct sim_results *b = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
     assert_same_results(a, b, 77);
@@ -180,16 +180,16 @@ Test(random, random_overheads_depend_on_the_seed)
  * whose last stage frees first (strictly earlier wins), pipeline recurrence with stage latencies
  * times (1 + 0.009 pp), 11 ms added to the finish; accepted only if that finish is within the SLO.
  */
-static void alpaserve_reference(const struct plan *p, const struct prof_db *db,
+static void alpaserve_reference(const struct spec_plan *p, const struct spec_profile *db,
                                 const struct wl_trace *t, bool *good, double *finish)
 {
-    const struct plan_segment *s = &p->segments[0];
+    const struct spec_plan_segment *s = &p->segments[0];
     double clocks[8][8] = {{0}};
     for (size_t i = 0; i < t->n; i++) {
         int best = -1;
         double earliest = INFINITY;
         for (uint32_t g = 0; g < s->n_groups; g++) {
-            const struct plan_group *grp = &s->groups[g];
+            const struct spec_plan_group *grp = &s->groups[g];
             for (uint32_t j = 0; j < grp->n_models; j++)
                 if ((int32_t)grp->models[j] == t->model[i] && clocks[g][grp->pp - 1] < earliest) {
                     earliest = clocks[g][grp->pp - 1];
@@ -200,9 +200,9 @@ static void alpaserve_reference(const struct plan *p, const struct prof_db *db,
         finish[i] = t->arrival_s[i];
         if (best < 0)
             continue;
-        const struct plan_group *grp = &s->groups[best];
-        const struct prof_config *cfg =
-            prof_db_find(db, p->models[t->model[i]].base, 1, grp->op, grp->pp);
+        const struct spec_plan_group *grp = &s->groups[best];
+        const struct spec_config *cfg =
+            spec_profile_find(db, p->models[t->model[i]].base, 1, grp->op, grp->pp);
         double stage_finish[8], tt = t->arrival_s[i];
         for (int k = 0; k < grp->pp; k++) {
             tt = fmax(tt, clocks[best][k]) + cfg->stage_latency_s[k] * (1 + 0.009 * grp->pp);
@@ -222,7 +222,7 @@ Test(random, alpaserve_fast_preset_reproduces_alpaserve_request_by_request)
     size_t compared = 0, good_total = 0;
     for (uint64_t seed = 20000; seed < 20300; seed++) {
         struct random_case rc = random_case(seed, (struct case_shape){false, false, false});
-        sim_overheads_preset("alpaserve-fast", &rc.c.overheads);
+        spec_overheads_preset("alpaserve-fast", &rc.c.overheads);
         rc.o.dispatch = &sim_dispatch_earliest_free;
         rc.o.engine = SIM_ENGINE_AUTO;
         struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);

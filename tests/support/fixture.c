@@ -1,7 +1,9 @@
 /* Builders for in-memory test inputs and a runner for the muxplan binary. */
 #include "fixture.h"
 
+#include "cu_prof.h"
 #include "mx_alloc.h"
+#include "mx_config.h"
 #include "mx_error.h"
 
 #include <criterion/criterion.h>
@@ -13,80 +15,81 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-struct sim_cluster fx_cluster(uint32_t devices, uint32_t per_node)
+struct spec_cluster fx_cluster(uint32_t devices, uint32_t per_node)
 {
-    struct sim_cluster c;
+    struct spec_cluster c;
     memset(&c, 0, sizeof(c));
     c.devices = devices;
     c.devices_per_node = per_node;
     c.mem_budget_bytes = INT64_C(1) << 40;
-    sim_overheads_preset("none", &c.overheads);
+    spec_overheads_preset("none", &c.overheads);
     return c;
 }
 
-void fx_profile_add_batches(struct prof_db *db, const char *base, int op, int pp,
+void fx_profile_add_batches(struct spec_profile *db, const char *base, int op, int pp,
                             uint32_t n_batches, const int32_t *batch, const double *latency_s,
                             int64_t weight_bytes)
 {
-    const struct prof_model *m = prof_db_find_model(db, base);
+    const struct spec_profile_model *m = spec_profile_find_model(db, base);
     uint32_t index = 0;
     if (m)
-        index = (uint32_t)(m - prof_db_model(db, 0));
+        index = (uint32_t)(m - spec_profile_model(db, 0));
     else
-        index = prof_db_add_model(db, base);
+        index = spec_profile_add_model(db, base);
     int64_t *weights = MX_NEW_ARRAY(int64_t, (size_t)pp);
     for (int k = 0; k < pp; k++)
         weights[k] = weight_bytes;
-    struct prof_config cfg = {.dp = 1,
+    struct spec_config cfg = {.dp = 1,
                               .op = op,
                               .pp = pp,
                               .n_batches = n_batches,
                               .batch = (int32_t *)batch,
                               .stage_latency_s = (double *)latency_s,
                               .weight_bytes = weights};
-    int rc = prof_db_add_config(db, index, &cfg, "fixture");
+    int rc = spec_profile_add_config(db, index, &cfg, "fixture");
     free(weights);
     cr_assert_eq(rc, MX_OK, "fixture profile: %s", mx_error_message());
 }
 
-void fx_profile_add(struct prof_db *db, const char *base, int op, int pp, const double *latency_s,
-                    int64_t weight_bytes)
+void fx_profile_add(struct spec_profile *db, const char *base, int op, int pp,
+                    const double *latency_s, int64_t weight_bytes)
 {
     static const int32_t one[1] = {1};
     fx_profile_add_batches(db, base, op, pp, 1, one, latency_s, weight_bytes);
 }
 
-struct plan *fx_plan_new(uint32_t n_models, const char *const *bases)
+struct spec_plan *fx_plan_new(uint32_t n_models, const char *const *bases)
 {
-    struct plan *p = MX_NEW(struct plan);
+    struct spec_plan *p = MX_NEW(struct spec_plan);
     p->path = mx_strdup("fixture-plan");
     p->extra = json_object();
     p->static_form = 1;
     p->n_models = n_models;
-    p->models = MX_NEW_ARRAY(struct plan_model, n_models);
+    p->models = MX_NEW_ARRAY(struct spec_plan_model, n_models);
     for (uint32_t m = 0; m < n_models; m++) {
         p->models[m].name = mx_strfmt("m%u", m);
         p->models[m].base = mx_strdup(bases[m]);
     }
     p->n_segments = 1;
-    p->segments = MX_NEW(struct plan_segment);
+    p->segments = MX_NEW(struct spec_plan_segment);
     return p;
 }
 
-void fx_plan_add_segment(struct plan *p, double start_s)
+void fx_plan_add_segment(struct spec_plan *p, double start_s)
 {
     p->static_form = 0;
-    p->segments = mx_realloc_array(p->segments, p->n_segments + 1, sizeof(struct plan_segment));
-    memset(&p->segments[p->n_segments], 0, sizeof(struct plan_segment));
+    p->segments =
+        mx_realloc_array(p->segments, p->n_segments + 1, sizeof(struct spec_plan_segment));
+    memset(&p->segments[p->n_segments], 0, sizeof(struct spec_plan_segment));
     p->segments[p->n_segments++].start_s = start_s;
 }
 
-int32_t fx_plan_add_group(struct plan *p, int op, int pp, uint32_t first_device, uint32_t n,
+int32_t fx_plan_add_group(struct spec_plan *p, int op, int pp, uint32_t first_device, uint32_t n,
                           const uint32_t *models)
 {
-    struct plan_segment *s = &p->segments[p->n_segments - 1];
-    s->groups = mx_realloc_array(s->groups, s->n_groups + 1, sizeof(struct plan_group));
-    struct plan_group *g = &s->groups[s->n_groups];
+    struct spec_plan_segment *s = &p->segments[p->n_segments - 1];
+    s->groups = mx_realloc_array(s->groups, s->n_groups + 1, sizeof(struct spec_plan_group));
+    struct spec_plan_group *g = &s->groups[s->n_groups];
     g->id = (int32_t)s->n_groups;
     g->dp = 1;
     g->op = op;
@@ -125,8 +128,8 @@ struct wl_trace *fx_trace(size_t n, const double *arrival_s, const int32_t *mode
     return t;
 }
 
-struct sim_results *fx_run(const struct sim_cluster *c, const struct prof_db *db,
-                           const struct plan *p, const struct wl_trace *t,
+struct sim_results *fx_run(const struct spec_cluster *c, const struct spec_profile *db,
+                           const struct spec_plan *p, const struct wl_trace *t,
                            const struct sim_options *o, struct sim_world **world_out)
 {
     struct sim_world *w = NULL;
@@ -268,4 +271,21 @@ void fx_expect_bad(const char *output, const char *const *fragments, const char 
         cr_assert(strstr(o.err, *f), "%s: expected \"%s\" in: %s", command, *f, o.err);
     char *left = fx_read_file(output, NULL);
     cr_assert_null(left, "%s left %s behind", command, output);
+}
+
+void fx_expect_error(int rc, int code, const char *fragment)
+{
+    cr_assert_eq(rc, code, "rc %d, expected %d (%s)", rc, code, mx_error_message());
+    cr_assert(strstr(mx_error_message(), fragment), "message \"%s\" lacks \"%s\"",
+              mx_error_message(), fragment);
+}
+
+bool fx_have_gpu(void)
+{
+    return cu_prof_device_count() > 0;
+}
+
+const char *fx_gpu_unavailable(void)
+{
+    return MX_HAVE_CUDA ? "no GPU is visible" : "built without CUDA";
 }

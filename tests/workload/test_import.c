@@ -5,8 +5,8 @@
 #include "mx_error.h"
 #include "mx_rng.h"
 #include "mx_stats.h"
+#include "spec_models.h"
 #include "wl_import.h"
-#include "wl_models.h"
 #include "wl_trace.h"
 
 #include <criterion/criterion.h>
@@ -417,8 +417,8 @@ Test(import, a_model_set_gives_names_and_slos)
     fx_write_file(models, "{\"format\": \"muxplan-models/1\", \"models\": ["
                           "{\"name\": \"hot\", \"base\": \"b\", \"slo_s\": 0.5},"
                           "{\"name\": \"cold\", \"base\": \"b\", \"slo_s\": 2}]}");
-    struct wl_model_set *set = NULL;
-    cr_assert_eq(wl_models_read(models, &set), MX_OK, "%s", mx_error_message());
+    struct spec_model_set *set = NULL;
+    cr_assert_eq(spec_models_read(models, &set), MX_OK, "%s", mx_error_message());
     struct wl_import_spec spec = wl_import_spec_default();
     spec.time_column = "t";
     spec.key_column = "k";
@@ -430,7 +430,7 @@ Test(import, a_model_set_gives_names_and_slos)
     cr_assert_eq(t->model[1], 0);
     cr_assert_eq(t->slo_s[1], 0.5);
     wl_trace_free(t);
-    wl_models_free(set);
+    spec_models_free(set);
 }
 
 Test(import, split_spreads_one_service_over_a_power_law)

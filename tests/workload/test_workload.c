@@ -5,8 +5,8 @@
 #include "mx_error.h"
 #include "mx_h5.h"
 #include "mx_stats.h"
+#include "spec_models.h"
 #include "wl_gen.h"
-#include "wl_models.h"
 #include "wl_stats.h"
 #include "wl_trace.h"
 
@@ -177,14 +177,14 @@ Test(trace, bad_hdf5_names_file_dataset_and_row)
     cr_assert_null(t);
 }
 
-static struct wl_model_set *model_set(uint32_t n, double slo_s)
+static struct spec_model_set *model_set(uint32_t n, double slo_s)
 {
-    struct wl_model_set *set = MX_NEW(struct wl_model_set);
+    struct spec_model_set *set = MX_NEW(struct spec_model_set);
     set->path = mx_strdup("test-models");
     set->n = n;
-    set->models = MX_NEW_ARRAY(struct wl_model, n);
+    set->models = MX_NEW_ARRAY(struct spec_model, n);
     for (uint32_t m = 0; m < n; m++)
-        set->models[m] = (struct wl_model){mx_strfmt("m%u", m), mx_strdup("a"), slo_s, 0, -1, -1};
+        set->models[m] = (struct spec_model){mx_strfmt("m%u", m), mx_strdup("a"), slo_s, 0, -1, -1};
     return set;
 }
 
@@ -203,7 +203,7 @@ Test(gen, gamma_rate_and_cv_over_a_million_arrivals)
 {
     static const double cvs[3] = {0.5, 1, 4};
     for (int c = 0; c < 3; c++) {
-        struct wl_model_set *set = model_set(1, 1);
+        struct spec_model_set *set = model_set(1, 1);
         struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                    .rate_dist = WL_RATES_EQUAL,
                                    .total_rate = 1000,
@@ -219,13 +219,13 @@ Test(gen, gamma_rate_and_cv_over_a_million_arrivals)
         cr_assert_float_eq(mx_gap_cv(t->arrival_s, t->n), cvs[c], 0.03 * cvs[c],
                            "cv %g: measured %g", cvs[c], mx_gap_cv(t->arrival_s, t->n));
         wl_trace_free(t);
-        wl_models_free(set);
+        spec_models_free(set);
     }
 }
 
 Test(gen, power_law_rates_poisson_and_deterministic)
 {
-    struct wl_model_set *set = model_set(4, 1);
+    struct spec_model_set *set = model_set(4, 1);
     struct wl_gen_spec spec = {.process = WL_PROCESS_POISSON,
                                .rate_dist = WL_RATES_POWER,
                                .alpha = 1,
@@ -260,12 +260,12 @@ Test(gen, power_law_rates_poisson_and_deterministic)
         cr_assert_eq(t->model[i], (int32_t)i);
     }
     wl_trace_free(t);
-    wl_models_free(set);
+    spec_models_free(set);
 }
 
 Test(gen, same_seed_same_trace_whatever_the_threads)
 {
-    struct wl_model_set *set = model_set(7, 0.5);
+    struct spec_model_set *set = model_set(7, 0.5);
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                .rate_dist = WL_RATES_POWER,
                                .alpha = 0.5,
@@ -287,12 +287,12 @@ Test(gen, same_seed_same_trace_whatever_the_threads)
     wl_trace_free(one);
     wl_trace_free(four);
     wl_trace_free(other);
-    wl_models_free(set);
+    spec_models_free(set);
 }
 
 Test(gen, explicit_rates_need_every_model)
 {
-    struct wl_model_set *set = model_set(2, 1);
+    struct spec_model_set *set = model_set(2, 1);
     set->models[0].rate = 3;
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                .rate_dist = WL_RATES_EXPLICIT,
@@ -310,36 +310,36 @@ Test(gen, explicit_rates_need_every_model)
     spec.total_rate = 8;
     cr_assert_eq(wl_gen_rates(set, &spec, rates), MX_OK);
     cr_assert_float_eq(rates[0], 6, 1e-12);
-    wl_models_free(set);
+    spec_models_free(set);
 }
 
 Test(models, read_resolve_and_reject)
 {
     const char *dir = fx_tmpdir();
     const char *path = fx_path(dir, "m.json");
-    struct prof_db *db = prof_db_new("test");
+    struct spec_profile *db = spec_profile_new("test");
     fx_profile_add(db, "a", 1, 1, (double[]){0.2}, 1);
     fx_profile_add(db, "b", 1, 2, (double[]){0.1, 0.1}, 1);
-    struct wl_model_set *set = NULL;
+    struct spec_model_set *set = NULL;
 
     fx_write_file(path,
                   "{\"format\": \"muxplan-models/1\", \"models\": [{\"name\": \"m0\", \"base\": "
                   "\"a\", \"slo_scale\": 5, \"rate\": 2}, {\"name\": \"m1\", \"base\": \"a\", "
                   "\"slo_s\": 0.25}]}");
-    cr_assert_eq(wl_models_read(path, &set), MX_OK, "%s", mx_error_message());
-    cr_assert_eq(wl_models_resolve(set, db, "db.h5"), MX_OK);
+    cr_assert_eq(spec_models_read(path, &set), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(spec_models_resolve(set, db, "db.h5"), MX_OK);
     cr_assert_float_eq(set->models[0].slo_s, 1.0, 1e-12);
     cr_assert_eq(set->models[1].slo_s, 0.25);
     cr_assert_eq(set->models[0].rate, 2);
     cr_assert_eq(set->models[1].cv, -1);
-    cr_assert_eq(wl_models_find(set, "m1"), 1);
+    cr_assert_eq(spec_models_find(set, "m1"), 1);
     const char *out = fx_path(dir, "out.json");
-    cr_assert_eq(wl_models_write(set, out), MX_OK);
-    struct wl_model_set *back = NULL;
-    cr_assert_eq(wl_models_read(out, &back), MX_OK);
+    cr_assert_eq(spec_models_write(set, out), MX_OK);
+    struct spec_model_set *back = NULL;
+    cr_assert_eq(spec_models_read(out, &back), MX_OK);
     cr_assert_float_eq(back->models[0].slo_s, 1.0, 1e-12);
-    wl_models_free(back);
-    wl_models_free(set);
+    spec_models_free(back);
+    spec_models_free(set);
 
     static const struct bad_csv cases[] = {
         {"{\"format\": \"muxplan-models/1\", \"models\": [{\"name\": \"m0\", \"base\": \"zzz\", "
@@ -365,16 +365,16 @@ Test(models, read_resolve_and_reject)
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         fx_write_file(path, cases[k].text);
         set = NULL;
-        int rc = wl_models_read(path, &set);
+        int rc = spec_models_read(path, &set);
         if (rc == MX_OK)
-            rc = wl_models_resolve(set, db, "db.h5");
+            rc = spec_models_resolve(set, db, "db.h5");
         cr_assert_eq(rc, MX_EINPUT, "case %zu", k);
         cr_assert(strstr(mx_error_message(), path), "case %zu: %s", k, mx_error_message());
         cr_assert(strstr(mx_error_message(), cases[k].message), "case %zu: %s", k,
                   mx_error_message());
-        wl_models_free(set);
+        spec_models_free(set);
     }
-    prof_db_free(db);
+    spec_profile_free(db);
 }
 
 Test(stats, counts_rates_cv_and_peaks)

@@ -1,0 +1,83 @@
+/* The planner: search group partitions, parallel configs and model placements by simulated SLO
+ * attainment on a training workload (DESIGN §6, docs/planner.md).
+ *
+ * A policy turns a problem (models, cluster, profile, training trace) into a plan. Every policy
+ * scores candidates with the simulator's fast path (sim_eval.h) under the cluster's overheads
+ * (random terms at their means) and the problem's dispatch policy; candidate evaluations run on
+ * `threads` threads and the result does not depend on their number. */
+#ifndef PLANNER_H
+#define PLANNER_H
+
+#include "sim_metrics.h"
+#include "spec_cluster.h"
+#include "spec_plan.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct spec_profile;
+struct spec_model_set;
+struct wl_trace;
+struct sim_dispatch_policy;
+
+struct plan_problem {
+    const struct spec_cluster *cluster;
+    const char *cluster_path;
+    const struct spec_profile *db;
+    const char *db_path;
+    const struct spec_model_set *models; /* resolved (SLOs in seconds) */
+    const struct wl_trace *train;        /* its models are models' models, by index */
+    const struct sim_dispatch_policy *dispatch;
+    unsigned threads;
+    uint64_t seed;
+    bool activation_memory; /* the memory model counts batch-1 activation bytes too */
+};
+
+/* Policy parameters; each policy reads the ones it uses and records them in the plan. */
+struct plan_params {
+    uint32_t group_size; /* round-robin, greedy-<s>: devices per group */
+    uint32_t beam;       /* greedy fill: 0 or 1 = greedy, k > 1 = beam search of width k */
+    uint32_t max_op;     /* alpaserve: largest tensor-parallel degree (4) */
+    uint32_t max_pp;     /* alpaserve: largest pipeline depth (8) */
+    double window_s;     /* clockwork++: window length (60) */
+    bool swap_cost;      /* clockwork++: charge weight loading between windows (off: free) */
+};
+
+/* A policy's outcome besides the plan. */
+struct plan_outcome {
+    double attainment;         /* on the training workload, as the planner scored it */
+    double mean_latency_s;     /* AlpaServe's: refused requests count 0 */
+    uint32_t groups, replicas; /* of a schedule: the most any window has */
+    uint32_t evaluations;      /* simulations run */
+};
+
+struct plan_policy {
+    const char *name; /* CLI name; greedy-<s> matches by prefix */
+    const char *summary;
+    int (*solve)(const struct plan_problem *pb, const struct plan_params *pa,
+                 struct spec_plan **out, struct plan_outcome *outcome);
+};
+
+/* Every policy, NULL-terminated, in --help order. */
+extern const struct plan_policy *const plan_policies[];
+
+/* The policy named name ("greedy-4" sets params->group_size to 4), or NULL. */
+const struct plan_policy *plan_policy_find(const char *name, struct plan_params *params);
+
+/* Default parameters. */
+struct plan_params plan_params_default(void);
+
+/* Plan with policy. Bad problems (a model that fits no config the policy uses, a group size the
+ * cluster cannot hold) are MX_EINPUT or MX_EUSAGE with a message; models that cannot be placed
+ * for lack of memory are listed in the plan's "unplaced". The plan records the policy, its
+ * parameters and the predicted metrics (its provenance is the caller's). */
+int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
+               const struct plan_params *pa, struct spec_plan **out, struct plan_outcome *outcome);
+
+/* Score plan on a test workload as the planner scores (the fast path, random overheads at their
+ * means, pb's cluster, profile, dispatch policy, seed and threads): the summary after warmup_s.
+ * Release with sim_summary_release(). */
+int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
+               const struct wl_trace *test, double warmup_s, struct sim_summary *out);
+
+#endif

@@ -1,0 +1,63 @@
+/* The cluster spec: devices, memory budget, and the serving stack's overheads (DESIGN §4.2).
+ *
+ * JSON form ("muxplan-cluster/1"):
+ *   {"format": "muxplan-cluster/1", "devices": 16, "devices_per_node": 8,
+ *    "mem_budget_bytes": 13958643712, "load_bandwidth_bytes_per_s": 1.2e10,
+ *    "overheads": {"preset": "alpaserve", "client": 0.0025, "dispatch": {"mean": 0.0025, "sd":
+ * 0.0005}, "exec": 0.005, "fixed": 0.004, "reply": 0, "stage_factor": 1, "stage_factor_per_pp":
+ * 0.009}, "cpu_cores": [0, 1]} Every overhead member is optional; a preset sets them first and the
+ * members given override it. */
+#ifndef SPEC_CLUSTER_H
+#define SPEC_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The overhead terms, in the order a request meets them. */
+enum spec_overhead_term {
+    SPEC_OH_CLIENT,   /* client to controller: arrival to dispatch decision */
+    SPEC_OH_DISPATCH, /* controller to group: decision to admission */
+    SPEC_OH_EXEC,     /* group to first stage: admission to earliest stage-0 start */
+    SPEC_OH_FIXED,    /* safety margin added to the predicted finish at admission only */
+    SPEC_OH_REPLY,    /* last stage to client: added to every finish time */
+    SPEC_OH_COUNT
+};
+
+/* One term: a constant (sd_s == 0) or |Normal(mean_s, sd_s)| drawn per request. */
+struct spec_overhead {
+    double mean_s;
+    double sd_s;
+};
+
+struct spec_overheads {
+    struct spec_overhead term[SPEC_OH_COUNT];
+    double stage_factor;        /* every stage latency is multiplied by */
+    double stage_factor_per_pp; /* ... stage_factor * (1 + stage_factor_per_pp * pp) */
+    char preset[32];            /* the preset named, or "" */
+};
+
+struct spec_cluster {
+    uint32_t devices;
+    uint32_t devices_per_node;
+    int64_t mem_budget_bytes;          /* weight memory per device */
+    double load_bandwidth_bytes_per_s; /* loading weights onto a device; 0: not given */
+    struct spec_overheads overheads;
+};
+
+/* JSON member names of the terms: "client", "dispatch", "exec", "fixed", "reply". */
+extern const char *const spec_overhead_names[SPEC_OH_COUNT];
+
+/* Fill out with the preset called name ("none", "alpaserve", "alpaserve-fast"); false if unknown.
+ */
+bool spec_overheads_preset(const char *name, struct spec_overheads *out);
+
+/* Whether every term is a constant (what the fast path requires). */
+bool spec_overheads_constant(const struct spec_overheads *o);
+
+/* Read and validate a cluster spec; errors name the file and the member. */
+int spec_cluster_read(const char *path, struct spec_cluster *out);
+
+/* Write a cluster spec (atomic). */
+int spec_cluster_write(const struct spec_cluster *c, const char *path);
+
+#endif

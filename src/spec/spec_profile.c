@@ -1,0 +1,234 @@
+/* The in-memory profile DB: building, validating and looking up configs. The two file forms
+ * (spec_profile_json.c, spec_profile_h5.c) both fill a DB through spec_profile_add_config(), so one
+ * validator guards every way in. */
+#include "spec_profile.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_file.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct spec_profile {
+    char *hardware;
+    char *provenance;
+    uint32_t n_models, cap_models;
+    struct spec_profile_model *models;
+};
+
+struct spec_profile *spec_profile_new(const char *hardware)
+{
+    struct spec_profile *db = MX_NEW(struct spec_profile);
+    db->hardware = mx_strdup(hardware);
+    return db;
+}
+
+static void config_release(struct spec_config *cfg)
+{
+    free(cfg->batch);
+    free(cfg->stage_latency_s);
+    free(cfg->act_bytes);
+    free(cfg->weight_bytes);
+    free(cfg->layer_ranges);
+    free(cfg->note);
+}
+
+void spec_profile_free(struct spec_profile *db)
+{
+    if (!db)
+        return;
+    for (uint32_t m = 0; m < db->n_models; m++) {
+        for (uint32_t c = 0; c < db->models[m].n_configs; c++)
+            config_release(&db->models[m].configs[c]);
+        free(db->models[m].configs);
+        free(db->models[m].name);
+    }
+    free(db->models);
+    free(db->hardware);
+    free(db->provenance);
+    free(db);
+}
+
+bool spec_profile_name_valid(const char *name)
+{
+    if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        if (*c == '/' || *c < 0x20 || *c == 0x7f)
+            return false;
+    return true;
+}
+
+uint32_t spec_profile_add_model(struct spec_profile *db, const char *name)
+{
+    if (spec_profile_find_model(db, name))
+        MX_BUG("model %s added twice", name);
+    if (db->n_models == db->cap_models) {
+        db->cap_models = db->cap_models ? 2 * db->cap_models : 8;
+        db->models = mx_realloc_array(db->models, db->cap_models, sizeof(*db->models));
+    }
+    struct spec_profile_model *m = &db->models[db->n_models];
+    memset(m, 0, sizeof(*m));
+    m->name = mx_strdup(name);
+    return db->n_models++;
+}
+
+static int validate_config(const struct spec_config *cfg, const char *place)
+{
+    if (cfg->dp < 1 || cfg->op < 1 || cfg->pp < 1 || cfg->dp > 4096 || cfg->op > 4096 ||
+        cfg->pp > 4096)
+        return mx_error(MX_EINPUT,
+                        "%s: parallel config (%d, %d, %d) must have each degree in [1, 4096]",
+                        place, cfg->dp, cfg->op, cfg->pp);
+    if (cfg->n_batches == 0)
+        return mx_error(MX_EINPUT, "%s: no batch sizes", place);
+    if (cfg->batch[0] != 1)
+        return mx_error(MX_EINPUT, "%s: batch sizes must include 1 (the smallest is %d)", place,
+                        cfg->batch[0]);
+    for (uint32_t b = 1; b < cfg->n_batches; b++)
+        if (cfg->batch[b] <= cfg->batch[b - 1])
+            return mx_error(MX_EINPUT, "%s: batch sizes must be strictly ascending (%d after %d)",
+                            place, cfg->batch[b], cfg->batch[b - 1]);
+    for (uint32_t b = 0; b < cfg->n_batches; b++) {
+        const double *lat = spec_config_latency(cfg, b);
+        for (int32_t k = 0; k < cfg->pp; k++) {
+            if (!(isfinite(lat[k]) && lat[k] > 0 && lat[k] < 1e6))
+                return mx_error(MX_EINPUT,
+                                "%s: batch %d: stage_latency_s[%d] is %g, expected a positive "
+                                "number of seconds",
+                                place, cfg->batch[b], k, lat[k]);
+            int64_t act =
+                cfg->act_bytes ? cfg->act_bytes[(uint64_t)b * (uint32_t)cfg->pp + (uint32_t)k] : 0;
+            if (act < 0 || act > SPEC_MAX_BYTES)
+                return mx_error(MX_EINPUT,
+                                "%s: batch %d: act_bytes[%d] is %lld, expected 0 to 2^50 bytes",
+                                place, cfg->batch[b], k, (long long)act);
+        }
+    }
+    for (int32_t k = 0; k < cfg->pp; k++)
+        if (cfg->weight_bytes[k] < 0 || cfg->weight_bytes[k] > SPEC_MAX_BYTES)
+            return mx_error(MX_EINPUT, "%s: weight_bytes[%d] is %lld, expected 0 to 2^50 bytes",
+                            place, k, (long long)cfg->weight_bytes[k]);
+    if (cfg->layer_ranges) {
+        for (int32_t k = 0; k < cfg->pp; k++) {
+            int32_t first = cfg->layer_ranges[2 * k], end = cfg->layer_ranges[2 * k + 1];
+            int32_t expect = k == 0 ? 0 : cfg->layer_ranges[2 * k - 1];
+            if (first != expect || end <= first)
+                return mx_error(MX_EINPUT,
+                                "%s: layer_ranges[%d] is [%d, %d), expected contiguous non-empty "
+                                "ranges starting at layer %d",
+                                place, k, first, end, expect);
+        }
+    }
+    return MX_OK;
+}
+
+static void *copy_of(const void *src, size_t n, size_t size)
+{
+    if (!src)
+        return NULL;
+    void *dst = mx_malloc_array(n, size);
+    memcpy(dst, src, n * size);
+    return dst;
+}
+
+int spec_profile_add_config(struct spec_profile *db, uint32_t model, const struct spec_config *cfg,
+                            const char *place)
+{
+    struct spec_profile_model *m = &db->models[model];
+    int rc = validate_config(cfg, place);
+    if (rc < 0)
+        return rc;
+    if (spec_profile_find(db, m->name, cfg->dp, cfg->op, cfg->pp))
+        return mx_error(MX_EINPUT, "%s: %s has config (%d, %d, %d) twice", place, m->name, cfg->dp,
+                        cfg->op, cfg->pp);
+    m->configs = mx_realloc_array(m->configs, m->n_configs + 1, sizeof(*m->configs));
+    struct spec_config *c = &m->configs[m->n_configs++];
+    size_t cells = (size_t)cfg->n_batches * (size_t)cfg->pp;
+    *c = (struct spec_config){
+        .dp = cfg->dp,
+        .op = cfg->op,
+        .pp = cfg->pp,
+        .n_batches = cfg->n_batches,
+        .batch = copy_of(cfg->batch, cfg->n_batches, sizeof(int32_t)),
+        .stage_latency_s = copy_of(cfg->stage_latency_s, cells, sizeof(double)),
+        .act_bytes = copy_of(cfg->act_bytes, cells, sizeof(int64_t)),
+        .weight_bytes = copy_of(cfg->weight_bytes, (size_t)cfg->pp, sizeof(int64_t)),
+        .layer_ranges = copy_of(cfg->layer_ranges, 2 * (size_t)cfg->pp, sizeof(int32_t)),
+        .note = cfg->note ? mx_strdup(cfg->note) : NULL,
+    };
+    return MX_OK;
+}
+
+void spec_profile_set_provenance(struct spec_profile *db, const char *json_text)
+{
+    free(db->provenance);
+    db->provenance = json_text ? mx_strdup(json_text) : NULL;
+}
+
+const char *spec_profile_provenance(const struct spec_profile *db)
+{
+    return db->provenance;
+}
+
+const char *spec_profile_hardware(const struct spec_profile *db)
+{
+    return db->hardware;
+}
+
+uint32_t spec_profile_model_count(const struct spec_profile *db)
+{
+    return db->n_models;
+}
+
+const struct spec_profile_model *spec_profile_model(const struct spec_profile *db, uint32_t index)
+{
+    return index < db->n_models ? &db->models[index] : NULL;
+}
+
+const struct spec_profile_model *spec_profile_find_model(const struct spec_profile *db,
+                                                         const char *name)
+{
+    for (uint32_t m = 0; m < db->n_models; m++)
+        if (strcmp(db->models[m].name, name) == 0)
+            return &db->models[m];
+    return NULL;
+}
+
+const struct spec_config *spec_profile_find(const struct spec_profile *db, const char *name,
+                                            int32_t dp, int32_t op, int32_t pp)
+{
+    const struct spec_profile_model *m = spec_profile_find_model(db, name);
+    if (!m)
+        return NULL;
+    for (uint32_t c = 0; c < m->n_configs; c++)
+        if (m->configs[c].dp == dp && m->configs[c].op == op && m->configs[c].pp == pp)
+            return &m->configs[c];
+    return NULL;
+}
+
+double spec_profile_single_device_latency_s(const struct spec_profile *db, const char *name)
+{
+    const struct spec_config *cfg = spec_profile_find(db, name, 1, 1, 1);
+    return cfg ? cfg->stage_latency_s[0] : -1.0;
+}
+
+int spec_profile_load(const char *path, struct spec_profile **out)
+{
+    static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char head[8] = {0};
+    int rc = mx_input_check(path);
+    if (rc < 0)
+        return rc;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return mx_error(MX_EINPUT, "%s: cannot open", path);
+    size_t got = fread(head, 1, sizeof(head), fp);
+    fclose(fp);
+    if (got == sizeof(head) && memcmp(head, hdf5_signature, sizeof(head)) == 0)
+        return spec_profile_read_h5(path, out);
+    return spec_profile_read_json(path, out);
+}

@@ -1,0 +1,39 @@
+/* Synthetic workloads: per-model arrival processes merged into one sorted trace.
+ *
+ * Model i draws its inter-arrival gaps from its own GSL stream ("arrivals", i) of the seed, so a
+ * model's arrivals do not depend on the other models, the order of generation or the thread count.
+ * Gamma gaps have shape 1/cv^2 and scale cv^2/rate (mean 1/rate, CV cv); Poisson is Gamma with
+ * cv 1 (exponential gaps); deterministic places arrivals at start + k/rate. Arrivals fall in
+ * [start_s, start_s + duration_s); equal times are ordered by model index. */
+#ifndef WL_GEN_H
+#define WL_GEN_H
+
+#include <stdint.h>
+
+struct spec_model_set;
+struct wl_trace;
+
+enum wl_process { WL_PROCESS_GAMMA, WL_PROCESS_POISSON, WL_PROCESS_DETERMINISTIC };
+enum wl_rate_dist { WL_RATES_EQUAL, WL_RATES_POWER, WL_RATES_EXPLICIT };
+
+struct wl_gen_spec {
+    enum wl_process process;
+    enum wl_rate_dist rate_dist;
+    double alpha;      /* power law: rate_i proportional to (i + 1)^-alpha */
+    double total_rate; /* requests/s over all models; <= 0 with explicit rates keeps them as is */
+    double cv;         /* gap CV for models whose entry gives none (Gamma only) */
+    double start_s;
+    double duration_s;
+    uint64_t seed;
+    unsigned threads; /* models are generated on this many threads (>= 1) */
+};
+
+/* Per-model rates (requests/s) for spec over set, into rates[set->n]. Explicit rates need every
+ * model to give "rate"; MX_EINPUT names the first that does not. */
+int wl_gen_rates(const struct spec_model_set *set, const struct wl_gen_spec *spec, double *rates);
+
+/* Generate a trace. set must be resolved (SLOs in seconds). Errors: MX_EINPUT for a bad spec or a
+ * workload with no requests. The caller frees *out with wl_trace_free(). */
+int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, struct wl_trace **out);
+
+#endif

@@ -11,6 +11,7 @@
 #include "sim.h"
 #include "sim_dispatch.h"
 #include "sim_output.h"
+#include "sim_replay.h"
 #include "spec_plan.h"
 #include "spec_profile.h"
 #include "wl_trace.h"
@@ -57,8 +58,10 @@ static const char fidelity_help[] =
     "                        [--seed K] [--queue N] [--calibrate] [--json]\n"
     "\n"
     "Simulates the plan on the trace, then serves it for real (muxplan serve), and prints SLO\n"
-    "attainment and latency percentiles (admitted requests), overall and per model, side by\n"
-    "side with their differences (real minus simulated). Options are serve's.\n"
+    "attainment (percent) and the latency percentiles of good requests, overall and per\n"
+    "model, for three sides: simulated; replayed (the simulator's rules, and its controller,\n"
+    "on the run's own decision times and measured stage times: what the runtime should have\n"
+    "done whatever the machine's speed); and real. Then real minus each. Options are serve's.\n"
     "\n"
     "example:\n"
     "  muxplan fidelity --cluster examples/runtime/cluster-cpu.json \\\n"
@@ -369,60 +372,91 @@ done:
 
 /* ---- fidelity ---- */
 
-/* One side of the comparison: attainment and admitted-latency percentiles. */
-struct side {
-    double attainment, p50_s, p90_s, p99_s;
+/* The three sides of the comparison: the simulation, the replay of the run (the simulator's rules
+ * on the run's own decision times and measured stage times: sim_replay.h) and the run. */
+enum side { SIDE_SIM, SIDE_REPLAY, SIDE_REAL, N_SIDES };
+static const char *const side_names[N_SIDES] = {"sim", "replay", "real"};
+
+/* A stage's service time in the replay: what the run measured when the request ran on the same
+ * group; else the world's latency times the run's realized ratio. */
+struct measured_service {
+    const struct rt_report *run;
+    double ratio;
 };
 
-static struct side side_of(const struct sim_summary *s)
+static mx_ns measured_time(void *arg, size_t i, uint32_t g, uint32_t k, mx_ns world_ns)
 {
-    return (struct side){s->attainment, s->accepted_latency.p50_s, s->accepted_latency.p90_s,
-                         s->accepted_latency.p99_s};
+    const struct measured_service *m = arg;
+    const struct rt_report *run = m->run;
+    if (run->results->group[i] == (int32_t)g && run->stage_ns[i * run->max_stages + k] >= 0)
+        return run->stage_ns[i * run->max_stages + k];
+    return llround((double)world_ns * m->ratio);
 }
 
-/* A side's figures; with s, also its counts by outcome. */
-static json_t *side_json(const struct side *f, const struct sim_summary *s)
+/* Replay s's run (complete runs only: *out stays NULL after an interrupted one). */
+static int replay_run(const struct serve_run *s, struct sim_results **out)
+{
+    *out = NULL;
+    if (s->report.interrupted)
+        return MX_OK;
+    struct measured_service m = {&s->report,
+                                 isfinite(s->report.realized) ? s->report.realized : 1.0};
+    const struct sim_service service = {measured_time, &m};
+    return sim_replay(s->world, s->a.dispatch, s->report.decided_ns, &service, out);
+}
+
+/* The share of the run's requests whose group and outcome the replay repeats (NaN without one). */
+static double replay_agreement(const struct sim_results *real, const struct sim_results *replay)
+{
+    if (!replay)
+        return NAN;
+    size_t same = 0;
+    for (size_t i = 0; i < real->n; i++)
+        same += real->group[i] == replay->group[i] && real->status[i] == replay->status[i];
+    return real->n ? (double)same / (double)real->n : NAN;
+}
+
+/* A side's figures: counts by outcome, attainment, and the latency of good requests. */
+static json_t *side_json(const struct sim_summary *s)
 {
     json_t *o = json_object();
-    if (s) {
-        mx_json_set(o, "requests", json_integer((json_int_t)s->requests));
-        mx_json_set(o, "good", json_integer((json_int_t)s->count[SIM_GOOD]));
-        mx_json_set(o, "late", json_integer((json_int_t)s->count[SIM_LATE]));
-        mx_json_set(o, "rejected", json_integer((json_int_t)s->rejected_total));
-        mx_json_set(o, "failed", json_integer((json_int_t)s->count[SIM_FAILED]));
-    }
-    mx_json_set(o, "attainment", mx_json_real_or_null(f->attainment));
-    mx_json_set(o, "p50_s", mx_json_real_or_null(f->p50_s));
-    mx_json_set(o, "p90_s", mx_json_real_or_null(f->p90_s));
-    mx_json_set(o, "p99_s", mx_json_real_or_null(f->p99_s));
+    mx_json_set(o, "requests", json_integer((json_int_t)s->requests));
+    mx_json_set(o, "good", json_integer((json_int_t)s->count[SIM_GOOD]));
+    mx_json_set(o, "late", json_integer((json_int_t)s->count[SIM_LATE]));
+    mx_json_set(o, "rejected", json_integer((json_int_t)s->rejected_total));
+    mx_json_set(o, "failed", json_integer((json_int_t)s->count[SIM_FAILED]));
+    mx_json_set(o, "attainment", mx_json_real_or_null(s->attainment));
+    mx_json_set(o, "good_p50_s", mx_json_real_or_null(s->good_latency.p50_s));
+    mx_json_set(o, "good_p90_s", mx_json_real_or_null(s->good_latency.p90_s));
+    mx_json_set(o, "good_p99_s", mx_json_real_or_null(s->good_latency.p99_s));
     return o;
 }
 
-static json_t *fidelity_json(const struct serve_run *s, const struct sim_summary *sim,
-                             const struct sim_summary *real, json_t *runtime)
+static json_t *fidelity_json(const struct serve_run *s, const struct sim_summary *const *side,
+                             double agreement, json_t *runtime)
 {
-    const struct sim_world *w = served_world(s);
-    struct side a = side_of(sim), b = side_of(real);
-    struct side d = {b.attainment - a.attainment, b.p50_s - a.p50_s, b.p90_s - a.p90_s,
-                     b.p99_s - a.p99_s};
+    const struct sim_summary *real = side[SIDE_REAL];
     json_t *o = json_object(), *models = json_array();
-    mx_json_set(o, "format", json_string("muxplan-fidelity/1"));
+    mx_json_set(o, "format", json_string("muxplan-fidelity/2"));
     mx_json_set(o, "requests", json_integer((json_int_t)real->requests));
     mx_json_set(o, "calibrated", json_boolean(isfinite(s->calibrated)));
     mx_json_set(o, "stage_factor_run", json_real(s->run_factor));
     mx_json_set(o, "stage_factor_sim", json_real(s->cluster.overheads.stage_factor));
-    mx_json_set(o, "sim", side_json(&a, sim));
-    mx_json_set(o, "real", side_json(&b, real));
-    mx_json_set(o, "diff", side_json(&d, NULL));
+    for (int k = 0; k < N_SIDES; k++)
+        mx_json_set(o, side_names[k], side[k] ? side_json(side[k]) : json_null());
+    mx_json_set(o, "replay_agreement", mx_json_real_or_null(agreement));
     for (uint32_t m = 0; m < real->n_models; m++) {
-        const struct sim_model_summary *ms = &sim->models[m], *mr = &real->models[m];
         json_t *e = json_object();
-        mx_json_set(e, "name", json_string(sim_world_model_name(w, m)));
-        mx_json_set(e, "requests", json_integer((json_int_t)mr->requests));
-        mx_json_set(e, "sim_attainment", mx_json_real_or_null(ms->attainment));
-        mx_json_set(e, "real_attainment", mx_json_real_or_null(mr->attainment));
-        mx_json_set(e, "sim_p99_s", mx_json_real_or_null(ms->p99_s));
-        mx_json_set(e, "real_p99_s", mx_json_real_or_null(mr->p99_s));
+        mx_json_set(e, "name", json_string(sim_world_model_name(served_world(s), m)));
+        mx_json_set(e, "requests", json_integer((json_int_t)real->models[m].requests));
+        for (int k = 0; k < N_SIDES; k++) {
+            char key[32];
+            const struct sim_model_summary *ms = side[k] ? &side[k]->models[m] : NULL;
+            snprintf(key, sizeof(key), "%s_attainment", side_names[k]);
+            mx_json_set(e, key, ms ? mx_json_real_or_null(ms->attainment) : json_null());
+            snprintf(key, sizeof(key), "%s_good_p99_s", side_names[k]);
+            mx_json_set(e, key, ms ? mx_json_real_or_null(ms->p99_s) : json_null());
+        }
         mx_json_append(models, e);
     }
     mx_json_set(o, "models", models);
@@ -430,17 +464,29 @@ static json_t *fidelity_json(const struct serve_run *s, const struct sim_summary
     return o;
 }
 
-static void print_row(const char *label, double sim, double real, double scale, const char *unit)
+/* One row: the three sides (scaled) and real minus each of the other two; a missing replay is
+ * "-". */
+static void print_row(const char *label, const double *v, double scale, const char *unit)
 {
-    printf("%-22s %12.3f %12.3f %+12.3f %s\n", label, sim * scale, real * scale,
-           (real - sim) * scale, unit);
+    printf("%-26s", label);
+    for (int k = 0; k < N_SIDES; k++)
+        if (isnan(v[k]))
+            printf(" %10s", "-");
+        else
+            printf(" %10.3f", v[k] * scale);
+    for (int k = SIDE_SIM; k <= SIDE_REPLAY; k++)
+        if (isnan(v[k]) || isnan(v[SIDE_REAL]))
+            printf(" %11s", "-");
+        else
+            printf(" %+11.3f", (v[SIDE_REAL] - v[k]) * scale);
+    printf(" %s\n", unit);
 }
 
-static void fidelity_print(const struct serve_run *s, const struct sim_summary *sim,
-                           const struct sim_summary *real)
+static void fidelity_print(const struct serve_run *s, const struct sim_summary *const *side,
+                           double agreement)
 {
     const struct sim_world *w = served_world(s);
-    struct side a = side_of(sim), b = side_of(real);
+    const struct sim_summary *real = side[SIDE_REAL];
     if (isfinite(s->calibrated))
         printf("%zu requests; stage factor: the run started from %.3f (measured on the warm "
                "workers), the simulation used %.3f (what the run realized)\n",
@@ -448,17 +494,34 @@ static void fidelity_print(const struct serve_run *s, const struct sim_summary *
     else
         printf("%zu requests; stage factor %.3f (the cluster's)\n", real->requests,
                s->cluster.overheads.stage_factor);
-    printf("%-22s %12s %12s %12s\n", "", "simulated", "real", "real - sim");
-    print_row("attainment", a.attainment, b.attainment, 100, "points");
-    print_row("latency p50", a.p50_s, b.p50_s, 1e3, "ms");
-    print_row("latency p90", a.p90_s, b.p90_s, 1e3, "ms");
-    print_row("latency p99", a.p99_s, b.p99_s, 1e3, "ms");
-    printf("\n%-16s %9s %12s %12s %12s %12s\n", "model", "requests", "sim attain", "real attain",
-           "sim p99 ms", "real p99 ms");
-    for (uint32_t m = 0; m < real->n_models; m++)
-        printf("%-16s %9zu %12.4f %12.4f %12.3f %12.3f\n", sim_world_model_name(w, m),
-               real->models[m].requests, sim->models[m].attainment, real->models[m].attainment,
-               sim->models[m].p99_s * 1e3, real->models[m].p99_s * 1e3);
+    if (side[SIDE_REPLAY])
+        printf("replayed: the simulator's rules on the run's own decision and stage times; it "
+               "repeats the group and outcome of %.2f%% of the requests\n\n",
+               100 * agreement);
+    else
+        printf("replayed: not after an interrupted run\n\n");
+    printf("%-26s %10s %10s %10s %11s %11s\n", "", "simulated", "replayed", "real", "real - sim",
+           "real - rep");
+#define ROW(label, expr, scale, unit)                                                              \
+    do {                                                                                           \
+        double v[N_SIDES];                                                                         \
+        for (int k = 0; k < N_SIDES; k++)                                                          \
+            v[k] = side[k] ? side[k]->expr : NAN;                                                  \
+        print_row(label, v, scale, unit);                                                          \
+    } while (0)
+    ROW("attainment", attainment, 100, "%");
+    ROW("good-request latency p50", good_latency.p50_s, 1e3, "ms");
+    ROW("good-request latency p90", good_latency.p90_s, 1e3, "ms");
+    ROW("good-request latency p99", good_latency.p99_s, 1e3, "ms");
+    for (uint32_t m = 0; m < real->n_models; m++) {
+        char label[64];
+        printf("%s (%zu requests)\n", sim_world_model_name(w, m), real->models[m].requests);
+        snprintf(label, sizeof(label), "  attainment");
+        ROW(label, models[m].attainment, 100, "%");
+        snprintf(label, sizeof(label), "  good-request latency p99");
+        ROW(label, models[m].p99_s, 1e3, "ms");
+    }
+#undef ROW
 }
 
 /* The world fidelity simulates: the served one, or with --calibrate the same requests at the
@@ -480,8 +543,9 @@ static int simulated_world(struct serve_run *s, const struct sim_world **out)
 int cli_fidelity(int argc, char **argv)
 {
     struct serve_run s = {0};
-    struct sim_results *simulated = NULL;
-    struct sim_summary sim = {0}, real = {0};
+    struct sim_results *simulated = NULL, *replayed = NULL;
+    struct sim_summary summary[N_SIDES] = {0};
+    const struct sim_summary *side[N_SIDES] = {NULL};
     json_t *runtime = NULL;
     if (cli_wants_help(argc, argv)) {
         fputs(fidelity_help, stdout);
@@ -498,22 +562,31 @@ int cli_fidelity(int argc, char **argv)
                             .threads = 1};
     const struct sim_world *sim_w;
     if ((rc = simulated_world(&s, &sim_w)) < 0 || (rc = sim_run(sim_w, &o, &simulated)) < 0 ||
-        (rc = sim_summarize(sim_w, simulated, s.a.warmup_s, &sim)) < 0 ||
-        (rc = sim_summarize(served_world(&s), served_results(&s), s.a.warmup_s, &real)) < 0)
+        (rc = sim_summarize(sim_w, simulated, s.a.warmup_s, &summary[SIDE_SIM])) < 0 ||
+        (rc = replay_run(&s, &replayed)) < 0 ||
+        (replayed &&
+         (rc = sim_summarize(s.world, replayed, s.a.warmup_s, &summary[SIDE_REPLAY])) < 0) ||
+        (rc = sim_summarize(served_world(&s), served_results(&s), s.a.warmup_s,
+                            &summary[SIDE_REAL])) < 0)
         goto done;
+    side[SIDE_SIM] = &summary[SIDE_SIM];
+    side[SIDE_REPLAY] = replayed ? &summary[SIDE_REPLAY] : NULL;
+    side[SIDE_REAL] = &summary[SIDE_REAL];
+    double agreement = replay_agreement(served_results(&s), replayed);
     runtime = rt_report_json(served_world(&s), &s.report);
     if (s.a.json) {
-        json_t *j = fidelity_json(&s, &sim, &real, runtime);
+        json_t *j = fidelity_json(&s, side, agreement, runtime);
         rc = mx_json_print(stdout, j);
         json_decref(j);
     } else {
-        fidelity_print(&s, &sim, &real);
+        fidelity_print(&s, side, agreement);
         print_runtime(stdout, served_world(&s), &s.report);
     }
 done:
     json_decref(runtime);
-    sim_summary_release(&real);
-    sim_summary_release(&sim);
+    for (int k = 0; k < N_SIDES; k++)
+        sim_summary_release(&summary[k]);
+    sim_results_free(replayed);
     sim_results_free(simulated);
     serve_run_release(&s);
     return rc == MX_OK ? 0 : cli_report(rc);

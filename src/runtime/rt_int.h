@@ -67,21 +67,23 @@ struct rt_run {
     mx_ns wall0; /* wall time of trace time trace0 */
     mx_ns trace0;
     mx_ns last_end_wall; /* the run's latest stage finish, 0 before any (under the lock) */
-    mx_ns reply_ns;
 
     pthread_barrier_t ready; /* every worker built and warm, and the controller */
     pthread_mutex_t lock;    /* guards control, report counters, first_failure */
     struct sim_control *control;
 
     /* Per request. */
-    const mx_ns *deadline_ns; /* [n] */
-    mx_ns *ready_wall;        /* [n] earliest stage-0 start */
-    mx_ns *due_wall;          /* [n] the same from its arrival: when it would start with no
-                                 controller at all (arrival + client + dispatch + exec) */
-    mx_ns *stage_ns;          /* [n][max_stages] measured stage latencies */
-    mx_ns *world_ns;          /* [n][max_stages] the world's latencies of its replica */
-    uint32_t *act;            /* [n] which buffer of its last stage holds its activations */
-    mx_ns *overhead_ns;       /* [n] start - due on an idle stage 0, or -1 */
+    mx_ns *input_wall;  /* [n] when the request may start its current stage: its ready time
+                           at stage 0, then its finish on the stage before */
+    mx_ns *due_wall;    /* [n] the same from its arrival: when it would start with no
+                           controller at all (arrival + client + dispatch + exec) */
+    mx_ns *stage_ns;    /* [n][max_stages] how long each stage took the request, from when
+                           the stage could have started it (free, and the request there)
+                           to its end: the hand-off included; -1: not run (the report's
+                           array) */
+    mx_ns *world_ns;    /* [n][max_stages] the world's latencies of its replica */
+    uint32_t *act;      /* [n] which buffer of its last stage holds its activations */
+    mx_ns *overhead_ns; /* [n] start - due on an idle stage 0, or -1 */
 };
 
 /* Wall time (monotonic ns) and the conversions between it and trace time. */

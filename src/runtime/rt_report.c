@@ -118,6 +118,8 @@ void rt_report_release(struct rt_report *r)
     free(r->first_failure);
     free(r->stages);
     free(r->warm);
+    free(r->decided_ns);
+    free(r->stage_ns);
     *r = (struct rt_report){0};
 }
 

@@ -206,13 +206,11 @@ static void run_release(struct rt_run *r)
     free(r->workers);
     free(r->units);
     free(r->unit_base);
-    free(r->ready_wall);
+    free(r->input_wall);
     free(r->due_wall);
-    free(r->stage_ns);
     free(r->world_ns);
     free(r->act);
     free(r->overhead_ns);
-    free((void *)r->deadline_ns);
     sim_control_free(r->control);
     pthread_mutex_destroy(&r->lock);
 }
@@ -235,21 +233,19 @@ void rt__fail(struct rt_run *r, size_t i, const char *message)
 static void release(struct rt_run *r, size_t i)
 {
     struct sim_results *res = r->report->results;
-    const mx_ns *overhead = sim_control_overheads(r->control);
     struct sim_decision d;
     pthread_mutex_lock(&r->lock);
     mx_ns decided = rt__trace_time(r, rt__now());
     sim_control_decide(r->control, i, decided, &d);
+    r->report->decided_ns[i] = decided;
     res->group[i] = d.group;
     if (d.admitted) {
         memcpy(r->world_ns + i * r->max_stages, d.latency_ns, d.n_stages * sizeof(mx_ns));
-        r->ready_wall[i] = rt__wall_time(r, d.ready_ns);
-        r->due_wall[i] = rt__wall_time(r, mx_s_to_ns(sim_world_trace(r->w)->arrival_s[i]) +
-                                              overhead[SPEC_OH_CLIENT] +
-                                              overhead[SPEC_OH_DISPATCH] + overhead[SPEC_OH_EXEC]);
+        r->input_wall[i] = rt__wall_time(r, d.ready_ns);
+        r->due_wall[i] = rt__wall_time(r, sim_control_ready_due(r->control, i));
     } else {
         res->status[i] = d.no_replica ? SIM_NO_REPLICA : SIM_REJECTED;
-        res->finish_ns[i] = d.group < 0 ? decided : decided + overhead[SPEC_OH_DISPATCH];
+        res->finish_ns[i] = d.refused_ns;
     }
     pthread_mutex_unlock(&r->lock);
     if (d.admitted && !rt_queue_push(&r->units[r->unit_base[d.group]].waiting, (uint32_t)i)) {
@@ -276,15 +272,13 @@ static void wait_for(const struct rt_run *r, mx_ns due)
 /* Release every request at its time, until the end or a stop. */
 static void control_loop(struct rt_run *r)
 {
-    const struct wl_trace *t = sim_world_trace(r->w);
-    const mx_ns client = sim_control_overheads(r->control)[SPEC_OH_CLIENT];
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* wake on time, not up to 50 us late */
     struct sched_param previous_param, realtime = {.sched_priority = 1};
     int previous_policy;
     pthread_getschedparam(pthread_self(), &previous_policy, &previous_param);
     r->report->realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &realtime) == 0;
     for (size_t i = 0; i < r->n; i++) {
-        wait_for(r, rt__wall_time(r, mx_s_to_ns(t->arrival_s[i]) + client));
+        wait_for(r, rt__wall_time(r, sim_control_decision_due(r->control, i)));
         if (r->o->stop && *r->o->stop) {
             r->report->interrupted = true;
             break;
@@ -316,24 +310,24 @@ static int run_init(struct rt_run *r, const struct spec_plan *plan)
 {
     const struct sim_world *w = r->w;
     const struct rt_options *o = r->o;
-    const struct wl_trace *t = sim_world_trace(w);
     r->n = sim_world_requests(w);
     int rc = sim_control_new(w, o->dispatch ? o->dispatch : &sim_dispatch_least_outstanding,
                              &r->control);
     if (rc < 0)
         return rc;
-    r->reply_ns = sim_control_overheads(r->control)[SPEC_OH_REPLY];
     for (uint32_t g = 0; g < sim_world_group_count(w); g++)
         if (sim_world_group_stages(w, g) > r->max_stages)
             r->max_stages = sim_world_group_stages(w, g);
     size_t cells = r->n * (r->max_stages ? r->max_stages : 1);
-    mx_ns *deadline = mx_malloc_array(r->n, sizeof(mx_ns));
-    for (size_t i = 0; i < r->n; i++)
-        deadline[i] = mx_s_to_ns(t->arrival_s[i]) + mx_s_to_ns(t->slo_s[i]);
-    r->deadline_ns = deadline;
-    r->ready_wall = MX_NEW_ARRAY(mx_ns, r->n);
+    r->input_wall = MX_NEW_ARRAY(mx_ns, r->n);
     r->due_wall = MX_NEW_ARRAY(mx_ns, r->n);
-    r->stage_ns = MX_NEW_ARRAY(mx_ns, cells);
+    r->report->max_stages = r->max_stages;
+    r->report->stage_ns = r->stage_ns = mx_malloc_array(cells, sizeof(mx_ns));
+    r->report->decided_ns = mx_malloc_array(r->n, sizeof(mx_ns));
+    for (size_t c = 0; c < cells; c++)
+        r->stage_ns[c] = -1;
+    for (size_t i = 0; i < r->n; i++)
+        r->report->decided_ns[i] = MX_NS_NEVER;
     r->world_ns = MX_NEW_ARRAY(mx_ns, cells);
     r->act = MX_NEW_ARRAY(uint32_t, r->n);
     r->overhead_ns = mx_malloc_array(r->n, sizeof(mx_ns));

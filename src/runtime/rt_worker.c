@@ -48,18 +48,19 @@ static bool unit_is_last(const struct rt_run *r, const struct rt_unit *u)
 static void finish_request(struct rt_run *r, size_t i, mx_ns end_trace)
 {
     struct sim_results *res = r->report->results;
-    mx_ns finish = end_trace + r->reply_ns, exec = 0;
+    mx_ns finish, exec = 0;
+    res->status[i] = (uint8_t)sim_control_outcome(r->control, i, end_trace, &finish);
     for (uint32_t k = 0; k < r->max_stages; k++)
         exec += r->stage_ns[i * r->max_stages + k] > 0 ? r->stage_ns[i * r->max_stages + k] : 0;
     res->finish_ns[i] = finish;
     res->exec_ns[i] = exec;
     res->batch[i] = 1;
-    res->status[i] = finish <= r->deadline_ns[i] ? SIM_GOOD : SIM_LATE;
 }
 
-/* After the stage ran request i from start to end (wall ns) with result rc: report, then hand the
- * output (buffer slot) on or give it back. */
-static void stage_done(struct rt_run *r, struct rt_unit *u, uint32_t i, uint32_t slot, mx_ns start,
+/* After the stage ran request i until end (wall ns) with result rc, having been able to start it
+ * at `from` (when it was free and the request had reached it): report, then hand the output
+ * (buffer slot) on or give it back. */
+static void stage_done(struct rt_run *r, struct rt_unit *u, uint32_t i, uint32_t slot, mx_ns from,
                        mx_ns end, int rc)
 {
     struct rt_unit *prev = u->stage > 0 ? u - 1 : NULL;
@@ -69,12 +70,13 @@ static void stage_done(struct rt_run *r, struct rt_unit *u, uint32_t i, uint32_t
     if (prev && !rt_queue_push(&prev->free_acts, r->act[i]))
         assert(!"a buffer pool overflowed");
     r->act[i] = slot;
-    r->stage_ns[at] = end - start;
-    r->report->results->busy_ns[u->global_stage] += end - start;
+    r->stage_ns[at] = end - from;
+    r->report->results->busy_ns[u->global_stage] += end - from;
+    r->input_wall[i] = end;
 
     pthread_mutex_lock(&r->lock);
     sim_control_stage_done(r->control, u->group, u->stage, i, rt__trace_time(r, end),
-                           rc == MX_OK ? end - start : -1, r->world_ns[at]);
+                           rc == MX_OK ? end - from : -1, r->world_ns[at]);
     r->last_end_wall = end > r->last_end_wall ? end : r->last_end_wall;
     if (rc == MX_OK && last)
         finish_request(r, i, rt__trace_time(r, end));
@@ -106,11 +108,14 @@ static void leader_loop(struct rt_worker *wk)
     uint32_t i, slot;
     while (rt_queue_poll(&u->waiting, &i, NULL)) {
         if (u->stage == 0)
-            rt__wait_until(r->ready_wall[i]);
+            rt__wait_until(r->input_wall[i]);
         bool got = rt_queue_poll(&u->free_acts, &slot, NULL);
         assert(got); /* the pool never closes */
         (void)got;
         mx_ns start = rt__now();
+        /* The stage could have started it when both it was free and the request was there: what
+         * the stage takes is counted from then, the hand-off to this thread included. */
+        mx_ns from = r->input_wall[i] > u->last_end_wall ? r->input_wall[i] : u->last_end_wall;
         if (u->stage == 0 && u->last_end_wall <= r->due_wall[i])
             r->overhead_ns[i] = start - r->due_wall[i];
         if (u->stage == 0)
@@ -121,7 +126,7 @@ static void leader_loop(struct rt_worker *wk)
         rt_team_sync(&u->team); /* the job is out */
         int rc = run_rank(wk, i);
         rt_team_sync(&u->team); /* every rank is done with it */
-        stage_done(r, u, i, slot, start, rt__now(), rc);
+        stage_done(r, u, i, slot, from, rt__now(), rc);
     }
     u->job = RT_STOP;
     rt_team_sync(&u->team);

@@ -5,6 +5,8 @@
 #include "mx_error.h"
 #include "sim_dispatch.h"
 #include "sim_int.h"
+#include "sim_outstanding.h"
+#include "sim_rules.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -30,7 +32,7 @@ struct sim_control {
     mx_ns *clock;                  /* [w->n_stages] predicted next-free time of each stage */
     mx_ns *free_ns;                /* [w->n_stages] the last measured finish on each stage */
     struct pending_queue *pending; /* [w->n_stages] */
-    uint32_t *outstanding;         /* [w->n_groups] */
+    struct sim_outstanding out;    /* per group; its lists hold the refused requests */
     double *ratio;                 /* [w->n_stages] learned measured / world latency */
     mx_ns *predicted;              /* [w->max_stages] the last decision's stage finishes */
     mx_ns *latency;                /* [w->max_stages] the last decision's latencies */
@@ -106,7 +108,7 @@ int sim_control_new(const struct sim_world *w, const struct sim_dispatch_policy 
     c->clock = MX_NEW_ARRAY(mx_ns, stages);
     c->free_ns = MX_NEW_ARRAY(mx_ns, stages);
     c->pending = MX_NEW_ARRAY(struct pending_queue, stages);
-    c->outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups ? w->n_groups : 1);
+    sim__outstanding_init(&c->out, w->n, w->n_groups);
     c->ratio = mx_malloc_array(stages, sizeof(double));
     c->predicted = MX_NEW_ARRAY(mx_ns, deepest);
     c->latency = MX_NEW_ARRAY(mx_ns, deepest);
@@ -129,7 +131,7 @@ void sim_control_free(struct sim_control *c)
     free(c->pending);
     free(c->clock);
     free(c->free_ns);
-    free(c->outstanding);
+    sim__outstanding_release(&c->out);
     free(c->ratio);
     free(c->predicted);
     free(c->latency);
@@ -143,13 +145,19 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
     const uint32_t m = (uint32_t)w->model[i];
     const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
     const struct sim_replica *reps = seg->replicas + begin;
-    const mx_ns ready =
-        decided_ns + w->overhead_ns[SPEC_OH_DISPATCH] + w->overhead_ns[SPEC_OH_EXEC];
-    const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - w->overhead_ns[SPEC_OH_FIXED]};
-    const struct sim_view view = {w->groups, c->clock, c->outstanding};
+    const struct sim_dispatch_query q =
+        sim__query(sim__delays(w->overhead_ns), decided_ns, w->deadline_ns[i]);
+    const mx_ns ready = q.ready_ns;
+    const struct sim_delays delays = sim__delays(w->overhead_ns);
+    const struct sim_view view = {w->groups, c->clock, c->out.count};
 
-    *d = (struct sim_decision){
-        .group = -1, .no_replica = n == 0, .ready_ns = ready, .predicted_ns = c->predicted};
+    *d = (struct sim_decision){.group = -1,
+                               .no_replica = n == 0,
+                               .ready_ns = ready,
+                               .refused_ns = decided_ns,
+                               .predicted_ns = c->predicted};
+    for (uint32_t k = 0; k < n; k++)
+        sim__outstanding_retire(&c->out, reps[k].group, decided_ns);
     int32_t chosen = n == 0 ? -1 : c->policy->choose(&view, reps, n, &q);
     if (chosen < 0)
         return;
@@ -163,15 +171,20 @@ void sim_control_decide(struct sim_control *c, size_t i, mx_ns decided_ns, struc
         c->latency[k] = scaled > 0 ? scaled : 1;
     }
     mx_ns last = sim__predict(clock, c->latency, rep->n_stages, ready, c->predicted);
-    d->admitted = last <= q.latest_ns;
-    if (!d->admitted)
+    d->admitted = sim__admits(last, q.latest_ns);
+    if (!d->admitted) {
+        /* Its group refuses it when it gets there: outstanding until then. */
+        d->refused_ns = sim__received_ns(delays, decided_ns);
+        if (d->refused_ns > decided_ns)
+            sim__outstanding_push(&c->out, SIM_OUT_REFUSED, rep->group, (uint32_t)i, d->refused_ns);
         return;
+    }
     for (uint32_t k = 0; k < rep->n_stages; k++) {
         clock[k] = c->predicted[k];
         pending_push(&c->pending[rep->stage_base + k],
                      (struct pending){i, k == 0 ? ready : c->predicted[k - 1], c->latency[k]});
     }
-    c->outstanding[rep->group]++;
+    c->out.count[rep->group]++;
 }
 
 /* Request i's entry on stage (global index), or NULL. */
@@ -202,8 +215,8 @@ void sim_control_stage_done(struct sim_control *c, uint32_t g, uint32_t k, size_
 
 void sim_control_request_done(struct sim_control *c, uint32_t g, size_t i, bool completed)
 {
-    if (c->outstanding[g] > 0)
-        c->outstanding[g]--;
+    if (c->out.count[g] > 0)
+        c->out.count[g]--;
     if (completed)
         return;
     /* It will not reach its remaining stages: predict them again without it. */
@@ -215,7 +228,20 @@ void sim_control_request_done(struct sim_control *c, uint32_t g, size_t i, bool 
     }
 }
 
-const mx_ns *sim_control_overheads(const struct sim_control *c)
+mx_ns sim_control_decision_due(const struct sim_control *c, size_t i)
 {
-    return c->w->overhead_ns;
+    return sim__decided_ns(sim__delays(c->w->overhead_ns), c->w->arrival_ns[i]);
+}
+
+mx_ns sim_control_ready_due(const struct sim_control *c, size_t i)
+{
+    const struct sim_delays d = sim__delays(c->w->overhead_ns);
+    return sim__ready_ns(d, sim__received_ns(d, sim__decided_ns(d, c->w->arrival_ns[i])));
+}
+
+enum sim_status sim_control_outcome(const struct sim_control *c, size_t i, mx_ns last_stage_ns,
+                                    mx_ns *finish_ns)
+{
+    *finish_ns = sim__finish_ns(sim__delays(c->w->overhead_ns), last_stage_ns);
+    return sim__good(*finish_ns, c->w->deadline_ns[i]) ? SIM_GOOD : SIM_LATE;
 }

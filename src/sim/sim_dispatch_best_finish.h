@@ -5,6 +5,7 @@
 
 #include "sim_dispatch.h"
 #include "sim_int.h"
+#include "sim_rules.h"
 
 /* What the engines must provide for this policy, as constants for the fast path. */
 enum {
@@ -24,7 +25,7 @@ static inline int32_t sim__choose_best_finish(const struct sim_view *view,
         const struct sim_replica *rep = &replicas[r];
         mx_ns finish = sim__predict_last(view->clock + rep->stage_base, rep->latency_ns,
                                          rep->n_stages, q->ready_ns);
-        if (finish <= q->latest_ns && finish < earliest) {
+        if (sim__admits(finish, q->latest_ns) && finish < earliest) {
             earliest = finish;
             best = (int32_t)r;
         }

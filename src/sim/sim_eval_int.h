@@ -11,6 +11,7 @@
 #include "sim_eval.h"
 #include "sim_int.h"
 #include "sim_request_index.h"
+#include "sim_rules.h"
 
 #include <stdbool.h>
 
@@ -56,7 +57,7 @@ struct baseline {
     mx_ns *record;
     /* Recorded in the uniform form (sim__uniform_form): a group's state is its last stage's clock
      * alone, since every group started empty and stage 0 then never delays a uniform pipeline
-     * (admit_uniform: stage-0 start + sum <= last clock + largest latency once anything ran). */
+     * (sim__admit_uniform in sim_rules.h). */
     bool uniform;
     uint32_t stride; /* clocks a group's state has: 1 if uniform, else the most stages of any
                         group of the recorded placement (at least 1) */
@@ -195,19 +196,12 @@ struct sim_eval_state {
     struct stream_set streams;
 };
 
-/* A request on the fast path with constant overheads: when it may start stage 0, the latest last-
- * stage finish admission accepts, and the finish it is judged by. */
-struct eval_overheads {
-    mx_ns to_ready; /* client + dispatch + exec */
-    mx_ns fixed, reply;
-};
-
-static inline struct eval_overheads sim__eval_overheads(const struct sim_world *w)
+/* A request on the fast path with constant overheads d, arriving at arrival_ns: the controller's
+ * query for it (when it may start stage 0, the latest finish admission accepts). */
+static inline struct sim_dispatch_query sim__eval_query(struct sim_delays d, mx_ns arrival_ns,
+                                                        mx_ns deadline_ns)
 {
-    return (struct eval_overheads){w->overhead_ns[SPEC_OH_CLIENT] +
-                                       w->overhead_ns[SPEC_OH_DISPATCH] +
-                                       w->overhead_ns[SPEC_OH_EXEC],
-                                   w->overhead_ns[SPEC_OH_FIXED], w->overhead_ns[SPEC_OH_REPLY]};
+    return sim__query(d, sim__decided_ns(d, arrival_ns), deadline_ns);
 }
 
 /* Set up the state's world for placement groups (no simulation). */

@@ -69,9 +69,9 @@ struct next_run {
     bool *added;         /* its group did not host its model in the baseline */
     bool *moved;         /* not one of its model's kept replicas */
     uint32_t *hosted_by; /* [key_limit] 1 + the model compare_replicas marked the groups of last */
-    struct eval_overheads oh;
-    mx_ns *clock; /* the world's stage clocks, by stage_base */
-    mx_ns *zeros; /* [stride] the clocks of a group nothing ran on yet */
+    struct sim_delays delays; /* the overheads, constant */
+    mx_ns *clock;             /* the world's stage clocks, by stage_base */
+    mx_ns *zeros;             /* [stride] the clocks of a group nothing ran on yet */
     uint32_t n_models;
     int32_t *group_of;   /* [key_limit] group index in the new placement, -1: absent */
     uint32_t *seen;      /* [key_limit] admissions of the key before the current request */
@@ -450,8 +450,8 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
     const bool was_admitted = sim__outcome_admitted(rec[REC_OUTCOME]);
     const mx_ns old_dispatch = rec[REC_DISPATCH], old_rival = rec[REC_RIVAL];
     const mx_ns arrival = r->e->times[i].arrival, deadline = r->e->times[i].deadline;
-    const mx_ns ready = arrival + r->oh.to_ready;
-    const struct sim_dispatch_query q = {ready, deadline - r->oh.fixed};
+    const struct sim_dispatch_query q = sim__eval_query(r->delays, arrival, deadline);
+    const mx_ns ready = q.ready_ns;
     const int32_t at = listed_at(r, reps, n, from);
     mx_ns rival;
     int32_t chosen =
@@ -505,15 +505,17 @@ static void resimulate(struct next_run *r, uint32_t m, uint32_t i)
         defer_finish(r, i, now, width(r, rep->n_stages));
     }
 
-    bool good_before = was_admitted && old_last + r->oh.reply <= deadline;
-    bool good_now = admitted && last + r->oh.reply <= deadline;
+    const mx_ns finish_before = sim__finish_ns(r->delays, old_last);
+    const mx_ns finish_now = sim__finish_ns(r->delays, last);
+    bool good_before = was_admitted && sim__good(finish_before, deadline);
+    bool good_now = admitted && sim__good(finish_now, deadline);
     r->s->model_good[m] += (uint64_t)good_now - (uint64_t)good_before;
     if (from >= 0)
         b->slot_requests[from]--;
     if (to >= 0)
         b->slot_requests[to]++;
-    b->latency_sum_ns += (admitted ? last + r->oh.reply - arrival : 0) -
-                         (was_admitted ? old_last + r->oh.reply - arrival : 0);
+    b->latency_sum_ns +=
+        (admitted ? finish_now - arrival : 0) - (was_admitted ? finish_before - arrival : 0);
     int32_t admitted_from = was_admitted ? from : -1, admitted_to = admitted ? to : -1;
     if (admitted_from != admitted_to)
         log_change(r, (struct change){i, admitted_from, admitted_to});
@@ -602,7 +604,7 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
                            .uniform = s->b.uniform,
                            .skip_clean = e->dispatch == &sim_dispatch_earliest_free,
                            .n_models = w->n_models};
-    r->oh = sim__eval_overheads(w);
+    r->delays = sim__delays(w->overhead_ns);
     r->clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);
     r->zeros = MX_NEW_ARRAY(mx_ns, stride);
     r->group_of = mx_malloc_array(keys, sizeof(int32_t));

@@ -76,7 +76,7 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
     struct sim_world *w = &s->w;
     struct baseline *b = &s->b;
     const struct sim_segment *seg = &w->segments[0];
-    const struct eval_overheads oh = sim__eval_overheads(w);
+    const struct sim_delays d = sim__delays(w->overhead_ns);
     mx_ns *clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);
     const struct sim_view view = {w->groups, clock, NULL};
     baseline_reset(s, uniform);
@@ -87,8 +87,8 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
         const uint32_t m = (uint32_t)w->model[i];
         const uint32_t begin = seg->rep_begin[m], n = seg->rep_begin[m + 1] - begin;
         const struct sim_replica *reps = seg->replicas + begin;
-        const mx_ns ready = w->arrival_ns[i] + oh.to_ready;
-        const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - oh.fixed};
+        const struct sim_dispatch_query q = sim__eval_query(d, w->arrival_ns[i], w->deadline_ns[i]);
+        const mx_ns ready = q.ready_ns;
         bool admitted = false;
         mx_ns last = 0, started = 0;
         s->model_requests[m]++;
@@ -113,8 +113,9 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
         else
             memcpy(rec + REC_FINISH, clock + rep->stage_base, rep->n_stages * sizeof(mx_ns));
         sim__admissions_push(&b->by_slot[key], (uint32_t)i);
-        s->model_good[m] += last + oh.reply <= w->deadline_ns[i];
-        latency_sum += last + oh.reply - w->arrival_ns[i];
+        const mx_ns finish = sim__finish_ns(d, last);
+        s->model_good[m] += sim__good(finish, w->deadline_ns[i]);
+        latency_sum += finish - w->arrival_ns[i];
     }
     free(clock);
     b->latency_sum_ns = latency_sum;

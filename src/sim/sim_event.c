@@ -24,6 +24,7 @@
 #include "mx_rng.h"
 #include "sim_dispatch.h"
 #include "sim_heap.h"
+#include "sim_rules.h"
 
 #include <gsl/gsl_randist.h>
 #include <stdatomic.h>
@@ -54,11 +55,6 @@ struct job {
     const struct sim_replica *rep;
 };
 
-/* Per-request draws of the overheads that act after arrival. */
-struct request_overheads {
-    mx_ns dispatch, exec, fixed, reply;
-};
-
 struct engine {
     const struct sim_world *w;
     const struct sim_segment *seg;
@@ -87,7 +83,7 @@ struct engine {
     uint32_t *queue_next;              /* [n] links of batching queues */
     const struct sim_replica **rep_of; /* [n] the replica each dispatched request went to */
     uint32_t *candidates;              /* [max_batch] members of the batch being formed */
-    struct request_overheads *draw;    /* [n] */
+    struct sim_delays *draw;           /* [n] each request's overheads, drawn at its arrival */
     gsl_rng *rng[SPEC_OH_COUNT];       /* NULL for constant terms */
 };
 
@@ -194,8 +190,8 @@ static void complete_job(struct engine *e, uint32_t jid, mx_ns now)
     for (uint32_t k = 0; k < j->rep->n_stages; k++)
         exec += lat[k];
     for (uint32_t i = j->first; i != NIL; i = e->member_next[i - e->first]) {
-        mx_ns finish = now + e->draw[i - e->first].reply;
-        finish_request(e, i, finish <= w->deadline_ns[i] ? SIM_GOOD : SIM_LATE, finish);
+        mx_ns finish = sim__finish_ns(e->draw[i - e->first], now);
+        finish_request(e, i, sim__good(finish, w->deadline_ns[i]) ? SIM_GOOD : SIM_LATE, finish);
         e->r->exec_ns[i] = exec;
         e->r->batch[i] = (uint16_t)j->size;
         e->outstanding[j->rep->group]--;
@@ -205,11 +201,11 @@ static void complete_job(struct engine *e, uint32_t jid, mx_ns now)
 static void on_arrival(struct engine *e, uint32_t i, mx_ns now)
 {
     const struct sim_world *w = e->w;
-    mx_ns client = draw_overhead(e, SPEC_OH_CLIENT);
-    e->draw[i - e->first] = (struct request_overheads){
-        draw_overhead(e, SPEC_OH_DISPATCH), draw_overhead(e, SPEC_OH_EXEC),
-        draw_overhead(e, SPEC_OH_FIXED), draw_overhead(e, SPEC_OH_REPLY)};
-    push(e, now + client, EV_DISPATCH, i, 0, 0);
+    struct sim_delays *d = &e->draw[i - e->first];
+    *d = (struct sim_delays){draw_overhead(e, SPEC_OH_CLIENT), draw_overhead(e, SPEC_OH_DISPATCH),
+                             draw_overhead(e, SPEC_OH_EXEC), draw_overhead(e, SPEC_OH_FIXED),
+                             draw_overhead(e, SPEC_OH_REPLY)};
+    push(e, sim__decided_ns(*d, now), EV_DISPATCH, i, 0, 0);
     if (i + 1 < e->seg->end)
         push(e, w->arrival_ns[i + 1], EV_ARRIVAL, i + 1, 0, 0);
 }
@@ -226,8 +222,9 @@ static void on_dispatch(struct engine *e, uint32_t i, mx_ns now)
     }
     const struct sim_replica *reps = seg->replicas + begin;
     const struct sim_view view = {w->groups, e->view_clock, e->outstanding};
-    const mx_ns ready = now + w->overhead_ns[SPEC_OH_DISPATCH] + w->overhead_ns[SPEC_OH_EXEC];
-    const struct sim_dispatch_query q = {ready, w->deadline_ns[i] - w->overhead_ns[SPEC_OH_FIXED]};
+    /* The controller expects the mean overheads. */
+    const struct sim_dispatch_query q =
+        sim__query(sim__delays(w->overhead_ns), now, w->deadline_ns[i]);
     int32_t chosen = e->policy->choose(&view, reps, n, &q);
     if (chosen < 0) {
         finish_request(e, i, SIM_REJECTED, now);
@@ -242,11 +239,12 @@ static void on_dispatch(struct engine *e, uint32_t i, mx_ns now)
     /* Without batching the controller predicts the admission; with batching it cannot know which
      * batch the request will join, and sees the clocks of the batches started (raise_view). */
     if (e->max_batch <= 1) {
-        mx_ns last = sim__predict(view_clock, rep->latency_ns, rep->n_stages, ready, e->scratch);
-        if (last <= q.latest_ns)
+        mx_ns last =
+            sim__predict(view_clock, rep->latency_ns, rep->n_stages, q.ready_ns, e->scratch);
+        if (sim__admits(last, q.latest_ns))
             memcpy(view_clock, e->scratch, rep->n_stages * sizeof(mx_ns));
     }
-    push(e, now + e->draw[i - e->first].dispatch, EV_RECV, i, g, 0);
+    push(e, sim__received_ns(e->draw[i - e->first], now), EV_RECV, i, g, 0);
 }
 
 static void on_recv(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
@@ -254,9 +252,10 @@ static void on_recv(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
     const struct sim_world *w = e->w;
     const struct sim_replica *rep = e->rep_of[i - e->first];
     mx_ns *clock = e->clock + w->groups[g].stage_base;
-    mx_ns ready = now + e->draw[i - e->first].exec;
+    const struct sim_delays d = e->draw[i - e->first];
+    mx_ns ready = sim__ready_ns(d, now);
     mx_ns last = sim__predict(clock, rep->latency_ns, rep->n_stages, ready, e->scratch);
-    if (last + e->draw[i - e->first].fixed > w->deadline_ns[i]) {
+    if (!sim__admits(last, sim__latest_ns(d, w->deadline_ns[i]))) {
         finish_request(e, i, SIM_REJECTED, now);
         e->outstanding[g]--;
         return;
@@ -313,7 +312,7 @@ static bool hopeless(const struct engine *e, uint32_t g, uint32_t i, mx_ns now)
     const struct sim_replica *rep = e->rep_of[i - e->first];
     const mx_ns *clock = e->clock + e->w->groups[g].stage_base;
     mx_ns last = sim__predict_last(clock, rep->latency_ns, rep->n_stages, now);
-    return last + e->draw[i - e->first].fixed > e->w->deadline_ns[i];
+    return !sim__admits(last, sim__latest_ns(e->draw[i - e->first], e->w->deadline_ns[i]));
 }
 
 static void drop(struct engine *e, uint32_t g, uint32_t prev, uint32_t i, mx_ns now)
@@ -357,11 +356,11 @@ static void on_batch(struct engine *e, uint32_t g, mx_ns now)
 
     const struct sim_replica *rep = e->rep_of[oldest - e->first];
     mx_ns *clock = e->clock + grp->stage_base;
-    mx_ns latest = w->deadline_ns[oldest] - e->draw[oldest - e->first].fixed;
+    mx_ns latest = sim__latest_ns(e->draw[oldest - e->first], w->deadline_ns[oldest]);
     uint32_t chosen = 0;
     for (uint32_t b = 1; b < rep->n_batches && (uint32_t)rep->batch_sizes[b] <= n; b++) {
         const mx_ns *lat = rep->latency_ns + (size_t)b * rep->n_stages;
-        if (sim__predict_last(clock, lat, rep->n_stages, now) > latest)
+        if (!sim__admits(sim__predict_last(clock, lat, rep->n_stages, now), latest))
             break;
         chosen = b;
     }
@@ -447,7 +446,7 @@ static void engine_init(struct engine *e, const struct sim_world *w, uint32_t se
     e->member_next = mx_malloc_array(slots, sizeof(uint32_t));
     e->queue_next = mx_malloc_array(slots, sizeof(uint32_t));
     e->rep_of = MX_NEW_ARRAY(const struct sim_replica *, slots);
-    e->draw = mx_malloc_array(slots, sizeof(struct request_overheads));
+    e->draw = mx_malloc_array(slots, sizeof(struct sim_delays));
     e->candidates = mx_malloc_array(e->max_batch, sizeof(uint32_t));
     for (int t = 0; t < SPEC_OH_COUNT; t++) {
         static const char *const streams[SPEC_OH_COUNT] = {"overhead/client", "overhead/dispatch",

@@ -3,11 +3,11 @@
  * Valid without batching and with constant overheads. Then a request's dispatch decision and its
  * admission can be computed together, in trace order: the controller's view of a group equals the
  * group's own stage clocks, because every earlier request's admission is already known. The only
- * state that depends on time rather than order is the outstanding count of least-outstanding: each
- * group keeps two FIFO lists of requests in flight (admitted ones finish in admission order;
- * refused ones are refused in dispatch order), and a decision at time t first retires everything in
- * them that completed at or before t. The event engine orders events so that it sees the same
- * counts.
+ * state that depends on time rather than order is the outstanding count of least-outstanding
+ * (sim_outstanding.h): each group keeps two FIFO lists of requests in flight (admitted ones finish
+ * in admission order; refused ones are refused in dispatch order), and a decision at time t first
+ * retires everything in them that completed at or before t. The event engine orders events so that
+ * it sees the same counts.
  *
  * Nothing is allocated inside the loop; everything is sized before it. */
 #include "sim_fast_step.h"
@@ -18,81 +18,21 @@
 #include "sim_dispatch_best_finish.h"
 #include "sim_dispatch_earliest_free.h"
 #include "sim_dispatch_least_outstanding.h"
+#include "sim_outstanding.h"
 
 #include <stdlib.h>
-
-#define NIL UINT32_MAX
-
-/* Requests in flight per group, for least-outstanding: intrusive FIFO lists through next[]. */
-struct in_flight {
-    uint32_t *next;    /* [requests of the segment] */
-    mx_ns *done_ns;    /* [requests of the segment] when the request stops being outstanding */
-    uint32_t *head[2]; /* [groups] 0: admitted, 1: refused at admission */
-    uint32_t *tail[2];
-};
-
-static void in_flight_init(struct in_flight *f, size_t n_requests, uint32_t n_groups)
-{
-    f->next = mx_malloc_array(n_requests, sizeof(uint32_t));
-    f->done_ns = mx_malloc_array(n_requests, sizeof(mx_ns));
-    for (int l = 0; l < 2; l++) {
-        f->head[l] = mx_malloc_array(n_groups, sizeof(uint32_t));
-        f->tail[l] = mx_malloc_array(n_groups, sizeof(uint32_t));
-        for (uint32_t g = 0; g < n_groups; g++)
-            f->head[l][g] = f->tail[l][g] = NIL;
-    }
-}
-
-static void in_flight_release(struct in_flight *f)
-{
-    free(f->next);
-    free(f->done_ns);
-    for (int l = 0; l < 2; l++) {
-        free(f->head[l]);
-        free(f->tail[l]);
-    }
-}
-
-static void in_flight_push(struct in_flight *f, int list, uint32_t g, uint32_t req, mx_ns done_ns)
-{
-    f->next[req] = NIL;
-    f->done_ns[req] = done_ns;
-    if (f->tail[list][g] == NIL)
-        f->head[list][g] = req;
-    else
-        f->next[f->tail[list][g]] = req;
-    f->tail[list][g] = req;
-}
-
-/* Retire from group g every request that completed at or before now. */
-static void in_flight_retire(struct in_flight *f, uint32_t g, mx_ns now, uint32_t *outstanding)
-{
-    for (int l = 0; l < 2; l++) {
-        uint32_t req = f->head[l][g];
-        while (req != NIL && f->done_ns[req] <= now) {
-            outstanding[g]--;
-            req = f->next[req];
-        }
-        f->head[l][g] = req;
-        if (req == NIL)
-            f->tail[l][g] = NIL;
-    }
-}
 
 /* The loop over one segment. Always inlined into one copy per dispatch policy, output mode and
  * admission form below, with the policy's choice and flags as constants, so each copy carries only
  * the code it needs. Per-request mode fills r; counting mode (the planner's) only adds to c.
- * uniform: the segment is, and the policy reads no inner stage's clock (admit_uniform). */
+ * uniform: the segment is, and the policy reads no inner stage's clock (sim__admit_uniform). */
 static inline __attribute__((always_inline)) void
 run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
             const bool count_outstanding, const bool may_refuse, const bool uniform,
             const bool counting, struct sim_results *r, struct sim_counts *c)
 {
     const struct sim_segment *seg = &w->segments[segment];
-    const mx_ns client = w->overhead_ns[SPEC_OH_CLIENT],
-                dispatch = w->overhead_ns[SPEC_OH_DISPATCH];
-    const mx_ns exec = w->overhead_ns[SPEC_OH_EXEC], fixed = w->overhead_ns[SPEC_OH_FIXED];
-    const mx_ns reply = w->overhead_ns[SPEC_OH_REPLY];
+    const struct sim_delays d = sim__delays(w->overhead_ns);
     const size_t first = seg->first, end = seg->end;
     const uint32_t n_replicas = seg->rep_begin[w->n_models];
     const uint32_t *restrict rep_begin = seg->rep_begin;
@@ -119,27 +59,27 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
     for (uint32_t g = seg->first_group; g < seg->first_group + seg->n_groups; g++)
         for (uint32_t k = 0; k < w->groups[g].n_stages; k++)
             clock[w->groups[g].stage_base + k] = w->groups[g].ready_ns;
-    uint32_t *outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups);
     uint64_t *restrict admitted = MX_NEW_ARRAY(uint64_t, n_replicas);
     mx_ns *restrict saved = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
-    struct in_flight flight = {0};
+    struct sim_outstanding flight = {0};
     if (count_outstanding)
-        in_flight_init(&flight, end - first, w->n_groups);
-    const struct sim_view view = {w->groups, clock, outstanding};
+        sim__outstanding_init(&flight, end - first, w->n_groups);
+    const struct sim_view view = {w->groups, clock, flight.count};
 
     for (size_t i = first; i < end; i++) {
         const uint32_t m = (uint32_t)model[i];
         const uint32_t begin = rep_begin[m], n = rep_begin[m + 1] - begin;
-        const mx_ns decided = arrival[i] + client;
+        const mx_ns decided = sim__decided_ns(d, arrival[i]);
         const mx_ns deadline = deadline_of[i];
         if (counting)
             model_requests[m]++;
         const struct sim_replica *reps = replicas + begin;
         if (count_outstanding)
             for (uint32_t k = 0; k < n; k++)
-                in_flight_retire(&flight, reps[k].group, decided, outstanding);
-        const mx_ns received = decided + dispatch, ready = received + exec;
-        const struct sim_dispatch_query q = {ready, deadline - fixed};
+                sim__outstanding_retire(&flight, reps[k].group, decided);
+        const mx_ns received = sim__received_ns(d, decided);
+        const struct sim_dispatch_query q = sim__query(d, decided, deadline);
+        const mx_ns ready = q.ready_ns;
         bool accepted = false;
         mx_ns last = 0, started = 0;
         const int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, uniform,
@@ -169,27 +109,23 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
                 executed[i] = 0;
                 batch[i] = 0;
             }
-            if (count_outstanding && dispatch > 0) {
-                outstanding[g]++;
-                in_flight_push(&flight, 1, g, (uint32_t)(i - first), received);
-            }
+            if (count_outstanding && received > decided)
+                sim__outstanding_push(&flight, SIM_OUT_REFUSED, g, (uint32_t)(i - first), received);
             continue;
         }
         admitted[begin + (uint32_t)chosen]++;
         if (counting) {
-            model_good[m] += last + reply <= deadline;
-            latency_sum += last + reply - arrival[i];
+            model_good[m] += sim__good(sim__finish_ns(d, last), deadline);
+            latency_sum += sim__finish_ns(d, last) - arrival[i];
         } else {
             start[i] = started;
-            finish[i] = last + reply;
+            finish[i] = sim__finish_ns(d, last);
             executed[i] = rep->sum_ns;
             batch[i] = 1;
-            status[i] = last + reply <= deadline ? SIM_GOOD : SIM_LATE;
+            status[i] = sim__good(finish[i], deadline) ? SIM_GOOD : SIM_LATE;
         }
-        if (count_outstanding) {
-            outstanding[g]++;
-            in_flight_push(&flight, 0, g, (uint32_t)(i - first), last);
-        }
+        if (count_outstanding)
+            sim__outstanding_push(&flight, SIM_OUT_ADMITTED, g, (uint32_t)(i - first), last);
     }
 
     if (counting) {
@@ -204,10 +140,9 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
         }
     }
     if (count_outstanding)
-        in_flight_release(&flight);
+        sim__outstanding_release(&flight);
     free(saved);
     free(admitted);
-    free(outstanding);
     free(clock);
 }
 

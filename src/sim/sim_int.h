@@ -39,7 +39,7 @@ struct sim_segment {
                             replicas[rep_begin[m] .. rep_begin[m + 1]), in plan order */
     struct sim_replica *replicas;
     /* Every group's replicas share one batch-1 latency vector, so that on the fast path a group's
-     * first and last stage clocks are all its state (sim_fast_step.h, admit_uniform). */
+     * first and last stage clocks are all its state (sim__admit_uniform, sim_rules.h). */
     bool uniform;
 };
 
@@ -99,30 +99,6 @@ struct sim_world {
     bool constant_overheads;             /* every sd is 0: spec_overheads_constant() */
     struct sim_tables tables;            /* owns the latency tables replicas point into */
 };
-
-/* The §4.4 recurrence: a request that may start stage 0 at ready_ns, against stage clocks clock[]
- * (when each stage is next free) and latencies lat[]. Stores each stage's finish in f and returns
- * the last. f may be clock itself, to commit in place. */
-static inline mx_ns sim__predict(const mx_ns *clock, const mx_ns *lat, uint32_t n_stages,
-                                 mx_ns ready_ns, mx_ns *f)
-{
-    mx_ns t = ready_ns;
-    for (uint32_t k = 0; k < n_stages; k++) {
-        t = (clock[k] > t ? clock[k] : t) + lat[k];
-        f[k] = t;
-    }
-    return t;
-}
-
-/* The last stage's finish of the same recurrence, without storing the others. */
-static inline mx_ns sim__predict_last(const mx_ns *clock, const mx_ns *lat, uint32_t n_stages,
-                                      mx_ns ready_ns)
-{
-    mx_ns t = ready_ns;
-    for (uint32_t k = 0; k < n_stages; k++)
-        t = (clock[k] > t ? clock[k] : t) + lat[k];
-    return t;
-}
 
 /* Fill w's request arrays (arrival, deadline, model) from t, and its overheads from o. */
 void sim__world_requests(struct sim_world *w, const struct wl_trace *t);

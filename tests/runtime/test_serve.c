@@ -93,8 +93,10 @@ static void expect_conserved(json_t *side, const char *what)
                  n, "%s: outcomes do not add up to %lld requests", what, n);
 }
 
-/* One short fidelity run of the pipeline example: every request accounted for on both sides, the
- * run calibrated, both stages used. Returns real minus simulated attainment. */
+/* One short fidelity run of the pipeline example: every request accounted for on each side, the
+ * run calibrated, both stages used. Returns the share of requests whose group and outcome the
+ * replay repeats: the replay applies the simulator's rules (and its controller) to the run's own
+ * decision and stage times. */
 static double short_fidelity_run(const char *trace)
 {
     struct fx_output r = fx_muxplan(
@@ -103,41 +105,34 @@ static double short_fidelity_run(const char *trace)
     cr_assert_eq(r.status, 0, "%s", r.err);
     json_t *doc = parse(r.out);
     json_t *sim = json_object_get(doc, "sim"), *real = json_object_get(doc, "real");
+    json_t *replay = json_object_get(doc, "replay");
     expect_conserved(sim, "sim");
+    expect_conserved(replay, "replay");
     expect_conserved(real, "real");
     cr_assert_eq(count(real, "requests"), count(sim, "requests"));
+    cr_assert_eq(count(real, "requests"), count(replay, "requests"));
     cr_assert_eq(count(real, "failed"), 0);
-    double gap = json_real_value(json_object_get(real, "attainment")) -
-                 json_real_value(json_object_get(sim, "attainment"));
+    double agreement = json_real_value(json_object_get(doc, "replay_agreement"));
     json_t *stages = json_object_get(json_object_get(doc, "runtime"), "stages");
     cr_assert(json_is_true(json_object_get(doc, "calibrated")));
     cr_assert_eq(json_array_size(stages), 2);
     cr_assert_gt(json_integer_value(json_object_get(json_array_get(stages, 1), "runs")), 0);
     json_decref(doc);
-    return gap;
+    return agreement;
 }
 
-Test(serve, short_run_conserves_requests_and_tracks_the_simulator)
+/* The runtime follows the simulator's rules: replayed on the run's own decision times and stage
+ * times, the simulator repeats the run's decisions and outcomes, whatever the machine's speed (a
+ * busy machine slows the stages, which the replay sees too). Only a race between a decision and a
+ * stage completion within microseconds of each other may go the other way: every request agreed
+ * in runs with another CPU-bound process on the machine. A runtime that departs from the rules
+ * (one that ignores an admission decision or reorders a stage's queue, say) misses many. Against
+ * the profile, the gap is the machine's noise, which bench/fidelity measures, not a test. */
+Test(serve, short_run_conserves_requests_and_follows_the_simulator)
 {
     const char *trace = bursty_trace(fx_tmpdir(), 0.4, 2, 6);
-    double gap = short_fidelity_run(trace);
-    /* The acceptance bound is 2 points (bench/fidelity, 20 s runs on a quiet machine). This is a
-     * 6 s smoke test on a shared VM whose speed swings by 30% within seconds, faster than one
-     * short run can calibrate away (stage factors of 1.66 at the start and 1.39 realized were
-     * seen in one run; gaps of -2 to -10 points in a noisy phase, 1 to 4 in a quiet one): it gets
-     * 10 points, and a second run when the first misses them. A runtime that does not track the
-     * simulator (one that ignores its admission decisions, say) misses by far more, twice. Under
-     * AddressSanitizer the instrumented loops slow some layers more than others and the
-     * comparison means little; the runs still have to account for every request. */
-#ifndef __SANITIZE_ADDRESS__
-    if (fabs(gap) > 0.10) {
-        cr_log_warn("real - simulated attainment %+.4f on the first run; running again", gap);
-        gap = short_fidelity_run(trace);
-    }
-    cr_assert(fabs(gap) <= 0.10, "real - simulated attainment %+.4f on two runs", gap);
-#else
-    (void)gap; /* sanitizers slow the layers unevenly: attainment is not compared */
-#endif
+    double agreement = short_fidelity_run(trace);
+    cr_assert(agreement >= 0.98, "the replay repeats %.2f%% of the requests", 100 * agreement);
 }
 
 Test(serve, overload_accounts_for_every_request_in_bounded_memory)

@@ -86,6 +86,12 @@ struct rt_report {
     double realized;
     size_t n_warm;
     struct rt_warm_report *warm; /* [n_warm] what the calibration is made of */
+    /* Per request, what a replay of the run needs (sim_replay.h): when the controller decided it
+     * (trace time; MX_NS_NEVER when it was never released), and how long each stage of its group
+     * took to run it (-1 where it did not run). */
+    uint32_t max_stages;
+    mx_ns *decided_ns; /* [results->n] */
+    mx_ns *stage_ns;   /* [results->n][max_stages] */
 };
 
 /* Check that plan can run on this machine with o (models in the zoo, a device per core for cpu,

@@ -24,6 +24,7 @@
 #define SIM_CONTROL_H
 
 #include "mx_time.h"
+#include "sim.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,7 +39,9 @@ struct sim_decision {
     int32_t group; /* global group index, -1 when no replica or dispatch refused */
     bool admitted; /* admitted by the chosen group (false when group is -1) */
     bool no_replica;
-    mx_ns ready_ns; /* earliest stage-0 start: decided + dispatch + exec */
+    mx_ns ready_ns;   /* earliest stage-0 start: decided + dispatch + exec */
+    mx_ns refused_ns; /* when not admitted: when it was refused (at the decision, or at its group
+                         after the dispatch overhead) */
     uint32_t n_stages;
     mx_ns *predicted_ns;     /* [n_stages] predicted stage finishes, when admitted (owned by the
                                 control, valid until the next decision) */
@@ -68,7 +71,15 @@ void sim_control_stage_done(struct sim_control *c, uint32_t g, uint32_t k, size_
  * failed (completed false: it leaves the stages it will not reach). */
 void sim_control_request_done(struct sim_control *c, uint32_t g, size_t i, bool completed);
 
-/* The world's overhead means, in the order of enum spec_overhead_term. */
-const mx_ns *sim_control_overheads(const struct sim_control *c);
+/* When request i is due at the controller (its arrival plus the client overhead), and when it
+ * could start stage 0 if deciding and handing it over took no time (plus the dispatch and exec
+ * overheads): trace time, the world's mean overheads. */
+mx_ns sim_control_decision_due(const struct sim_control *c, size_t i);
+mx_ns sim_control_ready_due(const struct sim_control *c, size_t i);
+
+/* Request i's outcome when its last stage ends at last_stage_ns: its finish for its client (after
+ * the reply overhead) in *finish_ns, and whether that is good or late. */
+enum sim_status sim_control_outcome(const struct sim_control *c, size_t i, mx_ns last_stage_ns,
+                                    mx_ns *finish_ns);
 
 #endif

@@ -13,5 +13,6 @@ const struct sim_dispatch_policy sim_dispatch_best_finish = {
     .needs_outstanding = SIM_BEST_FINISH_NEEDS_OUTSTANDING,
     .may_refuse = SIM_BEST_FINISH_MAY_REFUSE,
     .reads_inner_stages = SIM_BEST_FINISH_READS_INNER_STAGES,
+    .ranks_by_last_clock = false,
     .choose = choose,
 };

@@ -13,5 +13,6 @@ const struct sim_dispatch_policy sim_dispatch_earliest_free = {
     .needs_outstanding = SIM_EARLIEST_FREE_NEEDS_OUTSTANDING,
     .may_refuse = SIM_EARLIEST_FREE_MAY_REFUSE,
     .reads_inner_stages = SIM_EARLIEST_FREE_READS_INNER_STAGES,
+    .ranks_by_last_clock = true,
     .choose = choose,
 };

@@ -13,5 +13,6 @@ const struct sim_dispatch_policy sim_dispatch_least_outstanding = {
     .needs_outstanding = SIM_LEAST_OUTSTANDING_NEEDS_OUTSTANDING,
     .may_refuse = SIM_LEAST_OUTSTANDING_MAY_REFUSE,
     .reads_inner_stages = SIM_LEAST_OUTSTANDING_READS_INNER_STAGES,
+    .ranks_by_last_clock = false,
     .choose = choose,
 };

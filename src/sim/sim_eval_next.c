@@ -63,7 +63,7 @@ struct next_run {
     struct baseline *b;
     uint32_t stride;
     bool uniform;    /* the baseline's form */
-    bool skip_clean; /* the policy is earliest-free: see choose_among_changed */
+    bool skip_clean; /* the policy ranks by last stage clocks: see choose_among_changed */
     bool *changed;   /* [n_models] the model's replica keys differ from the baseline's */
     /* [replicas] by compare_replicas: */
     bool *added;         /* its group did not host its model in the baseline */
@@ -309,8 +309,8 @@ static inline mx_ns dirty_last_clock(const struct next_run *r, uint32_t key,
 }
 
 /* Where group key `before`, to which the baseline dispatched request i, is listed among its model's
- * replicas reps[0..n) now, if earliest-free may choose again among a few of them
- * (choose_among_changed); else -1. */
+ * replicas reps[0..n) now, if a policy that ranks by last stage clocks may choose again among a few
+ * of them (choose_among_changed); else -1. */
 static int32_t listed_at(const struct next_run *r, const struct sim_replica *reps, uint32_t n,
                          int32_t before)
 {
@@ -323,10 +323,10 @@ static int32_t listed_at(const struct next_run *r, const struct sim_replica *rep
     return at < n ? (int32_t)at : -1;
 }
 
-/* Earliest-free for request i, which the baseline dispatched to the group listed at `at` (key
- * `before`) when that group's last stage clock was rec[REC_DISPATCH] and every other group's at
- * least rec[REC_RIVAL] (the rival bound). Earliest-free picks the first replica whose last stage
- * frees earliest.
+/* The dispatch of request i under a policy that ranks by last stage clocks (ranks_by_last_clock:
+ * the first replica whose last stage frees earliest, earliest-free's rule), which the baseline
+ * dispatched to the group listed at `at` (key `before`) when that group's last stage clock was
+ * rec[REC_DISPATCH] and every other group's at least rec[REC_RIVAL] (the rival bound).
  *
  * It looks at `before` (at its dispatch clock if clean), the dirty groups and some others; every
  * group it leaves out is clean and hosted the model then, so it still has its clock of then, at or
@@ -602,7 +602,7 @@ static void next_run_init(struct next_run *r, struct sim_eval_state *s)
                            .b = &s->b,
                            .stride = s->b.stride,
                            .uniform = s->b.uniform,
-                           .skip_clean = e->dispatch == &sim_dispatch_earliest_free,
+                           .skip_clean = e->dispatch->ranks_by_last_clock,
                            .n_models = w->n_models};
     r->delays = sim__delays(w->overhead_ns);
     r->clock = MX_NEW_ARRAY(mx_ns, w->n_stages ? w->n_stages : 1);

@@ -3,8 +3,7 @@
 #include "sim_eval_int.h"
 
 #include "mx_alloc.h"
-#include "sim_dispatch_best_finish.h"
-#include "sim_dispatch_earliest_free.h"
+#include "sim_dispatch_inline.h"
 #include "sim_fast_step.h"
 
 #include <stdlib.h>
@@ -125,29 +124,34 @@ static inline __attribute__((always_inline)) void record(struct sim_eval_state *
     sim__baseline_layout(s);
 }
 
-static void record_earliest_free(struct sim_eval_state *s)
-{
-    record(s, sim__choose_earliest_free, SIM_EARLIEST_FREE_MAY_REFUSE, false);
-}
+/* One copy per policy and admission form, with the policy's choice inline. */
+#define SPECIALISE(name, NAME)                                                                     \
+    static void record_##name(struct sim_eval_state *s, bool uniform)                              \
+    {                                                                                              \
+        if (uniform)                                                                               \
+            record(s, sim__choose_##name, SIM_##NAME##_MAY_REFUSE, true);                          \
+        else                                                                                       \
+            record(s, sim__choose_##name, SIM_##NAME##_MAY_REFUSE, false);                         \
+    }
+SIM_DISPATCH_INLINE(SPECIALISE)
+#undef SPECIALISE
 
-static void record_earliest_free_uniform(struct sim_eval_state *s)
-{
-    record(s, sim__choose_earliest_free, SIM_EARLIEST_FREE_MAY_REFUSE, true);
-}
-
-static void record_best_finish(struct sim_eval_state *s)
-{
-    record(s, sim__choose_best_finish, SIM_BEST_FINISH_MAY_REFUSE, false);
-}
+#define ENTRY(name, NAME) {&sim_dispatch_##name, record_##name},
+static const struct {
+    const struct sim_dispatch_policy *policy;
+    void (*record)(struct sim_eval_state *s, bool uniform);
+} specialised[] = {SIM_DISPATCH_INLINE(ENTRY)};
+#undef ENTRY
 
 void sim__eval_record(struct sim_eval_state *s)
 {
     const struct sim_dispatch_policy *policy = s->e->dispatch;
     const bool uniform = sim__uniform_form(&s->w.segments[0], policy);
-    if (policy == &sim_dispatch_earliest_free)
-        (uniform ? record_earliest_free_uniform : record_earliest_free)(s);
-    else if (policy == &sim_dispatch_best_finish)
-        record_best_finish(s); /* never uniform: it reads every stage */
+    size_t k = 0;
+    while (k < sizeof(specialised) / sizeof(specialised[0]) && specialised[k].policy != policy)
+        k++;
+    if (k < sizeof(specialised) / sizeof(specialised[0]))
+        specialised[k].record(s, uniform);
     else
         record(s, policy->choose, policy->may_refuse, uniform);
     for (uint32_t g = 0; g < s->w.n_groups; g++)

@@ -15,9 +15,7 @@
 
 #include "mx_alloc.h"
 #include "sim_dispatch.h"
-#include "sim_dispatch_best_finish.h"
-#include "sim_dispatch_earliest_free.h"
-#include "sim_dispatch_least_outstanding.h"
+#include "sim_dispatch_inline.h"
 #include "sim_outstanding.h"
 
 #include <stdlib.h>
@@ -166,24 +164,19 @@ typedef void (*segment_fn)(const struct sim_world *, uint32_t, struct sim_result
 #define SPECIALISE(name, NAME)                                                                     \
     SPECIALISE_FORM(name, NAME, , false)                                                           \
     SPECIALISE_FORM(name, NAME, _uniform, true)
-SPECIALISE(least_outstanding, LEAST_OUTSTANDING)
-SPECIALISE(earliest_free, EARLIEST_FREE)
-SPECIALISE_FORM(best_finish, BEST_FINISH, , false)
+SIM_DISPATCH_INLINE(SPECIALISE)
 #undef SPECIALISE
 #undef SPECIALISE_FORM
 
-/* Per policy: the general copies, and the uniform ones of the policies that read no inner stage's
- * clock (best-finish predicts through every stage: sim__uniform_form never picks its NULLs). */
+/* Per policy: the general copies, and the uniform ones (which sim__uniform_form picks only for the
+ * policies that read no inner stage's clock). */
+#define ENTRY(name, NAME)                                                                          \
+    {&sim_dispatch_##name, run_##name, count_##name, run_##name##_uniform, count_##name##_uniform},
 static const struct {
     const struct sim_dispatch_policy *policy;
     segment_fn run, count, run_uniform, count_uniform;
-} specialised[] = {
-    {&sim_dispatch_least_outstanding, run_least_outstanding, count_least_outstanding,
-     run_least_outstanding_uniform, count_least_outstanding_uniform},
-    {&sim_dispatch_earliest_free, run_earliest_free, count_earliest_free, run_earliest_free_uniform,
-     count_earliest_free_uniform},
-    {&sim_dispatch_best_finish, run_best_finish, count_best_finish, NULL, NULL},
-};
+} specialised[] = {SIM_DISPATCH_INLINE(ENTRY)};
+#undef ENTRY
 
 static void run_any(const struct sim_world *w, uint32_t segment,
                     const struct sim_dispatch_policy *policy, struct sim_results *r,

@@ -3,7 +3,9 @@
  * A policy sees the controller's view of every group (stage clocks as the controller predicts them,
  * and outstanding request counts) and returns an index into the model's replica list, or -1 to
  * refuse the request. Ties go to the replica listed first (plan group order). Each policy lives in
- * its own file; sim_dispatch_find() looks them up by CLI name. */
+ * its own file: a header with its inline choice and flags, and its table entry; a new one adds a
+ * line to the table (sim_dispatch.c) and to the engines' list (sim_dispatch_inline.h).
+ * sim_dispatch_find() looks them up by CLI name. */
 #ifndef SIM_DISPATCH_H
 #define SIM_DISPATCH_H
 
@@ -34,6 +36,10 @@ struct sim_dispatch_policy {
     bool needs_outstanding;  /* engines maintain outstanding counts only for such policies */
     bool may_refuse;         /* whether choose() can return -1 (else one replica is a given) */
     bool reads_inner_stages; /* choose() reads stage clocks other than the last */
+    /* choose() returns the first replica whose group's last stage clock is least, and reads
+     * nothing else: the planner's incremental evaluator then reuses choices among groups whose
+     * clocks did not change (sim_eval_next.c); a test checks the claim on random views. */
+    bool ranks_by_last_clock;
     int32_t (*choose)(const struct sim_view *view, const struct sim_replica *replicas, uint32_t n,
                       const struct sim_dispatch_query *q);
 };

@@ -5,10 +5,10 @@
 
 #include <stdlib.h>
 
-bool pl_layout_valid(const struct pl_placement *p, uint32_t per_node)
+bool pl_layout_valid(const struct spec_placement *p, uint32_t per_node)
 {
     for (uint32_t g = 0; g < p->n_groups; g++) {
-        const struct pl_group *grp = &p->groups[g];
+        const struct spec_group *grp = &p->groups[g];
         for (int32_t k = 0; k < grp->pp; k++) {
             uint32_t first = grp->first_device + (uint32_t)(k * grp->op);
             uint32_t last = first + (uint32_t)grp->op - 1;
@@ -31,10 +31,10 @@ uint32_t pl_enumerate_configs(uint32_t devices, uint32_t per_node, uint32_t max_
             uint32_t op = size / pp;
             if (size % pp != 0 || pp > max_pp || op > max_op)
                 continue;
-            struct pl_placement layout;
+            struct spec_placement layout;
             pl_placement_layout(&layout, devices, size, (int32_t)op, (int32_t)pp);
             bool valid = pl_layout_valid(&layout, per_node);
-            pl_placement_release(&layout);
+            spec_placement_release(&layout);
             if (!valid)
                 continue;
             list = mx_realloc_array(list, n + 1, sizeof(*list));

@@ -60,7 +60,7 @@ int64_t pl_weight(const struct pl_context *c, uint32_t m, int32_t op, int32_t pp
     return -1;
 }
 
-int pl_check_fits(const struct pl_context *c, const struct pl_placement *layouts, uint32_t n)
+int pl_check_fits(const struct pl_context *c, const struct spec_placement *layouts, uint32_t n)
 {
     const struct spec_model_set *set = c->pb->models;
     int64_t budget = c->pb->cluster->mem_budget_bytes;
@@ -68,7 +68,7 @@ int pl_check_fits(const struct pl_context *c, const struct pl_placement *layouts
         int64_t smallest = -1;
         for (uint32_t l = 0; l < n; l++)
             for (uint32_t g = 0; g < layouts[l].n_groups; g++) {
-                const struct pl_group *grp = &layouts[l].groups[g];
+                const struct spec_group *grp = &layouts[l].groups[g];
                 int64_t w = pl_weight(c, m, grp->op, grp->pp);
                 if (w >= 0 && (smallest < 0 || w < smallest))
                     smallest = w;
@@ -99,31 +99,16 @@ int pl_score_compare(const struct pl_score *a, const struct pl_score *b)
     return (a->replicas > b->replicas) - (a->replicas < b->replicas);
 }
 
-static struct pl_score evaluate(struct sim_eval_state *s, const struct pl_placement *p,
-                                void (*run)(struct sim_eval_state *, uint32_t,
-                                            const struct sim_placement_group *,
-                                            struct sim_eval_result *),
-                                struct sim_eval_result *result)
-{
-    struct sim_placement_group *groups =
-        MX_NEW_ARRAY(struct sim_placement_group, p->n_groups ? p->n_groups : 1);
-    for (uint32_t g = 0; g < p->n_groups; g++)
-        groups[g] = (struct sim_placement_group){p->groups[g].first_device, p->groups[g].op,
-                                                 p->groups[g].pp, p->groups[g].n_models,
-                                                 p->groups[g].models};
-    run(s, p->n_groups, groups, result);
-    free(groups);
-    return (struct pl_score){result->good, result->mean_latency_s, pl_placement_replicas(p)};
-}
-
-struct pl_score pl_evaluate(struct sim_eval_state *s, const struct pl_placement *p,
+struct pl_score pl_evaluate(struct sim_eval_state *s, const struct spec_placement *p,
                             struct sim_eval_result *result)
 {
-    return evaluate(s, p, sim_eval_run, result);
+    sim_eval_run(s, p, result);
+    return (struct pl_score){result->good, result->mean_latency_s, spec_placement_replicas(p)};
 }
 
-struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct pl_placement *p,
+struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct spec_placement *p,
                                  struct sim_eval_result *result)
 {
-    return evaluate(s, p, sim_eval_run_next, result);
+    sim_eval_run_next(s, p, result);
+    return (struct pl_score){result->good, result->mean_latency_s, spec_placement_replicas(p)};
 }

@@ -37,7 +37,7 @@ static int64_t lightest(const struct pl_context *c, int32_t op, int32_t pp)
 
 /* The model the greedy adds to group g: among those that fit it and are not on it, the one with the
  * most unserved requests, the lower index at a tie (the first in AlpaServe's order). -1: none. */
-static int64_t best_model_for(const struct pl_context *c, const struct pl_group *g,
+static int64_t best_model_for(const struct pl_context *c, const struct spec_group *g,
                               const double *unserved, int64_t budget)
 {
     int64_t best = -1;
@@ -45,13 +45,13 @@ static int64_t best_model_for(const struct pl_context *c, const struct pl_group 
         if (best >= 0 && unserved[m] <= unserved[best])
             continue;
         int64_t w = pl_weight(c, m, g->op, g->pp);
-        if (w >= 0 && g->mem_used + w <= budget && !pl_group_has(g, m))
+        if (w >= 0 && g->mem_bytes + w <= budget && !spec_group_has(g, m))
             best = m;
     }
     return best;
 }
 
-bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
+bool pl_greedy_next(const struct pl_context *c, const struct spec_placement *p,
                     const struct sim_eval_result *r, uint32_t *g_out, uint32_t *m_out)
 {
     int64_t budget = c->pb->cluster->mem_budget_bytes;
@@ -69,13 +69,13 @@ bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
     int32_t op = 0, pp = 0;
     int64_t least = -1, best = -1;
     for (uint32_t gi = 0; gi < p->n_groups && best < 0; gi++) {
-        const struct pl_group *g = &p->groups[groups[gi].index];
+        const struct spec_group *g = &p->groups[groups[gi].index];
         if (g->op != op || g->pp != pp) {
             op = g->op;
             pp = g->pp;
             least = lightest(c, op, pp);
         }
-        if (least < 0 || g->mem_used + least > budget)
+        if (least < 0 || g->mem_bytes + least > budget)
             continue;
         best = best_model_for(c, g, unserved, budget);
         if (best >= 0) {
@@ -88,7 +88,7 @@ bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
     return best >= 0;
 }
 
-bool pl_greedy_step(const struct pl_context *c, struct sim_eval_state *s, struct pl_placement *p,
+bool pl_greedy_step(const struct pl_context *c, struct sim_eval_state *s, struct spec_placement *p,
                     struct pl_score *score, uint32_t *evaluations)
 {
     struct sim_eval_result r;
@@ -97,22 +97,22 @@ bool pl_greedy_step(const struct pl_context *c, struct sim_eval_state *s, struct
     uint32_t g, m;
     if (!pl_greedy_next(c, p, &r, &g, &m))
         return false;
-    pl_group_add(&p->groups[g], m, pl_weight(c, m, p->groups[g].op, p->groups[g].pp));
+    spec_group_add(&p->groups[g], m, pl_weight(c, m, p->groups[g].op, p->groups[g].pp));
     pl_placement_normalize(p);
     return true;
 }
 
-double pl_fill_progress(const struct pl_context *c, const struct pl_placement *p)
+double pl_fill_progress(const struct pl_context *c, const struct spec_placement *p)
 {
     const double budget = (double)c->pb->cluster->mem_budget_bytes * p->n_groups;
     double used = 0;
     for (uint32_t g = 0; g < p->n_groups; g++)
-        used += (double)p->groups[g].mem_used;
+        used += (double)p->groups[g].mem_bytes;
     return budget > 0 ? used / budget : 1;
 }
 
 static struct pl_score fill_greedy(const struct pl_context *c, struct sim_eval_state *s,
-                                   struct pl_placement *p, uint32_t *evaluations)
+                                   struct spec_placement *p, uint32_t *evaluations)
 {
     struct pl_score score;
     while (pl_greedy_step(c, s, p, &score, evaluations))
@@ -122,11 +122,11 @@ static struct pl_score fill_greedy(const struct pl_context *c, struct sim_eval_s
 
 /* A placement's identity for the beam's visited set: a 64-bit hash of its normalised groups
  * (configs and model lists). Two different placements colliding is a 2^-64 event. */
-static uint64_t placement_hash(const struct pl_placement *p)
+static uint64_t placement_hash(const struct spec_placement *p)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (uint32_t g = 0; g < p->n_groups; g++) {
-        const struct pl_group *grp = &p->groups[g];
+        const struct spec_group *grp = &p->groups[g];
         uint64_t words[3] = {(uint64_t)grp->op << 32 | (uint32_t)grp->pp, grp->first_device,
                              grp->n_models};
         for (int k = 0; k < 3; k++)
@@ -166,7 +166,7 @@ static bool visit(struct visited *v, uint64_t h)
 
 struct beam_scoring {
     const struct pl_context *c;
-    const struct pl_placement *candidates;
+    const struct spec_placement *candidates;
     struct pl_score *scores;
 };
 
@@ -193,36 +193,36 @@ static void score_candidate(uint32_t item, struct sim_eval_state *s, void *arg)
 /* AlpaServe's beam search: expand every member by every feasible pair (memory strictly under the
  * budget, as its code has it), score the new placements, keep the best `width`, return the best
  * seen (the starting placement included). */
-static struct pl_score fill_beam(const struct pl_context *c, struct pl_placement *p, uint32_t width,
-                                 uint32_t *evaluations)
+static struct pl_score fill_beam(const struct pl_context *c, struct spec_placement *p,
+                                 uint32_t width, uint32_t *evaluations)
 {
     int64_t budget = c->pb->cluster->mem_budget_bytes;
-    struct pl_placement *beam = MX_NEW_ARRAY(struct pl_placement, width);
+    struct spec_placement *beam = MX_NEW_ARRAY(struct spec_placement, width);
     uint32_t n_beam = 1;
-    pl_placement_copy(&beam[0], p);
-    struct pl_placement best;
-    pl_placement_copy(&best, p);
+    spec_placement_copy(&beam[0], p);
+    struct spec_placement best;
+    spec_placement_copy(&best, p);
     struct pl_score best_score;
     struct beam_scoring start = {c, p, &best_score};
     pl_parallel(1, 1, c->eval, score_candidate, &start);
     (*evaluations)++;
     struct visited visited = {0};
     for (;;) {
-        struct pl_placement *next = NULL;
+        struct spec_placement *next = NULL;
         uint32_t n_next = 0, cap = 0;
         for (uint32_t b = 0; b < n_beam; b++)
             for (uint32_t g = 0; g < beam[b].n_groups; g++)
                 for (uint32_t m = 0; m < c->n_models; m++) {
-                    const struct pl_group *grp = &beam[b].groups[g];
+                    const struct spec_group *grp = &beam[b].groups[g];
                     int64_t w = pl_weight(c, m, grp->op, grp->pp);
-                    if (w < 0 || grp->mem_used + w >= budget || pl_group_has(grp, m))
+                    if (w < 0 || grp->mem_bytes + w >= budget || spec_group_has(grp, m))
                         continue;
-                    struct pl_placement cand;
-                    pl_placement_copy(&cand, &beam[b]);
-                    pl_group_add(&cand.groups[g], m, w);
+                    struct spec_placement cand;
+                    spec_placement_copy(&cand, &beam[b]);
+                    spec_group_add(&cand.groups[g], m, w);
                     pl_placement_normalize(&cand);
                     if (!visit(&visited, placement_hash(&cand))) {
-                        pl_placement_release(&cand);
+                        spec_placement_release(&cand);
                         continue;
                     }
                     if (n_next == cap) {
@@ -244,39 +244,39 @@ static struct pl_score fill_beam(const struct pl_context *c, struct pl_placement
             order[k] = (struct ranked_candidate){scores[k], k};
         qsort(order, n_next, sizeof(*order), by_score_desc);
         for (uint32_t b = 0; b < n_beam; b++)
-            pl_placement_release(&beam[b]);
+            spec_placement_release(&beam[b]);
         n_beam = n_next < width ? n_next : width;
         for (uint32_t b = 0; b < n_beam; b++) {
             uint32_t k = order[b].index;
-            pl_placement_copy(&beam[b], &next[k]);
+            spec_placement_copy(&beam[b], &next[k]);
             if (pl_score_compare(&scores[k], &best_score) > 0) {
                 best_score = scores[k];
-                pl_placement_release(&best);
-                pl_placement_copy(&best, &next[k]);
+                spec_placement_release(&best);
+                spec_placement_copy(&best, &next[k]);
             }
         }
         for (uint32_t k = 0; k < n_next; k++)
-            pl_placement_release(&next[k]);
+            spec_placement_release(&next[k]);
         free(next);
         free(order);
         free(scores);
     }
     for (uint32_t b = 0; b < n_beam; b++)
-        pl_placement_release(&beam[b]);
+        spec_placement_release(&beam[b]);
     free(beam);
     free(visited.slots);
-    pl_placement_release(p);
+    spec_placement_release(p);
     *p = best;
     return best_score;
 }
 
 struct pl_score pl_fill(const struct pl_context *c, struct sim_eval_state *s,
-                        struct pl_placement *p, uint32_t beam, uint32_t *evaluations)
+                        struct spec_placement *p, uint32_t beam, uint32_t *evaluations)
 {
     return beam > 1 ? fill_beam(c, p, beam, evaluations) : fill_greedy(c, s, p, evaluations);
 }
 
-void pl_fill_round_robin(const struct pl_context *c, struct pl_placement *p)
+void pl_fill_round_robin(const struct pl_context *c, struct spec_placement *p)
 {
     int64_t budget = c->pb->cluster->mem_budget_bytes;
     uint32_t g = 0;
@@ -284,10 +284,10 @@ void pl_fill_round_robin(const struct pl_context *c, struct pl_placement *p)
     while (found) {
         found = false;
         for (uint32_t m = 0; m < c->n_models; m++) {
-            struct pl_group *grp = &p->groups[g];
+            struct spec_group *grp = &p->groups[g];
             int64_t w = pl_weight(c, m, grp->op, grp->pp);
-            if (w >= 0 && grp->mem_used + w <= budget && !pl_group_has(grp, m)) {
-                pl_group_add(grp, m, w);
+            if (w >= 0 && grp->mem_bytes + w <= budget && !spec_group_has(grp, m)) {
+                spec_group_add(grp, m, w);
                 found = true;
                 g = (g + 1) % p->n_groups;
             }

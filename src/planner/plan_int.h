@@ -4,39 +4,20 @@
 
 #include "planner.h"
 #include "sim_eval.h"
+#include "spec_placement.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-/* A group being filled: a config, its devices, and the models it hosts (kept sorted ascending). */
-struct pl_group {
-    int32_t op, pp;
-    uint32_t first_device; /* devices first_device .. first_device + op * pp - 1 */
-    uint32_t n_models, cap;
-    uint32_t *models;
-    int64_t mem_used; /* per-device weight bytes of its models */
-};
-
-/* A placement under construction. */
-struct pl_placement {
-    uint32_t n_groups;
-    struct pl_group *groups;
-};
-
 /* Empty groups: n_regular of (1, op, pp), then pure pipelines (1, 1, 2^k) over the remaining
  * devices, one per set bit of `remaining`, smallest first (AlpaServe's layout), on consecutive
  * devices from 0. */
-void pl_placement_layout(struct pl_placement *p, uint32_t devices, uint32_t group_size, int32_t op,
-                         int32_t pp);
-void pl_placement_copy(struct pl_placement *dst, const struct pl_placement *src);
-void pl_placement_release(struct pl_placement *p);
-uint32_t pl_placement_replicas(const struct pl_placement *p);
-bool pl_group_has(const struct pl_group *g, uint32_t model);
-void pl_group_add(struct pl_group *g, uint32_t model, int64_t bytes);
+void pl_placement_layout(struct spec_placement *p, uint32_t devices, uint32_t group_size,
+                         int32_t op, int32_t pp);
 
 /* Renumber groups in lexicographic order of their sorted model lists (stable for equal lists):
  * AlpaServe's normalisation, which also fixes the order dispatch breaks ties in. */
-void pl_placement_normalize(struct pl_placement *p);
+void pl_placement_normalize(struct spec_placement *p);
 
 /* What a search works with: the problem, an evaluator over a workload, and per-model weights. */
 struct pl_context {
@@ -60,7 +41,7 @@ int64_t pl_weight(const struct pl_context *c, uint32_t m, int32_t op, int32_t pp
 
 /* Check that every model fits alone in some group of one of the n layouts; else MX_EINPUT naming
  * the model, its smallest size there and the budget. */
-int pl_check_fits(const struct pl_context *c, const struct pl_placement *layouts, uint32_t n);
+int pl_check_fits(const struct pl_context *c, const struct spec_placement *layouts, uint32_t n);
 
 /* How the search ranks placements: more good requests, then a lower mean latency (AlpaServe's,
  * refused requests counting 0), then more replicas. AlpaServe adds the three with weights 1, -1e-4
@@ -76,36 +57,36 @@ struct pl_score {
 int pl_score_compare(const struct pl_score *a, const struct pl_score *b);
 
 /* Simulate p on the workload of s's evaluator and score it. */
-struct pl_score pl_evaluate(struct sim_eval_state *s, const struct pl_placement *p,
+struct pl_score pl_evaluate(struct sim_eval_state *s, const struct spec_placement *p,
                             struct sim_eval_result *result);
 
 /* The same, computed incrementally from s's previous evaluation (sim_eval_run_next): for a
  * sequence of placements that each differ a little from the one before. */
-struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct pl_placement *p,
+struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct spec_placement *p,
                                  struct sim_eval_result *result);
 
 /* The (group, model) pair AlpaServe's greedy adds to p next, given r, p's evaluation: models by
  * unserved requests (most first), groups by requests received (fewest first), ties to the lower
  * index; the first pair in that order where the model is not on the group and fits its memory
  * (<= the budget). False when nothing fits. */
-bool pl_greedy_next(const struct pl_context *c, const struct pl_placement *p,
+bool pl_greedy_next(const struct pl_context *c, const struct spec_placement *p,
                     const struct sim_eval_result *r, uint32_t *group, uint32_t *model);
 
 /* One step of AlpaServe's greedy: evaluate p (s holds the previous step's run), score it in
  * *score, and add the pair pl_greedy_next() picks. False when nothing fits: p is then final. */
-bool pl_greedy_step(const struct pl_context *c, struct sim_eval_state *s, struct pl_placement *p,
+bool pl_greedy_step(const struct pl_context *c, struct sim_eval_state *s, struct spec_placement *p,
                     struct pl_score *score, uint32_t *evaluations);
 
 /* The share of p's memory in use, in [0, 1]: how far a fill has gone. */
-double pl_fill_progress(const struct pl_context *c, const struct pl_placement *p);
+double pl_fill_progress(const struct pl_context *c, const struct spec_placement *p);
 
 /* Fill p by AlpaServe's greedy (beam <= 1) or by beam search of width beam, until nothing fits.
  * Returns the final score; *evaluations counts simulations. */
 struct pl_score pl_fill(const struct pl_context *c, struct sim_eval_state *s,
-                        struct pl_placement *p, uint32_t beam, uint32_t *evaluations);
+                        struct spec_placement *p, uint32_t beam, uint32_t *evaluations);
 
 /* Fill p round robin over the groups (AlpaServe's replica_placement_round_robin). */
-void pl_fill_round_robin(const struct pl_context *c, struct pl_placement *p);
+void pl_fill_round_robin(const struct pl_context *c, struct spec_placement *p);
 
 /* Run work(item, state, arg) for items 0 .. n - 1 on up to `threads` threads, each thread with its
  * own evaluation state over eval (NULL states when eval is NULL: the items bring their own).
@@ -140,13 +121,13 @@ uint32_t pl_enumerate_configs(uint32_t devices, uint32_t per_node, uint32_t max_
                               struct pl_config **out);
 
 /* Whether every tensor-parallel stage of p lies inside one node. */
-bool pl_layout_valid(const struct pl_placement *p, uint32_t per_node);
+bool pl_layout_valid(const struct spec_placement *p, uint32_t per_node);
 
 /* The alpaserve search over `devices` devices of context c: the best filled layout of every
  * pl_enumerate_configs() config in *best (configs on threads). With check_fits, a model that fits
  * no group of any layout is an error; without, it stays unplaced. */
 int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const struct plan_params *pa,
-                        bool check_fits, struct pl_placement *best, uint32_t *evaluations);
+                        bool check_fits, struct spec_placement *best, uint32_t *evaluations);
 
 /* alpaserve-sep's buckets: scanning the models in order, each joins the first bucket whose first
  * member's single-device latency L is within 38% of its own (|L_m - L| / L < 0.38), else opens
@@ -178,10 +159,10 @@ uint32_t pl_filter_splits(const struct pl_splits *all, const double *rate, const
                           uint32_t **kept);
 
 /* The plan for placement p (one segment), with its metrics recorded. */
-struct spec_plan *pl_to_plan(const struct pl_context *c, const struct pl_placement *p);
+struct spec_plan *pl_to_plan(const struct pl_context *c, const struct spec_placement *p);
 
 /* Score the final placement p into *outcome and make its plan. */
-int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct pl_placement *p,
+int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct spec_placement *p,
               uint32_t evaluations, struct spec_plan **out, struct plan_outcome *outcome);
 
 /* Simulate a finished plan on pb's training workload as the planner scores (the fast path, random
@@ -198,6 +179,6 @@ void pl_record(struct spec_plan *plan, const char *policy, const struct plan_pro
  * *out. */
 void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint32_t devices,
                      uint32_t size, int32_t op, int32_t pp, bool round_robin, uint32_t beam,
-                     struct pl_placement *out, uint32_t *evaluations);
+                     struct spec_placement *out, uint32_t *evaluations);
 
 #endif

@@ -9,86 +9,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pl_placement_layout(struct pl_placement *p, uint32_t devices, uint32_t group_size, int32_t op,
-                         int32_t pp)
+void pl_placement_layout(struct spec_placement *p, uint32_t devices, uint32_t group_size,
+                         int32_t op, int32_t pp)
 {
     uint32_t regular = devices / group_size, remaining = devices % group_size;
     uint32_t extra = (uint32_t)__builtin_popcount(remaining);
     p->n_groups = regular + extra;
-    p->groups = MX_NEW_ARRAY(struct pl_group, p->n_groups ? p->n_groups : 1);
+    p->groups = MX_NEW_ARRAY(struct spec_group, p->n_groups ? p->n_groups : 1);
     uint32_t device = 0, g = 0;
     for (; g < regular; g++, device += group_size)
-        p->groups[g] = (struct pl_group){.op = op, .pp = pp, .first_device = device};
+        p->groups[g] = (struct spec_group){.op = op, .pp = pp, .first_device = device};
     for (uint32_t size = 1; size <= remaining; size *= 2)
         if (remaining & size) {
             p->groups[g++] =
-                (struct pl_group){.op = 1, .pp = (int32_t)size, .first_device = device};
+                (struct spec_group){.op = 1, .pp = (int32_t)size, .first_device = device};
             device += size;
         }
 }
 
-void pl_placement_copy(struct pl_placement *dst, const struct pl_placement *src)
-{
-    dst->n_groups = src->n_groups;
-    dst->groups = MX_NEW_ARRAY(struct pl_group, src->n_groups ? src->n_groups : 1);
-    for (uint32_t g = 0; g < src->n_groups; g++) {
-        dst->groups[g] = src->groups[g];
-        dst->groups[g].cap = src->groups[g].n_models;
-        dst->groups[g].models = MX_NEW_ARRAY(uint32_t, dst->groups[g].cap ? dst->groups[g].cap : 1);
-        if (src->groups[g].n_models > 0)
-            memcpy(dst->groups[g].models, src->groups[g].models,
-                   src->groups[g].n_models * sizeof(uint32_t));
-    }
-}
-
-void pl_placement_release(struct pl_placement *p)
-{
-    for (uint32_t g = 0; g < p->n_groups; g++)
-        free(p->groups[g].models);
-    free(p->groups);
-    p->groups = NULL;
-    p->n_groups = 0;
-}
-
-uint32_t pl_placement_replicas(const struct pl_placement *p)
-{
-    uint32_t n = 0;
-    for (uint32_t g = 0; g < p->n_groups; g++)
-        n += p->groups[g].n_models;
-    return n;
-}
-
-bool pl_group_has(const struct pl_group *g, uint32_t model)
-{
-    uint32_t lo = 0, hi = g->n_models;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (g->models[mid] < model)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < g->n_models && g->models[lo] == model;
-}
-
-void pl_group_add(struct pl_group *g, uint32_t model, int64_t bytes)
-{
-    if (g->n_models == g->cap) {
-        g->cap = g->cap ? 2 * g->cap : 8;
-        g->models = mx_realloc_array(g->models, g->cap, sizeof(uint32_t));
-    }
-    uint32_t at = g->n_models;
-    while (at > 0 && g->models[at - 1] > model) {
-        g->models[at] = g->models[at - 1];
-        at--;
-    }
-    g->models[at] = model;
-    g->n_models++;
-    g->mem_used += bytes;
-}
-
 /* Lexicographic order of sorted model lists, as Python compares tuples: a prefix comes first. */
-static int compare_models(const struct pl_group *a, const struct pl_group *b)
+static int compare_models(const struct spec_group *a, const struct spec_group *b)
 {
     uint32_t n = a->n_models < b->n_models ? a->n_models : b->n_models;
     for (uint32_t k = 0; k < n; k++)
@@ -97,11 +37,11 @@ static int compare_models(const struct pl_group *a, const struct pl_group *b)
     return (a->n_models > b->n_models) - (a->n_models < b->n_models);
 }
 
-void pl_placement_normalize(struct pl_placement *p)
+void pl_placement_normalize(struct spec_placement *p)
 {
     /* Insertion sort: stable, and after one greedy step only one group is out of place. */
     for (uint32_t i = 1; i < p->n_groups; i++) {
-        struct pl_group g = p->groups[i];
+        struct spec_group g = p->groups[i];
         uint32_t j = i;
         while (j > 0 && compare_models(&p->groups[j - 1], &g) > 0) {
             p->groups[j] = p->groups[j - 1];
@@ -111,7 +51,7 @@ void pl_placement_normalize(struct pl_placement *p)
     }
 }
 
-struct spec_plan *pl_to_plan(const struct pl_context *c, const struct pl_placement *pl)
+struct spec_plan *pl_to_plan(const struct pl_context *c, const struct spec_placement *pl)
 {
     const struct spec_model_set *set = c->pb->models;
     struct spec_plan *p = MX_NEW(struct spec_plan);
@@ -130,7 +70,7 @@ struct spec_plan *pl_to_plan(const struct pl_context *c, const struct pl_placeme
     s->n_groups = pl->n_groups;
     s->groups = MX_NEW_ARRAY(struct spec_plan_group, pl->n_groups ? pl->n_groups : 1);
     for (uint32_t g = 0; g < pl->n_groups; g++) {
-        const struct pl_group *src = &pl->groups[g];
+        const struct spec_group *src = &pl->groups[g];
         struct spec_plan_group *dst = &s->groups[g];
         *dst = (struct spec_plan_group){.id = (int32_t)g, .dp = 1, .op = src->op, .pp = src->pp};
         dst->n_devices = (uint32_t)(src->op * src->pp);
@@ -146,7 +86,7 @@ struct spec_plan *pl_to_plan(const struct pl_context *c, const struct pl_placeme
     for (uint32_t m = 0; m < set->n; m++) {
         bool placed = false;
         for (uint32_t g = 0; g < pl->n_groups && !placed; g++)
-            placed = pl_group_has(&pl->groups[g], m);
+            placed = spec_group_has(&pl->groups[g], m);
         if (!placed)
             mx_json_append(unplaced, json_string(set->models[m].name));
     }

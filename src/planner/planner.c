@@ -58,7 +58,7 @@ int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
     return policy->solve(pb, pa, out, outcome);
 }
 
-int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct pl_placement *p,
+int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct spec_placement *p,
               uint32_t evaluations, struct spec_plan **out, struct plan_outcome *outcome)
 {
     struct sim_eval_result r;
@@ -66,7 +66,7 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
     outcome->attainment = r.attainment;
     outcome->mean_latency_s = r.mean_latency_s;
     outcome->groups = p->n_groups;
-    outcome->replicas = pl_placement_replicas(p);
+    outcome->replicas = spec_placement_replicas(p);
     outcome->evaluations = evaluations + 1;
     *out = pl_to_plan(c, p);
     return MX_OK;

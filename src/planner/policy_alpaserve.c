@@ -10,7 +10,8 @@
 struct config_search {
     const struct pl_context *c;
     uint32_t n, beam;
-    struct pl_placement *placements; /* [n] each config's layout, by group size, filled in place */
+    struct spec_placement
+        *placements; /* [n] each config's layout, by group size, filled in place */
     struct pl_score *scores;
     uint32_t *evaluations;
 };
@@ -36,7 +37,7 @@ static double fill_config_progress(uint32_t item, void *arg)
 }
 
 int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const struct plan_params *pa,
-                        bool check_fits, struct pl_placement *best, uint32_t *evaluations)
+                        bool check_fits, struct spec_placement *best, uint32_t *evaluations)
 {
     struct pl_config *configs = NULL;
     uint32_t n = pl_enumerate_configs(devices, c->pb->cluster->devices_per_node, pa->max_op,
@@ -46,7 +47,7 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
     struct config_search cs = {c,
                                n,
                                pa->beam,
-                               MX_NEW_ARRAY(struct pl_placement, n),
+                               MX_NEW_ARRAY(struct spec_placement, n),
                                MX_NEW_ARRAY(struct pl_score, n),
                                MX_NEW_ARRAY(uint32_t, n)};
     for (uint32_t k = 0; k < n; k++)
@@ -67,7 +68,7 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
     }
     for (uint32_t k = 0; k < n; k++)
         if (k != chosen)
-            pl_placement_release(&cs.placements[k]);
+            spec_placement_release(&cs.placements[k]);
     free(cs.placements);
     free(cs.scores);
     free(cs.evaluations);
@@ -81,7 +82,7 @@ static int solve_alpaserve(const struct plan_problem *pb, const struct plan_para
     int rc = pl_context_init(&c, pb, pb->train);
     if (rc < 0)
         return rc;
-    struct pl_placement best;
+    struct spec_placement best;
     uint32_t evaluations = 0;
     if ((rc = pl_alpaserve_search(&c, pb->cluster->devices, pa, true, &best, &evaluations)) ==
         MX_OK) {
@@ -90,7 +91,7 @@ static int solve_alpaserve(const struct plan_problem *pb, const struct plan_para
         if (rc == MX_OK)
             pl_record(*out, "alpaserve", pb, pa, outcome);
         sim_eval_state_free(s);
-        pl_placement_release(&best);
+        spec_placement_release(&best);
     }
     pl_context_release(&c);
     return rc;

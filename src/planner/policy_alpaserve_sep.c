@@ -21,7 +21,7 @@ struct bucket {
     struct wl_trace *trace;    /* the training requests of its models, renumbered */
     struct plan_problem pb;
     struct pl_context c;
-    struct pl_placement *solved; /* [devices + 1] solution on that many devices, memoised */
+    struct spec_placement *solved; /* [devices + 1] solution on that many devices, memoised */
     bool *have;
 };
 
@@ -76,7 +76,7 @@ static int prepare_bucket(const struct plan_problem *pb, struct separation *sep,
     b->pb = *pb;
     b->pb.models = &b->set;
     b->pb.train = b->trace;
-    b->solved = MX_NEW_ARRAY(struct pl_placement, (size_t)pb->cluster->devices + 1);
+    b->solved = MX_NEW_ARRAY(struct spec_placement, (size_t)pb->cluster->devices + 1);
     b->have = MX_NEW_ARRAY(bool, (size_t)pb->cluster->devices + 1);
     return pl_context_init(&b->c, &b->pb, b->trace);
 }
@@ -87,7 +87,7 @@ static void release_separation(struct separation *sep, uint32_t devices)
         struct bucket *b = &sep->buckets[j];
         for (uint32_t d = 0; b->solved && d <= devices; d++)
             if (b->have[d])
-                pl_placement_release(&b->solved[d]);
+                spec_placement_release(&b->solved[d]);
         free(b->solved);
         free(b->have);
         if (b->c.eval)
@@ -103,7 +103,7 @@ static void release_separation(struct separation *sep, uint32_t devices)
 
 /* Concatenate the buckets' solutions for one split into a placement of the whole cluster. */
 static int assemble(const struct plan_params *pa, struct separation *sep, const uint32_t *parts,
-                    struct pl_placement *out, uint32_t *evaluations)
+                    struct spec_placement *out, uint32_t *evaluations)
 {
     out->n_groups = 0;
     out->groups = NULL;
@@ -119,11 +119,11 @@ static int assemble(const struct plan_params *pa, struct separation *sep, const 
                 return rc;
             b->have[d] = true;
         }
-        const struct pl_placement *part = &b->solved[d];
+        const struct spec_placement *part = &b->solved[d];
         out->groups =
             mx_realloc_array(out->groups, out->n_groups + part->n_groups + 1, sizeof(*out->groups));
         for (uint32_t g = 0; g < part->n_groups; g++) {
-            struct pl_group *grp = &out->groups[out->n_groups++];
+            struct spec_group *grp = &out->groups[out->n_groups++];
             *grp = part->groups[g];
             grp->first_device += offset;
             grp->cap = grp->n_models;
@@ -138,7 +138,7 @@ static int assemble(const struct plan_params *pa, struct separation *sep, const 
 
 /* Try every kept split; *best (scored *best_score) becomes the best of them and itself. */
 static int try_splits(const struct plan_problem *pb, const struct plan_params *pa,
-                      struct separation *sep, struct sim_eval_state *s, struct pl_placement *best,
+                      struct separation *sep, struct sim_eval_state *s, struct spec_placement *best,
                       struct pl_score *best_score, uint32_t *evaluations)
 {
     int rc = MX_OK;
@@ -150,17 +150,17 @@ static int try_splits(const struct plan_problem *pb, const struct plan_params *p
     pl_enumerate_splits(pb->cluster->devices, sep->n, pb->cluster->devices_per_node, &all);
     uint32_t *kept = NULL, n_kept = pl_filter_splits(&all, sep->rate, sep->latency_s, &kept);
     for (uint32_t k = 0; k < n_kept && rc == MX_OK; k++) {
-        struct pl_placement candidate;
+        struct spec_placement candidate;
         rc = assemble(pa, sep, all.parts + (size_t)kept[k] * sep->n, &candidate, evaluations);
         if (rc < 0) {
-            pl_placement_release(&candidate);
+            spec_placement_release(&candidate);
             break;
         }
         /* Each bucket was laid out as if its part began a node; a part that begins mid-node (a
          * partial part before it) can put a tensor-parallel stage across a node boundary. Such a
          * split is no candidate. */
         if (!pl_layout_valid(&candidate, pb->cluster->devices_per_node)) {
-            pl_placement_release(&candidate);
+            spec_placement_release(&candidate);
             continue;
         }
         struct sim_eval_result r;
@@ -168,10 +168,10 @@ static int try_splits(const struct plan_problem *pb, const struct plan_params *p
         (*evaluations)++;
         if (pl_score_compare(&score, best_score) > 0) {
             *best_score = score;
-            pl_placement_release(best);
+            spec_placement_release(best);
             *best = candidate;
         } else {
-            pl_placement_release(&candidate);
+            spec_placement_release(&candidate);
         }
     }
     free(kept);
@@ -185,7 +185,7 @@ static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_
     struct pl_context c;
     struct separation sep = {0};
     uint32_t evaluations = 0, devices = pb->cluster->devices;
-    struct pl_placement best = {0};
+    struct spec_placement best = {0};
     int rc = pl_context_init(&c, pb, pb->train);
     if (rc < 0)
         return rc;
@@ -208,7 +208,7 @@ static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_
             pl_record(*out, "alpaserve-sep", pb, pa, outcome);
     }
     release_separation(&sep, devices);
-    pl_placement_release(&best);
+    spec_placement_release(&best);
     sim_eval_state_free(s);
     pl_context_release(&c);
     return rc;

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 struct window {
-    struct pl_placement placement;
+    struct spec_placement placement;
     bool solved; /* false: no requests, the previous window's placement stays */
     uint32_t evaluations;
     int rc;
@@ -159,10 +159,10 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     struct pl_context c;
     if ((rc = pl_context_init(&c, pb, t)) < 0)
         return rc;
-    struct pl_placement layout;
+    struct spec_placement layout;
     pl_placement_layout(&layout, pb->cluster->devices, 1, 1, 1);
     if ((rc = pl_check_fits(&c, &layout, 1)) < 0) {
-        pl_placement_release(&layout);
+        spec_placement_release(&layout);
         pl_context_release(&c);
         return rc;
     }
@@ -172,7 +172,7 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     pl_parallel(ws.n, pb->threads, NULL, solve_window, &ws);
 
     struct spec_plan *plan = NULL;
-    const struct pl_placement *current = &layout; /* empty until a window has requests */
+    const struct spec_placement *current = &layout; /* empty until a window has requests */
     for (uint32_t k = 0; k < ws.n && rc == MX_OK; k++) {
         struct window *win = &ws.w[k];
         if ((rc = win->rc) < 0)
@@ -180,7 +180,7 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
         if (win->solved)
             current = &win->placement;
         outcome->evaluations += win->evaluations;
-        uint32_t replicas = pl_placement_replicas(current);
+        uint32_t replicas = spec_placement_replicas(current);
         if (replicas > outcome->replicas)
             outcome->replicas = replicas; /* the most any window holds */
         struct spec_plan *single = pl_to_plan(&c, current);
@@ -194,9 +194,9 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     }
     for (uint32_t k = 0; k < ws.n; k++)
         if (ws.w[k].solved)
-            pl_placement_release(&ws.w[k].placement);
+            spec_placement_release(&ws.w[k].placement);
     free(ws.w);
-    pl_placement_release(&layout);
+    spec_placement_release(&layout);
     pl_context_release(&c);
     if (rc == MX_OK && pa->swap_cost)
         rc = charge_swaps(pb, plan);

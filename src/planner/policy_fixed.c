@@ -11,7 +11,7 @@
 
 void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint32_t devices,
                      uint32_t size, int32_t op, int32_t pp, bool round_robin, uint32_t beam,
-                     struct pl_placement *out, uint32_t *evaluations)
+                     struct spec_placement *out, uint32_t *evaluations)
 {
     pl_placement_layout(out, devices, size, op, pp);
     if (round_robin)
@@ -42,20 +42,20 @@ static int solve_fixed(const struct plan_problem *pb, const struct plan_params *
                         "%s: profile %s has the config (1, 1, %u) for none of the models", name,
                         pb->db_path, size);
     }
-    struct pl_placement layout;
+    struct spec_placement layout;
     pl_placement_layout(&layout, devices, size, 1, (int32_t)size);
     rc = pl_check_fits(&c, &layout, 1);
-    pl_placement_release(&layout);
+    spec_placement_release(&layout);
     if (rc == MX_OK) {
         struct sim_eval_state *s = sim_eval_state_new(c.eval);
-        struct pl_placement p;
+        struct spec_placement p;
         uint32_t evaluations = 0;
         pl_solve_layout(&c, s, devices, size, 1, (int32_t)size, round_robin, pa->beam, &p,
                         &evaluations);
         rc = pl_finish(&c, s, &p, evaluations, out, outcome);
         if (rc == MX_OK)
             pl_record(*out, name, pb, pa, outcome);
-        pl_placement_release(&p);
+        spec_placement_release(&p);
         sim_eval_state_free(s);
     }
     pl_context_release(&c);

@@ -9,6 +9,7 @@
 #include "sim_dispatch.h"
 #include "sim_eval_int.h"
 #include "sim_fast_step.h"
+#include "spec_placement.h"
 #include "spec_profile.h"
 #include "wl_trace.h"
 
@@ -168,10 +169,11 @@ static void reserve(struct sim_eval_state *s, uint32_t n_groups, uint32_t n_repl
     }
 }
 
-void sim__eval_place(struct sim_eval_state *s, uint32_t n_groups,
-                     const struct sim_placement_group *groups)
+void sim__eval_place(struct sim_eval_state *s, const struct spec_placement *p)
 {
     const struct sim_eval *e = s->e;
+    const uint32_t n_groups = p->n_groups;
+    const struct spec_group *groups = p->groups;
     uint32_t n_replicas = 0;
     for (uint32_t g = 0; g < n_groups; g++)
         n_replicas += groups[g].n_models;
@@ -181,15 +183,16 @@ void sim__eval_place(struct sim_eval_state *s, uint32_t n_groups,
         s->key_seen = MX_NEW_ARRAY(uint32_t, e->key_limit ? e->key_limit : 1);
     s->key_epoch++;
     for (uint32_t g = 0; g < n_groups; g++) {
-        const struct sim_placement_group *pg = &groups[g];
-        if (pg->key >= e->key_limit || s->key_seen[pg->key] == s->key_epoch)
-            MX_BUG("group key %u is repeated or not below %u", pg->key, e->key_limit);
-        s->key_seen[pg->key] = s->key_epoch;
+        const struct spec_group *pg = &groups[g];
+        const uint32_t key = pg->first_device;
+        if (key >= e->key_limit || s->key_seen[key] == s->key_epoch)
+            MX_BUG("group key (first device) %u is repeated or not below %u", key, e->key_limit);
+        s->key_seen[key] = s->key_epoch;
         for (uint32_t j = 0; j < pg->n_models; j++)
             entry[j] = config_entry(e, pg->models[j], pg->op, pg->pp);
         s->specs[g] =
             (struct sim_group_spec){(int32_t)g, (uint32_t)pg->pp, pg->n_models, pg->models, entry};
-        s->keys[g] = pg->key;
+        s->keys[g] = key;
         s->ops[g] = pg->op;
         entry += pg->n_models;
     }
@@ -229,10 +232,10 @@ static bool incremental_policy(const struct sim_eval *e)
     return !e->dispatch->needs_outstanding;
 }
 
-void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
-                  const struct sim_placement_group *groups, struct sim_eval_result *out)
+void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
+                  struct sim_eval_result *out)
 {
-    sim__eval_place(s, n_groups, groups);
+    sim__eval_place(s, p);
     s->simulated = s->w.n;
     s->b.valid = false; /* the baseline is another placement's now */
     struct sim_world *w = &s->w;
@@ -250,12 +253,12 @@ void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
 
 /* Whether every key of groups that the baseline has too keeps its config there, and the baseline's
  * records can hold every group's state. */
-static bool same_configs(const struct sim_eval_state *s, uint32_t n_groups,
-                         const struct sim_placement_group *groups)
+static bool same_configs(const struct sim_eval_state *s, const struct spec_placement *p)
 {
     const struct baseline *b = &s->b;
-    for (uint32_t g = 0; g < n_groups; g++) {
-        uint32_t k = groups[g].key;
+    const struct spec_group *groups = p->groups;
+    for (uint32_t g = 0; g < p->n_groups; g++) {
+        uint32_t k = groups[g].first_device;
         if (k >= s->e->key_limit)
             return false; /* the full run reports it */
         if (b->slot_pp[k] != 0 && (b->slot_pp[k] != groups[g].pp || b->slot_op[k] != groups[g].op))
@@ -275,16 +278,16 @@ static bool same_form(const struct sim_eval_state *s)
     return !s->b.uniform || sim__uniform_form(&s->w.segments[0], s->e->dispatch);
 }
 
-void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
-                       const struct sim_placement_group *groups, struct sim_eval_result *out)
+void sim_eval_run_next(struct sim_eval_state *s, const struct spec_placement *p,
+                       struct sim_eval_result *out)
 {
     if (!incremental_policy(s->e)) {
-        sim_eval_run(s, n_groups, groups, out);
+        sim_eval_run(s, p, out);
         return;
     }
-    bool incremental = s->b.valid && (double)s->b.rerun <= RERUN_LIMIT * (double)s->w.n &&
-                       same_configs(s, n_groups, groups);
-    sim__eval_place(s, n_groups, groups);
+    bool incremental =
+        s->b.valid && (double)s->b.rerun <= RERUN_LIMIT * (double)s->w.n && same_configs(s, p);
+    sim__eval_place(s, p);
     if (incremental && same_form(s)) {
         sim__eval_next(s);
         s->simulated = s->b.rerun;

@@ -204,9 +204,8 @@ static inline struct sim_dispatch_query sim__eval_query(struct sim_delays d, mx_
     return sim__query(d, sim__decided_ns(d, arrival_ns), deadline_ns);
 }
 
-/* Set up the state's world for placement groups (no simulation). */
-void sim__eval_place(struct sim_eval_state *s, uint32_t n_groups,
-                     const struct sim_placement_group *groups);
+/* Set up the state's world for placement p (no simulation). */
+void sim__eval_place(struct sim_eval_state *s, const struct spec_placement *p);
 
 /* Fill out from the state's counters. */
 void sim__eval_result(struct sim_eval_state *s, mx_ns latency_sum_ns, struct sim_eval_result *out);

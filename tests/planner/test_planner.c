@@ -80,7 +80,7 @@ static void problem_free(struct problem *p)
 static const char *const base_a[8] = {"a", "a", "a", "a", "a", "a", "a", "a"};
 
 /* The models of the group on device d, as a bit set. */
-static unsigned models_on(const struct pl_placement *p, uint32_t d)
+static unsigned models_on(const struct spec_placement *p, uint32_t d)
 {
     for (uint32_t g = 0; g < p->n_groups; g++)
         if (p->groups[g].first_device == d) {
@@ -111,7 +111,7 @@ Test(greedy, adds_the_pairs_alpaserve_adds_in_its_order)
     struct pl_context c;
     cr_assert_eq(pl_context_init(&c, &p.pb, p.trace), MX_OK, "%s", mx_error_message());
     struct sim_eval_state *s = sim_eval_state_new(c.eval);
-    struct pl_placement layout;
+    struct spec_placement layout;
     pl_placement_layout(&layout, 2, 1, 1, 1);
     /* Each step: (device of the group, model), and why.
      * 1. Nothing placed: both groups received 0 requests, the tie goes to the first (device 0);
@@ -136,11 +136,11 @@ Test(greedy, adds_the_pairs_alpaserve_adds_in_its_order)
         cr_assert_eq(layout.groups[g].first_device, expect[step][0], "step %d: device %u", step + 1,
                      layout.groups[g].first_device);
         cr_assert_eq(m, expect[step][1], "step %d: model %u", step + 1, m);
-        pl_group_add(&layout.groups[g], m, pl_weight(&c, m, 1, 1));
+        spec_group_add(&layout.groups[g], m, pl_weight(&c, m, 1, 1));
         pl_placement_normalize(&layout);
     }
     /* pl_fill makes the same placement, and serves every request. */
-    struct pl_placement filled;
+    struct spec_placement filled;
     pl_placement_layout(&filled, 2, 1, 1, 1);
     uint32_t evaluations = 0;
     struct pl_score score = pl_fill(&c, s, &filled, 1, &evaluations);
@@ -149,8 +149,8 @@ Test(greedy, adds_the_pairs_alpaserve_adds_in_its_order)
     cr_assert_eq(evaluations, 5);
     cr_assert_eq(score.good, 12);
     cr_assert_eq(score.replicas, 4);
-    pl_placement_release(&filled);
-    pl_placement_release(&layout);
+    spec_placement_release(&filled);
+    spec_placement_release(&layout);
     sim_eval_state_free(s);
     pl_context_release(&c);
     problem_free(&p);
@@ -237,13 +237,13 @@ static void fill_counts(int64_t budget, uint32_t beam, uint32_t counts[2])
     struct pl_context c;
     cr_assert_eq(pl_context_init(&c, &p.pb, p.trace), MX_OK);
     struct sim_eval_state *s = sim_eval_state_new(c.eval);
-    struct pl_placement layout;
+    struct spec_placement layout;
     pl_placement_layout(&layout, 2, 1, 1, 1);
     uint32_t evaluations = 0;
     pl_fill(&c, s, &layout, beam, &evaluations);
     for (uint32_t d = 0; d < 2; d++)
         counts[d] = (uint32_t)__builtin_popcount(models_on(&layout, d));
-    pl_placement_release(&layout);
+    spec_placement_release(&layout);
     sim_eval_state_free(s);
     pl_context_release(&c);
     problem_free(&p);
@@ -267,13 +267,13 @@ Test(greedy, memory_feasibility_at_the_budget_edge)
     problem_bind(&p);
     struct pl_context c;
     cr_assert_eq(pl_context_init(&c, &p.pb, p.trace), MX_OK);
-    struct pl_placement layout;
+    struct spec_placement layout;
     pl_placement_layout(&layout, 2, 1, 1, 1);
     cr_assert_eq(pl_check_fits(&c, &layout, 1), MX_EINPUT);
     cr_assert(strstr(mx_error_message(), "model \"m0\""), "%s", mx_error_message());
     cr_assert(strstr(mx_error_message(), "at least 10 bytes per device"), "%s", mx_error_message());
     cr_assert(strstr(mx_error_message(), "budget of 9 bytes"), "%s", mx_error_message());
-    pl_placement_release(&layout);
+    spec_placement_release(&layout);
     pl_context_release(&c);
     problem_free(&p);
 }
@@ -384,18 +384,18 @@ Test(configs, enumerated_for_8_16_48_and_64_devices)
 Test(configs, layouts_put_the_remainder_in_power_of_two_pipelines)
 {
     /* 48 devices in groups of 32: one (1, 4, 8) and a (1, 1, 16) pipeline for the other 16. */
-    struct pl_placement p;
+    struct spec_placement p;
     pl_placement_layout(&p, 48, 32, 4, 8);
     cr_assert_eq(p.n_groups, 2);
     cr_assert(p.groups[0].op == 4 && p.groups[0].pp == 8 && p.groups[0].first_device == 0);
     cr_assert(p.groups[1].op == 1 && p.groups[1].pp == 16 && p.groups[1].first_device == 32);
-    pl_placement_release(&p);
+    spec_placement_release(&p);
     /* 11 devices in groups of 4: two groups, then pipelines of 1 and 2 devices, smallest first. */
     pl_placement_layout(&p, 11, 4, 2, 2);
     cr_assert_eq(p.n_groups, 4);
     cr_assert(p.groups[2].pp == 1 && p.groups[2].first_device == 8);
     cr_assert(p.groups[3].pp == 2 && p.groups[3].first_device == 9);
-    pl_placement_release(&p);
+    spec_placement_release(&p);
 }
 
 Test(separation, buckets_follow_the_first_members_latency)

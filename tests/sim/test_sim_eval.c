@@ -8,6 +8,7 @@
 #include "random_case.h"
 #include "sim_dispatch.h"
 #include "sim_eval.h"
+#include "spec_placement.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -26,12 +27,14 @@ static struct sim_eval *new_evaluator(const struct random_case *rc)
 }
 
 /* The evaluator's view of segment 0, keyed by each group's first device. */
-static uint32_t placement_of(const struct spec_plan_segment *ps, struct sim_placement_group *groups)
+static uint32_t placement_of(const struct spec_plan_segment *ps, struct spec_group *groups)
 {
     for (uint32_t g = 0; g < ps->n_groups; g++)
-        groups[g] = (struct sim_placement_group){ps->groups[g].devices[0], ps->groups[g].op,
-                                                 ps->groups[g].pp, ps->groups[g].n_models,
-                                                 ps->groups[g].models};
+        groups[g] = (struct spec_group){.first_device = ps->groups[g].devices[0],
+                                        .op = ps->groups[g].op,
+                                        .pp = ps->groups[g].pp,
+                                        .n_models = ps->groups[g].n_models,
+                                        .models = ps->groups[g].models};
     return ps->n_groups;
 }
 
@@ -43,12 +46,12 @@ Test(eval, counts_what_the_simulator_measures)
         struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
         struct sim_eval *e = new_evaluator(&rc);
         const struct spec_plan_segment *ps = &rc.p->segments[0];
-        struct sim_placement_group groups[8];
+        struct spec_group groups[8];
         uint32_t n_groups = placement_of(ps, groups);
         struct sim_eval_state *state = sim_eval_state_new(e);
         struct sim_eval_result out;
         for (int twice = 0; twice < 2; twice++) { /* a state is reusable */
-            sim_eval_run(state, n_groups, groups, &out);
+            sim_eval_run(state, &(struct spec_placement){n_groups, groups}, &out);
             uint64_t good = 0, model_good[8] = {0}, group_requests[8] = {0};
             double latency = 0;
             for (size_t i = 0; i < r->n; i++) {
@@ -79,13 +82,13 @@ Test(eval, counts_what_the_simulator_measures)
 #define MAX_GROUPS 8
 struct editable {
     uint32_t n_groups, devices;
-    struct sim_placement_group groups[MAX_GROUPS];
+    struct spec_group groups[MAX_GROUPS];
     uint32_t models[MAX_GROUPS][8];
     uint32_t n_configs;
     int32_t configs[MAX_GROUPS][2]; /* (op, pp) of the case's groups: all profiled */
 };
 
-static bool hosts(const struct sim_placement_group *g, uint32_t m)
+static bool hosts(const struct spec_group *g, uint32_t m)
 {
     for (uint32_t j = 0; j < g->n_models; j++)
         if (g->models[j] == m)
@@ -96,7 +99,7 @@ static bool hosts(const struct sim_placement_group *g, uint32_t m)
 static bool key_taken(const struct editable *p, uint32_t key)
 {
     for (uint32_t g = 0; g < p->n_groups; g++)
-        if (p->groups[g].key == key)
+        if (p->groups[g].first_device == key)
             return true;
     return false;
 }
@@ -104,7 +107,7 @@ static bool key_taken(const struct editable *p, uint32_t key)
 /* Group g moves to position `to`, the others keeping their order. */
 static void move_group(struct editable *p, uint32_t g, uint32_t to)
 {
-    struct sim_placement_group group = p->groups[g];
+    struct spec_group group = p->groups[g];
     uint32_t models[8];
     memcpy(models, p->models[g], sizeof(models));
     for (; g > to; g--) {
@@ -131,20 +134,20 @@ static void random_edit(gsl_rng *rng, struct editable *p, uint32_t n_models)
             return;
         const int32_t *c = p->configs[gsl_rng_uniform_int(rng, p->n_configs)];
         uint32_t g = p->n_groups++;
-        p->groups[g] = (struct sim_placement_group){key, c[0], c[1], 0, NULL};
+        p->groups[g] = (struct spec_group){.first_device = key, .op = c[0], .pp = c[1]};
         for (uint32_t m = 0; m < n_models; m++)
             if (gsl_rng_uniform(rng) < 0.4)
                 p->models[g][p->groups[g].n_models++] = m;
         move_group(p, g, (uint32_t)gsl_rng_uniform_int(rng, p->n_groups));
     } else {
         uint32_t g = (uint32_t)gsl_rng_uniform_int(rng, p->n_groups);
-        struct sim_placement_group *grp = &p->groups[g];
+        struct spec_group *grp = &p->groups[g];
         if (u < 0.14) {
             move_group(p, g, p->n_groups - 1);
             p->n_groups--;
         } else if (u < 0.2) {
             if (!key_taken(p, key))
-                grp->key = key;
+                grp->first_device = key;
         } else if (u < 0.65) {
             uint32_t m = (uint32_t)gsl_rng_uniform_int(rng, n_models);
             if (!hosts(grp, m))
@@ -206,10 +209,10 @@ static void check_random_edits(uint64_t first_seed, uint64_t end_seed, struct ca
         for (int step = 0; step < 60; step++) {
             struct sim_eval_result a, b;
             if (gsl_rng_uniform(rng) < 0.03) /* a full run in between drops the baseline */
-                sim_eval_run(incremental, p.n_groups, p.groups, &a);
+                sim_eval_run(incremental, &(struct spec_placement){p.n_groups, p.groups}, &a);
             else
-                sim_eval_run_next(incremental, p.n_groups, p.groups, &a);
-            sim_eval_run(full, p.n_groups, p.groups, &b);
+                sim_eval_run_next(incremental, &(struct spec_placement){p.n_groups, p.groups}, &a);
+            sim_eval_run(full, &(struct spec_placement){p.n_groups, p.groups}, &b);
             assert_same_outcome(&a, &b, rc.p->n_models, p.n_groups, seed, step);
             *requests += a.requests;
             *simulated += a.simulated;
@@ -252,7 +255,7 @@ Test(eval, a_tie_follows_the_order_of_the_groups)
     for (uint64_t seed = 42000; seed < 42200; seed++) {
         struct random_case rc = random_case(seed, (struct case_shape){.one_base = seed % 2});
         rc.o.dispatch = &sim_dispatch_earliest_free;
-        struct sim_placement_group groups[8];
+        struct spec_group groups[8];
         if (placement_of(&rc.p->segments[0], groups) < 2) {
             random_case_free(&rc);
             continue;
@@ -260,18 +263,18 @@ Test(eval, a_tie_follows_the_order_of_the_groups)
         uint32_t all[8];
         for (uint32_t m = 0; m < rc.p->n_models; m++)
             all[m] = m;
-        struct sim_placement_group pair[2] = {groups[0], groups[1]};
+        struct spec_group pair[2] = {groups[0], groups[1]};
         for (int g = 0; g < 2; g++) {
             pair[g].n_models = rc.p->n_models;
             pair[g].models = all;
         }
-        struct sim_placement_group swapped[2] = {pair[1], pair[0]};
+        struct spec_group swapped[2] = {pair[1], pair[0]};
         struct sim_eval *e = new_evaluator(&rc);
         struct sim_eval_state *incremental = sim_eval_state_new(e), *full = sim_eval_state_new(e);
         struct sim_eval_result a, b;
-        sim_eval_run_next(incremental, 2, pair, &a);
-        sim_eval_run_next(incremental, 2, swapped, &a);
-        sim_eval_run(full, 2, swapped, &b);
+        sim_eval_run_next(incremental, &(struct spec_placement){2, pair}, &a);
+        sim_eval_run_next(incremental, &(struct spec_placement){2, swapped}, &a);
+        sim_eval_run(full, &(struct spec_placement){2, swapped}, &b);
         assert_same_outcome(&a, &b, rc.p->n_models, 2, seed, 1);
         checked++;
         sim_eval_state_free(incremental);

@@ -16,19 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct spec_placement;
 struct spec_profile;
 struct wl_trace;
 struct sim_dispatch_policy;
-
-/* One group of a candidate placement. Models are indices into the evaluator's models (the trace's
- * model indices). The key names the group across evaluations (the planner uses its first device):
- * keys are unique within a placement and below the cluster's device count. */
-struct sim_placement_group {
-    uint32_t key;
-    int32_t op, pp; /* (1, op, pp) */
-    uint32_t n_models;
-    const uint32_t *models; /* [n_models], borrowed for the evaluation */
-};
 
 /* What an evaluation measured, over the whole workload (no warmup trimming). */
 struct sim_eval_result {
@@ -60,23 +51,26 @@ uint32_t sim_eval_model_count(const struct sim_eval *e);
 struct sim_eval_state *sim_eval_state_new(const struct sim_eval *e);
 void sim_eval_state_free(struct sim_eval_state *s);
 
-/* Simulate a placement. Every hosted model must have the group's config profiled (a missing one is
- * a bug: callers check the profile first). The result's arrays live in s until its next evaluation.
- * Cost: O(requests x stages) plus O(replicas) to set up. */
-void sim_eval_run(struct sim_eval_state *s, uint32_t n_groups,
-                  const struct sim_placement_group *groups, struct sim_eval_result *out);
+/* Simulate placement p (spec_placement.h), whose models are indices into the evaluator's models
+ * (the trace's model indices); a group's first device names it across evaluations, so first
+ * devices are unique and below the cluster's device count. Every hosted model must have the
+ * group's config profiled (a missing one is a bug: callers check the profile first). The result's
+ * arrays live in s until its next evaluation. Cost: O(requests x stages) plus O(replicas) to set
+ * up. */
+void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
+                  struct sim_eval_result *out);
 
 /* The same result as sim_eval_run, computed from the state's previous evaluation by re-simulating
- * only the requests the change between the two placements can affect (groups whose key keeps its
- * model list are reused). Falls back to a full run when the state's previous evaluation was not
- * sim_eval_run_next's, the dispatch policy reads outstanding counts, a key changed its config, a
- * group is deeper than the previous placement's deepest, the previous placement had one latency
- * vector per group and this one has not (the uniform form, sim_fast_step.h), or the previous
- * incremental run re-simulated over 30% of the workload. Meant for sequences of small changes,
- * such as a greedy fill adding one replica at a time. A state keeps (3 + deepest pp) * 8 bytes per
- * request for it (32 in the uniform form), and 4 bytes per request for each replica of its model
- * (the groups' request streams). */
-void sim_eval_run_next(struct sim_eval_state *s, uint32_t n_groups,
-                       const struct sim_placement_group *groups, struct sim_eval_result *out);
+ * only the requests the change between the two placements can affect (groups whose first device
+ * keeps its model list are reused). Falls back to a full run when the state's previous evaluation
+ * was not sim_eval_run_next's, the dispatch policy reads outstanding counts, a group's first device
+ * changed its config, a group is deeper than the previous placement's deepest, the previous
+ * placement had one latency vector per group and this one has not (the uniform form,
+ * sim_fast_step.h), or the previous incremental run re-simulated over 30% of the workload. Meant
+ * for sequences of small changes, such as a greedy fill adding one replica at a time. A state keeps
+ * (3 + deepest pp) * 8 bytes per request for it (32 in the uniform form), and 4 bytes per request
+ * for each replica of its model (the groups' request streams). */
+void sim_eval_run_next(struct sim_eval_state *s, const struct spec_placement *p,
+                       struct sim_eval_result *out);
 
 #endif

@@ -158,6 +158,9 @@ void pl_splits_release(struct pl_splits *s);
 uint32_t pl_filter_splits(const struct pl_splits *all, const double *rate, const double *latency_s,
                           uint32_t **kept);
 
+/* The parameters of alpaserve and alpaserve-sep, in the order their plans record them. */
+extern const enum plan_param_id pl_alpaserve_params[3];
+
 /* The plan for placement p (one segment), with its metrics recorded. */
 struct spec_plan *pl_to_plan(const struct pl_context *c, const struct spec_placement *p);
 
@@ -170,9 +173,11 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
 int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
                 struct plan_outcome *outcome);
 
-/* Record the policy, parameters and outcome (on pb's training workload) in plan->extra. */
-void pl_record(struct spec_plan *plan, const char *policy, const struct plan_problem *pb,
-               const struct plan_params *pa, const struct plan_outcome *outcome);
+/* Record policy (as name), the parameters it reads and the outcome (on pb's training workload) in
+ * plan->extra. */
+void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const char *name,
+               const struct plan_problem *pb, const struct plan_params *pa,
+               const struct plan_outcome *outcome);
 
 /* Fill a layout of fixed groups (regular groups of size, each (1, op, pp), then AlpaServe's
  * power-of-two remainder) over the devices, by greedy/beam or round robin. The caller releases

@@ -29,12 +29,6 @@ const struct plan_policy *const plan_policies[] = {
     NULL,
 };
 
-struct plan_params plan_params_default(void)
-{
-    return (struct plan_params){
-        .group_size = 4, .beam = 1, .max_op = 4, .max_pp = 8, .window_s = 60};
-}
-
 const struct plan_policy *plan_policy_find(const char *name, struct plan_params *params)
 {
     if (strncmp(name, "greedy-", 7) == 0) {
@@ -55,7 +49,7 @@ int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
                const struct plan_params *pa, struct spec_plan **out, struct plan_outcome *outcome)
 {
     memset(outcome, 0, sizeof(*outcome));
-    return policy->solve(pb, pa, out, outcome);
+    return policy->solve(policy, pb, pa, out, outcome);
 }
 
 int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct spec_placement *p,
@@ -127,25 +121,22 @@ int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
     return rc;
 }
 
-void pl_record(struct spec_plan *plan, const char *policy, const struct plan_problem *pb,
-               const struct plan_params *pa, const struct plan_outcome *outcome)
+void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const char *name,
+               const struct plan_problem *pb, const struct plan_params *pa,
+               const struct plan_outcome *outcome)
 {
     const struct wl_trace *train = pb->train;
     json_t *params = json_object();
     if (pb->activation_memory)
         mx_json_set(params, "activation_memory", json_true());
-    if (strncmp(policy, "greedy-", 7) == 0 || strcmp(policy, "round-robin") == 0)
-        mx_json_set(params, "group_size", json_integer(pa->group_size));
-    if (strcmp(policy, "alpaserve") == 0 || strcmp(policy, "alpaserve-sep") == 0) {
-        mx_json_set(params, "max_op", json_integer(pa->max_op));
-        mx_json_set(params, "max_pp", json_integer(pa->max_pp));
+    for (uint32_t k = 0; k < policy->n_params; k++) {
+        const struct plan_param *p = &plan_param_table[policy->params[k]];
+        double v = plan_param_get(pa, policy->params[k]);
+        mx_json_set(params, p->key,
+                    p->kind == PLAN_PARAM_COUNT  ? json_integer((json_int_t)v)
+                    : p->kind == PLAN_PARAM_REAL ? json_real(v)
+                                                 : json_boolean(v != 0));
     }
-    if (strcmp(policy, "clockwork++") == 0) {
-        mx_json_set(params, "window_s", json_real(pa->window_s));
-        mx_json_set(params, "swap_cost", json_boolean(pa->swap_cost));
-    }
-    if (strcmp(policy, "round-robin") != 0)
-        mx_json_set(params, "beam", json_integer(pa->beam > 1 ? pa->beam : 1));
     json_t *predicted = json_object();
     mx_json_set(predicted, "attainment", json_real(outcome->attainment));
     mx_json_set(predicted, "mean_latency_s", json_real(outcome->mean_latency_s));
@@ -154,7 +145,7 @@ void pl_record(struct spec_plan *plan, const char *policy, const struct plan_pro
     mx_json_set(predicted, "evaluations", json_integer(outcome->evaluations));
     mx_json_set(predicted, "workload", json_string(train->path ? train->path : "generated"));
     mx_json_set(predicted, "requests", json_integer((json_int_t)train->n));
-    mx_json_set(plan->extra, "policy", json_string(policy));
+    mx_json_set(plan->extra, "policy", json_string(name));
     mx_json_set(plan->extra, "parameters", params);
     mx_json_set(plan->extra, "predicted", predicted);
 }

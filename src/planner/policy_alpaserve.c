@@ -75,8 +75,9 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
     return rc;
 }
 
-static int solve_alpaserve(const struct plan_problem *pb, const struct plan_params *pa,
-                           struct spec_plan **out, struct plan_outcome *outcome)
+static int solve_alpaserve(const struct plan_policy *self, const struct plan_problem *pb,
+                           const struct plan_params *pa, struct spec_plan **out,
+                           struct plan_outcome *outcome)
 {
     struct pl_context c;
     int rc = pl_context_init(&c, pb, pb->train);
@@ -89,7 +90,7 @@ static int solve_alpaserve(const struct plan_problem *pb, const struct plan_para
         struct sim_eval_state *s = sim_eval_state_new(c.eval);
         rc = pl_finish(&c, s, &best, evaluations, out, outcome);
         if (rc == MX_OK)
-            pl_record(*out, "alpaserve", pb, pa, outcome);
+            pl_record(*out, self, self->name, pb, pa, outcome);
         sim_eval_state_free(s);
         spec_placement_release(&best);
     }
@@ -97,7 +98,14 @@ static int solve_alpaserve(const struct plan_problem *pb, const struct plan_para
     return rc;
 }
 
+/* alpaserve-sep reads the same. */
+const enum plan_param_id pl_alpaserve_params[3] = {PLAN_PARAM_MAX_OP, PLAN_PARAM_MAX_PP,
+                                                   PLAN_PARAM_BEAM};
+
 const struct plan_policy plan_policy_alpaserve = {
-    "alpaserve",
-    "groups of 1, 2, 4, ... devices in every (op, pp), greedy fill, the best (AlpaServe)",
-    solve_alpaserve};
+    .name = "alpaserve",
+    .summary =
+        "groups of 1, 2, 4, ... devices in every (op, pp), greedy fill, the best (AlpaServe)",
+    .n_params = 3,
+    .params = pl_alpaserve_params,
+    .solve = solve_alpaserve};

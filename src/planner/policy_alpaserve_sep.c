@@ -179,8 +179,9 @@ static int try_splits(const struct plan_problem *pb, const struct plan_params *p
     return rc;
 }
 
-static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_params *pa,
-                               struct spec_plan **out, struct plan_outcome *outcome)
+static int solve_alpaserve_sep(const struct plan_policy *self, const struct plan_problem *pb,
+                               const struct plan_params *pa, struct spec_plan **out,
+                               struct plan_outcome *outcome)
 {
     struct pl_context c;
     struct separation sep = {0};
@@ -205,7 +206,7 @@ static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_
     if (rc == MX_OK) {
         rc = pl_finish(&c, s, &best, evaluations, out, outcome);
         if (rc == MX_OK)
-            pl_record(*out, "alpaserve-sep", pb, pa, outcome);
+            pl_record(*out, self, self->name, pb, pa, outcome);
     }
     release_separation(&sep, devices);
     spec_placement_release(&best);
@@ -215,6 +216,9 @@ static int solve_alpaserve_sep(const struct plan_problem *pb, const struct plan_
 }
 
 const struct plan_policy plan_policy_alpaserve_sep = {
-    "alpaserve-sep",
-    "alpaserve per bucket of similar models on node-aligned device splits, or unseparated",
-    solve_alpaserve_sep};
+    .name = "alpaserve-sep",
+    .summary =
+        "alpaserve per bucket of similar models on node-aligned device splits, or unseparated",
+    .n_params = 3,
+    .params = pl_alpaserve_params,
+    .solve = solve_alpaserve_sep};

@@ -148,8 +148,9 @@ static int check_request(const struct plan_problem *pb, const struct plan_params
     return MX_OK;
 }
 
-static int solve_clockwork(const struct plan_problem *pb, const struct plan_params *pa,
-                           struct spec_plan **out, struct plan_outcome *outcome)
+static int solve_clockwork(const struct plan_policy *self, const struct plan_problem *pb,
+                           const struct plan_params *pa, struct spec_plan **out,
+                           struct plan_outcome *outcome)
 {
     const struct wl_trace *t = pb->train;
     double windows = pa->window_s > 0 ? ceil(t->duration_s / pa->window_s) : 0;
@@ -210,11 +211,17 @@ static int solve_clockwork(const struct plan_problem *pb, const struct plan_para
     outcome->groups = pb->cluster->devices;
     /* "unplaced" is per window in spirit; the plan's first window carried one, drop it. */
     json_object_del(plan->extra, "unplaced");
-    pl_record(plan, "clockwork++", pb, pa, outcome);
+    pl_record(plan, self, self->name, pb, pa, outcome);
     *out = plan;
     return MX_OK;
 }
 
+static const enum plan_param_id windowed[] = {PLAN_PARAM_WINDOW, PLAN_PARAM_SWAP_COST,
+                                              PLAN_PARAM_BEAM};
+
 const struct plan_policy plan_policy_clockwork = {
-    "clockwork++", "sr re-planned every --window seconds on that window's requests (an oracle)",
-    solve_clockwork};
+    .name = "clockwork++",
+    .summary = "sr re-planned every --window seconds on that window's requests (an oracle)",
+    .n_params = 3,
+    .params = windowed,
+    .solve = solve_clockwork};

@@ -20,9 +20,9 @@ void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint3
         pl_fill(c, s, out, beam, evaluations);
 }
 
-static int solve_fixed(const struct plan_problem *pb, const struct plan_params *pa, uint32_t size,
-                       bool round_robin, const char *name, struct spec_plan **out,
-                       struct plan_outcome *outcome)
+static int solve_fixed(const struct plan_policy *self, const struct plan_problem *pb,
+                       const struct plan_params *pa, uint32_t size, bool round_robin,
+                       const char *name, struct spec_plan **out, struct plan_outcome *outcome)
 {
     uint32_t devices = pb->cluster->devices;
     if (size > devices)
@@ -54,7 +54,7 @@ static int solve_fixed(const struct plan_problem *pb, const struct plan_params *
                         &evaluations);
         rc = pl_finish(&c, s, &p, evaluations, out, outcome);
         if (rc == MX_OK)
-            pl_record(*out, name, pb, pa, outcome);
+            pl_record(*out, self, name, pb, pa, outcome);
         spec_placement_release(&p);
         sim_eval_state_free(s);
     }
@@ -62,30 +62,47 @@ static int solve_fixed(const struct plan_problem *pb, const struct plan_params *
     return rc;
 }
 
-static int solve_sr(const struct plan_problem *pb, const struct plan_params *pa,
-                    struct spec_plan **out, struct plan_outcome *outcome)
+static int solve_sr(const struct plan_policy *self, const struct plan_problem *pb,
+                    const struct plan_params *pa, struct spec_plan **out,
+                    struct plan_outcome *outcome)
 {
-    return solve_fixed(pb, pa, 1, false, "sr", out, outcome);
+    return solve_fixed(self, pb, pa, 1, false, "sr", out, outcome);
 }
 
-static int solve_round_robin(const struct plan_problem *pb, const struct plan_params *pa,
-                             struct spec_plan **out, struct plan_outcome *outcome)
+static int solve_round_robin(const struct plan_policy *self, const struct plan_problem *pb,
+                             const struct plan_params *pa, struct spec_plan **out,
+                             struct plan_outcome *outcome)
 {
-    return solve_fixed(pb, pa, pa->group_size, true, "round-robin", out, outcome);
+    return solve_fixed(self, pb, pa, pa->group_size, true, "round-robin", out, outcome);
 }
 
-static int solve_greedy(const struct plan_problem *pb, const struct plan_params *pa,
-                        struct spec_plan **out, struct plan_outcome *outcome)
+static int solve_greedy(const struct plan_policy *self, const struct plan_problem *pb,
+                        const struct plan_params *pa, struct spec_plan **out,
+                        struct plan_outcome *outcome)
 {
     char name[32];
     snprintf(name, sizeof(name), "greedy-%u", pa->group_size);
-    return solve_fixed(pb, pa, pa->group_size, false, name, out, outcome);
+    return solve_fixed(self, pb, pa, pa->group_size, false, name, out, outcome);
 }
 
+static const enum plan_param_id filled[] = {PLAN_PARAM_BEAM};
+static const enum plan_param_id round_robin[] = {PLAN_PARAM_GROUP_SIZE};
+static const enum plan_param_id sized_fill[] = {PLAN_PARAM_GROUP_SIZE, PLAN_PARAM_BEAM};
+
 const struct plan_policy plan_policy_sr = {
-    "sr", "selective replication: one model copy per device, greedy fill (AlpaServe's SR)",
-    solve_sr};
+    .name = "sr",
+    .summary = "selective replication: one model copy per device, greedy fill (AlpaServe's SR)",
+    .n_params = 1,
+    .params = filled,
+    .solve = solve_sr};
 const struct plan_policy plan_policy_round_robin = {
-    "round-robin", "pipelines of --group-size devices, filled round robin", solve_round_robin};
-const struct plan_policy plan_policy_greedy = {"greedy-<s>", "pipelines of s devices, greedy fill",
-                                               solve_greedy};
+    .name = "round-robin",
+    .summary = "pipelines of --group-size devices, filled round robin",
+    .n_params = 1,
+    .params = round_robin,
+    .solve = solve_round_robin};
+const struct plan_policy plan_policy_greedy = {.name = "greedy-<s>",
+                                               .summary = "pipelines of s devices, greedy fill",
+                                               .n_params = 2,
+                                               .params = sized_fill,
+                                               .solve = solve_greedy};

@@ -181,7 +181,7 @@ int sweep_run_case(const struct sweep_context *ctx, uint32_t c, unsigned threads
                                   .db_path = s->profile_path,
                                   .models = &in.set,
                                   .train = in.train,
-                                  .dispatch = &sim_dispatch_earliest_free,
+                                  .dispatch = plan_default_dispatch,
                                   .threads = threads,
                                   .seed = s->seed};
         struct spec_plan *plan = NULL;

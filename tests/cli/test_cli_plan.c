@@ -166,3 +166,47 @@ Test(plan_cli, bad_inputs_exit_2_and_leave_no_plan)
         "plan --cluster %s --profile %s --models %s --trace %s --policy sr -o %s", s.cluster,
         fx_source_path(PROFILE), fx_source_path("examples/models.json"), s.trace, plan);
 }
+
+/* Each of plan, compare and capacity takes its own options and the parameters of the policies it
+ * runs; everything is checked before any work starts (no plan is left, nothing is printed). */
+Test(plan_cli, options_that_do_not_apply_are_errors)
+{
+    struct setup s = setup();
+    const char *plan = fx_path(s.dir, "plan.json");
+    const char *common = fx_path(s.dir, "x"); /* unused output of compare and capacity */
+    char inputs[4096];
+    snprintf(inputs, sizeof(inputs), "--cluster %s --profile %s --models %s --trace %s", s.cluster,
+             fx_source_path(PROFILE), s.models, s.trace);
+    fx_expect_bad(plan,
+                  (const char *const[]){"plan: unknown or incomplete option \"--target\"", NULL},
+                  "plan %s --policy sr --target 0.5 -o %s", inputs, plan);
+    fx_expect_bad(plan,
+                  (const char *const[]){"plan: unknown or incomplete option \"--plans-dir\"", NULL},
+                  "plan %s --policy sr --plans-dir /nonexistent -o %s", inputs, plan);
+    fx_expect_bad(plan,
+                  (const char *const[]){"--window applies to none of the policies (sr)", NULL},
+                  "plan %s --policy sr --window 30 -o %s", inputs, plan);
+    fx_expect_bad(plan, (const char *const[]){"--policy takes one policy", NULL},
+                  "plan %s --policy sr,alpaserve -o %s", inputs, plan);
+    fx_expect_bad(common,
+                  (const char *const[]){"capacity: unknown or incomplete option \"-o\"", NULL},
+                  "capacity %s --policy sr -o %s", inputs, common);
+    fx_expect_bad(common, (const char *const[]){"--policies: an empty policy name in \"\"", NULL},
+                  "compare %s --policies=", inputs);
+    /* The whole list is checked before sr is planned: no table header is printed. */
+    struct fx_output o = fx_muxplan("compare %s --policies sr,,bogus", inputs);
+    cr_assert_eq(o.status, 2);
+    cr_assert(strstr(o.err, "an empty policy name in \"sr,,bogus\""), "%s", o.err);
+    cr_assert_str_empty(o.out);
+    o = fx_muxplan("compare %s --policies sr,bogus", inputs);
+    cr_assert_eq(o.status, 2);
+    cr_assert(strstr(o.err, "--policies: unknown policy \"bogus\""), "%s", o.err);
+    cr_assert_str_empty(o.out);
+    fx_expect_bad(common, (const char *const[]){"\"sr\" is listed twice", NULL},
+                  "compare %s --policies sr,alpaserve,sr", inputs);
+    /* A parameter applies when one of compare's policies reads it. */
+    o = fx_muxplan("compare %s --policies sr,round-robin --group-size 2 --json", inputs);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    fx_expect_bad(common, (const char *const[]){"--max-op applies to none of the policies", NULL},
+                  "compare %s --policies sr,round-robin --max-op 2", inputs);
+}

@@ -1,0 +1,141 @@
+/* muxplan compare: plan with several policies and score each plan on a test workload. */
+#include "cli.h"
+#include "cli_planning.h"
+
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_file.h"
+#include "mx_json.h"
+#include "mx_time.h"
+#include "sim_metrics.h"
+#include "spec_plan.h"
+#include "wl_trace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char help[] =
+    "usage: muxplan compare --cluster C.json --profile DB.h5 --models M.json [--trace TRAIN.h5]\n"
+    "                       [--test-trace TEST.h5] --policies sr,clockwork++,alpaserve [options]\n"
+    "\n"
+    "Plans with each policy on the training workload, simulates each plan on the test workload\n"
+    "and prints policy, groups and configs, replicas, attainment, p99 latency of good requests\n"
+    "and planning time.\n"
+    "\n"
+    "  --policies LIST   comma-separated policies (below), each once\n"
+    "  --test-trace T.h5 the test workload (default: the training one)\n"
+    "  --warmup S        leave out requests in the first and last S seconds of the test (0)\n"
+    "  --plans-dir DIR   write each plan there as POLICY.json\n"
+    "\n"
+    "example:\n"
+    "  muxplan compare --cluster examples/cluster.json --profile data/profiles/v100-reference.h5 "
+    "\\\n"
+    "      --models examples/models.json --trace train.h5 --policies sr,clockwork++,alpaserve\n";
+
+static const struct option own[] = {{"policies", required_argument, NULL, 'L'},
+                                    {"test-trace", required_argument, NULL, 'T'},
+                                    {"warmup", required_argument, NULL, 'W'},
+                                    {"plans-dir", required_argument, NULL, 'R'},
+                                    {NULL, 0, NULL, 0}};
+
+struct compare_args {
+    const char *policies, *test_path, *plans_dir;
+    double warmup_s;
+};
+
+static int take(void *ctx, int code, const char *arg)
+{
+    struct compare_args *a = ctx;
+    switch (code) {
+    case 'L':
+        a->policies = arg;
+        return MX_OK;
+    case 'T':
+        a->test_path = arg;
+        return MX_OK;
+    case 'W':
+        return cli_parse_f64("--warmup", arg, 0, 1e9, &a->warmup_s);
+    case 'R':
+        a->plans_dir = arg;
+        return MX_OK;
+    }
+    return 1;
+}
+
+/* Plan with policy k of ps, write the plan if asked, score it on test and print or collect its
+ * row. */
+static int compare_one(const struct cli_planning *p, const struct compare_args *a,
+                       const struct cli_planning_inputs *in, const struct wl_trace *test,
+                       const struct cli_policies *ps, uint32_t k, json_t *rows)
+{
+    const char *name = ps->names[k];
+    struct plan_problem pb = cli_planning_problem(p, in, &in->cluster);
+    struct spec_plan *plan = NULL;
+    struct plan_outcome outcome;
+    struct sim_summary summary = {0};
+    double start = mx_wall_s();
+    int rc = plan_solve(ps->policies[k], &pb, &ps->params[k], &plan, &outcome);
+    double planning_s = mx_wall_s() - start;
+    if (rc == MX_OK && a->plans_dir) {
+        char *path = mx_strfmt("%s/%s.json", a->plans_dir, name);
+        mx_json_set(plan->extra, "provenance", cli_provenance(cli_planning_options(own), p->seed));
+        if ((rc = mx_output_check(path)) == MX_OK)
+            rc = spec_plan_write(plan, path);
+        free(path);
+    }
+    if (rc == MX_OK)
+        rc = plan_score(&pb, plan, test, a->warmup_s, &summary);
+    if (rc == MX_OK) {
+        char *groups = spec_plan_describe_groups(plan);
+        if (p->json)
+            mx_json_append(rows,
+                           json_pack("{s:s, s:s, s:i, s:f, s:o, s:f, s:f}", "policy", name,
+                                     "groups", groups, "replicas", outcome.replicas, "attainment",
+                                     summary.attainment, "p99_s",
+                                     mx_json_real_or_null(summary.good_latency.p99_s), "planning_s",
+                                     planning_s, "predicted_attainment", outcome.attainment));
+        else
+            printf("%-14s %-34s %9u %11.4f %10.1f %11.2f\n", name, groups, outcome.replicas,
+                   summary.attainment, summary.good_latency.p99_s * 1e3, planning_s);
+        free(groups);
+    }
+    sim_summary_release(&summary);
+    spec_plan_free(plan);
+    return rc;
+}
+
+int cli_compare(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        cli_planning_help(help);
+        return 0;
+    }
+    struct cli_planning p = cli_planning_defaults("compare");
+    struct compare_args a = {0};
+    struct cli_policies ps = {0};
+    struct cli_planning_inputs in = {0};
+    struct wl_trace *test = NULL;
+    json_t *rows = json_array();
+    int rc = cli_planning_parse(argc, argv, &p, own, take, &a);
+    if (rc == MX_OK)
+        rc = cli_policies_parse(&p, "--policies", a.policies, true, &ps);
+    if (rc == MX_OK && (rc = cli_planning_load(&p, &in)) == MX_OK)
+        rc = cli_planning_test(&in, a.test_path, &test);
+    if (rc == MX_OK && !p.json)
+        printf("%-14s %-34s %9s %11s %10s %11s\n", "policy", "groups and configs", "replicas",
+               "attainment", "p99 ms", "planning s");
+    for (uint32_t k = 0; k < ps.n && rc == MX_OK; k++)
+        rc = compare_one(&p, &a, &in, test ? test : in.train, &ps, k, rows);
+    if (rc == MX_OK && p.json) {
+        json_t *o = json_object();
+        mx_json_set(o, "test_workload", json_string(a.test_path ? a.test_path : "training"));
+        mx_json_set(o, "policies", json_incref(rows));
+        rc = mx_json_print(stdout, o);
+        json_decref(o);
+    }
+    json_decref(rows);
+    wl_trace_free(test);
+    cli_planning_release(&in);
+    cli_policies_release(&ps);
+    return rc == MX_OK ? 0 : cli_report(rc);
+}

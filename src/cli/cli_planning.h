@@ -1,0 +1,88 @@
+/* What plan, compare and capacity share (cli_plan.c, cli_compare.c, cli_capacity.c): the inputs
+ * they read, the policies and their parameters, the option table behind both, and the checks made
+ * before any work starts. Internal to src/cli. */
+#ifndef CLI_PLANNING_H
+#define CLI_PLANNING_H
+
+#include "planner.h"
+#include "spec_cluster.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct spec_model_set;
+struct spec_profile;
+struct wl_trace;
+
+/* Option codes of the shared options; a command's own options use printable characters. */
+enum { CLI_PLANNING_CODE = 1000 };
+
+/* The shared options' values, with their defaults. */
+struct cli_planning {
+    const char *command;
+    const char *cluster_path, *profile_path, *models_path, *train_path;
+    const struct sim_dispatch_policy *dispatch;
+    struct plan_params params;
+    bool given[PLAN_N_PARAMS]; /* parameters set on the command line */
+    double duration_s;         /* of a generated training workload; 0: the default */
+    uint64_t seed;
+    unsigned threads;
+    bool json, activation_memory;
+};
+
+/* The policies a command runs, each with its parameters (greedy-<s>'s size set from its name). */
+struct cli_policies {
+    uint32_t n;
+    char **names;                        /* [n] as given */
+    const struct plan_policy **policies; /* [n] */
+    struct plan_params *params;          /* [n] */
+};
+
+/* What a planning command loads. */
+struct cli_planning_inputs {
+    struct spec_cluster cluster;
+    struct spec_profile *db;
+    struct spec_model_set *set;
+    struct wl_trace *train;
+};
+
+/* p at its defaults for command. */
+struct cli_planning cli_planning_defaults(const char *command);
+
+/* The getopt table of a command: the shared options, one for each policy parameter, then own
+ * (NULL-terminated). Static storage, rebuilt by each call. */
+const struct option *cli_planning_options(const struct option *own);
+
+/* Parse argv (argv[0] the command): the shared options into p, the command's own (table own,
+ * NULL-terminated) through take(ctx, code, argument), which returns MX_OK or an error. Anything
+ * else, an option of neither kind or an argument, is a usage error. */
+int cli_planning_parse(int argc, char **argv, struct cli_planning *p, const struct option *own,
+                       int (*take)(void *ctx, int code, const char *arg), void *ctx);
+
+/* The policies named by list (one name, or a comma list for many), checked before any work: known
+ * names, none twice, none empty, and every parameter given on the command line read by one of
+ * them. Release with cli_policies_release(). */
+int cli_policies_parse(const struct cli_planning *p, const char *option, const char *list,
+                       bool many, struct cli_policies *out);
+void cli_policies_release(struct cli_policies *ps);
+
+/* Load the cluster, profile, model set and training workload (read, or generated from the model
+ * set's rates), checking first that the required options were given. */
+int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *in);
+void cli_planning_release(struct cli_planning_inputs *in);
+
+/* The planner's problem over in, on cluster (the inputs' own, or a resized copy). */
+struct plan_problem cli_planning_problem(const struct cli_planning *p,
+                                         const struct cli_planning_inputs *in,
+                                         const struct spec_cluster *cluster);
+
+/* Print help (the command's own text), the shared options and the policies. */
+void cli_planning_help(const char *help);
+
+/* The test workload of compare and capacity: the trace at path, its models renumbered to the model
+ * set's, or NULL (path NULL) for the training workload. */
+int cli_planning_test(const struct cli_planning_inputs *in, const char *path,
+                      struct wl_trace **out);
+
+#endif

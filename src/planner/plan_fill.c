@@ -36,13 +36,15 @@ static int64_t lightest(const struct pl_context *c, int32_t op, int32_t pp)
 }
 
 /* The model the greedy adds to group g: among those that fit it and are not on it, the one with the
- * most unserved requests, the lower index at a tie (the first in AlpaServe's order). -1: none. */
+ * most unserved requests, the higher index at a tie. That is the first in AlpaServe's order, which
+ * reverses a stable ascending argsort (numpy's sort of these short arrays, up to numpy 1.24, with
+ * which AlpaServe's plans were made: tests/planner/golden). -1: none. */
 static int64_t best_model_for(const struct pl_context *c, const struct spec_group *g,
                               const double *unserved, int64_t budget)
 {
     int64_t best = -1;
     for (uint32_t m = 0; m < c->n_models; m++) {
-        if (best >= 0 && unserved[m] <= unserved[best])
+        if (best >= 0 && unserved[m] < unserved[best])
             continue;
         int64_t w = pl_weight(c, m, g->op, g->pp);
         if (w >= 0 && g->mem_bytes + w <= budget && !spec_group_has(g, m))
@@ -120,16 +122,18 @@ static struct pl_score fill_greedy(const struct pl_context *c, struct sim_eval_s
     return score;
 }
 
-/* A placement's identity for the beam's visited set: a 64-bit hash of its normalised groups
- * (configs and model lists). Two different placements colliding is a 2^-64 event. */
+/* A placement's identity for the beam's visited set: a 64-bit hash of its normalised groups'
+ * configs and model lists, not their devices. Groups of one config are interchangeable, so
+ * placements that differ only in which of them holds a model list are one placement (AlpaServe
+ * keys its visited set by the model lists alone; its beam searches have one config). Two different
+ * placements colliding is a 2^-64 event. */
 static uint64_t placement_hash(const struct spec_placement *p)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (uint32_t g = 0; g < p->n_groups; g++) {
         const struct spec_group *grp = &p->groups[g];
-        uint64_t words[3] = {(uint64_t)grp->op << 32 | (uint32_t)grp->pp, grp->first_device,
-                             grp->n_models};
-        for (int k = 0; k < 3; k++)
+        uint64_t words[2] = {(uint64_t)grp->op << 32 | (uint32_t)grp->pp, grp->n_models};
+        for (int k = 0; k < 2; k++)
             h = (h ^ words[k]) * 0x100000001b3ULL;
         for (uint32_t j = 0; j < grp->n_models; j++)
             h = (h ^ grp->models[j]) * 0x100000001b3ULL;

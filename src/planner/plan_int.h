@@ -66,8 +66,8 @@ struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct spec_pla
                                  struct sim_eval_result *result);
 
 /* The (group, model) pair AlpaServe's greedy adds to p next, given r, p's evaluation: models by
- * unserved requests (most first), groups by requests received (fewest first), ties to the lower
- * index; the first pair in that order where the model is not on the group and fits its memory
+ * unserved requests (most first, ties to the higher index), groups by requests received (fewest
+ * first, ties to the lower index); the first pair in that order where the model is not on the group and fits its memory
  * (<= the budget). False when nothing fits. */
 bool pl_greedy_next(const struct pl_context *c, const struct spec_placement *p,
                     const struct sim_eval_result *r, uint32_t *group, uint32_t *model);

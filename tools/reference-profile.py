@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build data/profiles/v100-reference.json from the published V100 measurements.
 
-Usage: tools/reference-profile.py ../shared/reference/v100-published.json > data/profiles/v100-reference.json
+Usage: tools/reference-profile.py data/reference/v100-published.json > data/profiles/v100-reference.json
 then:  muxplan profile import data/profiles/v100-reference.json -o data/profiles/v100-reference.h5
 
 Only observations with per-stage latencies become configs (end-to-end totals are left to the
@@ -51,7 +51,7 @@ def main(path):
     out = {
         "format": "muxplan-profile/1",
         "hardware": ref["hardware"]["name"],
-        "provenance": {"source": "shared/reference/v100-published.json (AlpaServe repository, "
+        "provenance": {"source": "data/reference/v100-published.json (AlpaServe repository, "
                                  "alpa-projects/mms)",
                        "what": "published per-stage V100 latencies, batch 1, fp16",
                        "tool": "tools/reference-profile.py"},

@@ -29,7 +29,7 @@ static const char serve_help[] =
     "                     [--seed K] [--queue N] [--calibrate] [--json]\n"
     "                     [--requests-out R.h5]\n"
     "\n"
-    "Executes the plan for real (DESIGN section 9): one worker per device runs its stages of the\n"
+    "Executes the plan for real (docs/runtime.md): one worker per device runs its stages of the\n"
     "zoo's models on real weights (random from --seed); requests enter at their trace times,\n"
     "and dispatch and admission are the simulator's, on stage clocks corrected by measured\n"
     "completions. Prints the simulator's summary plus measured stage latencies; Ctrl-C stops\n"

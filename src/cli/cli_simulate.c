@@ -21,7 +21,7 @@ static const char simulate_help[] =
     "                        [--warmup S] [--seed K] [--threads N] [--json]\n"
     "                        [--requests-out R.h5]\n"
     "\n"
-    "Replays the trace against the plan (DESIGN section 4) and prints SLO attainment, latency\n"
+    "Replays the trace against the plan (docs/simulator.md) and prints SLO attainment, latency\n"
     "percentiles, and per-model and per-group figures; --json prints them as one JSON object.\n"
     "\n"
     "  --engine     auto (default) runs the fast path when it is valid (no batching, constant\n"

@@ -1,4 +1,4 @@
-/* The FP32 layer loops on the CPU (DESIGN §2: shared by the cpu profiler backend and the CPU
+/* The FP32 layer loops on the CPU (shared by the cpu profiler backend and the CPU
  * runtime): blocks of KERN_LANES elements with a scalar tail, a shape GCC vectorizes at -O2. */
 #include "kern_ops.h"
 

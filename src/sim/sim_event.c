@@ -1,4 +1,4 @@
-/* The event engine (DESIGN §4.6): every mode of §4, one timed event at a time.
+/* The event engine (docs/simulator.md): every mode, one timed event at a time.
  *
  * A request's life is ARRIVAL -> (client overhead) DISPATCH -> (dispatch overhead) RECV at its
  * group
@@ -322,7 +322,7 @@ static void drop(struct engine *e, uint32_t g, uint32_t prev, uint32_t i, mx_ns 
     e->outstanding[g]--;
 }
 
-/* Form a batch on g's idle stage 0 (DESIGN §4.5): drop the hopeless requests at the head of the
+/* Form a batch on g's idle stage 0 (docs/simulator.md, batching): drop the hopeless requests at the head of the
  * queue; the oldest remaining one leads a batch of the queued requests of its model, in arrival
  * order, dropping those among them that are hopeless too; the batch grows through the profiled
  * sizes while its latency still lets the leader meet its deadline. */

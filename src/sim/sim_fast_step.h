@@ -1,4 +1,4 @@
-/* One request on the fast path: dispatch and admission (DESIGN §4.4), shared by the fast engine's
+/* One request on the fast path: dispatch and admission (docs/simulator.md), shared by the fast engine's
  * loops and the planner's incremental evaluator. Internal to src/sim. */
 #ifndef SIM_FAST_STEP_H
 #define SIM_FAST_STEP_H

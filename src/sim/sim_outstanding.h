@@ -1,4 +1,4 @@
-/* Outstanding requests per group, for least-outstanding dispatch (DESIGN §4.3): a request counts at
+/* Outstanding requests per group, for least-outstanding dispatch (docs/simulator.md): a request counts at
  * its group from its dispatch until it finishes its last stage, or until the group refuses it
  * (after the dispatch overhead). The fast path knows both ends at dispatch time; the runtime's
  * controller knows the refusals' (its admitted requests end when the stages say so). Both keep the

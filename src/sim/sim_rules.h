@@ -1,5 +1,5 @@
 /* The simulator's semantics, each rule written once (docs/simulator.md, docs/design.md): when a
- * request is where given its overheads, the §4.4 recurrence of a pipeline's stage clocks, admission
+ * request is where given its overheads, the recurrence of a pipeline's stage clocks, admission
  * and what makes a request good. The fast path, the event engine, the planner's evaluator (its full
  * and incremental runs), the runtime's controller and replays all decide through these inline
  * functions; a change to a rule is made here. Internal to src/sim. */
@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* ---- overheads (DESIGN §4.2): a request's way from its client to its group and back ---- */
+/* ---- overheads: a request's way from its client to its group and back ---- */
 
 /* The overhead terms of one request (its draws), or the cluster's means, in ns. */
 struct sim_delays {
@@ -72,7 +72,7 @@ static inline struct sim_dispatch_query sim__query(struct sim_delays d, mx_ns de
                                        sim__latest_ns(d, deadline_ns)};
 }
 
-/* ---- the recurrence (DESIGN §4.4) ---- */
+/* ---- the recurrence of a pipeline's stage clocks ---- */
 
 /* A stage that is next free at clock takes a request that reaches it at input for latency: when
  * it finishes there. Every prediction and every execution of a pipeline is this, stage by stage. */

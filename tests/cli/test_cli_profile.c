@@ -1,8 +1,7 @@
 /* muxplan profile --backend from the command line: reproducible roofline DBs, bad options and
  * specs (status 2, the field named, nothing written), and a backend without its device. */
 #include "fixture.h"
-
-#include "cu_prof.h"
+#include "mx_config.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -71,11 +70,13 @@ Test(profile_cli, bad_options_and_specs_exit_2)
                   "profile --backend roofline --hardware %s --models bert-1.3b -o %s", bad_hw, out);
 }
 
+/* Without a GPU, or in a build without CUDA, the cuda backend says which. */
 Test(profile_cli, cuda_without_a_gpu_says_so)
 {
-    if (cu_prof_device_count() > 0)
-        cr_skip_test("a GPU is visible");
+    FX_SKIP_WITH_GPU();
     const char *out = fx_path(fx_tmpdir(), "p.h5");
-    fx_expect_bad(out, (const char *const[]){"GPU", NULL},
+    fx_expect_bad(out,
+                  (const char *const[]){MX_HAVE_CUDA ? "no GPU is visible" : "built without CUDA",
+                                        NULL},
                   "profile --backend cuda --models tiny-2l-128 -o %s", out);
 }

@@ -89,7 +89,7 @@ Test(prof_db, bundled_reference_matches_its_source_and_the_published_numbers)
                  MX_OK, "%s", mx_error_message());
     assert_same_db(json, h5);
     cr_assert_str_eq(spec_profile_hardware(h5), "v100-16gb");
-    /* Spot checks against ../shared/reference/v100-published.json. */
+    /* Spot checks against data/reference/v100-published.json. */
     const struct spec_config *one = spec_profile_find(h5, "bert-1.3b", 1, 1, 1);
     cr_assert_eq(one->stage_latency_s[0], 0.099);
     cr_assert_eq(one->weight_bytes[0], 2791728742);

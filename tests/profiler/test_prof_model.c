@@ -86,7 +86,7 @@ Test(prof_model, moe_layers_route_top_k_tokens_per_expert)
 
 Test(prof_model, weights_match_the_published_sizes)
 {
-    /* AlpaServe's V100 weight bytes per device at pp 1 (shared/reference): within 10%. */
+    /* AlpaServe's V100 weight bytes per device at pp 1 (data/reference): within 10%. */
     static const struct {
         const char *name;
         double bytes;
@@ -202,7 +202,7 @@ Test(prof_model, more_tensor_parallelism_less_compute_more_communication)
 }
 
 /* The V100 calibration against every published observation (data/reference, a copy of
- * shared/reference) through the bundled profile. Prints the error table; the bounds are the ones
+ * data/reference) through the bundled profile. Prints the error table; the bounds are the ones
  * docs/profiler.md states as achieved, so a change that makes the model worse fails here. */
 Test(prof_model, v100_calibration_error_table)
 {

@@ -1,5 +1,5 @@
 /* The planner: search group partitions, parallel configs and model placements by simulated SLO
- * attainment on a training workload (DESIGN §6, docs/planner.md).
+ * attainment on a training workload (docs/planner.md).
  *
  * A policy turns a problem (models, cluster, profile, training trace) into a plan. Every policy
  * scores candidates with the simulator's fast path (sim_eval.h) under the cluster's overheads

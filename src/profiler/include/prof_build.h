@@ -1,4 +1,4 @@
-/* From layers to a profile DB (DESIGN §7): time one layer's ops with a backend for every
+/* From layers to a profile DB (docs/profiler.md): time one layer's ops with a backend for every
  * (tensor-parallel degree, batch), add the all-reduces, split the layers into pipeline stages by
  * dynamic programming, and write each stage's latency, weights and activations into the DB.
  *

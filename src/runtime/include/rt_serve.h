@@ -1,4 +1,4 @@
-/* The bundled runtime: execute a plan for real (DESIGN §9, docs/runtime.md).
+/* The bundled runtime: execute a plan for real (docs/runtime.md).
  *
  * One controller (the calling thread) and one worker thread per device of the plan. Requests
  * enter at their trace times on an absolute clock (open loop; the trace's first arrival is the

@@ -1,6 +1,6 @@
 /* The discrete-event simulator: replay a trace against a plan and measure SLO attainment.
  *
- * Semantics are DESIGN §4 and docs/simulator.md. In short: a request arrives, reaches the
+ * Semantics are docs/simulator.md's. In short: a request arrives, reaches the
  * controller after the client overhead, is dispatched to one group hosting its model (a dispatch
  * policy picks which), reaches the group after the dispatch overhead, and is admitted only if its
  * predicted finish plus the fixed margin meets its deadline; admitted requests run through the
@@ -39,7 +39,7 @@ extern const char *const sim_status_names[SIM_N_STATUS];
 
 enum sim_engine {
     SIM_ENGINE_AUTO,  /* the fast path where it is valid, else the event engine */
-    SIM_ENGINE_FAST,  /* one pass of the §4.4 recurrence: no batching, constant overheads */
+    SIM_ENGINE_FAST,  /* one pass of the recurrence: no batching, constant overheads */
     SIM_ENGINE_EVENT, /* the event engine: every mode */
 };
 

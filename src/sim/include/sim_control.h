@@ -2,7 +2,7 @@
  * stage clocks that a real executor corrects as stages finish. The bundled runtime (src/runtime)
  * decides with it, so that it admits exactly as the simulator would on the same clocks.
  *
- * Decisions are those of the fast path (DESIGN §4.3 and §4.4): the dispatch policy picks a
+ * Decisions are those of the fast path (sim_rules.h): the dispatch policy picks a
  * replica from the predicted stage clocks and outstanding counts; the request is admitted when
  * its predicted last-stage finish plus the fixed margin meets its deadline, and then the clocks
  * take its predicted stage finishes. Overheads are the cluster's means (the runtime emulates

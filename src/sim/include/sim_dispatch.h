@@ -1,4 +1,4 @@
-/* Dispatch policies: which of a model's replicas receives a request (DESIGN §4.3).
+/* Dispatch policies: which of a model's replicas receives a request (docs/simulator.md).
  *
  * A policy sees the controller's view of every group (stage clocks as the controller predicts them,
  * and outstanding request counts) and returns an index into the model's replica list, or -1 to

@@ -1,4 +1,4 @@
-/* Metrics over simulation results (DESIGN §4.7), computed after a run, never inside it.
+/* Metrics over simulation results (docs/simulator.md), computed after a run, never inside it.
  *
  * Warmup trimming keeps the requests that arrive in [first + warmup, last - warmup] (first and last
  * arrival of the trace); every figure except busy fractions covers only those. Percentiles use the

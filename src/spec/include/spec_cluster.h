@@ -1,4 +1,4 @@
-/* The cluster spec: devices, memory budget, and the serving stack's overheads (DESIGN §4.2).
+/* The cluster spec: devices, memory budget, and the serving stack's overheads (docs/simulator.md).
  *
  * JSON form ("muxplan-cluster/1"):
  *   {"format": "muxplan-cluster/1", "devices": 16, "devices_per_node": 8,

@@ -1,4 +1,4 @@
-/* Sweeps: plan and score every policy over a grid of cases (DESIGN §2, "sweep spec -> table +
+/* Sweeps: plan and score every policy over a grid of cases ("sweep spec -> table +
  * plots"), the way AlpaServe's evaluation varies cluster size, rate, burstiness and SLO.
  *
  * Spec ("muxplan-sweep/1", JSON; paths relative to the spec's folder):

@@ -1,4 +1,4 @@
-/* Importing real traces (DESIGN §5): read a trace in someone else's format, transform it, and map
+/* Importing real traces (docs/traces.md): read a trace in someone else's format, transform it, and map
  * its keys (the model, function or client column) onto a model set.
  *
  * Two kinds of sources:

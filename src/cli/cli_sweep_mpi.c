@@ -1,8 +1,8 @@
-/* muxplan sweep across MPI ranks (docs/sweeps.md): rank 0 hands out cases one at a time to whichever
- * rank asks (dynamic distribution, so slow cases do not hold the others back), gathers their rows
- * and writes the results; the other ranks plan. Each case is computed exactly as in one process,
- * so results.tsv is the same, its planning_s column aside. Plans are written by the rank that made
- * them: DIR must be on a file system every rank sees. */
+/* muxplan sweep across MPI ranks (docs/sweeps.md): rank 0 hands out cases one at a time to
+ * whichever rank asks (dynamic distribution, so slow cases do not hold the others back), gathers
+ * their rows and writes the results; the other ranks plan. Each case is computed exactly as in one
+ * process, so results.tsv is the same, its planning_s column aside. Plans are written by the rank
+ * that made them: DIR must be on a file system every rank sees. */
 #include "cli_sweep.h"
 
 #include "mx_config.h"

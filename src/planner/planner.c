@@ -7,6 +7,7 @@
 #include "mx_json.h"
 #include "mx_time.h"
 #include "sim.h"
+#include "sim_dispatch.h"
 #include "wl_trace.h"
 
 #include <stdlib.h>
@@ -146,6 +147,7 @@ void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const c
     mx_json_set(predicted, "workload", json_string(train->path ? train->path : "generated"));
     mx_json_set(predicted, "requests", json_integer((json_int_t)train->n));
     mx_json_set(plan->extra, "policy", json_string(name));
+    mx_json_set(plan->extra, "dispatch", json_string(pb->dispatch->name));
     mx_json_set(plan->extra, "parameters", params);
     mx_json_set(plan->extra, "predicted", predicted);
 }

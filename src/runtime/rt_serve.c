@@ -311,7 +311,7 @@ static int run_init(struct rt_run *r, const struct spec_plan *plan)
     const struct sim_world *w = r->w;
     const struct rt_options *o = r->o;
     r->n = sim_world_requests(w);
-    int rc = sim_control_new(w, o->dispatch ? o->dispatch : &sim_dispatch_least_outstanding,
+    int rc = sim_control_new(w, o->dispatch ? o->dispatch : sim_dispatch_default,
                              &r->control);
     if (rc < 0)
         return rc;

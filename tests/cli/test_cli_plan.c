@@ -84,15 +84,16 @@ Test(plan_cli, every_policy_is_deterministic_and_valid)
         }
         cr_assert(fx_same_file(fx_path(s.dir, "one.json"), fx_path(s.dir, "three.json")),
                   "%s: the plan depends on the thread count", *policy);
-        /* The simulator accepts the plan and measures what the planner predicted. */
-        struct fx_output o = fx_muxplan(
-            "simulate --cluster %s --profile %s --plan %s --trace %s --dispatch earliest-free "
-            "--json",
-            s.cluster, fx_source_path(PROFILE), fx_path(s.dir, "one.json"), s.trace);
+        /* The simulator accepts the plan and measures what the planner predicted, with the
+         * dispatch policy the plan records (the planner's, earliest-free) by default. */
+        struct fx_output o =
+            fx_muxplan("simulate --cluster %s --profile %s --plan %s --trace %s --json", s.cluster,
+                       fx_source_path(PROFILE), fx_path(s.dir, "one.json"), s.trace);
         cr_assert_eq(o.status, 0, "%s: simulate: %s", *policy, o.err);
         json_t *j = parse(o.out);
         char *measured = json_dumps(json_object_get(j, "attainment"), JSON_ENCODE_ANY);
         cr_assert_str_eq(measured, predicted, "%s", *policy);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "dispatch")), "earliest-free");
         free(measured);
         free(predicted);
         json_decref(j);
@@ -209,4 +210,25 @@ Test(plan_cli, options_that_do_not_apply_are_errors)
     cr_assert_eq(o.status, 0, "%s", o.err);
     fx_expect_bad(common, (const char *const[]){"--max-op applies to none of the policies", NULL},
                   "compare %s --policies sr,round-robin --max-op 2", inputs);
+}
+
+/* A plan's "dispatch" must name a policy the simulator has. */
+Test(plan_cli, a_plan_names_a_known_dispatch_policy)
+{
+    struct setup s = setup();
+    const char *plan = fx_path(s.dir, "plan.json"), *out = fx_path(s.dir, "r.h5");
+    fx_write_file(plan, "{\"format\": \"muxplan-plan/1\", \"dispatch\": \"fastest\", "
+                        "\"models\": [{\"name\": \"big0\", \"base\": \"bert-1.3b\"}], "
+                        "\"groups\": [{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, "
+                        "\"pp\": 1, \"models\": [\"big0\"]}]}");
+    fx_expect_bad(out,
+                  (const char *const[]){"plan.json: dispatch: unknown policy \"fastest\"", NULL},
+                  "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s",
+                  s.cluster, fx_source_path(PROFILE), plan, s.trace, out);
+    fx_write_file(plan, "{\"format\": \"muxplan-plan/1\", \"dispatch\": 3, \"models\": [], "
+                        "\"groups\": []}");
+    fx_expect_bad(
+        out, (const char *const[]){"plan.json: dispatch: expected the name of a dispatch", NULL},
+        "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s", s.cluster,
+        fx_source_path(PROFILE), plan, s.trace, out);
 }

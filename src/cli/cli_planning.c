@@ -231,18 +231,14 @@ int cli_policies_parse(const struct cli_planning *p, const char *option, const c
     return rc;
 }
 
-/* The training trace over the model set's indices: loaded (its models must be the set's) or
- * generated from the set's rates. */
-static int training_trace(const struct cli_planning *p, const struct spec_model_set *set,
-                          struct wl_trace **out)
+int cli_planning_generate(const struct cli_planning *p, const struct spec_model_set *set,
+                          uint64_t seed, struct wl_trace **out)
 {
-    if (p->train_path)
-        return wl_trace_read_for_models(set, p->train_path, out);
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                .rate_dist = WL_RATES_EXPLICIT,
                                .total_rate = -1,
                                .cv = 1,
-                               .seed = p->seed,
+                               .seed = seed,
                                .threads = p->threads};
     double total = 0;
     for (uint32_t m = 0; m < set->n; m++) {
@@ -269,7 +265,9 @@ int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *
         (rc = spec_models_read(p->models_path, &in->set)) < 0 ||
         (rc = spec_models_resolve(in->set, in->db, p->profile_path)) < 0)
         return rc;
-    return training_trace(p, in->set, &in->train);
+    if (p->train_path)
+        return wl_trace_read_for_models(in->set, p->train_path, &in->train);
+    return cli_planning_generate(p, in->set, p->seed, &in->train);
 }
 
 void cli_planning_release(struct cli_planning_inputs *in)

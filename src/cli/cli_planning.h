@@ -72,6 +72,11 @@ void cli_policies_release(struct cli_policies *ps);
 int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *in);
 void cli_planning_release(struct cli_planning_inputs *in);
 
+/* A workload generated from the model set's rates and CVs (Gamma arrivals; every model needs a
+ * "rate") with seed, over max(100 s, 30000 / total rate) or --duration. */
+int cli_planning_generate(const struct cli_planning *p, const struct spec_model_set *set,
+                          uint64_t seed, struct wl_trace **out);
+
 /* The planner's problem over in, on cluster (the inputs' own, or a resized copy). */
 struct plan_problem cli_planning_problem(const struct cli_planning *p,
                                          const struct cli_planning_inputs *in,

@@ -260,7 +260,7 @@ static int load_workloads(const struct cli_planning *p, const struct capacity_ar
     if (wl->n == 1) {
         wl->train[0] = in->train;
         wl->own_test = a->test_path != NULL;
-        int rc = cli_planning_test(in, a->test_path, &wl->test[0]);
+        int rc = cli_planning_test(p, in, a->test_path, &wl->test[0]);
         if (!wl->test[0])
             wl->test[0] = in->train;
         return rc;

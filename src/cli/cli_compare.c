@@ -120,7 +120,7 @@ int cli_compare(int argc, char **argv)
     if (rc == MX_OK)
         rc = cli_policies_parse(&p, "--policies", a.policies, true, &ps);
     if (rc == MX_OK && (rc = cli_planning_load(&p, &in)) == MX_OK)
-        rc = cli_planning_test(&in, a.test_path, &test);
+        rc = cli_planning_test(&p, &in, a.test_path, &test);
     if (rc == MX_OK && !p.json)
         printf("%-14s %-34s %9s %11s %10s %11s\n", "policy", "groups and configs", "replicas",
                "attainment", "p99 ms", "planning s");

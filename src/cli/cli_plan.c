@@ -73,8 +73,9 @@ static int report(const struct cli_planning *p, const struct plan_args *a,
     if (!p->json) {
         char *groups = spec_plan_describe_groups(plan);
         printf("%s: %s, %u replicas; predicted attainment %.4f on the training workload "
-               "(%zu requests); planned in %.2f s (%u simulations); wrote %s\n",
-               a->policy, groups, outcome->replicas, outcome->attainment, in->train->n, planning_s,
+               "(%zu requests, SLOs of the %s); planned in %.2f s (%u simulations); wrote %s\n",
+               a->policy, groups, outcome->replicas, outcome->attainment, in->train->n,
+               p->train_path && !p->model_slos ? "trace" : "model set", planning_s,
                outcome->evaluations, a->out_path);
         free(groups);
         if (unplaced)

@@ -29,6 +29,7 @@ struct cli_planning {
     uint64_t seed;
     unsigned threads;
     bool json, activation_memory;
+    bool model_slos; /* requests of traces read take their model's SLO from the model set */
 };
 
 /* The policies a command runs, each with its parameters (greedy-<s>'s size set from its name). */
@@ -86,8 +87,8 @@ struct plan_problem cli_planning_problem(const struct cli_planning *p,
 void cli_planning_help(const char *help);
 
 /* The test workload of compare and capacity: the trace at path, its models renumbered to the model
- * set's, or NULL (path NULL) for the training workload. */
-int cli_planning_test(const struct cli_planning_inputs *in, const char *path,
-                      struct wl_trace **out);
+ * set's (with --model-slos, their SLOs), or NULL (path NULL) for the training workload. */
+int cli_planning_test(const struct cli_planning *p, const struct cli_planning_inputs *in,
+                      const char *path, struct wl_trace **out);
 
 #endif

@@ -227,8 +227,20 @@ int spec_profile_load(const char *path, struct spec_profile **out)
     if (!fp)
         return mx_error(MX_EINPUT, "%s: cannot open", path);
     size_t got = fread(head, 1, sizeof(head), fp);
+    /* JSON starts with '{' after white space; anything else is neither form. */
+    int c = ' ';
+    rewind(fp);
+    while (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+        c = fgetc(fp);
     fclose(fp);
     if (got == sizeof(head) && memcmp(head, hdf5_signature, sizeof(head)) == 0)
         return spec_profile_read_h5(path, out);
+    if (c == EOF)
+        return mx_error(MX_EINPUT, "%s: not a profile DB: the file is empty", path);
+    if (c != '{')
+        return mx_error(MX_EINPUT,
+                        "%s: not a profile DB: neither HDF5 (no HDF5 signature) nor JSON (no '{' "
+                        "first)",
+                        path);
     return spec_profile_read_json(path, out);
 }

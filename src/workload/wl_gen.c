@@ -9,6 +9,7 @@
 #include "spec_models.h"
 #include "wl_trace.h"
 
+#include <errno.h>
 #include <gsl/gsl_randist.h>
 #include <math.h>
 #include <pthread.h>
@@ -139,6 +140,37 @@ static void merge(const struct spec_model_set *set, struct model_arrivals *arriv
     free(heap);
 }
 
+const char *wl_rate_dist_parse(const char *text, bool explicit_allowed, enum wl_rate_dist *dist,
+                               double *alpha)
+{
+    const char *expected = explicit_allowed
+                               ? "expected equal, power, power:ALPHA (ALPHA in [0, 99]) or explicit"
+                               : "expected equal, power or power:ALPHA (ALPHA in [0, 99])";
+    if (strcmp(text, "equal") == 0) {
+        *dist = WL_RATES_EQUAL;
+        return NULL;
+    }
+    if (explicit_allowed && strcmp(text, "explicit") == 0) {
+        *dist = WL_RATES_EXPLICIT;
+        return NULL;
+    }
+    if (strncmp(text, "power", 5) != 0 || (text[5] != '\0' && text[5] != ':'))
+        return expected;
+    *dist = WL_RATES_POWER;
+    *alpha = 0.5;
+    if (text[5] == '\0')
+        return NULL;
+    char *end;
+    errno = 0;
+    double v = strtod(text + 6, &end);
+    /* Decimal numbers only: strtod would also take hexadecimal, "inf" and "nan". */
+    bool decimal = text[6] != '\0' && strspn(text + 6, "0123456789.eE+-") == strlen(text + 6);
+    if (!decimal || end == text + 6 || *end || errno || !(v >= 0 && v <= WL_MAX_ALPHA))
+        return expected;
+    *alpha = v;
+    return NULL;
+}
+
 int wl_gen_rates(const struct spec_model_set *set, const struct wl_gen_spec *spec, double *rates)
 {
     double sum = 0;
@@ -177,14 +209,13 @@ static int check_spec(const struct spec_model_set *set, const struct wl_gen_spec
         return mx_error(MX_EUSAGE, "--duration must be a positive time in seconds");
     if (spec->rate_dist != WL_RATES_EXPLICIT && !(spec->total_rate > 0 && spec->total_rate < 1e9))
         return mx_error(MX_EUSAGE, "--total-rate must be positive (requests per second)");
-    if (spec->rate_dist == WL_RATES_POWER && !(spec->alpha >= 0 && spec->alpha < 100))
-        return mx_error(MX_EUSAGE, "power-law alpha must be in [0, 100)");
+    if (spec->rate_dist == WL_RATES_POWER && !(spec->alpha >= 0 && spec->alpha <= WL_MAX_ALPHA))
+        return mx_error(MX_EUSAGE, "power-law alpha must be in [0, %g]", WL_MAX_ALPHA);
     for (uint32_t m = 0; spec->process == WL_PROCESS_GAMMA && m < set->n; m++) {
         double cv = model_cv(spec, set, m);
-        if (!(cv >= 0.01 && cv <= 100))
-            return mx_error(MX_EINPUT,
-                            "model \"%s\": Gamma arrivals need a CV in [0.01, 100], got %g",
-                            set->models[m].name, cv);
+        if (!(cv >= SPEC_MIN_CV && cv <= SPEC_MAX_CV))
+            return mx_error(MX_EINPUT, "model \"%s\": Gamma arrivals need a CV in [%g, %g], got %g",
+                            set->models[m].name, SPEC_MIN_CV, SPEC_MAX_CV, cv);
     }
     for (uint32_t m = 0; m < set->n; m++)
         if (!(set->models[m].slo_s > 0))

@@ -272,6 +272,13 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
                   "\"bert-1.3b\", \"slo_s\": \"soon\"}]}");
     fx_expect_bad(out, (const char *const[]){"bad.json: models[0].slo_s: expected a number", NULL},
                   "trace gen --models %s --total-rate 1 --duration 10 -o %s", bad, out);
+    /* A CV the generators cannot take: the reader says so, with the one range they share. */
+    fx_write_file(bad,
+                  "{\"format\": \"muxplan-models/1\", \"models\": [{\"name\": \"m0\", \"base\": "
+                  "\"bert-1.3b\", \"slo_s\": 1, \"cv\": 0}]}");
+    fx_expect_bad(
+        out, (const char *const[]){"bad.json: models[0].cv: 0 is out of range [0.01, 100]", NULL},
+        "trace gen --models %s --total-rate 1 --duration 10 -o %s", bad, out);
     /* A profile JSON with a bad value, for profile import. */
     fx_write_file(bad, "{\"format\": \"muxplan-profile/1\", \"hardware\": \"x\", \"models\": "
                        "[{\"name\": \"a\", \"configs\": [{\"dp\": 1, \"op\": 1, \"pp\": 1, "

@@ -23,7 +23,7 @@ static int map_models(const struct spec_plan *p, const struct wl_trace *t, const
     for (uint32_t m = 0; m < t->n_models; m++) {
         int32_t pm = spec_plan_find_model(p, t->model_names[m]);
         if (pm < 0)
-            return mx_error(MX_EINPUT, "%s: model \"%s\" of the trace is not in plan %s",
+            return mx_error(MX_EINPUT, "%s: model \"%s\" of the trace is not among the models of %s",
                             trace_path, t->model_names[m], p->path);
         trace_of[pm] = (int32_t)m;
     }

@@ -3,6 +3,7 @@
 #include "wl_gen.h"
 
 #include "mx_alloc.h"
+#include "mx_csv.h"
 #include "mx_error.h"
 #include "mx_rng.h"
 #include "mx_time.h"
@@ -160,12 +161,8 @@ const char *wl_rate_dist_parse(const char *text, bool explicit_allowed, enum wl_
     *alpha = 0.5;
     if (text[5] == '\0')
         return NULL;
-    char *end;
-    errno = 0;
-    double v = strtod(text + 6, &end);
-    /* Decimal numbers only: strtod would also take hexadecimal, "inf" and "nan". */
-    bool decimal = text[6] != '\0' && strspn(text + 6, "0123456789.eE+-") == strlen(text + 6);
-    if (!decimal || end == text + 6 || *end || errno || !(v >= 0 && v <= WL_MAX_ALPHA))
+    double v;
+    if (!mx_parse_f64(text + 6, &v) || !(v >= 0 && v <= WL_MAX_ALPHA))
         return expected;
     *alpha = v;
     return NULL;
@@ -204,11 +201,16 @@ int wl_gen_rates(const struct spec_model_set *set, const struct wl_gen_spec *spe
 static int check_spec(const struct spec_model_set *set, const struct wl_gen_spec *spec)
 {
     if (!(mx_time_s_valid(spec->start_s) && spec->start_s >= 0))
-        return mx_error(MX_EUSAGE, "--start must be a non-negative time in seconds");
+        return mx_error(MX_EUSAGE, "the start must be a non-negative time in seconds, got %g",
+                        spec->start_s);
     if (!(spec->duration_s > 0 && mx_time_s_valid(spec->start_s + spec->duration_s)))
-        return mx_error(MX_EUSAGE, "--duration must be a positive time in seconds");
+        return mx_error(MX_EUSAGE,
+                        "the duration must be positive, and the start plus it at most %g s, got "
+                        "%g s",
+                        MX_MAX_TIME_S, spec->duration_s);
     if (spec->rate_dist != WL_RATES_EXPLICIT && !(spec->total_rate > 0 && spec->total_rate < 1e9))
-        return mx_error(MX_EUSAGE, "--total-rate must be positive (requests per second)");
+        return mx_error(MX_EUSAGE, "the total rate must be in (0, 1e9) requests per second, got %g",
+                        spec->total_rate);
     if (spec->rate_dist == WL_RATES_POWER && !(spec->alpha >= 0 && spec->alpha <= WL_MAX_ALPHA))
         return mx_error(MX_EUSAGE, "power-law alpha must be in [0, %g]", WL_MAX_ALPHA);
     for (uint32_t m = 0; spec->process == WL_PROCESS_GAMMA && m < set->n; m++) {
@@ -231,8 +233,8 @@ static int check_size(const struct spec_model_set *set, const struct wl_gen_spec
         expected += rates[m] * spec->duration_s;
     if (expected > MAX_EXPECTED_REQUESTS)
         return mx_error(MX_EUSAGE,
-                        "the workload would hold about %.3g requests, more than %.0e: lower "
-                        "--total-rate or --duration",
+                        "the workload would hold about %.3g requests, more than %.0e: lower its "
+                        "rate or its duration",
                         expected, MAX_EXPECTED_REQUESTS);
     return MX_OK;
 }
@@ -266,7 +268,10 @@ int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, str
     for (uint32_t m = 0; m < set->n; m++)
         total += arrivals[m].n;
     if (total == 0) {
-        rc = mx_error(MX_EINPUT, "the workload has no requests: raise --duration or --total-rate");
+        rc = mx_error(MX_EINPUT,
+                      "the generated workload has no requests (%g s at the models' rates): "
+                      "make it longer or its rates higher",
+                      spec->duration_s);
     } else {
         const char **names = MX_NEW_ARRAY(const char *, set->n);
         for (uint32_t m = 0; m < set->n; m++)

@@ -82,12 +82,8 @@ int wl_trace_read_csv(const char *path, struct wl_trace **out)
     mx_strmap_init(&g.names);
     if ((rc = mx_csv_open(path, ',', &csv)) < 0)
         goto done;
-    if ((rc = mx_csv_next(&csv)) <= 0) {
-        if (rc == 0)
-            rc = mx_error(MX_EINPUT, "%s: empty file (expected a header arrival_s,model,slo_s)",
-                          path);
+    if ((rc = mx_csv_header(&csv)) < 0)
         goto done;
-    }
     for (int c = 0; c < 3; c++) {
         col[c] = mx_csv_column(&csv, names[c]);
         if (col[c] < 0) {

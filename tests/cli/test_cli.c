@@ -224,7 +224,7 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
                        "\"bert-1.3b\"}], \"groups\": []}");
     expect_bad_simulate(
         dir, (struct simulate_inputs){cluster, bad, trace},
-        (const char *const[]){"t.h5: model \"m1\" of the trace is not in plan", NULL});
+        (const char *const[]){"t.h5: model \"m1\" of the trace is not among the models of", NULL});
     /* A group over its memory budget; a config the profile lacks. */
     fx_write_file(bad,
                   "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "

@@ -75,7 +75,7 @@ static int take(void *ctx, int code, const char *arg)
     case 'A':
         return cli_parse_f64("--target", arg, 0, 1, &a->target);
     case 'M':
-        return cli_parse_u64("--max-devices", arg, 1, 1 << 20, &a->max_devices);
+        return cli_parse_u64("--max-devices", arg, 1, SPEC_MAX_DEVICES, &a->max_devices);
     case 'K':
         return cli_parse_u64("--seeds", arg, 1, 64, &a->seeds);
     case 'o':

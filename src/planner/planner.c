@@ -35,7 +35,7 @@ const struct plan_policy *plan_policy_find(const char *name, struct plan_params 
     if (strncmp(name, "greedy-", 7) == 0) {
         char *end;
         unsigned long size = strtoul(name + 7, &end, 10);
-        if (end == name + 7 || *end || size < 1 || size > 1u << 20)
+        if (end == name + 7 || *end || size < 1 || size > SPEC_MAX_DEVICES)
             return NULL;
         params->group_size = (uint32_t)size;
         return &plan_policy_greedy;

@@ -5,6 +5,7 @@
 #include "mx_error.h"
 #include "mx_json.h"
 #include "planner.h"
+#include "spec_cluster.h"
 #include "spec_models.h"
 
 #include <math.h>
@@ -19,7 +20,7 @@ const char *const sweep_param_names[SWEEP_PARAMS] = {"devices", "rate_scale", "c
 
 /* Each parameter's allowed range. */
 static const double param_min[SWEEP_PARAMS] = {1, 1e-6, 1e-3, 1e-3};
-static const double param_max[SWEEP_PARAMS] = {1 << 20, 1e6, 100, 1e6};
+static const double param_max[SWEEP_PARAMS] = {SPEC_MAX_DEVICES, 1e6, 100, 1e6};
 
 /* path relative to the spec's folder, unless absolute. */
 static char *resolve(const char *spec_path, const char *path)

@@ -115,6 +115,7 @@ struct search {
     const struct cli_planning_inputs *in;
     const struct cli_policies *ps;
     struct workloads wl;
+    struct mx_progress *line; /* the planner reports into it, on the count being tried */
 };
 
 /* Plan for n devices on workload k; score it on its test workload. Keeps the plan in *plan when
@@ -153,6 +154,7 @@ struct point {
 static int try_count(const struct search *s, uint32_t n, struct point *pt)
 {
     *pt = (struct point){.devices = n, .each = MX_NEW_ARRAY(double, s->wl.n)};
+    mx_progress_on(s->line, "%u devices", n);
     int rc = MX_OK;
     for (uint32_t k = 0; k < s->wl.n && rc == MX_OK; k++)
         rc = attainment_at(s, n, k, &pt->each[k], k == 0 ? &pt->plan : NULL);
@@ -329,7 +331,10 @@ int cli_capacity(int argc, char **argv)
     struct capacity_args a = {.target = 0.99, .max_devices = 4096, .seeds = 1};
     struct cli_policies ps = {0};
     struct cli_planning_inputs in = {0};
-    struct search s = {&p, &a, &in, &ps, {0}};
+    struct mx_progress line;
+    mx_progress_begin(&line, "capacity");
+    p.progress = mx_progress_sink(&line);
+    struct search s = {&p, &a, &in, &ps, {0}, &line};
     struct point points[64];
     uint32_t n_points = 0, found = 0;
     int rc = cli_planning_parse(argc, argv, &p, own, take, &a);
@@ -349,6 +354,7 @@ int cli_capacity(int argc, char **argv)
         rc = load_workloads(&p, &a, &in, &s.wl);
     if (rc == MX_OK)
         rc = search(&s, points, &n_points, &found);
+    mx_progress_end(&line);
     for (uint32_t k = 0; rc == MX_OK && a.out_dir && found && k < n_points; k++)
         if (points[k].devices == found)
             rc = write_outputs(&s, &points[k]);

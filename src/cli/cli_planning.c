@@ -306,7 +306,8 @@ struct plan_problem cli_planning_problem(const struct cli_planning *p,
                                  .dispatch = p->dispatch,
                                  .threads = p->threads,
                                  .seed = p->seed,
-                                 .activation_memory = p->activation_memory};
+                                 .activation_memory = p->activation_memory,
+                                 .progress = p->progress};
 }
 
 int cli_planning_test(const struct cli_planning *p, const struct cli_planning_inputs *in,

@@ -30,6 +30,7 @@ struct cli_planning {
     unsigned threads;
     bool json, activation_memory;
     bool model_slos; /* requests of traces read take their model's SLO from the model set */
+    struct mx_progress_sink progress; /* where the planner reports (zero: nowhere) */
 };
 
 /* The policies a command runs, each with its parameters (greedy-<s>'s size set from its name). */

@@ -278,7 +278,11 @@ static int serve(struct serve_run *s)
     sigemptyset(&action.sa_mask);
     stop_requested = 0;
     sigaction(SIGINT, &action, &previous);
+    struct mx_progress line;
+    mx_progress_begin(&line, "serving: requests released");
+    o.progress = mx_progress_sink(&line);
     rc = rt_serve(s->world, s->plan, s->a.plan, s->db, &o, &s->report);
+    mx_progress_end(&line);
     sigaction(SIGINT, &previous, NULL);
     if (rc == MX_OK && s->report.released < sim_world_requests(s->world))
         rc = keep_released(s);

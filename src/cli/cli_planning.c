@@ -263,8 +263,8 @@ int cli_planning_generate(const struct cli_planning *p, const struct spec_model_
 static void apply_model_slos(const struct cli_planning *p, const struct spec_model_set *set,
                              struct wl_trace *t)
 {
-    for (size_t i = 0; p->model_slos && i < t->n; i++)
-        t->slo_s[i] = set->models[t->model[i]].slo_s;
+    if (p->model_slos)
+        wl_trace_set_model_slos(t, set);
 }
 
 int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *in)

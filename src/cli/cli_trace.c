@@ -154,10 +154,10 @@ static int trace_gen(int argc, char **argv)
         if (rc == MX_OK)
             rc = spec_models_resolve(set, db, profile_path);
     }
-    for (uint32_t m = 0; rc == MX_OK && !db && m < set->n; m++)
-        if (set->models[m].slo_scale > 0)
-            rc = cli_usage_error("trace gen", "model \"%s\" gives slo_scale, which needs --profile",
-                                 set->models[m].name);
+    if (rc == MX_OK && !db && spec_models_first_scaled(set) >= 0)
+        rc = cli_usage_error("trace gen",
+                             "model \"%s\" gives an SLO as a scale, which needs --profile",
+                             set->models[spec_models_first_scaled(set)].name);
     if (rc == MX_OK)
         rc = wl_gen(set, &spec, &trace);
     if (rc == MX_OK) {

@@ -201,11 +201,10 @@ static int load_model_set(struct import_args *a, struct spec_model_set **set)
         if (rc == MX_OK)
             rc = spec_models_resolve(*set, db, a->profile_path);
     }
-    for (uint32_t m = 0; rc == MX_OK && !db && m < (*set)->n; m++)
-        if ((*set)->models[m].slo_scale > 0)
-            rc = cli_usage_error("trace import",
-                                 "model \"%s\" gives slo_scale, which needs --profile",
-                                 (*set)->models[m].name);
+    if (rc == MX_OK && !db && spec_models_first_scaled(*set) >= 0)
+        rc = cli_usage_error("trace import",
+                             "model \"%s\" gives an SLO as a scale, which needs --profile",
+                             (*set)->models[spec_models_first_scaled(*set)].name);
     spec_profile_free(db);
     return rc;
 }

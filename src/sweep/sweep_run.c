@@ -114,12 +114,6 @@ static int generate(const struct sweep_spec *s, const struct spec_model_set *set
     return rc;
 }
 
-static void scale_slos(struct wl_trace *t, double slo_scale)
-{
-    for (size_t i = 0; i < t->n; i++)
-        t->slo_s[i] *= slo_scale;
-}
-
 /* A copy of a trace workload with this case's scales. */
 static int trace_for_case(const struct sweep_spec *s, const struct wl_trace *t,
                           const double *params, uint64_t seed, struct wl_trace **out)
@@ -152,7 +146,7 @@ static int case_inputs_make(const struct sweep_context *ctx, const double *param
     in->set.models = mx_malloc_array(ctx->set->n, sizeof(struct spec_model));
     for (uint32_t m = 0; m < ctx->set->n; m++) {
         in->set.models[m] = ctx->set->models[m];
-        in->set.models[m].slo_s *= params[SWEEP_SLO_SCALE];
+        spec_model_scale_slos(&in->set.models[m], params[SWEEP_SLO_SCALE]);
     }
     in->own_traces = true;
     if (s->generated) {
@@ -164,8 +158,8 @@ static int case_inputs_make(const struct sweep_context *ctx, const double *param
     if ((rc = trace_for_case(s, ctx->train, params, s->seed, &in->train)) < 0 ||
         (rc = trace_for_case(s, ctx->test, params, s->seed + 1, &in->test)) < 0)
         return rc;
-    scale_slos(in->train, params[SWEEP_SLO_SCALE]);
-    scale_slos(in->test, params[SWEEP_SLO_SCALE]);
+    wl_trace_scale_slos(in->train, params[SWEEP_SLO_SCALE]);
+    wl_trace_scale_slos(in->test, params[SWEEP_SLO_SCALE]);
     return MX_OK;
 }
 

@@ -130,7 +130,7 @@ static void merge(const struct spec_model_set *set, struct model_arrivals *arriv
         uint32_t m = heap[0].model;
         t->arrival_s[i] = heap[0].t;
         t->model[i] = (int32_t)m;
-        t->slo_s[i] = set->models[m].slo_s;
+        t->slo_s[i] = set->models[m].slo.s;
         if (++next[m] < arrivals[m].n)
             heap[0].t = arrivals[m].t[next[m]];
         else
@@ -220,7 +220,7 @@ static int check_spec(const struct spec_model_set *set, const struct wl_gen_spec
                             set->models[m].name, SPEC_MIN_CV, SPEC_MAX_CV, cv);
     }
     for (uint32_t m = 0; m < set->n; m++)
-        if (!(set->models[m].slo_s > 0))
+        if (!(set->models[m].slo.s > 0))
             MX_BUG("model set is not resolved: %s has no SLO in seconds", set->models[m].name);
     return MX_OK;
 }

@@ -182,7 +182,7 @@ int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, c
             /* On the simulator's 1 ns grid, like generated traces (rounding keeps the order). */
             t->arrival_s[j] = round(a->time_s[i] * 1e9) / 1e9;
             t->model[j] = model;
-            t->slo_s[j++] = spec->set ? spec->set->models[model].slo_s : spec->slo_s;
+            t->slo_s[j++] = spec->set ? spec->set->models[model].slo.s : spec->slo_s;
         }
         if (split) {
             gsl_ran_discrete_free(split);

@@ -54,6 +54,29 @@ void wl_trace_copy_request(struct wl_trace *to, size_t k, const struct wl_trace 
     to->tpot_slo_s[k] = tokens ? from->tpot_slo_s[i] : INFINITY;
 }
 
+void wl_trace_set_model_slos(struct wl_trace *t, const struct spec_model_set *set)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct spec_model *m = &set->models[t->model[i]];
+        t->slo_s[i] = m->slo.s;
+        if (wl_trace_has_tokens(t)) {
+            t->ttft_slo_s[i] = m->ttft.s;
+            t->tpot_slo_s[i] = m->tpot.s;
+        }
+    }
+}
+
+void wl_trace_scale_slos(struct wl_trace *t, double k)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        t->slo_s[i] *= k;
+        if (wl_trace_has_tokens(t)) {
+            t->ttft_slo_s[i] *= k;
+            t->tpot_slo_s[i] *= k;
+        }
+    }
+}
+
 void wl_trace_free(struct wl_trace *t)
 {
     if (!t)

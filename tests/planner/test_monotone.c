@@ -117,8 +117,9 @@ static struct problem random_problem(uint64_t seed)
     for (uint32_t m = 0; m < n_models; m++) {
         base[m] = (uint32_t)gsl_rng_uniform_int(rng, n_bases);
         double slo = 0.011 + (2 + 8 * gsl_rng_uniform(rng)) * latency[base[m]];
-        p.set->models[m] = (struct spec_model){
-            mx_strfmt("m%u", m), mx_strdup(base_names[base[m]]), slo, 0, -1, -1};
+        char *name = mx_strfmt("m%u", m);
+        p.set->models[m] = spec_model_make(name, base_names[base[m]], slo);
+        free(name);
         share[m] = pow(m + 1, -alpha);
         total_share += share[m];
     }
@@ -143,7 +144,7 @@ static struct problem random_problem(uint64_t seed)
             }
             arrival[n] = floor(t * 1e9) / 1e9; /* on the simulator's nanosecond grid */
             model[n] = (int32_t)m;
-            slo[n++] = p.set->models[m].slo_s;
+            slo[n++] = p.set->models[m].slo.s;
         }
     }
     sort_by_time(n, arrival, model, slo);

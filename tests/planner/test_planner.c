@@ -34,9 +34,11 @@ static struct spec_model_set *model_set(uint32_t n, const char *const *bases, do
     set->path = mx_strdup("models.json");
     set->n = n;
     set->models = MX_NEW_ARRAY(struct spec_model, n);
-    for (uint32_t m = 0; m < n; m++)
-        set->models[m] =
-            (struct spec_model){mx_strfmt("m%u", m), mx_strdup(bases[m]), slo_s, 0, -1, -1};
+    for (uint32_t m = 0; m < n; m++) {
+        char *name = mx_strfmt("m%u", m);
+        set->models[m] = spec_model_make(name, bases[m], slo_s);
+        free(name);
+    }
     return set;
 }
 

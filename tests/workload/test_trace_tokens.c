@@ -1,12 +1,17 @@
-/* src/workload: traces of decoder requests, with token counts and TTFT and TPOT SLOs: both forms
- * keep every field, traces without tokens still read, and every bad token field is named. */
+/* src/workload and the model set: traces of decoder requests, with token counts and TTFT and TPOT
+ * SLOs: both forms keep every field, traces without tokens still read, every bad token field is
+ * named; model sets give decoder SLOs in seconds or as scales, and requests take them. */
 #include "fixture.h"
+#include "mx_alloc.h"
 #include "mx_error.h"
 #include "mx_h5.h"
+#include "spec_models.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct wl_trace *token_trace(void)
@@ -160,4 +165,102 @@ Test(trace_tokens, bad_token_hdf5_names_dataset_and_row)
     cr_assert_eq(wl_trace_read_h5(path, &t), MX_OK, "%s", mx_error_message());
     cr_assert(isinf(t->tpot_slo_s[1]));
     wl_trace_free(t);
+}
+
+/* A profile with encoder "a" (no (1, 1, 1) config) and decoder "llm" with reference figures. */
+static struct spec_profile *decoder_profile(void)
+{
+    struct spec_profile *db = spec_profile_new("test");
+    spec_profile_add_model(db, "a");
+    struct spec_decoder_model info = {4096, 512, 0.2, 0.025};
+    spec_profile_add_decoder(db, "llm", &info);
+    return db;
+}
+
+static int read_and_resolve(const char *text, struct spec_model_set **set)
+{
+    const char *path = fx_path(fx_tmpdir(), "models.json");
+    fx_write_file(path, text);
+    *set = NULL;
+    struct spec_profile *db = decoder_profile();
+    int rc = spec_models_read(path, set);
+    if (rc == MX_OK)
+        rc = spec_models_resolve(*set, db, "db.h5");
+    spec_profile_free(db);
+    return rc;
+}
+
+Test(trace_tokens, model_sets_give_decoder_slos_in_seconds_or_scales)
+{
+    struct spec_model_set *set = NULL;
+    cr_assert_eq(read_and_resolve("{\"format\": \"muxplan-models/1\", \"models\": ["
+                                  "{\"name\": \"chat\", \"base\": \"llm\", \"ttft_slo_scale\": 5, "
+                                  "\"tpot_slo_s\": 0.1, \"lengths\": \"fixed:10,5\"},"
+                                  "{\"name\": \"code\", \"base\": \"llm\", \"slo_s\": 60, "
+                                  "\"tpot_slo_scale\": 2}]}",
+                                  &set),
+                 MX_OK, "%s", mx_error_message());
+    cr_assert_float_eq(set->models[0].ttft.s, 1.0, 1e-12);
+    cr_assert_eq(set->models[0].tpot.s, 0.1);
+    cr_assert(isinf(set->models[0].slo.s));
+    cr_assert_str_eq(set->models[0].lengths, "fixed:10,5");
+    cr_assert_eq(set->models[1].slo.s, 60);
+    cr_assert(isinf(set->models[1].ttft.s));
+    cr_assert_float_eq(set->models[1].tpot.s, 0.05, 1e-12);
+
+    struct wl_trace *t = token_trace();
+    wl_trace_set_model_slos(t, set);
+    cr_assert(isinf(t->slo_s[0]) && t->slo_s[1] == 60);
+    cr_assert_float_eq(t->ttft_slo_s[0], 1.0, 1e-12);
+    cr_assert(isinf(t->ttft_slo_s[1]));
+    wl_trace_scale_slos(t, 2);
+    cr_assert_float_eq(t->ttft_slo_s[2], 2.0, 1e-12);
+    cr_assert_float_eq(t->tpot_slo_s[1], 0.1, 1e-12);
+    cr_assert(isinf(t->slo_s[0]));
+
+    const char *path = fx_path(fx_tmpdir(), "back.json");
+    struct spec_model_set *back = NULL;
+    cr_assert_eq(spec_models_write(set, path), MX_OK);
+    cr_assert_eq(spec_models_read(path, &back), MX_OK, "%s", mx_error_message());
+    cr_assert_float_eq(back->models[0].ttft.s, 1.0, 1e-12);
+    cr_assert(isinf(back->models[0].slo.s));
+    cr_assert_str_eq(back->models[0].lengths, "fixed:10,5");
+    spec_models_free(back);
+    wl_trace_free(t);
+    spec_models_free(set);
+}
+
+Test(trace_tokens, model_sets_refuse_slos_the_kind_cannot_have)
+{
+    static const struct {
+        const char *model, *message;
+    } cases[] = {
+        {"{\"name\": \"m\", \"base\": \"a\", \"slo_s\": 1, \"ttft_slo_s\": 1}",
+         "models[0]: \"ttft_slo\" is for decoders, and base \"a\" (of model \"m\") is served in "
+         "one forward pass"},
+        {"{\"name\": \"m\", \"base\": \"a\", \"slo_s\": 1, \"lengths\": \"fixed:1,1\"}",
+         "models[0]: \"lengths\" is for decoders"},
+        {"{\"name\": \"m\", \"base\": \"a\", \"tpot_slo_s\": 1}",
+         "models[0]: \"tpot_slo\" is for decoders"},
+        {"{\"name\": \"m\", \"base\": \"llm\", \"slo_scale\": 3}",
+         "models[0].slo_scale: a decoder's end-to-end SLO is given in seconds"},
+        {"{\"name\": \"m\", \"base\": \"llm\", \"ttft_slo_s\": 1, \"ttft_slo_scale\": 3}",
+         "models[0]: give at most one of \"ttft_slo_s\" and \"ttft_slo_scale\""},
+        {"{\"name\": \"m\", \"base\": \"llm\", \"tpot_slo_s\": 0}",
+         "models[0].tpot_slo_s: 0 is out of range"},
+        {"{\"name\": \"m\", \"base\": \"llm\", \"tpot_slo_scale\": 1e6, \"ttft_slo_s\": 1}", NULL},
+        {"{\"name\": \"m\", \"base\": \"llm\"}", "models[0]: give exactly one of \"slo_s\""},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char *text =
+            mx_strfmt("{\"format\": \"muxplan-models/1\", \"models\": [%s]}", cases[k].model);
+        struct spec_model_set *set = NULL;
+        int rc = read_and_resolve(text, &set);
+        free(text);
+        if (cases[k].message)
+            fx_expect_error(rc, MX_EINPUT, cases[k].message);
+        else
+            cr_assert_eq(rc, MX_OK, "case %zu: %s", k, mx_error_message());
+        spec_models_free(set);
+    }
 }

@@ -183,8 +183,11 @@ static struct spec_model_set *model_set(uint32_t n, double slo_s)
     set->path = mx_strdup("test-models");
     set->n = n;
     set->models = MX_NEW_ARRAY(struct spec_model, n);
-    for (uint32_t m = 0; m < n; m++)
-        set->models[m] = (struct spec_model){mx_strfmt("m%u", m), mx_strdup("a"), slo_s, 0, -1, -1};
+    for (uint32_t m = 0; m < n; m++) {
+        char *name = mx_strfmt("m%u", m);
+        set->models[m] = spec_model_make(name, "a", slo_s);
+        free(name);
+    }
     return set;
 }
 
@@ -328,8 +331,8 @@ Test(models, read_resolve_and_reject)
                   "\"slo_s\": 0.25}]}");
     cr_assert_eq(spec_models_read(path, &set), MX_OK, "%s", mx_error_message());
     cr_assert_eq(spec_models_resolve(set, db, "db.h5"), MX_OK);
-    cr_assert_float_eq(set->models[0].slo_s, 1.0, 1e-12);
-    cr_assert_eq(set->models[1].slo_s, 0.25);
+    cr_assert_float_eq(set->models[0].slo.s, 1.0, 1e-12);
+    cr_assert_eq(set->models[1].slo.s, 0.25);
     cr_assert_eq(set->models[0].rate, 2);
     cr_assert_eq(set->models[1].cv, -1);
     cr_assert_eq(spec_models_find(set, "m1"), 1);
@@ -337,7 +340,7 @@ Test(models, read_resolve_and_reject)
     cr_assert_eq(spec_models_write(set, out), MX_OK);
     struct spec_model_set *back = NULL;
     cr_assert_eq(spec_models_read(out, &back), MX_OK);
-    cr_assert_float_eq(back->models[0].slo_s, 1.0, 1e-12);
+    cr_assert_float_eq(back->models[0].slo.s, 1.0, 1e-12);
     spec_models_free(back);
     spec_models_free(set);
 

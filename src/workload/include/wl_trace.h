@@ -71,6 +71,13 @@ void wl_trace_copy_request(struct wl_trace *to, size_t k, const struct wl_trace 
 struct wl_trace *wl_trace_select(const struct wl_trace *t, double from_s, double to_s,
                                  const int32_t *map, uint32_t n_models, const char *const *names);
 
+/* Give every request of t its model's SLOs from set (resolved; t's models are set's): the latency
+ * SLO, and when t has tokens the TTFT and TPOT SLOs. */
+void wl_trace_set_model_slos(struct wl_trace *t, const struct spec_model_set *set);
+
+/* Multiply every SLO of every request of t by k (> 0); none stays none. */
+void wl_trace_scale_slos(struct wl_trace *t, double k);
+
 /* The problem with request i given the request before it, or NULL if it is valid; *field names the
  * column at fault ("arrival_s", "model", "slo_s", or a token column). Used by every reader. */
 const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const char **field);

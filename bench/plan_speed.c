@@ -82,8 +82,11 @@ static int run_case(const struct bench_case *bc, const struct spec_profile *db,
         rc = wl_gen(set, &spec, &test);
     if (bc->test_is_train)
         test = train;
-    struct spec_cluster cluster = {
-        .devices = bc->devices, .devices_per_node = 8, .mem_budget_bytes = 13958643712};
+    struct spec_cluster cluster;
+    spec_cluster_defaults(&cluster);
+    cluster.devices = bc->devices;
+    cluster.devices_per_node = 8;
+    cluster.mem_budget_bytes = 13958643712;
     spec_overheads_preset("alpaserve-fast", &cluster.overheads);
     char *policy_list = mx_strdup(policies), *ps = NULL;
     for (char *name = strtok_r(policy_list, ",", &ps); name && rc == MX_OK;

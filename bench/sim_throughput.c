@@ -98,8 +98,11 @@ static int run(const char *profile, int repeat, const char *case_dir)
                                .threads = 1};
     struct wl_trace *trace = NULL;
     struct spec_plan *plan = bench_plan();
-    struct spec_cluster cluster = {
-        .devices = 64, .devices_per_node = 8, .mem_budget_bytes = 13958643712};
+    struct spec_cluster cluster;
+    spec_cluster_defaults(&cluster);
+    cluster.devices = 64;
+    cluster.devices_per_node = 8;
+    cluster.mem_budget_bytes = 13958643712;
     spec_overheads_preset("alpaserve-fast", &cluster.overheads);
     struct sim_world *world = NULL;
     if ((rc = wl_gen(set, &spec, &trace)) < 0 ||

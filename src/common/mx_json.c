@@ -327,6 +327,44 @@ int mx_json_opt_str(const struct mx_jpath *at, json_t *obj, const char *key, con
     OPT_TYPED(mx_json_to_str, out);
 }
 
+int mx_json_opt_i64(const struct mx_jpath *at, json_t *obj, const char *key, int64_t min,
+                    int64_t max, int64_t *out, bool *present)
+{
+    OPT_TYPED(mx_json_to_i64, min, max, out);
+}
+
+int mx_name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int mx_json_opt_choice(const struct mx_jpath *at, json_t *obj, const char *key,
+                       const char *const *names, int n, int *out)
+{
+    const char *name;
+    bool present;
+    int rc = mx_json_opt_str(at, obj, key, &name, &present);
+    if (rc < 0 || !present)
+        return rc;
+    int index = mx_name_index(names, n, name);
+    if (index >= 0) {
+        *out = index;
+        return MX_OK;
+    }
+    char expected[256] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s",
+                 i == 0       ? ""
+                 : i + 1 == n ? " or "
+                              : ", ",
+                 names[i]);
+    struct mx_jpath child = mx_jpath_key(at, key);
+    return mx_jpath_error(&child, "unknown \"%s\" (expected %s)", name, expected);
+}
+
 int mx_json_write_file(const char *path, json_t *root)
 {
     struct mx_out out;

@@ -72,7 +72,11 @@ struct spec_plan *pl_to_plan(const struct pl_context *c, const struct spec_place
     for (uint32_t g = 0; g < pl->n_groups; g++) {
         const struct spec_group *src = &pl->groups[g];
         struct spec_plan_group *dst = &s->groups[g];
-        *dst = (struct spec_plan_group){.id = (int32_t)g, .dp = 1, .op = src->op, .pp = src->pp};
+        *dst = (struct spec_plan_group){.id = (int32_t)g,
+                                        .dp = 1,
+                                        .op = src->op,
+                                        .pp = src->pp,
+                                        .scheduler = spec_scheduler_default()};
         dst->n_devices = (uint32_t)(src->op * src->pp);
         dst->devices = MX_NEW_ARRAY(uint32_t, dst->n_devices);
         for (uint32_t d = 0; d < dst->n_devices; d++)

@@ -90,24 +90,26 @@ static int read_overheads(const struct mx_jpath *at, json_t *obj, struct spec_ov
     return MX_OK;
 }
 
+void spec_cluster_defaults(struct spec_cluster *c)
+{
+    memset(c, 0, sizeof(*c));
+    spec_overheads_preset("none", &c->overheads);
+    c->decoder = spec_llm_settings_default();
+}
+
 int spec_cluster_read(const char *path, struct spec_cluster *out)
 {
-    static const char *const keys[] = {"format",
-                                       "name",
-                                       "devices",
-                                       "devices_per_node",
-                                       "mem_budget_bytes",
-                                       "load_bandwidth_bytes_per_s",
-                                       "overheads",
-                                       "cpu_cores",
-                                       NULL};
+    static const char *const keys[] = {"format",           "name",
+                                       "devices",          "devices_per_node",
+                                       "mem_budget_bytes", "load_bandwidth_bytes_per_s",
+                                       "overheads",        "cpu_cores",
+                                       "decoder",          NULL};
     struct mx_jpath root = mx_jpath_root(path);
     json_t *doc = NULL, *overheads;
     int64_t devices, per_node, budget;
     const char *name;
     int rc;
-    memset(out, 0, sizeof(*out));
-    spec_overheads_preset("none", &out->overheads);
+    spec_cluster_defaults(out);
     if ((rc = mx_json_load(path, &doc)) < 0)
         return rc;
     if ((rc = mx_json_check_format(&root, doc, "cluster", 1)) < 0 ||
@@ -134,6 +136,8 @@ int spec_cluster_read(const char *path, struct spec_cluster *out)
         if ((rc = read_overheads(&op, overheads, &out->overheads)) < 0)
             goto done;
     }
+    struct mx_jpath dp = mx_jpath_key(&root, "decoder");
+    rc = spec_llm_settings_read(&dp, json_object_get(doc, "decoder"), &out->decoder);
 done:
     json_decref(doc);
     return rc;
@@ -162,6 +166,10 @@ int spec_cluster_write(const struct spec_cluster *c, const char *path)
     mx_json_set(oh, "stage_factor", json_real(o->stage_factor));
     mx_json_set(oh, "stage_factor_per_pp", json_real(o->stage_factor_per_pp));
     mx_json_set(doc, "overheads", oh);
+    struct spec_llm_settings defaults = spec_llm_settings_default();
+    if (c->decoder.dispatch != defaults.dispatch || c->decoder.admission != defaults.admission ||
+        c->decoder.block_tokens != defaults.block_tokens)
+        mx_json_set(doc, "decoder", spec_llm_settings_json(&c->decoder));
     int rc = mx_json_write_file(path, doc);
     json_decref(doc);
     return rc;

@@ -14,11 +14,16 @@ static const char *const extra_keys[] = {"policy",     "dispatch", "parameters",
                                          "provenance", "unplaced", "note"};
 #define N_EXTRA_KEYS (sizeof(extra_keys) / sizeof(extra_keys[0]))
 
+/* A group's informational members, carried through. */
+static const char *const group_info_keys[] = {"kv_pool_bytes", "predicted"};
+#define N_GROUP_INFO_KEYS (sizeof(group_info_keys) / sizeof(group_info_keys[0]))
+
 static void release_segment(struct spec_plan_segment *s)
 {
     for (uint32_t g = 0; g < s->n_groups; g++) {
         free(s->groups[g].devices);
         free(s->groups[g].models);
+        json_decref(s->groups[g].info);
     }
     free(s->groups);
 }
@@ -160,7 +165,9 @@ static int read_group_models(const struct mx_jpath *at, json_t *obj, const struc
 static int read_group(const struct mx_jpath *at, json_t *obj, const struct mx_strmap *names,
                       struct spec_plan_group *g)
 {
-    static const char *const keys[] = {"id", "devices", "dp", "op", "pp", "models", "load_s", NULL};
+    static const char *const keys[] = {
+        "id",        "devices",       "dp",        "op", "pp", "models", "load_s",
+        "scheduler", "kv_pool_bytes", "predicted", NULL};
     int64_t id, dp, op, pp;
     int rc;
     if ((rc = mx_json_expect_object(at, obj)) < 0 || (rc = mx_json_check_keys(at, obj, keys)) < 0 ||
@@ -170,6 +177,19 @@ static int read_group(const struct mx_jpath *at, json_t *obj, const struct mx_st
         (rc = mx_json_get_i64(at, obj, "pp", 1, 4096, &pp)) < 0 ||
         (rc = mx_json_opt_f64(at, obj, "load_s", 0, SPEC_PLAN_MAX_LOAD_S, &g->load_s, NULL)) < 0)
         return rc;
+    json_t *scheduler = json_object_get(obj, "scheduler");
+    struct mx_jpath sp = mx_jpath_key(at, "scheduler");
+    if ((rc = spec_scheduler_read(&sp, scheduler, &g->scheduler)) < 0)
+        return rc;
+    g->has_scheduler = scheduler != NULL;
+    for (size_t k = 0; k < N_GROUP_INFO_KEYS; k++) {
+        json_t *v = json_object_get(obj, group_info_keys[k]);
+        if (!v)
+            continue;
+        if (!g->info)
+            g->info = json_object();
+        mx_json_set(g->info, group_info_keys[k], json_incref(v));
+    }
     g->id = (int32_t)id;
     g->dp = (int32_t)dp;
     g->op = (int32_t)op;
@@ -327,6 +347,13 @@ static json_t *groups_json(const struct spec_plan *p, const struct spec_plan_seg
         mx_json_set(entry, "models", models);
         if (g->load_s > 0)
             mx_json_set(entry, "load_s", json_real(g->load_s));
+        if (g->has_scheduler)
+            mx_json_set(entry, "scheduler", spec_scheduler_json(&g->scheduler));
+        for (size_t k = 0; g->info && k < N_GROUP_INFO_KEYS; k++) {
+            json_t *v = json_object_get(g->info, group_info_keys[k]);
+            if (v)
+                mx_json_set(entry, group_info_keys[k], json_incref(v));
+        }
         mx_json_append(groups, entry);
     }
     return groups;

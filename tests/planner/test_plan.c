@@ -15,7 +15,8 @@ static const char plan_text[] =
     " \"groups\": [{\"id\": 3, \"devices\": [0, 1], \"dp\": 1, \"op\": 1, \"pp\": 2, \"models\": "
     "[\"m0\", {\"name\": \"m1\", \"weight_bytes\": 7}]},\n"
     "            {\"id\": 5, \"devices\": [2], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": "
-    "[\"m1\"]}]}\n";
+    "[\"m1\"], \"scheduler\": {\"max_seqs\": 8, \"policy\": \"fcfs\"}, \"kv_pool_bytes\": "
+    "1024}]}\n";
 
 static struct spec_profile *profile(int64_t weight_bytes)
 {
@@ -41,6 +42,15 @@ Test(plan, read_write_round_trip)
     cr_assert_eq(spec_plan_read(fx_path(dir, "back.json"), &back), MX_OK);
     cr_assert_eq(back->segments[0].groups[1].devices[0], 2);
     cr_assert_str_eq(json_string_value(json_object_get(back->extra, "policy")), "hand");
+    const struct spec_plan_group *g0 = &back->segments[0].groups[0],
+                                 *g1 = &back->segments[0].groups[1];
+    cr_assert_not(g0->has_scheduler);
+    cr_assert_eq(g0->scheduler.max_batch_tokens, SPEC_DEFAULT_MAX_BATCH_TOKENS);
+    cr_assert(g1->has_scheduler);
+    cr_assert_eq(g1->scheduler.max_seqs, 8);
+    cr_assert_eq(g1->scheduler.max_batch_tokens, SPEC_DEFAULT_MAX_BATCH_TOKENS);
+    cr_assert_eq(g1->scheduler.policy, SPEC_MM_FCFS);
+    cr_assert_eq(json_integer_value(json_object_get(g1->info, "kv_pool_bytes")), 1024);
     spec_plan_free(p);
     spec_plan_free(back);
 }
@@ -98,6 +108,15 @@ Test(plan, structural_errors_name_the_member)
         {"[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [], "
          "\"load_s\": -1}]",
          "groups[0].load_s: -1 is out of range"},
+        {"[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [], "
+         "\"scheduler\": {\"policy\": \"edf\"}}]",
+         "groups[0].scheduler.policy: unknown \"edf\" (expected slack, round-robin or fcfs)"},
+        {"[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [], "
+         "\"scheduler\": {\"max_batch_tokens\": 0}}]",
+         "groups[0].scheduler.max_batch_tokens: 0 is out of range"},
+        {"[{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, \"pp\": 1, \"models\": [], "
+         "\"scheduler\": {\"max_seq\": 3}}]",
+         "groups[0].scheduler: unknown member \"max_seq\""},
     };
     const char *dir = fx_tmpdir();
     const char *path = fx_path(dir, "bad.json");
@@ -231,6 +250,8 @@ Test(cluster, reads_presets_overrides_and_rejects_bad_specs)
     struct spec_cluster back;
     cr_assert_eq(spec_cluster_read(out, &back), MX_OK, "%s", mx_error_message());
     cr_assert_eq(memcmp(&back.overheads.term, &c.overheads.term, sizeof(c.overheads.term)), 0);
+    cr_assert_eq(back.decoder.block_tokens, SPEC_DEFAULT_BLOCK_TOKENS, "decoder defaults");
+    cr_assert_eq(back.decoder.dispatch, SPEC_LLM_LEAST_TOKENS);
 
     static const struct bad_plan cases[] = {
         {"\"devices\": 0, \"devices_per_node\": 8, \"mem_budget_bytes\": 1",
@@ -251,6 +272,13 @@ Test(cluster, reads_presets_overrides_and_rejects_bad_specs)
          "unknown member \"gpus\""},
         {"\"devices\": \"8\", \"devices_per_node\": 8, \"mem_budget_bytes\": 1",
          "devices: expected an integer, got a string"},
+        {"\"devices\": 8, \"devices_per_node\": 8, \"mem_budget_bytes\": 1, \"decoder\": "
+         "{\"dispatch\": \"random\"}",
+         "decoder.dispatch: unknown \"random\" (expected least-tokens, least-kv, round-robin or "
+         "best-ttft)"},
+        {"\"devices\": 8, \"devices_per_node\": 8, \"mem_budget_bytes\": 1, \"decoder\": "
+         "{\"block_tokens\": 0}",
+         "decoder.block_tokens: 0 is out of range"},
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         char *text = mx_strfmt("{\"format\": \"muxplan-cluster/1\", %s}", cases[k].groups);

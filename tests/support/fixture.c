@@ -18,11 +18,10 @@
 struct spec_cluster fx_cluster(uint32_t devices, uint32_t per_node)
 {
     struct spec_cluster c;
-    memset(&c, 0, sizeof(c));
+    spec_cluster_defaults(&c);
     c.devices = devices;
     c.devices_per_node = per_node;
     c.mem_budget_bytes = INT64_C(1) << 40;
-    spec_overheads_preset("none", &c.overheads);
     return c;
 }
 
@@ -90,6 +89,7 @@ int32_t fx_plan_add_group(struct spec_plan *p, int op, int pp, uint32_t first_de
     struct spec_plan_segment *s = &p->segments[p->n_segments - 1];
     s->groups = mx_realloc_array(s->groups, s->n_groups + 1, sizeof(struct spec_plan_group));
     struct spec_plan_group *g = &s->groups[s->n_groups];
+    memset(g, 0, sizeof(*g));
     g->id = (int32_t)s->n_groups;
     g->dp = 1;
     g->op = op;
@@ -102,6 +102,7 @@ int32_t fx_plan_add_group(struct spec_plan *p, int op, int pp, uint32_t first_de
     g->models = MX_NEW_ARRAY(uint32_t, n ? n : 1);
     memcpy(g->models, models, n * sizeof(uint32_t));
     g->load_s = 0;
+    g->scheduler = spec_scheduler_default();
     s->n_groups++;
     return g->id;
 }

@@ -75,6 +75,14 @@ int mx_json_opt_f64(const struct mx_jpath *at, json_t *obj, const char *key, dou
                     double *out, bool *present);
 int mx_json_opt_str(const struct mx_jpath *at, json_t *obj, const char *key, const char **out,
                     bool *present);
+int mx_json_opt_i64(const struct mx_jpath *at, json_t *obj, const char *key, int64_t min,
+                    int64_t max, int64_t *out, bool *present);
+/* A string member that must be one of names[0..n): *out is its index. */
+int mx_json_opt_choice(const struct mx_jpath *at, json_t *obj, const char *key,
+                       const char *const *names, int n, int *out);
+
+/* The index of name among names[0..n), or -1. */
+int mx_name_index(const char *const *names, int n, const char *name);
 
 /* Write root to path atomically, indented, keys in insertion order, reals with the fewest digits
  * (15 to 17, one count for the whole document) that read back exactly. Errors are MX_EIO. Borrows

@@ -10,14 +10,18 @@
  *    "schedule": [{"start_s": 0, "groups": [...]}, {"start_s": 60, "groups": [...]}]
  * Segment k applies to requests arriving in [start_k, start_{k+1}); the first also takes any
  * request before its start. Group "models" entries are names or objects with a "name" (other
- * members of such objects are informational). Optional top-level members "policy", "dispatch" (the
- * dispatch policy the planner scored it with, which simulate and serve default to), "parameters",
- * "predicted", "provenance", "unplaced" and "note" are carried through unchanged. */
+ * members of such objects are informational). A group hosting decoders may have a "scheduler"
+ * (spec_llm.h; defaults otherwise), and the planner records its "kv_pool_bytes" and "predicted"
+ * figures, which are carried through unchanged. Optional top-level members "policy", "dispatch"
+ * (the dispatch policy the planner scored it with, which simulate and serve default to),
+ * "parameters", "predicted", "provenance", "unplaced" and "note" are carried through unchanged. */
 #ifndef SPEC_PLAN_H
 #define SPEC_PLAN_H
 
 /* The longest weight-load time a group may state (seconds): about 11.6 days. */
 #define SPEC_PLAN_MAX_LOAD_S 1e6
+
+#include "spec_llm.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -38,9 +42,12 @@ struct spec_plan_group {
     uint32_t n_devices;
     uint32_t *devices; /* [n_devices]: stage k uses devices[k * op .. (k + 1) * op) */
     uint32_t n_models;
-    uint32_t *models; /* [n_models] indices into plan.models */
-    double load_s;    /* weights load for this long from the segment's start; the group serves
-                         nothing meanwhile (0: loaded already) */
+    uint32_t *models;   /* [n_models] indices into plan.models */
+    double load_s;      /* weights load for this long from the segment's start; the group serves
+                           nothing meanwhile (0: loaded already) */
+    bool has_scheduler; /* written with a "scheduler" (decoder groups) */
+    struct spec_scheduler scheduler; /* defaults unless given */
+    json_t *info; /* "kv_pool_bytes" and "predicted" when given, owned; or NULL */
 };
 
 struct spec_plan_segment {

@@ -1,4 +1,5 @@
 /* Atomic output: mkstemp in the destination's directory (so rename is atomic), fsync, rename. */
+#define _GNU_SOURCE /* fopencookie */
 #include "mx_file.h"
 
 #include "mx_alloc.h"
@@ -63,6 +64,40 @@ static void release(struct mx_out *out)
     free(out->tmp_path);
     out->path = out->tmp_path = NULL;
     out->fp = NULL;
+    out->sink = NULL;
+}
+
+/* The file under an output stream. stdio keeps no reason for a failed write, and a later flush
+ * may have nothing left to write: the sink keeps the first write's errno for the message. */
+struct mx_out_sink {
+    int fd;
+    int error;
+};
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t size)
+{
+    struct mx_out_sink *sink = cookie;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = write(sink->fd, buf + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (!sink->error)
+                sink->error = n < 0 ? errno : EIO;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)n;
+    }
+    return (ssize_t)size;
+}
+
+static int sink_close(void *cookie)
+{
+    struct mx_out_sink *sink = cookie;
+    int rc = close(sink->fd);
+    free(sink);
+    return rc;
 }
 
 int mx_out_begin(const char *path, bool want_stream, struct mx_out *out)
@@ -84,9 +119,13 @@ int mx_out_begin(const char *path, bool want_stream, struct mx_out *out)
         close(fd);
         return MX_OK;
     }
-    out->fp = fdopen(fd, "w");
+    out->sink = MX_NEW(struct mx_out_sink);
+    out->sink->fd = fd;
+    out->fp = fopencookie(out->sink, "w",
+                          (cookie_io_functions_t){.write = sink_write, .close = sink_close});
     if (!out->fp) {
         int rc = mx_error(MX_EIO, "%s: cannot open: %s", path, strerror(errno));
+        free(out->sink);
         close(fd);
         unlink(out->tmp_path);
         release(out);
@@ -95,16 +134,34 @@ int mx_out_begin(const char *path, bool want_stream, struct mx_out *out)
     return MX_OK;
 }
 
+/* Flush, sync and close out's stream; MX_EIO naming the file and the reason on failure. */
+static int finish_stream(struct mx_out *out)
+{
+    struct mx_out_sink *sink = out->sink;
+    errno = 0;
+    bool failed = fflush(out->fp) != 0 || ferror(out->fp);
+    int reason = sink->error ? sink->error : errno;
+    if (!failed && fsync(sink->fd) != 0) {
+        failed = true;
+        reason = errno;
+    }
+    if (fclose(out->fp) != 0 && !failed) { /* closes the sink */
+        failed = true;
+        reason = errno;
+    }
+    out->fp = NULL;
+    out->sink = NULL;
+    if (!failed)
+        return MX_OK;
+    return mx_error(MX_EIO, "%s: cannot write: %s", out->path,
+                    reason ? strerror(reason) : "I/O error");
+}
+
 int mx_out_commit(struct mx_out *out)
 {
     int rc = MX_OK;
-    if (out->fp) {
-        if (fflush(out->fp) != 0 || ferror(out->fp) || fsync(fileno(out->fp)) != 0)
-            rc = mx_error(MX_EIO, "%s: write failed: %s", out->path, strerror(errno));
-        if (fclose(out->fp) != 0 && rc == MX_OK)
-            rc = mx_error(MX_EIO, "%s: write failed: %s", out->path, strerror(errno));
-        out->fp = NULL;
-    }
+    if (out->fp)
+        rc = finish_stream(out);
     if (rc == MX_OK && rename(out->tmp_path, out->path) != 0)
         rc = mx_error(MX_EIO, "%s: cannot rename into place: %s", out->path, strerror(errno));
     if (rc != MX_OK)
@@ -120,6 +177,19 @@ void mx_out_abort(struct mx_out *out)
     if (out->tmp_path)
         unlink(out->tmp_path);
     release(out);
+}
+
+int mx_out_fail(struct mx_out *out)
+{
+    int reason = 0;
+    if (out->fp && out->sink) {
+        fflush(out->fp);
+        reason = out->sink->error;
+    }
+    int rc = mx_error(MX_EIO, "%s: cannot write: %s", out->path,
+                      reason ? strerror(reason) : "cannot encode the data");
+    mx_out_abort(out);
+    return rc;
 }
 
 int mx_input_check(const char *path)

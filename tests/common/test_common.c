@@ -13,8 +13,10 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 Test(stats, nearest_rank_quantiles)
@@ -345,6 +347,27 @@ Test(file, inputs_must_be_readable_files_and_outputs_writable_places)
     cr_assert_eq(mx_output_check(fx_path(dir, "missing/new.h5")), MX_EUSAGE);
     cr_assert(strstr(mx_error_message(), "does not exist"), "%s", mx_error_message());
     cr_assert_eq(mx_output_check("relative.h5"), MX_OK, "the current directory");
+}
+
+/* A full disk (here: a file size limit, which fails writes with EFBIG) while an HDF5 file is
+ * written: one message naming the file, nothing left, and no crash at exit. */
+Test(h5, a_full_disk_is_one_message_and_leaves_nothing)
+{
+    const char *dir = fx_tmpdir(), *path = fx_path(dir, "big.h5");
+    size_t n = 100000;
+    double *data = calloc(n, sizeof(double));
+    struct mx_h5 h;
+    struct rlimit saved, limit = {4096, 4096};
+    getrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, SIG_IGN);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    cr_assert_eq(mx_h5_create(path, "thing", 1, &h), MX_OK);
+    cr_assert_eq(mx_h5_write(&h, "/x", MX_H5_F64, 1, (size_t[2]){n, 0}, data), MX_OK);
+    fx_expect_error(mx_h5_close(&h), MX_EIO, "big.h5: cannot write: File too large");
+    setrlimit(RLIMIT_FSIZE, &saved);
+    cr_assert_null(strchr(mx_error_message(), '\n'), "%s", mx_error_message());
+    cr_assert_eq(fx_count_entries(dir, NULL), 0);
+    free(data);
 }
 
 /* Huge-page arrays: large ones start on a 2 MiB boundary (where the kernel can map a huge page),

@@ -76,6 +76,7 @@ static void on_fatal_signal(int sig)
 int main(int argc, char **argv)
 {
     gsl_set_error_handler_off();
+    mx_input_guard();
     signal(SIGINT, on_fatal_signal);
     signal(SIGTERM, on_fatal_signal);
     /* getopt reorders argv; provenance records the command line as typed. */

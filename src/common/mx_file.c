@@ -1,4 +1,5 @@
-/* Atomic output: mkstemp in the destination's directory (so rename is atomic), fsync, rename. */
+/* Atomic output (mkstemp in the destination's directory, so rename is atomic; fsync; rename), the
+ * inputs this process has read, and the checks on inputs and outputs. */
 #define _GNU_SOURCE /* fopencookie */
 #include "mx_file.h"
 
@@ -6,6 +7,7 @@
 #include "mx_error.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,91 @@ void mx_out_remove_temporaries(void)
         if (path)
             unlink(path);
     }
+}
+
+/* The inputs this process has read (or will), by device and inode. */
+struct input {
+    dev_t dev;
+    ino_t ino;
+    char *path;
+};
+static pthread_mutex_t inputs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    bool guard;
+    size_t n, cap;
+    struct input *list;
+} inputs;
+
+void mx_input_guard(void)
+{
+    pthread_mutex_lock(&inputs_lock);
+    inputs.guard = true;
+    pthread_mutex_unlock(&inputs_lock);
+}
+
+void mx_input_note(const char *path)
+{
+    struct stat st;
+    if (!path || strcmp(path, "-") == 0 || stat(path, &st) != 0)
+        return;
+    pthread_mutex_lock(&inputs_lock);
+    bool known = false;
+    for (size_t i = 0; i < inputs.n && !known; i++)
+        known = inputs.list[i].dev == st.st_dev && inputs.list[i].ino == st.st_ino;
+    if (!known) {
+        if (inputs.n == inputs.cap) {
+            inputs.cap = inputs.cap ? 2 * inputs.cap : 8;
+            inputs.list = mx_realloc_array(inputs.list, inputs.cap, sizeof(*inputs.list));
+        }
+        inputs.list[inputs.n++] = (struct input){st.st_dev, st.st_ino, mx_strdup(path)};
+    }
+    pthread_mutex_unlock(&inputs_lock);
+}
+
+/* The name an input with st's file was read by (caller frees), or NULL. */
+static char *input_named(const struct stat *st)
+{
+    char *name = NULL;
+    pthread_mutex_lock(&inputs_lock);
+    for (size_t i = 0; inputs.guard && i < inputs.n && !name; i++)
+        if (inputs.list[i].dev == st->st_dev && inputs.list[i].ino == st->st_ino)
+            name = mx_strdup(inputs.list[i].path);
+    pthread_mutex_unlock(&inputs_lock);
+    return name;
+}
+
+/* What may be replaced at path: nothing, or a regular file that is no input of this process. */
+static int check_destination(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return MX_OK;
+    if (S_ISDIR(st.st_mode))
+        return mx_error(MX_EUSAGE, "%s: is a directory; give a file name", path);
+    if (!S_ISREG(st.st_mode))
+        return mx_error(MX_EUSAGE,
+                        "%s: exists and is not a regular file (a device, FIFO or socket); muxplan "
+                        "only replaces regular files",
+                        path);
+    char *input = input_named(&st);
+    if (!input)
+        return MX_OK;
+    int rc =
+        strcmp(input, path) == 0
+            ? mx_error(MX_EUSAGE,
+                       "%s: is an input of this command; write the output to another file", path)
+            : mx_error(MX_EUSAGE,
+                       "%s: is the same file as %s, an input of this command; write the "
+                       "output to another file",
+                       path, input);
+    free(input);
+    return rc;
+}
+
+static int refuse_stdout(void)
+{
+    return mx_error(MX_EUSAGE, "-: this output cannot go to standard output; give a file name "
+                               "(./- for a file named -)");
 }
 
 static char *temporary_template(const char *path)
@@ -105,11 +192,21 @@ int mx_out_begin(const char *path, bool want_stream, struct mx_out *out)
     memset(out, 0, sizeof(*out));
     if (!path || !*path)
         return mx_error(MX_EUSAGE, "an output path is empty");
+    if (strcmp(path, "-") == 0) {
+        if (!want_stream)
+            return refuse_stdout();
+        out->path = mx_strdup(path);
+        out->fp = stdout;
+        return MX_OK;
+    }
+    int rc = check_destination(path);
+    if (rc < 0)
+        return rc;
     out->path = mx_strdup(path);
     out->tmp_path = temporary_template(path);
     int fd = mkstemp(out->tmp_path);
     if (fd < 0) {
-        int rc = mx_error(MX_EIO, "%s: cannot create: %s", path, strerror(errno));
+        rc = mx_error(MX_EIO, "%s: cannot create: %s", path, strerror(errno));
         release(out);
         return rc;
     }
@@ -124,7 +221,7 @@ int mx_out_begin(const char *path, bool want_stream, struct mx_out *out)
     out->fp = fopencookie(out->sink, "w",
                           (cookie_io_functions_t){.write = sink_write, .close = sink_close});
     if (!out->fp) {
-        int rc = mx_error(MX_EIO, "%s: cannot open: %s", path, strerror(errno));
+        rc = mx_error(MX_EIO, "%s: cannot open: %s", path, strerror(errno));
         free(out->sink);
         close(fd);
         unlink(out->tmp_path);
@@ -160,8 +257,17 @@ static int finish_stream(struct mx_out *out)
 int mx_out_commit(struct mx_out *out)
 {
     int rc = MX_OK;
+    if (!out->tmp_path) { /* standard output: stays open */
+        if (out->fp && (fflush(out->fp) != 0 || ferror(out->fp)))
+            rc = mx_error(MX_EIO, "standard output: cannot write: %s", strerror(errno));
+        release(out);
+        return rc;
+    }
     if (out->fp)
         rc = finish_stream(out);
+    /* A folder, a device or an input may have appeared there since begin. */
+    if (rc == MX_OK)
+        rc = check_destination(out->path);
     if (rc == MX_OK && rename(out->tmp_path, out->path) != 0)
         rc = mx_error(MX_EIO, "%s: cannot rename into place: %s", out->path, strerror(errno));
     if (rc != MX_OK)
@@ -172,7 +278,7 @@ int mx_out_commit(struct mx_out *out)
 
 void mx_out_abort(struct mx_out *out)
 {
-    if (out->fp)
+    if (out->fp && out->tmp_path)
         fclose(out->fp);
     if (out->tmp_path)
         unlink(out->tmp_path);
@@ -185,8 +291,10 @@ int mx_out_fail(struct mx_out *out)
     if (out->fp && out->sink) {
         fflush(out->fp);
         reason = out->sink->error;
+    } else if (out->fp && (fflush(out->fp) != 0 || ferror(out->fp))) {
+        reason = errno ? errno : EIO;
     }
-    int rc = mx_error(MX_EIO, "%s: cannot write: %s", out->path,
+    int rc = mx_error(MX_EIO, "%s: cannot write: %s", out->tmp_path ? out->path : "standard output",
                       reason ? strerror(reason) : "cannot encode the data");
     mx_out_abort(out);
     return rc;
@@ -203,24 +311,50 @@ int mx_input_check(const char *path)
         return mx_error(MX_EINPUT, "%s: not a regular file", path);
     if (access(path, R_OK) != 0)
         return mx_error(MX_EINPUT, "%s: cannot read: %s", path, strerror(errno));
+    mx_input_note(path);
     return MX_OK;
 }
 
-int mx_output_check(const char *path)
+/* The folder holding path ("." for a bare name), without trailing slashes. Caller frees. */
+static char *parent_of(const char *path)
 {
-    struct stat st;
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    while (len > 0 && path[len - 1] != '/')
+        len--;
+    if (len == 0)
+        return mx_strdup(".");
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    return mx_strfmt("%.*s", (int)len, path);
+}
+
+static int check_output(const char *path, bool text)
+{
     if (!path || !*path)
         return mx_error(MX_EUSAGE, "an output path is empty");
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return mx_error(MX_EUSAGE, "%s: is a directory; give a file name", path);
-    const char *slash = strrchr(path, '/');
-    char *dir =
-        slash ? mx_strfmt("%.*s", (int)(slash - path) + (slash == path), path) : mx_strdup(".");
-    int rc = MX_OK;
+    if (strcmp(path, "-") == 0)
+        return text ? MX_OK : refuse_stdout();
+    int rc = check_destination(path);
+    if (rc < 0)
+        return rc;
+    struct stat st;
+    char *dir = parent_of(path);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         rc = mx_error(MX_EUSAGE, "%s: cannot write there: directory %s does not exist", path, dir);
     else if (access(dir, W_OK) != 0)
         rc = mx_error(MX_EUSAGE, "%s: cannot write there: %s", path, strerror(errno));
     free(dir);
     return rc;
+}
+
+int mx_output_check(const char *path)
+{
+    return check_output(path, false);
+}
+
+int mx_output_check_text(const char *path)
+{
+    return check_output(path, true);
 }

@@ -226,6 +226,9 @@ int mx_h5_create(const char *file, const char *kind, int version, struct mx_h5 *
     memset(h, 0, sizeof(*h));
     h->id = H5I_INVALID_HID;
     silence_hdf5();
+    if (file && strcmp(file, "-") == 0)
+        return mx_error(MX_EUSAGE, "-: an HDF5 file cannot go to standard output; give a file "
+                                   "name (./- for a file named -)");
     if ((rc = mx_out_begin(file, true, &h->out)) < 0)
         return rc;
     h->writing = true;

@@ -1,11 +1,17 @@
-/* Every writer of the command line, at an output that cannot be written: a full disk is one line
- * naming the file (status 1) and leaves nothing. */
+/* Every writer of the command line, at an output that must not be replaced or cannot be written:
+ * a FIFO or a device is refused (status 2) and stays; an output that is an input, through any
+ * link, is refused (status 2) and the input stays; a full disk is one line naming the file (status
+ * 1) and leaves nothing; "-" is standard output for text. */
 #include "fixture.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #define PROFILE "data/profiles/v100-reference.h5"
 
@@ -74,6 +80,91 @@ static void writer(const struct inputs *in, int k, const char *out, char *cmd, s
     }
 }
 
+static bool is_node(const char *path, char c)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && (c == 'p' ? S_ISFIFO(st.st_mode) : S_ISCHR(st.st_mode));
+}
+
+Test(outputs_cli, every_writer_refuses_a_fifo_or_a_device)
+{
+    struct inputs in = make_inputs();
+    const char *fifo = fx_path(in.dir, "fifo"), *dev = fx_path(in.dir, "null");
+    cr_assert_eq(mkfifo(fifo, 0644), 0);
+    /* Root can make a device node (like /dev/null) here; others check the FIFO only. */
+    bool have_dev = geteuid() == 0 && mknod(dev, S_IFCHR | 0666, makedev(1, 3)) == 0;
+    for (int node = 0; node < 1 + have_dev; node++) {
+        const char *out = node ? dev : fifo;
+        for (int k = 0; k < N_WRITERS; k++) {
+            char cmd[4096], expect[1100];
+            writer(&in, k, out, cmd, sizeof(cmd));
+            struct fx_output o = fx_muxplan("%s", cmd);
+            snprintf(expect, sizeof(expect), "muxplan: %s: exists and is not a regular file", out);
+            cr_assert_eq(o.status, 2, "%s: status %d: %s", cmd, o.status, o.err);
+            cr_assert(strncmp(o.err, expect, strlen(expect)) == 0, "%s: %s", cmd, o.err);
+            cr_assert(is_node(out, node ? 'c' : 'p'), "%s replaced %s", cmd, out);
+        }
+    }
+    cr_assert_eq(fx_count_entries(in.dir, ".tmp."), 0);
+}
+
+/* Run cmd, expect status 2 and fragment, and input unchanged (its bytes were saved in before). */
+static void expect_input_kept(const char *input, const char *before, const char *fragment,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void expect_input_kept(const char *input, const char *before, const char *fragment,
+                              const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    struct fx_output o = fx_muxplan("%s", cmd);
+    cr_assert_eq(o.status, 2, "%s: status %d: %s", cmd, o.status, o.err);
+    cr_assert(strstr(o.err, fragment), "%s: expected \"%s\" in: %s", cmd, fragment, o.err);
+    cr_assert(fx_same_file(input, before), "%s changed %s", cmd, input);
+}
+
+Test(outputs_cli, an_output_equal_to_an_input_is_refused_through_any_link)
+{
+    struct inputs in = make_inputs();
+    const char *soft = fx_path(in.dir, "soft.h5"), *hard = fx_path(in.dir, "hard.h5");
+    char *bytes;
+    size_t len;
+    /* A copy of each input, to compare with afterwards. */
+    const char *const kept[3] = {in.trace, in.profile_h5, in.csv};
+    for (int k = 0; k < 3; k++) {
+        bytes = fx_read_file(kept[k], &len);
+        FILE *fp = fopen(fx_path(in.dir, k == 0 ? "copy.t" : k == 1 ? "copy.p" : "copy.c"), "wb");
+        fwrite(bytes, 1, len, fp);
+        fclose(fp);
+        free(bytes);
+    }
+    const char *t_copy = fx_path(in.dir, "copy.t"), *p_copy = fx_path(in.dir, "copy.p");
+    const char *c_copy = fx_path(in.dir, "copy.c");
+    expect_input_kept(in.trace, t_copy, "t.h5: is an input of this command",
+                      "trace export csv %s -o %s", in.trace, in.trace);
+    expect_input_kept(in.profile_h5, p_copy, "p.h5: is an input of this command",
+                      "profile export %s -o %s", in.profile_h5, in.profile_h5);
+    expect_input_kept(in.csv, c_copy, "t.csv: is an input of this command",
+                      "trace import csv %s -o %s", in.csv, in.csv);
+    cr_assert_eq(symlink(in.trace, soft), 0);
+    cr_assert_eq(link(in.profile_h5, hard), 0);
+    expect_input_kept(in.trace, t_copy, "soft.h5: is the same file as", "trace export csv %s -o %s",
+                      in.trace, soft);
+    expect_input_kept(in.profile_h5, p_copy, "hard.h5: is the same file as",
+                      "profile export %s -o %s", in.profile_h5, hard);
+    expect_input_kept(in.trace, t_copy, "t.h5: is an input of this command",
+                      "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s",
+                      fx_source_path("examples/cluster.json"), fx_source_path(PROFILE),
+                      fx_source_path("examples/plan-pipeline.json"), in.trace, in.trace);
+    expect_input_kept(in.trace, t_copy, "t.h5: is an input of this command",
+                      "plan --cluster %s --profile %s --models %s --trace %s --policy sr -o %s",
+                      fx_source_path("examples/cluster.json"), fx_source_path(PROFILE),
+                      fx_source_path("examples/models.json"), in.trace, in.trace);
+    cr_assert_eq(fx_count_entries(in.dir, ".tmp."), 0);
+}
+
 Test(outputs_cli, a_full_disk_is_one_line_status_1_and_leaves_nothing)
 {
     struct inputs in = make_inputs();
@@ -88,4 +179,34 @@ Test(outputs_cli, a_full_disk_is_one_line_status_1_and_leaves_nothing)
         cr_assert(!fx_exists(out), "%s left %s", cmd, out);
         cr_assert_eq(fx_count_entries(in.dir, ".tmp."), 0, "%s left a temporary", cmd);
     }
+}
+
+Test(outputs_cli, dash_is_standard_output_for_text_outputs)
+{
+    struct inputs in = make_inputs();
+    struct fx_output o = fx_muxplan("trace export csv %s -o -", in.trace);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    char *csv = fx_read_file(in.csv, NULL);
+    cr_assert_str_eq(o.out, csv, "the same text as the file");
+    free(csv);
+    o = fx_muxplan("profile export %s -o -", in.profile_h5);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "\"format\": \"muxplan-profile/1\""), "%.200s", o.out);
+    o = fx_muxplan("plan --cluster %s --profile %s --models %s --trace %s --policy sr -o -",
+                   fx_source_path("examples/cluster.json"), fx_source_path(PROFILE),
+                   fx_source_path("examples/models.json"), in.trace);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strncmp(o.out, "{\n  \"format\": \"muxplan-plan/1\"", 30) == 0, "%.200s", o.out);
+    cr_assert(strstr(o.err, "sr: ") && strstr(o.err, "wrote -"), "the report on stderr: %s", o.err);
+    /* HDF5 is not text: refused before any work. */
+    for (int k = 0; k < 4; k++) {
+        char cmd[4096];
+        writer(&in, k, "-", cmd, sizeof(cmd));
+        o = fx_muxplan("%s", cmd);
+        cr_assert_eq(o.status, 2, "%s: %s", cmd, o.err);
+        cr_assert(strstr(o.err, "muxplan: -: this output cannot go to standard output"), "%s: %s",
+                  cmd, o.err);
+        cr_assert_str_eq(o.out, "", "%s", cmd);
+    }
+    cr_assert(!fx_exists("-"));
 }

@@ -1,5 +1,5 @@
 /* src/common: statistics, number formatting, CSV rows, JSON places and errors, HDF5 determinism,
- * random stream derivation, atomic output. */
+ * random stream derivation, atomic output and the checks on outputs. */
 #include "fixture.h"
 #include "mx_alloc.h"
 #include "mx_csv.h"
@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 Test(stats, nearest_rank_quantiles)
@@ -347,6 +349,87 @@ Test(file, inputs_must_be_readable_files_and_outputs_writable_places)
     cr_assert_eq(mx_output_check(fx_path(dir, "missing/new.h5")), MX_EUSAGE);
     cr_assert(strstr(mx_error_message(), "does not exist"), "%s", mx_error_message());
     cr_assert_eq(mx_output_check("relative.h5"), MX_OK, "the current directory");
+}
+
+/* Whether path is still a FIFO (c == 'p') or a character device (c == 'c'). */
+static bool is_node(const char *path, char c)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && (c == 'p' ? S_ISFIFO(st.st_mode) : S_ISCHR(st.st_mode));
+}
+
+static void expect_node_refused(const char *path, char c)
+{
+    struct mx_out out;
+    fx_expect_error(mx_output_check(path), MX_EUSAGE, "exists and is not a regular file");
+    fx_expect_error(mx_out_begin(path, true, &out), MX_EUSAGE, "exists and is not a regular file");
+    cr_assert(is_node(path, c), "%s was replaced", path);
+}
+
+Test(file, a_fifo_is_never_replaced)
+{
+    const char *dir = fx_tmpdir(), *fifo = fx_path(dir, "fifo"), *late = fx_path(dir, "late");
+    cr_assert_eq(mkfifo(fifo, 0644), 0);
+    expect_node_refused(fifo, 'p');
+    /* One that appears while the output is written: refused at commit, the temporary removed. */
+    struct mx_out out;
+    cr_assert_eq(mx_out_begin(late, true, &out), MX_OK);
+    fputs("data", out.fp);
+    cr_assert_eq(mkfifo(late, 0644), 0);
+    fx_expect_error(mx_out_commit(&out), MX_EUSAGE, "late: exists and is not a regular file");
+    cr_assert(is_node(late, 'p'));
+    cr_assert_eq(fx_count_entries(dir, ".tmp."), 0);
+}
+
+Test(file, a_character_device_is_never_replaced)
+{
+    if (geteuid() != 0)
+        cr_skip_test("making a device node needs root");
+    const char *dir = fx_tmpdir(), *dev = fx_path(dir, "null");
+    cr_assert_eq(mknod(dev, S_IFCHR | 0666, makedev(1, 3)), 0, "mknod"); /* like /dev/null */
+    expect_node_refused(dev, 'c');
+}
+
+Test(file, an_input_is_never_an_output_through_any_link)
+{
+    const char *dir = fx_tmpdir(), *in = fx_path(dir, "in.json");
+    const char *soft = fx_path(dir, "soft.json"), *hard = fx_path(dir, "hard.json");
+    fx_write_file(in, "{}");
+    cr_assert_eq(symlink(in, soft), 0);
+    cr_assert_eq(link(in, hard), 0);
+    cr_assert_eq(mx_input_check(in), MX_OK);
+    cr_assert_eq(mx_output_check(in), MX_OK, "without the guard, a library may rewrite its input");
+    mx_input_guard();
+    fx_expect_error(mx_output_check(in), MX_EUSAGE, "in.json: is an input of this command");
+    fx_expect_error(mx_output_check(soft), MX_EUSAGE, "soft.json: is the same file as");
+    fx_expect_error(mx_output_check(hard), MX_EUSAGE, "hard.json: is the same file as");
+    struct mx_out out;
+    fx_expect_error(mx_out_begin(hard, true, &out), MX_EUSAGE, "an input of this command");
+    /* Noted by name before it is read: refused before any work. */
+    const char *later = fx_path(dir, "later.json");
+    fx_write_file(later, "{}");
+    mx_input_note(later);
+    fx_expect_error(mx_output_check(later), MX_EUSAGE, "later.json: is an input");
+    mx_input_note(fx_path(dir, "absent.json")); /* its reader will say it is missing */
+    cr_assert_eq(mx_output_check(fx_path(dir, "absent.json")), MX_OK);
+    char *text = fx_read_file(in, NULL);
+    cr_assert_str_eq(text, "{}");
+    free(text);
+}
+
+Test(file, dash_is_standard_output_for_text_only)
+{
+    struct mx_out out;
+    struct mx_h5 h;
+    fx_expect_error(mx_output_check("-"), MX_EUSAGE, "-: this output cannot go to standard output");
+    cr_assert_eq(mx_output_check_text("-"), MX_OK);
+    fx_expect_error(mx_out_begin("-", false, &out), MX_EUSAGE, "cannot go to standard output");
+    fx_expect_error(mx_h5_create("-", "thing", 1, &h), MX_EUSAGE,
+                    "-: an HDF5 file cannot go to standard output");
+    cr_assert_eq(mx_out_begin("-", true, &out), MX_OK);
+    cr_assert_eq(out.fp, stdout);
+    cr_assert_null(out.tmp_path);
+    cr_assert_eq(mx_out_commit(&out), MX_OK);
 }
 
 /* A full disk (here: a file size limit, which fails writes with EFBIG) while an HDF5 file is

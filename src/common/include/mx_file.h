@@ -1,22 +1,29 @@
-/* Atomic output files: write a temporary file beside the destination, then rename it into place.
+/* Inputs and outputs: atomic output files and the checks every command makes.
  *
- * An interrupted or failed run never leaves a half-written file at the destination, and an existing
- * file there stays intact until the new one is complete. */
+ * An output file is written under a temporary name beside its destination and renamed into place
+ * when complete, so an interrupted or failed run never leaves a half-written file, and an existing
+ * file there stays intact until the new one is complete. Only a regular file is ever replaced: a
+ * directory, a device, a FIFO or a socket at the destination is refused (MX_EUSAGE), and so is,
+ * once mx_input_guard() was called, a file this process has read as an input (the same file through
+ * any name: symbolic and hard links alike). "-" writes a text output to standard output. */
 #ifndef MX_FILE_H
 #define MX_FILE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 struct mx_out {
-    char *path;     /* read-only: the destination */
-    char *tmp_path; /* read-only: where the data is written until commit */
-    FILE *fp;       /* read-only: stream on tmp_path when opened with a stream, else NULL */
+    char *path;     /* read-only: the destination ("-" for standard output) */
+    char *tmp_path; /* read-only: where the data is written until commit; NULL for "-" */
+    FILE *fp;       /* read-only: stream on tmp_path (or stdout) when opened with a stream */
     struct mx_out_sink *sink; /* private: the file under fp, with the reason of a failed write */
 };
 
 /* Start writing path. With want_stream, out->fp is open for writing; without it, the caller writes
- * out->tmp_path itself (HDF5) and must close it before commit. Errors (MX_EIO) name the path. */
+ * out->tmp_path itself (gnuplot) and must close it before commit. "-" is standard output, with a
+ * stream only. A destination that is not a regular file or is an input is MX_EUSAGE; a temporary
+ * that cannot be made is MX_EIO. Errors name the path. */
 int mx_out_begin(const char *path, bool want_stream, struct mx_out *out);
 
 /* Flush, sync, close and rename into place. A failed write is MX_EIO "PATH: cannot write:
@@ -35,12 +42,25 @@ int mx_out_fail(struct mx_out *out);
  * from its SIGINT and SIGTERM handlers, so an interrupted run leaves nothing behind. */
 void mx_out_remove_temporaries(void);
 
-/* Check that path names a readable regular file. A missing file, a directory, a device or an
- * unreadable file is MX_EINPUT with a message naming path. Every reader calls it first. */
+/* Check that path names a readable regular file and note it as an input of this process (a later
+ * output to the same file is refused). A missing file, a directory, a device or an unreadable file
+ * is MX_EINPUT with a message naming path. Every reader calls it first. */
 int mx_input_check(const char *path);
 
-/* Check, before any work, that an output can be created at path: its directory exists and is
- * writable, and path is not a directory. Otherwise MX_EUSAGE naming path. */
+/* From now on, refuse an output onto a file this process has read (or noted) as an input. The
+ * command line calls it first, a process being one command; without it (a library's own tests
+ * rewriting a file they read) inputs are noted but outputs not checked against them. */
+void mx_input_guard(void);
+
+/* Note path as an input before reading it, so that mx_output_check() refuses the same file as an
+ * output before any work. A missing path is ignored (its reader reports it). */
+void mx_input_note(const char *path);
+
+/* Check, before any work, that a file output can be created at path: its directory exists and is
+ * writable, and path is not a directory, a device, a FIFO or an input of this command. Otherwise
+ * MX_EUSAGE naming path. mx_output_check() refuses "-"; mx_output_check_text() accepts it for a
+ * text output that can go to standard output. */
 int mx_output_check(const char *path);
+int mx_output_check_text(const char *path);
 
 #endif

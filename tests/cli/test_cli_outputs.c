@@ -1,7 +1,8 @@
 /* Every writer of the command line, at an output that must not be replaced or cannot be written:
  * a FIFO or a device is refused (status 2) and stays; an output that is an input, through any
  * link, is refused (status 2) and the input stays; a full disk is one line naming the file (status
- * 1) and leaves nothing; "-" is standard output for text. */
+ * 1) and leaves nothing; "-" is standard output for text; a missing output folder is made one
+ * level deep, and refused (status 2, nothing made) when its parent is missing too. */
 #include "fixture.h"
 
 #include <criterion/criterion.h>
@@ -209,4 +210,53 @@ Test(outputs_cli, dash_is_standard_output_for_text_outputs)
         cr_assert_str_eq(o.out, "", "%s", cmd);
     }
     cr_assert(!fx_exists("-"));
+}
+
+/* Command k of those with an output folder, writing into dir. */
+static void folder_command(int k, const char *spec, const struct inputs *in, const char *dir,
+                           char *cmd, size_t size)
+{
+    if (k == 0)
+        snprintf(cmd, size, "sweep %s -o %s", spec, dir);
+    else if (k == 1)
+        snprintf(cmd, size, "trace stats %s --plot %s", in->trace, dir);
+    else
+        snprintf(cmd, size,
+                 "compare --cluster %s --profile %s --models %s --trace %s --policies sr "
+                 "--plans-dir %s",
+                 fx_source_path("examples/cluster.json"), fx_source_path(PROFILE),
+                 fx_source_path("examples/models.json"), in->trace, dir);
+}
+
+/* Output folders: made one level deep; a missing parent is bad usage and nothing is made. */
+Test(outputs_cli, a_missing_output_folder_is_made_one_level_deep)
+{
+    struct inputs in = make_inputs();
+    const char *deep = fx_path(in.dir, "no/new");
+    char spec[1100], text[4096];
+    snprintf(spec, sizeof(spec), "%s", fx_path(in.dir, "sweep.json"));
+    snprintf(text, sizeof(text),
+             "{\"format\": \"muxplan-sweep/1\", \"cluster\": \"%s\", \"profile\": \"%s\", "
+             "\"models\": \"%s\", \"workload\": {\"generate\": {\"total_rate\": 20, "
+             "\"duration_s\": 30}}, \"sweep\": {\"devices\": [4]}, \"policies\": [\"sr\"]}",
+             fx_source_path("examples/cluster.json"), fx_source_path(PROFILE),
+             fx_source_path("examples/models.json"));
+    fx_write_file(spec, text);
+    const char *made[3] = {"sweep", "plots", "plans"};
+    for (int k = 0; k < 3; k++) {
+        char cmd[8192], expect[1100];
+        folder_command(k, spec, &in, deep, cmd, sizeof(cmd));
+        snprintf(expect, sizeof(expect), "muxplan: %s: cannot create the folder: %s does not exist",
+                 deep, fx_path(in.dir, "no"));
+        struct fx_output o = fx_muxplan("%s", cmd);
+        cr_assert_eq(o.status, 2, "%s: status %d: %s", cmd, o.status, o.err);
+        cr_assert(strncmp(o.err, expect, strlen(expect)) == 0, "%s: %s", cmd, o.err);
+        cr_assert_str_eq(o.out, "", "%s: nothing done before the check", cmd);
+        cr_assert(!fx_exists(fx_path(in.dir, "no")));
+        const char *one = fx_path(in.dir, made[k]);
+        folder_command(k, spec, &in, one, cmd, sizeof(cmd));
+        o = fx_muxplan("%s", cmd);
+        cr_assert_eq(o.status, 0, "%s: %s", cmd, o.err);
+        cr_assert_gt(fx_count_entries(one, NULL), 0, "%s", cmd);
+    }
 }

@@ -1,5 +1,5 @@
 /* src/common: statistics, number formatting, CSV rows, JSON places and errors, HDF5 determinism,
- * random stream derivation, atomic output and the checks on outputs. */
+ * random stream derivation, atomic output, output sets and the checks on outputs. */
 #include "fixture.h"
 #include "mx_alloc.h"
 #include "mx_csv.h"
@@ -426,10 +426,75 @@ Test(file, dash_is_standard_output_for_text_only)
     fx_expect_error(mx_out_begin("-", false, &out), MX_EUSAGE, "cannot go to standard output");
     fx_expect_error(mx_h5_create("-", "thing", 1, &h), MX_EUSAGE,
                     "-: an HDF5 file cannot go to standard output");
+    fx_expect_error(mx_outset_dir("-"), MX_EUSAGE, "a folder of outputs cannot go to standard");
     cr_assert_eq(mx_out_begin("-", true, &out), MX_OK);
     cr_assert_eq(out.fp, stdout);
     cr_assert_null(out.tmp_path);
     cr_assert_eq(mx_out_commit(&out), MX_OK);
+}
+
+Test(file, an_output_set_appears_whole_or_not_at_all)
+{
+    const char *dir = fx_tmpdir(), *made = fx_path(dir, "made");
+    const char *a = fx_path(made, "a.txt"), *b = fx_path(made, "b.txt"), *old = fx_path(made, "o");
+    struct mx_out out;
+    fx_expect_error(mx_outset_dir(fx_path(dir, "no/made")), MX_EUSAGE, "/no does not exist");
+    fx_write_file(fx_path(dir, "file"), "");
+    fx_expect_error(mx_outset_dir(fx_path(dir, "file")), MX_EUSAGE, "exists and is not a folder");
+    /* Aborted: its files and the folder it made go. */
+    mx_outset_begin();
+    cr_assert_eq(mx_outset_dir(made), MX_OK);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(mx_out_begin(k ? b : a, true, &out), MX_OK);
+        fputs("new", out.fp);
+        cr_assert_eq(mx_out_commit(&out), MX_OK);
+    }
+    cr_assert(!fx_exists(a) && !fx_exists(b), "nothing appears before the set's commit");
+    cr_assert_eq(fx_count_entries(made, ".tmp."), 2);
+    mx_outset_abort();
+    cr_assert(!fx_exists(made), "the folder the set made goes with it");
+    /* Committed: every file appears; an earlier output goes unless written anew. */
+    cr_assert_eq(mkdir(made, 0755), 0);
+    fx_write_file(a, "old");
+    fx_write_file(old, "old");
+    mx_outset_begin();
+    cr_assert_eq(mx_outset_dir(made), MX_OK);
+    mx_outset_replace(a);
+    mx_outset_replace(old);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(mx_out_begin(k ? b : a, true, &out), MX_OK);
+        fputs("new", out.fp);
+        cr_assert_eq(mx_out_commit(&out), MX_OK);
+    }
+    char *text = fx_read_file(a, NULL);
+    cr_assert_str_eq(text, "old", "the earlier output stays until the commit");
+    free(text);
+    cr_assert_eq(mx_outset_commit(), MX_OK);
+    for (int k = 0; k < 2; k++) {
+        text = fx_read_file(k ? b : a, NULL);
+        cr_assert_str_eq(text, "new");
+        free(text);
+    }
+    cr_assert(!fx_exists(old), "an earlier output not written anew is removed");
+    cr_assert_eq(fx_count_entries(made, NULL), 2);
+}
+
+/* What SIGINT's handler runs: every temporary of the set, and the folders it made, go. */
+Test(file, an_interrupted_set_leaves_nothing)
+{
+    const char *dir = fx_tmpdir(), *made = fx_path(dir, "made"), *inner = fx_path(made, "inner");
+    struct mx_out out;
+    mx_outset_begin();
+    cr_assert_eq(mx_outset_dir(made), MX_OK);
+    cr_assert_eq(mx_outset_dir(inner), MX_OK);
+    cr_assert_eq(mx_out_begin(fx_path(inner, "done.txt"), true, &out), MX_OK);
+    cr_assert_eq(mx_out_commit(&out), MX_OK);
+    cr_assert_eq(mx_out_begin(fx_path(made, "writing.txt"), true, &out), MX_OK);
+    fputs("half", out.fp);
+    fflush(out.fp);
+    mx_out_remove_temporaries();
+    cr_assert(!fx_exists(made), "%zu entries left", fx_count_entries(made, NULL));
+    mx_out_abort(&out);
 }
 
 /* A full disk (here: a file size limit, which fails writes with EFBIG) while an HDF5 file is

@@ -43,6 +43,66 @@ static int write_data(const struct mx_plot *p, struct mx_out *out)
     return MX_OK;
 }
 
+/* Whether v can be drawn on an axis (a logarithmic one takes positive values only). */
+static bool drawable(double v, bool log)
+{
+    return isfinite(v) && (!log || v > 0);
+}
+
+/* gnuplot refuses to draw an axis without a range ("x range is invalid": no point, or every point
+ * at one value, as for a trace of one request): such an axis gets one explicitly, around its value
+ * or the unit range. Other axes keep gnuplot's own. */
+static void put_range(FILE *fp, const char *axis, double lo, double hi, bool log, bool force)
+{
+    if (lo < hi && !force)
+        return;
+    if (!(lo <= hi)) {
+        lo = log ? 0.1 : 0;
+        hi = log ? 10 : 1;
+    } else if (lo < hi) {
+    } else if (log) {
+        lo /= 10;
+        hi *= 10;
+    } else {
+        double half = lo != 0 ? fabs(lo) / 2 : 1;
+        lo -= half;
+        hi += half;
+    }
+    fprintf(fp, "set %srange [%.17g:%.17g]\n", axis, lo, hi);
+}
+
+static void put_ranges(FILE *fp, const struct mx_plot *p)
+{
+    double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+    double any_lo = INFINITY, any_hi = -INFINITY; /* x of every point, drawn or not */
+    for (size_t i = 0; i < p->n_points; i++) {
+        if (!drawable(p->x[i], p->log_x))
+            continue;
+        any_lo = fmin(any_lo, p->x[i]);
+        any_hi = fmax(any_hi, p->x[i]);
+        for (size_t s = 0; s < p->n_series; s++) {
+            double y = p->series[s].y[i];
+            if (!drawable(y, p->log_y))
+                continue;
+            x_lo = fmin(x_lo, p->x[i]);
+            x_hi = fmax(x_hi, p->x[i]);
+            y_lo = fmin(y_lo, y);
+            y_hi = fmax(y_hi, y);
+        }
+    }
+    bool nothing = !(x_lo <= x_hi); /* gnuplot then autoscales no axis */
+    if (nothing) {
+        x_lo = any_lo;
+        x_hi = any_hi;
+    }
+    if (drawable(p->hline, p->log_y)) {
+        y_lo = fmin(y_lo, p->hline);
+        y_hi = fmax(y_hi, p->hline);
+    }
+    put_range(fp, "x", x_lo, x_hi, p->log_x, nothing);
+    put_range(fp, "y", y_lo, y_hi, p->log_y, nothing);
+}
+
 /* gnuplot's double-quoted string of s. */
 static void put_quoted(FILE *fp, const char *s)
 {
@@ -72,6 +132,7 @@ static void write_script(FILE *fp, const struct mx_plot *p, const char *data, co
         fputs("set logscale x\n", fp);
     if (p->log_y)
         fputs("set logscale y\n", fp);
+    put_ranges(fp, p);
     if (isfinite(p->hline))
         fprintf(fp, "set arrow from graph 0, first %.17g to graph 1, first %.17g nohead dt 2\n",
                 p->hline, p->hline);

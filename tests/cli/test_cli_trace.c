@@ -1,6 +1,6 @@
 /* muxplan trace import and stats from the command line: bad inputs (status 2, the place named, no
- * output left), reproducible imports, the stats JSON and the plots, and a failed plot leaving
- * nothing. */
+ * output left), reproducible imports, the stats JSON and the plots, degenerate traces plotted
+ * cleanly, and a failed plot leaving nothing. */
 #include "fixture.h"
 
 #include <criterion/criterion.h>
@@ -160,6 +160,31 @@ static const char *import_csv(const char *dir, const char *name, const char *csv
     struct fx_output o = fx_muxplan("trace import csv %s -o %s", source, trace);
     cr_assert_eq(o.status, 0, "%s", o.err);
     return trace;
+}
+
+/* One request, and requests that all share one time: rates are undefined, every point of a plot
+ * sits at one value; the plots still come out, without a word from gnuplot. */
+Test(trace_cli, degenerate_traces_plot_cleanly)
+{
+    const char *dir = fx_tmpdir();
+    const char *traces[2] = {
+        import_csv(dir, "one.h5", "arrival_s,model,slo_s\n1.5,a,1\n"),
+        import_csv(dir, "tied.h5", "arrival_s,model,slo_s\n1.5,a,1\n1.5,b,1\n1.5,a,1\n")};
+    for (int k = 0; k < 2; k++) {
+        const char *plots = fx_path(dir, k ? "tied" : "one");
+        struct fx_output o = fx_muxplan("trace stats %s --plot %s", traces[k], plots);
+        cr_assert_eq(o.status, 0, "%s", o.err);
+        cr_assert_str_eq(o.err, "", "gnuplot's messages are not printed");
+        static const char *const files[] = {"rate.png",   "rate.svg",   "rate.tsv",
+                                            "models.png", "models.svg", "models.tsv"};
+        for (size_t f = 0; f < 6; f++) {
+            size_t len = 0;
+            char *bytes = fx_read_file(fx_path(plots, files[f]), &len);
+            cr_assert(bytes && len > 10, "%s", files[f]);
+            free(bytes);
+        }
+        cr_assert_eq(fx_count_entries(plots, NULL), 6);
+    }
 }
 
 /* A gnuplot that writes part of its images and fails: one message naming the image and gnuplot's

@@ -26,7 +26,8 @@ struct mx_plot {
 
 /* Write DIR/STEM.tsv, DIR/STEM.png and DIR/STEM.svg; DIR must exist. All three appear, or none: a
  * missing gnuplot or a failed run is MX_EIO naming the image and gnuplot's reason (gnuplot's own
- * messages are not printed). In an output set, the files appear at the set's commit. */
+ * messages are not printed). An axis without a range (no point, or one value: a trace of one
+ * request) gets one around its value. In an output set, the files appear at the set's commit. */
 int mx_plot_write(const struct mx_plot *p, const char *dir, const char *stem);
 
 #endif

@@ -12,8 +12,10 @@
 int cli_trace(int argc, char **argv);
 int cli_simulate(int argc, char **argv);
 int cli_profile(int argc, char **argv);
-/* muxplan profile --backend (cli_profile_build.c), reached through cli_profile(). */
+/* muxplan profile --backend (cli_profile_build.c) and profile show (cli_profile_show.c), reached
+ * through cli_profile(). */
 int cli_profile_build(int argc, char **argv);
+int cli_profile_show(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_capacity(int argc, char **argv);

@@ -64,10 +64,11 @@ static int take(void *ctx, int code, const char *arg)
 }
 
 /* Plan with policy k of ps, write the plan if asked, score it on test and print or collect its
- * row. */
+ * row, after ending the progress line. */
 static int compare_one(const struct cli_planning *p, const struct compare_args *a,
                        const struct cli_planning_inputs *in, const struct wl_trace *test,
-                       const struct cli_policies *ps, uint32_t k, json_t *rows)
+                       const struct cli_policies *ps, uint32_t k, json_t *rows,
+                       struct mx_progress *line)
 {
     const char *name = ps->names[k];
     struct plan_problem pb = cli_planning_problem(p, in, &in->cluster);
@@ -87,6 +88,7 @@ static int compare_one(const struct cli_planning *p, const struct compare_args *
         rc = plan_score(&pb, plan, test, a->warmup_s, &summary);
     if (rc == MX_OK) {
         char *groups = spec_plan_describe_groups(plan);
+        mx_progress_end(line); /* a row does not share its line */
         if (p->json)
             mx_json_append(rows,
                            json_pack("{s:s, s:s, s:i, s:f, s:o, s:f, s:f}", "policy", name,
@@ -134,12 +136,19 @@ int cli_compare(int argc, char **argv)
         }
     }
     if (rc == MX_OK && (rc = cli_planning_load(&p, &in)) == MX_OK)
-        rc = cli_planning_test(&in, a.test_path, &test);
+        rc = cli_planning_test(&p, &in, a.test_path, &test);
     if (rc == MX_OK && !p.json)
         printf("%-14s %-34s %9s %11s %10s %11s\n", "policy", "groups and configs", "replicas",
                "attainment", "p99 ms", "planning s");
-    for (uint32_t k = 0; k < ps.n && rc == MX_OK; k++)
-        rc = compare_one(&p, &a, &in, test ? test : in.train, &ps, k, rows);
+    struct mx_progress line;
+    mx_progress_begin(&line, "compare");
+    const struct mx_progress_sink whole = mx_progress_sink(&line);
+    for (uint32_t k = 0; k < ps.n && rc == MX_OK; k++) {
+        struct mx_progress_span span;
+        p.progress = mx_progress_within(&span, &whole, (double)k / ps.n, (double)(k + 1) / ps.n);
+        rc = compare_one(&p, &a, &in, test ? test : in.train, &ps, k, rows, &line);
+    }
+    mx_progress_end(&line);
     if (rc == MX_OK && p.json) {
         json_t *o = json_object();
         mx_json_set(o, "test_workload", json_string(a.test_path ? a.test_path : "training"));

@@ -76,8 +76,9 @@ static int report(const struct cli_planning *p, const struct plan_args *a,
         char *groups = spec_plan_describe_groups(plan);
         fprintf(to,
                 "%s: %s, %u replicas; predicted attainment %.4f on the training workload "
-                "(%zu requests); planned in %.2f s (%u simulations); wrote %s\n",
-                a->policy, groups, outcome->replicas, outcome->attainment, in->train->n, planning_s,
+                "(%zu requests, SLOs of the %s); planned in %.2f s (%u simulations); wrote %s\n",
+                a->policy, groups, outcome->replicas, outcome->attainment, in->train->n,
+                p->train_path && !p->model_slos ? "trace" : "model set", planning_s,
                 outcome->evaluations, a->out_path);
         free(groups);
         if (unplaced)
@@ -127,10 +128,16 @@ int cli_plan(int argc, char **argv)
     if (rc == MX_OK && (rc = mx_output_check_text(a.out_path)) == MX_OK)
         rc = cli_planning_load(&p, &in);
     if (rc == MX_OK) {
+        struct mx_progress line;
+        char what[96];
+        snprintf(what, sizeof(what), "plan %s", ps.names[0]);
+        mx_progress_begin(&line, what);
+        p.progress = mx_progress_sink(&line);
         struct plan_problem pb = cli_planning_problem(&p, &in, &in.cluster);
         double start = mx_wall_s();
         rc = plan_solve(ps.policies[0], &pb, &ps.params[0], &plan, &outcome);
         double planning_s = mx_wall_s() - start;
+        mx_progress_end(&line);
         if (rc == MX_OK) {
             mx_json_set(plan->extra, "provenance",
                         cli_provenance(cli_planning_options(own), p.seed));

@@ -26,6 +26,7 @@ enum {
     OPT_SEED,
     OPT_THREADS,
     OPT_JSON,
+    OPT_MODEL_SLOS,
     OPT_PARAM /* + enum plan_param_id */
 };
 
@@ -40,6 +41,7 @@ static const struct option shared[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"json", no_argument, NULL, OPT_JSON},
+    {"model-slos", no_argument, NULL, OPT_MODEL_SLOS},
 };
 #define N_SHARED (sizeof(shared) / sizeof(shared[0]))
 
@@ -129,6 +131,9 @@ static int take_shared(struct cli_planning *p, int code, const char *arg)
         return rc;
     case OPT_JSON:
         p->json = true;
+        return MX_OK;
+    case OPT_MODEL_SLOS:
+        p->model_slos = true;
         return MX_OK;
     default:
         if (code >= OPT_PARAM && code < OPT_PARAM + PLAN_N_PARAMS)
@@ -231,18 +236,14 @@ int cli_policies_parse(const struct cli_planning *p, const char *option, const c
     return rc;
 }
 
-/* The training trace over the model set's indices: loaded (its models must be the set's) or
- * generated from the set's rates. */
-static int training_trace(const struct cli_planning *p, const struct spec_model_set *set,
-                          struct wl_trace **out)
+int cli_planning_generate(const struct cli_planning *p, const struct spec_model_set *set,
+                          uint64_t seed, struct wl_trace **out)
 {
-    if (p->train_path)
-        return wl_trace_read_for_models(set, p->train_path, out);
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
                                .rate_dist = WL_RATES_EXPLICIT,
                                .total_rate = -1,
                                .cv = 1,
-                               .seed = p->seed,
+                               .seed = seed,
                                .threads = p->threads};
     double total = 0;
     for (uint32_t m = 0; m < set->n; m++) {
@@ -258,6 +259,14 @@ static int training_trace(const struct cli_planning *p, const struct spec_model_
     return wl_gen(set, &spec, out);
 }
 
+/* With --model-slos, every request of t (over set's models) takes its model's SLO. */
+static void apply_model_slos(const struct cli_planning *p, const struct spec_model_set *set,
+                             struct wl_trace *t)
+{
+    for (size_t i = 0; p->model_slos && i < t->n; i++)
+        t->slo_s[i] = set->models[t->model[i]].slo_s;
+}
+
 int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *in)
 {
     int rc;
@@ -269,7 +278,11 @@ int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *
         (rc = spec_models_read(p->models_path, &in->set)) < 0 ||
         (rc = spec_models_resolve(in->set, in->db, p->profile_path)) < 0)
         return rc;
-    return training_trace(p, in->set, &in->train);
+    if (!p->train_path)
+        return cli_planning_generate(p, in->set, p->seed, &in->train);
+    if ((rc = wl_trace_read_for_models(in->set, p->train_path, &in->train)) == MX_OK)
+        apply_model_slos(p, in->set, in->train);
+    return rc;
 }
 
 void cli_planning_release(struct cli_planning_inputs *in)
@@ -293,13 +306,18 @@ struct plan_problem cli_planning_problem(const struct cli_planning *p,
                                  .dispatch = p->dispatch,
                                  .threads = p->threads,
                                  .seed = p->seed,
-                                 .activation_memory = p->activation_memory};
+                                 .activation_memory = p->activation_memory,
+                                 .progress = p->progress};
 }
 
-int cli_planning_test(const struct cli_planning_inputs *in, const char *path, struct wl_trace **out)
+int cli_planning_test(const struct cli_planning *p, const struct cli_planning_inputs *in,
+                      const char *path, struct wl_trace **out)
 {
     *out = NULL;
-    return path ? wl_trace_read_for_models(in->set, path, out) : MX_OK;
+    int rc = path ? wl_trace_read_for_models(in->set, path, out) : MX_OK;
+    if (rc == MX_OK && *out)
+        apply_model_slos(p, in->set, *out);
+    return rc;
 }
 
 void cli_planning_help(const char *help)
@@ -310,7 +328,9 @@ void cli_planning_help(const char *help)
         "  --cluster C.json, --profile DB.h5, --models M.json  (required)\n"
         "  --trace T.h5   training workload; without it one is generated from the models'\n"
         "                 \"rate\" and \"cv\" over max(100 s, 30000 / total rate) (--duration S\n"
-        "                 sets its length)\n"
+        "                 sets its length). A trace's requests keep the SLOs it gives them\n"
+        "                 (slo_s), not the model set's, unless --model-slos\n"
+        "  --model-slos   requests of the traces read take their model's SLO from the model set\n"
         "  --dispatch P   the dispatch policy plans are scored with (default %s, as\n"
         "                 AlpaServe's planner); random overheads are scored at their means\n"
         "  --activation-memory  models need their batch-1 activation bytes besides weights\n"

@@ -29,6 +29,8 @@ struct cli_planning {
     uint64_t seed;
     unsigned threads;
     bool json, activation_memory;
+    bool model_slos; /* requests of traces read take their model's SLO from the model set */
+    struct mx_progress_sink progress; /* where the planner reports (zero: nowhere) */
 };
 
 /* The policies a command runs, each with its parameters (greedy-<s>'s size set from its name). */
@@ -72,6 +74,11 @@ void cli_policies_release(struct cli_policies *ps);
 int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *in);
 void cli_planning_release(struct cli_planning_inputs *in);
 
+/* A workload generated from the model set's rates and CVs (Gamma arrivals; every model needs a
+ * "rate") with seed, over max(100 s, 30000 / total rate) or --duration. */
+int cli_planning_generate(const struct cli_planning *p, const struct spec_model_set *set,
+                          uint64_t seed, struct wl_trace **out);
+
 /* The planner's problem over in, on cluster (the inputs' own, or a resized copy). */
 struct plan_problem cli_planning_problem(const struct cli_planning *p,
                                          const struct cli_planning_inputs *in,
@@ -81,8 +88,8 @@ struct plan_problem cli_planning_problem(const struct cli_planning *p,
 void cli_planning_help(const char *help);
 
 /* The test workload of compare and capacity: the trace at path, its models renumbered to the model
- * set's, or NULL (path NULL) for the training workload. */
-int cli_planning_test(const struct cli_planning_inputs *in, const char *path,
-                      struct wl_trace **out);
+ * set's (with --model-slos, their SLOs), or NULL (path NULL) for the training workload. */
+int cli_planning_test(const struct cli_planning *p, const struct cli_planning_inputs *in,
+                      const char *path, struct wl_trace **out);
 
 #endif

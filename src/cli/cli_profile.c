@@ -1,4 +1,5 @@
-/* muxplan profile: import (JSON to HDF5) and export (HDF5 to JSON) profile DBs. */
+/* muxplan profile: import (JSON to HDF5) and export (HDF5 to JSON) profile DBs; show and build are
+ * in their own files. */
 #include "cli.h"
 
 #include "mx_error.h"
@@ -13,6 +14,7 @@ static const char profile_help[] =
     "usage: muxplan profile --backend roofline|cpu|cuda ... -o DB.h5   (see --backend x --help)\n"
     "       muxplan profile import FILE.json -o DB.h5\n"
     "       muxplan profile export DB.h5 -o FILE.json\n"
+    "       muxplan profile show DB.h5 [--json]   (what a DB holds; see show --help)\n"
     "\n"
     "A profile DB holds, for each base model and parallel config (dp, op, pp), the latency of "
     "each\n"
@@ -37,6 +39,8 @@ int cli_profile(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (strncmp(argv[i], "--backend", 9) == 0)
             return cli_profile_build(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "show") == 0)
+        return cli_profile_show(argc - 1, argv + 1);
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         if (opt == 'o') {
             out_path = optarg;

@@ -41,7 +41,8 @@ static const char serve_help[] =
     "  --profile    the stage latencies admission predicts with; default for cpu: the profile\n"
     "               tools/setup measured on this machine, data/profiles/cpu-local.h5\n"
     "  --zoo        the model architectures (default: the bundled data/models)\n"
-    "  --dispatch   least-outstanding (default), earliest-free or best-finish\n"
+    "  --dispatch   least-outstanding, earliest-free or best-finish (default: the plan's\n"
+    "               \"dispatch\", the one it was planned with, else least-outstanding)\n"
     "  --warmup     leave out requests arriving in the first and last S seconds (default 0)\n"
     "  --queue      requests that may wait at a group's first stage (default 1024); a request\n"
     "               that finds it full fails\n"
@@ -89,9 +90,7 @@ struct serve_args {
 static int parse_args(int argc, char **argv, const char *command, struct serve_args *a)
 {
     int opt, rc = MX_OK;
-    *a = (struct serve_args){.command = command,
-                             .backend = &rt_backend_cpu,
-                             .dispatch = &sim_dispatch_least_outstanding};
+    *a = (struct serve_args){.command = command, .backend = &rt_backend_cpu};
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "", serve_options, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -202,6 +201,7 @@ static int load_inputs(struct serve_run *s)
         (rc = rt_cores_read(s->a.cluster, s->cluster.devices, &s->cores, &s->n_cores)) < 0 ||
         (rc = spec_profile_load(s->a.profile, &s->db)) < 0 ||
         (rc = spec_plan_read(s->a.plan, &s->plan)) < 0 ||
+        (!s->a.dispatch && (rc = sim_dispatch_of_plan(s->plan, &s->a.dispatch)) < 0) ||
         (rc = wl_trace_read_h5(s->a.trace, &s->trace)) < 0)
         return rc;
     return sim_world_new(&s->cluster, s->a.cluster, s->db, s->a.profile, s->plan, s->trace,
@@ -281,7 +281,11 @@ static int serve(struct serve_run *s)
     sigemptyset(&action.sa_mask);
     stop_requested = 0;
     sigaction(SIGINT, &action, &previous);
+    struct mx_progress line;
+    mx_progress_begin(&line, "serving: requests released");
+    o.progress = mx_progress_sink(&line);
     rc = rt_serve(s->world, s->plan, s->a.plan, s->db, &o, &s->report);
+    mx_progress_end(&line);
     sigaction(SIGINT, &previous, NULL);
     if (rc == MX_OK && s->report.released < sim_world_requests(s->world))
         rc = keep_released(s);

@@ -26,7 +26,8 @@ static const char simulate_help[] =
     "\n"
     "  --engine     auto (default) runs the fast path when it is valid (no batching, constant\n"
     "               overheads) and the event engine otherwise; both give identical outcomes\n"
-    "  --dispatch   least-outstanding (default), earliest-free or best-finish\n"
+    "  --dispatch   least-outstanding, earliest-free or best-finish (default: the plan's\n"
+    "               \"dispatch\", the one the planner scored it with, else least-outstanding)\n"
     "  --max-batch  batch up to B requests of one model (event engine); 1 means no batching\n"
     "  --warmup     leave out requests arriving in the first and last S seconds (default 0;\n"
     "               AlpaServe uses 10)\n"
@@ -78,7 +79,6 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
     memset(a, 0, sizeof(*a));
     a->options.max_batch = 1;
     a->options.threads = 1;
-    a->options.dispatch = &sim_dispatch_least_outstanding;
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "", simulate_options, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -161,6 +161,7 @@ int cli_simulate(int argc, char **argv)
     if (rc < 0 || (a.requests_out && (rc = mx_output_check(a.requests_out)) < 0) ||
         (rc = spec_cluster_read(a.cluster, &cluster)) < 0 ||
         (rc = spec_profile_load(a.profile, &db)) < 0 || (rc = spec_plan_read(a.plan, &plan)) < 0 ||
+        (!a.options.dispatch && (rc = sim_dispatch_of_plan(plan, &a.options.dispatch)) < 0) ||
         (rc = wl_trace_read_h5(a.trace, &trace)) < 0 ||
         (rc = sim_world_new(&cluster, a.cluster, db, a.profile, plan, trace, &world)) < 0 ||
         (rc = sim_run(world, &a.options, &results)) < 0 ||

@@ -60,22 +60,9 @@ static const struct option gen_options[] = {
 
 static int parse_rate_dist(const char *arg, struct wl_gen_spec *spec)
 {
-    if (strcmp(arg, "equal") == 0) {
-        spec->rate_dist = WL_RATES_EQUAL;
-    } else if (strcmp(arg, "explicit") == 0) {
-        spec->rate_dist = WL_RATES_EXPLICIT;
-    } else if (strncmp(arg, "power", 5) == 0 && (arg[5] == '\0' || arg[5] == ':')) {
-        spec->rate_dist = WL_RATES_POWER;
-        spec->alpha = 0.5;
-        if (arg[5] == ':')
-            return cli_parse_f64("--rate-dist power:ALPHA", arg + 6, 0, 99, &spec->alpha);
-    } else {
-        return cli_usage_error("trace gen",
-                               "--rate-dist: expected equal, power:ALPHA or explicit, "
-                               "got \"%s\"",
-                               arg);
-    }
-    return MX_OK;
+    const char *expected = wl_rate_dist_parse(arg, true, &spec->rate_dist, &spec->alpha);
+    return expected ? cli_usage_error("trace gen", "--rate-dist: %s, got \"%s\"", expected, arg)
+                    : MX_OK;
 }
 
 static int parse_process(const char *arg, struct wl_gen_spec *spec)
@@ -125,7 +112,7 @@ static int trace_gen(int argc, char **argv)
             rc = cli_parse_f64("--total-rate", optarg, 1e-9, 1e9, &spec.total_rate);
             break;
         case 'c':
-            rc = cli_parse_f64("--cv", optarg, 0, 100, &spec.cv);
+            rc = cli_parse_f64("--cv", optarg, SPEC_MIN_CV, SPEC_MAX_CV, &spec.cv);
             break;
         case 'P':
             rc = parse_process(optarg, &spec);

@@ -2,6 +2,8 @@
  */
 #include "mx_alloc.h"
 
+#include "mx_file.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,10 +30,23 @@ static size_t checked_bytes(const char *file, int line, size_t n, size_t size)
     return bytes ? bytes : 1;
 }
 
+/* Running out of memory is no bug: the input was too big for this machine. Every temporary output
+ * goes, and the process ends with the status of a failure while running. */
+static _Noreturn void out_of_memory(const char *file, int line, size_t bytes)
+{
+    mx_out_remove_temporaries();
+    const char *slash = strrchr(file, '/');
+    fprintf(stderr,
+            "muxplan: out of memory: %zu bytes more could not be had (at %s:%d); the input is "
+            "too large for this machine's memory or limits\n",
+            bytes, slash ? slash + 1 : file, line);
+    exit(1);
+}
+
 static void *checked(const char *file, int line, void *p, size_t bytes)
 {
     if (!p)
-        mx_bug(file, line, "out of memory allocating %zu bytes", bytes);
+        out_of_memory(file, line, bytes);
     return p;
 }
 

@@ -72,6 +72,9 @@ int mx_csv_next(struct mx_csv *csv)
         csv->n_fields = 0;
         while ((c = getc_unlocked(csv->fp)) != EOF) {
             any = true;
+            if (c == '\0') /* a C string would end there, and the field with it */
+                return mx_error(MX_EINPUT, "%s:%zu: a NUL byte in the text", csv->path,
+                                csv->last_line);
             if (quoted) {
                 if (c == '"') {
                     int next = getc_unlocked(csv->fp);
@@ -119,6 +122,21 @@ int mx_csv_next(struct mx_csv *csv)
             continue; /* blank line */
         return 1;
     }
+}
+
+int mx_csv_header(struct mx_csv *csv)
+{
+    int rc = mx_csv_next(csv);
+    if (rc == 0)
+        return mx_error(MX_EINPUT, "%s: empty file (expected a header line)", csv->path);
+    if (rc < 0)
+        return rc;
+    for (size_t f = 0; f < csv->n_fields; f++)
+        for (size_t g = 0; g < f; g++)
+            if (strcmp(csv->fields[f], csv->fields[g]) == 0)
+                return mx_error(MX_EINPUT, "%s:%zu: the header names column \"%s\" twice",
+                                csv->path, csv->line, csv->fields[f]);
+    return MX_OK;
 }
 
 int mx_csv_column(const struct mx_csv *csv, const char *name)
@@ -190,6 +208,11 @@ bool mx_parse_f64(const char *s, double *out)
         return false;
     if (parse_plain_decimal(s, out))
         return true;
+    /* Decimal notation only: strtod would also read hexadecimal ("0x10"), "inf" and "nan". */
+    size_t number = strspn(s, "0123456789.eE+-");
+    for (const char *rest = s + number; *rest; rest++)
+        if (!isspace((unsigned char)*rest))
+            return false;
     errno = 0;
     double v = strtod(s, &end);
     while (isspace((unsigned char)*end))

@@ -120,6 +120,9 @@ int mx_json_load(const char *file, json_t **out)
     json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES, &err);
     fclose(fp);
     if (!root) {
+        /* jansson names its decoding flag; say what is wrong with the text instead. */
+        if (strstr(err.text, "NUL") || strstr(err.text, "\\u0000"))
+            snprintf(err.text, sizeof(err.text), "a NUL character (\\u0000) in a string");
         if (err.line > 0)
             return mx_error(MX_EINPUT, "%s:%d:%d: %s", file, err.line, err.column, err.text);
         return mx_error(MX_EINPUT, "%s: %s", file, err.text);

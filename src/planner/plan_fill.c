@@ -114,11 +114,13 @@ double pl_fill_progress(const struct pl_context *c, const struct spec_placement 
 }
 
 static struct pl_score fill_greedy(const struct pl_context *c, struct sim_eval_state *s,
-                                   struct spec_placement *p, uint32_t *evaluations)
+                                   struct spec_placement *p, uint32_t *evaluations,
+                                   const struct mx_progress_sink *progress)
 {
     struct pl_score score;
     while (pl_greedy_step(c, s, p, &score, evaluations))
-        ;
+        if (progress)
+            mx_progress_report(progress, pl_fill_progress(c, p));
     return score;
 }
 
@@ -275,9 +277,11 @@ static struct pl_score fill_beam(const struct pl_context *c, struct spec_placeme
 }
 
 struct pl_score pl_fill(const struct pl_context *c, struct sim_eval_state *s,
-                        struct spec_placement *p, uint32_t beam, uint32_t *evaluations)
+                        struct spec_placement *p, uint32_t beam, uint32_t *evaluations,
+                        const struct mx_progress_sink *progress)
 {
-    return beam > 1 ? fill_beam(c, p, beam, evaluations) : fill_greedy(c, s, p, evaluations);
+    return beam > 1 ? fill_beam(c, p, beam, evaluations)
+                    : fill_greedy(c, s, p, evaluations, progress);
 }
 
 void pl_fill_round_robin(const struct pl_context *c, struct spec_placement *p)

@@ -67,7 +67,8 @@ struct pl_score pl_evaluate_next(struct sim_eval_state *s, const struct spec_pla
 
 /* The (group, model) pair AlpaServe's greedy adds to p next, given r, p's evaluation: models by
  * unserved requests (most first, ties to the higher index), groups by requests received (fewest
- * first, ties to the lower index); the first pair in that order where the model is not on the group and fits its memory
+ * first, ties to the lower index); the first pair in that order where the model is not on the group
+ * and fits its memory
  * (<= the budget). False when nothing fits. */
 bool pl_greedy_next(const struct pl_context *c, const struct spec_placement *p,
                     const struct sim_eval_result *r, uint32_t *group, uint32_t *model);
@@ -80,10 +81,12 @@ bool pl_greedy_step(const struct pl_context *c, struct sim_eval_state *s, struct
 /* The share of p's memory in use, in [0, 1]: how far a fill has gone. */
 double pl_fill_progress(const struct pl_context *c, const struct spec_placement *p);
 
-/* Fill p by AlpaServe's greedy (beam <= 1) or by beam search of width beam, until nothing fits.
- * Returns the final score; *evaluations counts simulations. */
+/* Fill p by AlpaServe's greedy (beam <= 1) or by beam search of width beam, until nothing fits,
+ * reporting how full p is into progress (NULL: not reported; from one thread only). Returns the
+ * final score; *evaluations counts simulations. */
 struct pl_score pl_fill(const struct pl_context *c, struct sim_eval_state *s,
-                        struct spec_placement *p, uint32_t beam, uint32_t *evaluations);
+                        struct spec_placement *p, uint32_t beam, uint32_t *evaluations,
+                        const struct mx_progress_sink *progress);
 
 /* Fill p round robin over the groups (AlpaServe's replica_placement_round_robin). */
 void pl_fill_round_robin(const struct pl_context *c, struct spec_placement *p);
@@ -96,15 +99,17 @@ void pl_parallel(uint32_t n, unsigned threads, const struct sim_eval *eval,
 
 /* Run resumable items 0 .. n - 1 on up to `threads` threads: step(item, state, arg) advances an
  * item by one step and returns whether it has more; progress(item, arg) is the share of its work
- * done, in [0, 1]. Each item keeps one evaluation state over eval from its first step to its last
- * (states are reused by later items), so it may move between threads from one step to the next,
- * and as many states may be alive at once as items are under way (more than threads).
- * Every 25 ms a thread takes the item with the most time left by estimate (items with fewer than
- * two steps first, in order): longest remaining first, which ends the longest items together
- * rather than leaving one to run alone at the end. One thread steps each item to its end. */
+ * done, in [0, 1], and the mean over the items goes to sink (NULL: none). Each item keeps one
+ * evaluation state over eval from its first step to its last (states are reused by later items), so
+ * it may move between threads from one step to the next, and as many states may be alive at once as
+ * items are under way (more than threads). Every 25 ms a thread takes the item with the most time
+ * left by estimate (items with fewer than two steps first, in order): longest remaining first,
+ * which ends the longest items together rather than leaving one to run alone at the end. One thread
+ * steps each item to its end. */
 void pl_parallel_steps(uint32_t n, unsigned threads, const struct sim_eval *eval,
                        bool (*step)(uint32_t item, struct sim_eval_state *s, void *arg),
-                       double (*progress)(uint32_t item, void *arg), void *arg);
+                       double (*progress)(uint32_t item, void *arg), void *arg,
+                       const struct mx_progress_sink *sink);
 
 /* A group layout the alpaserve policies consider: regular groups of group_size devices, each
  * (1, op, pp). */
@@ -124,10 +129,12 @@ uint32_t pl_enumerate_configs(uint32_t devices, uint32_t per_node, uint32_t max_
 bool pl_layout_valid(const struct spec_placement *p, uint32_t per_node);
 
 /* The alpaserve search over `devices` devices of context c: the best filled layout of every
- * pl_enumerate_configs() config in *best (configs on threads). With check_fits, a model that fits
- * no group of any layout is an error; without, it stays unplaced. */
+ * pl_enumerate_configs() config in *best (configs on threads), reporting into progress (NULL:
+ * none). With check_fits, a model that fits no group of any layout is an error; without, it stays
+ * unplaced. */
 int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const struct plan_params *pa,
-                        bool check_fits, struct spec_placement *best, uint32_t *evaluations);
+                        bool check_fits, struct spec_placement *best, uint32_t *evaluations,
+                        const struct mx_progress_sink *progress);
 
 /* alpaserve-sep's buckets: scanning the models in order, each joins the first bucket whose first
  * member's single-device latency L is within 38% of its own (|L_m - L| / L < 0.38), else opens
@@ -184,6 +191,7 @@ void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const c
  * *out. */
 void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint32_t devices,
                      uint32_t size, int32_t op, int32_t pp, bool round_robin, uint32_t beam,
-                     struct spec_placement *out, uint32_t *evaluations);
+                     struct spec_placement *out, uint32_t *evaluations,
+                     const struct mx_progress_sink *progress);
 
 #endif

@@ -72,6 +72,7 @@ struct stepped {
     struct sim_eval_state *state; /* from the pool at its first step, back after its last */
     bool running, done;
     uint32_t steps;
+    double share;    /* of its work done, as of its last step (written by the thread stepping it) */
     double recent_s; /* its recent steps' time, smoothed (from its second step: the first is a full
                         run) */
 };
@@ -83,6 +84,7 @@ struct step_pool {
     bool (*step)(uint32_t, struct sim_eval_state *, void *);
     double (*progress)(uint32_t, void *);
     void *arg;
+    const struct mx_progress_sink *sink;
     struct stepped *items;
     struct sim_eval_state **free_states; /* [n] states no item holds */
     uint32_t n_free, left;               /* items not done */
@@ -152,8 +154,16 @@ static void *step_worker(void *arg)
             it->recent_s = it->steps < 2 ? now - start : 0.9 * it->recent_s + 0.1 * (now - start);
             it->steps++;
         } while (more && (pool->threads == 1 || now - picked < QUANTUM_S));
+        it->share = more ? pool->progress(item, pool->arg) : 1;
         pthread_mutex_lock(&pool->lock);
         it->running = false;
+        /* Under the lock: one report at a time, over every item's last share. */
+        if (pool->sink) {
+            double sum = 0;
+            for (uint32_t i = 0; i < pool->n; i++)
+                sum += pool->items[i].share;
+            mx_progress_report(pool->sink, sum / pool->n);
+        }
         if (!more) {
             it->done = true;
             pool->left--;
@@ -170,7 +180,8 @@ static void *step_worker(void *arg)
 
 void pl_parallel_steps(uint32_t n, unsigned threads, const struct sim_eval *eval,
                        bool (*step)(uint32_t item, struct sim_eval_state *s, void *arg),
-                       double (*progress)(uint32_t item, void *arg), void *arg)
+                       double (*progress)(uint32_t item, void *arg), void *arg,
+                       const struct mx_progress_sink *sink)
 {
     struct step_pool pool = {n,
                              thread_count(threads, n),
@@ -178,6 +189,7 @@ void pl_parallel_steps(uint32_t n, unsigned threads, const struct sim_eval *eval
                              step,
                              progress,
                              arg,
+                             sink,
                              MX_NEW_ARRAY(struct stepped, n ? n : 1),
                              MX_NEW_ARRAY(struct sim_eval_state *, n ? n : 1),
                              0,

@@ -4,13 +4,14 @@
 
 #include "mx_alloc.h"
 #include "sim_dispatch.h"
+#include "spec_cluster.h"
 
 #include <stddef.h>
 
 const struct plan_param plan_param_table[PLAN_N_PARAMS] = {
     [PLAN_PARAM_GROUP_SIZE] = {"group-size", "S", "group_size",
                                "devices per group of round-robin and greedy-<s>", PLAN_PARAM_COUNT,
-                               offsetof(struct plan_params, group_size), 4, 1, 1 << 20},
+                               offsetof(struct plan_params, group_size), 4, 1, SPEC_MAX_DEVICES},
     [PLAN_PARAM_BEAM] = {"beam", "K", "beam",
                          "beam search of width K instead of the greedy fill (1)", PLAN_PARAM_COUNT,
                          offsetof(struct plan_params, beam), 1, 1, 1024},

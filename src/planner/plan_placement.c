@@ -55,7 +55,7 @@ struct spec_plan *pl_to_plan(const struct pl_context *c, const struct spec_place
 {
     const struct spec_model_set *set = c->pb->models;
     struct spec_plan *p = MX_NEW(struct spec_plan);
-    p->path = mx_strdup("planner");
+    p->path = mx_strdup("the planner's plan"); /* for messages: it has no file yet */
     p->extra = json_object();
     p->static_form = 1;
     p->n_models = set->n;

@@ -7,6 +7,7 @@
 #include "mx_json.h"
 #include "mx_time.h"
 #include "sim.h"
+#include "sim_dispatch.h"
 #include "wl_trace.h"
 
 #include <stdlib.h>
@@ -34,7 +35,7 @@ const struct plan_policy *plan_policy_find(const char *name, struct plan_params 
     if (strncmp(name, "greedy-", 7) == 0) {
         char *end;
         unsigned long size = strtoul(name + 7, &end, 10);
-        if (end == name + 7 || *end || size < 1 || size > 1u << 20)
+        if (end == name + 7 || *end || size < 1 || size > SPEC_MAX_DEVICES)
             return NULL;
         params->group_size = (uint32_t)size;
         return &plan_policy_greedy;
@@ -146,6 +147,7 @@ void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const c
     mx_json_set(predicted, "workload", json_string(train->path ? train->path : "generated"));
     mx_json_set(predicted, "requests", json_integer((json_int_t)train->n));
     mx_json_set(plan->extra, "policy", json_string(name));
+    mx_json_set(plan->extra, "dispatch", json_string(pb->dispatch->name));
     mx_json_set(plan->extra, "parameters", params);
     mx_json_set(plan->extra, "predicted", predicted);
 }

@@ -24,7 +24,7 @@ static bool fill_config_step(uint32_t item, struct sim_eval_state *s, void *arg)
     struct config_search *cs = arg;
     uint32_t k = cs->n - 1 - item;
     if (cs->beam > 1) {
-        cs->scores[k] = pl_fill(cs->c, s, &cs->placements[k], cs->beam, &cs->evaluations[k]);
+        cs->scores[k] = pl_fill(cs->c, s, &cs->placements[k], cs->beam, &cs->evaluations[k], NULL);
         return false;
     }
     return pl_greedy_step(cs->c, s, &cs->placements[k], &cs->scores[k], &cs->evaluations[k]);
@@ -37,7 +37,8 @@ static double fill_config_progress(uint32_t item, void *arg)
 }
 
 int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const struct plan_params *pa,
-                        bool check_fits, struct spec_placement *best, uint32_t *evaluations)
+                        bool check_fits, struct spec_placement *best, uint32_t *evaluations,
+                        const struct mx_progress_sink *progress)
 {
     struct pl_config *configs = NULL;
     uint32_t n = pl_enumerate_configs(devices, c->pb->cluster->devices_per_node, pa->max_op,
@@ -57,7 +58,8 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
     int rc = check_fits ? pl_check_fits(c, cs.placements, n) : MX_OK;
     uint32_t chosen = n; /* none, until the search has run */
     if (rc == MX_OK) {
-        pl_parallel_steps(n, c->pb->threads, c->eval, fill_config_step, fill_config_progress, &cs);
+        pl_parallel_steps(n, c->pb->threads, c->eval, fill_config_step, fill_config_progress, &cs,
+                          progress);
         chosen = 0;
         for (uint32_t k = 0; k < n; k++) {
             *evaluations += cs.evaluations[k];
@@ -85,8 +87,8 @@ static int solve_alpaserve(const struct plan_policy *self, const struct plan_pro
         return rc;
     struct spec_placement best;
     uint32_t evaluations = 0;
-    if ((rc = pl_alpaserve_search(&c, pb->cluster->devices, pa, true, &best, &evaluations)) ==
-        MX_OK) {
+    if ((rc = pl_alpaserve_search(&c, pb->cluster->devices, pa, true, &best, &evaluations,
+                                  &pb->progress)) == MX_OK) {
         struct sim_eval_state *s = sim_eval_state_new(c.eval);
         rc = pl_finish(&c, s, &best, evaluations, out, outcome);
         if (rc == MX_OK)

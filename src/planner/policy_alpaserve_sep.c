@@ -114,7 +114,7 @@ static int assemble(const struct plan_params *pa, struct separation *sep, const 
         if (!b->have[d]) {
             /* A split too small for a bucket's models is no error: they stay unplaced, and the
              * split scores low. */
-            int rc = pl_alpaserve_search(&b->c, d, pa, false, &b->solved[d], evaluations);
+            int rc = pl_alpaserve_search(&b->c, d, pa, false, &b->solved[d], evaluations, NULL);
             if (rc < 0)
                 return rc;
             b->have[d] = true;
@@ -139,7 +139,8 @@ static int assemble(const struct plan_params *pa, struct separation *sep, const 
 /* Try every kept split; *best (scored *best_score) becomes the best of them and itself. */
 static int try_splits(const struct plan_problem *pb, const struct plan_params *pa,
                       struct separation *sep, struct sim_eval_state *s, struct spec_placement *best,
-                      struct pl_score *best_score, uint32_t *evaluations)
+                      struct pl_score *best_score, uint32_t *evaluations,
+                      const struct mx_progress_sink *progress)
 {
     int rc = MX_OK;
     for (uint32_t j = 0; j < sep->n && rc == MX_OK; j++)
@@ -150,6 +151,7 @@ static int try_splits(const struct plan_problem *pb, const struct plan_params *p
     pl_enumerate_splits(pb->cluster->devices, sep->n, pb->cluster->devices_per_node, &all);
     uint32_t *kept = NULL, n_kept = pl_filter_splits(&all, sep->rate, sep->latency_s, &kept);
     for (uint32_t k = 0; k < n_kept && rc == MX_OK; k++) {
+        mx_progress_report(progress, (double)k / n_kept);
         struct spec_placement candidate;
         rc = assemble(pa, sep, all.parts + (size_t)kept[k] * sep->n, &candidate, evaluations);
         if (rc < 0) {
@@ -191,7 +193,12 @@ static int solve_alpaserve_sep(const struct plan_policy *self, const struct plan
     if (rc < 0)
         return rc;
     struct sim_eval_state *s = sim_eval_state_new(c.eval);
-    if ((rc = pl_alpaserve_search(&c, devices, pa, true, &best, &evaluations)) == MX_OK &&
+    /* The unseparated search, then the splits (where the buckets' searches run). */
+    struct mx_progress_span first, splits;
+    const struct mx_progress_sink first_sink = mx_progress_within(&first, &pb->progress, 0, 0.4);
+    const struct mx_progress_sink splits_sink = mx_progress_within(&splits, &pb->progress, 0.4, 1);
+    if ((rc = pl_alpaserve_search(&c, devices, pa, true, &best, &evaluations, &first_sink)) ==
+            MX_OK &&
         (rc = make_buckets(pb, &sep)) == MX_OK) {
         struct sim_eval_result r;
         struct pl_score best_score = pl_evaluate(s, &best, &r);
@@ -201,7 +208,7 @@ static int solve_alpaserve_sep(const struct plan_policy *self, const struct plan
         for (uint32_t j = 0; j < sep.n && separable; j++)
             separable = sep.buckets[j].requests > 0;
         if (separable)
-            rc = try_splits(pb, pa, &sep, s, &best, &best_score, &evaluations);
+            rc = try_splits(pb, pa, &sep, s, &best, &best_score, &evaluations, &splits_sink);
     }
     if (rc == MX_OK) {
         rc = pl_finish(&c, s, &best, evaluations, out, outcome);

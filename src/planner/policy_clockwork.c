@@ -50,7 +50,7 @@ static void solve_window(uint32_t k, struct sim_eval_state *unused, void *arg)
         if (win->rc == MX_OK) {
             struct sim_eval_state *s = sim_eval_state_new(c.eval);
             pl_solve_layout(&c, s, pb->cluster->devices, 1, 1, 1, false, ws->pa->beam,
-                            &win->placement, &win->evaluations);
+                            &win->placement, &win->evaluations, NULL);
             win->solved = true;
             sim_eval_state_free(s);
             pl_context_release(&c);

@@ -11,13 +11,14 @@
 
 void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint32_t devices,
                      uint32_t size, int32_t op, int32_t pp, bool round_robin, uint32_t beam,
-                     struct spec_placement *out, uint32_t *evaluations)
+                     struct spec_placement *out, uint32_t *evaluations,
+                     const struct mx_progress_sink *progress)
 {
     pl_placement_layout(out, devices, size, op, pp);
     if (round_robin)
         pl_fill_round_robin(c, out);
     else
-        pl_fill(c, s, out, beam, evaluations);
+        pl_fill(c, s, out, beam, evaluations, progress);
 }
 
 static int solve_fixed(const struct plan_policy *self, const struct plan_problem *pb,
@@ -51,7 +52,7 @@ static int solve_fixed(const struct plan_policy *self, const struct plan_problem
         struct spec_placement p;
         uint32_t evaluations = 0;
         pl_solve_layout(&c, s, devices, size, 1, (int32_t)size, round_robin, pa->beam, &p,
-                        &evaluations);
+                        &evaluations, &pb->progress);
         rc = pl_finish(&c, s, &p, evaluations, out, outcome);
         if (rc == MX_OK)
             pl_record(*out, self, name, pb, pa, outcome);

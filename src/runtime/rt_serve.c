@@ -285,6 +285,7 @@ static void control_loop(struct rt_run *r)
         }
         release(r, i);
         r->report->released = i + 1;
+        mx_progress_report(&r->o->progress, (double)(i + 1) / (double)r->n);
     }
     pthread_setschedparam(pthread_self(), previous_policy, &previous_param);
 }
@@ -311,8 +312,7 @@ static int run_init(struct rt_run *r, const struct spec_plan *plan)
     const struct sim_world *w = r->w;
     const struct rt_options *o = r->o;
     r->n = sim_world_requests(w);
-    int rc = sim_control_new(w, o->dispatch ? o->dispatch : &sim_dispatch_least_outstanding,
-                             &r->control);
+    int rc = sim_control_new(w, o->dispatch ? o->dispatch : sim_dispatch_default, &r->control);
     if (rc < 0)
         return rc;
     for (uint32_t g = 0; g < sim_world_group_count(w); g++)

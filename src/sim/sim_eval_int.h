@@ -192,6 +192,7 @@ struct sim_eval_state {
     uint64_t *group_requests;              /* [groups_cap] */
     mx_ns *spill;                          /* [stride] */
     uint64_t simulated;                    /* requests the last evaluation simulated */
+    uint64_t walks[2];                     /* incremental runs by walk: streams, scan */
     struct baseline b;
     struct stream_set streams;
 };

@@ -703,6 +703,7 @@ void sim__eval_next(struct sim_eval_state *s)
     /* Scan when the last run re-simulated at least 1 in SCAN_RATIO of the requests a scan walks
      * (or would have). */
     r.scan = s->b.covered > 0 && (uint64_t)s->b.rerun * SCAN_RATIO >= s->b.covered;
+    s->walks[r.scan]++;
     if (r.scan)
         r.hot = MX_NEW_ARRAY(uint32_t, w->n_models ? w->n_models : 1);
     else

@@ -322,10 +322,10 @@ static void drop(struct engine *e, uint32_t g, uint32_t prev, uint32_t i, mx_ns 
     e->outstanding[g]--;
 }
 
-/* Form a batch on g's idle stage 0 (docs/simulator.md, batching): drop the hopeless requests at the head of the
- * queue; the oldest remaining one leads a batch of the queued requests of its model, in arrival
- * order, dropping those among them that are hopeless too; the batch grows through the profiled
- * sizes while its latency still lets the leader meet its deadline. */
+/* Form a batch on g's idle stage 0 (docs/simulator.md, batching): drop the hopeless requests at the
+ * head of the queue; the oldest remaining one leads a batch of the queued requests of its model, in
+ * arrival order, dropping those among them that are hopeless too; the batch grows through the
+ * profiled sizes while its latency still lets the leader meet its deadline. */
 static void on_batch(struct engine *e, uint32_t g, mx_ns now)
 {
     const struct sim_world *w = e->w;

@@ -1,4 +1,5 @@
-/* The fast path (docs/simulator.md): the recurrence of sim_rules.h in one pass over a segment's requests.
+/* The fast path (docs/simulator.md): the recurrence of sim_rules.h in one pass over a segment's
+ * requests.
  *
  * Valid without batching and with constant overheads. Then a request's dispatch decision and its
  * admission can be computed together, in trace order: the controller's view of a group equals the

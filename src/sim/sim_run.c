@@ -76,7 +76,7 @@ int sim_run_into(const struct sim_world *w, const struct sim_options *options,
 {
     struct sim_options o = *options;
     if (!o.dispatch)
-        o.dispatch = &sim_dispatch_least_outstanding;
+        o.dispatch = sim_dispatch_default;
     bool fast_ok = sim_fast_path_valid(w, &o);
     if (o.engine == SIM_ENGINE_FAST && !fast_ok)
         return mx_error(MX_EUSAGE, "the fast engine covers neither batching nor random overheads; "

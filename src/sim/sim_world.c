@@ -23,10 +23,23 @@ static int map_models(const struct spec_plan *p, const struct wl_trace *t, const
     for (uint32_t m = 0; m < t->n_models; m++) {
         int32_t pm = spec_plan_find_model(p, t->model_names[m]);
         if (pm < 0)
-            return mx_error(MX_EINPUT, "%s: model \"%s\" of the trace is not in plan %s",
+            return mx_error(MX_EINPUT,
+                            "%s: model \"%s\" of the trace is not among the models of %s",
                             trace_path, t->model_names[m], p->path);
         trace_of[pm] = (int32_t)m;
     }
+    return MX_OK;
+}
+
+/* Every request of an encoder model needs a latency SLO. */
+static int check_slos(const struct wl_trace *t, const char *trace_path)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (isinf(t->slo_s[i]))
+            return mx_error(MX_EINPUT,
+                            "%s: /slo_s[%zu]: the request of model \"%s\" has no SLO, which a "
+                            "request of a model served in one forward pass needs",
+                            trace_path, i, t->model_names[t->model[i]]);
     return MX_OK;
 }
 
@@ -158,7 +171,9 @@ int sim_world_new(const struct spec_cluster *cluster, const char *cluster_path,
         return mx_error(MX_EINPUT, "%s: %zu requests; the simulator takes 1 to %u",
                         trace->path ? trace->path : "trace", trace->n, SIM_MAX_REQUESTS - 1);
     int32_t *trace_of = MX_NEW_ARRAY(int32_t, plan->n_models);
-    if ((rc = map_models(plan, trace, trace->path ? trace->path : "trace", trace_of)) < 0) {
+    const char *trace_path = trace->path ? trace->path : "trace";
+    if ((rc = map_models(plan, trace, trace_path, trace_of)) < 0 ||
+        (rc = check_slos(trace, trace_path)) < 0) {
         free(trace_of);
         return rc;
     }

@@ -113,8 +113,9 @@ int spec_cluster_read(const char *path, struct spec_cluster *out)
     if ((rc = mx_json_check_format(&root, doc, "cluster", 1)) < 0 ||
         (rc = mx_json_check_keys(&root, doc, keys)) < 0 ||
         (rc = mx_json_opt_str(&root, doc, "name", &name, NULL)) < 0 ||
-        (rc = mx_json_get_i64(&root, doc, "devices", 1, 1 << 20, &devices)) < 0 ||
-        (rc = mx_json_get_i64(&root, doc, "devices_per_node", 1, 1 << 20, &per_node)) < 0 ||
+        (rc = mx_json_get_i64(&root, doc, "devices", 1, SPEC_MAX_DEVICES, &devices)) < 0 ||
+        (rc = mx_json_get_i64(&root, doc, "devices_per_node", 1, SPEC_MAX_DEVICES, &per_node)) <
+            0 ||
         (rc = mx_json_get_i64(&root, doc, "mem_budget_bytes", 0, INT64_MAX / 4, &budget)) < 0 ||
         (rc = mx_json_opt_f64(&root, doc, "load_bandwidth_bytes_per_s", 1, 1e15,
                               &out->load_bandwidth_bytes_per_s, NULL)) < 0)

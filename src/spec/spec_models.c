@@ -38,7 +38,7 @@ static int read_model(const struct mx_jpath *at, json_t *entry, struct spec_mode
         (rc = mx_json_opt_f64(at, entry, "slo_s", 1e-6, SPEC_MAX_SLO_S, &m->slo_s, &has_slo)) < 0 ||
         (rc = mx_json_opt_f64(at, entry, "slo_scale", 1e-3, 1e6, &m->slo_scale, &has_scale)) < 0 ||
         (rc = mx_json_opt_f64(at, entry, "rate", 0, 1e9, &m->rate, &has_rate)) < 0 ||
-        (rc = mx_json_opt_f64(at, entry, "cv", 0, 1e3, &m->cv, &has_cv)) < 0)
+        (rc = mx_json_opt_f64(at, entry, "cv", SPEC_MIN_CV, SPEC_MAX_CV, &m->cv, &has_cv)) < 0)
         return rc;
     if (has_slo == has_scale)
         return mx_jpath_error(at, "give exactly one of \"slo_s\" and \"slo_scale\"");

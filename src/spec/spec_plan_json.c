@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const extra_keys[] = {"policy",     "parameters", "predicted",
-                                         "provenance", "unplaced",   "note"};
+static const char *const extra_keys[] = {"policy",     "dispatch", "parameters", "predicted",
+                                         "provenance", "unplaced", "note"};
 #define N_EXTRA_KEYS (sizeof(extra_keys) / sizeof(extra_keys[0]))
 
 static void release_segment(struct spec_plan_segment *s)
@@ -38,6 +38,11 @@ void spec_plan_free(struct spec_plan *p)
     free(p->path);
     json_decref(p->extra);
     free(p);
+}
+
+const char *spec_plan_dispatch(const struct spec_plan *p)
+{
+    return json_string_value(json_object_get(p->extra, "dispatch"));
 }
 
 int32_t spec_plan_find_model(const struct spec_plan *p, const char *name)
@@ -269,6 +274,12 @@ int spec_plan_read(const char *path, struct spec_plan **out)
             rc = mx_jpath_error(&root, "unknown member \"%s\"", key);
             goto done;
         }
+    }
+    json_t *dispatch = json_object_get(doc, "dispatch");
+    if (dispatch && !json_is_string(dispatch)) {
+        struct mx_jpath dp = mx_jpath_key(&root, "dispatch");
+        rc = mx_jpath_error(&dp, "expected the name of a dispatch policy");
+        goto done;
     }
     if ((rc = read_models(&root, doc, p, &names)) < 0)
         goto done;

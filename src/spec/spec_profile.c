@@ -2,6 +2,7 @@
  * (spec_profile_json.c, spec_profile_h5.c) both fill a DB through spec_profile_add_config(), so one
  * validator guards every way in. */
 #include "spec_profile.h"
+#include "spec_profile_int.h"
 
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -26,8 +27,20 @@ struct spec_profile *spec_profile_new(const char *hardware)
     return db;
 }
 
+void spec__decoder_cost_release(struct spec_decoder_cost *d)
+{
+    free(d->tokens);
+    free(d->dense_s);
+    free(d->prefill_pair_s);
+    free(d->decode_token_s);
+    free(d->iteration_s);
+    free(d->kv_bytes_per_token);
+    free(d->act_bytes_per_token);
+}
+
 static void config_release(struct spec_config *cfg)
 {
+    spec__decoder_cost_release(&cfg->decoder);
     free(cfg->batch);
     free(cfg->stage_latency_s);
     free(cfg->act_bytes);
@@ -76,13 +89,119 @@ uint32_t spec_profile_add_model(struct spec_profile *db, const char *name)
     return db->n_models++;
 }
 
-static int validate_config(const struct spec_config *cfg, const char *place)
+uint32_t spec_profile_add_decoder(struct spec_profile *db, const char *name,
+                                  const struct spec_decoder_model *info)
+{
+    uint32_t m = spec_profile_add_model(db, name);
+    db->models[m].kind = SPEC_DECODER;
+    db->models[m].decoder = *info;
+    return m;
+}
+
+int spec_decoder_model_check(const struct spec_decoder_model *info, const char *place)
+{
+    if (info->context_tokens < 2 || info->context_tokens > SPEC_MAX_CONTEXT_TOKENS)
+        return mx_error(MX_EINPUT, "%s: context_tokens is %u, expected 2 to %u", place,
+                        info->context_tokens, SPEC_MAX_CONTEXT_TOKENS);
+    if (info->reference_input_tokens < 1 || info->reference_input_tokens >= info->context_tokens)
+        return mx_error(MX_EINPUT,
+                        "%s: reference_input_tokens is %u, expected 1 to context_tokens - 1 (%u)",
+                        place, info->reference_input_tokens, info->context_tokens - 1);
+    if (!(isfinite(info->reference_ttft_s) && info->reference_ttft_s > 0 &&
+          info->reference_ttft_s < 1e6) ||
+        !(isfinite(info->reference_tpot_s) && info->reference_tpot_s > 0 &&
+          info->reference_tpot_s < 1e6))
+        return mx_error(MX_EINPUT,
+                        "%s: reference_ttft_s and reference_tpot_s must be positive seconds (got "
+                        "%g and %g)",
+                        place, info->reference_ttft_s, info->reference_tpot_s);
+    return MX_OK;
+}
+
+double spec_decoder_dense_s(const struct spec_decoder_cost *cost, uint32_t s, double tokens)
+{
+    const double *d = cost->dense_s + (size_t)s * cost->n_tokens;
+    const int32_t *t = cost->tokens;
+    uint32_t n = cost->n_tokens;
+    if (n == 1)
+        return d[0];
+    uint32_t j = 0;
+    while (j + 2 < n && tokens > t[j + 1])
+        j++;
+    return d[j] + (d[j + 1] - d[j]) * (tokens - t[j]) / (double)(t[j + 1] - t[j]);
+}
+
+/* A decoder config: its token grid, positive finite costs, and bytes in range. */
+static int validate_decoder_cost(const struct spec_config *cfg, const char *place)
+{
+    const struct spec_decoder_cost *d = &cfg->decoder;
+    if (cfg->n_batches != 0)
+        return mx_error(MX_EINPUT, "%s: a decoder's configs give tokens, not batches", place);
+    if (d->n_tokens == 0 || d->tokens[0] != 1)
+        return mx_error(MX_EINPUT, "%s: tokens must start at 1", place);
+    for (uint32_t j = 1; j < d->n_tokens; j++)
+        if (d->tokens[j] <= d->tokens[j - 1])
+            return mx_error(MX_EINPUT, "%s: tokens must be strictly ascending (%d after %d)", place,
+                            d->tokens[j], d->tokens[j - 1]);
+    for (int32_t k = 0; k < cfg->pp; k++) {
+        for (uint32_t j = 0; j < d->n_tokens; j++) {
+            double v = d->dense_s[(size_t)k * d->n_tokens + j];
+            if (!(isfinite(v) && v > 0 && v < 1e6))
+                return mx_error(MX_EINPUT,
+                                "%s: dense_s[%d][%u] is %g, expected a positive number of seconds",
+                                place, k, j, v);
+        }
+        const double coef[3] = {d->prefill_pair_s[k], d->decode_token_s[k], d->iteration_s[k]};
+        static const char *const coef_names[3] = {"prefill_pair_s", "decode_token_s",
+                                                  "iteration_s"};
+        for (int c = 0; c < 3; c++)
+            if (!(isfinite(coef[c]) && coef[c] >= 0 && coef[c] < 1e6))
+                return mx_error(MX_EINPUT, "%s: %s[%d] is %g, expected 0 or more seconds", place,
+                                coef_names[c], k, coef[c]);
+        if (d->kv_bytes_per_token[k] < 0 || d->kv_bytes_per_token[k] > SPEC_MAX_BYTES ||
+            d->act_bytes_per_token[k] < 0 || d->act_bytes_per_token[k] > SPEC_MAX_BYTES)
+            return mx_error(MX_EINPUT,
+                            "%s: kv_bytes_per_token[%d] and act_bytes_per_token[%d] must be 0 to "
+                            "2^50 bytes",
+                            place, k, k);
+    }
+    return MX_OK;
+}
+
+/* The weight bytes and layer ranges every config has. */
+static int validate_layout(const struct spec_config *cfg, const char *place)
+{
+    for (int32_t k = 0; k < cfg->pp; k++)
+        if (cfg->weight_bytes[k] < 0 || cfg->weight_bytes[k] > SPEC_MAX_BYTES)
+            return mx_error(MX_EINPUT, "%s: weight_bytes[%d] is %lld, expected 0 to 2^50 bytes",
+                            place, k, (long long)cfg->weight_bytes[k]);
+    if (cfg->layer_ranges) {
+        for (int32_t k = 0; k < cfg->pp; k++) {
+            int32_t first = cfg->layer_ranges[2 * k], end = cfg->layer_ranges[2 * k + 1];
+            int32_t expect = k == 0 ? 0 : cfg->layer_ranges[2 * k - 1];
+            if (first != expect || end <= first)
+                return mx_error(MX_EINPUT,
+                                "%s: layer_ranges[%d] is [%d, %d), expected contiguous non-empty "
+                                "ranges starting at layer %d",
+                                place, k, first, end, expect);
+        }
+    }
+    return MX_OK;
+}
+
+static int validate_config(const struct spec_config *cfg, enum spec_model_kind kind,
+                           const char *place)
 {
     if (cfg->dp < 1 || cfg->op < 1 || cfg->pp < 1 || cfg->dp > 4096 || cfg->op > 4096 ||
         cfg->pp > 4096)
         return mx_error(MX_EINPUT,
                         "%s: parallel config (%d, %d, %d) must have each degree in [1, 4096]",
                         place, cfg->dp, cfg->op, cfg->pp);
+    int rc = validate_layout(cfg, place);
+    if (rc < 0 || kind == SPEC_DECODER)
+        return rc < 0 ? rc : validate_decoder_cost(cfg, place);
+    if (cfg->decoder.n_tokens != 0)
+        return mx_error(MX_EINPUT, "%s: an encoder's configs give batches, not tokens", place);
     if (cfg->n_batches == 0)
         return mx_error(MX_EINPUT, "%s: no batch sizes", place);
     if (cfg->batch[0] != 1)
@@ -108,21 +227,6 @@ static int validate_config(const struct spec_config *cfg, const char *place)
                                 place, cfg->batch[b], k, (long long)act);
         }
     }
-    for (int32_t k = 0; k < cfg->pp; k++)
-        if (cfg->weight_bytes[k] < 0 || cfg->weight_bytes[k] > SPEC_MAX_BYTES)
-            return mx_error(MX_EINPUT, "%s: weight_bytes[%d] is %lld, expected 0 to 2^50 bytes",
-                            place, k, (long long)cfg->weight_bytes[k]);
-    if (cfg->layer_ranges) {
-        for (int32_t k = 0; k < cfg->pp; k++) {
-            int32_t first = cfg->layer_ranges[2 * k], end = cfg->layer_ranges[2 * k + 1];
-            int32_t expect = k == 0 ? 0 : cfg->layer_ranges[2 * k - 1];
-            if (first != expect || end <= first)
-                return mx_error(MX_EINPUT,
-                                "%s: layer_ranges[%d] is [%d, %d), expected contiguous non-empty "
-                                "ranges starting at layer %d",
-                                place, k, first, end, expect);
-        }
-    }
     return MX_OK;
 }
 
@@ -139,7 +243,7 @@ int spec_profile_add_config(struct spec_profile *db, uint32_t model, const struc
                             const char *place)
 {
     struct spec_profile_model *m = &db->models[model];
-    int rc = validate_config(cfg, place);
+    int rc = validate_config(cfg, m->kind, place);
     if (rc < 0)
         return rc;
     if (spec_profile_find(db, m->name, cfg->dp, cfg->op, cfg->pp))
@@ -160,6 +264,19 @@ int spec_profile_add_config(struct spec_profile *db, uint32_t model, const struc
         .layer_ranges = copy_of(cfg->layer_ranges, 2 * (size_t)cfg->pp, sizeof(int32_t)),
         .note = cfg->note ? mx_strdup(cfg->note) : NULL,
     };
+    const struct spec_decoder_cost *d = &cfg->decoder;
+    size_t pp = (size_t)cfg->pp;
+    if (d->n_tokens)
+        c->decoder = (struct spec_decoder_cost){
+            .n_tokens = d->n_tokens,
+            .tokens = copy_of(d->tokens, d->n_tokens, sizeof(int32_t)),
+            .dense_s = copy_of(d->dense_s, pp * d->n_tokens, sizeof(double)),
+            .prefill_pair_s = copy_of(d->prefill_pair_s, pp, sizeof(double)),
+            .decode_token_s = copy_of(d->decode_token_s, pp, sizeof(double)),
+            .iteration_s = copy_of(d->iteration_s, pp, sizeof(double)),
+            .kv_bytes_per_token = copy_of(d->kv_bytes_per_token, pp, sizeof(int64_t)),
+            .act_bytes_per_token = copy_of(d->act_bytes_per_token, pp, sizeof(int64_t)),
+        };
     return MX_OK;
 }
 
@@ -213,7 +330,7 @@ const struct spec_config *spec_profile_find(const struct spec_profile *db, const
 double spec_profile_single_device_latency_s(const struct spec_profile *db, const char *name)
 {
     const struct spec_config *cfg = spec_profile_find(db, name, 1, 1, 1);
-    return cfg ? cfg->stage_latency_s[0] : -1.0;
+    return cfg && cfg->n_batches ? cfg->stage_latency_s[0] : -1.0;
 }
 
 int spec_profile_load(const char *path, struct spec_profile **out)
@@ -227,8 +344,20 @@ int spec_profile_load(const char *path, struct spec_profile **out)
     if (!fp)
         return mx_error(MX_EINPUT, "%s: cannot open", path);
     size_t got = fread(head, 1, sizeof(head), fp);
+    /* JSON starts with '{' after white space; anything else is neither form. */
+    int c = ' ';
+    rewind(fp);
+    while (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+        c = fgetc(fp);
     fclose(fp);
     if (got == sizeof(head) && memcmp(head, hdf5_signature, sizeof(head)) == 0)
         return spec_profile_read_h5(path, out);
+    if (c == EOF)
+        return mx_error(MX_EINPUT, "%s: not a profile DB: the file is empty", path);
+    if (c != '{')
+        return mx_error(MX_EINPUT,
+                        "%s: not a profile DB: neither HDF5 (no HDF5 signature) nor JSON (no '{' "
+                        "first)",
+                        path);
     return spec_profile_read_json(path, out);
 }

@@ -6,8 +6,16 @@
  *       "batches": [{"batch": 1, "stage_latency_s": [l0, l1], "act_bytes": [a0, a1]}]}]}]}
  *
  * provenance, layer_ranges, note and act_bytes are optional; act_bytes must be given for every
- * batch of a config or for none. */
+ * batch of a config or for none. A decoder model (docs/decoders.md) says so and gives tokens and
+ * costs per stage instead of batches:
+ *
+ *    {"name": "llama-2-7b", "kind": "decoder", "context_tokens": 4096,
+ *     "reference_input_tokens": 1024, "reference_ttft_s": 0.1, "reference_tpot_s": 0.012,
+ *     "configs": [{"dp": 1, "op": 1, "pp": 1, "weight_bytes": [w], "kv_bytes_per_token": [k],
+ *       "act_bytes_per_token": [a], "tokens": [1, 2, 4], "dense_s": [[d1, d2, d4]],
+ *       "prefill_pair_s": [p], "decode_token_s": [t], "iteration_s": [c]}]} */
 #include "spec_profile.h"
+#include "spec_profile_int.h"
 
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -111,16 +119,82 @@ static int read_batches(const struct mx_jpath *at, json_t *obj, struct spec_conf
     return rc;
 }
 
+/* A decoder config's tokens and costs (docs/decoders.md). */
+static int read_decoder_cost(const struct mx_jpath *at, json_t *obj, struct spec_config *cfg)
+{
+    struct spec_decoder_cost *d = &cfg->decoder;
+    size_t pp = (size_t)cfg->pp, n;
+    json_t *tokens, *dense;
+    struct mx_jpath tp = mx_jpath_key(at, "tokens"), dp = mx_jpath_key(at, "dense_s");
+    int rc;
+    if ((rc = mx_json_get(at, obj, "tokens", &tokens)) < 0 ||
+        (rc = mx_json_expect_array(&tp, tokens, 1, &n)) < 0)
+        return rc;
+    d->n_tokens = (uint32_t)n;
+    d->tokens = MX_NEW_ARRAY(int32_t, n);
+    d->dense_s = MX_NEW_ARRAY(double, pp *n);
+    d->prefill_pair_s = MX_NEW_ARRAY(double, pp);
+    d->decode_token_s = MX_NEW_ARRAY(double, pp);
+    d->iteration_s = MX_NEW_ARRAY(double, pp);
+    d->kv_bytes_per_token = MX_NEW_ARRAY(int64_t, pp);
+    d->act_bytes_per_token = MX_NEW_ARRAY(int64_t, pp);
+    for (size_t j = 0; rc == MX_OK && j < n; j++) {
+        struct mx_jpath jp = mx_jpath_index(&tp, j);
+        int64_t t;
+        rc = mx_json_to_i64(&jp, json_array_get(tokens, j), 1, 1 << 24, &t);
+        d->tokens[j] = (int32_t)t;
+    }
+    size_t rows;
+    if (rc == MX_OK && (rc = mx_json_get(at, obj, "dense_s", &dense)) == MX_OK &&
+        (rc = mx_json_expect_array(&dp, dense, 0, &rows)) == MX_OK && rows != pp)
+        rc = mx_jpath_error(&dp, "expected %zu rows (one per stage), got %zu", pp, rows);
+    for (size_t k = 0; rc == MX_OK && k < pp; k++) {
+        struct mx_jpath kp = mx_jpath_index(&dp, k);
+        json_t *row = json_array_get(dense, k);
+        size_t len;
+        if ((rc = mx_json_expect_array(&kp, row, 0, &len)) == MX_OK && len != n)
+            rc = mx_jpath_error(&kp, "expected %zu values (one per token count), got %zu", n, len);
+        for (size_t j = 0; rc == MX_OK && j < n; j++) {
+            struct mx_jpath jp = mx_jpath_index(&kp, j);
+            rc = mx_json_to_f64(&jp, json_array_get(row, j), -1e300, 1e300, &d->dense_s[k * n + j]);
+        }
+    }
+    if (rc == MX_OK &&
+        ((rc = read_vector(at, obj, "prefill_pair_s", pp, d->prefill_pair_s, NULL)) < 0 ||
+         (rc = read_vector(at, obj, "decode_token_s", pp, d->decode_token_s, NULL)) < 0 ||
+         (rc = read_vector(at, obj, "iteration_s", pp, d->iteration_s, NULL)) < 0 ||
+         (rc = read_vector(at, obj, "kv_bytes_per_token", pp, NULL, d->kv_bytes_per_token)) < 0 ||
+         (rc = read_vector(at, obj, "act_bytes_per_token", pp, NULL, d->act_bytes_per_token)) < 0))
+        return rc;
+    return rc;
+}
+
 static int read_config(const struct mx_jpath *at, json_t *obj, struct spec_profile *db,
                        uint32_t model)
 {
     static const char *const keys[] = {"dp",      "op",           "pp",   "weight_bytes",
                                        "batches", "layer_ranges", "note", NULL};
+    static const char *const decoder_keys[] = {"dp",
+                                               "op",
+                                               "pp",
+                                               "weight_bytes",
+                                               "layer_ranges",
+                                               "note",
+                                               "tokens",
+                                               "dense_s",
+                                               "prefill_pair_s",
+                                               "decode_token_s",
+                                               "iteration_s",
+                                               "kv_bytes_per_token",
+                                               "act_bytes_per_token",
+                                               NULL};
+    const bool decoder = spec_profile_model(db, model)->kind == SPEC_DECODER;
     struct spec_config cfg = {0};
     int64_t dp, op, pp;
     const char *note = NULL;
     int rc;
-    if ((rc = mx_json_expect_object(at, obj)) < 0 || (rc = mx_json_check_keys(at, obj, keys)) < 0 ||
+    if ((rc = mx_json_expect_object(at, obj)) < 0 ||
+        (rc = mx_json_check_keys(at, obj, decoder ? decoder_keys : keys)) < 0 ||
         (rc = mx_json_get_i64(at, obj, "dp", 1, 4096, &dp)) < 0 ||
         (rc = mx_json_get_i64(at, obj, "op", 1, 4096, &op)) < 0 ||
         (rc = mx_json_get_i64(at, obj, "pp", 1, 4096, &pp)) < 0 ||
@@ -133,7 +207,7 @@ static int read_config(const struct mx_jpath *at, json_t *obj, struct spec_profi
     cfg.weight_bytes = MX_NEW_ARRAY(int64_t, (size_t)pp);
     if ((rc = read_vector(at, obj, "weight_bytes", (size_t)pp, NULL, cfg.weight_bytes)) == MX_OK &&
         (rc = read_layer_ranges(at, obj, cfg.pp, &cfg.layer_ranges)) == MX_OK &&
-        (rc = read_batches(at, obj, &cfg)) == MX_OK) {
+        (rc = decoder ? read_decoder_cost(at, obj, &cfg) : read_batches(at, obj, &cfg)) == MX_OK) {
         char place[640];
         mx_jpath_describe(at, place, sizeof(place));
         rc = spec_profile_add_config(db, model, &cfg, place);
@@ -144,12 +218,57 @@ static int read_config(const struct mx_jpath *at, json_t *obj, struct spec_profi
     free(cfg.act_bytes);
     free(cfg.weight_bytes);
     free(cfg.layer_ranges);
+    spec__decoder_cost_release(&cfg.decoder);
     return rc;
+}
+
+/* A model entry's kind, and a decoder's description: the model's index in db. */
+static int add_model(const struct mx_jpath *at, json_t *entry, const char *name,
+                     struct spec_profile *db, uint32_t *model)
+{
+    const char *kind = "encoder";
+    int rc = mx_json_opt_str(at, entry, "kind", &kind, NULL);
+    if (rc < 0)
+        return rc;
+    if (strcmp(kind, "encoder") == 0) {
+        *model = spec_profile_add_model(db, name);
+        return MX_OK;
+    }
+    if (strcmp(kind, "decoder") != 0) {
+        struct mx_jpath kp = mx_jpath_key(at, "kind");
+        return mx_jpath_error(&kp, "expected \"encoder\" or \"decoder\", got \"%s\"", kind);
+    }
+    int64_t context, reference;
+    struct spec_decoder_model info;
+    if ((rc = mx_json_get_i64(at, entry, "context_tokens", 2, SPEC_MAX_CONTEXT_TOKENS, &context)) <
+            0 ||
+        (rc = mx_json_get_i64(at, entry, "reference_input_tokens", 1, SPEC_MAX_CONTEXT_TOKENS,
+                              &reference)) < 0 ||
+        (rc = mx_json_get_f64(at, entry, "reference_ttft_s", 1e-12, 1e6, &info.reference_ttft_s)) <
+            0 ||
+        (rc = mx_json_get_f64(at, entry, "reference_tpot_s", 1e-12, 1e6, &info.reference_tpot_s)) <
+            0)
+        return rc;
+    info.context_tokens = (uint32_t)context;
+    info.reference_input_tokens = (uint32_t)reference;
+    char place[640];
+    mx_jpath_describe(at, place, sizeof(place));
+    if ((rc = spec_decoder_model_check(&info, place)) < 0)
+        return rc;
+    *model = spec_profile_add_decoder(db, name, &info);
+    return MX_OK;
 }
 
 static int read_models(const struct mx_jpath *root, json_t *doc, struct spec_profile *db)
 {
-    static const char *const keys[] = {"name", "configs", NULL};
+    static const char *const keys[] = {"name",
+                                       "kind",
+                                       "context_tokens",
+                                       "reference_input_tokens",
+                                       "reference_ttft_s",
+                                       "reference_tpot_s",
+                                       "configs",
+                                       NULL};
     json_t *models;
     size_t n;
     struct mx_jpath mp = mx_jpath_key(root, "models");
@@ -183,7 +302,9 @@ static int read_models(const struct mx_jpath *root, json_t *doc, struct spec_pro
         if ((rc = mx_json_get(&ip, entry, "configs", &configs)) < 0 ||
             (rc = mx_json_expect_array(&cp, configs, 1, &n_configs)) < 0)
             break;
-        uint32_t model = spec_profile_add_model(db, name);
+        uint32_t model = 0;
+        if ((rc = add_model(&ip, entry, name, db, &model)) < 0)
+            break;
         for (size_t c = 0; rc == MX_OK && c < n_configs; c++) {
             struct mx_jpath ccp = mx_jpath_index(&cp, c);
             rc = read_config(&ccp, json_array_get(configs, c), db, model);
@@ -248,6 +369,23 @@ static json_t *config_json(const struct spec_config *cfg)
     }
     if (cfg->note)
         mx_json_set(c, "note", json_string(cfg->note));
+    const struct spec_decoder_cost *d = &cfg->decoder;
+    if (d->n_tokens) {
+        json_t *dense = json_array();
+        for (size_t k = 0; k < pp; k++)
+            mx_json_append(dense, mx_json_f64_array(d->dense_s + k * d->n_tokens, d->n_tokens));
+        json_t *tokens = json_array();
+        for (uint32_t j = 0; j < d->n_tokens; j++)
+            mx_json_append(tokens, json_integer(d->tokens[j]));
+        mx_json_set(c, "kv_bytes_per_token", vector_json(NULL, d->kv_bytes_per_token, pp));
+        mx_json_set(c, "act_bytes_per_token", vector_json(NULL, d->act_bytes_per_token, pp));
+        mx_json_set(c, "tokens", tokens);
+        mx_json_set(c, "dense_s", dense);
+        mx_json_set(c, "prefill_pair_s", vector_json(d->prefill_pair_s, NULL, pp));
+        mx_json_set(c, "decode_token_s", vector_json(d->decode_token_s, NULL, pp));
+        mx_json_set(c, "iteration_s", vector_json(d->iteration_s, NULL, pp));
+        return c;
+    }
     json_t *batches = json_array();
     for (uint32_t b = 0; b < cfg->n_batches; b++) {
         json_t *entry = json_object();
@@ -276,6 +414,15 @@ int spec_profile_write_json(const struct spec_profile *db, const char *path)
         json_t *entry = json_object();
         json_t *configs = json_array();
         mx_json_set(entry, "name", json_string(model->name));
+        if (model->kind == SPEC_DECODER) {
+            const struct spec_decoder_model *info = &model->decoder;
+            mx_json_set(entry, "kind", json_string("decoder"));
+            mx_json_set(entry, "context_tokens", json_integer(info->context_tokens));
+            mx_json_set(entry, "reference_input_tokens",
+                        json_integer(info->reference_input_tokens));
+            mx_json_set(entry, "reference_ttft_s", json_real(info->reference_ttft_s));
+            mx_json_set(entry, "reference_tpot_s", json_real(info->reference_tpot_s));
+        }
         for (uint32_t c = 0; c < model->n_configs; c++)
             mx_json_append(configs, config_json(&model->configs[c]));
         mx_json_set(entry, "configs", configs);

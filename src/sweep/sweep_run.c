@@ -29,12 +29,26 @@ struct sweep_context {
     struct wl_trace *train, *test; /* trace workloads, mapped onto set; test may be train */
 };
 
+/* A case's device count must be one its cluster may have (at most a node, or whole nodes); 0 is
+ * the cluster's own. arg: the context, whose cluster is read. */
+static const char *devices_problem(double devices, const void *arg, char *buf, size_t size)
+{
+    const struct sweep_context *ctx = arg;
+    uint32_t n = (uint32_t)devices, per_node = ctx->cluster.devices_per_node;
+    if (n == 0 || n <= per_node || n % per_node == 0)
+        return NULL;
+    snprintf(buf, size, "%u devices do not fill whole nodes of %u (cluster %s)", n, per_node,
+             ctx->spec->cluster_path);
+    return buf;
+}
+
 int sweep_context_open(const struct sweep_spec *s, struct sweep_context **out)
 {
     struct sweep_context *ctx = MX_NEW(struct sweep_context);
     ctx->spec = s;
     int rc;
     if ((rc = spec_cluster_read(s->cluster_path, &ctx->cluster)) < 0 ||
+        (rc = sweep_spec_check(s, SWEEP_DEVICES, devices_problem, ctx)) < 0 ||
         (rc = spec_profile_load(s->profile_path, &ctx->db)) < 0 ||
         (rc = spec_models_read(s->models_path, &ctx->set)) < 0 ||
         (rc = spec_models_resolve(ctx->set, ctx->db, s->profile_path)) < 0)
@@ -86,10 +100,8 @@ static int generate(const struct sweep_spec *s, const struct spec_model_set *set
                             .duration_s = s->duration_s,
                             .seed = seed,
                             .threads = 1};
-    if (strncmp(s->rate_dist, "power:", 6) == 0) {
-        g.rate_dist = WL_RATES_POWER;
-        g.alpha = strtod(s->rate_dist + 6, NULL);
-    }
+    g.rate_dist = s->rate_dist;
+    g.alpha = s->alpha;
     /* The spec's cv applies to every model: the model set's own cv is ignored here. */
     struct spec_model_set plain = *set;
     plain.models = mx_malloc_array(set->n, sizeof(struct spec_model));

@@ -5,6 +5,8 @@
 #include "mx_error.h"
 #include "mx_json.h"
 #include "planner.h"
+#include "spec_cluster.h"
+#include "spec_models.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,7 +20,7 @@ const char *const sweep_param_names[SWEEP_PARAMS] = {"devices", "rate_scale", "c
 
 /* Each parameter's allowed range. */
 static const double param_min[SWEEP_PARAMS] = {1, 1e-6, 1e-3, 1e-3};
-static const double param_max[SWEEP_PARAMS] = {1 << 20, 1e6, 100, 1e6};
+static const double param_max[SWEEP_PARAMS] = {SPEC_MAX_DEVICES, 1e6, 100, 1e6};
 
 /* path relative to the spec's folder, unless absolute. */
 static char *resolve(const char *spec_path, const char *path)
@@ -59,14 +61,14 @@ static int read_workload(const struct mx_jpath *at, json_t *w, struct sweep_spec
             (rc = mx_json_check_keys(&g, gen, gen_keys)) < 0 ||
             (rc = mx_json_get_f64(&g, gen, "total_rate", 1e-9, 1e9, &s->total_rate)) < 0 ||
             (rc = mx_json_get_f64(&g, gen, "duration_s", 1e-3, 1e8, &s->duration_s)) < 0 ||
-            (rc = mx_json_opt_f64(&g, gen, "cv", 0, 100, &s->cv, NULL)) < 0 ||
+            (rc = mx_json_opt_f64(&g, gen, "cv", SPEC_MIN_CV, SPEC_MAX_CV, &s->cv, NULL)) < 0 ||
             (rc = mx_json_opt_str(&g, gen, "rate_dist", &dist, NULL)) < 0)
             return rc;
-        if (strcmp(dist, "equal") != 0 && strncmp(dist, "power:", 6) != 0) {
+        const char *expected = wl_rate_dist_parse(dist, false, &s->rate_dist, &s->alpha);
+        if (expected) {
             struct mx_jpath d = mx_jpath_key(&g, "rate_dist");
-            return mx_jpath_error(&d, "expected \"equal\" or \"power:ALPHA\", got \"%s\"", dist);
+            return mx_jpath_error(&d, "%s, got \"%s\"", expected, dist);
         }
-        s->rate_dist = mx_strdup(dist);
         return MX_OK;
     }
     struct mx_jpath t = mx_jpath_key(at, "trace");
@@ -137,10 +139,43 @@ static int read_policies(const struct mx_jpath *at, json_t *list, struct sweep_s
             break;
         if (!plan_policy_find(name, &params))
             rc = mx_jpath_error(&at_i, "unknown policy \"%s\"", name);
-        else
+        for (uint32_t k = 0; rc == MX_OK && k < s->n_policies; k++)
+            if (strcmp(s->policies[k], name) == 0)
+                rc = mx_jpath_error(&at_i, "\"%s\" is listed twice", name);
+        if (rc == MX_OK)
             s->policies[s->n_policies++] = mx_strdup(name);
     }
     return rc;
+}
+
+int sweep_spec_check(const struct sweep_spec *s, enum sweep_param p,
+                     const char *(*problem)(double value, const void *arg, char *buf, size_t size),
+                     const void *arg)
+{
+    char why[256];
+    uint32_t k = 0;
+    while (k < s->n_swept && s->swept[k] != p)
+        k++;
+    if (k == s->n_swept)
+        return problem(s->base[p], arg, why, sizeof(why))
+                   ? mx_error(MX_EINPUT, "%s: %s: %s", s->path, sweep_param_names[p], why)
+                   : MX_OK;
+    for (uint32_t i = 0; i < s->n_values[k]; i++)
+        if (problem(s->values[k][i], arg, why, sizeof(why)))
+            return mx_error(MX_EINPUT, "%s: sweep.%s[%u]: %s", s->path, sweep_param_names[p], i,
+                            why);
+    return MX_OK;
+}
+
+/* A generated workload's CV times cv_scale (arg: the CV) must be a CV a generator takes. */
+static const char *cv_problem(double scale, const void *arg, char *buf, size_t size)
+{
+    double cv = *(const double *)arg * scale;
+    if (cv >= SPEC_MIN_CV && cv <= SPEC_MAX_CV)
+        return NULL;
+    snprintf(buf, size, "the workload's cv %g times %g is %g, outside [%g, %g]",
+             *(const double *)arg, scale, cv, SPEC_MIN_CV, SPEC_MAX_CV);
+    return buf;
 }
 
 int sweep_spec_read(const char *path, struct sweep_spec **out)
@@ -188,6 +223,8 @@ int sweep_spec_read(const char *path, struct sweep_spec **out)
             goto done;
     }
     s->seed = (uint64_t)seed;
+    if (s->generated && (rc = sweep_spec_check(s, SWEEP_CV_SCALE, cv_problem, &s->cv)) < 0)
+        goto done;
     *out = s;
     s = NULL;
 done:
@@ -209,7 +246,6 @@ void sweep_spec_free(struct sweep_spec *s)
     free(s->cluster_path);
     free(s->profile_path);
     free(s->models_path);
-    free(s->rate_dist);
     free(s->train_path);
     free(s->test_path);
     free(s);

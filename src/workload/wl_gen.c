@@ -3,12 +3,14 @@
 #include "wl_gen.h"
 
 #include "mx_alloc.h"
+#include "mx_csv.h"
 #include "mx_error.h"
 #include "mx_rng.h"
 #include "mx_time.h"
 #include "spec_models.h"
 #include "wl_trace.h"
 
+#include <errno.h>
 #include <gsl/gsl_randist.h>
 #include <math.h>
 #include <pthread.h>
@@ -139,6 +141,33 @@ static void merge(const struct spec_model_set *set, struct model_arrivals *arriv
     free(heap);
 }
 
+const char *wl_rate_dist_parse(const char *text, bool explicit_allowed, enum wl_rate_dist *dist,
+                               double *alpha)
+{
+    const char *expected = explicit_allowed
+                               ? "expected equal, power, power:ALPHA (ALPHA in [0, 99]) or explicit"
+                               : "expected equal, power or power:ALPHA (ALPHA in [0, 99])";
+    if (strcmp(text, "equal") == 0) {
+        *dist = WL_RATES_EQUAL;
+        return NULL;
+    }
+    if (explicit_allowed && strcmp(text, "explicit") == 0) {
+        *dist = WL_RATES_EXPLICIT;
+        return NULL;
+    }
+    if (strncmp(text, "power", 5) != 0 || (text[5] != '\0' && text[5] != ':'))
+        return expected;
+    *dist = WL_RATES_POWER;
+    *alpha = 0.5;
+    if (text[5] == '\0')
+        return NULL;
+    double v;
+    if (!mx_parse_f64(text + 6, &v) || !(v >= 0 && v <= WL_MAX_ALPHA))
+        return expected;
+    *alpha = v;
+    return NULL;
+}
+
 int wl_gen_rates(const struct spec_model_set *set, const struct wl_gen_spec *spec, double *rates)
 {
     double sum = 0;
@@ -172,19 +201,23 @@ int wl_gen_rates(const struct spec_model_set *set, const struct wl_gen_spec *spe
 static int check_spec(const struct spec_model_set *set, const struct wl_gen_spec *spec)
 {
     if (!(mx_time_s_valid(spec->start_s) && spec->start_s >= 0))
-        return mx_error(MX_EUSAGE, "--start must be a non-negative time in seconds");
+        return mx_error(MX_EUSAGE, "the start must be a non-negative time in seconds, got %g",
+                        spec->start_s);
     if (!(spec->duration_s > 0 && mx_time_s_valid(spec->start_s + spec->duration_s)))
-        return mx_error(MX_EUSAGE, "--duration must be a positive time in seconds");
+        return mx_error(MX_EUSAGE,
+                        "the duration must be positive, and the start plus it at most %g s, got "
+                        "%g s",
+                        MX_MAX_TIME_S, spec->duration_s);
     if (spec->rate_dist != WL_RATES_EXPLICIT && !(spec->total_rate > 0 && spec->total_rate < 1e9))
-        return mx_error(MX_EUSAGE, "--total-rate must be positive (requests per second)");
-    if (spec->rate_dist == WL_RATES_POWER && !(spec->alpha >= 0 && spec->alpha < 100))
-        return mx_error(MX_EUSAGE, "power-law alpha must be in [0, 100)");
+        return mx_error(MX_EUSAGE, "the total rate must be in (0, 1e9) requests per second, got %g",
+                        spec->total_rate);
+    if (spec->rate_dist == WL_RATES_POWER && !(spec->alpha >= 0 && spec->alpha <= WL_MAX_ALPHA))
+        return mx_error(MX_EUSAGE, "power-law alpha must be in [0, %g]", WL_MAX_ALPHA);
     for (uint32_t m = 0; spec->process == WL_PROCESS_GAMMA && m < set->n; m++) {
         double cv = model_cv(spec, set, m);
-        if (!(cv >= 0.01 && cv <= 100))
-            return mx_error(MX_EINPUT,
-                            "model \"%s\": Gamma arrivals need a CV in [0.01, 100], got %g",
-                            set->models[m].name, cv);
+        if (!(cv >= SPEC_MIN_CV && cv <= SPEC_MAX_CV))
+            return mx_error(MX_EINPUT, "model \"%s\": Gamma arrivals need a CV in [%g, %g], got %g",
+                            set->models[m].name, SPEC_MIN_CV, SPEC_MAX_CV, cv);
     }
     for (uint32_t m = 0; m < set->n; m++)
         if (!(set->models[m].slo_s > 0))
@@ -200,8 +233,8 @@ static int check_size(const struct spec_model_set *set, const struct wl_gen_spec
         expected += rates[m] * spec->duration_s;
     if (expected > MAX_EXPECTED_REQUESTS)
         return mx_error(MX_EUSAGE,
-                        "the workload would hold about %.3g requests, more than %.0e: lower "
-                        "--total-rate or --duration",
+                        "the workload would hold about %.3g requests, more than %.0e: lower its "
+                        "rate or its duration",
                         expected, MAX_EXPECTED_REQUESTS);
     return MX_OK;
 }
@@ -235,7 +268,10 @@ int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, str
     for (uint32_t m = 0; m < set->n; m++)
         total += arrivals[m].n;
     if (total == 0) {
-        rc = mx_error(MX_EINPUT, "the workload has no requests: raise --duration or --total-rate");
+        rc = mx_error(MX_EINPUT,
+                      "the generated workload has no requests (%g s at the models' rates): "
+                      "make it longer or its rates higher",
+                      spec->duration_s);
     } else {
         const char **names = MX_NEW_ARRAY(const char *, set->n);
         for (uint32_t m = 0; m < set->n; m++)

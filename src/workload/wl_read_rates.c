@@ -42,11 +42,8 @@ int wl__read_counts(const char *path, const struct wl_import_spec *spec, struct 
     out->is_rate = true;
     if ((rc = mx_csv_open(path, ',', &csv)) < 0)
         return rc;
-    if ((rc = mx_csv_next(&csv)) <= 0) {
-        if (rc == 0)
-            rc = mx_error(MX_EINPUT, "%s: empty file (expected a header line)", path);
+    if ((rc = mx_csv_header(&csv)) < 0)
         goto done;
-    }
     if ((key_at = mx_csv_column(&csv, key_column)) < 0) {
         rc = mx_error(MX_EINPUT, "%s:%zu: the header has no key column \"%s\"", path, csv.line,
                       key_column);

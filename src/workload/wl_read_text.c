@@ -80,11 +80,8 @@ int wl__read_text(const char *path, const struct wl_import_spec *spec, char sep,
         return rc;
     if ((rc = mx_csv_open(path, sep, &csv)) < 0)
         return rc;
-    if ((rc = mx_csv_next(&csv)) <= 0) {
-        if (rc == 0)
-            rc = mx_error(MX_EINPUT, "%s: empty file (expected a header line)", path);
+    if ((rc = mx_csv_header(&csv)) < 0)
         goto done;
-    }
     if ((rc = time_at = header_column(&csv, time_column, "time")) < 0)
         goto done;
     if (spec->key_column && (rc = key_at = header_column(&csv, spec->key_column, "key")) < 0)
@@ -134,7 +131,7 @@ static int jsonl_row(const char *path, size_t line, const char *text, size_t len
                      double *time_s, const char **key, char key_buf[32], json_t **holder)
 {
     json_error_t error;
-    json_t *row = json_loadb(text, len, JSON_DECODE_ANY, &error);
+    json_t *row = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &error);
     *holder = row;
     if (!row)
         return mx_error(MX_EINPUT, "%s:%zu:%d: %s", path, line, error.column, error.text);

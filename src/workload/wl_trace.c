@@ -7,8 +7,10 @@
 #include "mx_strmap.h"
 #include "mx_time.h"
 #include "spec_models.h"
+#include "spec_profile.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +28,32 @@ struct wl_trace *wl_trace_new(size_t n, uint32_t n_models, const char *const *na
     return t;
 }
 
+void wl_trace_add_tokens(struct wl_trace *t)
+{
+    if (wl_trace_has_tokens(t))
+        return;
+    t->input_tokens = mx_malloc_array(t->n, sizeof(int32_t));
+    t->output_tokens = mx_malloc_array(t->n, sizeof(int32_t));
+    t->ttft_slo_s = mx_malloc_array(t->n, sizeof(double));
+    t->tpot_slo_s = mx_malloc_array(t->n, sizeof(double));
+    for (size_t i = 0; i < t->n; i++)
+        t->ttft_slo_s[i] = t->tpot_slo_s[i] = INFINITY;
+}
+
+void wl_trace_copy_request(struct wl_trace *to, size_t k, const struct wl_trace *from, size_t i)
+{
+    to->arrival_s[k] = from->arrival_s[i];
+    to->model[k] = from->model[i];
+    to->slo_s[k] = from->slo_s[i];
+    if (!wl_trace_has_tokens(to))
+        return;
+    bool tokens = wl_trace_has_tokens(from);
+    to->input_tokens[k] = tokens ? from->input_tokens[i] : 1;
+    to->output_tokens[k] = tokens ? from->output_tokens[i] : 1;
+    to->ttft_slo_s[k] = tokens ? from->ttft_slo_s[i] : INFINITY;
+    to->tpot_slo_s[k] = tokens ? from->tpot_slo_s[i] : INFINITY;
+}
+
 void wl_trace_free(struct wl_trace *t)
 {
     if (!t)
@@ -33,6 +61,10 @@ void wl_trace_free(struct wl_trace *t)
     free(t->arrival_s);
     free(t->model);
     free(t->slo_s);
+    free(t->input_tokens);
+    free(t->output_tokens);
+    free(t->ttft_slo_s);
+    free(t->tpot_slo_s);
     for (uint32_t m = 0; m < t->n_models; m++)
         free(t->model_names[m]);
     free(t->model_names);
@@ -48,12 +80,13 @@ struct wl_trace *wl_trace_select(const struct wl_trace *t, double from_s, double
     for (size_t i = 0; i < t->n; i++)
         n += t->arrival_s[i] >= from_s && t->arrival_s[i] < to_s && map[t->model[i]] >= 0;
     struct wl_trace *out = wl_trace_new(n, n_models, names);
+    if (wl_trace_has_tokens(t))
+        wl_trace_add_tokens(out);
     size_t k = 0;
     for (size_t i = 0; i < t->n; i++)
         if (t->arrival_s[i] >= from_s && t->arrival_s[i] < to_s && map[t->model[i]] >= 0) {
-            out->arrival_s[k] = t->arrival_s[i];
-            out->model[k] = map[t->model[i]];
-            out->slo_s[k++] = t->slo_s[i];
+            wl_trace_copy_request(out, k, t, i);
+            out->model[k++] = map[t->model[i]];
         }
     double end = t->start_s + t->duration_s;
     out->start_s = from_s > t->start_s ? from_s : t->start_s;
@@ -64,6 +97,14 @@ struct wl_trace *wl_trace_select(const struct wl_trace *t, double from_s, double
         out->path = mx_strdup(t->path);
     return out;
 }
+
+/* An SLO: positive seconds up to the largest, or INFINITY for none. */
+static bool slo_valid(double slo_s)
+{
+    return slo_s > 0 && (slo_s <= SPEC_MAX_SLO_S || isinf(slo_s));
+}
+
+#define SLO_PROBLEM "SLO is not a positive number of seconds up to 1e6 (nor none)"
 
 const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const char **field)
 {
@@ -79,8 +120,23 @@ const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const c
     if (t->model[i] < 0 || (uint32_t)t->model[i] >= t->n_models)
         return "model index is outside the model names";
     *field = "slo_s";
-    if (!(t->slo_s[i] > 0 && t->slo_s[i] <= SPEC_MAX_SLO_S))
-        return "SLO is not a positive number of seconds up to 1e6";
+    if (!slo_valid(t->slo_s[i]))
+        return SLO_PROBLEM;
+    if (!wl_trace_has_tokens(t))
+        return NULL;
+    *field = "input_tokens";
+    if (t->input_tokens[i] < 1 || (uint32_t)t->input_tokens[i] > SPEC_MAX_CONTEXT_TOKENS)
+        return "input tokens are not between 1 and 16777216";
+    *field = "output_tokens";
+    if (t->output_tokens[i] < 1 ||
+        (uint32_t)t->output_tokens[i] > SPEC_MAX_CONTEXT_TOKENS - (uint32_t)t->input_tokens[i])
+        return "output tokens are not at least 1 with input plus output at most 16777216";
+    *field = "ttft_slo_s";
+    if (!slo_valid(t->ttft_slo_s[i]))
+        return SLO_PROBLEM;
+    *field = "tpot_slo_s";
+    if (!slo_valid(t->tpot_slo_s[i]))
+        return SLO_PROBLEM;
     return NULL;
 }
 
@@ -105,6 +161,48 @@ static int read_f64_attr_opt(const struct mx_h5 *h, const char *name, double *ou
     return rc;
 }
 
+/* Read the 1-D dataset /name of t->n rows into *out (a fresh array). */
+static int read_column(const struct mx_h5 *h, const char *name, enum mx_h5_type type, size_t n,
+                       void **out)
+{
+    char path[32];
+    size_t dims[2];
+    snprintf(path, sizeof path, "/%s", name);
+    free(*out);
+    *out = NULL;
+    int rc = mx_h5_read(h, path, type, 1, dims, out);
+    if (rc == MX_OK && dims[0] != n)
+        rc = mx_error(MX_EINPUT, "%s: %s: %zu rows, but /arrival_s has %zu", h->path, path, dims[0],
+                      n);
+    return rc;
+}
+
+/* The optional token datasets: all of input_tokens and output_tokens or neither; the SLO ones
+ * only with them. */
+static int read_tokens(const struct mx_h5 *h, struct wl_trace *t)
+{
+    bool in = mx_h5_exists(h, "/input_tokens"), out = mx_h5_exists(h, "/output_tokens");
+    bool ttft = mx_h5_exists(h, "/ttft_slo_s"), tpot = mx_h5_exists(h, "/tpot_slo_s");
+    if (in != out || (!in && (ttft || tpot)))
+        return mx_error(MX_EINPUT, "%s: /%s: present without /%s", h->path,
+                        in     ? "input_tokens"
+                        : out  ? "output_tokens"
+                        : ttft ? "ttft_slo_s"
+                               : "tpot_slo_s",
+                        in ? "output_tokens" : "input_tokens");
+    if (!in)
+        return MX_OK;
+    wl_trace_add_tokens(t);
+    int rc;
+    if ((rc = read_column(h, "input_tokens", MX_H5_I32, t->n, (void **)&t->input_tokens)) < 0 ||
+        (rc = read_column(h, "output_tokens", MX_H5_I32, t->n, (void **)&t->output_tokens)) < 0 ||
+        (ttft &&
+         (rc = read_column(h, "ttft_slo_s", MX_H5_F64, t->n, (void **)&t->ttft_slo_s)) < 0) ||
+        (tpot && (rc = read_column(h, "tpot_slo_s", MX_H5_F64, t->n, (void **)&t->tpot_slo_s)) < 0))
+        return rc;
+    return MX_OK;
+}
+
 int wl_trace_read_h5(const char *path, struct wl_trace **out)
 {
     struct mx_h5 h;
@@ -126,20 +224,10 @@ int wl_trace_read_h5(const char *path, struct wl_trace **out)
         rc = mx_error(MX_EINPUT, "%s: /arrival_s: the trace has no requests", path);
         goto done;
     }
-    if ((rc = mx_h5_read(&h, "/model", MX_H5_I32, 1, dims, (void **)&t->model)) < 0)
+    if ((rc = read_column(&h, "model", MX_H5_I32, t->n, (void **)&t->model)) < 0 ||
+        (rc = read_column(&h, "slo_s", MX_H5_F64, t->n, (void **)&t->slo_s)) < 0 ||
+        (rc = read_tokens(&h, t)) < 0)
         goto done;
-    if (dims[0] != t->n) {
-        rc = mx_error(MX_EINPUT, "%s: /model: %zu rows, but /arrival_s has %zu", path, dims[0],
-                      t->n);
-        goto done;
-    }
-    if ((rc = mx_h5_read(&h, "/slo_s", MX_H5_F64, 1, dims, (void **)&t->slo_s)) < 0)
-        goto done;
-    if (dims[0] != t->n) {
-        rc = mx_error(MX_EINPUT, "%s: /slo_s: %zu rows, but /arrival_s has %zu", path, dims[0],
-                      t->n);
-        goto done;
-    }
     for (uint32_t m = 0; m < t->n_models; m++) {
         if (!t->model_names[m][0] || !mx_strmap_put(&names, t->model_names[m], m)) {
             rc = mx_error(MX_EINPUT, "%s: /model_names[%u]: \"%s\" is empty or repeated", path, m,
@@ -173,12 +261,18 @@ int wl_trace_write_h5(const struct wl_trace *t, const char *path)
 {
     struct mx_h5 h;
     size_t n[2] = {t->n, 0}, m[2] = {t->n_models, 0};
+    bool tokens = wl_trace_has_tokens(t);
     int rc = mx_h5_create(path, "trace", 1, &h);
     if (rc < 0)
         return rc;
     if ((rc = mx_h5_write(&h, "/arrival_s", MX_H5_F64, 1, n, t->arrival_s)) < 0 ||
         (rc = mx_h5_write(&h, "/model", MX_H5_I32, 1, n, t->model)) < 0 ||
         (rc = mx_h5_write(&h, "/slo_s", MX_H5_F64, 1, n, t->slo_s)) < 0 ||
+        (tokens &&
+         ((rc = mx_h5_write(&h, "/input_tokens", MX_H5_I32, 1, n, t->input_tokens)) < 0 ||
+          (rc = mx_h5_write(&h, "/output_tokens", MX_H5_I32, 1, n, t->output_tokens)) < 0 ||
+          (rc = mx_h5_write(&h, "/ttft_slo_s", MX_H5_F64, 1, n, t->ttft_slo_s)) < 0 ||
+          (rc = mx_h5_write(&h, "/tpot_slo_s", MX_H5_F64, 1, n, t->tpot_slo_s)) < 0)) ||
         (rc = mx_h5_write_strings(&h, "/model_names", m[0], (const char *const *)t->model_names)) <
             0 ||
         (rc = mx_h5_attr_write_f64(&h, "/", "start_s", t->start_s)) < 0 ||

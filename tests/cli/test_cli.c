@@ -10,6 +10,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PROFILE "data/profiles/v100-reference.h5"
 
@@ -224,7 +227,7 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
                        "\"bert-1.3b\"}], \"groups\": []}");
     expect_bad_simulate(
         dir, (struct simulate_inputs){cluster, bad, trace},
-        (const char *const[]){"t.h5: model \"m1\" of the trace is not in plan", NULL});
+        (const char *const[]){"t.h5: model \"m1\" of the trace is not among the models of", NULL});
     /* A group over its memory budget; a config the profile lacks. */
     fx_write_file(bad,
                   "{\"format\": \"muxplan-plan/1\", \"models\": [{\"name\": \"m0\", \"base\": "
@@ -272,6 +275,13 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
                   "\"bert-1.3b\", \"slo_s\": \"soon\"}]}");
     fx_expect_bad(out, (const char *const[]){"bad.json: models[0].slo_s: expected a number", NULL},
                   "trace gen --models %s --total-rate 1 --duration 10 -o %s", bad, out);
+    /* A CV the generators cannot take: the reader says so, with the one range they share. */
+    fx_write_file(bad,
+                  "{\"format\": \"muxplan-models/1\", \"models\": [{\"name\": \"m0\", \"base\": "
+                  "\"bert-1.3b\", \"slo_s\": 1, \"cv\": 0}]}");
+    fx_expect_bad(
+        out, (const char *const[]){"bad.json: models[0].cv: 0 is out of range [0.01, 100]", NULL},
+        "trace gen --models %s --total-rate 1 --duration 10 -o %s", bad, out);
     /* A profile JSON with a bad value, for profile import. */
     fx_write_file(bad, "{\"format\": \"muxplan-profile/1\", \"hardware\": \"x\", \"models\": "
                        "[{\"name\": \"a\", \"configs\": [{\"dp\": 1, \"op\": 1, \"pp\": 1, "
@@ -296,4 +306,44 @@ Test(cli, bad_inputs_exit_2_name_the_place_and_leave_nothing)
                   "simulate --cluster %s --profile %s --plan %s --trace %s --warmup 100 "
                   "--requests-out %s",
                   cluster, fx_source_path(PROFILE), plan, trace, fx_path(dir, "results.h5"));
+}
+
+/* Running out of memory is a failure while running (status 1) with a message, not a bug (an
+ * abort), and leaves no output behind. The binary runs under an address-space limit, which an
+ * AddressSanitizer build cannot take (its shadow memory alone is larger): skipped there. */
+Test(cli, out_of_memory_is_a_clear_failure)
+{
+#ifdef __SANITIZE_ADDRESS__
+    cr_skip_test("AddressSanitizer reserves more address space than the limit");
+#else
+    const char *out = fx_path(fx_tmpdir(), "big.h5");
+    int err[2];
+    cr_assert_eq(pipe(err), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct rlimit limit = {(rlim_t)2500 << 20, (rlim_t)2500 << 20};
+        setrlimit(RLIMIT_AS, &limit);
+        dup2(err[1], 2);
+        close(err[0]);
+        execl(getenv("MUXPLAN_BIN"), "muxplan", "trace", "gen", "--models",
+              fx_source_path("examples/models.json"), "--profile",
+              fx_source_path("data/profiles/v100-reference.h5"), "--total-rate", "100000",
+              "--duration", "10000", "-o", out, (char *)NULL);
+        _exit(127);
+    }
+    close(err[1]);
+    char text[4096] = "";
+    size_t len = 0;
+    ssize_t got;
+    while (len + 1 < sizeof(text) && (got = read(err[0], text + len, sizeof(text) - 1 - len)) > 0)
+        len += (size_t)got;
+    text[len] = '\0';
+    close(err[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, text);
+    cr_assert(strstr(text, "muxplan: out of memory: ") && !strstr(text, "bug"), "%s", text);
+    cr_assert(access(out, F_OK) != 0, "an output was left");
+#endif
 }

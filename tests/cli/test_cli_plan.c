@@ -85,15 +85,16 @@ Test(plan_cli, every_policy_is_deterministic_and_valid)
         }
         cr_assert(fx_same_file(fx_path(s.dir, "one.json"), fx_path(s.dir, "three.json")),
                   "%s: the plan depends on the thread count", *policy);
-        /* The simulator accepts the plan and measures what the planner predicted. */
-        struct fx_output o = fx_muxplan(
-            "simulate --cluster %s --profile %s --plan %s --trace %s --dispatch earliest-free "
-            "--json",
-            s.cluster, fx_source_path(PROFILE), fx_path(s.dir, "one.json"), s.trace);
+        /* The simulator accepts the plan and measures what the planner predicted, with the
+         * dispatch policy the plan records (the planner's, earliest-free) by default. */
+        struct fx_output o =
+            fx_muxplan("simulate --cluster %s --profile %s --plan %s --trace %s --json", s.cluster,
+                       fx_source_path(PROFILE), fx_path(s.dir, "one.json"), s.trace);
         cr_assert_eq(o.status, 0, "%s: simulate: %s", *policy, o.err);
         json_t *j = parse(o.out);
         char *measured = json_dumps(json_object_get(j, "attainment"), JSON_ENCODE_ANY);
         cr_assert_str_eq(measured, predicted, "%s", *policy);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "dispatch")), "earliest-free");
         free(measured);
         free(predicted);
         json_decref(j);
@@ -189,9 +190,10 @@ Test(plan_cli, options_that_do_not_apply_are_errors)
                   "plan %s --policy sr --window 30 -o %s", inputs, plan);
     fx_expect_bad(plan, (const char *const[]){"--policy takes one policy", NULL},
                   "plan %s --policy sr,alpaserve -o %s", inputs, plan);
-    fx_expect_bad(common,
-                  (const char *const[]){"capacity: unknown or incomplete option \"-o\"", NULL},
-                  "capacity %s --policy sr -o %s", inputs, common);
+    fx_expect_bad(
+        common,
+        (const char *const[]){"capacity: unknown or incomplete option \"--plans-dir\"", NULL},
+        "capacity %s --policy sr --plans-dir %s", inputs, common);
     fx_expect_bad(common, (const char *const[]){"--policies: an empty policy name in \"\"", NULL},
                   "compare %s --policies=", inputs);
     /* The whole list is checked before sr is planned: no table header is printed. */
@@ -256,4 +258,70 @@ Test(plan_cli, compare_writes_its_plans_all_or_none)
     cr_assert_str_eq(o.err, expect);
     cr_assert(strstr(o.out, names[first]), "the first policy was planned: %s", o.out);
     cr_assert(!fx_exists(out), "%zu entries left", fx_count_entries(out, NULL));
+}
+
+/* A plan's "dispatch" must name a policy the simulator has. */
+Test(plan_cli, a_plan_names_a_known_dispatch_policy)
+{
+    struct setup s = setup();
+    const char *plan = fx_path(s.dir, "plan.json"), *out = fx_path(s.dir, "r.h5");
+    fx_write_file(plan, "{\"format\": \"muxplan-plan/1\", \"dispatch\": \"fastest\", "
+                        "\"models\": [{\"name\": \"big0\", \"base\": \"bert-1.3b\"}], "
+                        "\"groups\": [{\"id\": 0, \"devices\": [0], \"dp\": 1, \"op\": 1, "
+                        "\"pp\": 1, \"models\": [\"big0\"]}]}");
+    fx_expect_bad(out,
+                  (const char *const[]){"plan.json: dispatch: unknown policy \"fastest\"", NULL},
+                  "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s",
+                  s.cluster, fx_source_path(PROFILE), plan, s.trace, out);
+    fx_write_file(plan, "{\"format\": \"muxplan-plan/1\", \"dispatch\": 3, \"models\": [], "
+                        "\"groups\": []}");
+    fx_expect_bad(
+        out, (const char *const[]){"plan.json: dispatch: expected the name of a dispatch", NULL},
+        "simulate --cluster %s --profile %s --plan %s --trace %s --requests-out %s", s.cluster,
+        fx_source_path(PROFILE), plan, s.trace, out);
+}
+
+/* capacity tries only the device counts a cluster can have (nodes of 8: 1, 2, 4, 8, then whole
+ * nodes), writes the plan and cluster of the count it finds (which simulate accepts and which
+ * reach the attainment capacity reported), and with --seeds reports the spread over workloads. */
+Test(plan_cli, capacity_searches_valid_counts_and_writes_its_answer)
+{
+    struct setup s = setup();
+    const char *dir = fx_path(s.dir, "answer"), *big = fx_path(s.dir, "big.json");
+    fx_write_file(big, "{\"format\": \"muxplan-cluster/1\", \"devices\": 64, "
+                       "\"devices_per_node\": 8, \"mem_budget_bytes\": 13958643712, "
+                       "\"overheads\": {\"preset\": \"alpaserve-fast\"}}");
+    struct fx_output o =
+        fx_muxplan("capacity --cluster %s --profile %s --models %s --trace %s --policy sr "
+                   "--target 0.995 --json -o %s",
+                   big, fx_source_path(PROFILE), s.models, s.trace, dir);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    json_t *j = parse(o.out);
+    json_t *curve = json_object_get(j, "curve");
+    json_int_t found = json_integer_value(json_object_get(j, "devices"));
+    double reached = -1;
+    for (size_t k = 0; k < json_array_size(curve); k++) {
+        json_t *pt = json_array_get(curve, k);
+        json_int_t n = json_integer_value(json_object_get(pt, "devices"));
+        cr_assert(n <= 8 || n % 8 == 0, "tried %lld devices on nodes of 8", (long long)n);
+        if (n == found)
+            reached = json_real_value(json_object_get(pt, "attainment"));
+    }
+    cr_assert_gt(found, 8, "%s", o.out);
+    json_decref(j);
+    o = fx_muxplan("simulate --cluster %s --profile %s --plan %s --trace %s --json",
+                   fx_path(dir, "cluster.json"), fx_source_path(PROFILE), fx_path(dir, "plan.json"),
+                   s.trace);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    j = parse(o.out);
+    cr_assert_float_eq(json_real_value(json_object_get(j, "attainment")), reached, 1e-12);
+    json_decref(j);
+
+    o = fx_muxplan("capacity --cluster %s --profile %s --models %s --policy sr --seeds 2 "
+                   "--duration 60 --target 0.9",
+                   s.cluster, fx_source_path(PROFILE), s.models);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "lowest") && strstr(o.out, "(2 seeds)") &&
+                  strstr(o.out, "on every seed"),
+              "%s", o.out);
 }

@@ -75,8 +75,32 @@ Test(profile_cli, cuda_without_a_gpu_says_so)
 {
     FX_SKIP_WITH_GPU();
     const char *out = fx_path(fx_tmpdir(), "p.h5");
-    fx_expect_bad(out,
-                  (const char *const[]){MX_HAVE_CUDA ? "no GPU is visible" : "built without CUDA",
-                                        NULL},
-                  "profile --backend cuda --models tiny-2l-128 -o %s", out);
+    fx_expect_bad(
+        out, (const char *const[]){MX_HAVE_CUDA ? "no GPU is visible" : "built without CUDA", NULL},
+        "profile --backend cuda --models tiny-2l-128 -o %s", out);
+}
+
+/* profile show lists a DB's hardware, provenance and, per model, its configs and batches; a file
+ * that is not a profile is named. */
+Test(profile_cli, show_says_what_a_db_holds)
+{
+    struct fx_output o = fx_muxplan("profile show %s", fx_source_path("data/profiles/v100.h5"));
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    for (const char *const *f =
+             (const char *const[]){"hardware v100-16gb", "backend: \"roofline\"",
+                                   "op 1,2,4,8 x pp 1,2,4,8,16", "1,2,4,8,16", "bert-6.7b", NULL};
+         *f; f++)
+        cr_assert(strstr(o.out, *f), "no \"%s\" in:\n%s", *f, o.out);
+    cr_assert_null(strstr(o.out, "raw"), "the raw per-layer numbers are left out:\n%s", o.out);
+    o = fx_muxplan("profile show --json %s", fx_source_path("data/profiles/v100-reference.h5"));
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "\"single_device_latency_s\": 0.099"), "%s", o.out);
+    const char *dir = fx_tmpdir(), *bad = fx_path(dir, "bad.h5");
+    fx_write_file(bad, "not a profile\n");
+    o = fx_muxplan("profile show %s", bad);
+    cr_assert_eq(o.status, 2);
+    cr_assert(strstr(o.err, "bad.h5: not a profile DB: neither HDF5"), "%s", o.err);
+    fx_write_file(bad, "");
+    o = fx_muxplan("profile show %s", bad);
+    cr_assert(strstr(o.err, "bad.h5: not a profile DB: the file is empty"), "%s", o.err);
 }

@@ -150,16 +150,41 @@ Test(sweep_cli, bad_specs_exit_2_and_name_the_member)
         {"\"sweep\": {}, \"policies\": [\"sr\"]}", "bad.json: sweep: sweep nothing"},
         {"\"sweep\": {\"rate_scale\": [1]}, \"policies\": [\"magic\"]}",
          "bad.json: policies[0]: unknown policy \"magic\""},
+        {"\"sweep\": {\"rate_scale\": [1]}, \"policies\": [\"sr\", \"alpaserve\", \"sr\"]}",
+         "bad.json: policies[2]: \"sr\" is listed twice"},
+        {"\"sweep\": {\"cv_scale\": [1, 50]}, \"policies\": [\"sr\"]}",
+         "bad.json: sweep.cv_scale[1]: the workload's cv 4 times 50 is 200, outside [0.01, 100]"},
     };
-    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    /* One grammar for rate distributions, the command line's. */
+    static const struct {
+        const char *dist;
+        const char *fragment;
+    } dists[] = {
+        {"power:abc", "generate.rate_dist: expected equal, power or power:ALPHA (ALPHA in [0, "
+                      "99]), got \"power:abc\""},
+        {"power:-1", "got \"power:-1\""},
+        {"power:nan", "got \"power:nan\""},
+        {"power:1e9", "got \"power:1e9\""},
+        {"power:0x10", "got \"power:0x10\""},
+        {"explicit", "got \"explicit\""},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]) + sizeof(dists) / sizeof(dists[0]);
+         c++) {
         char text[1024];
+        bool dist = c >= sizeof(cases) / sizeof(cases[0]);
+        size_t d = dist ? c - sizeof(cases) / sizeof(cases[0]) : 0;
         snprintf(text, sizeof(text),
                  "{\"format\": \"muxplan-sweep/1\", \"cluster\": \"c.json\", \"profile\": "
                  "\"p.h5\", \"models\": \"m.json\", \"workload\": {\"generate\": "
-                 "{\"total_rate\": 1, \"duration_s\": 10}}, %s",
-                 cases[c].tail);
+                 "{\"total_rate\": 1, \"cv\": 4, \"duration_s\": 10, \"rate_dist\": \"%s\"}}, "
+                 "%s",
+                 dist ? dists[d].dist : "power",
+                 dist ? "\"sweep\": {\"rate_scale\": [1]}, "
+                        "\"policies\": [\"sr\"]}"
+                      : cases[c].tail);
         fx_write_file(path, text);
-        fx_expect_bad(fx_path(out, "results.tsv"), (const char *const[]){cases[c].fragment, NULL},
+        fx_expect_bad(fx_path(out, "results.tsv"),
+                      (const char *const[]){dist ? dists[d].fragment : cases[c].fragment, NULL},
                       "sweep %s -o %s", path, out);
     }
 }
@@ -246,4 +271,26 @@ Test(sweep_cli, a_rerun_replaces_a_previous_sweep_whole_and_nothing_else)
     cr_assert(fx_same_file(table, saved));
     cr_assert(fx_exists(fx_path(out, "notes.txt")));
     cr_assert_eq(fx_count_entries(out, NULL), 7);
+}
+
+/* Device counts a case may have are those of its cluster: whole nodes, or at most one; checked
+ * before any case runs. */
+Test(sweep_cli, device_counts_fill_nodes)
+{
+    const char *dir = fx_tmpdir(), *path = fx_path(dir, "s.json"), *out = fx_path(dir, "out");
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "{\"format\": \"muxplan-sweep/1\", \"cluster\": \"%s\", \"profile\": \"%s\", "
+             "\"models\": \"%s\", \"workload\": {\"generate\": {\"total_rate\": 10, "
+             "\"duration_s\": 60}}, \"sweep\": {\"devices\": [4, 8, 12]}, \"policies\": "
+             "[\"sr\"]}",
+             fx_source_path("examples/experiments/cluster-64.json"),
+             fx_source_path("data/profiles/v100-reference.h5"),
+             fx_source_path("examples/models.json"));
+    fx_write_file(path, text);
+    fx_expect_bad(fx_path(out, "results.tsv"),
+                  (const char *const[]){"s.json: sweep.devices[2]: 12 devices do not fill whole "
+                                        "nodes of 8",
+                                        NULL},
+                  "sweep %s -o %s", path, out);
 }

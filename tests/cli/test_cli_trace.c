@@ -28,12 +28,27 @@ Test(trace_cli, bad_csv_rows_name_the_line_and_leave_nothing)
         {"t,k\n0,\n1,\n", "t.csv: no requests (every row has an empty key)"},
         {"t,k\n0,a\n1e300,a\n", "t.csv:3: t: 1e+300 s after the first row is out of range"},
         {"t,k\n0,a\n\"1,a\n", "t.csv:3: unterminated quoted field"},
+        /* Decimal notation only; one name a column. */
+        {"t,k\n0,a\n0x10,a\n", "t.csv:3: t: \"0x10\" is not a time (s)"},
+        {"t,k\n0,a\ninf,a\n", "t.csv:3: t: \"inf\" is not a time (s)"},
+        {"t,k,t\n0,a,1\n", "t.csv:1: the header names column \"t\" twice"},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         fx_write_file(in, cases[c].text);
         fx_expect_bad(out, (const char *const[]){cases[c].fragment, NULL},
                       "trace import csv %s --time-column t --key-column k --slo 1 -o %s", in, out);
     }
+    /* A NUL byte would cut a key short: "m\0x" is not "m". */
+    FILE *fp = fopen(in, "wb");
+    cr_assert_not_null(fp);
+    fwrite("t,k\n0,m\0x\n", 1, 11, fp);
+    fclose(fp);
+    fx_expect_bad(out, (const char *const[]){"t.csv:2: a NUL byte in the text", NULL},
+                  "trace import csv %s --time-column t --key-column k --slo 1 -o %s", in, out);
+    const char *jsonl = fx_path(dir, "t.jsonl");
+    fx_write_file(jsonl, "{\"t\": 0, \"k\": \"a\"}\n{\"t\": 1, \"k\": \"a\", \"t\": 2}\n");
+    fx_expect_bad(out, (const char *const[]){"t.jsonl:2:", "duplicate object key", NULL},
+                  "trace import jsonl %s --time-column t --key-column k --slo 1 -o %s", jsonl, out);
     fx_write_file(in, "t,k\n0,a\n");
     fx_expect_bad(out, (const char *const[]){"the header has no key column \"client\"", NULL},
                   "trace import csv %s --time-column t --key-column client --slo 1 -o %s", in, out);

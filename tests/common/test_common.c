@@ -1,5 +1,7 @@
 /* src/common: statistics, number formatting, CSV rows, JSON places and errors, HDF5 determinism,
- * random stream derivation, atomic output, output sets and the checks on outputs. */
+ * random stream derivation, atomic output, output sets and the checks on outputs, the progress
+ * line. */
+#define _XOPEN_SOURCE 700 /* pseudo-terminals (posix_openpt), for the progress line */
 #include "fixture.h"
 #include "mx_alloc.h"
 #include "mx_csv.h"
@@ -7,11 +9,13 @@
 #include "mx_file.h"
 #include "mx_h5.h"
 #include "mx_json.h"
+#include "mx_progress.h"
 #include "mx_rng.h"
 #include "mx_stats.h"
 #include "mx_strmap.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -99,7 +103,6 @@ Test(text, plain_decimals_parse_exactly_like_strtod)
                                         "007",
                                         "9007199254740993",
                                         "1e5",
-                                        "0x1p3",
                                         "-0.0"};
     for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++) {
         double parsed, expected = strtod(edges[e], NULL);
@@ -110,6 +113,10 @@ Test(text, plain_decimals_parse_exactly_like_strtod)
     cr_assert_not(mx_parse_f64(".", &out));
     cr_assert_not(mx_parse_f64("-", &out));
     cr_assert_not(mx_parse_f64("1.2.3", &out));
+    /* Decimal notation only, where strtod also reads hexadecimal and names. */
+    for (const char *const *t = (const char *const[]){"0x10", "0x1p3", "inf", "nan", "1e5x", NULL};
+         *t; t++)
+        cr_assert_not(mx_parse_f64(*t, &out), "%s", *t);
 }
 
 Test(csv, quoted_fields_blank_lines_and_line_numbers)
@@ -533,4 +540,40 @@ Test(alloc, huge_arrays_are_aligned_usable_and_freed_by_free)
             cr_assert_eq(v[i], i * 2654435761u, "element %zu of %zu", i, sizes[k]);
         free(v);
     }
+}
+
+/* The progress line: drawn only on a terminal and once the work has taken a second; a part of the
+ * work reports into its span of the whole. */
+Test(progress, a_line_on_a_terminal_after_a_second)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    cr_assert_geq(master, 0);
+    cr_assert_eq(grantpt(master), 0);
+    cr_assert_eq(unlockpt(master), 0);
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    cr_assert_geq(slave, 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(slave, STDERR_FILENO);
+    struct mx_progress p;
+    mx_progress_begin(&p, "test");
+    mx_progress_show(&p, 0.5, NULL); /* too early: nothing */
+    p.started_s -= 2;                /* as if it had run for two seconds */
+    struct mx_progress_span span;
+    const struct mx_progress_sink whole = mx_progress_sink(&p);
+    const struct mx_progress_sink part = mx_progress_within(&span, &whole, 0.5, 1);
+    mx_progress_on(&p, "on 3 things");
+    mx_progress_report(&part, 0.5);
+    mx_progress_end(&p);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(slave);
+    char text[512] = "";
+    ssize_t got = read(master, text, sizeof(text) - 1);
+    close(master);
+    cr_assert_gt(got, 0);
+    text[got] = '\0';
+    cr_assert(strstr(text, "muxplan: test on 3 things: 75%"), "%s", text);
+    cr_assert_eq(strstr(text, "50%"), NULL, "drawn before a second: %s", text);
 }

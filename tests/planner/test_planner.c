@@ -143,7 +143,7 @@ Test(greedy, adds_the_pairs_alpaserve_adds_in_its_order)
     struct spec_placement filled;
     pl_placement_layout(&filled, 2, 1, 1, 1);
     uint32_t evaluations = 0;
-    struct pl_score score = pl_fill(&c, s, &filled, 1, &evaluations);
+    struct pl_score score = pl_fill(&c, s, &filled, 1, &evaluations, NULL);
     cr_assert_eq(models_on(&filled, 0), 0x3u, "device 0 holds m0 and m1");
     cr_assert_eq(models_on(&filled, 1), 0x6u, "device 1 holds m1 and m2");
     cr_assert_eq(evaluations, 5);
@@ -208,6 +208,13 @@ static double item_progress(uint32_t item, void *arg)
 }
 
 /* A broken schedule may hang (an item counted done twice): the timeout fails it. */
+/* A progress sink keeping the last share, which must stay in [0, 1]. */
+static void record_share(void *arg, double share)
+{
+    cr_assert(share >= 0 && share <= 1, "share %g", share);
+    *(double *)arg = share;
+}
+
 Test(parallel, steps_every_item_to_its_end_one_thread_at_a_time_with_its_own_state, .timeout = 30)
 {
     struct problem p = three_models(20);
@@ -216,7 +223,10 @@ Test(parallel, steps_every_item_to_its_end_one_thread_at_a_time_with_its_own_sta
     cr_assert_eq(pl_context_init(&c, &p.pb, p.trace), MX_OK);
     for (unsigned threads = 1; threads <= 3; threads++) {
         struct stepped_items t = {.lock = PTHREAD_MUTEX_INITIALIZER};
-        pl_parallel_steps(STEPPED_ITEMS, threads, c.eval, step_item, item_progress, &t);
+        double last = -1;
+        const struct mx_progress_sink sink = {record_share, &last};
+        pl_parallel_steps(STEPPED_ITEMS, threads, c.eval, step_item, item_progress, &t, &sink);
+        cr_assert_float_eq(last, 1.0, 1e-12, "%u threads: the last report is %g", threads, last);
         for (uint32_t k = 0; k < STEPPED_ITEMS; k++)
             cr_assert_eq(t.steps[k], stepped_target(k), "%u threads: item %u took %u steps",
                          threads, k, t.steps[k]);
@@ -240,7 +250,7 @@ static void fill_counts(int64_t budget, uint32_t beam, uint32_t counts[2])
     struct spec_placement layout;
     pl_placement_layout(&layout, 2, 1, 1, 1);
     uint32_t evaluations = 0;
-    pl_fill(&c, s, &layout, beam, &evaluations);
+    pl_fill(&c, s, &layout, beam, &evaluations, NULL);
     for (uint32_t d = 0; d < 2; d++)
         counts[d] = (uint32_t)__builtin_popcount(models_on(&layout, d));
     spec_placement_release(&layout);

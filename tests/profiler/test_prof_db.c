@@ -214,3 +214,78 @@ Test(prof_db, config_groups_are_named_by_their_config)
         cr_assert_not(spec_profile_name_valid(bad[k]), "%s", bad[k]);
     cr_assert(spec_profile_name_valid("bert-1.3b"));
 }
+
+/* A decoder model (docs/decoders.md): its description and each config's tokens and costs per
+ * stage, in both forms. */
+static const char decoder_profile[] =
+    "{\"format\": \"muxplan-profile/1\", \"hardware\": \"toy\", \"models\": [\n"
+    " {\"name\": \"llm\", \"kind\": \"decoder\", \"context_tokens\": 4096,\n"
+    "  \"reference_input_tokens\": 1024, \"reference_ttft_s\": 0.08, \"reference_tpot_s\": 0.012,\n"
+    "  \"configs\": [{\"dp\": 1, \"op\": 1, \"pp\": 2, \"weight_bytes\": [100, 120],\n"
+    "   \"kv_bytes_per_token\": [8, 8], \"act_bytes_per_token\": [4, 4], \"tokens\": [1, 2, 8],\n"
+    "   \"dense_s\": [[0.001, 0.0015, 0.004], [0.001, 0.0016, 0.005]],\n"
+    "   \"prefill_pair_s\": [1e-9, 1e-9], \"decode_token_s\": [2e-8, 2e-8],\n"
+    "   \"iteration_s\": [0.0001, 0.0002]}]},\n"
+    " {\"name\": \"enc\", \"configs\": [{\"dp\": 1, \"op\": 1, \"pp\": 1, \"weight_bytes\": [7],\n"
+    "   \"batches\": [{\"batch\": 1, \"stage_latency_s\": [0.5]}]}]}]}\n";
+
+Test(prof_db, decoder_models_round_trip)
+{
+    const char *dir = fx_tmpdir();
+    fx_write_file(fx_path(dir, "d.json"), decoder_profile);
+    struct spec_profile *json = NULL, *h5 = NULL;
+    cr_assert_eq(spec_profile_read_json(fx_path(dir, "d.json"), &json), MX_OK, "%s",
+                 mx_error_message());
+    const struct spec_profile_model *m = spec_profile_find_model(json, "llm");
+    cr_assert_eq(m->kind, SPEC_DECODER);
+    cr_assert_eq(m->decoder.context_tokens, 4096);
+    const struct spec_config *cfg = spec_profile_find(json, "llm", 1, 1, 2);
+    cr_assert_eq(cfg->decoder.n_tokens, 3);
+    /* Interpolated between grid points, exact at them. */
+    cr_assert_float_eq(spec_decoder_dense_s(&cfg->decoder, 1, 2), 0.0016, 1e-15);
+    cr_assert_float_eq(spec_decoder_dense_s(&cfg->decoder, 0, 5), 0.0015 + 0.0025 * 3 / 6, 1e-15);
+    cr_assert_eq(spec_profile_find_model(json, "enc")->kind, SPEC_ENCODER);
+    cr_assert_eq(spec_profile_write_h5(json, fx_path(dir, "d.h5")), MX_OK, "%s",
+                 mx_error_message());
+    cr_assert_eq(spec_profile_read_h5(fx_path(dir, "d.h5"), &h5), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(spec_profile_write_json(json, fx_path(dir, "a.json")), MX_OK);
+    cr_assert_eq(spec_profile_write_json(h5, fx_path(dir, "b.json")), MX_OK);
+    cr_assert(fx_same_file(fx_path(dir, "a.json"), fx_path(dir, "b.json")),
+              "the HDF5 form lost something");
+    spec_profile_free(json);
+    spec_profile_free(h5);
+}
+
+Test(prof_db, bad_decoder_models_name_the_place)
+{
+    static const struct {
+        const char *from, *to, *fragment;
+    } cases[] = {
+        {"\"tokens\": [1, 2, 8]", "\"tokens\": [2, 4, 8]", "configs[0]: tokens must start at 1"},
+        {"\"tokens\": [1, 2, 8]", "\"tokens\": [1, 8, 2]", "tokens must be strictly ascending"},
+        {"[[0.001, 0.0015, 0.004], [0.001, 0.0016, 0.005]]", "[[0.001, 0.0015, 0.004]]",
+         "dense_s: expected 2 rows (one per stage), got 1"},
+        {"\"decode_token_s\": [2e-8, 2e-8]", "\"decode_token_s\": [2e-8, -1]",
+         "decode_token_s[1] is -1, expected 0 or more seconds"},
+        {"\"kind\": \"decoder\"", "\"kind\": \"llm\"", "models[0].kind: expected \"encoder\""},
+        {"\"context_tokens\": 4096,", "", "models[0]: missing member \"context_tokens\""},
+        {"\"reference_input_tokens\": 1024", "\"reference_input_tokens\": 4096",
+         "reference_input_tokens is 4096, expected 1 to context_tokens - 1 (4095)"},
+        {"\"batches\": [{\"batch\": 1, \"stage_latency_s\": [0.5]}]", "\"tokens\": [1]",
+         "models[1].configs[0]: unknown member \"tokens\""},
+    };
+    const char *dir = fx_tmpdir(), *path = fx_path(dir, "bad.json");
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        const char *at = strstr(decoder_profile, cases[c].from);
+        cr_assert_not_null(at, "case %zu", c);
+        char text[4096];
+        snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - decoder_profile), decoder_profile,
+                 cases[c].to, at + strlen(cases[c].from));
+        fx_write_file(path, text);
+        struct spec_profile *db = NULL;
+        int rc = spec_profile_read_json(path, &db);
+        cr_assert_eq(rc, MX_EINPUT, "case %zu: %s", c, mx_error_message());
+        cr_assert(strstr(mx_error_message(), cases[c].fragment), "case %zu: %s", c,
+                  mx_error_message());
+    }
+}

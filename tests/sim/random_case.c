@@ -15,11 +15,13 @@ static const char *const base_names[2] = {"b0", "b1"};
 static void random_groups(gsl_rng *rng, struct random_case *rc, struct case_shape shape,
                           uint32_t *devices)
 {
-    uint32_t n_groups = 1 + (uint32_t)gsl_rng_uniform_int(rng, 4);
+    uint32_t n_groups =
+        1 + (uint32_t)gsl_rng_uniform_int(rng, shape.wide ? RANDOM_CASE_MAX_GROUPS : 4);
     uint32_t first = 0;
     for (uint32_t g = 0; g < n_groups; g++) {
-        int pp = 1 + (int)gsl_rng_uniform_int(rng, 4), op = 1 + (int)gsl_rng_uniform_int(rng, 2);
-        uint32_t models[8], n = 0;
+        int pp = 1 + (int)gsl_rng_uniform_int(rng, shape.wide ? 8 : 4);
+        int op = 1 + (int)gsl_rng_uniform_int(rng, 2);
+        uint32_t models[RANDOM_CASE_MAX_MODELS], n = 0;
         for (uint32_t m = 0; m < rc->p->n_models; m++)
             if (gsl_rng_uniform(rng) < 0.6)
                 models[n++] = m;
@@ -27,7 +29,7 @@ static void random_groups(gsl_rng *rng, struct random_case *rc, struct case_shap
             if (spec_profile_find(rc->db, base_names[b], 1, op, pp))
                 continue;
             int32_t batch[3] = {1, 2, 4};
-            double lat[12];
+            double lat[3 * 8];
             for (int k = 0; k < pp; k++) {
                 double l = 0.005 + 0.2 * gsl_rng_uniform(rng);
                 lat[k] = l;
@@ -52,8 +54,9 @@ struct random_case random_case(uint64_t seed, struct case_shape shape)
 {
     struct random_case rc;
     gsl_rng *rng = mx_rng_new(seed, "test/random-case", 0);
-    uint32_t n_models = 1 + (uint32_t)gsl_rng_uniform_int(rng, 5);
-    const char *bases[8];
+    uint32_t n_models =
+        1 + (uint32_t)gsl_rng_uniform_int(rng, shape.wide ? RANDOM_CASE_MAX_MODELS : 5);
+    const char *bases[RANDOM_CASE_MAX_MODELS];
     for (uint32_t m = 0; m < n_models; m++)
         bases[m] = base_names[shape.one_base ? 0 : gsl_rng_uniform_int(rng, 2)];
     rc.db = spec_profile_new("random");
@@ -61,10 +64,13 @@ struct random_case random_case(uint64_t seed, struct case_shape shape)
     uint32_t devices = 0;
     random_groups(rng, &rc, shape, &devices);
 
-    size_t n = 20 + gsl_rng_uniform_int(rng, 180);
+    size_t n =
+        shape.wide ? 2000 + gsl_rng_uniform_int(rng, 2001) : 20 + gsl_rng_uniform_int(rng, 180);
     double *arrival = MX_NEW_ARRAY(double, n), *slo = MX_NEW_ARRAY(double, n);
     int32_t *model = MX_NEW_ARRAY(int32_t, n);
     double rate = 2 + 60 * gsl_rng_uniform(rng), cv = 0.3 + 4 * gsl_rng_uniform(rng);
+    if (shape.wide) /* about the load per group of the narrow cases */
+        rate *= rc.p->segments[0].n_groups / 2.0;
     bool quantize = gsl_rng_uniform(rng) < 0.5;
     double t = 0;
     for (size_t i = 0; i < n; i++) {
@@ -72,7 +78,7 @@ struct random_case random_case(uint64_t seed, struct case_shape shape)
             t += gsl_ran_gamma(rng, 1 / (cv * cv), cv * cv / rate);
         arrival[i] = quantize ? floor(t * 100) / 100 : t; /* quantized: many equal times */
         model[i] = (int32_t)gsl_rng_uniform_int(rng, n_models);
-        slo[i] = 0.02 + gsl_rng_uniform(rng);
+        slo[i] = 0.02 + (shape.wide ? 2 : 1) * gsl_rng_uniform(rng); /* wide: deeper pipelines */
     }
     if (shape.schedule && gsl_rng_uniform(rng) < 0.5) {
         fx_plan_add_segment(rc.p, arrival[n / 2]);

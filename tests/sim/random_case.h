@@ -16,6 +16,9 @@ struct random_case {
     struct sim_options o; /* event engine, a random dispatch policy, one thread */
 };
 
+/* The most models and the most groups a segment any case has (wide ones). */
+enum { RANDOM_CASE_MAX_MODELS = 16, RANDOM_CASE_MAX_GROUPS = 16 };
+
 struct case_shape {
     bool random_overheads;
     bool batching;
@@ -23,10 +26,15 @@ struct case_shape {
     bool loading;  /* groups may load weights at their segment's start */
     bool one_base; /* every model has base b0: every segment is uniform (one latency vector a
                       group) */
+    bool wide;     /* larger cases: 1 to 16 models, 1 to 16 groups a segment with pp 1 to 8,
+                      2,000 to 4,000 requests at a rate that grows with the groups, SLOs up to
+                      2 s */
 };
 
-/* 1 to 5 models over two bases (or one: shape.one_base), 1 to 4 groups whose configs are profiled
- * for both bases (so any model may join any group), 20 to 200 requests. */
+/* 1 to 5 models over two bases (or one: shape.one_base), 1 to 4 groups a segment with pp 1 to 4 and
+ * op 1 or 2, whose configs are profiled for both bases (so any model may join any group), 20 to 200
+ * requests; or wider (shape.wide). A shape without `wide` draws exactly what it drew before wide
+ * cases existed. */
 struct random_case random_case(uint64_t seed, struct case_shape shape);
 void random_case_free(struct random_case *rc);
 

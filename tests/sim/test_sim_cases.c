@@ -430,3 +430,21 @@ Test(cases, stage_latencies_are_bounded_after_the_stage_factor)
     spec_plan_free(p);
     spec_profile_free(db);
 }
+
+Test(cases, an_encoder_request_needs_an_slo)
+{
+    struct spec_profile *db = spec_profile_new("test");
+    fx_profile_add(db, "a", 1, 1, (double[]){1}, 1);
+    struct spec_plan *p = fx_plan_new(1, base_a);
+    fx_plan_add_group(p, 1, 1, 0, 1, (uint32_t[]){0});
+    struct wl_trace *t = fx_trace(2, (double[]){0, 1}, (int32_t[]){0, 0}, (double[]){1, 1}, 1);
+    t->slo_s[1] = INFINITY;
+    struct spec_cluster c = fx_cluster(1, 1);
+    struct sim_world *w = NULL;
+    fx_expect_error(sim_world_new(&c, "c", db, "db.h5", p, t, &w), MX_EINPUT,
+                    "trace: /slo_s[1]: the request of model \"m0\" has no SLO");
+    cr_assert_null(w);
+    wl_trace_free(t);
+    spec_plan_free(p);
+    spec_profile_free(db);
+}

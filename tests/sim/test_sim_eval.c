@@ -1,6 +1,8 @@
 /* The planner's evaluator: its counts equal the simulator's on random cases, and its incremental
  * runs (sim_eval_run_next) equal full runs along random sequences of placement changes: the kind a
- * greedy fill makes, and groups appearing, disappearing, moving and changing config. */
+ * greedy fill makes, and groups appearing, disappearing, moving and changing config; on narrow and
+ * wide cases (up to 16 groups of up to 8 stages, thousands of requests), with both of the
+ * incremental run's walks (streams and scan) taken and doing work. */
 #include "fixture.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -8,6 +10,7 @@
 #include "random_case.h"
 #include "sim_dispatch.h"
 #include "sim_eval.h"
+#include "sim_eval_int.h"
 #include "spec_placement.h"
 
 #include <criterion/criterion.h>
@@ -17,7 +20,7 @@
 
 static struct sim_eval *new_evaluator(const struct random_case *rc)
 {
-    const char *bases[8];
+    const char *bases[RANDOM_CASE_MAX_MODELS];
     for (uint32_t m = 0; m < rc->p->n_models; m++)
         bases[m] = rc->p->models[m].base;
     struct sim_eval *e = NULL;
@@ -78,12 +81,13 @@ Test(eval, counts_what_the_simulator_measures)
     }
 }
 
-/* A placement the test edits: model lists it owns, and the configs it may give a group. */
-#define MAX_GROUPS 8
+/* A placement the test edits: model lists it owns, and the configs it may give a group. It keeps
+ * at most max_groups groups: 8 in narrow cases, MAX_GROUPS in wide ones. */
+#define MAX_GROUPS RANDOM_CASE_MAX_GROUPS
 struct editable {
-    uint32_t n_groups, devices;
+    uint32_t n_groups, max_groups, devices;
     struct spec_group groups[MAX_GROUPS];
-    uint32_t models[MAX_GROUPS][8];
+    uint32_t models[MAX_GROUPS][RANDOM_CASE_MAX_MODELS];
     uint32_t n_configs;
     int32_t configs[MAX_GROUPS][2]; /* (op, pp) of the case's groups: all profiled */
 };
@@ -108,7 +112,7 @@ static bool key_taken(const struct editable *p, uint32_t key)
 static void move_group(struct editable *p, uint32_t g, uint32_t to)
 {
     struct spec_group group = p->groups[g];
-    uint32_t models[8];
+    uint32_t models[RANDOM_CASE_MAX_MODELS];
     memcpy(models, p->models[g], sizeof(models));
     for (; g > to; g--) {
         p->groups[g] = p->groups[g - 1];
@@ -129,7 +133,7 @@ static void random_edit(gsl_rng *rng, struct editable *p, uint32_t n_models)
 {
     double u = gsl_rng_uniform(rng);
     uint32_t key = (uint32_t)gsl_rng_uniform_int(rng, p->devices);
-    if (p->n_groups == 0 || (u < 0.08 && p->n_groups < MAX_GROUPS)) {
+    if (p->n_groups == 0 || (u < 0.08 && p->n_groups < p->max_groups)) {
         if (key_taken(p, key))
             return;
         const int32_t *c = p->configs[gsl_rng_uniform_int(rng, p->n_configs)];
@@ -187,16 +191,25 @@ static void assert_same_outcome(const struct sim_eval_result *a, const struct si
                      (unsigned long long)seed, step, g);
 }
 
+/* What the evaluations of check_random_edits did, over all its steps. */
+struct edit_counts {
+    uint64_t requests;  /* evaluated */
+    uint64_t simulated; /* simulated, by full runs and incremental ones */
+    /* The incremental runs by walk (streams, scan: the state's walks): runs, the requests they
+     * evaluated, the requests they re-simulated. */
+    uint64_t walks[2], walked[2], rerun[2];
+};
+
 /* Along 60 random edits of each case's placement, incremental runs equal full runs at every step.
- * Returns the requests re-simulated and the requests evaluated, over all steps. */
+ * Adds what the incremental runs did to *counts. */
 static void check_random_edits(uint64_t first_seed, uint64_t end_seed, struct case_shape shape,
-                               uint64_t *simulated, uint64_t *requests)
+                               struct edit_counts *counts)
 {
     for (uint64_t seed = first_seed; seed < end_seed; seed++) {
         struct random_case rc = random_case(seed, shape);
         rc.o.dispatch = seed % 2 ? &sim_dispatch_earliest_free : &sim_dispatch_best_finish;
         struct sim_eval *e = new_evaluator(&rc);
-        struct editable p = {.devices = rc.c.devices};
+        struct editable p = {.max_groups = shape.wide ? MAX_GROUPS : 8, .devices = rc.c.devices};
         p.n_groups = placement_of(&rc.p->segments[0], p.groups);
         for (uint32_t g = 0; g < p.n_groups; g++) {
             memcpy(p.models[g], p.groups[g].models, p.groups[g].n_models * sizeof(uint32_t));
@@ -208,14 +221,21 @@ static void check_random_edits(uint64_t first_seed, uint64_t end_seed, struct ca
         gsl_rng *rng = mx_rng_new(seed, "test/edits", 0);
         for (int step = 0; step < 60; step++) {
             struct sim_eval_result a, b;
+            const uint64_t scans = incremental->walks[1], walks = scans + incremental->walks[0];
             if (gsl_rng_uniform(rng) < 0.03) /* a full run in between drops the baseline */
                 sim_eval_run(incremental, &(struct spec_placement){p.n_groups, p.groups}, &a);
             else
                 sim_eval_run_next(incremental, &(struct spec_placement){p.n_groups, p.groups}, &a);
             sim_eval_run(full, &(struct spec_placement){p.n_groups, p.groups}, &b);
             assert_same_outcome(&a, &b, rc.p->n_models, p.n_groups, seed, step);
-            *requests += a.requests;
-            *simulated += a.simulated;
+            counts->requests += a.requests;
+            counts->simulated += a.simulated;
+            if (incremental->walks[0] + incremental->walks[1] > walks) { /* it ran incrementally */
+                const int scan = incremental->walks[1] > scans;
+                counts->walks[scan]++;
+                counts->walked[scan] += a.requests;
+                counts->rerun[scan] += a.simulated;
+            }
             for (int k = 1 + (int)gsl_rng_uniform_int(rng, 2); k > 0; k--)
                 random_edit(rng, &p, rc.p->n_models);
         }
@@ -227,24 +247,66 @@ static void check_random_edits(uint64_t first_seed, uint64_t end_seed, struct ca
     }
 }
 
+static const char *const walk_names[2] = {"streams", "scan"};
+
+/* Both walks must have been taken many times, re-simulating requests each time on average: a
+ * change that left one of them unused (its choice, SCAN_RATIO, the counts it is made from) fails
+ * here. */
+static void assert_both_walks_taken(const struct edit_counts *c, uint64_t min_runs)
+{
+    for (int k = 0; k < 2; k++) {
+        cr_assert_geq(c->walks[k], min_runs, "%llu incremental runs by %s",
+                      (unsigned long long)c->walks[k], walk_names[k]);
+        cr_assert_geq(c->rerun[k], c->walks[k], "%s runs re-simulated %llu requests in %llu runs",
+                      walk_names[k], (unsigned long long)c->rerun[k],
+                      (unsigned long long)c->walks[k]);
+    }
+}
+
 /* Models of two bases: placements go in and out of the uniform form (one latency vector a group).
  */
 Test(eval, incremental_runs_equal_full_runs_along_random_edits)
 {
-    uint64_t requests = 0, simulated = 0;
-    check_random_edits(40000, 40400, (struct case_shape){0}, &simulated, &requests);
+    struct edit_counts c = {0};
+    check_random_edits(40000, 40400, (struct case_shape){0}, &c);
     /* The incremental runs must have skipped work for the comparison to test them. */
-    cr_assert_lt(simulated, requests * 3 / 4, "simulated %llu of %llu requests",
-                 (unsigned long long)simulated, (unsigned long long)requests);
+    cr_assert_lt(c.simulated, c.requests * 3 / 4, "simulated %llu of %llu requests",
+                 (unsigned long long)c.simulated, (unsigned long long)c.requests);
+    assert_both_walks_taken(&c, 200);
 }
 
 /* Models of one base: earliest-free's baselines keep each group's last stage clock only. */
 Test(eval, incremental_runs_in_the_uniform_form_equal_full_runs)
 {
-    uint64_t requests = 0, simulated = 0;
-    check_random_edits(41000, 41400, (struct case_shape){.one_base = true}, &simulated, &requests);
-    cr_assert_lt(simulated, requests * 3 / 4, "simulated %llu of %llu requests",
-                 (unsigned long long)simulated, (unsigned long long)requests);
+    struct edit_counts c = {0};
+    check_random_edits(41000, 41400, (struct case_shape){.one_base = true}, &c);
+    cr_assert_lt(c.simulated, c.requests * 3 / 4, "simulated %llu of %llu requests",
+                 (unsigned long long)c.simulated, (unsigned long long)c.requests);
+    assert_both_walks_taken(&c, 200);
+}
+
+/* Wide cases, in both forms. Their edits (a moved or added group changes the replicas of most
+ * models) make heavier incremental runs, after which the next evaluation is often a full one; the
+ * incremental runs themselves must still have skipped work. */
+static void check_wide_edits(uint64_t first_seed, bool one_base)
+{
+    struct edit_counts c = {0};
+    check_random_edits(first_seed, first_seed + 40,
+                       (struct case_shape){.one_base = one_base, .wide = true}, &c);
+    const uint64_t walked = c.walked[0] + c.walked[1], rerun = c.rerun[0] + c.rerun[1];
+    cr_assert_lt(rerun, walked * 3 / 4, "incremental runs re-simulated %llu of %llu requests",
+                 (unsigned long long)rerun, (unsigned long long)walked);
+    assert_both_walks_taken(&c, 30);
+}
+
+Test(eval, incremental_runs_equal_full_runs_on_wide_cases)
+{
+    check_wide_edits(43000, false);
+}
+
+Test(eval, incremental_runs_in_the_uniform_form_equal_full_runs_on_wide_cases)
+{
+    check_wide_edits(44000, true);
 }
 
 /* Two groups that host every model tie at their first request (both clocks at 0), which goes to the

@@ -1,7 +1,8 @@
 /* Properties on random cases: the fast path and the event engine agree request by request;
- * conservation and sanity of every outcome in every mode; determinism across thread counts; and the
- * alpaserve-fast preset reproduces AlpaServe's fast simulator (a transcription of its recurrence in
- * double precision) request by request. */
+ * conservation and sanity of every outcome in every mode; the same two on wide cases (pipelines of
+ * up to 8 stages, up to 16 groups, thousands of requests); determinism across thread counts; and
+ * the alpaserve-fast preset reproduces AlpaServe's fast simulator (a transcription of its
+ * recurrence in double precision) request by request. */
 #include "fixture.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -96,49 +97,118 @@ Test(random, uniform_groups_agree_with_the_event_engine)
     cr_assert_gt(rejected, 20000, "%zu requests refused", rejected);
 }
 
-Test(random, every_request_ends_once_and_consistently)
+/* Wide cases: every dispatch policy, schedules, loading times, and one base in half of them (the
+ * fast path's uniform form under earliest-free and least-outstanding). */
+Test(random, fast_path_and_event_engine_agree_on_wide_cases)
 {
-    for (uint64_t seed = 5000; seed < 5600; seed++) {
-        struct case_shape shape = {seed % 2 == 0, seed % 3 != 0, true, seed % 5 < 2};
-        struct random_case rc = random_case(seed, shape);
+    size_t requests = 0, outcomes[SIM_N_STATUS] = {0}, deep = 0, far = 0, uniform = 0;
+    for (uint64_t seed = 60000; seed < 60300; seed++) {
+        struct random_case rc = random_case(seed, (struct case_shape){.schedule = true,
+                                                                      .loading = seed % 2 == 0,
+                                                                      .one_base = seed % 4 < 2,
+                                                                      .wide = true});
         struct sim_world *w;
-        struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, &w);
-        size_t count[SIM_N_STATUS] = {0};
-        mx_ns busy = 0, exec = 0;
-        for (size_t i = 0; i < r->n; i++) {
-            mx_ns arrival = llround(rc.t->arrival_s[i] * 1e9);
-            mx_ns deadline = arrival + llround(rc.t->slo_s[i] * 1e9);
-            cr_assert_lt(r->status[i], SIM_FAILED, "case %llu request %zu has no outcome",
-                         (unsigned long long)seed, i);
-            count[r->status[i]]++;
-            cr_assert_geq(r->finish_ns[i], arrival);
-            bool ran = r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE;
-            cr_assert_eq(ran, r->start_ns[i] != MX_NS_NEVER);
-            cr_assert_eq(ran, r->batch[i] > 0);
-            if (ran) {
-                cr_assert_geq(r->start_ns[i], arrival);
-                cr_assert_geq(r->finish_ns[i], r->start_ns[i] + r->exec_ns[i]);
-                cr_assert_geq(r->group[i], 0);
-                exec += r->exec_ns[i] / r->batch[i];
-            }
-            if (r->status[i] == SIM_GOOD)
-                cr_assert_leq(r->finish_ns[i], deadline);
-            if (r->status[i] == SIM_LATE)
-                cr_assert_gt(r->finish_ns[i], deadline);
+        struct sim_results *event = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
+        rc.o.engine = SIM_ENGINE_FAST;
+        struct sim_results *fast = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, &w);
+        assert_same_results(fast, event, seed);
+        requests += fast->n;
+        for (size_t i = 0; i < fast->n; i++) {
+            outcomes[fast->status[i]]++;
+            bool ran = fast->status[i] == SIM_GOOD || fast->status[i] == SIM_LATE;
+            deep += ran && sim_world_group_stages(w, (uint32_t)fast->group[i]) > 4;
+            far += fast->group[i] >= 0 && sim_world_group_id(w, (uint32_t)fast->group[i]) >= 4;
+            uniform += ran && seed % 4 < 2 && rc.o.dispatch != &sim_dispatch_best_finish;
         }
-        size_t total = 0;
-        for (int s = 0; s < SIM_N_STATUS; s++)
-            total += count[s];
-        cr_assert_eq(total, r->n, "requests = good + late + rejected + dropped + no replica");
-        for (size_t s = 0; s < r->n_stages; s++)
-            busy += r->busy_ns[s];
-        if (!shape.batching)
-            cr_assert_eq(busy, exec, "case %llu: stage busy time is the executed work",
-                         (unsigned long long)seed);
-        sim_results_free(r);
+        sim_results_free(event);
+        sim_results_free(fast);
         sim_world_free(w);
         random_case_free(&rc);
     }
+    /* The cases must be wide where the narrow ones stop, and exercise every outcome. */
+    cr_assert_gt(requests, 300 * 2000);
+    cr_assert_gt(deep, requests / 20, "%zu requests ran in pipelines over 4 stages", deep);
+    cr_assert_gt(far, requests / 10, "%zu requests went to a segment's groups past the fourth",
+                 far);
+    cr_assert_gt(uniform, requests / 10, "%zu requests ran in uniform segments", uniform);
+    cr_assert_gt(outcomes[SIM_GOOD], requests / 10);
+    cr_assert_gt(outcomes[SIM_REJECTED], requests / 10);
+    cr_assert_gt(outcomes[SIM_LATE], 100, "%zu late", outcomes[SIM_LATE]);
+    cr_assert_gt(outcomes[SIM_NO_REPLICA], 100, "%zu without a replica", outcomes[SIM_NO_REPLICA]);
+}
+
+/* Every request of case `seed` of `shape` has exactly one outcome, consistent with its times; the
+ * stages were busy exactly with the executed work where there is no batching. Adds the outcomes'
+ * counts to outcomes[SIM_N_STATUS]. */
+static void check_conservation(uint64_t seed, struct case_shape shape, size_t *outcomes)
+{
+    struct random_case rc = random_case(seed, shape);
+    struct sim_world *w;
+    struct sim_results *r = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, &w);
+    size_t count[SIM_N_STATUS] = {0};
+    mx_ns busy = 0, exec = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        mx_ns arrival = llround(rc.t->arrival_s[i] * 1e9);
+        mx_ns deadline = arrival + llround(rc.t->slo_s[i] * 1e9);
+        cr_assert_lt(r->status[i], SIM_FAILED, "case %llu request %zu has no outcome",
+                     (unsigned long long)seed, i);
+        count[r->status[i]]++;
+        cr_assert_geq(r->finish_ns[i], arrival);
+        bool ran = r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE;
+        cr_assert_eq(ran, r->start_ns[i] != MX_NS_NEVER);
+        cr_assert_eq(ran, r->batch[i] > 0);
+        if (ran) {
+            cr_assert_geq(r->start_ns[i], arrival);
+            cr_assert_geq(r->finish_ns[i], r->start_ns[i] + r->exec_ns[i]);
+            cr_assert_geq(r->group[i], 0);
+            exec += r->exec_ns[i] / r->batch[i];
+        }
+        if (r->status[i] == SIM_GOOD)
+            cr_assert_leq(r->finish_ns[i], deadline);
+        if (r->status[i] == SIM_LATE)
+            cr_assert_gt(r->finish_ns[i], deadline);
+    }
+    size_t total = 0;
+    for (int s = 0; s < SIM_N_STATUS; s++) {
+        total += count[s];
+        outcomes[s] += count[s];
+    }
+    cr_assert_eq(total, r->n, "requests = good + late + rejected + dropped + no replica");
+    for (size_t s = 0; s < r->n_stages; s++)
+        busy += r->busy_ns[s];
+    if (!shape.batching)
+        cr_assert_eq(busy, exec, "case %llu: stage busy time is the executed work",
+                     (unsigned long long)seed);
+    sim_results_free(r);
+    sim_world_free(w);
+    random_case_free(&rc);
+}
+
+Test(random, every_request_ends_once_and_consistently)
+{
+    size_t outcomes[SIM_N_STATUS] = {0};
+    for (uint64_t seed = 5000; seed < 5600; seed++)
+        check_conservation(
+            seed, (struct case_shape){seed % 2 == 0, seed % 3 != 0, true, seed % 5 < 2}, outcomes);
+}
+
+/* Wide cases in every mode: random overheads, batching, schedules, loading times, one base. */
+Test(random, every_request_of_wide_cases_ends_once_and_consistently)
+{
+    size_t outcomes[SIM_N_STATUS] = {0};
+    for (uint64_t seed = 61000; seed < 61200; seed++)
+        check_conservation(seed,
+                           (struct case_shape){.random_overheads = seed % 2 == 0,
+                                               .batching = seed % 3 != 0,
+                                               .schedule = true,
+                                               .loading = seed % 5 < 2,
+                                               .one_base = seed % 7 < 3,
+                                               .wide = true},
+                           outcomes);
+    /* Every outcome occurs, dropped ones (batching) included. */
+    for (int s = 0; s < SIM_N_STATUS; s++)
+        if (s != SIM_FAILED)
+            cr_assert_gt(outcomes[s], 100, "%zu requests of status %d", outcomes[s], s);
 }
 
 Test(random, identical_results_for_any_thread_count)

@@ -1,8 +1,9 @@
 /* Allocation that never returns NULL.
  *
- * Every heap allocation in muxplan goes through these wrappers: running out of memory, or asking
- * for a size that overflows size_t, aborts with a message naming the caller's file and line. Memory
- * from them is released with free(). */
+ * Every heap allocation in muxplan goes through these wrappers. Running out of memory ends the
+ * process with a message and status 1 (a failure while running: the input is too large, which is
+ * no bug), after removing every temporary output; a size that overflows size_t is a bug and aborts.
+ * Both name the caller's file and line. Memory from them is released with free(). */
 #ifndef MX_ALLOC_H
 #define MX_ALLOC_H
 

@@ -24,7 +24,7 @@ struct mx_csv {
 int mx_csv_open(const char *path, char sep, struct mx_csv *csv);
 
 /* Read the next non-blank row: 1 when a row was read, 0 at the end, MX_EINPUT for an unterminated
- * quote ("FILE:LINE: ..."). CR before LF is dropped. */
+ * quote or a NUL byte ("FILE:LINE: ..."). CR before LF is dropped. */
 int mx_csv_next(struct mx_csv *csv);
 
 void mx_csv_close(struct mx_csv *csv);
@@ -32,10 +32,14 @@ void mx_csv_close(struct mx_csv *csv);
 /* Index of the field equal to name in the current row (the header), or -1. */
 int mx_csv_column(const struct mx_csv *csv, const char *name);
 
+/* Read the first row as the header: MX_EINPUT for an empty file or a column named twice. */
+int mx_csv_header(struct mx_csv *csv);
+
 /* Write s as one field, quoted when it contains sep, a quote or a line break. */
 void mx_csv_write_field(FILE *fp, const char *s, char sep);
 
-/* Parse all of s as a finite double (surrounding blanks allowed). */
+/* Parse all of s as a finite double in decimal notation (surrounding blanks allowed; not
+ * hexadecimal, "inf" or "nan"). */
 bool mx_parse_f64(const char *s, double *out);
 
 /* The shortest decimal text ("%.15g" to "%.17g") that reads back as exactly v. buf holds 32 bytes.

@@ -8,6 +8,7 @@
 #ifndef PLANNER_H
 #define PLANNER_H
 
+#include "mx_progress.h"
 #include "sim_metrics.h"
 #include "spec_cluster.h"
 #include "spec_plan.h"
@@ -30,7 +31,8 @@ struct plan_problem {
     const struct sim_dispatch_policy *dispatch;
     unsigned threads;
     uint64_t seed;
-    bool activation_memory; /* the memory model counts batch-1 activation bytes too */
+    bool activation_memory;          /* the memory model counts batch-1 activation bytes too */
+    struct mx_progress_sink progress; /* how far the search is (optional: zero for none) */
 };
 
 /* Policy parameters; each policy reads the ones its table entry lists and records them in its

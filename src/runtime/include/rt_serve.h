@@ -15,6 +15,7 @@
 #ifndef RT_SERVE_H
 #define RT_SERVE_H
 
+#include "mx_progress.h"
 #include "sim.h"
 
 #include <jansson.h>
@@ -38,6 +39,7 @@ struct rt_options {
     uint32_t queue_capacity;     /* requests waiting at a group's first stage; 0: 1024 */
     volatile sig_atomic_t *stop; /* may be NULL; set (by a signal handler) to stop releases */
     bool calibrate_only;         /* build and warm up, measure the calibration, release nothing */
+    struct mx_progress_sink progress; /* the share of requests released (zero: not reported) */
 };
 
 /* Measured latency of one stage (group, stage) over the requests it ran. */

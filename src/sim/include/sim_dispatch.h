@@ -54,4 +54,14 @@ extern const struct sim_dispatch_policy *const sim_dispatch_policies[];
 /* The policy called name, or NULL. */
 const struct sim_dispatch_policy *sim_dispatch_find(const char *name);
 
+/* The dispatch of simulations and served runs unless told otherwise: least-outstanding
+ * (AlpaServe's controller). */
+extern const struct sim_dispatch_policy *const sim_dispatch_default;
+
+struct spec_plan;
+
+/* The policy a plan was scored with (its "dispatch"), else sim_dispatch_default. A name no policy
+ * has is MX_EINPUT naming the plan file. */
+int sim_dispatch_of_plan(const struct spec_plan *p, const struct sim_dispatch_policy **out);
+
 #endif

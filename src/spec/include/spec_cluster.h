@@ -13,6 +13,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The most devices a cluster may have: 64 nodes of 1024, or 8192 nodes of 8 (docs/formats.md,
+ * "Limits", says what planning such a cluster costs). */
+#define SPEC_MAX_DEVICES 65536
+
 /* The overhead terms, in the order a request meets them. */
 enum spec_overhead_term {
     SPEC_OH_CLIENT,   /* client to controller: arrival to dispatch decision */

@@ -14,6 +14,11 @@
 /* The longest SLO muxplan takes, in seconds (11.6 days): of models and of trace requests. */
 #define SPEC_MAX_SLO_S 1e6
 
+/* The coefficients of variation of inter-arrival gaps a Gamma workload may have: of models, of
+ * generators and of sweeps. */
+#define SPEC_MIN_CV 0.01
+#define SPEC_MAX_CV 100.0
+
 struct spec_profile;
 
 struct spec_model {

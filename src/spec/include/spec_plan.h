@@ -10,7 +10,8 @@
  *    "schedule": [{"start_s": 0, "groups": [...]}, {"start_s": 60, "groups": [...]}]
  * Segment k applies to requests arriving in [start_k, start_{k+1}); the first also takes any
  * request before its start. Group "models" entries are names or objects with a "name" (other
- * members of such objects are informational). Optional top-level members "policy", "parameters",
+ * members of such objects are informational). Optional top-level members "policy", "dispatch" (the
+ * dispatch policy the planner scored it with, which simulate and serve default to), "parameters",
  * "predicted", "provenance", "unplaced" and "note" are carried through unchanged. */
 #ifndef SPEC_PLAN_H
 #define SPEC_PLAN_H
@@ -67,6 +68,10 @@ int spec_plan_read(const char *path, struct spec_plan **out);
 int spec_plan_write(const struct spec_plan *p, const char *path);
 
 void spec_plan_free(struct spec_plan *p);
+
+/* The dispatch policy the plan was scored with (its "dispatch" member: a name the simulator
+ * knows), or NULL. */
+const char *spec_plan_dispatch(const struct spec_plan *p);
 
 /* Index of the model called name, or -1. */
 int32_t spec_plan_find_model(const struct spec_plan *p, const char *name);

@@ -20,6 +20,8 @@
 #ifndef SWEEP_H
 #define SWEEP_H
 
+#include "wl_gen.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +35,8 @@ struct sweep_spec {
     char *path;                                      /* the spec file, for messages */
     char *cluster_path, *profile_path, *models_path; /* resolved against the spec's folder */
     bool generated;
-    char *rate_dist; /* generated: "equal" or "power:ALPHA" */
+    enum wl_rate_dist rate_dist; /* generated: equal or power */
+    double alpha;                /* power's */
     double total_rate, cv, duration_s;
     char *train_path, *test_path; /* trace workloads; test may equal train */
     double refit_window_s;
@@ -47,10 +50,18 @@ struct sweep_spec {
     uint64_t seed;
 };
 
-/* Read and validate a spec: every problem is MX_EINPUT naming the file and the member. Free with
- * sweep_spec_free(). */
+/* Read and validate a spec: every problem is MX_EINPUT naming the file and the member. What needs
+ * the cluster (device counts fill whole nodes) is checked by sweep_context_open, before any case
+ * runs. Free with sweep_spec_free(). */
 int sweep_spec_read(const char *path, struct sweep_spec **out);
 void sweep_spec_free(struct sweep_spec *s);
+
+/* Check every value parameter p takes in s (its base, or each swept value): problem(value, arg,
+ * buf, size) returns NULL for a good one, else why, written in buf. MX_EINPUT names the spec and
+ * the member ("sweep.devices[2]: ..."). */
+int sweep_spec_check(const struct sweep_spec *s, enum sweep_param p,
+                     const char *(*problem)(double value, const void *arg, char *buf, size_t size),
+                     const void *arg);
 
 /* The number of cases, and the parameters of case c (0-based) into params[SWEEP_PARAMS]. */
 uint32_t sweep_case_count(const struct sweep_spec *s);

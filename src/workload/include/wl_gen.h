@@ -8,6 +8,7 @@
 #ifndef WL_GEN_H
 #define WL_GEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct spec_model_set;
@@ -27,6 +28,16 @@ struct wl_gen_spec {
     uint64_t seed;
     unsigned threads; /* models are generated on this many threads (>= 1) */
 };
+
+/* The largest power-law alpha. */
+#define WL_MAX_ALPHA 99.0
+
+/* Read a rate distribution, the one grammar of the command line and the sweep spec: "equal",
+ * "power" (alpha 0.5), "power:ALPHA" (ALPHA a number in [0, WL_MAX_ALPHA]), or, with
+ * explicit_allowed, "explicit". Returns NULL when text is one, else what was expected (a static
+ * text for the caller's message, which names the place). */
+const char *wl_rate_dist_parse(const char *text, bool explicit_allowed, enum wl_rate_dist *dist,
+                               double *alpha);
 
 /* Per-model rates (requests/s) for spec over set, into rates[set->n]. Explicit rates need every
  * model to give "rate"; MX_EINPUT names the first that does not. */

@@ -1,5 +1,5 @@
-/* Importing real traces (docs/traces.md): read a trace in someone else's format, transform it, and map
- * its keys (the model, function or client column) onto a model set.
+/* Importing real traces (docs/traces.md): read a trace in someone else's format, transform it, and
+ * map its keys (the model, function or client column) onto a model set.
  *
  * Two kinds of sources:
  *   timestamp traces  one row per request: CSV, TSV or JSONL with a time column and an optional key

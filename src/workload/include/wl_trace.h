@@ -1,16 +1,29 @@
-/* A workload trace: requests (arrival time, model, SLO) sorted by arrival.
+/* A workload trace: requests (arrival time, model, SLOs, and for autoregressive models their token
+ * counts) sorted by arrival.
  *
  * HDF5 form ("muxplan-trace/1"):
- *   /arrival_s    float64 [n]  seconds, finite, >= 0, non-decreasing
- *   /model        int32   [n]  index into /model_names
- *   /slo_s        float64 [n]  seconds, > 0 and at most SPEC_MAX_SLO_S (spec_models.h)
- *   /model_names  string  [m]  unique names
+ *   /arrival_s     float64 [n]  seconds, finite, >= 0, non-decreasing
+ *   /model         int32   [n]  index into /model_names
+ *   /slo_s         float64 [n]  latency SLO, seconds: > 0 and at most SPEC_MAX_SLO_S
+ *                               (spec_models.h), or +inf for none (which only a request of a
+ *                               decoder model may have: simulate refuses it for an encoder)
+ *   /model_names   string  [m]  unique names
+ *   optional, all or none of the token datasets (decoder requests, docs/decoders.md):
+ *   /input_tokens  int32   [n]  prompt tokens, >= 1
+ *   /output_tokens int32   [n]  tokens to generate, >= 1; input + output at most
+ *                               SPEC_MAX_CONTEXT_TOKENS (spec_profile.h)
+ *   /ttft_slo_s    float64 [n]  time to first token SLO (as slo_s, +inf for none); optional
+ *   /tpot_slo_s    float64 [n]  time per output token SLO (as slo_s, +inf for none); optional
  *   attributes: format, start_s and duration_s (the window the trace covers), provenance (JSON
- * text) CSV form: a header naming the columns arrival_s, model (a name) and slo_s, in any order;
- * other columns are ignored. Requests with equal arrival times keep their order in the file. */
+ *   text).
+ * CSV form: a header naming the columns arrival_s, model (a name) and slo_s, and optionally
+ * input_tokens and output_tokens (both or neither) and then ttft_slo_s and tpot_slo_s, in any
+ * order; other columns are ignored; an empty SLO field means none. Requests with equal arrival
+ * times keep their order in the file. Traces without token columns still read. */
 #ifndef WL_TRACE_H
 #define WL_TRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,7 +33,12 @@ struct wl_trace {
     size_t n;          /* requests */
     double *arrival_s; /* [n] */
     int32_t *model;    /* [n] */
-    double *slo_s;     /* [n] */
+    double *slo_s;     /* [n] seconds, INFINITY for none */
+    /* Token counts and decoder SLOs: all four NULL in a trace without tokens. */
+    int32_t *input_tokens;  /* [n] */
+    int32_t *output_tokens; /* [n] */
+    double *ttft_slo_s;     /* [n] seconds, INFINITY for none */
+    double *tpot_slo_s;     /* [n] seconds, INFINITY for none */
     uint32_t n_models;
     char **model_names; /* [n_models] */
     double start_s;     /* start of the covered window (default: first arrival) */
@@ -30,9 +48,22 @@ struct wl_trace {
 };
 
 /* A trace with room for n requests and a copy of the n_models names; arrays uninitialised,
- * start_s = duration_s = 0. Free with wl_trace_free(). */
+ * start_s = duration_s = 0, no token arrays. Free with wl_trace_free(). */
 struct wl_trace *wl_trace_new(size_t n, uint32_t n_models, const char *const *names);
 void wl_trace_free(struct wl_trace *t);
+
+/* Give t its token arrays (uninitialised counts, SLOs INFINITY), unless it has them. */
+void wl_trace_add_tokens(struct wl_trace *t);
+
+/* Whether t carries token counts. */
+static inline bool wl_trace_has_tokens(const struct wl_trace *t)
+{
+    return t->input_tokens != NULL;
+}
+
+/* Copy request i of from into slot k of to, every field to has (token fields default to 1 token
+ * and no SLO when from has none); the model index is copied as is. */
+void wl_trace_copy_request(struct wl_trace *to, size_t k, const struct wl_trace *from, size_t i);
 
 /* A new trace with the requests of t arriving in [from_s, to_s) whose model m has map[m] >= 0,
  * renumbered to map[m] among the n_models names. The window becomes [from_s, to_s) clipped to t's.
@@ -41,7 +72,7 @@ struct wl_trace *wl_trace_select(const struct wl_trace *t, double from_s, double
                                  const int32_t *map, uint32_t n_models, const char *const *names);
 
 /* The problem with request i given the request before it, or NULL if it is valid; *field names the
- * column at fault ("arrival_s", "model" or "slo_s"). Used by every reader. */
+ * column at fault ("arrival_s", "model", "slo_s", or a token column). Used by every reader. */
 const char *wl_trace_request_problem(const struct wl_trace *t, size_t i, const char **field);
 
 /* Readers validate everything (sorted, finite, in range, unique names, at least one request) and

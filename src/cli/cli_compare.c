@@ -25,7 +25,8 @@ static const char help[] =
     "  --policies LIST   comma-separated policies (below), each once\n"
     "  --test-trace T.h5 the test workload (default: the training one)\n"
     "  --warmup S        leave out requests in the first and last S seconds of the test (0)\n"
-    "  --plans-dir DIR   write each plan there as POLICY.json\n"
+    "  --plans-dir DIR   write each plan there as POLICY.json, all of them when every policy\n"
+    "                    succeeded; DIR is created if missing (its parent must exist)\n"
     "\n"
     "example:\n"
     "  muxplan compare --cluster examples/cluster.json --profile data/profiles/v100-reference.h5 "
@@ -80,8 +81,7 @@ static int compare_one(const struct cli_planning *p, const struct compare_args *
     if (rc == MX_OK && a->plans_dir) {
         char *path = mx_strfmt("%s/%s.json", a->plans_dir, name);
         mx_json_set(plan->extra, "provenance", cli_provenance(cli_planning_options(own), p->seed));
-        if ((rc = mx_output_check(path)) == MX_OK)
-            rc = spec_plan_write(plan, path);
+        rc = spec_plan_write(plan, path); /* appears with the others, at the end */
         free(path);
     }
     if (rc == MX_OK)
@@ -121,6 +121,20 @@ int cli_compare(int argc, char **argv)
     int rc = cli_planning_parse(argc, argv, &p, own, take, &a);
     if (rc == MX_OK)
         rc = cli_policies_parse(&p, "--policies", a.policies, true, &ps);
+    /* The plans appear together when every policy succeeded, or none (nor the folder if made). */
+    mx_outset_begin();
+    if (rc == MX_OK && a.plans_dir) {
+        const char *inputs[] = {p.cluster_path, p.profile_path, p.models_path, p.train_path,
+                                a.test_path};
+        for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+            mx_input_note(inputs[i]);
+        rc = mx_outset_dir(a.plans_dir);
+        for (uint32_t k = 0; k < ps.n && rc == MX_OK; k++) {
+            char *path = mx_strfmt("%s/%s.json", a.plans_dir, ps.names[k]);
+            rc = mx_output_check(path);
+            free(path);
+        }
+    }
     if (rc == MX_OK && (rc = cli_planning_load(&p, &in)) == MX_OK)
         rc = cli_planning_test(&p, &in, a.test_path, &test);
     if (rc == MX_OK && !p.json)
@@ -142,6 +156,10 @@ int cli_compare(int argc, char **argv)
         rc = mx_json_print(stdout, o);
         json_decref(o);
     }
+    if (rc == MX_OK)
+        rc = mx_outset_commit();
+    else
+        mx_outset_abort();
     json_decref(rows);
     wl_trace_free(test);
     cli_planning_release(&in);

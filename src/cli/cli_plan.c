@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char help[] =
     "usage: muxplan plan --cluster C.json --profile DB.h5 --models M.json [--trace TRAIN.h5]\n"
@@ -21,7 +22,7 @@ static const char help[] =
     "metrics.\n"
     "\n"
     "  --policy NAME  the policy (below)\n"
-    "  -o PLAN.json   the plan to write\n"
+    "  -o PLAN.json   the plan to write (-: standard output, and the report goes to stderr)\n"
     "\n"
     "example:\n"
     "  muxplan plan --cluster examples/cluster.json --profile data/profiles/v100-reference.h5 \\\n"
@@ -70,16 +71,19 @@ static int report(const struct cli_planning *p, const struct plan_args *a,
                   const struct plan_outcome *outcome, double planning_s)
 {
     json_t *unplaced = json_object_get(plan->extra, "unplaced");
+    FILE *to = strcmp(a->out_path, "-") == 0 ? stderr : stdout; /* the plan may be on stdout */
     if (!p->json) {
         char *groups = spec_plan_describe_groups(plan);
-        printf("%s: %s, %u replicas; predicted attainment %.4f on the training workload "
-               "(%zu requests, SLOs of the %s); planned in %.2f s (%u simulations); wrote %s\n",
-               a->policy, groups, outcome->replicas, outcome->attainment, in->train->n,
-               p->train_path && !p->model_slos ? "trace" : "model set", planning_s,
-               outcome->evaluations, a->out_path);
+        fprintf(to,
+                "%s: %s, %u replicas; predicted attainment %.4f on the training workload "
+                "(%zu requests, SLOs of the %s); planned in %.2f s (%u simulations); wrote %s\n",
+                a->policy, groups, outcome->replicas, outcome->attainment, in->train->n,
+                p->train_path && !p->model_slos ? "trace" : "model set", planning_s,
+                outcome->evaluations, a->out_path);
         free(groups);
         if (unplaced)
-            printf("unplaced (no memory left for them): %zu models\n", json_array_size(unplaced));
+            fprintf(to, "unplaced (no memory left for them): %zu models\n",
+                    json_array_size(unplaced));
         return MX_OK;
     }
     json_t *o = json_object();
@@ -94,7 +98,7 @@ static int report(const struct cli_planning *p, const struct plan_args *a,
     mx_json_set(o, "plan", json_string(a->out_path));
     if (unplaced)
         mx_json_set(o, "unplaced", json_incref(unplaced));
-    int rc = mx_json_print(stdout, o);
+    int rc = mx_json_print(to, o);
     json_decref(o);
     return rc;
 }
@@ -116,7 +120,12 @@ int cli_plan(int argc, char **argv)
         rc = cli_usage_error("plan", "-o is required");
     if (rc == MX_OK)
         rc = cli_policies_parse(&p, "--policy", a.policy, false, &ps);
-    if (rc == MX_OK && (rc = mx_output_check(a.out_path)) == MX_OK)
+    if (rc == MX_OK) {
+        const char *inputs[] = {p.cluster_path, p.profile_path, p.models_path, p.train_path};
+        for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+            mx_input_note(inputs[i]);
+    }
+    if (rc == MX_OK && (rc = mx_output_check_text(a.out_path)) == MX_OK)
         rc = cli_planning_load(&p, &in);
     if (rc == MX_OK) {
         struct mx_progress line;

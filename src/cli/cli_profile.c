@@ -59,8 +59,10 @@ int cli_profile(int argc, char **argv)
                                         "FILE.json'");
     if (rc == MX_OK && !out_path)
         rc = cli_usage_error("profile", "-o is required");
-    if (rc == MX_OK)
-        rc = mx_output_check(out_path);
+    if (rc == MX_OK) {
+        mx_input_note(argv[optind + 1]);
+        rc = import ? mx_output_check(out_path) : mx_output_check_text(out_path);
+    }
     if (rc == MX_OK)
         rc = spec_profile_load(argv[optind + 1], &db);
     if (rc == MX_OK)

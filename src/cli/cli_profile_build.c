@@ -246,8 +246,10 @@ int cli_profile_build(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (!a.zoo)
         a.zoo = cli_bundled("data/models");
-    if (rc == MX_OK)
+    if (rc == MX_OK) {
+        mx_input_note(a.hardware);
         rc = mx_output_check(a.out_path);
+    }
     if (rc == MX_OK && a.hardware)
         rc = prof_hw_read(a.hardware, &hw);
     else if (rc == MX_OK && strcmp(a.backend, "roofline") != 0)

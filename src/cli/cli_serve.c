@@ -193,6 +193,9 @@ struct serve_run {
 static int load_inputs(struct serve_run *s)
 {
     int rc;
+    const char *inputs[] = {s->a.cluster, s->a.profile, s->a.plan, s->a.trace};
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+        mx_input_note(inputs[i]);
     if ((s->a.requests_out && (rc = mx_output_check(s->a.requests_out)) < 0) ||
         (rc = spec_cluster_read(s->a.cluster, &s->cluster)) < 0 ||
         (rc = rt_cores_read(s->a.cluster, s->cluster.devices, &s->cores, &s->n_cores)) < 0 ||

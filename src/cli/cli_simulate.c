@@ -153,8 +153,12 @@ int cli_simulate(int argc, char **argv)
             fputs(simulate_help, stdout);
             return 0;
         }
-    if ((rc = parse_args(argc, argv, &a)) < 0 ||
-        (a.requests_out && (rc = mx_output_check(a.requests_out)) < 0) ||
+    if ((rc = parse_args(argc, argv, &a)) == MX_OK) {
+        const char *inputs[] = {a.cluster, a.profile, a.plan, a.trace};
+        for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+            mx_input_note(inputs[i]);
+    }
+    if (rc < 0 || (a.requests_out && (rc = mx_output_check(a.requests_out)) < 0) ||
         (rc = spec_cluster_read(a.cluster, &cluster)) < 0 ||
         (rc = spec_profile_load(a.profile, &db)) < 0 || (rc = spec_plan_read(a.plan, &plan)) < 0 ||
         (!a.options.dispatch && (rc = sim_dispatch_of_plan(plan, &a.options.dispatch)) < 0) ||

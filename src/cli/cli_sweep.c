@@ -4,14 +4,12 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_file.h"
 #include "mx_time.h"
 #include "sweep.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static const char sweep_help[] =
@@ -22,6 +20,9 @@ static const char sweep_help[] =
     "test workload, and writes DIR/results.tsv and DIR/results.h5 (one row per case and policy),\n"
     "DIR/plans/case-<c>-<policy>.json, and DIR/attainment_vs_<param>.{png,svg,tsv} for each swept\n"
     "parameter (one line per policy, a dashed line at 99%). docs/sweeps.md describes the spec.\n"
+    "The outputs appear together when the sweep succeeds, or none. DIR is created if missing (its\n"
+    "parent must exist); an existing DIR must be empty or hold a previous sweep's outputs, which\n"
+    "the new ones replace as a whole.\n"
     "\n"
     "Started by mpirun with several ranks (a build with MPI), rank 0 hands the cases out to the\n"
     "other ranks and writes the same results.\n"
@@ -29,17 +30,6 @@ static const char sweep_help[] =
     "example:\n"
     "  muxplan sweep examples/sweeps/rate.json -o out/rate\n"
     "  mpirun -n 4 muxplan sweep examples/sweeps/rate.json -o out/rate\n";
-
-static int make_dir(const char *path)
-{
-    if (mkdir(path, 0755) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            return MX_OK;
-        return mx_error(MX_EUSAGE, "%s: exists and is not a folder", path);
-    }
-    return mx_error(MX_EIO, "%s: cannot create the folder: %s", path, strerror(errno));
-}
 
 static void progress(uint32_t done, uint32_t total, double started_s)
 {
@@ -79,18 +69,24 @@ int cli_sweep(int argc, char **argv)
     struct sweep_row *rows = NULL;
     if (rc == MX_OK)
         rc = sweep_spec_read(argv[optind], &spec);
+    bool mpi = rc == MX_OK && cli_sweep_under_mpi(), is_master = true;
+    if (mpi)
+        rc = cli_sweep_mpi_start(&is_master);
+    /* The outputs appear together at the end, or none (and no folder the sweep made). Rank 0
+     * checks the folder and commits; the other ranks hand their plans to it. */
+    mx_outset_begin();
+    if (rc == MX_OK && is_master)
+        rc = sweep_output_prepare(out_dir);
     if (rc == MX_OK)
         rc = sweep_context_open(spec, &ctx);
-    char *plans = out_dir ? mx_strfmt("%s/plans", out_dir) : NULL;
-    if (rc == MX_OK && (rc = make_dir(out_dir)) == MX_OK)
-        rc = make_dir(plans);
+    if (mpi)
+        rc = cli_sweep_mpi_agree(rc);
     uint32_t cases = rc == MX_OK ? sweep_case_count(spec) : 0;
     if (rc == MX_OK)
         rows = MX_NEW_ARRAY(struct sweep_row, (size_t)cases * spec->n_policies);
     struct cli_sweep_job job = {spec, ctx, (unsigned)threads, out_dir, rows, mx_wall_s(), progress};
-    bool is_master = true;
-    if (rc == MX_OK && cli_sweep_under_mpi())
-        rc = cli_sweep_run_mpi(&job, &is_master);
+    if (rc == MX_OK && mpi)
+        rc = cli_sweep_run_mpi(&job);
     else
         for (uint32_t c = 0; rc == MX_OK && c < cases; c++) {
             rc = sweep_run_case(ctx, c, job.threads, out_dir, rows + (size_t)c * spec->n_policies);
@@ -100,11 +96,19 @@ int cli_sweep(int argc, char **argv)
     if (rc == MX_OK && is_master)
         rc = sweep_write(spec, rows, out_dir);
     if (rc == MX_OK && is_master)
+        rc = mx_outset_commit();
+    else
+        mx_outset_abort();
+    if (mpi) {
+        rc = cli_sweep_mpi_agree(rc);
+        cli_sweep_mpi_finish();
+    }
+    if (rc == MX_OK && is_master)
         fprintf(stderr, "muxplan: %u cases x %u policies in %.1f s: %s/results.tsv\n", cases,
                 spec->n_policies, mx_wall_s() - job.started_s, out_dir);
     free(rows);
-    free(plans);
     sweep_context_free(ctx);
     sweep_spec_free(spec);
-    return rc == MX_OK ? 0 : cli_report(rc);
+    /* Rank 0 reports a failure, the worker's own included. */
+    return rc == MX_OK ? 0 : is_master ? cli_report(rc) : mx_exit_status(rc);
 }

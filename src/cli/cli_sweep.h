@@ -20,8 +20,20 @@ struct cli_sweep_job {
 /* Whether this process was started by mpirun with more than one rank (and MPI is built in). */
 bool cli_sweep_under_mpi(void);
 
-/* Run every case across the ranks; *is_master tells the caller whether to write the results (rank
- * 0). Every rank returns the sweep's status. */
-int cli_sweep_run_mpi(const struct cli_sweep_job *job, bool *is_master);
+/* Initialise MPI; *is_master tells whether this is rank 0, which checks the output folder, writes
+ * the results and commits every output. */
+int cli_sweep_mpi_start(bool *is_master);
+
+/* Every rank's rc agreed: a failure anywhere is every rank's (a rank that did not fail itself gets
+ * a message saying so). A collective call. */
+int cli_sweep_mpi_agree(int rc);
+
+/* Run every case across the ranks: rank 0 hands cases out and gathers the rows and the plans,
+ * which the other ranks write and hand over to its output set (mx_outset_hand_over). Rank 0
+ * returns the sweep's status; the others MX_OK unless they cannot hand over. */
+int cli_sweep_run_mpi(const struct cli_sweep_job *job);
+
+/* Finalise MPI. */
+void cli_sweep_mpi_finish(void);
 
 #endif

@@ -145,8 +145,11 @@ static int trace_gen(int argc, char **argv)
         rc = cli_usage_error("trace gen", "--total-rate is required unless --rate-dist explicit");
     if (rc == MX_OK && optind < argc)
         rc = cli_usage_error("trace gen", "unexpected argument \"%s\"", argv[optind]);
-    if (rc == MX_OK)
+    if (rc == MX_OK) {
+        mx_input_note(models_path);
+        mx_input_note(profile_path);
         rc = mx_output_check(out_path);
+    }
     if (rc == MX_OK)
         rc = spec_models_read(models_path, &set);
     if (rc == MX_OK && profile_path) {
@@ -199,8 +202,10 @@ static int trace_export(int argc, char **argv)
     if (rc == MX_OK && strcmp(argv[optind], "csv") != 0)
         rc = cli_usage_error("trace export", "unknown format \"%s\" (this version writes csv)",
                              argv[optind]);
-    if (rc == MX_OK)
-        rc = mx_output_check(out_path);
+    if (rc == MX_OK) {
+        mx_input_note(argv[optind + 1]);
+        rc = mx_output_check_text(out_path);
+    }
     if (rc == MX_OK)
         rc = wl_trace_read_h5(argv[optind + 1], &t);
     if (rc == MX_OK)

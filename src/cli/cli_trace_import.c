@@ -257,8 +257,11 @@ int cli_trace_import(int argc, char **argv)
     bool own_csv = rc == MX_OK && strcmp(argv[optind], "csv") == 0 && a.n_options == 0;
     if (rc == MX_OK && !own_csv)
         rc = check_args(&a);
-    if (rc == MX_OK)
+    if (rc == MX_OK) {
+        mx_input_note(argv[optind + 1]);
+        mx_input_note(a.model_set_path);
         rc = mx_output_check(a.out_path);
+    }
     if (rc == MX_OK && a.model_set_path)
         rc = load_model_set(&a, &set);
     a.spec.format = rc == MX_OK ? argv[optind] : NULL;

@@ -3,17 +3,16 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_file.h"
 #include "mx_json.h"
 #include "mx_plot.h"
 #include "wl_stats.h"
 #include "wl_trace.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* The rate plot shows the whole trace and this many of the most requested models. */
 #define PLOT_TOP_MODELS 5
@@ -27,7 +26,8 @@ static const char stats_help[] =
     "the mean and median over 60 s windows), the peak-to-mean request count and the index of\n"
     "dispersion (variance / mean of counts) over 1 s, 10 s and 60 s windows. --plot DIR writes\n"
     "rate.{png,svg,tsv} (the rate over time, total and the 5 busiest models) and\n"
-    "models.{png,svg,tsv} (each model's rate by popularity rank) with gnuplot.\n"
+    "models.{png,svg,tsv} (each model's rate by popularity rank) with gnuplot: all of them, or\n"
+    "none. DIR is created if missing (its parent must exist).\n"
     "\n"
     "example:\n"
     "  muxplan trace stats train.h5 --json --plot plots\n";
@@ -194,13 +194,9 @@ static int plot_models(const struct wl_trace_stats *s, const uint32_t *order, co
     return rc;
 }
 
+/* The plots into dir (a folder of the output set). */
 static int plot_all(const struct wl_trace *t, const struct wl_trace_stats *s, const char *dir)
 {
-    struct stat st;
-    if (stat(dir, &st) != 0 && mkdir(dir, 0755) != 0)
-        return mx_error(MX_EIO, "%s: cannot create the folder: %s", dir, strerror(errno));
-    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        return mx_error(MX_EUSAGE, "--plot %s: not a folder", dir);
     uint32_t *order = models_by_popularity(s);
     int rc = plot_rate(t, s, order, dir);
     if (rc == MX_OK)
@@ -233,10 +229,18 @@ int cli_trace_stats(int argc, char **argv)
     }
     if (rc == MX_OK && argc - optind != 1)
         rc = cli_usage_error("trace stats", "expected one trace file");
+    /* The plots appear together, or none with the folder if the command made it. */
+    mx_outset_begin();
+    if (rc == MX_OK && plot_dir) {
+        mx_input_note(argv[optind]);
+        rc = mx_outset_dir(plot_dir);
+    }
     if (rc == MX_OK)
         rc = wl_trace_read_h5(argv[optind], &t);
-    if (rc != MX_OK)
+    if (rc != MX_OK) {
+        mx_outset_abort();
         return cli_report(rc);
+    }
     struct wl_trace_stats s;
     wl_trace_stats_compute(t, &s);
     if (as_json)
@@ -245,6 +249,10 @@ int cli_trace_stats(int argc, char **argv)
         print_table(t, &s);
     if (rc == MX_OK && plot_dir)
         rc = plot_all(t, &s, plot_dir);
+    if (rc == MX_OK)
+        rc = mx_outset_commit();
+    else
+        mx_outset_abort();
     wl_trace_stats_release(&s);
     wl_trace_free(t);
     return rc == MX_OK ? 0 : cli_report(rc);

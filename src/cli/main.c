@@ -65,7 +65,8 @@ static int run(int argc, char **argv)
         mx_error(MX_EUSAGE, "unknown command \"%s\" (see 'muxplan --help')", argv[1]));
 }
 
-/* Ctrl-C or a termination request: remove half-written outputs, then die of the same signal. */
+/* Ctrl-C or a termination request: remove half-written outputs, those waiting for their output
+ * set's commit and the folders it made, then die of the same signal. */
 static void on_fatal_signal(int sig)
 {
     mx_out_remove_temporaries();
@@ -76,6 +77,7 @@ static void on_fatal_signal(int sig)
 int main(int argc, char **argv)
 {
     gsl_set_error_handler_off();
+    mx_input_guard();
     signal(SIGINT, on_fatal_signal);
     signal(SIGTERM, on_fatal_signal);
     /* getopt reorders argv; provenance records the command line as typed. */

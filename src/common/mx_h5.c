@@ -20,8 +20,9 @@ struct error_walk {
 static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *data)
 {
     struct error_walk *walk = data;
+    /* Some descriptions run over several lines of diagnostics: the first says what failed. */
     if (n == 0 && e->desc)
-        snprintf(walk->text, sizeof(walk->text), "%s", e->desc);
+        snprintf(walk->text, sizeof(walk->text), "%.*s", (int)strcspn(e->desc, "\n"), e->desc);
     return 0;
 }
 
@@ -135,6 +136,87 @@ fail:
     return rc;
 }
 
+/* A file being written is built in memory by HDF5's core driver (no backing store) and written
+ * out whole by mx_h5_close(), through the atomic output like every other file, so HDF5 itself never
+ * writes to disk. When a write inside HDF5 fails (a full disk), H5Fclose() fails too, and HDF5
+ * 1.10 keeps the half-closed file in its tables and crashes closing it again at exit; in memory,
+ * nothing but muxplan's own write can fail. The image callbacks grow the buffer geometrically and
+ * keep it when the driver closes the file. */
+struct mx_h5_image {
+    unsigned char *data; /* the buffer handed to the driver */
+    size_t cap;          /* its allocated bytes */
+    size_t size;         /* the driver's length of it */
+    unsigned char *kept; /* the buffer as the driver closed the file */
+};
+
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    (void)op;
+    struct mx_h5_image *img = udata;
+    img->data = malloc(size ? size : 1);
+    img->cap = img->size = img->data ? size : 0;
+    return img->data;
+}
+
+static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op,
+                          void *udata)
+{
+    (void)op;
+    (void)udata;
+    return memcpy(dest, src, size);
+}
+
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    (void)op;
+    struct mx_h5_image *img = udata;
+    if (ptr != img->data)
+        return NULL;
+    if (size > img->cap || !img->data) {
+        size_t cap = img->cap * 2 > size ? img->cap * 2 : size;
+        unsigned char *grown = realloc(img->data, cap ? cap : 1);
+        if (!grown)
+            return NULL;
+        img->data = grown;
+        img->cap = cap;
+    }
+    img->size = size;
+    return img->data;
+}
+
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata)
+{
+    struct mx_h5_image *img = udata;
+    if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && ptr && ptr == img->data)
+        img->kept = ptr;
+    else
+        free(ptr);
+    if (ptr == img->data)
+        img->data = NULL;
+    return 0;
+}
+
+static void *image_udata_copy(void *udata)
+{
+    return udata; /* one image per file: the property lists share it */
+}
+
+static herr_t image_udata_free(void *udata)
+{
+    (void)udata;
+    return 0;
+}
+
+static void free_image(struct mx_h5 *h)
+{
+    if (h->image) {
+        free(h->image->kept);
+        free(h->image->data);
+        free(h->image);
+    }
+    h->image = NULL;
+}
+
 int mx_h5_create(const char *file, const char *kind, int version, struct mx_h5 *h)
 {
     int rc;
@@ -144,10 +226,14 @@ int mx_h5_create(const char *file, const char *kind, int version, struct mx_h5 *
     memset(h, 0, sizeof(*h));
     h->id = H5I_INVALID_HID;
     silence_hdf5();
-    if ((rc = mx_out_begin(file, false, &h->out)) < 0)
+    if (file && strcmp(file, "-") == 0)
+        return mx_error(MX_EUSAGE, "-: an HDF5 file cannot go to standard output; give a file "
+                                   "name (./- for a file named -)");
+    if ((rc = mx_out_begin(file, true, &h->out)) < 0)
         return rc;
     h->writing = true;
     h->path = mx_strdup(file);
+    h->image = MX_NEW(struct mx_h5_image);
     fcpl = object_properties(H5P_FILE_CREATE);
     CHECK(fcpl, MX_EIO, "cannot set file properties");
     H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
@@ -157,6 +243,12 @@ int mx_h5_create(const char *file, const char *kind, int version, struct mx_h5 *
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     CHECK(fapl, MX_EIO, "cannot set file access properties");
     H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    CHECK(H5Pset_fapl_core(fapl, 1 << 16, 0), MX_EIO, "cannot set the memory driver");
+    H5FD_file_image_callbacks_t callbacks = {image_malloc, image_memcpy,     image_realloc,
+                                             image_free,   image_udata_copy, image_udata_free,
+                                             h->image};
+    CHECK(H5Pset_file_image_callbacks(fapl, &callbacks), MX_EIO, "cannot set the memory driver");
+    /* The name only tells open files apart: nothing is written there. */
     h->id = H5Fcreate(h->out.tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fapl);
     fapl = H5I_INVALID_HID;
@@ -176,22 +268,58 @@ fail:
     return rc;
 }
 
+/* The length of a closed file's image: its superblock's end-of-file address. The library writes
+ * superblock version 2 or 3 (H5F_LIBVER_V18 and later): signature, version, size of offsets, size
+ * of lengths, flags, then the base, extension, end-of-file and root addresses and a checksum. The
+ * memory driver keeps its buffer's tail past that address (space freed at close), which a file on
+ * disk loses by truncation. */
+static int image_length(const struct mx_h5 *h, const unsigned char *p, size_t have, size_t *len)
+{
+    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    size_t o = have > 9 ? p[9] : 0;
+    if (have < 12 || memcmp(p, signature, 8) != 0 || (p[8] != 2 && p[8] != 3) || o < 2 || o > 8 ||
+        have < 12 + 4 * o + 4)
+        return mx_error(MX_EIO, "%s: unexpected HDF5 superblock in the file written", h->path);
+    uint64_t base = 0, eof = 0;
+    for (size_t k = o; k-- > 0;) {
+        base = base << 8 | p[12 + k];
+        eof = eof << 8 | p[12 + 2 * o + k];
+    }
+    if (base != 0 || eof < 12 + 4 * o + 4 || eof > have)
+        return mx_error(MX_EIO, "%s: unexpected HDF5 superblock in the file written", h->path);
+    *len = (size_t)eof;
+    return MX_OK;
+}
+
 int mx_h5_close(struct mx_h5 *h)
 {
     int rc = MX_OK;
     const char *path = "/";
-    if (h->id >= 0)
-        CHECK(H5Fclose(h->id), MX_EIO, "cannot close");
-    h->id = H5I_INVALID_HID;
+    if (h->id >= 0) {
+        herr_t closed = H5Fclose(h->id);
+        h->id = H5I_INVALID_HID; /* never closed twice, even when closing failed */
+        CHECK(closed, MX_EIO, "cannot close");
+    }
     if (h->writing) {
+        size_t len = 0;
+        struct mx_h5_image *img = h->image;
+        if (!img->kept)
+            rc = mx_error(MX_EIO, "%s: the memory driver kept no file", h->path);
+        if (rc == MX_OK)
+            rc = image_length(h, img->kept, img->size, &len);
+        /* A failed write shows at commit, which names the file and the reason. */
+        if (rc == MX_OK)
+            fwrite(img->kept, 1, len, h->out.fp);
+        if (rc < 0)
+            goto fail;
         h->writing = false;
         rc = mx_out_commit(&h->out);
     }
+    free_image(h);
     free(h->path);
     h->path = NULL;
     return rc;
 fail:
-    h->id = H5I_INVALID_HID;
     mx_h5_abort(h);
     return rc;
 }
@@ -204,6 +332,7 @@ void mx_h5_abort(struct mx_h5 *h)
     if (h->writing)
         mx_out_abort(&h->out);
     h->writing = false;
+    free_image(h);
     free(h->path);
     h->path = NULL;
     H5Eclear2(H5E_DEFAULT);

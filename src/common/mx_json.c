@@ -371,11 +371,8 @@ int mx_json_write_file(const char *path, json_t *root)
     int rc = mx_out_begin(path, true, &out);
     if (rc < 0)
         return rc;
-    if (json_dumpf(root, out.fp, write_flags(root)) != 0 || fputc('\n', out.fp) == EOF) {
-        rc = mx_error(MX_EIO, "%s: write failed", path);
-        mx_out_abort(&out);
-        return rc;
-    }
+    if (json_dumpf(root, out.fp, write_flags(root)) != 0 || fputc('\n', out.fp) == EOF)
+        return mx_out_fail(&out);
     return mx_out_commit(&out);
 }
 

@@ -9,10 +9,13 @@
 #include "mx_h5.h"
 #include "mx_plot.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The attainment the plots mark. */
 #define SWEEP_TARGET_ATTAINMENT 0.99
@@ -171,5 +174,81 @@ int sweep_write(const struct sweep_spec *s, const struct sweep_row *rows, const 
         rc = plot_param(s, rows, n, k, out_dir);
     free(tsv);
     free(h5);
+    return rc;
+}
+
+/* Whether name is one of a sweep's files in its output folder (plans: in plans/), or the
+ * temporary of one (".NAME.tmp.XXXXXX", left by a run that was killed). */
+static bool is_sweep_file(const char *name, bool plans)
+{
+    size_t len = strlen(name);
+    if (name[0] == '.') {
+        const char *tmp = strstr(name, ".tmp.");
+        if (!tmp || strlen(tmp) != strlen(".tmp.XXXXXX"))
+            return false;
+        char *inner = mx_strfmt("%.*s", (int)(tmp - name - 1), name + 1);
+        bool ours = inner[0] != '.' && is_sweep_file(inner, plans);
+        free(inner);
+        return ours;
+    }
+    if (plans) {
+        /* case-<c>-<policy>.json */
+        size_t digits = strncmp(name, "case-", 5) == 0 ? strspn(name + 5, "0123456789") : 0;
+        return digits > 0 && name[5 + digits] == '-' && len > 5 + digits + 1 + 5 &&
+               strcmp(name + len - 5, ".json") == 0;
+    }
+    if (strcmp(name, "results.tsv") == 0 || strcmp(name, "results.h5") == 0)
+        return true;
+    for (int k = 0; k < SWEEP_PARAMS; k++)
+        for (int e = 0; e < 3; e++) {
+            static const char *const ext[3] = {"png", "svg", "tsv"};
+            char plot[64];
+            snprintf(plot, sizeof(plot), "attainment_vs_%s.%s", sweep_param_names[k], ext[e]);
+            if (strcmp(name, plot) == 0)
+                return true;
+        }
+    return false;
+}
+
+/* Register every file of dir (plans: the plans/ folder) as a previous sweep's output for the
+ * output set to replace; anything that is not is MX_EUSAGE naming it. */
+static int take_previous(const char *out_dir, const char *dir, bool plans)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return mx_error(MX_EUSAGE, "%s: cannot read the folder: %s", dir, strerror(errno));
+    int rc = MX_OK;
+    struct dirent *e;
+    while (rc == MX_OK && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char *path = mx_strfmt("%s/%s", dir, e->d_name);
+        struct stat st;
+        bool is_dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+        bool is_file = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+        if (!plans && is_dir && strcmp(e->d_name, "plans") == 0)
+            rc = take_previous(out_dir, path, true);
+        else if (is_file && is_sweep_file(e->d_name, plans))
+            mx_outset_replace(path);
+        else
+            rc = mx_error(MX_EUSAGE,
+                          "%s: holds %s, which is not a sweep's output; give a new or empty "
+                          "folder (a sweep replaces a previous sweep's outputs, nothing else)",
+                          out_dir, path);
+        free(path);
+    }
+    closedir(d);
+    return rc;
+}
+
+int sweep_output_prepare(const char *out_dir)
+{
+    int rc = mx_outset_dir(out_dir);
+    char *plans = mx_strfmt("%s/plans", out_dir);
+    if (rc == MX_OK)
+        rc = take_previous(out_dir, out_dir, false);
+    if (rc == MX_OK)
+        rc = mx_outset_dir(plans);
+    free(plans);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PROFILE "data/profiles/v100-reference.h5"
 
@@ -211,6 +212,52 @@ Test(plan_cli, options_that_do_not_apply_are_errors)
     cr_assert_eq(o.status, 0, "%s", o.err);
     fx_expect_bad(common, (const char *const[]){"--max-op applies to none of the policies", NULL},
                   "compare %s --policies sr,round-robin --max-op 2", inputs);
+}
+
+/* compare --plans-dir: a FIFO where a plan goes is refused before any work; a failure after the
+ * first plan was written (the second does not fit on the disk) leaves no plan nor the folder. */
+Test(plan_cli, compare_writes_its_plans_all_or_none)
+{
+    struct setup s = setup();
+    const char *fifo_dir = fx_path(s.dir, "fifo");
+    cr_assert_eq(mkdir(fifo_dir, 0755), 0);
+    cr_assert_eq(mkfifo(fx_path(fifo_dir, "sr.json"), 0644), 0);
+    struct fx_output o =
+        fx_muxplan("compare --cluster %s --profile %s --models %s --trace %s --policies "
+                   "alpaserve,sr --plans-dir %s",
+                   s.cluster, fx_source_path(PROFILE), s.models, s.trace, fifo_dir);
+    cr_assert_eq(o.status, 2, "%s", o.err);
+    cr_assert(strstr(o.err, "sr.json: exists and is not a regular file"), "%s", o.err);
+    cr_assert_str_eq(o.out, "", "refused before any work");
+    cr_assert_eq(fx_count_entries(fifo_dir, NULL), 1);
+    /* The plans' sizes, from a run into a folder whose name has the same length (the provenance
+     * holds it), then a file size limit between them, the smaller plan written first. */
+    const char *ref = fx_path(s.dir, "ref"), *out = fx_path(s.dir, "out");
+    o = fx_muxplan("compare --cluster %s --profile %s --models %s --trace %s --policies "
+                   "alpaserve,sr --plans-dir %s",
+                   s.cluster, fx_source_path(PROFILE), s.models, s.trace, ref);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    size_t size[2];
+    static const char *const names[2] = {"alpaserve", "sr"};
+    for (int k = 0; k < 2; k++) {
+        char file[64];
+        snprintf(file, sizeof(file), "%s.json", names[k]);
+        free(fx_read_file(fx_path(ref, file), &size[k]));
+    }
+    cr_assert_neq(size[0], size[1]);
+    int first = size[0] < size[1] ? 0 : 1;
+    o = fx_muxplan_fsize((long)(size[0] + size[1]) / 2,
+                         "compare --cluster %s --profile %s --models %s --trace %s --policies "
+                         "%s,%s --plans-dir %s",
+                         s.cluster, fx_source_path(PROFILE), s.models, s.trace, names[first],
+                         names[1 - first], out);
+    cr_assert_eq(o.status, 1, "%s", o.err);
+    char expect[1100];
+    snprintf(expect, sizeof(expect), "muxplan: %s/%s.json: cannot write: File too large\n", out,
+             names[1 - first]);
+    cr_assert_str_eq(o.err, expect);
+    cr_assert(strstr(o.out, names[first]), "the first policy was planned: %s", o.out);
+    cr_assert(!fx_exists(out), "%zu entries left", fx_count_entries(out, NULL));
 }
 
 /* A plan's "dispatch" must name a policy the simulator has. */

@@ -1,11 +1,14 @@
 /* muxplan trace import and stats from the command line: bad inputs (status 2, the place named, no
- * output left), reproducible imports, the stats JSON and the plots. */
+ * output left), reproducible imports, the stats JSON and the plots, degenerate traces plotted
+ * cleanly, and a failed plot leaving nothing. */
 #include "fixture.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct bad_csv {
     const char *text;
@@ -160,4 +163,81 @@ Test(trace_cli, stats_json_and_plots)
         cr_assert(bytes && len > 20, "%s", files[f]);
         free(bytes);
     }
+}
+
+/* Import csv (a CSV text) into dir/name.h5 and return its path. */
+static const char *import_csv(const char *dir, const char *name, const char *csv)
+{
+    char source[1024];
+    snprintf(source, sizeof(source), "%s.csv", fx_path(dir, name));
+    fx_write_file(source, csv);
+    const char *trace = fx_path(dir, name);
+    struct fx_output o = fx_muxplan("trace import csv %s -o %s", source, trace);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    return trace;
+}
+
+/* One request, and requests that all share one time: rates are undefined, every point of a plot
+ * sits at one value; the plots still come out, without a word from gnuplot. */
+Test(trace_cli, degenerate_traces_plot_cleanly)
+{
+    const char *dir = fx_tmpdir();
+    const char *traces[2] = {
+        import_csv(dir, "one.h5", "arrival_s,model,slo_s\n1.5,a,1\n"),
+        import_csv(dir, "tied.h5", "arrival_s,model,slo_s\n1.5,a,1\n1.5,b,1\n1.5,a,1\n")};
+    for (int k = 0; k < 2; k++) {
+        const char *plots = fx_path(dir, k ? "tied" : "one");
+        struct fx_output o = fx_muxplan("trace stats %s --plot %s", traces[k], plots);
+        cr_assert_eq(o.status, 0, "%s", o.err);
+        cr_assert_str_eq(o.err, "", "gnuplot's messages are not printed");
+        static const char *const files[] = {"rate.png",   "rate.svg",   "rate.tsv",
+                                            "models.png", "models.svg", "models.tsv"};
+        for (size_t f = 0; f < 6; f++) {
+            size_t len = 0;
+            char *bytes = fx_read_file(fx_path(plots, files[f]), &len);
+            cr_assert(bytes && len > 10, "%s", files[f]);
+            free(bytes);
+        }
+        cr_assert_eq(fx_count_entries(plots, NULL), 6);
+    }
+}
+
+/* A gnuplot that writes part of its images and fails: one message naming the image and gnuplot's
+ * reason, and nothing left, neither the folder the command made nor a file in one it did not. */
+Test(trace_cli, a_failed_plot_leaves_nothing)
+{
+    const char *dir = fx_tmpdir(), *bin = fx_path(dir, "bin");
+    const char *trace = import_csv(dir, "t.h5", "arrival_s,model,slo_s\n1,a,1\n2,b,1\n3,a,1\n");
+    cr_assert_eq(mkdir(bin, 0755), 0);
+    const char *fake = fx_path(bin, "gnuplot");
+    fx_write_file(
+        fake, "#!/bin/sh\n"
+              "while read -r line; do\n"
+              "  case \"$line\" in\n"
+              "    'set output \"'*) f=${line#set output \\\"}; printf partial > \"${f%\\\"}\" ;;\n"
+              "  esac\n"
+              "done\n"
+              "echo 'gnuplot> plot' >&2\n"
+              "echo '         line 9: the plot broke' >&2\n"
+              "exit 1\n");
+    cr_assert_eq(chmod(fake, 0755), 0);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s:%s", bin, getenv("PATH"));
+    setenv("PATH", path, 1);
+    const char *made = fx_path(dir, "made"), *kept = fx_path(dir, "kept");
+    struct fx_output o = fx_muxplan("trace stats %s --plot %s", trace, made);
+    cr_assert_eq(o.status, 1, "%s", o.err);
+    char expect[1100];
+    snprintf(expect, sizeof(expect),
+             "muxplan: gnuplot failed drawing %s/rate.png: line 9: the plot broke\n", made);
+    cr_assert_str_eq(o.err, expect);
+    cr_assert(!fx_exists(made), "%zu entries left", fx_count_entries(made, NULL));
+    cr_assert_eq(mkdir(kept, 0755), 0);
+    fx_write_file(fx_path(kept, "rate.png"), "old");
+    o = fx_muxplan("trace stats %s --plot %s", trace, kept);
+    cr_assert_eq(o.status, 1, "%s", o.err);
+    cr_assert_eq(fx_count_entries(kept, NULL), 1);
+    char *old = fx_read_file(fx_path(kept, "rate.png"), NULL);
+    cr_assert_str_eq(old, "old");
+    free(old);
 }

@@ -1,5 +1,6 @@
 /* src/common: statistics, number formatting, CSV rows, JSON places and errors, HDF5 determinism,
- * random stream derivation, atomic output, the progress line. */
+ * random stream derivation, atomic output, output sets and the checks on outputs, the progress
+ * line. */
 #define _XOPEN_SOURCE 700 /* pseudo-terminals (posix_openpt), for the progress line */
 #include "fixture.h"
 #include "mx_alloc.h"
@@ -16,8 +17,12 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 Test(stats, nearest_rank_quantiles)
@@ -351,6 +356,173 @@ Test(file, inputs_must_be_readable_files_and_outputs_writable_places)
     cr_assert_eq(mx_output_check(fx_path(dir, "missing/new.h5")), MX_EUSAGE);
     cr_assert(strstr(mx_error_message(), "does not exist"), "%s", mx_error_message());
     cr_assert_eq(mx_output_check("relative.h5"), MX_OK, "the current directory");
+}
+
+/* Whether path is still a FIFO (c == 'p') or a character device (c == 'c'). */
+static bool is_node(const char *path, char c)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && (c == 'p' ? S_ISFIFO(st.st_mode) : S_ISCHR(st.st_mode));
+}
+
+static void expect_node_refused(const char *path, char c)
+{
+    struct mx_out out;
+    fx_expect_error(mx_output_check(path), MX_EUSAGE, "exists and is not a regular file");
+    fx_expect_error(mx_out_begin(path, true, &out), MX_EUSAGE, "exists and is not a regular file");
+    cr_assert(is_node(path, c), "%s was replaced", path);
+}
+
+Test(file, a_fifo_is_never_replaced)
+{
+    const char *dir = fx_tmpdir(), *fifo = fx_path(dir, "fifo"), *late = fx_path(dir, "late");
+    cr_assert_eq(mkfifo(fifo, 0644), 0);
+    expect_node_refused(fifo, 'p');
+    /* One that appears while the output is written: refused at commit, the temporary removed. */
+    struct mx_out out;
+    cr_assert_eq(mx_out_begin(late, true, &out), MX_OK);
+    fputs("data", out.fp);
+    cr_assert_eq(mkfifo(late, 0644), 0);
+    fx_expect_error(mx_out_commit(&out), MX_EUSAGE, "late: exists and is not a regular file");
+    cr_assert(is_node(late, 'p'));
+    cr_assert_eq(fx_count_entries(dir, ".tmp."), 0);
+}
+
+Test(file, a_character_device_is_never_replaced)
+{
+    if (geteuid() != 0)
+        cr_skip_test("making a device node needs root");
+    const char *dir = fx_tmpdir(), *dev = fx_path(dir, "null");
+    cr_assert_eq(mknod(dev, S_IFCHR | 0666, makedev(1, 3)), 0, "mknod"); /* like /dev/null */
+    expect_node_refused(dev, 'c');
+}
+
+Test(file, an_input_is_never_an_output_through_any_link)
+{
+    const char *dir = fx_tmpdir(), *in = fx_path(dir, "in.json");
+    const char *soft = fx_path(dir, "soft.json"), *hard = fx_path(dir, "hard.json");
+    fx_write_file(in, "{}");
+    cr_assert_eq(symlink(in, soft), 0);
+    cr_assert_eq(link(in, hard), 0);
+    cr_assert_eq(mx_input_check(in), MX_OK);
+    cr_assert_eq(mx_output_check(in), MX_OK, "without the guard, a library may rewrite its input");
+    mx_input_guard();
+    fx_expect_error(mx_output_check(in), MX_EUSAGE, "in.json: is an input of this command");
+    fx_expect_error(mx_output_check(soft), MX_EUSAGE, "soft.json: is the same file as");
+    fx_expect_error(mx_output_check(hard), MX_EUSAGE, "hard.json: is the same file as");
+    struct mx_out out;
+    fx_expect_error(mx_out_begin(hard, true, &out), MX_EUSAGE, "an input of this command");
+    /* Noted by name before it is read: refused before any work. */
+    const char *later = fx_path(dir, "later.json");
+    fx_write_file(later, "{}");
+    mx_input_note(later);
+    fx_expect_error(mx_output_check(later), MX_EUSAGE, "later.json: is an input");
+    mx_input_note(fx_path(dir, "absent.json")); /* its reader will say it is missing */
+    cr_assert_eq(mx_output_check(fx_path(dir, "absent.json")), MX_OK);
+    char *text = fx_read_file(in, NULL);
+    cr_assert_str_eq(text, "{}");
+    free(text);
+}
+
+Test(file, dash_is_standard_output_for_text_only)
+{
+    struct mx_out out;
+    struct mx_h5 h;
+    fx_expect_error(mx_output_check("-"), MX_EUSAGE, "-: this output cannot go to standard output");
+    cr_assert_eq(mx_output_check_text("-"), MX_OK);
+    fx_expect_error(mx_out_begin("-", false, &out), MX_EUSAGE, "cannot go to standard output");
+    fx_expect_error(mx_h5_create("-", "thing", 1, &h), MX_EUSAGE,
+                    "-: an HDF5 file cannot go to standard output");
+    fx_expect_error(mx_outset_dir("-"), MX_EUSAGE, "a folder of outputs cannot go to standard");
+    cr_assert_eq(mx_out_begin("-", true, &out), MX_OK);
+    cr_assert_eq(out.fp, stdout);
+    cr_assert_null(out.tmp_path);
+    cr_assert_eq(mx_out_commit(&out), MX_OK);
+}
+
+Test(file, an_output_set_appears_whole_or_not_at_all)
+{
+    const char *dir = fx_tmpdir(), *made = fx_path(dir, "made");
+    const char *a = fx_path(made, "a.txt"), *b = fx_path(made, "b.txt"), *old = fx_path(made, "o");
+    struct mx_out out;
+    fx_expect_error(mx_outset_dir(fx_path(dir, "no/made")), MX_EUSAGE, "/no does not exist");
+    fx_write_file(fx_path(dir, "file"), "");
+    fx_expect_error(mx_outset_dir(fx_path(dir, "file")), MX_EUSAGE, "exists and is not a folder");
+    /* Aborted: its files and the folder it made go. */
+    mx_outset_begin();
+    cr_assert_eq(mx_outset_dir(made), MX_OK);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(mx_out_begin(k ? b : a, true, &out), MX_OK);
+        fputs("new", out.fp);
+        cr_assert_eq(mx_out_commit(&out), MX_OK);
+    }
+    cr_assert(!fx_exists(a) && !fx_exists(b), "nothing appears before the set's commit");
+    cr_assert_eq(fx_count_entries(made, ".tmp."), 2);
+    mx_outset_abort();
+    cr_assert(!fx_exists(made), "the folder the set made goes with it");
+    /* Committed: every file appears; an earlier output goes unless written anew. */
+    cr_assert_eq(mkdir(made, 0755), 0);
+    fx_write_file(a, "old");
+    fx_write_file(old, "old");
+    mx_outset_begin();
+    cr_assert_eq(mx_outset_dir(made), MX_OK);
+    mx_outset_replace(a);
+    mx_outset_replace(old);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(mx_out_begin(k ? b : a, true, &out), MX_OK);
+        fputs("new", out.fp);
+        cr_assert_eq(mx_out_commit(&out), MX_OK);
+    }
+    char *text = fx_read_file(a, NULL);
+    cr_assert_str_eq(text, "old", "the earlier output stays until the commit");
+    free(text);
+    cr_assert_eq(mx_outset_commit(), MX_OK);
+    for (int k = 0; k < 2; k++) {
+        text = fx_read_file(k ? b : a, NULL);
+        cr_assert_str_eq(text, "new");
+        free(text);
+    }
+    cr_assert(!fx_exists(old), "an earlier output not written anew is removed");
+    cr_assert_eq(fx_count_entries(made, NULL), 2);
+}
+
+/* What SIGINT's handler runs: every temporary of the set, and the folders it made, go. */
+Test(file, an_interrupted_set_leaves_nothing)
+{
+    const char *dir = fx_tmpdir(), *made = fx_path(dir, "made"), *inner = fx_path(made, "inner");
+    struct mx_out out;
+    mx_outset_begin();
+    cr_assert_eq(mx_outset_dir(made), MX_OK);
+    cr_assert_eq(mx_outset_dir(inner), MX_OK);
+    cr_assert_eq(mx_out_begin(fx_path(inner, "done.txt"), true, &out), MX_OK);
+    cr_assert_eq(mx_out_commit(&out), MX_OK);
+    cr_assert_eq(mx_out_begin(fx_path(made, "writing.txt"), true, &out), MX_OK);
+    fputs("half", out.fp);
+    fflush(out.fp);
+    mx_out_remove_temporaries();
+    cr_assert(!fx_exists(made), "%zu entries left", fx_count_entries(made, NULL));
+    mx_out_abort(&out);
+}
+
+/* A full disk (here: a file size limit, which fails writes with EFBIG) while an HDF5 file is
+ * written: one message naming the file, nothing left, and no crash at exit. */
+Test(h5, a_full_disk_is_one_message_and_leaves_nothing)
+{
+    const char *dir = fx_tmpdir(), *path = fx_path(dir, "big.h5");
+    size_t n = 100000;
+    double *data = calloc(n, sizeof(double));
+    struct mx_h5 h;
+    struct rlimit saved, limit = {4096, 4096};
+    getrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, SIG_IGN);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    cr_assert_eq(mx_h5_create(path, "thing", 1, &h), MX_OK);
+    cr_assert_eq(mx_h5_write(&h, "/x", MX_H5_F64, 1, (size_t[2]){n, 0}, data), MX_OK);
+    fx_expect_error(mx_h5_close(&h), MX_EIO, "big.h5: cannot write: File too large");
+    setrlimit(RLIMIT_FSIZE, &saved);
+    cr_assert_null(strchr(mx_error_message(), '\n'), "%s", mx_error_message());
+    cr_assert_eq(fx_count_entries(dir, NULL), 0);
+    free(data);
 }
 
 /* Huge-page arrays: large ones start on a 2 MiB boundary (where the kernel can map a huge page),

@@ -7,10 +7,14 @@
 #include "mx_error.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -200,14 +204,12 @@ char *fx_read_file(const char *path, size_t *len)
 }
 
 static char *captured_out, *captured_err;
+static char out_path[64], err_path[64];
 
-struct fx_output fx_muxplan(const char *fmt, ...)
+/* Fork and exec the binary on the command line args (split on spaces), its stdout and stderr into
+ * fresh files, its file size limited to fsize bytes when fsize > 0. */
+static pid_t spawn(long fsize, char *args)
 {
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
     const char *bin = getenv("MUXPLAN_BIN");
     cr_assert(bin, "MUXPLAN_BIN is not set");
     char *argv[128];
@@ -216,8 +218,8 @@ struct fx_output fx_muxplan(const char *fmt, ...)
     for (char *tok = strtok(args, " "); tok && argc < 127; tok = strtok(NULL, " "))
         argv[argc++] = tok;
     argv[argc] = NULL;
-
-    char out_path[] = "/tmp/muxplan-out-XXXXXX", err_path[] = "/tmp/muxplan-err-XXXXXX";
+    snprintf(out_path, sizeof(out_path), "/tmp/muxplan-out-XXXXXX");
+    snprintf(err_path, sizeof(err_path), "/tmp/muxplan-err-XXXXXX");
     int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
     cr_assert(out_fd >= 0 && err_fd >= 0);
     pid_t pid = fork();
@@ -225,13 +227,25 @@ struct fx_output fx_muxplan(const char *fmt, ...)
     if (pid == 0) {
         dup2(out_fd, 1);
         dup2(err_fd, 2);
+        if (fsize > 0) {
+            struct rlimit limit = {(rlim_t)fsize, (rlim_t)fsize};
+            signal(SIGXFSZ, SIG_IGN);
+            setrlimit(RLIMIT_FSIZE, &limit);
+        }
         execv(bin, argv);
         _exit(127);
     }
-    int status;
-    waitpid(pid, &status, 0);
     close(out_fd);
     close(err_fd);
+    return pid;
+}
+
+/* Wait for pid and capture what it printed. */
+static struct fx_output collect(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        cr_assert_eq(errno, EINTR);
     free(captured_out);
     free(captured_err);
     captured_out = fx_read_file(out_path, NULL);
@@ -246,6 +260,61 @@ struct fx_output fx_muxplan(const char *fmt, ...)
          *r; r++)
         cr_assert_null(strstr(captured_err ? captured_err : "", *r), "%s", captured_err);
     return o;
+}
+
+struct fx_output fx_muxplan(const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    return collect(spawn(0, args));
+}
+
+struct fx_output fx_muxplan_fsize(long fsize, const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    return collect(spawn(fsize, args));
+}
+
+pid_t fx_muxplan_start(const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    return spawn(0, args);
+}
+
+struct fx_output fx_muxplan_wait(pid_t pid)
+{
+    return collect(pid);
+}
+
+size_t fx_count_entries(const char *dir, const char *fragment)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            (!fragment || strstr(e->d_name, fragment)))
+            n++;
+    closedir(d);
+    return n;
+}
+
+bool fx_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
 }
 
 bool fx_same_file(const char *a, const char *b)

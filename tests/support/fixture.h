@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* A cluster of n devices on nodes of per_node, a large memory budget and zero overheads. */
 struct spec_cluster fx_cluster(uint32_t devices, uint32_t per_node);
@@ -63,6 +64,20 @@ struct fx_output {
     const char *err;
 };
 struct fx_output fx_muxplan(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* fx_muxplan with the command's file size limited to fsize bytes (RLIMIT_FSIZE, SIGXFSZ ignored):
+ * a write past it fails with EFBIG ("File too large"), as a write to a full disk fails. */
+struct fx_output fx_muxplan_fsize(long fsize, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Start the command without waiting (one at a time); fx_muxplan_wait() collects it as fx_muxplan
+ * does (a command killed by signal s has status 128 + s). */
+pid_t fx_muxplan_start(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+struct fx_output fx_muxplan_wait(pid_t pid);
+
+/* The entries of dir (. and .. aside) whose name contains fragment (any when NULL); 0 when dir
+ * does not exist. */
+size_t fx_count_entries(const char *dir, const char *fragment);
+/* Whether anything (a file, a folder, a FIFO, a link) is at path. */
+bool fx_exists(const char *path);
 
 /* Expect rc == code with a recorded error message (mx_error_message) that contains fragment. */
 void fx_expect_error(int rc, int code, const char *fragment);

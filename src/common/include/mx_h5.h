@@ -16,11 +16,12 @@
 
 /* An open muxplan HDF5 file. */
 struct mx_h5 {
-    hid_t id;          /* read-only: the HDF5 file */
-    char *path;        /* read-only: the name used in messages */
-    bool writing;      /* private */
-    uint64_t bytes;    /* private: the file's size when opened for reading */
-    struct mx_out out; /* private: the atomic output when writing */
+    hid_t id;                  /* read-only: the HDF5 file */
+    char *path;                /* read-only: the name used in messages */
+    bool writing;              /* private */
+    uint64_t bytes;            /* private: the file's size when opened for reading */
+    struct mx_out out;         /* private: the atomic output when writing */
+    struct mx_h5_image *image; /* private: the file in memory when writing */
 };
 
 /* Element types of datasets and attributes. */

@@ -24,8 +24,10 @@ struct mx_plot {
     double hline;                        /* a dashed horizontal line at this y; NaN for none */
 };
 
-/* Write DIR/STEM.tsv, then DIR/STEM.png and DIR/STEM.svg; DIR must exist. A missing gnuplot or a
- * failed run is MX_EIO, and then no image is left behind (the data file stays). */
+/* Write DIR/STEM.tsv, DIR/STEM.png and DIR/STEM.svg; DIR must exist. All three appear, or none: a
+ * missing gnuplot or a failed run is MX_EIO naming the image and gnuplot's reason (gnuplot's own
+ * messages are not printed). An axis without a range (no point, or one value: a trace of one
+ * request) gets one around its value. In an output set, the files appear at the set's commit. */
 int mx_plot_write(const struct mx_plot *p, const char *dir, const char *stem);
 
 #endif

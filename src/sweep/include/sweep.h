@@ -91,6 +91,14 @@ void sweep_context_free(struct sweep_context *ctx);
 int sweep_run_case(const struct sweep_context *ctx, uint32_t c, unsigned threads,
                    const char *out_dir, struct sweep_row *rows);
 
+/* Make out_dir ready for a sweep's outputs, before any work, within the process's output set
+ * (mx_file.h): created when missing (its parent must exist), with its plans/ folder. A folder that
+ * is empty or holds only a previous sweep's outputs (results.tsv, results.h5,
+ * attainment_vs_<param>.{png,svg,tsv}, plans/case-<c>-<policy>.json, and temporaries of these) is
+ * taken: the set's commit replaces those outputs as a whole, its abort leaves them. Anything else
+ * there is MX_EUSAGE naming it: a sweep never removes what a sweep did not write. */
+int sweep_output_prepare(const char *out_dir);
+
 /* Write out_dir/results.tsv and results.h5 (one row per case and policy, in case then policy
  * order) and one plot per swept parameter, attainment_vs_<param>.{png,svg,tsv}: attainment
  * against the parameter, one line per policy, a dashed line at 0.99, the other swept parameters

@@ -16,3 +16,26 @@ int64_t spec_model_device_bytes(const struct spec_config *cfg, bool with_activat
     }
     return most;
 }
+
+/* a + b for non-negative terms, at most INT64_MAX. */
+static int64_t add_saturating(int64_t a, int64_t b)
+{
+    return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
+
+int64_t spec_decoder_pool_bytes(const struct spec_config *const *cfgs, uint32_t n, int32_t k,
+                                int64_t budget, uint32_t max_batch_tokens)
+{
+    int64_t weights = 0, reserve = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct spec_decoder_cost *d = &cfgs[i]->decoder;
+        weights = add_saturating(weights, cfgs[i]->weight_bytes[k]);
+        int64_t act = d->act_bytes_per_token[k];
+        int64_t bytes =
+            act > INT64_MAX / max_batch_tokens ? INT64_MAX : act * (int64_t)max_batch_tokens;
+        if (bytes > reserve)
+            reserve = bytes;
+    }
+    int64_t used = add_saturating(weights, reserve);
+    return used >= budget ? 0 : budget - used;
+}

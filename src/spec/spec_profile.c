@@ -128,6 +128,8 @@ double spec_decoder_dense_s(const struct spec_decoder_cost *cost, uint32_t s, do
     uint32_t j = 0;
     while (j + 2 < n && tokens > t[j + 1])
         j++;
+    if (tokens == t[j + 1])
+        return d[j + 1];
     return d[j] + (d[j + 1] - d[j]) * (tokens - t[j]) / (double)(t[j + 1] - t[j]);
 }
 

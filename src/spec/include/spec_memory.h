@@ -13,4 +13,12 @@ struct spec_config;
  * per-device budget. */
 int64_t spec_model_device_bytes(const struct spec_config *cfg, bool with_activations);
 
+/* The KV pool of stage k of a decoder group (docs/decoders.md): what each of its devices keeps of
+ * budget bytes after the stage's weights of every hosted model (configs cfgs[0..n)) and an
+ * activation reserve for an iteration of max_batch_tokens tokens of any of them (the largest
+ * act_bytes_per_token times max_batch_tokens); 0 when nothing is left. Sums saturate, so no profile
+ * can make a group look as if it fits by overflow. */
+int64_t spec_decoder_pool_bytes(const struct spec_config *const *cfgs, uint32_t n, int32_t k,
+                                int64_t budget, uint32_t max_batch_tokens);
+
 #endif

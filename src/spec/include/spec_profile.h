@@ -90,9 +90,9 @@ uint32_t spec_profile_add_decoder(struct spec_profile *db, const char *name,
 /* Validate a decoder model's description: MX_EINPUT naming place. */
 int spec_decoder_model_check(const struct spec_decoder_model *info, const char *place);
 
-/* The dense cost of T tokens on stage s, seconds: the table interpolated linearly in T between
- * grid points (d_j + (d_j+1 - d_j) * (T - T_j) / (T_j+1 - T_j), in this order), extended from
- * the last two points beyond the grid (or constant with one point). */
+/* The dense cost of T tokens on stage s, seconds: d_j at a grid point T_j; between grid points
+ * T_j < T < T_j+1 interpolated linearly, d_j + (d_j+1 - d_j) * (T - T_j) / (T_j+1 - T_j) in this
+ * order; extended from the last two points beyond the grid (or constant with one point). */
 double spec_decoder_dense_s(const struct spec_decoder_cost *cost, uint32_t s, double tokens);
 
 /* Validate cfg and add a copy of it to model (by index). place names cfg in messages (e.g.

@@ -1,10 +1,12 @@
 /* src/kernels: the decoder's ops (kern_ops.h: RMS norm, rotary embeddings, the SiLU-gated
  * activation, the polynomial exponential and its softmax, argmax) against double-precision
- * references. */
+ * references, and the paged KV cache (kern_kv.h). */
+#include "kern_kv.h"
 #include "kern_ops.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,4 +170,79 @@ Test(kern_dec_ops, argmax_takes_the_lowest_of_equal_maxima)
     cr_assert_eq(kern_argmax(c, 3), 2);
     cr_assert_eq(kern_argmax(d, 4), 2);
     cr_assert_eq(kern_argmax(c, 1), 0);
+}
+
+/* ---- the paged KV cache ---- */
+
+Test(kern_kv, blocks_are_disjoint_and_the_free_list_is_the_callers)
+{
+    int64_t layers = 2, heads = 3, d = 5;
+    int32_t n = 6;
+    struct kern_kv_pool *pool = kern_kv_pool_new(layers, heads, d, n);
+    cr_assert_eq(kern_kv_block_bytes(layers, heads, d), (size_t)(2 * 2 * 3 * 16 * 5 * 4));
+    /* Write a distinct value to every slot of every block, layer, head, K and V; read it back. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int32_t b = 0; b < n; b++)
+            for (int64_t l = 0; l < layers; l++)
+                for (int64_t h = 0; h < heads; h++)
+                    for (int64_t i = 0; i < KERN_KV_BLOCK_TOKENS * d; i++) {
+                        float key = (float)(((b * layers + l) * heads + h) * 1000 + i);
+                        float *k = kern_kv_keys(pool, b, l, h), *v = kern_kv_values(pool, b, l, h);
+                        if (pass == 0) {
+                            k[i] = key;
+                            v[i] = -key - 1;
+                        } else
+                            cr_assert(k[i] == key && v[i] == -key - 1,
+                                      "block %d layer %lld head %lld", b, (long long)l,
+                                      (long long)h);
+                    }
+    /* Keys are stored transposed: slot s's key is column s of [head_dim][16]. */
+    float key[5] = {1, 2, 3, 4, 5}, value[5] = {-1, -2, -3, -4, -5}, k2[5], v2[5];
+    kern_kv_put(pool, 4, 1, 2, 9, key, value);
+    cr_assert_eq(kern_kv_keys(pool, 4, 1, 2)[3 * KERN_KV_BLOCK_TOKENS + 9], 4.0f);
+    cr_assert_eq(kern_kv_values(pool, 4, 1, 2)[9 * 5 + 3], -4.0f);
+    kern_kv_get(pool, 4, 1, 2, 9, k2, v2);
+    cr_assert(memcmp(k2, key, sizeof key) == 0 && memcmp(v2, value, sizeof value) == 0);
+    kern_kv_get(pool, 4, 1, 2, 8, k2, v2);
+    cr_assert(k2[0] != 1.0f && v2[0] != -1.0f, "slot 8 is another one");
+    for (int32_t b = 0; b < n; b++)
+        cr_assert_eq(kern_kv_alloc(pool), b, "blocks come in id order");
+    cr_assert_eq(kern_kv_alloc(pool), -1);
+    cr_assert_eq(kern_kv_free_blocks(pool), 0);
+    kern_kv_release(pool, 3);
+    kern_kv_release(pool, 1);
+    cr_assert_eq(kern_kv_free_blocks(pool), 2);
+    cr_assert_eq(kern_kv_alloc(pool), 1, "the block released last comes first");
+    cr_assert_eq(kern_kv_alloc(pool), 3);
+
+    struct kern_kv_table t = {0};
+    for (int32_t b = 5; b >= 0; b--)
+        kern_kv_table_append(&t, b);
+    for (int32_t i = 0; i < 20; i++)
+        kern_kv_table_append(&t, 0);
+    cr_assert_eq(t.n, 26);
+    cr_assert(t.blocks[0] == 5 && t.blocks[5] == 0);
+    kern_kv_table_truncate(&t, 6);
+    cr_assert_eq(t.n, 6);
+    kern_kv_table_truncate(&t, 2); /* blocks 5 and 4 stay the table's */
+    kern_kv_release(pool, 3);
+    kern_kv_release(pool, 2);
+    kern_kv_release(pool, 1);
+    kern_kv_release(pool, 0);
+    kern_kv_table_release_blocks(&t, pool);
+    cr_assert_eq(t.n, 0);
+    cr_assert_eq(kern_kv_free_blocks(pool), n);
+    cr_assert_eq(kern_kv_blocks_for(0), 0);
+    cr_assert_eq(kern_kv_blocks_for(16), 1);
+    cr_assert_eq(kern_kv_blocks_for(17), 2);
+    kern_kv_table_free(&t);
+    kern_kv_pool_free(pool);
+}
+
+Test(kern_kv, releasing_a_free_block_is_a_bug, .signal = SIGABRT)
+{
+    struct kern_kv_pool *pool = kern_kv_pool_new(1, 1, 2, 4);
+    int32_t b = kern_kv_alloc(pool);
+    kern_kv_release(pool, b);
+    kern_kv_release(pool, b);
 }

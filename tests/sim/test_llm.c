@@ -1,0 +1,240 @@
+/* The decoder simulator (docs/decoders.md): hand-computed cases, invariants on random cases, and
+ * agreement with an independent reference model (tests/sim/llm_reference.py) request by request.
+ * Hand cases use llm_standard_cost: a stage of an iteration costs 1000 T + P + D + 10000 ns. */
+#include "llm_case.h"
+#include "mx_error.h"
+#include "spec_llm.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+static struct spec_scheduler scheduler(uint32_t max_batch_tokens, uint32_t max_seqs,
+                                       enum spec_mm_policy policy)
+{
+    return (struct spec_scheduler){max_batch_tokens, max_seqs, policy};
+}
+
+/* Expected outcome of one request. */
+struct expect {
+    enum sim_status status;
+    int64_t first_ns, finish_ns;
+    uint32_t preemptions;
+};
+
+static void expect_results(const struct llm_case *c, const struct expect *e, size_t n,
+                           uint64_t iterations)
+{
+    struct sim_llm *w;
+    struct sim_llm_results *r = llm_case_run(c, &w);
+    uint64_t total = 0;
+    for (uint32_t g = 0; g < r->n_groups; g++)
+        total += r->iterations[g];
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_eq(r->status[i], e[i].status, "request %zu status", i);
+        cr_expect_eq(r->first_token_ns[i], e[i].first_ns, "request %zu first token", i);
+        cr_expect_eq(r->finish_ns[i], e[i].finish_ns, "request %zu finish", i);
+        cr_expect_eq(r->preemptions[i], e[i].preemptions, "request %zu preemptions", i);
+    }
+    cr_expect_eq(total, iterations, "iterations");
+    llm_case_check_reference(c, w, r, "hand case");
+    sim_llm_results_free(r);
+    sim_llm_free(w);
+}
+
+Test(llm, one_request_alone)
+{
+    /* Prefill of 10: 10000 + 55 + 10000; decodes after 10 and 11 computed: 1000 + 11 + 10000 and
+     * 1000 + 12 + 10000. */
+    struct llm_case c = llm_case_new(1, 1 << 20);
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(64, 8, SPEC_MM_SLACK));
+    llm_case_requests(&c, 1, (struct llm_request[]){{0, 0, 10, 3, 0, 0}});
+    expect_results(&c, (struct expect[]){{SIM_GOOD, 20055, 42078, 0}}, 1, 3);
+    llm_case_free(&c);
+}
+
+Test(llm, two_requests_batched)
+{
+    /* Both prefills in one iteration: T 10, P 10 + 21; then A's decode after 4: 1000 + 5 +
+     * 10000. B wants one token: its prefill gives it. */
+    struct llm_case c = llm_case_new(1, 1 << 20);
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(64, 8, SPEC_MM_SLACK));
+    llm_case_requests(&c, 2, (struct llm_request[]){{0, 0, 4, 2, 0, 0}, {0, 0, 6, 1, 0, 0}});
+    expect_results(&c, (struct expect[]){{SIM_GOOD, 20031, 31036, 0}, {SIM_GOOD, 20031, 20031, 0}},
+                   2, 2);
+    llm_case_free(&c);
+}
+
+Test(llm, chunked_prefill_across_iterations)
+{
+    /* Budget 8: chunks of 8, 8 and 4 tokens: P = 36, 8 * 8 + 36, 4 * 16 + 10. */
+    struct llm_case c = llm_case_new(1, 1 << 20);
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(8, 8, SPEC_MM_SLACK));
+    llm_case_requests(&c, 1, (struct llm_request[]){{0, 0, 20, 1, 0, 0}});
+    expect_results(&c, (struct expect[]){{SIM_GOOD, 50210, 50210, 0}}, 1, 3);
+    llm_case_free(&c);
+}
+
+Test(llm, a_shortage_then_a_preemption_and_its_recompute)
+{
+    /* A pool of 3 blocks of 4 tokens. A and B prefill 4 tokens each (one block each). A's first
+     * decode takes the last block; B lacks one and, nothing coming after it, sits out (a shortage)
+     * while A decodes alone. A's decode after 8 needs a third block: B, after A, is preempted.
+     * A finishes; B recomputes its prompt and first token (L = 5) and decodes to the end. */
+    struct llm_case c = llm_case_new(1, 12);
+    c.cluster.decoder.block_tokens = 4;
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(64, 8, SPEC_MM_SLACK));
+    llm_case_requests(&c, 2, (struct llm_request[]){{0, 0, 4, 6, 0, 0}, {0, 0, 4, 6, 0, 0}});
+    expect_results(&c, (struct expect[]){{SIM_GOOD, 18020, 73055, 0}, {SIM_GOOD, 18020, 132100, 1}},
+                   2, 11);
+    llm_case_free(&c);
+}
+
+Test(llm, two_models_share_a_group_in_turn)
+{
+    struct llm_case c = llm_case_new(2, 1 << 20);
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    llm_case_group(&c, 1, 2, (uint32_t[]){0, 1}, &cost, scheduler(64, 8, SPEC_MM_ROUND_ROBIN));
+    llm_case_requests(&c, 2, (struct llm_request[]){{0, 0, 4, 2, 0, 0}, {0, 1, 4, 2, 0, 0}});
+    expect_results(&c, (struct expect[]){{SIM_GOOD, 14010, 39025, 0}, {SIM_GOOD, 28020, 50030, 0}},
+                   2, 4);
+    llm_case_free(&c);
+}
+
+Test(llm, a_two_stage_pipeline_holds_two_models_in_flight)
+{
+    /* Each stage costs as one stage of the standard cost. A's prefill leaves stage 0 at 14010 and
+     * B's enters it; A's decode waits for stage 1 to finish B's prefill. */
+    struct llm_case c = llm_case_new(2, 1 << 20);
+    struct llm_cost_spec cost = llm_standard_cost(2);
+    llm_case_group(&c, 2, 2, (uint32_t[]){0, 1}, &cost, scheduler(64, 8, SPEC_MM_ROUND_ROBIN));
+    llm_case_requests(&c, 2, (struct llm_request[]){{0, 0, 4, 2, 0, 0}, {0, 1, 4, 2, 0, 0}});
+    expect_results(&c, (struct expect[]){{SIM_GOOD, 28020, 53035, 0}, {SIM_GOOD, 42030, 64040, 0}},
+                   2, 4);
+    llm_case_free(&c);
+}
+
+Test(llm, slos_decide_good_and_late)
+{
+    /* The one request alone: TTFT 20055, TPOT ceil((42078 - 20055) / 2) = 11012. */
+    static const struct {
+        int64_t ttft, tpot;
+        enum sim_status status;
+    } cases[] = {{20055, 11012, SIM_GOOD}, {20054, 0, SIM_LATE}, {0, 11011, SIM_LATE}};
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        struct llm_case c = llm_case_new(1, 1 << 20);
+        struct llm_cost_spec cost = llm_standard_cost(1);
+        llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(64, 8, SPEC_MM_SLACK));
+        llm_case_requests(&c, 1,
+                          (struct llm_request[]){{0, 0, 10, 3, cases[k].ttft, cases[k].tpot}});
+        expect_results(&c, (struct expect[]){{cases[k].status, 20055, 42078, 0}}, 1, 3);
+        llm_case_free(&c);
+    }
+}
+
+/* Conservation and invariants on one random case; the results stay for the caller. */
+static void check_invariants(const struct llm_case *c, const struct sim_llm *w,
+                             const struct sim_llm_results *r, uint64_t seed)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        size_t t = sim_llm_request(w, i);
+        const struct wl_trace *tr = c->trace;
+        mx_ns arrival = mx_s_to_ns(tr->arrival_s[t]);
+        cr_assert(r->status[i] < SIM_N_STATUS, "seed %llu request %zu has no end",
+                  (unsigned long long)seed, i);
+        if (r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE) {
+            cr_assert_eq(r->generated[i], (uint32_t)tr->output_tokens[t], "seed %llu request %zu",
+                         (unsigned long long)seed, i);
+            cr_assert(arrival < r->first_token_ns[i] && r->first_token_ns[i] <= r->finish_ns[i],
+                      "seed %llu request %zu", (unsigned long long)seed, i);
+        } else {
+            cr_assert_eq(r->generated[i], 0);
+            cr_assert_eq(r->first_token_ns[i], MX_NS_NEVER);
+        }
+    }
+}
+
+Test(llm, random_cases_conserve_and_repeat)
+{
+    for (uint64_t seed = 1; seed <= 2000; seed++) {
+        struct llm_case c = llm_case_random(seed);
+        struct sim_llm *w;
+        struct sim_llm_results *r = llm_case_run(&c, &w), *again = NULL;
+        check_invariants(&c, w, r, seed);
+        cr_assert_eq(sim_llm_run(w, &again), MX_OK);
+        cr_assert_eq(memcmp(again->finish_ns, r->finish_ns, r->n * sizeof(mx_ns)), 0,
+                     "seed %llu: a second run differs", (unsigned long long)seed);
+        cr_assert_eq(memcmp(again->first_token_ns, r->first_token_ns, r->n * sizeof(mx_ns)), 0);
+        sim_llm_results_free(again);
+        sim_llm_results_free(r);
+        sim_llm_free(w);
+        llm_case_free(&c);
+    }
+}
+
+Test(llm, bad_inputs_name_the_file_and_place)
+{
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    struct sim_llm *w = NULL;
+
+    struct llm_case c = llm_case_new(1, 1 << 20);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(64, 8, SPEC_MM_SLACK));
+    c.trace = fx_trace(1, (double[]){0}, (int32_t[]){0}, (double[]){1}, 1);
+    fx_expect_error(sim_llm_new(&c.cluster, "c.json", c.db, "db.h5", c.plan, c.trace, &w),
+                    MX_EINPUT,
+                    "trace: has no input_tokens and output_tokens, which the requests of decoder "
+                    "models need");
+    llm_case_free(&c);
+
+    c = llm_case_new(1, 1 << 20);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(64, 8, SPEC_MM_SLACK));
+    llm_case_requests(&c, 2,
+                      (struct llm_request[]){{0, 0, 10, 3, 0, 0}, {0, 0, (1 << 20) - 1, 2, 0, 0}});
+    fx_expect_error(sim_llm_new(&c.cluster, "c.json", c.db, "db.h5", c.plan, c.trace, &w),
+                    MX_EINPUT,
+                    "trace: /input_tokens[1]: 1048575 input and 2 output tokens exceed the context "
+                    "of 1048576 tokens of model \"m0\" (base \"b0\")");
+    llm_case_free(&c);
+
+    c = llm_case_new(1, 1 << 20);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(128, 8, SPEC_MM_SLACK));
+    llm_case_requests(&c, 1, (struct llm_request[]){{0, 0, 10, 3, 0, 0}});
+    fx_expect_error(sim_llm_new(&c.cluster, "c.json", c.db, "db.h5", c.plan, c.trace, &w),
+                    MX_EINPUT,
+                    "groups[0] (id 0): profile db.h5: the token grid of \"b0\" (1, 1, 1) ends at "
+                    "64, short of the group's max_batch_tokens 128");
+    llm_case_free(&c);
+
+    c = llm_case_new(1, 64);
+    cost.act_bytes_per_token = 1;
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(64, 8, SPEC_MM_SLACK));
+    llm_case_requests(&c, 1, (struct llm_request[]){{0, 0, 10, 3, 0, 0}});
+    fx_expect_error(sim_llm_new(&c.cluster, "c.json", c.db, "db.h5", c.plan, c.trace, &w),
+                    MX_EINPUT,
+                    "groups[0] (id 0): stage 0: the weights of its 1 models and the activations of "
+                    "64 tokens leave no KV cache within the budget of 64 bytes (cluster c.json)");
+    llm_case_free(&c);
+    cr_assert_null(w);
+}
+
+Test(llm, a_group_serves_one_kind_of_model)
+{
+    struct llm_case c = llm_case_new(1, 1 << 20);
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(64, 8, SPEC_MM_SLACK));
+    spec_profile_add_model(c.db, "enc");
+    fx_profile_add(c.db, "enc", 1, 1, (double[]){0.01}, 1);
+    spec_plan_free(c.plan);
+    c.plan = fx_plan_new(2, (const char *const[]){"b0", "enc"});
+    fx_plan_add_group(c.plan, 1, 1, 0, 2, (uint32_t[]){0, 1});
+    llm_case_requests(&c, 1, (struct llm_request[]){{0, 0, 10, 3, 0, 0}});
+    struct sim_llm *w = NULL;
+    fx_expect_error(sim_llm_new(&c.cluster, "c.json", c.db, "db.h5", c.plan, c.trace, &w),
+                    MX_EINPUT,
+                    "groups[0] (id 0): hosts \"m0\" and \"m1\", one a decoder and one not; a group "
+                    "serves one kind of model");
+    llm_case_free(&c);
+}

@@ -32,6 +32,8 @@ static enum cu_op_kind cu_kind(enum prof_op_kind kind)
         return CU_OP_GELU;
     case PROF_OP_ADD:
         return CU_OP_ADD;
+    default:
+        break;
     }
     MX_BUG("op kind %d", (int)kind);
 }

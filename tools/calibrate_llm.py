@@ -2,7 +2,7 @@
 """Calibrate a per-operator roofline cost model of decoder LLM layers (Llama class) on H100 and A100.
 
 What it does
-  Fits, per GPU, the few parameters of a closed-form cost model (docs: /work/notes/calibration.md,
+  Fits, per GPU, the few parameters of a closed-form cost model (docs/profiler.md, "Decoders";
   the formulas are in gemm_time(), small_time(), allreduce_time() and p2p_time() below and are
   meant to be re-implemented in C expression for expression) to per-operator latencies measured
   by Vidur, then prints the fitted parameters and the error tables. One set of parameters per GPU

@@ -2,7 +2,7 @@
 """Calibrate a per-operator roofline cost model of decoder LLM layers (Llama class) on H100 and A100.
 
 What it does
-  Fits, per GPU, the few parameters of a closed-form cost model (docs: /work/notes/calibration.md,
+  Fits, per GPU, the few parameters of a closed-form cost model (docs/profiler.md, "Decoders";
   the formulas are in gemm_time(), small_time(), allreduce_time() and p2p_time() below and are
   meant to be re-implemented in C expression for expression) to per-operator latencies measured
   by Vidur, then prints the fitted parameters and the error tables. One set of parameters per GPU
@@ -17,13 +17,15 @@ What it does
   Small ops (RMSNorm, RoPE, SiLU*mul, residual add, embedding lookup), bytes as in small_bytes():
     t = fixed + bytes / (bw e(bytes)),  e(bytes) = e_dram + (e_l2 - e_dram) / (1 + bytes / l2_bytes)
   All-reduce of B bytes over n GPUs of one node (ring):
-    t = alpha + 2 (n - 1) / n * B / (bus_bw / (1 + (half_bytes / B)^exp))
+    t = alpha + 2 (n - 1) / n * B / (bus_bw / (1 + (half_bytes / B)^exp)), with B raised to
+    half_bytes (exp - 1)^(1 / exp) when exp > 1 (the formula's minimum: below it, it would grow
+    as B shrinks)
   Send/recv: t = latency + B / bw (intra-node and inter-node fitted separately).
 
 Data
-  The directory given as the first argument (default ../shared/reference/vidur-llm relative to the
-  repository root): Vidur's published profiles (microsoft/vidur, data/profiling, MIT licence), see
-  its README.md. <gpu>_<model>_mlp.csv: per-layer latencies in ms of emb, input_layernorm,
+  The directory given as the first argument (default data/reference/vidur-llm, the compact subset
+  bundled with muxplan; see its README.md): Vidur's published profiles (microsoft/vidur,
+  data/profiling, MIT licence), either as published or in the bundled compact form. <gpu>_<model>_mlp.csv: per-layer latencies in ms of emb, input_layernorm,
   attn_pre_proj (QKV), attn_rope, attn_post_proj, post_attention_layernorm, mlp_up_proj (gate+up),
   mlp_act, mlp_down_proj, add, for num_tokens 1..4096 (Llama-3-8B to 32768) and tensor parallelism
   1, 2, 4, 8 (each worker's share); net_<testbed>_{all_reduce,send_recv}.csv: NCCL latencies in ms by
@@ -32,13 +34,18 @@ Data
 How to run
   python3 tools/calibrate_llm.py [DATA_DIR] [-o params.json] [--gpu h100|a100] [--no-heldout]
                                  [--vectors] [--table] [--validate DIR]
+                                 [--write-specs] [--bundle OUT_DIR]
   Needs Python 3.11 and numpy only (pip install numpy); no scipy: the fits use the Nelder-Mead
   simplex method implemented below. About 20 s on one core (--no-heldout: about 6 s). Prints one
   JSON line per GPU (fitted parameters, error tables, held-out errors) and one per testbed
   (collectives); --table also prints readable tables on stderr; --vectors prints reference values
   of the formulas for unit tests of a C port; --validate DIR reports the errors of the fitted
   parameters on more Vidur profiles (same CSV format, not used by the fit); -o writes the
-  parameters (and the assumed attention parameters) as one JSON object. It edits no other file.
+  parameters (and the assumed attention parameters) as one JSON object. --write-specs writes the
+  fitted parameters, with their errors, into the "decoder" member of data/hardware/h100-80gb.json,
+  a100-80gb.json and h200-141gb.json (H200: the H100's fit; every other member is kept).
+  --bundle OUT_DIR writes the compact subset of the data that muxplan bundles (from the published
+  files; see data/reference/vidur-llm/README.md).
 """
 import argparse
 import csv
@@ -54,7 +61,7 @@ except ImportError:  # the only dependency beyond the standard library
     sys.exit("calibrate_llm: needs numpy (pip install numpy)")
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-DEFAULT_DATA = os.path.join(ROOT, "..", "shared", "reference", "vidur-llm")
+DEFAULT_DATA = os.path.join(ROOT, "data", "reference", "vidur-llm")
 
 # Datasheet figures the efficiencies are relative to (dense fp16/bf16 tensor-core peak, HBM bandwidth,
 # L2 size). The fitted efficiencies are only meaningful together with these numbers.
@@ -87,29 +94,51 @@ ATTENTION = {
 # ----------------------------------------------------------------------------------------------
 # Data
 
+SHAPE_KEYS = ["n_head", "n_kv_head", "n_embd", "n_expanded_embd", "vocab_size", "use_gated_mlp"]
+
+
+def compact_shapes(data_dir):
+    """The bundled form's models.csv: file name -> shape columns (None when not that form)."""
+    path = os.path.join(data_dir, "models.csv")
+    if not os.path.exists(path):
+        return None
+    with open(path, newline="") as f:
+        return {r["file"]: r for r in csv.DictReader(f)}
+
+
 def load_ops(data_dir):
-    """Rows of every <gpu>_<model>_mlp.csv as dicts of shapes and per-op median seconds."""
+    """Rows of every <gpu>_<model>_mlp.csv (published) or <gpu>_<model>_ops.csv (bundled: times in
+    microseconds, shapes in models.csv) as dicts of shapes and per-op median seconds."""
     rows = []
-    for path in sorted(glob.glob(os.path.join(data_dir, "*_mlp.csv"))):
+    shapes = compact_shapes(data_dir)
+    suffix = "_ops.csv" if shapes is not None else "_mlp.csv"
+    for path in sorted(glob.glob(os.path.join(data_dir, "*" + suffix))):
         base = os.path.basename(path)
         gpu = base.split("_")[0]
-        model = base[len(gpu) + 1:-len("_mlp.csv")]
+        model = base[len(gpu) + 1:-len(suffix)]
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            missing = [op for op in ["emb"] + LAYER_OPS if "time_stats.%s.median" % op not in reader.fieldnames]
+            if shapes is not None:
+                shape = shapes[base]
+                column, scale = "%s", 1e-6
+            else:
+                shape, column, scale = None, "time_stats.%s.median", 1e-3
+            missing = [op for op in ["emb"] + LAYER_OPS if column % op not in reader.fieldnames]
             if missing:   # e.g. phi-2's parallel block has no post-attention norm: not a Llama layer
                 print("calibrate_llm: skipping %s (no %s)" % (base, ", ".join(missing)), file=sys.stderr)
                 continue
             for r in reader:
+                src = shape if shape is not None else r
                 d = {"gpu": gpu, "model": model, "m": int(r["num_tokens"]),
-                     "tp": int(r["num_tensor_parallel_workers"]), "n_head": int(r["n_head"]),
-                     "n_kv_head": int(r["n_kv_head"]), "h": int(r["n_embd"]),
-                     "f": int(r["n_expanded_embd"]), "gated": r["use_gated_mlp"] == "True"}
+                     "tp": int(r["num_tensor_parallel_workers"]), "n_head": int(src["n_head"]),
+                     "n_kv_head": int(src["n_kv_head"]), "h": int(src["n_embd"]),
+                     "f": int(src["n_expanded_embd"]), "gated": src["use_gated_mlp"] == "True",
+                     "vocab": int(src["vocab_size"])}
                 for op in ["emb"] + LAYER_OPS:
-                    d[op] = float(r["time_stats.%s.median" % op]) * 1e-3
+                    d[op] = float(r[column % op]) * scale
                 rows.append(d)
     if not rows:
-        sys.exit("calibrate_llm: no *_mlp.csv under %s" % data_dir)
+        sys.exit("calibrate_llm: no *%s under %s" % (suffix, data_dir))
     return rows
 
 
@@ -145,13 +174,69 @@ def small_bytes(r, op):
 
 
 def load_net(data_dir, testbed, op):
+    """(workers, devices per node, bytes, median seconds) of net_<testbed>_<op>.csv, published or
+    bundled (times in microseconds)."""
     path = os.path.join(data_dir, "net_%s_%s.csv" % (testbed, op))
     out = []
+    if not os.path.exists(path):
+        return out
     with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            out.append((int(r["num_workers"]), int(r["devices_per_node"]), float(r["size"]),
-                        float(r["time_stats.%s.median" % op]) * 1e-3))
+        reader = csv.DictReader(f)
+        compact = "median_us" in reader.fieldnames
+        for r in reader:
+            t = float(r["median_us"]) * 1e-6 if compact else float(r["time_stats.%s.median" % op]) * 1e-3
+            out.append((int(r["num_workers"]), int(r["devices_per_node"]), float(r["size"]), t))
     return out
+
+
+def bundle(data_dir, out_dir):
+    """Write the compact subset muxplan bundles: per-op medians in microseconds for num_tokens up to
+    MAX_TOKENS (shapes once per model in models.csv), and the intra-node all-reduce and send/recv
+    medians at up to 160 sizes per worker count (every size up to 64 KiB, then spread evenly in
+    log size)."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "models.csv"), "w", newline="") as mf:
+        mw = csv.writer(mf, lineterminator="\n")
+        mw.writerow(["file"] + SHAPE_KEYS)
+        for path in sorted(glob.glob(os.path.join(data_dir, "*_mlp.csv"))):
+            base = os.path.basename(path)
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            if any("time_stats.%s.median" % op not in rows[0] for op in ["emb"] + LAYER_OPS):
+                continue
+            name = base[:-len("_mlp.csv")] + "_ops.csv"
+            mw.writerow([name] + [rows[0][k] for k in SHAPE_KEYS])
+            with open(os.path.join(out_dir, name), "w", newline="") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(["num_tokens", "num_tensor_parallel_workers"] + ["emb"] + LAYER_OPS)
+                for r in rows:
+                    if int(r["num_tokens"]) > MAX_TOKENS:
+                        continue
+                    w.writerow([r["num_tokens"], r["num_tensor_parallel_workers"]] +
+                               ["%.6g" % (float(r["time_stats.%s.median" % op]) * 1e3) for op in ["emb"] + LAYER_OPS])
+    for path in sorted(glob.glob(os.path.join(data_dir, "net_*_dgx_*.csv"))):
+        base = os.path.basename(path)
+        op = "all_reduce" if base.endswith("_all_reduce.csv") else "send_recv"
+        testbed = base[len("net_"):-len("_%s.csv" % op)]
+        pts = load_net(data_dir, testbed, op)
+        keep = []
+        for key in sorted({(x[0], x[1]) for x in pts}):
+            if op == "all_reduce" and key[0] != key[1]:
+                continue   # multi-node all-reduces: not bundled
+            series = sorted(x for x in pts if (x[0], x[1]) == key)
+            small = [x for x in series if x[2] <= 65536]
+            large = [x for x in series if x[2] > 65536]
+            picks = set()
+            if large:
+                ls = np.log([x[2] for x in large])
+                for target in np.linspace(ls[0], ls[-1], 160 - len(small)):
+                    picks.add(int(np.argmin(np.abs(ls - target))))
+            keep += small + [large[i] for i in sorted(picks)]
+        with open(os.path.join(out_dir, base), "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["num_workers", "devices_per_node", "size", "median_us"])
+            for x in keep:
+                w.writerow([x[0], x[1], int(x[2]), "%.6g" % (x[3] * 1e6)])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,10 +266,17 @@ def small_time(q, hw, nbytes):
     return q["fixed_s"] + nbytes / (hw["mem_bandwidth_bytes_per_s"] * e)
 
 
+def allreduce_floor_bytes(c):
+    """Below this size the all-reduce costs as much as at it: with allreduce_exp > 1 the formula
+    would otherwise grow as the buffer shrinks (its minimum is at half (exp - 1)^(1 / exp))."""
+    e = c["allreduce_exp"]
+    return c["allreduce_half_bytes"] * math.pow(e - 1.0, 1.0 / e) if e > 1.0 else 0.0
+
+
 def allreduce_time(c, n, nbytes):
     """Seconds of a ring all-reduce of nbytes over n GPUs of one node."""
     n = np.asarray(n, dtype=np.float64)
-    nbytes = np.asarray(nbytes, dtype=np.float64)
+    nbytes = np.maximum(np.asarray(nbytes, dtype=np.float64), allreduce_floor_bytes(c))
     bw = c["allreduce_bus_bytes_per_s"] / (1.0 + np.power(c["allreduce_half_bytes"] / nbytes, c["allreduce_exp"]))
     return c["allreduce_latency_s"] + 2.0 * (n - 1.0) / n * nbytes / bw
 
@@ -211,7 +303,7 @@ def gemm_time_c(p, hw, m, n, k):
 
 
 def allreduce_time_c(c, n, nbytes):
-    n, nbytes = float(n), float(nbytes)
+    n, nbytes = float(n), max(float(nbytes), allreduce_floor_bytes(c))
     bw = c["allreduce_bus_bytes_per_s"] / (1.0 + math.pow(c["allreduce_half_bytes"] / nbytes, c["allreduce_exp"]))
     return c["allreduce_latency_s"] + 2.0 * (n - 1.0) / n * nbytes / bw
 
@@ -599,6 +691,67 @@ def vectors(fitted, links):
     return out
 
 
+SPEC_FILES = {"h100": "h100-80gb.json", "a100": "a100-80gb.json"}
+SPEC_GROUPS = ["qkv", "out_proj", "mlp_up", "mlp_down", "mlp_up+down", "layer_sum", "norms", "rope",
+               "act", "add", "emb"]
+
+
+def decoder_section(p, c, gpu, result, source):
+    """The "decoder" member of a hardware spec (src/profiler/include/prof_hw.h)."""
+    a = ATTENTION[gpu]
+    fit_error = {"note": "median / p90 relative error of the fit over the measured rows "
+                         "(num_tokens 1..%d, tp 1, 2, 4, 8); all_reduce: at iteration sizes" % MAX_TOKENS}
+    for g in SPEC_GROUPS:
+        e = result["errors"][g]["all"]
+        fit_error[g] = [e["median"], e["p90"]]
+    it = result["collectives"]["iteration_sizes"]["all"]
+    fit_error["all_reduce"] = [it["median"], it["p90"]]
+    return {
+        "source": source,
+        "fit_error": fit_error,
+        "gemm": {k[len("gemm_"):]: p[k] for k in GEMM_KEYS + ["gemm_tile_m"]},
+        "small_ops": p["small"],
+        "attention": {"prefill_efficiency": a["attn_prefill_efficiency"],
+                      "prefill_half_len": a["attn_prefill_half_len"],
+                      "decode_mem_efficiency": a["attn_decode_mem_efficiency"],
+                      "fixed_s": a["attn_fixed_s"],
+                      "note": "assumed, not fitted (no attention measurements): " + a["note"]},
+        "allreduce": {k[len("allreduce_"):]: c[k] for k in
+                      ("allreduce_latency_s", "allreduce_bus_bytes_per_s", "allreduce_half_bytes", "allreduce_exp")},
+        "p2p": {"intra_node_latency_s": c["p2p_intra_latency_s"], "intra_node_bytes_per_s": c["p2p_intra_bytes_per_s"],
+                "inter_node_latency_s": c["p2p_inter_latency_s"], "inter_node_bytes_per_s": c["p2p_inter_bytes_per_s"]},
+    }
+
+
+def write_specs(fitted, links, results):
+    """Set the "decoder" member and device.l2_bytes of the bundled hardware specs."""
+    for gpu, name in SPEC_FILES.items():
+        if gpu not in fitted:
+            continue
+        tb = GPUS[gpu]["testbed"]
+        section = decoder_section(fitted[gpu], links[tb], gpu, results[gpu],
+                                  "tools/calibrate_llm.py: fitted to Vidur's per-operator measurements on %s "
+                                  "(data/reference/vidur-llm: %s)" % (GPUS[gpu]["name"], ", ".join(
+                                      sorted({r for r in results[gpu]["errors"]["qkv"] if r not in
+                                              ("all", "tp1", "tp2", "tp4", "tp8")}))))
+        targets = [(name, section)]
+        if gpu == "h100":
+            h200 = json.loads(json.dumps(section))
+            h200["source"] = ("the H100's fit (tools/calibrate_llm.py) with the H200's own peak and bandwidth "
+                              "(device): not measured on an H200; its device-to-device copies reached "
+                              "4.1-4.2e12 bytes/s, so GEMV-like work may run up to 10%% slower than this predicts")
+            targets.append(("h200-141gb.json", h200))
+        for fname, sec in targets:
+            path = os.path.join(ROOT, "data", "hardware", fname)
+            with open(path) as f:
+                spec = json.load(f)
+            spec["device"]["l2_bytes"] = GPUS["h100" if fname.startswith("h200") else gpu]["l2_bytes"]
+            spec["decoder"] = sec
+            with open(path, "w") as f:
+                json.dump(spec, f, indent=1)
+                f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data", nargs="?", default=DEFAULT_DATA)
@@ -607,11 +760,19 @@ def main():
     ap.add_argument("--no-heldout", action="store_true")
     ap.add_argument("--vectors", action="store_true")
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--write-specs", action="store_true",
+                    help="write the fit into data/hardware/{h100-80gb,a100-80gb,h200-141gb}.json")
+    ap.add_argument("--bundle", metavar="OUT_DIR",
+                    help="write the compact subset of DATA_DIR (published form) that muxplan bundles, then stop")
     ap.add_argument("--validate", metavar="DIR",
                     help="also report the fitted model's errors on the *_mlp.csv of DIR (not fitted to them)")
     args = ap.parse_args()
+    if args.bundle:
+        bundle(args.data, args.bundle)
+        return
 
     rows_all = load_ops(args.data)
+    results = {}
     fitted, links = {}, {}
     for gpu in args.gpu or ["h100", "a100"]:
         hw = GPUS[gpu]
@@ -639,6 +800,7 @@ def main():
                 test = [r for r in extra if r["model"] == mo]
                 result["validation"][mo] = error_table(test, predict_rows(p, hw, test), by_tp=True)
         fitted[gpu] = p
+        results[gpu] = result
         print(json.dumps(result), flush=True)
         if args.table:
             cols = ["all", "tp1", "tp2", "tp4", "tp8"]
@@ -653,12 +815,15 @@ def main():
         tb = hw["testbed"]
         c, errs, multi = fit_collectives(args.data, tb)
         links[tb] = c
+        results[gpu]["collectives"] = errs
         print(json.dumps({"testbed": tb, "params": c, "errors": errs, "multi_node_informational": multi}), flush=True)
         if args.table:
             print("%s collectives: %s" % (tb, json.dumps(errs)), file=sys.stderr)
     if args.vectors:
         for v in vectors(fitted, links):
             print(json.dumps(v))
+    if args.write_specs:
+        write_specs(fitted, links, results)
     if args.output:
         doc = {"format": "muxplan-llm-calibration/1",
                "source": "tools/calibrate_llm.py on Vidur's per-operator profiles (%s)" % os.path.abspath(args.data),

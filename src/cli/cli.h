@@ -16,6 +16,8 @@ int cli_profile(int argc, char **argv);
  * through cli_profile(). */
 int cli_profile_build(int argc, char **argv);
 int cli_profile_show(int argc, char **argv);
+/* muxplan profile ops (cli_profile_ops.c): the decoder cost model's per-operator prediction. */
+int cli_profile_ops(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_capacity(int argc, char **argv);

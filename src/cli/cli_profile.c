@@ -15,6 +15,8 @@ static const char profile_help[] =
     "       muxplan profile import FILE.json -o DB.h5\n"
     "       muxplan profile export DB.h5 -o FILE.json\n"
     "       muxplan profile show DB.h5 [--json]   (what a DB holds; see show --help)\n"
+    "       muxplan profile ops --hardware HW.json --models M --tokens 1,16 [--op K] [--json]\n"
+    "                           (the decoder cost model per operator; see ops --help)\n"
     "\n"
     "A profile DB holds, for each base model and parallel config (dp, op, pp), the latency of "
     "each\n"
@@ -41,6 +43,8 @@ int cli_profile(int argc, char **argv)
             return cli_profile_build(argc, argv);
     if (argc > 1 && strcmp(argv[1], "show") == 0)
         return cli_profile_show(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "ops") == 0)
+        return cli_profile_ops(argc - 1, argv + 1);
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         if (opt == 'o') {
             out_path = optarg;

@@ -10,6 +10,7 @@
 #include "prof_arch.h"
 #include "prof_backend.h"
 #include "prof_build.h"
+#include "prof_decoder.h"
 #include "prof_hw.h"
 #include "spec_profile.h"
 
@@ -25,7 +26,8 @@ static const char build_help[] =
     "usage: muxplan profile --backend roofline|cpu|cuda [--hardware HW.json] --models "
     "NAME,...|all\n"
     "                       [--zoo DIR] [--ops 1,2,4,8] [--pps 1,2,4,8,16,32]\n"
-    "                       [--batches 1,2,4,8,16] -o DB.h5\n"
+    "                       [--batches 1,2,4,8,16] [--tokens 1,2,4,...] [--max-batch-tokens N]\n"
+    "                       -o DB.h5\n"
     "\n"
     "Times one transformer layer of each model for every tensor-parallel degree and batch size\n"
     "with the backend, adds the all-reduces, splits the layers into pipeline stages by dynamic\n"
@@ -36,11 +38,31 @@ static const char build_help[] =
     "provenance records the backend, hardware, date (SOURCE_DATE_EPOCH when set), version and\n"
     "the raw per-layer numbers. --zoo defaults to the bundled data/models.\n"
     "\n"
+    "Decoder models (kind \"decoder\", docs/decoders.md) get, per config (1, op, pp) with op 1,\n"
+    "2, 4, 8 and pp 1, 2, 4, 8 by default, each stage's cost of an iteration: a dense table over\n"
+    "the tokens of an iteration (--tokens, ascending from 1; by default 1, 2, 3, 4, 6, ... to\n"
+    "16384, dense around the GEMM tile steps), the prefill and decode attention coefficients, a\n"
+    "fixed cost per iteration, weights, and KV-cache and activation bytes per token, with the\n"
+    "model's reference TTFT and TPOT. The grid must reach --max-batch-tokens (default 16384).\n"
+    "roofline needs the hardware spec's \"decoder\" member (data/hardware/h100-80gb.json).\n"
+    "\n"
     "example:\n"
     "  muxplan profile --backend roofline --hardware data/hardware/v100-16gb.json \\\n"
-    "      --models bert-1.3b,bert-2.6b -o v100.h5\n";
+    "      --models bert-1.3b,bert-2.6b -o v100.h5\n"
+    "  muxplan profile --backend roofline --hardware data/hardware/h100-80gb.json \\\n"
+    "      --models llama-2-7b,llama-3-70b -o h100-llm.h5\n";
 
-enum { OPT_BACKEND = 256, OPT_HARDWARE, OPT_MODELS, OPT_ZOO, OPT_OPS, OPT_PPS, OPT_BATCHES };
+enum {
+    OPT_BACKEND = 256,
+    OPT_HARDWARE,
+    OPT_MODELS,
+    OPT_ZOO,
+    OPT_OPS,
+    OPT_PPS,
+    OPT_BATCHES,
+    OPT_TOKENS,
+    OPT_MAX_BATCH_TOKENS
+};
 
 static const struct option build_options[] = {
     {"backend", required_argument, NULL, OPT_BACKEND},
@@ -50,12 +72,15 @@ static const struct option build_options[] = {
     {"ops", required_argument, NULL, OPT_OPS},
     {"pps", required_argument, NULL, OPT_PPS},
     {"batches", required_argument, NULL, OPT_BATCHES},
+    {"tokens", required_argument, NULL, OPT_TOKENS},
+    {"max-batch-tokens", required_argument, NULL, OPT_MAX_BATCH_TOKENS},
     {"output", required_argument, NULL, 'o'},
     {NULL, 0, NULL, 0},
 };
 
-/* A comma-separated list of ascending positive integers (at most 64). */
-static int parse_list(const char *option, const char *arg, int32_t *values, uint32_t *n)
+/* A comma-separated list of at most max_n ascending integers in [1, max]. */
+static int parse_list_up_to(const char *option, const char *arg, uint64_t max, uint32_t max_n,
+                            int32_t *values, uint32_t *n)
 {
     char *copy = mx_strdup(arg), *save = NULL;
     int rc = MX_OK;
@@ -63,10 +88,10 @@ static int parse_list(const char *option, const char *arg, int32_t *values, uint
     for (char *tok = strtok_r(copy, ",", &save); rc == MX_OK && tok;
          tok = strtok_r(NULL, ",", &save)) {
         uint64_t v;
-        rc = cli_parse_u64(option, tok, 1, 4096, &v);
-        if (rc == MX_OK && (*n == 64 || (*n > 0 && (int32_t)v <= values[*n - 1])))
-            rc = cli_usage_error("profile", "%s: expected at most 64 ascending values, got \"%s\"",
-                                 option, arg);
+        rc = cli_parse_u64(option, tok, 1, max, &v);
+        if (rc == MX_OK && (*n == max_n || (*n > 0 && (int32_t)v <= values[*n - 1])))
+            rc = cli_usage_error("profile", "%s: expected at most %u ascending values, got \"%s\"",
+                                 option, max_n, arg);
         if (rc == MX_OK)
             values[(*n)++] = (int32_t)v;
     }
@@ -74,6 +99,12 @@ static int parse_list(const char *option, const char *arg, int32_t *values, uint
         rc = cli_usage_error("profile", "%s: empty list", option);
     free(copy);
     return rc;
+}
+
+/* A comma-separated list of ascending positive integers (at most 64, each at most 4096). */
+static int parse_list(const char *option, const char *arg, int32_t *values, uint32_t *n)
+{
+    return parse_list_up_to(option, arg, 4096, 64, values, n);
 }
 
 /* Without --hardware: this machine, for the measuring backends. */
@@ -148,15 +179,31 @@ static void iso_date(char buf[32])
 
 struct build_args {
     const char *backend, *hardware, *models, *zoo, *out_path;
-    int32_t ops[64], pps[64], batches[64];
+    int32_t ops[64], pps[64], batches[64], tokens[PROF_DECODER_MAX_TOKENS];
     struct prof_grid grid;
+    struct prof_decoder_grid decoder; /* decoder models' */
 };
+
+static const int32_t decoder_pps[] = {1, 2, 4, 8};
+
+/* The decoders' grid: the encoders' op degrees, pp 1 to 8, the default tokens. */
+static void decoder_defaults(struct build_args *a)
+{
+    a->decoder = (struct prof_decoder_grid){.n_ops = a->grid.n_ops,
+                                            .n_pps = 4,
+                                            .ops_given = 0,
+                                            .ops = a->grid.ops,
+                                            .pps = decoder_pps,
+                                            .max_batch_tokens = 16384};
+}
 
 static int parse_args(int argc, char **argv, struct build_args *a)
 {
     int opt, rc = MX_OK;
     a->zoo = NULL;
     a->grid = prof_grid_default;
+    decoder_defaults(a);
+    bool pps_given = false;
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", build_options, NULL)) != -1) {
         switch (opt) {
         case OPT_BACKEND:
@@ -179,7 +226,20 @@ static int parse_args(int argc, char **argv, struct build_args *a)
         case OPT_PPS:
             rc = parse_list("--pps", optarg, a->pps, &a->grid.n_pps);
             a->grid.pps = a->pps;
+            pps_given = true;
             break;
+        case OPT_TOKENS:
+            rc = parse_list_up_to("--tokens", optarg, SPEC_MAX_CONTEXT_TOKENS,
+                                  PROF_DECODER_MAX_TOKENS, a->tokens, &a->decoder.n_tokens);
+            if (rc == MX_OK && a->tokens[0] != 1)
+                rc = cli_usage_error("profile", "--tokens must start at 1");
+            break;
+        case OPT_MAX_BATCH_TOKENS: {
+            uint64_t v;
+            rc = cli_parse_u64("--max-batch-tokens", optarg, 1, SPEC_MAX_CONTEXT_TOKENS, &v);
+            a->decoder.max_batch_tokens = (int64_t)v;
+            break;
+        }
         case OPT_BATCHES:
             rc = parse_list("--batches", optarg, a->batches, &a->grid.n_batches);
             a->grid.batches = a->batches;
@@ -196,6 +256,16 @@ static int parse_args(int argc, char **argv, struct build_args *a)
     }
     if (rc == MX_OK && optind < argc)
         rc = cli_usage_error("profile", "unexpected argument \"%s\"", argv[optind]);
+    a->decoder.ops = a->grid.ops;
+    a->decoder.n_ops = a->grid.n_ops;
+    a->decoder.ops_given = a->grid.ops_given;
+    if (pps_given) {
+        a->decoder.pps = a->grid.pps;
+        a->decoder.n_pps = a->grid.n_pps;
+    }
+    if (a->decoder.n_tokens == 0)
+        a->decoder.n_tokens = prof_decoder_default_tokens(a->decoder.max_batch_tokens, a->tokens);
+    a->decoder.tokens = a->tokens;
     if (rc == MX_OK && (!a->backend || !a->models || !a->out_path))
         rc = cli_usage_error("profile", "--backend, --models and -o are required");
     return rc;
@@ -220,7 +290,9 @@ static int profile_models(const struct build_args *a, const struct prof_hw *hw,
             rc = cli_usage_error("profile", "--models names \"%s\" twice", name);
         if (rc == MX_OK)
             rc = prof_arch_find(a->zoo, name, &arch);
-        if (rc == MX_OK)
+        if (rc == MX_OK && arch->kind == PROF_ARCH_DECODER)
+            rc = prof_build_decoder(db, arch, hw, be, &a->decoder, raw);
+        else if (rc == MX_OK)
             rc = prof_build_model(db, arch, hw, be, &a->grid, raw);
         prof_arch_free(arch);
     }

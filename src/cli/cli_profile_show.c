@@ -14,7 +14,10 @@ static const char help[] =
     "\n"
     "Lists what a profile DB holds: its hardware, its provenance (backend, date, version, the\n"
     "command that made it), and for every base model its parallel configs (op x pp) and batch\n"
-    "sizes, with the batch-1 latency of its single-device config.\n"
+    "sizes, with the batch-1 latency of its single-device config. Decoder models "
+    "(docs/decoders.md)\n"
+    "list their token grid instead of batch sizes, then their longest context and reference\n"
+    "figures: the TTFT of the reference prompt alone and one decode step at that context.\n"
     "\n"
     "example:\n"
     "  muxplan profile show data/profiles/v100.h5\n";
@@ -29,9 +32,26 @@ static json_t *provenance_summary(const struct spec_profile *db)
     return p ? p : json_null();
 }
 
+/* A decoder's token grid over its configs: "1..16384 (130)". */
+static void tokens_text(const struct spec_profile_model *m, char *buf, size_t size)
+{
+    const struct spec_decoder_cost *first = &m->configs[0].decoder;
+    bool same = true;
+    for (uint32_t c = 1; c < m->n_configs && same; c++)
+        same =
+            m->configs[c].decoder.n_tokens == first->n_tokens &&
+            !memcmp(m->configs[c].decoder.tokens, first->tokens, first->n_tokens * sizeof(int32_t));
+    snprintf(buf, size, "T %d..%d (%u)%s", first->tokens[0], first->tokens[first->n_tokens - 1],
+             first->n_tokens, same ? "" : " (configs differ)");
+}
+
 /* Batch sizes over a model's configs: "1,2,4,8,16" when they all profile the same ones. */
 static void batches_text(const struct spec_profile_model *m, char *buf, size_t size)
 {
+    if (m->kind == SPEC_DECODER) {
+        tokens_text(m, buf, size);
+        return;
+    }
     const struct spec_config *first = &m->configs[0];
     bool same = true;
     for (uint32_t c = 1; c < m->n_configs && same; c++)
@@ -91,12 +111,26 @@ static json_t *model_json(const struct spec_profile *db, const struct spec_profi
         json_t *batches = json_array();
         for (uint32_t b = 0; b < cfg->n_batches; b++)
             mx_json_append(batches, json_integer(cfg->batch[b]));
-        mx_json_append(configs, json_pack("{s:i, s:i, s:i, s:o}", "dp", cfg->dp, "op", cfg->op,
-                                          "pp", cfg->pp, "batches", batches));
+        json_t *entry = json_pack("{s:i, s:i, s:i, s:o}", "dp", cfg->dp, "op", cfg->op, "pp",
+                                  cfg->pp, "batches", batches);
+        if (m->kind == SPEC_DECODER) {
+            json_t *tokens = json_array();
+            for (uint32_t j = 0; j < cfg->decoder.n_tokens; j++)
+                mx_json_append(tokens, json_integer(cfg->decoder.tokens[j]));
+            mx_json_set(entry, "tokens", tokens);
+        }
+        mx_json_append(configs, entry);
     }
     double single = spec_profile_single_device_latency_s(db, m->name);
     json_t *o = json_pack("{s:s, s:o}", "name", m->name, "configs", configs);
     mx_json_set(o, "single_device_latency_s", single >= 0 ? json_real(single) : json_null());
+    mx_json_set(o, "kind", json_string(m->kind == SPEC_DECODER ? "decoder" : "encoder"));
+    if (m->kind == SPEC_DECODER) {
+        mx_json_set(o, "context_tokens", json_integer(m->decoder.context_tokens));
+        mx_json_set(o, "reference_input_tokens", json_integer(m->decoder.reference_input_tokens));
+        mx_json_set(o, "reference_ttft_s", json_real(m->decoder.reference_ttft_s));
+        mx_json_set(o, "reference_tpot_s", json_real(m->decoder.reference_tpot_s));
+    }
     return o;
 }
 
@@ -129,6 +163,19 @@ static void print_text(const char *path, const struct spec_profile *db)
             printf("%.3f\n", single * 1e3);
         else
             printf("-\n");
+    }
+    bool header = false;
+    for (uint32_t k = 0; k < spec_profile_model_count(db); k++) {
+        const struct spec_profile_model *m = spec_profile_model(db, k);
+        if (m->kind != SPEC_DECODER)
+            continue;
+        if (!header)
+            printf("\n%-18s %8s %10s %16s %16s\n", "decoder", "context", "reference",
+                   "reference TTFT", "reference TPOT");
+        header = true;
+        printf("%-18s %8u %10u %13.3f ms %13.3f ms\n", m->name, m->decoder.context_tokens,
+               m->decoder.reference_input_tokens, m->decoder.reference_ttft_s * 1e3,
+               m->decoder.reference_tpot_s * 1e3);
     }
 }
 

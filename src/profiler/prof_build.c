@@ -8,6 +8,7 @@
 #include "prof_backend.h"
 #include "prof_comm.h"
 #include "prof_hw.h"
+#include "prof_int.h"
 #include "prof_ops.h"
 #include "prof_partition.h"
 #include "spec_profile.h"
@@ -67,15 +68,16 @@ int prof_build_layer_s(const struct prof_arch *a, const struct prof_hw *hw, stru
 }
 
 /* Whether tensor-parallel degree op fits a; when the user listed it, why not is an error. */
-static int op_fits(const struct prof_arch *a, const struct prof_hw *hw, int op, int given,
-                   bool *fits)
+int prof_build__op_fits(const struct prof_arch *a, const struct prof_hw *hw, int op, int given,
+                        bool *fits)
 {
-    const char *why = a->heads % op != 0          ? "does not divide heads"
-                      : a->ffn % op != 0          ? "does not divide ffn"
-                      : op > hw->devices_per_node ? "is more than the devices of a node"
-                                                  : NULL;
-    long long of = a->heads % op != 0 ? a->heads : a->ffn % op != 0 ? a->ffn : hw->devices_per_node;
+    long long of = hw->devices_per_node;
+    const char *why = prof_arch_op_unfit(a, op, &of);
+    if (!why && op > hw->devices_per_node)
+        why = "is more than the devices of a node";
     *fits = !why;
+    if (why && given && a->kind == PROF_ARCH_DECODER)
+        return mx_error(MX_EINPUT, "%s: --ops %d %s (%lld)", a->path, op, why, of);
     if (why && given)
         return mx_error(MX_EINPUT, "%s: --ops %d %s (%lld)", a->name, op, why, of);
     return MX_OK;
@@ -155,6 +157,8 @@ static int add_config(struct spec_profile *db, uint32_t model, const struct prof
 int prof_build_model(struct spec_profile *db, const struct prof_arch *a, const struct prof_hw *hw,
                      struct prof_backend *be, const struct prof_grid *grid, json_t *raw)
 {
+    if (a->kind == PROF_ARCH_DECODER)
+        MX_BUG("%s: a decoder goes to prof_build_decoder()", a->name);
     uint32_t model = spec_profile_add_model(db, a->name);
     double *layer_s = mx_malloc_array(grid->n_batches, sizeof(double));
     json_t *entries = json_array();
@@ -162,7 +166,7 @@ int prof_build_model(struct spec_profile *db, const struct prof_arch *a, const s
     for (uint32_t o = 0; rc == MX_OK && o < grid->n_ops; o++) {
         int op = grid->ops[o];
         bool fits;
-        if ((rc = op_fits(a, hw, op, grid->ops_given, &fits)) < 0 || !fits)
+        if ((rc = prof_build__op_fits(a, hw, op, grid->ops_given, &fits)) < 0 || !fits)
             continue;
         for (uint32_t b = 0; rc == MX_OK && b < grid->n_batches; b++) {
             struct prof_timing timings[PROF_OPS_PER_LAYER];

@@ -178,6 +178,8 @@ static double cpu_run(const struct prof_op *op, const struct cpu_buffers *b)
         case PROF_OP_ADD:
             kern_add(b->in, b->in2, b->out, m * n);
             break;
+        default: /* cpu_check_op() refuses the decoders' ops */
+            MX_BUG("op kind %d", (int)op->kind);
         }
     }
     return mx_wall_s() - t0;

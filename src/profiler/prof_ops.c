@@ -80,7 +80,7 @@ struct kern_layer_shape prof_layer_shape(const struct prof_arch *a, int op, int 
                                      .hidden = a->hidden,
                                      .heads = a->heads,
                                      .ffn = a->ffn,
-                                     .causal = a->kind == PROF_ARCH_DECODER,
+                                     .causal = a->kind == PROF_ARCH_CAUSAL,
                                      .op = op,
                                      .rank = rank};
 }

@@ -1,10 +1,12 @@
 /* The roofline backend: each op's time from the hardware spec, never measured. A GEMM takes the
  * longer of its FLOPs at the achieved efficiency (prof_hw.h) and its bytes at the achieved memory
- * bandwidth; every other op is memory-bound. */
+ * bandwidth; every other op is memory-bound. Decoders' ops take the decoder cost model of the
+ * spec's "decoder" member instead (prof_decoder.h). */
 #include "prof_backend.h"
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "prof_decoder.h"
 #include "prof_hw.h"
 #include "prof_ops.h"
 
@@ -45,6 +47,29 @@ static int roofline_time_ops(struct prof_backend *self, const struct prof_op *op
     return MX_OK;
 }
 
+static int roofline_time_decoder_ops(struct prof_backend *self, const struct prof_op *ops, size_t n,
+                                     struct prof_timing *out)
+{
+    const struct prof_hw *hw = ((struct roofline *)self)->hw;
+    int rc = prof_hw_check_decoder(hw);
+    for (size_t i = 0; rc == MX_OK && i < n; i++) {
+        double t = prof_decoder_op_s(hw, &ops[i]);
+        out[i] = (struct prof_timing){.median_s = t, .p10_s = t, .p90_s = t, .reps = 0};
+    }
+    return rc;
+}
+
+static int roofline_decoder_attention(struct prof_backend *self, const struct prof_arch *a, int op,
+                                      struct prof_attention_cost *out, json_t *raw)
+{
+    (void)raw;
+    const struct prof_hw *hw = ((struct roofline *)self)->hw;
+    int rc = prof_hw_check_decoder(hw);
+    if (rc == MX_OK)
+        *out = prof_decoder_attention_roofline(hw, a, op);
+    return rc;
+}
+
 static void roofline_free(struct prof_backend *self)
 {
     free(self);
@@ -55,8 +80,12 @@ int prof_backend_roofline(const struct prof_hw *hw, struct prof_backend **out)
     if (!hw)
         return mx_error(MX_EUSAGE, "the roofline backend needs --hardware");
     struct roofline *r = MX_NEW(struct roofline);
-    r->base = (struct prof_backend){
-        .name = "roofline", .elem_bytes = 2, .time_ops = roofline_time_ops, .free = roofline_free};
+    r->base = (struct prof_backend){.name = "roofline",
+                                    .elem_bytes = 2,
+                                    .time_ops = roofline_time_ops,
+                                    .time_decoder_ops = roofline_time_decoder_ops,
+                                    .decoder_attention = roofline_decoder_attention,
+                                    .free = roofline_free};
     r->hw = hw;
     *out = &r->base;
     return MX_OK;

@@ -60,6 +60,11 @@ static int check_spec(const struct rt_stage_spec *spec)
     if (a->kind == PROF_ARCH_MOE)
         return mx_error(MX_EINPUT, "%s: mixture-of-experts models are not run by the runtime",
                         a->name);
+    if (a->kind == PROF_ARCH_DECODER)
+        return mx_error(MX_EINPUT,
+                        "%s: autoregressive decoders are not run by the runtime yet (it serves "
+                        "one forward pass per request)",
+                        a->name);
     if (a->heads % (int64_t)spec->op != 0 || a->ffn % (int64_t)spec->op != 0)
         return mx_error(MX_EINPUT,
                         "%s: %u tensor-parallel devices do not divide heads %lld and ffn %lld",

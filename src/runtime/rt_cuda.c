@@ -46,12 +46,17 @@ static int cuda_stage_new(const struct rt_stage_spec *spec, struct rt_stage **ou
     if (a->kind == PROF_ARCH_MOE)
         return mx_error(MX_EINPUT, "%s: mixture-of-experts models are not run by the runtime",
                         a->name);
+    if (a->kind == PROF_ARCH_DECODER)
+        return mx_error(MX_EINPUT,
+                        "%s: autoregressive decoders are not run by the runtime yet (it serves "
+                        "one forward pass per request)",
+                        a->name);
     struct cu_rt_shape shape = {.hidden = a->hidden,
                                 .heads = a->heads,
                                 .ffn = a->ffn,
                                 .seq = a->seq,
                                 .vocab = a->vocab,
-                                .causal = a->kind == PROF_ARCH_DECODER,
+                                .causal = a->kind == PROF_ARCH_CAUSAL,
                                 .n_layers = spec->layer_end - spec->layer_begin,
                                 .first_layer = spec->layer_begin,
                                 .first = spec->first,

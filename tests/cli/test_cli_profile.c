@@ -2,6 +2,9 @@
  * specs (status 2, the field named, nothing written), and a backend without its device. */
 #include "fixture.h"
 #include "mx_config.h"
+#include "mx_error.h"
+
+#include <jansson.h>
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -103,4 +106,133 @@ Test(profile_cli, show_says_what_a_db_holds)
     fx_write_file(bad, "");
     o = fx_muxplan("profile show %s", bad);
     cr_assert(strstr(o.err, "bad.h5: not a profile DB: the file is empty"), "%s", o.err);
+}
+
+#define H100 "data/hardware/h100-80gb.json"
+
+Test(profile_cli, decoders_get_iteration_costs_and_reference_figures)
+{
+    const char *dir = fx_tmpdir(), *a = fx_path(dir, "a.h5"), *b = fx_path(dir, "b.h5");
+    setenv("SOURCE_DATE_EPOCH", "1795651200", 1);
+    for (int k = 0; k < 2; k++) {
+        struct fx_output o = fx_muxplan(
+            "profile --backend roofline --hardware %s --models llama-2-7b,tiny-llama-2l-256,"
+            "bert-125m -o %s",
+            fx_source_path(H100), k ? b : a);
+        cr_assert_eq(o.status, 0, "%s", o.err);
+    }
+    cr_assert(fx_same_file(a, b));
+    struct spec_profile *db = NULL;
+    cr_assert_eq(spec_profile_load(a, &db), 0, "%s", mx_error_message());
+    const struct spec_profile_model *m = spec_profile_find_model(db, "llama-2-7b");
+    cr_assert(m && m->kind == SPEC_DECODER);
+    cr_assert_eq(m->n_configs, 16); /* op 1, 2, 4, 8 x pp 1, 2, 4, 8 */
+    cr_assert_eq(m->decoder.context_tokens, 4096);
+    cr_assert_eq(m->decoder.reference_input_tokens, 1024);
+    /* The tiny decoder: 4 heads (op 1, 2, 4), 2 layers (pp 1, 2). */
+    cr_assert_eq(spec_profile_find_model(db, "tiny-llama-2l-256")->n_configs, 6);
+    cr_assert_eq(spec_profile_find_model(db, "bert-125m")->kind, SPEC_ENCODER);
+    const struct spec_config *c = spec_profile_find(db, "llama-2-7b", 1, 2, 4);
+    cr_assert(c);
+    const int32_t *t = c->decoder.tokens;
+    cr_assert_eq(t[0], 1);
+    cr_assert_geq(t[c->decoder.n_tokens - 1], 16384);
+    /* 8 layers a stage; 16 KV heads of 128 on each device, K and V in fp16. */
+    for (int k = 0; k < 4; k++) {
+        cr_assert_eq(c->layer_ranges[2 * k + 1] - c->layer_ranges[2 * k], 8);
+        cr_assert_eq(c->decoder.kv_bytes_per_token[k], 8 * 2 * 16 * 128 * 2);
+        cr_assert_gt(c->decoder.prefill_pair_s[k], 0);
+        cr_assert_gt(c->decoder.decode_token_s[k], 0);
+    }
+    /* The first stage holds the embedding, the last the LM head: both more than the inner. */
+    cr_assert_gt(c->weight_bytes[0], c->weight_bytes[1]);
+    cr_assert_gt(c->weight_bytes[3], c->weight_bytes[1]);
+    spec_profile_free(db);
+    /* show lists the decoders' grid and reference figures. */
+    struct fx_output o = fx_muxplan("profile show %s", a);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "T 1..16384"), "%s", o.out);
+    cr_assert(strstr(o.out, "reference TTFT"), "%s", o.out);
+    o = fx_muxplan("profile show %s --json", a);
+    cr_assert(strstr(o.out, "\"reference_tpot_s\""), "%s", o.out);
+    unsetenv("SOURCE_DATE_EPOCH");
+}
+
+Test(profile_cli, decoder_bad_input_exits_2_naming_file_and_place)
+{
+    const char *dir = fx_tmpdir(), *out = fx_path(dir, "p.h5"), *hw = fx_source_path(H100);
+    const char *zoo = fx_path(dir, "zoo");
+    cr_assert_eq(mkdir(zoo, 0755), 0);
+    fx_write_file(fx_path(zoo, "d.json"),
+                  "{\"format\": \"muxplan-arch/1\", \"name\": \"d\", \"kind\": \"decoder\", "
+                  "\"hidden\": 64, \"layers\": 2, \"heads\": 4, \"ffn\": 128, \"vocab\": 10, "
+                  "\"context_tokens\": 64}");
+    fx_expect_bad(out, (const char *const[]){"d.json: kv_heads: missing: a decoder needs it", NULL},
+                  "profile --backend roofline --hardware %s --zoo %s --models d -o %s", hw, zoo,
+                  out);
+    fx_expect_bad(
+        out, (const char *const[]){"llama-2-13b.json: --ops 16 does not divide heads (40)", NULL},
+        "profile --backend roofline --hardware %s --models llama-2-13b --ops 16 -o %s", hw, out);
+    fx_expect_bad(
+        out,
+        (const char *const[]){"--tokens: the grid ends at 4096 tokens, below --max-batch-tokens "
+                              "8192",
+                              NULL},
+        "profile --backend roofline --hardware %s --models llama-2-7b --tokens 1,2,4096 "
+        "--max-batch-tokens 8192 -o %s",
+        hw, out);
+    /* A hardware spec without the decoder cost model: the roofline cannot cost decoders. */
+    const char *bare = fx_path(dir, "bare.json");
+    fx_write_file(bare, "{\"format\": \"muxplan-hardware/1\", \"name\": \"x\", \"device\": "
+                        "{\"peak_flops\": 1e14, \"mem_bandwidth_bytes_per_s\": 1e12, "
+                        "\"mem_bytes\": 1000000000}, \"devices_per_node\": 8, \"links\": "
+                        "{\"intra_node_bytes_per_s\": 1e11, \"intra_node_latency_s\": 1e-5, "
+                        "\"inter_node_bytes_per_s\": 1e10, \"inter_node_latency_s\": 1e-5}}");
+    fx_expect_bad(out, (const char *const[]){"bare.json: decoder: missing", NULL},
+                  "profile --backend roofline --hardware %s --models llama-2-7b -o %s", bare, out);
+    struct fx_output o =
+        fx_muxplan("profile ops --hardware %s --models llama-2-7b --tokens 1 --json", bare);
+    cr_assert_eq(o.status, 2);
+    cr_assert(strstr(o.err, "bare.json: decoder: missing"), "%s", o.err);
+    o = fx_muxplan("profile ops --hardware %s --models llama-2-13b --tokens 1 --op 16", hw);
+    cr_assert_eq(o.status, 2);
+    cr_assert(strstr(o.err, "llama-2-13b.json: --op 16 does not divide heads (40)"), "%s", o.err);
+    o = fx_muxplan("profile ops --hardware %s --models bert-125m --tokens 1", hw);
+    cr_assert_eq(o.status, 2);
+    cr_assert(strstr(o.err, "bert-125m.json: kind is not \"decoder\""), "%s", o.err);
+    /* The cpu backend does not profile decoders yet: a usage error, not a half-written DB. */
+    fx_expect_bad(
+        out, (const char *const[]){"the cpu backend does not profile decoder models yet", NULL},
+        "profile --backend cpu --models tiny-llama-2l-256 -o %s", out);
+}
+
+Test(profile_cli, ops_prints_the_prediction_per_operator)
+{
+    struct fx_output o = fx_muxplan("profile ops --hardware %s --models llama-2-7b --tokens "
+                                    "1,16,256,4096 --op 2 --json",
+                                    fx_source_path(H100));
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    json_error_t error;
+    json_t *doc = json_loads(o.out, 0, &error);
+    cr_assert(doc, "%s", error.text);
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "unit")), "s");
+    cr_assert_eq(json_integer_value(json_object_get(doc, "op")), 2);
+    json_t *ops = json_object_get(json_array_get(json_object_get(doc, "models"), 0), "ops");
+    static const char *const names[] = {
+        "attn_pre_proj", "attn_rope",     "attn_post_proj",  "mlp_up_proj",
+        "mlp_act",       "mlp_down_proj", "input_layernorm", "post_attention_layernorm",
+        "add",           "all_reduce",    "layer_sum",       "lm_head"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        json_t *v = json_object_get(ops, names[i]);
+        cr_assert_eq(json_array_size(v), 4, "%s", names[i]);
+        /* More tokens never cost less. */
+        for (size_t j = 1; j < 4; j++)
+            cr_assert_geq(json_real_value(json_array_get(v, j)),
+                          json_real_value(json_array_get(v, j - 1)), "%s", names[i]);
+    }
+    json_decref(doc);
+    o = fx_muxplan("profile ops --hardware %s --models llama-2-7b --tokens 1,16",
+                   fx_source_path(H100));
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strstr(o.out, "milliseconds per operator"), "%s", o.out);
 }

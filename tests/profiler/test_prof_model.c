@@ -101,6 +101,51 @@ Test(prof_model, weights_match_the_published_sizes)
     }
 }
 
+Test(prof_model, decoder_zoo_has_the_published_parameter_counts)
+{
+    /* Parameters (billions) of the published models: every weight of every stage at op 1. */
+    static const struct {
+        const char *name;
+        double params_b;
+        int64_t kv_heads, context;
+    } published[] = {{"llama-2-7b", 6.74, 32, 4096},    {"llama-2-13b", 13.0, 40, 4096},
+                     {"llama-2-70b", 69.0, 8, 4096},    {"llama-3-8b", 8.03, 8, 8192},
+                     {"llama-3-70b", 70.6, 8, 8192},    {"mistral-7b", 7.24, 8, 32768},
+                     {"codellama-34b", 33.7, 8, 16384}, {"qwen-72b", 72.3, 64, 32768},
+                     {"mixtral-8x7b", 46.7, 8, 32768}};
+    for (size_t i = 0; i < sizeof(published) / sizeof(published[0]); i++) {
+        struct prof_arch *a = zoo(published[i].name);
+        cr_assert_eq(a->kind, PROF_ARCH_DECODER, "%s", a->name);
+        cr_assert_eq(a->kv_heads, published[i].kv_heads, "%s", a->name);
+        cr_assert_eq(a->context_tokens, published[i].context, "%s", a->name);
+        double bytes =
+            (double)(a->layers * prof_arch_layer_weight_bytes(a, 1) +
+                     prof_arch_embedding_weight_bytes(a, 1) + prof_arch_lm_head_weight_bytes(a, 1));
+        double params_b = bytes / (double)a->dtype_bytes / 1e9;
+        cr_assert(fabs(params_b / published[i].params_b - 1) < 0.015, "%s: %.3f B parameters",
+                  a->name, params_b);
+        prof_arch_free(a);
+    }
+    /* GPT entries are causal models served like encoders now. */
+    struct prof_arch *gpt = zoo("gpt-1.3b");
+    cr_assert_eq(gpt->kind, PROF_ARCH_CAUSAL);
+    cr_assert_eq(gpt->kv_heads, gpt->heads);
+    prof_arch_free(gpt);
+}
+
+Test(prof_model, kv_heads_fewer_than_op_are_replicated)
+{
+    struct prof_arch *a = zoo("tiny-llama-2l-256"); /* 4 heads, 2 KV heads of 64 */
+    cr_assert_eq(prof_arch_kv_heads_per_device(a, 1), 2);
+    cr_assert_eq(prof_arch_kv_heads_per_device(a, 2), 1);
+    cr_assert_eq(prof_arch_kv_heads_per_device(a, 4), 1);
+    long long of = 0;
+    cr_assert_null(prof_arch_op_unfit(a, 4, &of));
+    cr_assert_str_eq(prof_arch_op_unfit(a, 8, &of), "does not divide heads");
+    cr_assert_eq(of, 4);
+    prof_arch_free(a);
+}
+
 /* The best largest stage over every split of n layers into pp stages (n <= 10). */
 static double brute_force(const double *cost, int n, int pp, const double *extra)
 {
@@ -316,7 +361,30 @@ Test(prof_model, bad_architectures_and_hardware_name_the_field)
          "spec.json: experts: a moe model needs it"},
         {"{\"format\": \"muxplan-arch/1\", \"name\": \"x\", \"kind\": \"rnn\", \"seq\": 8, "
          "\"hidden\": 64, \"layers\": 2, \"heads\": 4, \"vocab\": 10}",
-         "spec.json: kind: expected encoder, decoder or moe"},
+         "spec.json: kind: expected encoder, causal, moe or decoder, got \"rnn\""},
+        {"{\"format\": \"muxplan-arch/1\", \"name\": \"x\", \"kind\": \"decoder\", "
+         "\"hidden\": 64, \"layers\": 2, \"heads\": 4, \"ffn\": 128, \"vocab\": 10, "
+         "\"context_tokens\": 64}",
+         "spec.json: kv_heads: missing: a decoder needs it"},
+        {"{\"format\": \"muxplan-arch/1\", \"name\": \"x\", \"kind\": \"decoder\", "
+         "\"hidden\": 64, \"layers\": 2, \"heads\": 4, \"kv_heads\": 2, \"vocab\": 10, "
+         "\"context_tokens\": 64}",
+         "spec.json: ffn: missing: a decoder needs it"},
+        {"{\"format\": \"muxplan-arch/1\", \"name\": \"x\", \"kind\": \"decoder\", "
+         "\"hidden\": 64, \"layers\": 2, \"heads\": 4, \"kv_heads\": 3, \"ffn\": 128, "
+         "\"vocab\": 10, \"context_tokens\": 64}",
+         "spec.json: kv_heads: 3 does not divide heads 4"},
+        {"{\"format\": \"muxplan-arch/1\", \"name\": \"x\", \"kind\": \"decoder\", \"seq\": 8, "
+         "\"hidden\": 64, \"layers\": 2, \"heads\": 4, \"kv_heads\": 2, \"ffn\": 128, "
+         "\"vocab\": 10, \"context_tokens\": 64}",
+         "spec.json: seq: a decoder has context_tokens, not seq"},
+        {"{\"format\": \"muxplan-arch/1\", \"name\": \"x\", \"kind\": \"decoder\", "
+         "\"hidden\": 64, \"layers\": 2, \"heads\": 4, \"kv_heads\": 2, \"ffn\": 128, "
+         "\"vocab\": 10, \"context_tokens\": 64, \"top_k\": 2}",
+         "spec.json: top_k: only a decoder with experts has it"},
+        {"{\"format\": \"muxplan-arch/1\", \"name\": \"x\", \"kind\": \"causal\", \"seq\": 8, "
+         "\"hidden\": 64, \"layers\": 2, \"heads\": 4, \"kv_heads\": 2, \"vocab\": 10}",
+         "spec.json: kv_heads: only decoders have it"},
     };
     for (size_t c = 0; c < sizeof(archs) / sizeof(archs[0]); c++) {
         struct prof_arch *a = NULL;

@@ -136,7 +136,7 @@ Test(rt_cpu, tensor_parallel_ranks_compute_what_one_device_does)
 
 Test(rt_cpu, different_requests_and_models_differ)
 {
-    struct prof_arch a = small_arch(PROF_ARCH_DECODER);
+    struct prof_arch a = small_arch(PROF_ARCH_CAUSAL);
     float *x = run_stage(&a, 0, 4, NULL, 1), *y = run_stage(&a, 0, 4, NULL, 2);
     cr_assert(memcmp(x, y, act_len(&a) * sizeof(float)) != 0);
     free(x);
@@ -145,9 +145,9 @@ Test(rt_cpu, different_requests_and_models_differ)
 
 Test(rt_cpu, causal_attention_ignores_later_tokens)
 {
-    /* Position 0 of a decoder sees only itself: two requests whose first token is the same give
+    /* Position 0 of a causal model sees only itself: two requests whose first token is the same give
      * the same first row. Token seeds 1 and 2 differ elsewhere; find a pair sharing token 0. */
-    struct prof_arch a = small_arch(PROF_ARCH_DECODER);
+    struct prof_arch a = small_arch(PROF_ARCH_CAUSAL);
     float *x = run_stage(&a, 0, 4, NULL, 1);
     float *y = NULL;
     for (uint64_t seed = 2; seed < 10000 && !y; seed++)

@@ -12,7 +12,7 @@
 static struct prof_arch small_arch(void)
 {
     return (struct prof_arch){.name = "small",
-                              .kind = PROF_ARCH_DECODER,
+                              .kind = PROF_ARCH_CAUSAL,
                               .seq = 64,
                               .hidden = 256,
                               .layers = 4,

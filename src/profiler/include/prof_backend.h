@@ -10,10 +10,12 @@
 #ifndef PROF_BACKEND_H
 #define PROF_BACKEND_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct prof_arch;
+struct prof_attention_cost;
 struct prof_hw;
 struct prof_op;
 
@@ -35,6 +37,19 @@ struct prof_backend {
      * model; the sum of the ops stands. */
     int (*time_layer)(struct prof_backend *self, const struct prof_arch *a, int64_t batch, int op,
                       struct prof_timing *out);
+    /* Optional (NULL: this backend does not profile decoders yet): time n decoder ops
+     * (prof_decoder.h) into out[n], as time_ops. */
+    int (*time_decoder_ops)(struct prof_backend *self, const struct prof_op *ops, size_t n,
+                            struct prof_timing *out);
+    /* Optional (NULL: the roofline's formulas from the hardware spec): the attention cost of one
+     * layer of decoder a on one of op devices, measured and fitted; the measurements are
+     * appended to raw (a JSON array) when it is not NULL. */
+    int (*decoder_attention)(struct prof_backend *self, const struct prof_arch *a, int op,
+                             struct prof_attention_cost *out, json_t *raw);
+    /* Optional (NULL: the hardware spec's formula): the time of an all-reduce of bytes over n
+     * devices, measured; MX_EUSAGE when the machine has fewer than n devices (the formula then
+     * stands). */
+    int (*allreduce_s)(struct prof_backend *self, double bytes, int n, double *seconds);
     void (*free)(struct prof_backend *self);
 };
 

@@ -32,6 +32,16 @@ enum prof_op_kind {
     PROF_OP_LAYERNORM, /* count times a layer norm over each of m rows of n columns */
     PROF_OP_GELU,      /* count times GELU over m x n elements */
     PROF_OP_ADD,       /* count times an elementwise add of two m x n arrays */
+    /* Decoders' ops (prof_decoder.h): */
+    PROF_OP_RMSNORM,  /* count times an RMSNorm over each of m rows of n columns */
+    PROF_OP_ROPE,     /* count times rotary embeddings on m tokens of n heads of k columns */
+    PROF_OP_SILU_MUL, /* count times SiLU(gate) * up over m x n elements (gate, up: m x 2n) */
+    PROF_OP_EMBED,    /* count times a lookup of m rows of n columns in a table of k rows */
+    /* Attention over a KV cache of count sequences (heads, kv_heads, head_dim and context
+     * below): a prefill of m new tokens per sequence after context cached ones, causally masked;
+     * a decode of one new token per sequence over context cached ones. */
+    PROF_OP_ATTN_PREFILL,
+    PROF_OP_ATTN_DECODE,
 };
 
 #define PROF_OPS_PER_LAYER 10
@@ -42,6 +52,9 @@ struct prof_op {
     int64_t m, n, k;  /* k: GEMMs only (0 otherwise) */
     int64_t count;    /* independent repetitions (batched GEMMs, two layer norms, ...) */
     int attention;    /* 1 for the attention GEMMs (inner size h/heads or s), else 0 */
+    /* Attention ops only: query heads, KV heads (each of head_dim columns) and the context
+     * tokens already cached per sequence. */
+    int64_t heads, kv_heads, head_dim, context;
     double flops;     /* total over count */
     double bytes;     /* total minimum memory traffic over count */
 };

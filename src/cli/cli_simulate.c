@@ -6,6 +6,7 @@
 #include "mx_json.h"
 #include "sim.h"
 #include "sim_dispatch.h"
+#include "sim_llm.h"
 #include "sim_output.h"
 #include "spec_plan.h"
 #include "spec_profile.h"
@@ -23,12 +24,18 @@ static const char simulate_help[] =
     "\n"
     "Replays the trace against the plan (docs/simulator.md) and prints SLO attainment, latency\n"
     "percentiles, and per-model and per-group figures; --json prints them as one JSON object.\n"
+    "Requests of decoder models (autoregressive LLMs) run on the iteration-level simulator\n"
+    "(docs/decoders.md): TTFT, TPOT, inter-token gaps, tokens per second, KV use and\n"
+    "preemptions; their dispatch, admission and KV block size are the cluster's \"decoder\"\n"
+    "settings and their batching each group's \"scheduler\". A plan may mix both kinds.\n"
     "\n"
     "  --engine     auto (default) runs the fast path when it is valid (no batching, constant\n"
     "               overheads) and the event engine otherwise; both give identical outcomes\n"
     "  --dispatch   least-outstanding, earliest-free or best-finish (default: the plan's\n"
-    "               \"dispatch\", the one the planner scored it with, else least-outstanding)\n"
-    "  --max-batch  batch up to B requests of one model (event engine); 1 means no batching\n"
+    "               \"dispatch\", the one the planner scored it with, else least-outstanding);\n"
+    "               encoders only\n"
+    "  --max-batch  batch up to B requests of one model (event engine); 1 means no batching;\n"
+    "               encoders only\n"
     "  --warmup     leave out requests arriving in the first and last S seconds (default 0;\n"
     "               AlpaServe uses 10)\n"
     "  --seed       seed of the random overhead streams (default 0)\n"
@@ -136,16 +143,64 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
     return rc;
 }
 
+/* What one simulation holds: the inputs, each kind's world, results and summary. */
+struct simulation {
+    struct spec_cluster cluster;
+    struct spec_profile *db;
+    struct spec_plan *plan;
+    struct wl_trace *trace, *encoder_trace;
+    struct sim_world *world;
+    struct sim_results *results;
+    struct sim_summary summary;
+    struct sim_llm *llm;
+    struct sim_llm_results *llm_results;
+    struct sim_llm_summary llm_summary;
+};
+
+/* Run the encoder requests on the request-level engines and the decoder requests on the
+ * iteration-level one (docs/decoders.md), each when there are any. */
+static int simulate(const struct simulate_args *a, struct simulation *s)
+{
+    int rc;
+    if ((rc = sim_llm_new(&s->cluster, a->cluster, s->db, a->profile, s->plan, s->trace, &s->llm)) <
+        0)
+        return rc;
+    if (sim_llm_requests(s->llm) > 0) {
+        if ((rc = sim_llm_run(s->llm, a->warmup_s, &s->llm_results)) < 0)
+            return rc;
+        sim_llm_summarize(s->llm, s->llm_results, a->warmup_s, &s->llm_summary);
+    } else {
+        sim_llm_free(s->llm);
+        s->llm = NULL;
+    }
+    s->encoder_trace = sim_encoder_requests(s->plan, s->db, s->trace);
+    if (!s->encoder_trace)
+        return MX_OK;
+    if ((rc = sim_world_new(&s->cluster, a->cluster, s->db, a->profile, s->plan, s->encoder_trace,
+                            &s->world)) < 0 ||
+        (rc = sim_run(s->world, &a->options, &s->results)) < 0)
+        return rc;
+    return sim_summarize(s->world, s->results, a->warmup_s, &s->summary);
+}
+
+static void simulation_release(struct simulation *s)
+{
+    sim_summary_release(&s->summary);
+    sim_results_free(s->results);
+    sim_world_free(s->world);
+    sim_llm_summary_release(&s->llm_summary);
+    sim_llm_results_free(s->llm_results);
+    sim_llm_free(s->llm);
+    wl_trace_free(s->encoder_trace);
+    wl_trace_free(s->trace);
+    spec_plan_free(s->plan);
+    spec_profile_free(s->db);
+}
+
 int cli_simulate(int argc, char **argv)
 {
     struct simulate_args a;
-    struct spec_cluster cluster;
-    struct spec_profile *db = NULL;
-    struct spec_plan *plan = NULL;
-    struct wl_trace *trace = NULL;
-    struct sim_world *world = NULL;
-    struct sim_results *results = NULL;
-    struct sim_summary summary = {0};
+    struct simulation s = {0};
     json_t *provenance = NULL;
     int rc;
     for (int i = 1; i < argc; i++)
@@ -159,34 +214,32 @@ int cli_simulate(int argc, char **argv)
             mx_input_note(inputs[i]);
     }
     if (rc < 0 || (a.requests_out && (rc = mx_output_check(a.requests_out)) < 0) ||
-        (rc = spec_cluster_read(a.cluster, &cluster)) < 0 ||
-        (rc = spec_profile_load(a.profile, &db)) < 0 || (rc = spec_plan_read(a.plan, &plan)) < 0 ||
-        (!a.options.dispatch && (rc = sim_dispatch_of_plan(plan, &a.options.dispatch)) < 0) ||
-        (rc = wl_trace_read_h5(a.trace, &trace)) < 0 ||
-        (rc = sim_world_new(&cluster, a.cluster, db, a.profile, plan, trace, &world)) < 0 ||
-        (rc = sim_run(world, &a.options, &results)) < 0 ||
-        (rc = sim_summarize(world, results, a.warmup_s, &summary)) < 0)
+        (rc = spec_cluster_read(a.cluster, &s.cluster)) < 0 ||
+        (rc = spec_profile_load(a.profile, &s.db)) < 0 ||
+        (rc = spec_plan_read(a.plan, &s.plan)) < 0 ||
+        (!a.options.dispatch && (rc = sim_dispatch_of_plan(s.plan, &a.options.dispatch)) < 0) ||
+        (rc = wl_trace_read_h5(a.trace, &s.trace)) < 0 || (rc = simulate(&a, &s)) < 0)
         goto done;
     provenance = cli_provenance(simulate_options, a.options.seed);
-    struct sim_run_info info = {results->engine, a.options.dispatch->name, a.options.max_batch,
-                                provenance};
-    if (a.requests_out &&
-        (rc = sim_results_write_h5(world, results, &summary, &info, a.requests_out)) < 0)
+    struct sim_run_info info = {s.results ? s.results->engine : "iteration",
+                                s.results ? a.options.dispatch->name
+                                          : spec_llm_dispatch_names[s.cluster.decoder.dispatch],
+                                a.options.max_batch, provenance, NULL};
+    struct sim_outcome outcome = {s.world, s.results,     &s.summary,
+                                  s.llm,   s.llm_results, &s.llm_summary};
+    if (!s.world)
+        outcome.s = NULL;
+    if (a.requests_out && (rc = sim_outcome_write_h5(&outcome, &info, a.requests_out)) < 0)
         goto done;
     if (a.json) {
-        json_t *o = sim_summary_json(world, &summary, &info);
+        json_t *o = sim_outcome_json(&outcome, &info);
         rc = mx_json_print(stdout, o);
         json_decref(o);
     } else {
-        sim_summary_print(stdout, world, &summary, &info);
+        sim_outcome_print(stdout, &outcome, &info);
     }
 done:
     json_decref(provenance);
-    sim_summary_release(&summary);
-    sim_results_free(results);
-    sim_world_free(world);
-    wl_trace_free(trace);
-    spec_plan_free(plan);
-    spec_profile_free(db);
+    simulation_release(&s);
     return rc == MX_OK ? 0 : cli_report(rc);
 }

@@ -24,6 +24,7 @@ struct llm_cost {
 /* A decoder group as compiled. */
 struct llm_group {
     uint32_t plan_index; /* in the plan's (only) segment */
+    int32_t id;          /* the plan's id */
     uint32_t pp;
     uint32_t n_models;
     const struct llm_cost *costs; /* [n_models], in the group's model order */
@@ -115,6 +116,8 @@ enum { LLM_IN_FLIGHT = 1, LLM_IN_ITERATION = 2, LLM_RUNNING = 4, LLM_SHORT = 8 }
 struct llm_run {
     const struct sim_llm *w;
     struct sim_llm_results *r;
+    mx_ns measure_from_ns, measure_to_ns; /* arrivals whose gaps are counted */
+    mx_ns *last_token_ns;                 /* per request */
     struct llm_group_state *gs;
     /* per request */
     uint32_t *prefill_len; /* L */
@@ -153,6 +156,14 @@ static inline uint32_t sim_llm__prefill_left(const struct llm_run *run, uint32_t
 {
     uint32_t L = run->prefill_len[i], c = run->computed[i];
     return c < L ? L - c : 0;
+}
+
+/* The gap histogram's bin of a gap of ns >= 1 nanoseconds: 256 bins per power of two. */
+static inline uint32_t sim_llm__gap_bin(uint64_t ns)
+{
+    uint32_t e = 63u - (uint32_t)__builtin_clzll(ns);
+    uint32_t m = e >= 8 ? (uint32_t)(ns >> (e - 8)) & 255u : (uint32_t)(ns << (8 - e)) & 255u;
+    return e * 256u + m;
 }
 
 /* sim_llm_form.c: the iteration rules. */

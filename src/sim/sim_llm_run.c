@@ -6,6 +6,7 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "wl_trace.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -117,8 +118,16 @@ static void end_iteration(struct llm_run *run, uint32_t g)
             continue;
         uint32_t generated = ++r->generated[i];
         st->outstanding_tokens--;
-        if (generated == 1)
+        if (generated == 1) {
             r->first_token_ns[i] = token;
+        } else if (w->arrival_ns[i] >= run->measure_from_ns &&
+                   w->arrival_ns[i] <= run->measure_to_ns) {
+            uint64_t gap = (uint64_t)(token - run->last_token_ns[i]);
+            r->gaps++;
+            r->gap_sum_ns += gap;
+            r->gap_bins[sim_llm__gap_bin(gap)]++;
+        }
+        run->last_token_ns[i] = token;
         if (generated == w->output[i]) {
             sim_llm__release(run, g, f->slot, i);
             run->flags[i] &= (uint8_t)~LLM_RUNNING;
@@ -199,6 +208,7 @@ static struct sim_llm_results *results_new(const struct sim_llm *w)
     r->kv_mean = MX_NEW_ARRAY(double, groups);
     r->kv_max = MX_NEW_ARRAY(double, groups);
     r->preempted = MX_NEW_ARRAY(uint64_t, groups);
+    r->gap_bins = MX_NEW_ARRAY(uint64_t, SIM_LLM_GAP_BINS);
     for (size_t i = 0; i < w->n; i++) {
         r->status[i] = PENDING;
         r->group[i] = -1;
@@ -223,6 +233,7 @@ void sim_llm_results_free(struct sim_llm_results *r)
     free(r->kv_mean);
     free(r->kv_max);
     free(r->preempted);
+    free(r->gap_bins);
     free(r);
 }
 
@@ -239,6 +250,7 @@ static void run_init(struct llm_run *run, const struct sim_llm *w, struct sim_ll
     run->flags = MX_NEW_ARRAY(uint8_t, n);
     run->at_group = MX_NEW_ARRAY(int32_t, n);
     run->at_slot = MX_NEW_ARRAY(uint32_t, n);
+    run->last_token_ns = MX_NEW_ARRAY(mx_ns, n);
     for (size_t i = 0; i < w->n; i++)
         run->at_group[i] = -1;
     run->round_robin = MX_NEW_ARRAY(uint32_t, w->n_models ? w->n_models : 1);
@@ -290,6 +302,7 @@ static void run_release(struct llm_run *run)
     free(run->flags);
     free(run->at_group);
     free(run->at_slot);
+    free(run->last_token_ns);
     free(run->round_robin);
     free(run->heap);
     free(run->heap_pos);
@@ -324,11 +337,19 @@ static void finish_records(struct llm_run *run)
     }
 }
 
-int sim_llm_run(const struct sim_llm *w, struct sim_llm_results **out)
+void sim_llm_window(const struct sim_llm *w, double warmup_s, mx_ns *from_ns, mx_ns *to_ns)
+{
+    const struct wl_trace *t = w->trace;
+    *from_ns = mx_s_to_ns(t->arrival_s[0] + warmup_s);
+    *to_ns = mx_s_to_ns(t->arrival_s[t->n - 1] - warmup_s);
+}
+
+int sim_llm_run(const struct sim_llm *w, double warmup_s, struct sim_llm_results **out)
 {
     struct sim_llm_results *r = results_new(w);
     struct llm_run run;
     run_init(&run, w, r);
+    sim_llm_window(w, warmup_s, &run.measure_from_ns, &run.measure_to_ns);
     size_t d = 0, a = 0, y = 0; /* the next request to dispatch, to admit, to become ready */
     for (;;) {
         mx_ns now = next_time(&run, d, a, y);

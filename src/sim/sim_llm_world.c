@@ -27,7 +27,8 @@ static mx_ns round_ns(double x)
 
 static bool is_decoder(const struct spec_profile *db, const char *base)
 {
-    return spec_profile_find_model(db, base)->kind == SPEC_DECODER;
+    const struct spec_profile_model *m = spec_profile_find_model(db, base);
+    return m && m->kind == SPEC_DECODER;
 }
 
 static bool group_is_decoder(const struct spec_plan *p, const struct spec_profile *db,
@@ -201,6 +202,7 @@ static int compile_groups(struct sim_llm *w, const struct spec_cluster *c,
         const struct spec_config **cfgs = MX_NEW_ARRAY(const struct spec_config *, pg->n_models);
         int64_t *pool = take(&st, (size_t)pg->pp * sizeof(int64_t));
         *lg = (struct llm_group){g,
+                                 pg->id,
                                  (uint32_t)pg->pp,
                                  pg->n_models,
                                  w->costs + next_cost,
@@ -307,7 +309,44 @@ uint32_t sim_llm_group_plan_index(const struct sim_llm *w, uint32_t g)
     return w->groups[g].plan_index;
 }
 
+int32_t sim_llm_group_id(const struct sim_llm *w, uint32_t g)
+{
+    return w->groups[g].id;
+}
+
 const struct wl_trace *sim_llm_trace(const struct sim_llm *w)
 {
     return w->trace;
+}
+
+uint32_t sim_llm_request_model(const struct sim_llm *w, size_t i)
+{
+    return (uint32_t)w->trace->model[w->trace_index[i]];
+}
+
+struct wl_trace *sim_encoder_requests(const struct spec_plan *plan, const struct spec_profile *db,
+                                      const struct wl_trace *trace)
+{
+    int32_t *map = MX_NEW_ARRAY(int32_t, trace->n_models ? trace->n_models : 1);
+    const char **names = MX_NEW_ARRAY(const char *, trace->n_models ? trace->n_models : 1);
+    uint32_t kept = 0;
+    for (uint32_t m = 0; m < trace->n_models; m++) {
+        int32_t pm = spec_plan_find_model(plan, trace->model_names[m]);
+        map[m] = -1;
+        if (pm >= 0 && is_decoder(db, plan->models[pm].base))
+            continue;
+        names[kept] = trace->model_names[m];
+        map[m] = (int32_t)kept++;
+    }
+    struct wl_trace *out = NULL;
+    if (kept > 0) {
+        out = wl_trace_select(trace, -INFINITY, INFINITY, map, kept, names);
+        if (out->n == 0) {
+            wl_trace_free(out);
+            out = NULL;
+        }
+    }
+    free(map);
+    free(names);
+    return out;
 }

@@ -6,6 +6,7 @@
 #include "mx_h5.h"
 #include "mx_json.h"
 #include "sim_int.h"
+#include "sim_llm_output.h"
 #include "wl_trace.h"
 
 #include <math.h>
@@ -183,13 +184,12 @@ static int write_summary_attrs(struct mx_h5 *h, const struct sim_summary *s, jso
     return rc;
 }
 
-int sim_results_write_h5(const struct sim_world *w, const struct sim_results *r,
-                         const struct sim_summary *s, const struct sim_run_info *info,
-                         const char *path)
+/* The encoder part of a results file: per-request datasets at the root, groups, attributes. */
+static int write_encoder(struct mx_h5 *h, const struct sim_world *w, const struct sim_results *r,
+                         const struct sim_summary *s, const struct sim_run_info *info)
 {
     const struct wl_trace *t = sim_world_trace(w);
     size_t n = r->n, dims[2] = {n, 0};
-    struct mx_h5 h;
     double *start = ns_column_s(r->start_ns, n), *finish = ns_column_s(r->finish_ns, n);
     double *exec = ns_column_s(r->exec_ns, n);
     int32_t *batch = mx_malloc_array(n, sizeof(int32_t));
@@ -199,34 +199,21 @@ int sim_results_write_h5(const struct sim_world *w, const struct sim_results *r,
         batch[i] = r->batch[i];
         good[i] = r->status[i] == SIM_GOOD;
     }
-    int rc = mx_h5_create(path, "results", 1, &h);
-    if (rc == MX_OK) {
-        if ((rc = mx_h5_write(&h, "/arrival_s", MX_H5_F64, 1, dims, t->arrival_s)) == MX_OK &&
-            (rc = mx_h5_write(&h, "/model", MX_H5_I32, 1, dims, t->model)) == MX_OK &&
-            (rc = mx_h5_write(&h, "/group", MX_H5_I32, 1, dims, r->group)) == MX_OK &&
-            (rc = mx_h5_write(&h, "/start_s", MX_H5_F64, 1, dims, start)) == MX_OK &&
-            (rc = mx_h5_write(&h, "/finish_s", MX_H5_F64, 1, dims, finish)) == MX_OK &&
-            (rc = mx_h5_write(&h, "/exec_s", MX_H5_F64, 1, dims, exec)) == MX_OK &&
-            (rc = mx_h5_write(&h, "/batch", MX_H5_I32, 1, dims, batch)) == MX_OK &&
-            (rc = mx_h5_write(&h, "/status", MX_H5_U8, 1, dims, r->status)) == MX_OK &&
-            (rc = mx_h5_write(&h, "/good", MX_H5_U8, 1, dims, good)) == MX_OK &&
-            (rc = mx_h5_write_strings(&h, "/model_names", t->n_models,
-                                      (const char *const *)t->model_names)) == MX_OK &&
-            (rc = write_groups(&h, w)) == MX_OK &&
-            (rc = write_summary_attrs(&h, s, summary)) == MX_OK &&
-            (rc = mx_h5_attr_write_str(&h, "/", "engine", info->engine)) == MX_OK &&
-            (rc = mx_h5_attr_write_str(&h, "/", "dispatch", info->dispatch)) == MX_OK) {
-            if (info->provenance) {
-                char *text = json_dumps(info->provenance, JSON_COMPACT);
-                rc = mx_h5_attr_write_str(&h, "/", "provenance", text);
-                free(text);
-            }
-        }
-        if (rc == MX_OK)
-            rc = mx_h5_close(&h);
-        else
-            mx_h5_abort(&h);
-    }
+    int rc;
+    if ((rc = mx_h5_write(h, "/arrival_s", MX_H5_F64, 1, dims, t->arrival_s)) == MX_OK &&
+        (rc = mx_h5_write(h, "/model", MX_H5_I32, 1, dims, t->model)) == MX_OK &&
+        (rc = mx_h5_write(h, "/group", MX_H5_I32, 1, dims, r->group)) == MX_OK &&
+        (rc = mx_h5_write(h, "/start_s", MX_H5_F64, 1, dims, start)) == MX_OK &&
+        (rc = mx_h5_write(h, "/finish_s", MX_H5_F64, 1, dims, finish)) == MX_OK &&
+        (rc = mx_h5_write(h, "/exec_s", MX_H5_F64, 1, dims, exec)) == MX_OK &&
+        (rc = mx_h5_write(h, "/batch", MX_H5_I32, 1, dims, batch)) == MX_OK &&
+        (rc = mx_h5_write(h, "/status", MX_H5_U8, 1, dims, r->status)) == MX_OK &&
+        (rc = mx_h5_write(h, "/good", MX_H5_U8, 1, dims, good)) == MX_OK &&
+        (rc = mx_h5_write_strings(h, "/model_names", t->n_models,
+                                  (const char *const *)t->model_names)) == MX_OK &&
+        (rc = write_groups(h, w)) == MX_OK && (rc = write_summary_attrs(h, s, summary)) == MX_OK &&
+        (rc = mx_h5_attr_write_str(h, "/", "engine", info->engine)) == MX_OK)
+        rc = mx_h5_attr_write_str(h, "/", "dispatch", info->dispatch);
     json_decref(summary);
     free(start);
     free(finish);
@@ -234,4 +221,70 @@ int sim_results_write_h5(const struct sim_world *w, const struct sim_results *r,
     free(batch);
     free(good);
     return rc;
+}
+
+int sim_outcome_write_h5(const struct sim_outcome *o, const struct sim_run_info *info,
+                         const char *path)
+{
+    struct mx_h5 h;
+    int rc = mx_h5_create(path, "results", 1, &h);
+    if (rc < 0)
+        return rc;
+    if (o->w)
+        rc = write_encoder(&h, o->w, o->r, o->s, info);
+    if (rc == MX_OK && o->llm)
+        rc = sim_llm_results_write(&h, o->llm, o->llm_r, o->llm_s);
+    if (rc == MX_OK && info->provenance) {
+        char *text = json_dumps(info->provenance, JSON_COMPACT);
+        rc = mx_h5_attr_write_str(&h, "/", "provenance", text);
+        free(text);
+    }
+    if (rc == MX_OK)
+        return mx_h5_close(&h);
+    mx_h5_abort(&h);
+    return rc;
+}
+
+int sim_results_write_h5(const struct sim_world *w, const struct sim_results *r,
+                         const struct sim_summary *s, const struct sim_run_info *info,
+                         const char *path)
+{
+    struct sim_outcome o = {w, r, s, NULL, NULL, NULL};
+    return sim_outcome_write_h5(&o, info, path);
+}
+
+json_t *sim_outcome_json(const struct sim_outcome *o, const struct sim_run_info *info)
+{
+    if (!o->llm)
+        return sim_summary_json(o->w, o->s, info);
+    json_t *j;
+    size_t requests = o->llm_s->requests, good = o->llm_s->count[SIM_GOOD];
+    if (o->w) {
+        j = sim_summary_json(o->w, o->s, info);
+        requests += o->s->requests;
+        good += o->s->count[SIM_GOOD];
+    } else {
+        j = json_object();
+        mx_json_set(j, "format", json_string("muxplan-summary/1"));
+        if (info->provenance)
+            mx_json_set(j, "provenance", json_incref(info->provenance));
+    }
+    json_t *overall = json_object();
+    mx_json_set(overall, "requests", json_integer((json_int_t)requests));
+    mx_json_set(overall, "good", json_integer((json_int_t)good));
+    mx_json_set(overall, "attainment",
+                mx_json_real_or_null(requests ? (double)good / (double)requests : NAN));
+    mx_json_set(j, "overall", overall);
+    mx_json_set(j, "decoder", sim_llm_summary_json(o->llm, o->llm_s));
+    return j;
+}
+
+void sim_outcome_print(FILE *fp, const struct sim_outcome *o, const struct sim_run_info *info)
+{
+    if (o->w)
+        sim_summary_print(fp, o->w, o->s, info);
+    if (o->w && o->llm)
+        fputc('\n', fp);
+    if (o->llm)
+        sim_llm_summary_print(fp, o->llm, o->llm_s);
 }

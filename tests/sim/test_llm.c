@@ -164,7 +164,7 @@ Test(llm, random_cases_conserve_and_repeat)
         struct sim_llm *w;
         struct sim_llm_results *r = llm_case_run(&c, &w), *again = NULL;
         check_invariants(&c, w, r, seed);
-        cr_assert_eq(sim_llm_run(w, &again), MX_OK);
+        cr_assert_eq(sim_llm_run(w, 0, &again), MX_OK);
         cr_assert_eq(memcmp(again->finish_ns, r->finish_ns, r->n * sizeof(mx_ns)), 0,
                      "seed %llu: a second run differs", (unsigned long long)seed);
         cr_assert_eq(memcmp(again->first_token_ns, r->first_token_ns, r->n * sizeof(mx_ns)), 0);

@@ -11,6 +11,7 @@
 #ifndef SIM_OUTPUT_H
 #define SIM_OUTPUT_H
 
+#include "sim_llm_metrics.h"
 #include "sim_metrics.h"
 
 #include <jansson.h>
@@ -34,6 +35,28 @@ json_t *sim_summary_json(const struct sim_world *w, const struct sim_summary *s,
 /* The summary as human-readable tables. */
 void sim_summary_print(FILE *fp, const struct sim_world *w, const struct sim_summary *s,
                        const struct sim_run_info *info);
+
+/* Everything a simulation produced: its encoder part (w NULL when the trace has no request of an
+ * encoder model) and its decoder part (llm NULL when it has none of a decoder model). */
+struct sim_outcome {
+    const struct sim_world *w;
+    const struct sim_results *r;
+    const struct sim_summary *s;
+    const struct sim_llm *llm;
+    const struct sim_llm_results *llm_r;
+    const struct sim_llm_summary *llm_s;
+};
+
+/* The summary of an outcome: the encoder summary as sim_summary_json writes it (only that when
+ * there are no decoder requests), plus "overall" (requests, good, attainment over both kinds) and
+ * "decoder" (sim_llm_summary_json) when there are. */
+json_t *sim_outcome_json(const struct sim_outcome *o, const struct sim_run_info *info);
+void sim_outcome_print(FILE *fp, const struct sim_outcome *o, const struct sim_run_info *info);
+
+/* Write per-request results and summaries to path (atomic): the encoder part at the root as
+ * described above, the decoder part under /decoder (sim_llm_output.h). */
+int sim_outcome_write_h5(const struct sim_outcome *o, const struct sim_run_info *info,
+                         const char *path);
 
 /* Write per-request results and the summary to path (atomic). */
 int sim_results_write_h5(const struct sim_world *w, const struct sim_results *r,

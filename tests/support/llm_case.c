@@ -129,7 +129,7 @@ struct sim_llm_results *llm_case_run(const struct llm_case *c, struct sim_llm **
     struct sim_llm_results *r = NULL;
     int rc = sim_llm_new(&c->cluster, "cluster", c->db, "db", c->plan, c->trace, &w);
     cr_assert_eq(rc, MX_OK, "%s", mx_error_message());
-    cr_assert_eq(sim_llm_run(w, &r), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(sim_llm_run(w, 0, &r), MX_OK, "%s", mx_error_message());
     *world_out = w;
     return r;
 }

@@ -1,0 +1,143 @@
+/* muxplan simulate with decoders (docs/decoders.md): a plan of decoder groups, and one mixing
+ * encoder and decoder groups, replayed through the command line; their summaries and results. */
+#include "fixture.h"
+#include "llm_case.h"
+#include "mx_alloc.h"
+#include "mx_error.h"
+#include "mx_h5.h"
+#include "spec_cluster.h"
+#include "spec_llm.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Write c's profile, plan, cluster and trace into dir as p.json, plan.json, c.json, t.h5. */
+static void write_case(const struct llm_case *c, const char *dir)
+{
+    cr_assert_eq(spec_profile_write_json(c->db, fx_path(dir, "p.json")), MX_OK, "%s",
+                 mx_error_message());
+    cr_assert_eq(spec_plan_write(c->plan, fx_path(dir, "plan.json")), MX_OK);
+    cr_assert_eq(spec_cluster_write(&c->cluster, fx_path(dir, "c.json")), MX_OK);
+    cr_assert_eq(wl_trace_write_h5(c->trace, fx_path(dir, "t.h5")), MX_OK);
+}
+
+static json_t *simulate_json(const char *dir, const char *extra)
+{
+    struct fx_output r = fx_muxplan(
+        "simulate --cluster %s --profile %s --plan %s --trace %s --json%s", fx_path(dir, "c.json"),
+        fx_path(dir, "p.json"), fx_path(dir, "plan.json"), fx_path(dir, "t.h5"), extra);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_error_t err;
+    json_t *doc = json_loads(r.out, 0, &err);
+    cr_assert_not_null(doc, "%s", err.text);
+    return doc;
+}
+
+static double number(json_t *o, const char *path)
+{
+    json_t *v = o;
+    char key[64];
+    for (const char *p = path; v && *p;) {
+        size_t n = strcspn(p, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, p);
+        v = json_object_get(v, key);
+        p += n + (p[n] == '.');
+    }
+    cr_assert_not_null(v, "no %s", path);
+    return json_number_value(v);
+}
+
+Test(decoders_cli, simulate_a_decoder_plan_and_write_its_requests)
+{
+    /* The hand case of one request alone (tests/sim/test_llm.c) and a second one a second later. */
+    struct llm_case c = llm_case_new(1, 1 << 20);
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, (struct spec_scheduler){64, 8, SPEC_MM_SLACK});
+    llm_case_requests(
+        &c, 2, (struct llm_request[]){{0, 0, 10, 3, 20055, 0}, {1000000000, 0, 10, 3, 1, 0}});
+    const char *dir = fx_tmpdir();
+    write_case(&c, dir);
+    json_t *doc;
+    struct fx_output r = fx_muxplan(
+        "simulate --cluster %s --profile %s --plan %s --trace %s --json --requests-out %s",
+        fx_path(dir, "c.json"), fx_path(dir, "p.json"), fx_path(dir, "plan.json"),
+        fx_path(dir, "t.h5"), fx_path(dir, "r.h5"));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    doc = json_loads(r.out, 0, NULL);
+    cr_assert_eq(number(doc, "decoder.requests"), 2);
+    cr_assert_eq(number(doc, "decoder.good"), 1);
+    cr_assert_eq(number(doc, "decoder.late"), 1);
+    cr_assert_eq(number(doc, "overall.attainment"), 0.5);
+    cr_assert_eq(number(doc, "decoder.iterations"), 6);
+    cr_assert_float_eq(number(doc, "decoder.ttft_s.p50"), 20055e-9, 1e-15);
+    cr_assert_null(json_object_get(doc, "latency_good_s"), "no encoder part");
+    json_decref(doc);
+
+    struct mx_h5 h;
+    size_t dims[2];
+    double *first = NULL;
+    cr_assert_eq(mx_h5_open(fx_path(dir, "r.h5"), "results", 1, &h), MX_OK, "%s",
+                 mx_error_message());
+    cr_assert_eq(mx_h5_read(&h, "/decoder/first_token_s", MX_H5_F64, 1, dims, (void **)&first),
+                 MX_OK, "%s", mx_error_message());
+    cr_assert_eq(dims[0], 2);
+    cr_assert_float_eq(first[1], 1.000020055, 1e-12);
+    free(first);
+    mx_h5_abort(&h);
+
+    struct fx_output text = fx_muxplan("simulate --cluster %s --profile %s --plan %s --trace %s",
+                                       fx_path(dir, "c.json"), fx_path(dir, "p.json"),
+                                       fx_path(dir, "plan.json"), fx_path(dir, "t.h5"));
+    cr_assert_eq(text.status, 0, "%s", text.err);
+    cr_assert(strstr(text.out, "decoders: SLO attainment 0.5000 (50.00%) over 2 requests"), "%s",
+              text.out);
+    llm_case_free(&c);
+}
+
+Test(decoders_cli, a_plan_may_mix_encoder_and_decoder_groups)
+{
+    struct llm_case c = llm_case_new(1, 1 << 20);
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, (struct spec_scheduler){64, 8, SPEC_MM_SLACK});
+    fx_profile_add(c.db, "enc", 1, 1, (double[]){0.001}, 1);
+    spec_plan_free(c.plan);
+    c.plan = fx_plan_new(2, (const char *const[]){"b0", "enc"});
+    fx_plan_add_group(c.plan, 1, 1, 0, 1, (uint32_t[]){0});
+    fx_plan_add_group(c.plan, 1, 1, 1, 1, (uint32_t[]){1});
+    c.plan->segments[0].groups[0].scheduler = (struct spec_scheduler){64, 8, SPEC_MM_SLACK};
+    c.plan->segments[0].groups[0].has_scheduler = true;
+    llm_case_requests(
+        &c, 3, (struct llm_request[]){{0, 0, 10, 3, 0, 0}, {0, 1, 1, 1, 0, 0}, {5, 1, 1, 1, 0, 0}});
+    c.trace->slo_s[1] = c.trace->slo_s[2] = 0.01;
+    const char *dir = fx_tmpdir();
+    write_case(&c, dir);
+    json_t *doc = simulate_json(dir, "");
+    cr_assert_eq(number(doc, "requests"), 2, "the encoder part");
+    cr_assert_eq(number(doc, "good"), 2);
+    cr_assert_eq(number(doc, "decoder.requests"), 1);
+    cr_assert_eq(number(doc, "overall.requests"), 3);
+    cr_assert_eq(number(doc, "overall.attainment"), 1);
+    json_decref(doc);
+    llm_case_free(&c);
+}
+
+Test(decoders_cli, a_decoder_trace_without_tokens_is_refused)
+{
+    struct llm_case c = llm_case_new(1, 1 << 20);
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, (struct spec_scheduler){64, 8, SPEC_MM_SLACK});
+    c.trace = fx_trace(1, (double[]){0}, (int32_t[]){0}, (double[]){1}, 1);
+    const char *dir = fx_tmpdir();
+    write_case(&c, dir);
+    char *trace = mx_strdup(fx_path(dir, "t.h5"));
+    fx_expect_bad(NULL,
+                  (const char *const[]){"t.h5: has no input_tokens and output_tokens, which the "
+                                        "requests of decoder models need",
+                                        NULL},
+                  "simulate --cluster %s --profile %s --plan %s --trace %s", fx_path(dir, "c.json"),
+                  fx_path(dir, "p.json"), fx_path(dir, "plan.json"), trace);
+    free(trace);
+    llm_case_free(&c);
+}

@@ -109,6 +109,8 @@ static void preempt(struct llm_run *run, uint32_t g, uint32_t slot, uint32_t i)
     sim_llm__queue_push(&lane->waiting, i);
     run->r->preemptions[i]++;
     run->r->preempted[g]++;
+    if (run->controlled)
+        run->preempted_now[run->n_preempted_now++] = i;
 }
 
 /* The victim when requester lacks a block: the group's running request of any model, latest in
@@ -187,6 +189,7 @@ static void take_tokens(struct llm_run *run, uint32_t g, uint32_t i, uint32_t t,
     }
     run->computed[i] += t;
     run->flags[i] |= LLM_IN_ITERATION;
+    fm->f->tokens[fm->f->n] = t;
     fm->f->req[fm->f->n++] = i;
     fm->budget -= t;
     fm->tokens += t;
@@ -219,7 +222,7 @@ static void take_waiting(struct llm_run *run, uint32_t g, uint32_t slot, struct 
     struct llm_lane *lane = &run->gs[g].lanes[slot];
     while (fm->budget > 0 && lane->n_running < lg->max_seqs && lane->waiting.len > 0) {
         uint32_t i = sim_llm__queue_head(&lane->waiting);
-        if (sim_llm__ready_ns(w, i) > run->now)
+        if (run->ready_ns[i] > run->now)
             break;
         uint32_t t = run->prefill_len[i] < fm->budget ? run->prefill_len[i] : fm->budget;
         uint32_t need = sim_llm__blocks_for(t, w->settings.block_tokens);
@@ -235,14 +238,16 @@ static void take_waiting(struct llm_run *run, uint32_t g, uint32_t slot, struct 
 }
 
 /* Enter the formed iteration into the pipeline: each stage after the previous one and after its
- * own previous iteration. */
+ * own previous iteration; under a controller, its times are told later. */
 static void launch(struct llm_run *run, uint32_t g, uint32_t slot, const struct forming *fm)
 {
     const struct llm_group *lg = &run->w->groups[g];
     const struct llm_cost *cost = &lg->costs[slot];
     struct llm_group_state *st = &run->gs[g];
-    mx_ns end = run->now;
-    for (uint32_t s = 0; s < lg->pp; s++) {
+    mx_ns end = run->controlled ? MX_NS_NEVER : run->now;
+    if (run->controlled)
+        st->stage0_free_ns = MX_NS_NEVER;
+    for (uint32_t s = 0; s < lg->pp && !run->controlled; s++) {
         mx_ns ns = sim_llm__stage_ns(cost, s, fm->tokens, fm->pairs, fm->context);
         if (s > 0 && st->stage_free_ns[s] > end)
             end = st->stage_free_ns[s];
@@ -287,16 +292,17 @@ static bool try_model(struct llm_run *run, uint32_t g, uint32_t slot)
     return true;
 }
 
-void sim_llm__form(struct llm_run *run, uint32_t g)
+bool sim_llm__form(struct llm_run *run, uint32_t g)
 {
     const struct llm_group *lg = &run->w->groups[g];
     struct llm_group_state *st = &run->gs[g];
     st->dirty = false;
     if (st->stage0_free_ns > run->now || st->n_flights >= lg->pp)
-        return;
+        return false;
     uint32_t order[SIM_LLM_MAX_GROUP_MODELS];
     uint32_t n = sim_llm__model_order(run, g, order);
     for (uint32_t k = 0; k < n; k++)
         if (try_model(run, g, order[k]))
-            return;
+            return true;
+    return false;
 }

@@ -80,10 +80,11 @@ struct llm_lane {
 
 /* An iteration in a group's pipeline. */
 struct llm_flight {
-    mx_ns end_ns;  /* when its last stage finishes */
+    mx_ns end_ns;  /* when its last stage finishes (MX_NS_NEVER: not known yet, controlled) */
     uint32_t slot; /* its model's position in the group */
     uint32_t n;
-    uint32_t *req; /* [max_seqs] its requests, in the order they joined it */
+    uint32_t *req;    /* [entries] its requests, in the order they joined it */
+    uint32_t *tokens; /* [entries] the tokens each computes */
 };
 
 struct llm_group_state {
@@ -126,6 +127,11 @@ struct llm_run {
     uint8_t *flags;
     int32_t *at_group; /* decoder group it was dispatched to, or -1 */
     uint32_t *at_slot; /* its model's position in that group */
+    mx_ns *ready_ns;   /* when it may be scheduled, once admitted */
+    /* A run driven by a real executor (sim_llm_control.h): stage and iteration ends are told,
+     * not predicted, and the requests each formation preempts are listed. */
+    bool controlled;
+    uint32_t *preempted_now, n_preempted_now;
     mx_ns now;
     uint32_t *round_robin; /* [n_models] next replica of round-robin dispatch */
     /* the order of group wake-ups: an indexed heap over groups (sim_llm_run.c) */
@@ -166,8 +172,17 @@ static inline uint32_t sim_llm__gap_bin(uint64_t ns)
     return e * 256u + m;
 }
 
-/* sim_llm_form.c: the iteration rules. */
-void sim_llm__form(struct llm_run *run, uint32_t g);
+/* sim_llm_run.c: a run's state and the events both the engine and the controller apply. */
+struct sim_llm_results *sim_llm__results_new(const struct sim_llm *w);
+void sim_llm__run_init(struct llm_run *run, const struct sim_llm *w, struct sim_llm_results *r);
+void sim_llm__run_release(struct llm_run *run);
+void sim_llm__dispatch_request(struct llm_run *run, uint32_t i);
+void sim_llm__admit_request(struct llm_run *run, uint32_t i);
+void sim_llm__end_iteration(struct llm_run *run, uint32_t g);
+
+/* sim_llm_form.c: the iteration rules. sim_llm__form launches at most one iteration and says
+ * whether it did. */
+bool sim_llm__form(struct llm_run *run, uint32_t g);
 mx_ns sim_llm__stage_ns(const struct llm_cost *cost, uint32_t s, uint32_t tokens, uint64_t pairs,
                         uint64_t context);
 uint32_t sim_llm__blocks_for(uint32_t tokens, uint32_t block_tokens);

@@ -19,7 +19,7 @@ static bool has_work(const struct llm_run *run, const struct llm_lane *lane)
 {
     return lane->n_running > lane->n_in_flight ||
            (lane->waiting.len > 0 &&
-            sim_llm__ready_ns(run->w, sim_llm__queue_head(&lane->waiting)) <= run->now);
+            run->ready_ns[sim_llm__queue_head(&lane->waiting)] <= run->now);
 }
 
 /* When request i must have its next token to stay within its SLOs, or MX_NS_NEVER. */
@@ -54,7 +54,7 @@ static mx_ns model_key(const struct llm_run *run, const struct llm_lane *lane,
     }
     if (lane->waiting.len > 0) {
         uint32_t i = sim_llm__queue_head(&lane->waiting);
-        if (sim_llm__ready_ns(w, i) <= run->now) {
+        if (run->ready_ns[i] <= run->now) {
             mx_ns v = policy == SPEC_MM_FCFS ? w->arrival_ns[i] : next_token_deadline(run, i);
             if (v < key)
                 key = v;

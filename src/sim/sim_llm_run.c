@@ -102,14 +102,14 @@ static uint8_t outcome(const struct sim_llm *w, const struct sim_llm_results *r,
 }
 
 /* The oldest iteration of g reaches the end of the last stage: its requests emit their tokens. */
-static void end_iteration(struct llm_run *run, uint32_t g)
+void sim_llm__end_iteration(struct llm_run *run, uint32_t g)
 {
     const struct sim_llm *w = run->w;
     struct sim_llm_results *r = run->r;
     struct llm_group_state *st = &run->gs[g];
     struct llm_flight *f = &st->flights[st->first_flight];
     struct llm_lane *lane = &st->lanes[f->slot];
-    mx_ns token = f->end_ns + w->reply_ns;
+    mx_ns token = run->now + w->reply_ns; /* its end: now */
     bool finished = false;
     for (uint32_t k = 0; k < f->n; k++) {
         uint32_t i = f->req[k];
@@ -156,7 +156,7 @@ static void refuse(struct llm_run *run, uint32_t i, uint8_t status)
     run->r->finish_ns[i] = run->now;
 }
 
-static void dispatch(struct llm_run *run, uint32_t i)
+void sim_llm__dispatch_request(struct llm_run *run, uint32_t i)
 {
     const struct sim_llm *w = run->w;
     int32_t rep = sim_llm__dispatch(run, i);
@@ -175,13 +175,14 @@ static void dispatch(struct llm_run *run, uint32_t i)
     st->transit_prefill += w->input[i];
 }
 
-static void admit(struct llm_run *run, uint32_t i)
+void sim_llm__admit_request(struct llm_run *run, uint32_t i)
 {
     const struct sim_llm *w = run->w;
     uint32_t g = (uint32_t)run->at_group[i], slot = run->at_slot[i];
     struct llm_group_state *st = &run->gs[g];
     st->transit_prefill -= w->input[i];
     if (sim_llm__admit(run, g, slot, i)) {
+        run->ready_ns[i] = run->now + w->exec_ns;
         sim_llm__queue_push(&st->lanes[slot].waiting, i);
         return;
     }
@@ -190,7 +191,7 @@ static void admit(struct llm_run *run, uint32_t i)
     refuse(run, i, SIM_REJECTED);
 }
 
-static struct sim_llm_results *results_new(const struct sim_llm *w)
+struct sim_llm_results *sim_llm__results_new(const struct sim_llm *w)
 {
     struct sim_llm_results *r = MX_NEW(struct sim_llm_results);
     size_t n = w->n ? w->n : 1, groups = w->n_groups ? w->n_groups : 1;
@@ -237,7 +238,7 @@ void sim_llm_results_free(struct sim_llm_results *r)
     free(r);
 }
 
-static void run_init(struct llm_run *run, const struct sim_llm *w, struct sim_llm_results *r)
+void sim_llm__run_init(struct llm_run *run, const struct sim_llm *w, struct sim_llm_results *r)
 {
     size_t n = w->n ? w->n : 1;
     uint32_t groups = w->n_groups ? w->n_groups : 1;
@@ -251,6 +252,8 @@ static void run_init(struct llm_run *run, const struct sim_llm *w, struct sim_ll
     run->at_group = MX_NEW_ARRAY(int32_t, n);
     run->at_slot = MX_NEW_ARRAY(uint32_t, n);
     run->last_token_ns = MX_NEW_ARRAY(mx_ns, n);
+    run->ready_ns = MX_NEW_ARRAY(mx_ns, n);
+    run->preempted_now = MX_NEW_ARRAY(uint32_t, n);
     for (size_t i = 0; i < w->n; i++)
         run->at_group[i] = -1;
     run->round_robin = MX_NEW_ARRAY(uint32_t, w->n_models ? w->n_models : 1);
@@ -269,8 +272,10 @@ static void run_init(struct llm_run *run, const struct sim_llm *w, struct sim_ll
         for (uint32_t j = 0; j < lg->n_models; j++)
             st->lanes[j].running = MX_NEW_ARRAY(uint32_t, running ? running : 1);
         st->flights = MX_NEW_ARRAY(struct llm_flight, lg->pp);
-        for (uint32_t s = 0; s < lg->pp; s++)
+        for (uint32_t s = 0; s < lg->pp; s++) {
             st->flights[s].req = MX_NEW_ARRAY(uint32_t, entries ? entries : 1);
+            st->flights[s].tokens = MX_NEW_ARRAY(uint32_t, entries ? entries : 1);
+        }
         st->stage_free_ns = MX_NEW_ARRAY(mx_ns, lg->pp);
         st->used_bytes = MX_NEW_ARRAY(int64_t, lg->pp);
         st->last_slot = lg->n_models - 1;
@@ -279,7 +284,7 @@ static void run_init(struct llm_run *run, const struct sim_llm *w, struct sim_ll
     }
 }
 
-static void run_release(struct llm_run *run)
+void sim_llm__run_release(struct llm_run *run)
 {
     const struct sim_llm *w = run->w;
     for (uint32_t g = 0; g < w->n_groups; g++) {
@@ -288,8 +293,10 @@ static void run_release(struct llm_run *run)
             free(st->lanes[j].running);
             sim_llm__queue_release(&st->lanes[j].waiting);
         }
-        for (uint32_t s = 0; s < w->groups[g].pp; s++)
+        for (uint32_t s = 0; s < w->groups[g].pp; s++) {
             free(st->flights[s].req);
+            free(st->flights[s].tokens);
+        }
         free(st->lanes);
         free(st->flights);
         free(st->stage_free_ns);
@@ -303,6 +310,8 @@ static void run_release(struct llm_run *run)
     free(run->at_group);
     free(run->at_slot);
     free(run->last_token_ns);
+    free(run->ready_ns);
+    free(run->preempted_now);
     free(run->round_robin);
     free(run->heap);
     free(run->heap_pos);
@@ -346,9 +355,9 @@ void sim_llm_window(const struct sim_llm *w, double warmup_s, mx_ns *from_ns, mx
 
 int sim_llm_run(const struct sim_llm *w, double warmup_s, struct sim_llm_results **out)
 {
-    struct sim_llm_results *r = results_new(w);
+    struct sim_llm_results *r = sim_llm__results_new(w);
     struct llm_run run;
-    run_init(&run, w, r);
+    sim_llm__run_init(&run, w, r);
     sim_llm_window(w, warmup_s, &run.measure_from_ns, &run.measure_to_ns);
     size_t d = 0, a = 0, y = 0; /* the next request to dispatch, to admit, to become ready */
     for (;;) {
@@ -361,7 +370,7 @@ int sim_llm_run(const struct sim_llm *w, double warmup_s, struct sim_llm_results
             uint32_t g = run.heap[0];
             struct llm_group_state *st = &run.gs[g];
             if (st->n_flights && st->flights[st->first_flight].end_ns == now)
-                end_iteration(&run, g);
+                sim_llm__end_iteration(&run, g);
             if (st->stage0_pending && st->stage0_free_ns == now) {
                 st->stage0_pending = false;
                 st->dirty = true;
@@ -370,10 +379,10 @@ int sim_llm_run(const struct sim_llm *w, double warmup_s, struct sim_llm_results
             touch(&run, g);
         }
         for (; d < w->n && sim_llm__decided_ns(w, d) == now; d++)
-            dispatch(&run, (uint32_t)d);
+            sim_llm__dispatch_request(&run, (uint32_t)d);
         for (; a < d && sim_llm__received_ns(w, a) == now; a++)
             if (run.at_group[a] >= 0)
-                admit(&run, (uint32_t)a);
+                sim_llm__admit_request(&run, (uint32_t)a);
         for (; y < a && sim_llm__ready_ns(w, y) == now; y++)
             if (r->status[y] == PENDING) {
                 run.gs[run.at_group[y]].dirty = true;
@@ -391,7 +400,7 @@ int sim_llm_run(const struct sim_llm *w, double warmup_s, struct sim_llm_results
     for (size_t i = 0; i < w->n; i++)
         if (r->status[i] == PENDING)
             MX_BUG("decoder request %zu never completed", i);
-    run_release(&run);
+    sim_llm__run_release(&run);
     *out = r;
     return MX_OK;
 }

@@ -3,9 +3,13 @@
  * Hand cases use llm_standard_cost: a stage of an iteration costs 1000 T + P + D + 10000 ns. */
 #include "llm_case.h"
 #include "mx_error.h"
+#include "mx_rng.h"
+#include "sim_llm_control.h"
+#include "sim_llm_int.h"
 #include "spec_llm.h"
 
 #include <criterion/criterion.h>
+#include <gsl/gsl_rng.h>
 #include <string.h>
 
 static struct spec_scheduler scheduler(uint32_t max_batch_tokens, uint32_t max_seqs,
@@ -237,4 +241,92 @@ Test(llm, a_group_serves_one_kind_of_model)
                     "groups[0] (id 0): hosts \"m0\" and \"m1\", one a decoder and one not; a group "
                     "serves one kind of model");
     llm_case_free(&c);
+}
+
+/* Drive the controller as the engine would on a one-group, one-stage case without overheads,
+ * pricing each iteration with the world's costs: every result must equal the engine's. */
+static void replay_through_the_controller(const struct llm_case *c, const struct sim_llm *w,
+                                          const struct sim_llm_results *expected)
+{
+    struct sim_llm_control *ctl = sim_llm_control_new(w);
+    const struct llm_cost *cost = &w->groups[0].costs[0];
+    size_t next = 0, n = sim_llm_requests(w);
+    mx_ns end = MX_NS_NEVER;
+    uint64_t preempted = 0;
+    for (;;) {
+        mx_ns now = next < n ? w->arrival_ns[next] : MX_NS_NEVER;
+        if (end < now)
+            now = end;
+        if (now == MX_NS_NEVER)
+            break;
+        if (end == now) {
+            sim_llm_control_stage0_free(ctl, 0, now);
+            sim_llm_control_end(ctl, 0, now);
+            end = MX_NS_NEVER;
+        }
+        for (; next < n && w->arrival_ns[next] == now; next++)
+            if (sim_llm_control_dispatch(ctl, (uint32_t)next, now) >= 0)
+                sim_llm_control_admit(ctl, (uint32_t)next, now);
+        struct sim_llm_iteration it;
+        if (end == MX_NS_NEVER && sim_llm_control_form(ctl, 0, now, &it)) {
+            uint64_t tokens = 0, pairs = 0, context = 0;
+            for (uint32_t k = 0; k < it.n; k++) {
+                uint64_t t = it.tokens[k], before = it.cached[k];
+                tokens += t;
+                if (it.decode[k])
+                    context += before + 1;
+                else
+                    pairs += t * before + t * (t + 1) / 2;
+            }
+            preempted += it.n_preempted;
+            end = now + sim_llm__stage_ns(cost, 0, (uint32_t)tokens, pairs, context);
+        }
+    }
+    const struct sim_llm_results *r = sim_llm_control_results(ctl);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(sim_llm_control_done(ctl, (uint32_t)i));
+        cr_assert_eq(r->status[i], expected->status[i], "request %zu: %d vs %d", i, r->status[i],
+                     expected->status[i]);
+        cr_assert_eq(r->first_token_ns[i], expected->first_token_ns[i], "request %zu: %lld vs %lld",
+                     i, (long long)r->first_token_ns[i], (long long)expected->first_token_ns[i]);
+        cr_assert_eq(r->finish_ns[i], expected->finish_ns[i], "request %zu", i);
+        cr_assert_eq(r->preemptions[i], expected->preemptions[i], "request %zu", i);
+    }
+    cr_assert_eq(preempted, expected->preempted[0]);
+    cr_assert_eq(r->iterations[0], expected->iterations[0]);
+    (void)c;
+    sim_llm_control_free(ctl);
+}
+
+Test(llm, the_controller_repeats_the_engine)
+{
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        gsl_rng *rng = mx_rng_new(seed, "test/llm-control", 0);
+        uint32_t pool = 40 + (uint32_t)gsl_rng_uniform_int(rng, 200);
+        struct llm_case c = llm_case_new(1, pool);
+        struct llm_cost_spec cost = llm_standard_cost(1);
+        c.cluster.decoder.block_tokens = 1 + (uint32_t)gsl_rng_uniform_int(rng, 8);
+        llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost,
+                       scheduler(8 << gsl_rng_uniform_int(rng, 4),
+                                 1 + (uint32_t)gsl_rng_uniform_int(rng, 6), SPEC_MM_SLACK));
+        struct llm_request req[30];
+        int64_t t = 0;
+        for (int i = 0; i < 30; i++) {
+            t += (int64_t)gsl_rng_uniform_int(rng, 50000);
+            req[i] = (struct llm_request){t,
+                                          0,
+                                          1 + (int32_t)gsl_rng_uniform_int(rng, 30),
+                                          1 + (int32_t)gsl_rng_uniform_int(rng, 20),
+                                          0,
+                                          0};
+        }
+        llm_case_requests(&c, 30, req);
+        struct sim_llm *w;
+        struct sim_llm_results *r = llm_case_run(&c, &w);
+        replay_through_the_controller(&c, w, r);
+        sim_llm_results_free(r);
+        sim_llm_free(w);
+        llm_case_free(&c);
+        gsl_rng_free(rng);
+    }
 }

@@ -29,7 +29,7 @@ static const char gen_help[] =
     "usage: muxplan trace gen --models M.json [--profile DB.h5] --total-rate R --duration S\n"
     "                         [--rate-dist equal|power:ALPHA|explicit] [--cv C]\n"
     "                         [--process gamma|poisson|deterministic] [--start S] [--seed K]\n"
-    "                         [--threads N] -o T.h5\n"
+    "                         [--lengths SPEC] [--max-context N] [--threads N] -o T.h5\n"
     "\n"
     "Draws each model's arrivals from its own seeded stream: Gamma gaps with the model's CV (or\n"
     "--cv, default 1), Poisson, or deterministic. Rates are equal, a power law (rate_i ~ "
@@ -37,10 +37,18 @@ static const char gen_help[] =
     "'power' alone means ALPHA 0.5), or the model set's own \"rate\" (scaled to --total-rate if\n"
     "given). Each request's SLO comes from the model set; --profile resolves \"slo_scale\".\n"
     "\n"
+    "Decoder requests draw their (input, output) token counts from the model's \"lengths\", or\n"
+    "--lengths for models without: INPUT/OUTPUT with each side N, fixed:N, uniform:LO,HI,\n"
+    "lognormal:MEDIAN,SIGMA or zipf:S,MAX (k in 1..MAX with probability ~ k^-S), or\n"
+    "empirical:TRACE.h5[:MODEL] (the token pairs of a trace's requests). Pairs are drawn until\n"
+    "input plus output fits --max-context and, with --profile, the decoder's context.\n"
+    "\n"
     "example:\n"
     "  muxplan trace gen --models examples/models.json --profile data/profiles/v100-reference.h5 "
     "\\\n"
-    "      --rate-dist power:0.5 --total-rate 20 --cv 4 --duration 600 --seed 1 -o train.h5\n";
+    "      --rate-dist power:0.5 --total-rate 20 --cv 4 --duration 600 --seed 1 -o train.h5\n"
+    "  muxplan trace gen --models chat.json --total-rate 5 --duration 600 \\\n"
+    "      --lengths lognormal:1000,1/lognormal:200,0.8 --max-context 4096 -o chat.h5\n";
 
 static const char export_help[] =
     "usage: muxplan trace export csv T.h5 -o FILE.csv\n"
@@ -56,6 +64,7 @@ static const struct option gen_options[] = {
     {"cv", required_argument, NULL, 'c'},        {"process", required_argument, NULL, 'P'},
     {"duration", required_argument, NULL, 'd'},  {"start", required_argument, NULL, 's'},
     {"seed", required_argument, NULL, 'k'},      {"threads", required_argument, NULL, 't'},
+    {"lengths", required_argument, NULL, 'L'},   {"max-context", required_argument, NULL, 'C'},
     {"output", required_argument, NULL, 'o'},    {NULL, 0, NULL, 0}};
 
 static int parse_rate_dist(const char *arg, struct wl_gen_spec *spec)
@@ -131,6 +140,14 @@ static int trace_gen(int argc, char **argv)
             rc = cli_parse_u64("--threads", optarg, 1, 1024, &value);
             spec.threads = (unsigned)value;
             break;
+        case 'L':
+            spec.lengths = optarg;
+            spec.lengths_where = "--lengths";
+            break;
+        case 'C':
+            rc = cli_parse_u64("--max-context", optarg, 2, SPEC_MAX_CONTEXT_TOKENS, &value);
+            spec.max_context = (uint32_t)value;
+            break;
         case 'o':
             out_path = optarg;
             break;
@@ -158,6 +175,7 @@ static int trace_gen(int argc, char **argv)
         rc = cli_usage_error("trace gen",
                              "model \"%s\" gives an SLO as a scale, which needs --profile",
                              set->models[spec_models_first_scaled(set)].name);
+    spec.db = db;
     if (rc == MX_OK)
         rc = wl_gen(set, &spec, &trace);
     if (rc == MX_OK) {

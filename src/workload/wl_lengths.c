@@ -28,6 +28,7 @@ struct wl__side {
     double mu, sigma;     /* lognormal: of the underlying normal */
     double s, h_lo, h_hi; /* zipf: exponent, and H(1.5) - 1 and H(MAX + 0.5) */
     gsl_ran_discrete_t *table;
+    int32_t *values; /* table: [its entries] */
     size_t n_terms;
     struct term *terms;
 };
@@ -77,6 +78,7 @@ void wl__side_free(struct wl__side *side)
         wl__side_free(side->terms[i].each);
     }
     free(side->terms);
+    free(side->values);
     if (side->table)
         gsl_ran_discrete_free(side->table);
     free(side);
@@ -165,7 +167,7 @@ static int64_t side_draw(const struct wl__side *side, gsl_rng *rng)
         v = zipf_draw(side, rng);
         break;
     case SIDE_TABLE:
-        v = side->lo + (int64_t)gsl_ran_discrete(rng, side->table);
+        v = side->values[gsl_ran_discrete(rng, side->table)];
         break;
     }
     for (size_t i = 0; i < side->n_terms; i++) {
@@ -281,25 +283,26 @@ struct wl_lengths *wl_lengths_empirical(size_t n, const int32_t *input, const in
     return l;
 }
 
-struct wl__side *wl__side_table(const double *p, size_t n, int32_t first)
+struct wl__side *wl__side_table(const int32_t *values, const double *weights, size_t n)
 {
-    size_t lo = n, hi = 0;
+    int32_t lo = INT32_MAX, hi = -1;
     for (size_t k = 0; k < n; k++) {
-        if (!(p[k] >= 0 && isfinite(p[k])))
+        if (!(weights[k] >= 0 && isfinite(weights[k])) || values[k] < 0)
             return NULL;
-        if (p[k] > 0) {
-            lo = lo < k ? lo : k;
-            hi = k;
+        if (weights[k] > 0) {
+            lo = values[k] < lo ? values[k] : lo;
+            hi = values[k] > hi ? values[k] : hi;
         }
     }
-    if (lo == n || (int64_t)first + (int64_t)hi > INT32_MAX)
+    if (hi < 0)
         return NULL;
     struct wl__side *side = MX_NEW(struct wl__side);
     side->kind = SIDE_TABLE;
-    /* The table starts at the first positive weight, so that side_min is exact. */
-    side->lo = first + (int32_t)lo;
-    side->hi = first + (int32_t)hi;
-    side->table = gsl_ran_discrete_preproc(hi - lo + 1, p + lo);
+    side->lo = lo;
+    side->hi = hi;
+    side->values = mx_malloc_array(n, sizeof(int32_t));
+    memcpy(side->values, values, n * sizeof(int32_t));
+    side->table = gsl_ran_discrete_preproc(n, weights);
     return side;
 }
 

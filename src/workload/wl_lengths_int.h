@@ -13,9 +13,10 @@
 /* One side (input or output) of an independent distribution. Opaque. */
 struct wl__side;
 
-/* A side giving first + k with probability proportional to p[k], k < n (the weights are copied
- * and need not sum to 1). NULL when no weight is positive or one is negative or not finite. */
-struct wl__side *wl__side_table(const double *p, size_t n, int32_t first);
+/* A side giving values[k] with probability proportional to weights[k], k < n (both copied; the
+ * weights need not sum to 1; values >= 0). NULL when no weight is positive or one is negative or
+ * not finite. */
+struct wl__side *wl__side_table(const int32_t *values, const double *weights, size_t n);
 
 /* Add to side a term of count draws of each (both owned by side from now on): the side's value
  * becomes its own draw plus that many draws of each, for a multimodal prompt. */

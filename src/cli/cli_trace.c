@@ -53,7 +53,9 @@ static const char gen_help[] =
 static const char export_help[] =
     "usage: muxplan trace export csv T.h5 -o FILE.csv\n"
     "\n"
-    "Writes the trace as CSV with the header arrival_s,model,slo_s; numbers read back exactly.\n"
+    "Writes the trace as CSV with the header arrival_s,model,slo_s (and input_tokens,\n"
+    "output_tokens,ttft_slo_s,tpot_slo_s for a trace with token counts; block hashes are left\n"
+    "out); numbers read back exactly.\n"
     "\n"
     "example:\n"
     "  muxplan trace export csv train.h5 -o train.csv\n";

@@ -166,6 +166,9 @@ static void fill_request(struct wl_trace *t, size_t j, const struct wl_arrivals 
     t->output_tokens[j] = a->tokens[i].output;
     t->ttft_slo_s[j] = spec->set ? spec->set->models[model].ttft.s : INFINITY;
     t->tpot_slo_s[j] = spec->set ? spec->set->models[model].tpot.s : INFINITY;
+    if (wl_trace_has_block_hashes(t))
+        wl_trace_append_block_hashes(t, j, a->hashes + a->tokens[i].first_hash,
+                                     a->tokens[i].n_hashes);
 }
 
 int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, const char *path,
@@ -199,6 +202,8 @@ int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, c
         free(names);
         if (a->has_tokens)
             wl_trace_add_tokens(t);
+        if (a->has_tokens && a->has_hashes)
+            wl_trace_add_block_hashes(t, a->hash_block_tokens);
         size_t j = 0;
         gsl_ran_discrete_t *split = NULL;
         gsl_rng *rng = NULL;

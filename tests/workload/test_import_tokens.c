@@ -6,6 +6,7 @@
 #include "fixture.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_h5.h"
 #include "spec_models.h"
 #include "wl_import.h"
 #include "wl_trace.h"
@@ -464,4 +465,122 @@ Test(import_tokens, servegen_bad_length_distributions_are_named)
                     "{\"soon\": {\"input_tokens\": \"{5: 1}\", \"output_tokens\": \"{5: 1}\"}}");
     fx_expect_error(import_error("servegen", dir, spec), MX_EINPUT,
                     "chunk-0-dataset.json: soon: expected a window start in whole seconds");
+}
+
+Test(import_tokens, mooncake_block_hashes_travel_with_real_requests_only)
+{
+    const char *dir = fx_tmpdir();
+    struct wl_import_spec spec = wl_import_spec_default();
+    spec.spread_s = 0;
+    struct wl_trace *t =
+        import("mooncake", fx_source_path("tests/data/traces/mooncake_head40.jsonl"), spec);
+    cr_assert(wl_trace_has_block_hashes(t));
+    cr_assert_eq(t->block_hash_tokens, 512);
+    /* The first two lines: hash_ids [0, 1, ..., 13] and [0, 14, 15, ..., 27]. */
+    cr_assert(t->block_hash_start[0] == 0 && t->block_hash_start[1] == 14);
+    cr_assert_eq(t->block_hash_start[2], 29);
+    for (int64_t k = 0; k < 14; k++)
+        cr_assert_eq(t->block_hashes[k], k);
+    cr_assert(t->block_hashes[14] == 0 && t->block_hashes[15] == 14);
+
+    /* HDF5 keeps them; a selection keeps its requests' own; CSV has none. */
+    struct wl_trace *back = NULL;
+    cr_assert_eq(wl_trace_write_h5(t, fx_path(dir, "k.h5")), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(wl_trace_read_h5(fx_path(dir, "k.h5"), &back), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(back->block_hash_start[t->n], t->block_hash_start[t->n]);
+    for (int64_t k = 0; k < t->block_hash_start[t->n]; k++)
+        cr_assert_eq(back->block_hashes[k], t->block_hashes[k]);
+    struct wl_trace *part =
+        wl_trace_select(t, 2.5, 1e9, (int32_t[]){0}, 1, (const char *const *)t->model_names);
+    cr_assert_eq(part->n, 30, "the requests of the steps from 3 s on");
+    for (size_t i = 0; i < part->n; i++) {
+        size_t j = i + 10, n = (size_t)(t->block_hash_start[j + 1] - t->block_hash_start[j]);
+        cr_assert_eq((size_t)(part->block_hash_start[i + 1] - part->block_hash_start[i]), n);
+        cr_assert_eq(part->block_hashes[part->block_hash_start[i]],
+                     t->block_hashes[t->block_hash_start[j]]);
+    }
+    cr_assert_eq(wl_trace_write_csv(t, fx_path(dir, "k.csv")), MX_OK);
+    struct wl_trace *csv = NULL;
+    cr_assert_eq(wl_trace_read_csv(fx_path(dir, "k.csv"), &csv), MX_OK, "%s", mx_error_message());
+    cr_assert(wl_trace_has_tokens(csv) && !wl_trace_has_block_hashes(csv));
+    wl_trace_free(csv);
+    wl_trace_free(part);
+    wl_trace_free(back);
+
+    /* Clones and generated requests are not real prompts: no hashes at all. */
+    struct wl_trace *r = NULL;
+    cr_assert_eq(wl_trace_refit(t, 5, 1, 1, 1, &r), MX_OK, "%s", mx_error_message());
+    cr_assert(wl_trace_has_tokens(r) && !wl_trace_has_block_hashes(r));
+    wl_trace_free(r);
+    wl_trace_free(t);
+    spec.rate_scale = 1.5;
+    t = import("mooncake", fx_source_path("tests/data/traces/mooncake_head40.jsonl"), spec);
+    cr_assert(wl_trace_has_tokens(t) && !wl_trace_has_block_hashes(t));
+    wl_trace_free(t);
+    spec.rate_scale = 0.5;
+    t = import("mooncake", fx_source_path("tests/data/traces/mooncake_head40.jsonl"), spec);
+    cr_assert(wl_trace_has_block_hashes(t), "thinning keeps real requests");
+    wl_trace_free(t);
+}
+
+/* A two-request trace with tokens and the given block hash datasets (NULL: left out). */
+static void write_hash_h5(const char *path, const int64_t *start, size_t n_hashes,
+                          const int64_t *hashes, int64_t block_tokens, bool tokens)
+{
+    struct mx_h5 h;
+    size_t two[2] = {2, 0}, three[2] = {3, 0}, h_dims[2] = {n_hashes, 0};
+    cr_assert_eq(mx_h5_create(path, "trace", 1, &h), MX_OK);
+    cr_assert_eq(mx_h5_write(&h, "/arrival_s", MX_H5_F64, 1, two, (double[]){0, 1}), MX_OK);
+    cr_assert_eq(mx_h5_write(&h, "/model", MX_H5_I32, 1, two, (int32_t[]){0, 0}), MX_OK);
+    cr_assert_eq(mx_h5_write(&h, "/slo_s", MX_H5_F64, 1, two, (double[]){1, 1}), MX_OK);
+    cr_assert_eq(mx_h5_write_strings(&h, "/model_names", 1, (const char *const[]){"m0"}), MX_OK);
+    if (tokens) {
+        cr_assert_eq(mx_h5_write(&h, "/input_tokens", MX_H5_I32, 1, two, (int32_t[]){600, 9}),
+                     MX_OK);
+        cr_assert_eq(mx_h5_write(&h, "/output_tokens", MX_H5_I32, 1, two, (int32_t[]){1, 1}),
+                     MX_OK);
+    }
+    if (start)
+        cr_assert_eq(mx_h5_write(&h, "/block_hash_start", MX_H5_I64, 1, three, start), MX_OK);
+    if (hashes) {
+        cr_assert_eq(mx_h5_write(&h, "/block_hashes", MX_H5_I64, 1, h_dims, hashes), MX_OK);
+        cr_assert_eq(mx_h5_attr_write_i64(&h, "/block_hashes", "block_tokens", block_tokens),
+                     MX_OK);
+    }
+    cr_assert_eq(mx_h5_close(&h), MX_OK);
+}
+
+Test(import_tokens, bad_block_hashes_name_the_dataset_and_row)
+{
+    const char *path = fx_path(fx_tmpdir(), "bad.h5");
+    struct wl_trace *t = NULL;
+    const int64_t good[3] = {0, 2, 3}, hashes[3] = {5, 6, 5};
+    write_hash_h5(path, good, 3, hashes, 512, true);
+    cr_assert_eq(wl_trace_read_h5(path, &t), MX_OK, "%s", mx_error_message());
+    cr_assert(t->block_hash_start[2] == 3 && t->block_hashes[2] == 5);
+    wl_trace_free(t);
+    t = NULL;
+    write_hash_h5(path, good, 3, NULL, 512, true);
+    fx_expect_error(wl_trace_read_h5(path, &t), MX_EINPUT,
+                    "bad.h5: /block_hash_start: present without /block_hashes");
+    write_hash_h5(path, good, 3, hashes, 512, false);
+    fx_expect_error(wl_trace_read_h5(path, &t), MX_EINPUT,
+                    "bad.h5: /block_hash_start: present without /input_tokens");
+    write_hash_h5(path, (int64_t[]){1, 2, 3}, 3, hashes, 512, true);
+    fx_expect_error(wl_trace_read_h5(path, &t), MX_EINPUT,
+                    "bad.h5: /block_hash_start[0]: 1 is not 0");
+    write_hash_h5(path, (int64_t[]){0, 3, 2}, 3, hashes, 512, true);
+    fx_expect_error(wl_trace_read_h5(path, &t), MX_EINPUT,
+                    "bad.h5: /block_hash_start[2]: 2 is not between the one before and the count "
+                    "of /block_hashes");
+    write_hash_h5(path, (int64_t[]){0, 1, 2}, 3, hashes, 512, true);
+    fx_expect_error(wl_trace_read_h5(path, &t), MX_EINPUT,
+                    "bad.h5: /block_hash_start[2]: 2, but /block_hashes has 3");
+    write_hash_h5(path, good, 3, (int64_t[]){5, -6, 5}, 512, true);
+    fx_expect_error(wl_trace_read_h5(path, &t), MX_EINPUT,
+                    "bad.h5: /block_hashes[1]: -6 is negative");
+    write_hash_h5(path, good, 3, hashes, 0, true);
+    fx_expect_error(wl_trace_read_h5(path, &t), MX_EINPUT,
+                    "bad.h5: /block_hashes: block_tokens is 0, not 1 to 16777216");
+    cr_assert_null(t);
 }

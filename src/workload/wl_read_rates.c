@@ -201,13 +201,16 @@ static int check_presence(struct lengths_presence *p)
 {
     int rc = MX_OK;
     if (p->found && p->missing) {
-        char *missing = p->first_missing, *dot = strstr(missing, "-trace.csv");
-        if (dot)
-            strcpy(dot, "-dataset.json");
+        /* Name the file that is missing: the trace file's name says where it would be. */
+        char *dot = strstr(p->first_missing, "-trace.csv");
+        char *missing =
+            dot ? mx_strfmt("%.*s-dataset.json", (int)(dot - p->first_missing), p->first_missing)
+                : mx_strdup(p->first_missing);
         rc = mx_error(MX_EINPUT,
                       "%s: missing, while %zu other clients have their length distributions "
                       "(the first: beside %s): every client needs one, or none",
                       missing, p->found, p->first_found);
+        free(missing);
     }
     free(p->first_found);
     free(p->first_missing);

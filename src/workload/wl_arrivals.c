@@ -92,14 +92,6 @@ void wl__arrivals_drop_hashes(struct wl_arrivals *a)
         a->tokens[i].n_hashes = 0;
 }
 
-void wl__arrivals_move(struct wl_arrivals *a, size_t to, size_t from)
-{
-    a->time_s[to] = a->time_s[from];
-    a->key[to] = a->key[from];
-    if (a->has_tokens)
-        a->tokens[to] = a->tokens[from];
-}
-
 struct keyed_time {
     double time_s;
     uint32_t key;

@@ -27,10 +27,20 @@ char *wl__file_key(const char *path)
 
 bool wl__parse_token_count(const char *text, int32_t *out)
 {
-    double v;
-    if (!mx_parse_f64(text, &v) || v != floor(v) || v < 0 || v > WL_LENGTHS_MAX_TOKENS)
+    /* Plain digits, the common case, without strtod's cost; anything else ("12.0", blanks) as a
+     * number that must be whole. */
+    uint32_t v = 0;
+    const char *p = text;
+    while (*p >= '0' && *p <= '9' && v <= WL_LENGTHS_MAX_TOKENS)
+        v = 10 * v + (uint32_t)(*p++ - '0');
+    if (!*p && p != text && p - text <= 9) {
+        *out = (int32_t)v;
+        return v <= WL_LENGTHS_MAX_TOKENS;
+    }
+    double x;
+    if (!mx_parse_f64(text, &x) || x != floor(x) || x < 0 || x > WL_LENGTHS_MAX_TOKENS)
         return false;
-    *out = (int32_t)v;
+    *out = (int32_t)x;
     return true;
 }
 

@@ -259,11 +259,13 @@ bool wl_model_is_decoder(const struct spec_model *m, const struct spec_profile *
     return m->ttft.scale > 0 || !isinf(m->ttft.s) || m->tpot.scale > 0 || !isinf(m->tpot.s);
 }
 
-/* The folder of a file's path ("" for the working directory). Caller frees. */
+/* The folder of a file's path ("" for the working directory, "/" for the root). Caller frees. */
 static char *folder_of(const char *path)
 {
     const char *slash = path ? strrchr(path, '/') : NULL;
-    return slash ? mx_strfmt("%.*s", (int)(slash - path + 1), path) : mx_strdup("");
+    if (!slash)
+        return mx_strdup("");
+    return slash == path ? mx_strdup("/") : mx_strfmt("%.*s", (int)(slash - path), path);
 }
 
 /* Model m's lengths and its limit: its own (relative traces from the model set's folder), else the

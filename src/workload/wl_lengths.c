@@ -465,8 +465,10 @@ static int parse_empirical(const char *text, const char *where, const char *base
                         ".csv, got \"empirical:%s\"",
                         where, text);
     char *name = mx_strfmt("%.*s", (int)len, text);
-    char *path = name[0] == '/' || !base_dir || !base_dir[0] ? mx_strdup(name)
-                                                             : mx_strfmt("%s/%s", base_dir, name);
+    size_t dir_len = base_dir ? strlen(base_dir) : 0;
+    char *path = name[0] == '/' || dir_len == 0 ? mx_strdup(name)
+                 : base_dir[dir_len - 1] == '/' ? mx_strfmt("%s%s", base_dir, name)
+                                                : mx_strfmt("%s/%s", base_dir, name);
     struct wl_trace *t = NULL;
     bool owned = false;
     int rc = load_trace(path, where, cache, &t, &owned);

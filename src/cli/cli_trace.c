@@ -187,8 +187,9 @@ static int trace_gen(int argc, char **argv)
         rc = wl_trace_write_h5(trace, out_path);
     }
     if (rc == MX_OK)
-        fprintf(stderr, "muxplan: wrote %zu requests of %u models over %g s to %s\n", trace->n,
-                trace->n_models, spec.duration_s, out_path);
+        fprintf(stderr, "muxplan: wrote %zu requests of %u models%s over %g s to %s\n", trace->n,
+                trace->n_models, wl_trace_has_tokens(trace) ? " with token counts" : "",
+                spec.duration_s, out_path);
     wl_trace_free(trace);
     spec_profile_free(db);
     spec_models_free(set);

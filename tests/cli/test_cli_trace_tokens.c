@@ -32,6 +32,7 @@ Test(trace_tokens_cli, gen_draws_lengths_byte_identically_whatever_the_threads)
                                     "--lengths uniform:10,20/5 --max-context 2048 -o %s",
                                     models, one);
     cr_assert_eq(o.status, 0, "%s", o.err);
+    cr_assert(strstr(o.err, "models with token counts over 60 s"), "%s", o.err);
     o = fx_muxplan("trace gen --models %s --total-rate 20 --duration 60 --seed 3 --lengths "
                    "uniform:10,20/5 --max-context 2048 --threads 4 -o %s",
                    models, four);

@@ -268,25 +268,61 @@ static char *folder_of(const char *path)
     return slash == path ? mx_strdup("/") : mx_strfmt("%.*s", (int)(slash - path), path);
 }
 
-/* Model m's lengths and its limit: its own (relative traces from the model set's folder), else the
- * spec's default, else none (*out NULL), which a decoder may not have. */
+/* Lengths are shared by the models that give the same text, from the same place, with the same
+ * limit: an empirical pool of a large trace is then held once, not once per model. Messages name
+ * the first model that loaded it. */
+struct shared_lengths {
+    const char *text; /* borrowed */
+    bool own;         /* a model set member's (relative traces from its folder), or the default */
+    uint32_t limit;
+    struct wl_lengths *lengths;
+};
+
+struct lengths_pool {
+    size_t n;
+    struct shared_lengths *entries;
+    struct wl_lengths_cache *cache;
+};
+
+static void pool_release(struct lengths_pool *pool)
+{
+    for (size_t k = 0; k < pool->n; k++)
+        wl_lengths_free(pool->entries[k].lengths);
+    free(pool->entries);
+    wl_lengths_cache_free(pool->cache);
+}
+
+/* The bound on a model's requests, input plus output, and what to call it in messages. */
+static uint32_t model_limit(const struct wl_gen_spec *spec, const struct spec_model *model,
+                            char what[256])
+{
+    const struct spec_profile_model *base =
+        spec->db ? spec_profile_find_model(spec->db, model->base) : NULL;
+    uint32_t limit = WL_LENGTHS_MAX_TOKENS;
+    snprintf(what, 256, "the largest request (input plus output) allowed");
+    if (spec->max_context > 0 && spec->max_context < limit) {
+        limit = spec->max_context;
+        snprintf(what, 256, "the maximum context of model \"%s\"", model->name);
+    }
+    if (base && base->kind == SPEC_DECODER && base->decoder.context_tokens < limit) {
+        limit = base->decoder.context_tokens;
+        snprintf(what, 256, "the context of model \"%s\" (base \"%s\")", model->name, model->base);
+    }
+    return limit;
+}
+
+/* Model m's lengths (borrowed from the pool) with its limit: its own (relative traces from the
+ * model set's folder), else the spec's default, else none (*out NULL), which a decoder may not
+ * have. */
 static int load_model_lengths(const struct spec_model_set *set, const struct wl_gen_spec *spec,
-                              uint32_t m, struct wl_lengths_cache *cache, struct wl_lengths **out)
+                              uint32_t m, struct lengths_pool *pool, struct wl_lengths **out)
 {
     const struct spec_model *model = &set->models[m];
     const char *set_path = set->path ? set->path : "models";
-    int rc;
+    const char *text = model->lengths ? model->lengths : spec->lengths;
+    bool own = model->lengths != NULL;
     *out = NULL;
-    if (model->lengths) {
-        char *where = mx_strfmt("%s: models[%u].lengths", set_path, m);
-        char *dir = folder_of(set->path);
-        rc = wl_lengths_parse(model->lengths, where, dir, cache, out);
-        free(dir);
-        free(where);
-    } else if (spec->lengths) {
-        rc = wl_lengths_parse(spec->lengths, spec->lengths_where ? spec->lengths_where : "lengths",
-                              NULL, cache, out);
-    } else {
+    if (!text) {
         if (wl_model_is_decoder(model, spec->db))
             return mx_error(MX_EINPUT,
                             "%s: models[%u] (\"%s\", base \"%s\") is a decoder and has no "
@@ -294,37 +330,54 @@ static int load_model_lengths(const struct spec_model_set *set, const struct wl_
                             set_path, m, model->name, model->base);
         return MX_OK;
     }
+    char what[256];
+    uint32_t limit = model_limit(spec, model, what);
+    for (size_t k = 0; k < pool->n; k++) {
+        const struct shared_lengths *e = &pool->entries[k];
+        if (e->own == own && e->limit == limit && strcmp(e->text, text) == 0) {
+            *out = e->lengths;
+            return MX_OK;
+        }
+    }
+    int rc;
+    struct wl_lengths *l = NULL;
+    if (own) {
+        char *where = mx_strfmt("%s: models[%u].lengths", set_path, m);
+        char *dir = folder_of(set->path);
+        rc = wl_lengths_parse(text, where, dir, pool->cache, &l);
+        free(dir);
+        free(where);
+    } else {
+        rc = wl_lengths_parse(text, spec->lengths_where ? spec->lengths_where : "lengths", NULL,
+                              pool->cache, &l);
+    }
+    if (rc == MX_OK && (rc = wl_lengths_limit(l, limit, what)) < 0) {
+        wl_lengths_free(l);
+        l = NULL;
+    }
     if (rc < 0)
         return rc;
-    const struct spec_profile_model *base =
-        spec->db ? spec_profile_find_model(spec->db, model->base) : NULL;
-    uint32_t limit = WL_LENGTHS_MAX_TOKENS;
-    char what[256];
-    snprintf(what, sizeof(what), "the largest request (input plus output) allowed");
-    if (spec->max_context > 0 && spec->max_context < limit) {
-        limit = spec->max_context;
-        snprintf(what, sizeof(what), "the maximum context of model \"%s\"", model->name);
-    }
-    if (base && base->kind == SPEC_DECODER && base->decoder.context_tokens < limit) {
-        limit = base->decoder.context_tokens;
-        snprintf(what, sizeof(what), "the context of model \"%s\" (base \"%s\")", model->name,
-                 model->base);
-    }
-    return wl_lengths_limit(*out, limit, what);
+    pool->entries = mx_realloc_array(pool->entries, pool->n + 1, sizeof(struct shared_lengths));
+    pool->entries[pool->n++] = (struct shared_lengths){text, own, limit, l};
+    *out = l;
+    return MX_OK;
 }
 
-/* Every model's lengths (NULL for none) into lengths[set->n]; whether any model has some. */
+/* Every model's lengths (NULL for none; borrowed from the pool) into lengths[set->n]; whether any
+ * model has some. */
 static int load_lengths(const struct spec_model_set *set, const struct wl_gen_spec *spec,
-                        struct wl_lengths **lengths, bool *any)
+                        struct lengths_pool *pool, struct wl_lengths **lengths, bool *any)
 {
-    struct wl_lengths_cache *cache = wl_lengths_cache_new();
     int rc = MX_OK;
     *any = false;
+    pool->cache = wl_lengths_cache_new();
     for (uint32_t m = 0; rc == MX_OK && m < set->n; m++) {
-        rc = load_model_lengths(set, spec, m, cache, &lengths[m]);
+        rc = load_model_lengths(set, spec, m, pool, &lengths[m]);
         *any = *any || lengths[m];
     }
-    wl_lengths_cache_free(cache);
+    /* The pools hold copies of the pairs: the traces they came from are not needed any more. */
+    wl_lengths_cache_free(pool->cache);
+    pool->cache = NULL;
     return rc;
 }
 
@@ -349,11 +402,11 @@ int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, str
         return rc;
     double *rates = MX_NEW_ARRAY(double, set->n);
     struct wl_lengths **lengths = MX_NEW_ARRAY(struct wl_lengths *, set->n);
+    struct lengths_pool pool = {0};
     bool tokens = false;
     if ((rc = wl_gen_rates(set, spec, rates)) < 0 || (rc = check_size(set, spec, rates)) < 0 ||
-        (rc = load_lengths(set, spec, lengths, &tokens)) < 0) {
-        for (uint32_t m = 0; m < set->n; m++)
-            wl_lengths_free(lengths[m]);
+        (rc = load_lengths(set, spec, &pool, lengths, &tokens)) < 0) {
+        pool_release(&pool);
         free(lengths);
         free(rates);
         return rc;
@@ -410,8 +463,8 @@ int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, str
         free(arrivals[m].t);
         free(arrivals[m].input);
         free(arrivals[m].output);
-        wl_lengths_free(lengths[m]);
     }
+    pool_release(&pool);
     free(lengths);
     free(arrivals);
     free(jobs);

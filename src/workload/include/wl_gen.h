@@ -11,7 +11,9 @@
  * of wl_lengths.h, on its own stream ("lengths", i), one pair per request in time order. When any
  * model has lengths, the trace has token counts, and every request takes its model's TTFT and TPOT
  * SLOs; requests of a model without lengths (an encoder) count 1 token each way. A model known to
- * be a decoder (by the profile, or because it gives a TTFT or TPOT SLO) must have lengths. */
+ * be a decoder (by the profile, or because it gives a TTFT or TPOT SLO) must have lengths. Models
+ * that give the same lengths with the same limit share one parsed distribution (an empirical
+ * trace's pairs are held once), which messages name by the first of them. */
 #ifndef WL_GEN_H
 #define WL_GEN_H
 

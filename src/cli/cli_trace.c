@@ -29,7 +29,7 @@ static const char gen_help[] =
     "usage: muxplan trace gen --models M.json [--profile DB.h5] --total-rate R --duration S\n"
     "                         [--rate-dist equal|power:ALPHA|explicit] [--cv C]\n"
     "                         [--process gamma|poisson|deterministic] [--start S] [--seed K]\n"
-    "                         [--threads N] -o T.h5\n"
+    "                         [--lengths SPEC] [--max-context N] [--threads N] -o T.h5\n"
     "\n"
     "Draws each model's arrivals from its own seeded stream: Gamma gaps with the model's CV (or\n"
     "--cv, default 1), Poisson, or deterministic. Rates are equal, a power law (rate_i ~ "
@@ -37,15 +37,25 @@ static const char gen_help[] =
     "'power' alone means ALPHA 0.5), or the model set's own \"rate\" (scaled to --total-rate if\n"
     "given). Each request's SLO comes from the model set; --profile resolves \"slo_scale\".\n"
     "\n"
+    "Decoder requests draw their (input, output) token counts from the model's \"lengths\", or\n"
+    "--lengths for models without: INPUT/OUTPUT with each side N, fixed:N, uniform:LO,HI,\n"
+    "lognormal:MEDIAN,SIGMA or zipf:S,MAX (k in 1..MAX with probability ~ k^-S), or\n"
+    "empirical:TRACE.h5[:MODEL] (the token pairs of a trace's requests). Pairs are drawn until\n"
+    "input plus output fits --max-context and, with --profile, the decoder's context.\n"
+    "\n"
     "example:\n"
     "  muxplan trace gen --models examples/models.json --profile data/profiles/v100-reference.h5 "
     "\\\n"
-    "      --rate-dist power:0.5 --total-rate 20 --cv 4 --duration 600 --seed 1 -o train.h5\n";
+    "      --rate-dist power:0.5 --total-rate 20 --cv 4 --duration 600 --seed 1 -o train.h5\n"
+    "  muxplan trace gen --models chat.json --total-rate 5 --duration 600 \\\n"
+    "      --lengths lognormal:1000,1/lognormal:200,0.8 --max-context 4096 -o chat.h5\n";
 
 static const char export_help[] =
     "usage: muxplan trace export csv T.h5 -o FILE.csv\n"
     "\n"
-    "Writes the trace as CSV with the header arrival_s,model,slo_s; numbers read back exactly.\n"
+    "Writes the trace as CSV with the header arrival_s,model,slo_s (and input_tokens,\n"
+    "output_tokens,ttft_slo_s,tpot_slo_s for a trace with token counts; block hashes are left\n"
+    "out); numbers read back exactly.\n"
     "\n"
     "example:\n"
     "  muxplan trace export csv train.h5 -o train.csv\n";
@@ -56,6 +66,7 @@ static const struct option gen_options[] = {
     {"cv", required_argument, NULL, 'c'},        {"process", required_argument, NULL, 'P'},
     {"duration", required_argument, NULL, 'd'},  {"start", required_argument, NULL, 's'},
     {"seed", required_argument, NULL, 'k'},      {"threads", required_argument, NULL, 't'},
+    {"lengths", required_argument, NULL, 'L'},   {"max-context", required_argument, NULL, 'C'},
     {"output", required_argument, NULL, 'o'},    {NULL, 0, NULL, 0}};
 
 static int parse_rate_dist(const char *arg, struct wl_gen_spec *spec)
@@ -131,6 +142,14 @@ static int trace_gen(int argc, char **argv)
             rc = cli_parse_u64("--threads", optarg, 1, 1024, &value);
             spec.threads = (unsigned)value;
             break;
+        case 'L':
+            spec.lengths = optarg;
+            spec.lengths_where = "--lengths";
+            break;
+        case 'C':
+            rc = cli_parse_u64("--max-context", optarg, 2, SPEC_MAX_CONTEXT_TOKENS, &value);
+            spec.max_context = (uint32_t)value;
+            break;
         case 'o':
             out_path = optarg;
             break;
@@ -161,6 +180,7 @@ static int trace_gen(int argc, char **argv)
         rc = cli_usage_error("trace gen",
                              "model \"%s\" gives an SLO as a scale, which needs --profile",
                              set->models[spec_models_first_scaled(set)].name);
+    spec.db = db;
     if (rc == MX_OK)
         rc = wl_gen(set, &spec, &trace);
     if (rc == MX_OK) {
@@ -170,8 +190,9 @@ static int trace_gen(int argc, char **argv)
         rc = wl_trace_write_h5(trace, out_path);
     }
     if (rc == MX_OK)
-        fprintf(stderr, "muxplan: wrote %zu requests of %u models over %g s to %s\n", trace->n,
-                trace->n_models, spec.duration_s, out_path);
+        fprintf(stderr, "muxplan: wrote %zu requests of %u models%s over %g s to %s\n", trace->n,
+                trace->n_models, wl_trace_has_tokens(trace) ? " with token counts" : "",
+                spec.duration_s, out_path);
     wl_trace_free(trace);
     spec_profile_free(db);
     spec_models_free(set);

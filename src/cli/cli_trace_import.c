@@ -27,6 +27,10 @@ static const char import_help[] =
     "  --time-format F      datetime: iso8601 (default) or a strptime format, e.g. '%d/%m/%Y "
     "%H:%M:%S'\n"
     "  --key-column NAME    the model, function or client column (default: one key per file)\n"
+    "  --input-column NAME --output-column NAME\n"
+    "                       prompt and output token counts (the presets name their own); rows of\n"
+    "                       0 tokens are dropped and counted\n"
+    "  --no-tokens          read no token counts (an encoder trace; every row is a request)\n"
     "  --spread S           move each request by U[0, S) to undo coarse timestamps\n"
     "  --count-window S     azure-functions: seconds per count column (default 60)\n"
     "transforms (seconds after the first request):\n"
@@ -72,6 +76,9 @@ enum {
     OPT_MAP,
     OPT_SLO,
     OPT_SEED,
+    OPT_INPUT_COLUMN,
+    OPT_OUTPUT_COLUMN,
+    OPT_NO_TOKENS,
 };
 
 static const struct option import_options[] = {
@@ -94,6 +101,9 @@ static const struct option import_options[] = {
     {"map", required_argument, NULL, OPT_MAP},
     {"slo", required_argument, NULL, OPT_SLO},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"input-column", required_argument, NULL, OPT_INPUT_COLUMN},
+    {"output-column", required_argument, NULL, OPT_OUTPUT_COLUMN},
+    {"no-tokens", no_argument, NULL, OPT_NO_TOKENS},
     {"output", required_argument, NULL, 'o'},
     {NULL, 0, NULL, 0},
 };
@@ -186,26 +196,35 @@ static int parse_option(int opt, struct import_args *a)
         return cli_parse_f64("--slo", optarg, 1e-9, SPEC_MAX_SLO_S, &s->slo_s);
     case OPT_SEED:
         return cli_parse_u64("--seed", optarg, 0, UINT64_MAX, &s->seed);
+    case OPT_INPUT_COLUMN:
+        s->input_column = optarg;
+        break;
+    case OPT_OUTPUT_COLUMN:
+        s->output_column = optarg;
+        break;
+    case OPT_NO_TOKENS:
+        s->no_tokens = true;
+        break;
     default: /* 'o' */
         a->out_path = optarg;
     }
     return rc;
 }
 
-static int load_model_set(struct import_args *a, struct spec_model_set **set)
+/* The model set, resolved against the profile when given (kept in *db: it tells decoders apart). */
+static int load_model_set(struct import_args *a, struct spec_model_set **set,
+                          struct spec_profile **db)
 {
-    struct spec_profile *db = NULL;
     int rc = spec_models_read(a->model_set_path, set);
     if (rc == MX_OK && a->profile_path) {
-        rc = spec_profile_load(a->profile_path, &db);
+        rc = spec_profile_load(a->profile_path, db);
         if (rc == MX_OK)
-            rc = spec_models_resolve(*set, db, a->profile_path);
+            rc = spec_models_resolve(*set, *db, a->profile_path);
     }
-    if (rc == MX_OK && !db && spec_models_first_scaled(*set) >= 0)
+    if (rc == MX_OK && !*db && spec_models_first_scaled(*set) >= 0)
         rc = cli_usage_error("trace import",
                              "model \"%s\" gives an SLO as a scale, which needs --profile",
                              (*set)->models[spec_models_first_scaled(*set)].name);
-    spec_profile_free(db);
     return rc;
 }
 
@@ -232,14 +251,18 @@ static void print_summary(const struct wl_trace *t, const struct wl_import_repor
     fprintf(stderr, "muxplan: read %zu rows", r->rows);
     if (r->skipped_rows)
         fprintf(stderr, " (%zu without a key, skipped)", r->skipped_rows);
-    fprintf(stderr, " of %u keys, kept %u; wrote %zu requests of %u models over %g s to %s\n",
-            r->keys, r->kept_keys, t->n, t->n_models, t->duration_s, out_path);
+    if (r->zero_token_rows)
+        fprintf(stderr, " (%zu of 0 input or output tokens, dropped)", r->zero_token_rows);
+    fprintf(stderr, " of %u keys, kept %u; wrote %zu requests of %u models%s over %g s to %s\n",
+            r->keys, r->kept_keys, t->n, t->n_models,
+            wl_trace_has_tokens(t) ? " with token counts" : "", t->duration_s, out_path);
 }
 
 int cli_trace_import(int argc, char **argv)
 {
     struct import_args a = {.spec = wl_import_spec_default()};
     struct spec_model_set *set = NULL;
+    struct spec_profile *db = NULL;
     struct wl_trace *trace = NULL;
     struct wl_import_report report = {0};
     int opt, rc = MX_OK;
@@ -263,9 +286,10 @@ int cli_trace_import(int argc, char **argv)
         rc = mx_output_check(a.out_path);
     }
     if (rc == MX_OK && a.model_set_path)
-        rc = load_model_set(&a, &set);
+        rc = load_model_set(&a, &set, &db);
     a.spec.format = rc == MX_OK ? argv[optind] : NULL;
     a.spec.set = set;
+    a.spec.db = db;
     if (rc == MX_OK)
         rc = own_csv ? wl_trace_read_csv(argv[optind + 1], &trace) /* muxplan's own form */
                      : wl_import(argv[optind + 1], &a.spec, &trace, &report);
@@ -278,6 +302,7 @@ int cli_trace_import(int argc, char **argv)
     if (rc == MX_OK && !own_csv)
         print_summary(trace, &report, a.out_path);
     wl_trace_free(trace);
+    spec_profile_free(db);
     spec_models_free(set);
     return rc == MX_OK ? 0 : cli_report(rc);
 }

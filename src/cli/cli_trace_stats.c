@@ -29,6 +29,11 @@ static const char stats_help[] =
     "models.{png,svg,tsv} (each model's rate by popularity rank) with gnuplot: all of them, or\n"
     "none. DIR is created if missing (its parent must exist).\n"
     "\n"
+    "For a trace with token counts, also each model's input and output tokens (mean, p50, p90,\n"
+    "p99, max, and per second) and the trace's input and output tokens per second in at most 50\n"
+    "windows; --plot adds tokens.{png,svg,tsv} (a histogram of lengths, quarter-octave bins) and\n"
+    "token_rate.{png,svg,tsv} (tokens per second over time).\n"
+    "\n"
     "example:\n"
     "  muxplan trace stats train.h5 --json --plot plots\n";
 
@@ -43,7 +48,29 @@ static json_t *per_window_json(const double *v)
     return o;
 }
 
-static json_t *stream_json(const struct wl_stream_stats *s)
+static json_t *tokens_json(const struct wl_token_summary *t)
+{
+    json_t *o = json_object();
+    mx_json_set(o, "mean", mx_json_real_or_null(t->mean));
+    mx_json_set(o, "p50", mx_json_real_or_null(t->p50));
+    mx_json_set(o, "p90", mx_json_real_or_null(t->p90));
+    mx_json_set(o, "p99", mx_json_real_or_null(t->p99));
+    mx_json_set(o, "max", mx_json_real_or_null(t->max));
+    mx_json_set(o, "per_s", mx_json_real_or_null(t->per_s));
+    return o;
+}
+
+static json_t *token_rate_json(const struct wl_token_rate *r)
+{
+    json_t *o = json_object();
+    mx_json_set(o, "start_s", json_real(r->start_s));
+    mx_json_set(o, "window_s", json_real(r->window_s));
+    mx_json_set(o, "input", mx_json_f64_array(r->input_per_s, r->n));
+    mx_json_set(o, "output", mx_json_f64_array(r->output_per_s, r->n));
+    return o;
+}
+
+static json_t *stream_json(const struct wl_stream_stats *s, bool tokens)
 {
     json_t *o = json_object(), *window_cv = json_object();
     mx_json_set(o, "requests", json_integer((json_int_t)s->requests));
@@ -56,6 +83,10 @@ static json_t *stream_json(const struct wl_stream_stats *s)
     mx_json_set(o, "window_cv", window_cv);
     mx_json_set(o, "peak_to_mean", per_window_json(s->peak_to_mean));
     mx_json_set(o, "dispersion", per_window_json(s->dispersion));
+    if (tokens) {
+        mx_json_set(o, "input_tokens", tokens_json(&s->input));
+        mx_json_set(o, "output_tokens", tokens_json(&s->output));
+    }
     return o;
 }
 
@@ -71,12 +102,14 @@ static void print_stream(const char *name, const struct wl_stream_stats *s)
 
 static int print_json(const struct wl_trace *t, const struct wl_trace_stats *s)
 {
-    json_t *o = stream_json(&s->total), *models = json_array();
+    json_t *o = stream_json(&s->total, s->tokens), *models = json_array();
     mx_json_set(o, "format", json_string("muxplan-trace-stats/1"));
     mx_json_set(o, "start_s", json_real(s->start_s));
     mx_json_set(o, "duration_s", json_real(s->duration_s));
+    if (s->tokens)
+        mx_json_set(o, "tokens_per_s", token_rate_json(&s->token_rate));
     for (uint32_t m = 0; m < s->n_models; m++) {
-        json_t *entry = stream_json(&s->models[m]);
+        json_t *entry = stream_json(&s->models[m], s->tokens);
         mx_json_set(entry, "name", json_string(t->model_names[m]));
         mx_json_append(models, entry);
     }
@@ -84,6 +117,33 @@ static int print_json(const struct wl_trace *t, const struct wl_trace_stats *s)
     int rc = mx_json_print(stdout, o);
     json_decref(o);
     return rc;
+}
+
+static void print_token_row(const char *name, const struct wl_stream_stats *s)
+{
+    const struct wl_token_summary *side[2] = {&s->input, &s->output};
+    printf("%-24s", name);
+    for (int k = 0; k < 2; k++)
+        printf(" %9.1f %8.0f %8.0f %8.0f %8.0f %10.1f", side[k]->mean, side[k]->p50, side[k]->p90,
+               side[k]->p99, side[k]->max, side[k]->per_s);
+    putchar('\n');
+}
+
+/* Token counts per model, then tokens per second window by window. */
+static void print_tokens(const struct wl_trace *t, const struct wl_trace_stats *s)
+{
+    printf("\n%-24s %9s %8s %8s %8s %8s %10s %9s %8s %8s %8s %8s %10s\n", "tokens", "in mean",
+           "in p50", "in p90", "in p99", "in max", "in/s", "out mean", "out p50", "out p90",
+           "out p99", "out max", "out/s");
+    print_token_row("(all)", &s->total);
+    for (uint32_t m = 0; m < s->n_models; m++)
+        print_token_row(t->model_names[m], &s->models[m]);
+    const struct wl_token_rate *r = &s->token_rate;
+    printf("\ntokens/s in %g s windows\n%14s %12s %12s\n", r->window_s, "from_s", "input/s",
+           "output/s");
+    for (size_t k = 0; k < r->n; k++)
+        printf("%14.3f %12.1f %12.1f\n", r->start_s + (double)k * r->window_s, r->input_per_s[k],
+               r->output_per_s[k]);
 }
 
 static void print_table(const struct wl_trace *t, const struct wl_trace_stats *s)
@@ -95,6 +155,8 @@ static void print_table(const struct wl_trace *t, const struct wl_trace_stats *s
     print_stream("(all)", &s->total);
     for (uint32_t m = 0; m < s->n_models; m++)
         print_stream(t->model_names[m], &s->models[m]);
+    if (s->tokens)
+        print_tokens(t, s);
 }
 
 /* Models by requests, most first (ties: model order). */
@@ -194,6 +256,55 @@ static int plot_models(const struct wl_trace_stats *s, const uint32_t *order, co
     return rc;
 }
 
+/* The histogram of lengths: each side's share of requests per quarter-octave bin, log x. */
+static int plot_token_histogram(const struct wl_trace *t, const char *dir)
+{
+    struct wl_token_histogram h;
+    wl_token_histogram_compute(t, &h);
+    double *x = mx_malloc_array(h.n, sizeof(double));
+    for (size_t k = 0; k < h.n; k++)
+        x[k] = h.lower[k];
+    struct mx_plot_series series[2] = {{"input", h.input_share}, {"output", h.output_share}};
+    struct mx_plot plot = {.title = "request lengths (quarter-octave bins from their lower edge)",
+                           .x_label = "tokens",
+                           .y_label = "share of requests",
+                           .log_x = true,
+                           .points = true,
+                           .n_points = h.n,
+                           .x = x,
+                           .n_series = 2,
+                           .series = series,
+                           .hline = NAN};
+    int rc = mx_plot_write(&plot, dir, "tokens");
+    free(x);
+    wl_token_histogram_release(&h);
+    return rc;
+}
+
+static int plot_token_rate(const struct wl_trace *t, const char *dir)
+{
+    struct wl_token_rate r;
+    wl_token_rate_compute(t, PLOT_MAX_BINS, &r);
+    double *x = mx_malloc_array(r.n, sizeof(double));
+    for (size_t k = 0; k < r.n; k++)
+        x[k] = r.start_s + (double)k * r.window_s;
+    struct mx_plot_series series[2] = {{"input", r.input_per_s}, {"output", r.output_per_s}};
+    char title[64];
+    snprintf(title, sizeof(title), "tokens per second (%g s bins)", r.window_s);
+    struct mx_plot plot = {.title = title,
+                           .x_label = "time (s)",
+                           .y_label = "tokens/s",
+                           .n_points = r.n,
+                           .x = x,
+                           .n_series = 2,
+                           .series = series,
+                           .hline = NAN};
+    int rc = mx_plot_write(&plot, dir, "token_rate");
+    free(x);
+    wl_token_rate_release(&r);
+    return rc;
+}
+
 /* The plots into dir (a folder of the output set). */
 static int plot_all(const struct wl_trace *t, const struct wl_trace_stats *s, const char *dir)
 {
@@ -201,6 +312,10 @@ static int plot_all(const struct wl_trace *t, const struct wl_trace_stats *s, co
     int rc = plot_rate(t, s, order, dir);
     if (rc == MX_OK)
         rc = plot_models(s, order, dir);
+    if (rc == MX_OK && s->tokens)
+        rc = plot_token_histogram(t, dir);
+    if (rc == MX_OK && s->tokens)
+        rc = plot_token_rate(t, dir);
     free(order);
     return rc;
 }

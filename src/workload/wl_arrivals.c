@@ -1,5 +1,5 @@
-/* The importer's containers: keys in order of first appearance, a growing list of arrivals, and a
- * growing list of rate windows. */
+/* The importer's containers: keys in order of first appearance, a growing list of arrivals (with
+ * their token counts and a pool of block hashes), and a growing list of rate windows. */
 #include "wl_import_int.h"
 
 #include "mx_alloc.h"
@@ -47,19 +47,49 @@ void wl__arrivals_release(struct wl_arrivals *a)
 {
     free(a->time_s);
     free(a->key);
+    free(a->tokens);
+    free(a->hashes);
     wl__keys_release(&a->keys);
     memset(a, 0, sizeof(*a));
 }
 
-void wl__arrivals_push(struct wl_arrivals *a, double time_s, uint32_t key)
+void wl__arrivals_push(struct wl_arrivals *a, double time_s, uint32_t key,
+                       const struct wl_request_tokens *tokens)
 {
     if (a->n == a->cap) {
         a->cap = a->cap ? 2 * a->cap : 4096;
         a->time_s = mx_realloc_array(a->time_s, a->cap, sizeof(double));
         a->key = mx_realloc_array(a->key, a->cap, sizeof(uint32_t));
+        if (a->has_tokens)
+            a->tokens = mx_realloc_array(a->tokens, a->cap, sizeof(struct wl_request_tokens));
     }
+    if (a->has_tokens)
+        a->tokens[a->n] = *tokens;
     a->time_s[a->n] = time_s;
     a->key[a->n++] = key;
+}
+
+uint64_t wl__arrivals_add_hashes(struct wl_arrivals *a, const int64_t *hashes, size_t n)
+{
+    if (a->n_hashes + n > a->hashes_cap) {
+        a->hashes_cap = a->hashes_cap ? 2 * a->hashes_cap : 4096;
+        if (a->hashes_cap < a->n_hashes + n)
+            a->hashes_cap = a->n_hashes + n;
+        a->hashes = mx_realloc_array(a->hashes, a->hashes_cap, sizeof(int64_t));
+    }
+    memcpy(a->hashes + a->n_hashes, hashes, n * sizeof(int64_t));
+    a->n_hashes += n;
+    return a->n_hashes - n;
+}
+
+void wl__arrivals_drop_hashes(struct wl_arrivals *a)
+{
+    free(a->hashes);
+    a->hashes = NULL;
+    a->n_hashes = a->hashes_cap = 0;
+    a->has_hashes = false;
+    for (size_t i = 0; a->has_tokens && i < a->n; i++)
+        a->tokens[i].n_hashes = 0;
 }
 
 struct keyed_time {
@@ -89,6 +119,13 @@ void wl__arrivals_sort(struct wl_arrivals *a)
         a->time_s[i] = v[i].time_s;
         a->key[i] = v[i].key;
     }
+    if (a->has_tokens) {
+        struct wl_request_tokens *sorted = mx_malloc_array(a->cap ? a->cap : 1, sizeof(*sorted));
+        for (size_t i = 0; i < a->n; i++)
+            sorted[i] = a->tokens[v[i].order];
+        free(a->tokens);
+        a->tokens = sorted;
+    }
     free(v);
 }
 
@@ -100,6 +137,9 @@ void wl__windows_init(struct wl_windows *w)
 
 void wl__windows_release(struct wl_windows *w)
 {
+    for (size_t i = 0; i < w->n_lengths; i++)
+        wl_lengths_free(w->lengths[i]);
+    free(w->lengths);
     free(w->w);
     wl__keys_release(&w->keys);
     memset(w, 0, sizeof(*w));
@@ -115,4 +155,11 @@ void wl__windows_push(struct wl_windows *w, const struct wl_window *window)
     double end = window->start_s + window->length_s;
     if (end > w->end_s)
         w->end_s = end;
+}
+
+uint32_t wl__windows_add_lengths(struct wl_windows *w, struct wl_lengths *lengths)
+{
+    w->lengths = mx_realloc_array(w->lengths, w->n_lengths + 1, sizeof(struct wl_lengths *));
+    w->lengths[w->n_lengths++] = lengths;
+    return (uint32_t)w->n_lengths;
 }

@@ -1,5 +1,5 @@
-/* Workload generation: each model's arrivals on its own stream (in parallel), then a k-way merge by
- * (time, model index) into one trace. */
+/* Workload generation: each model's arrivals, and its requests' lengths, on its own streams (in
+ * parallel), then a k-way merge by (time, model index) into one trace. */
 #include "wl_gen.h"
 
 #include "mx_alloc.h"
@@ -8,6 +8,8 @@
 #include "mx_rng.h"
 #include "mx_time.h"
 #include "spec_models.h"
+#include "spec_profile.h"
+#include "wl_lengths.h"
 #include "wl_trace.h"
 
 #include <errno.h>
@@ -26,12 +28,15 @@
 struct model_arrivals {
     double *t;
     size_t n;
+    int32_t *input, *output; /* [n] when the model has lengths, else NULL */
+    bool lengths_failed;     /* a draw found no pair that fits */
 };
 
 struct gen_job {
     const struct wl_gen_spec *spec;
     const struct spec_model_set *set;
     const double *rates;
+    struct wl_lengths *const *lengths; /* [set->n], NULL for a model without */
     struct model_arrivals *out;
     uint32_t first, stride;
 };
@@ -79,11 +84,26 @@ static void generate_model(const struct wl_gen_spec *spec, double rate, double c
     gsl_rng_free(rng);
 }
 
+/* One pair per arrival, in time order, from the model's own stream. */
+static void draw_lengths(const struct wl_gen_spec *spec, const struct wl_lengths *lengths,
+                         uint32_t index, struct model_arrivals *out)
+{
+    out->input = mx_malloc_array(out->n ? out->n : 1, sizeof(int32_t));
+    out->output = mx_malloc_array(out->n ? out->n : 1, sizeof(int32_t));
+    gsl_rng *rng = mx_rng_new(spec->seed, "lengths", index);
+    for (size_t i = 0; i < out->n && !out->lengths_failed; i++)
+        out->lengths_failed = !wl_lengths_draw(lengths, rng, &out->input[i], &out->output[i]);
+    gsl_rng_free(rng);
+}
+
 static void *generate_worker(void *arg)
 {
     struct gen_job *job = arg;
-    for (uint32_t m = job->first; m < job->set->n; m += job->stride)
+    for (uint32_t m = job->first; m < job->set->n; m += job->stride) {
         generate_model(job->spec, job->rates[m], model_cv(job->spec, job->set, m), m, &job->out[m]);
+        if (job->lengths[m])
+            draw_lengths(job->spec, job->lengths[m], m, &job->out[m]);
+    }
     return NULL;
 }
 
@@ -131,6 +151,10 @@ static void merge(const struct spec_model_set *set, struct model_arrivals *arriv
         t->arrival_s[i] = heap[0].t;
         t->model[i] = (int32_t)m;
         t->slo_s[i] = set->models[m].slo.s;
+        if (wl_trace_has_tokens(t)) {
+            t->input_tokens[i] = arrivals[m].input ? arrivals[m].input[next[m]] : 1;
+            t->output_tokens[i] = arrivals[m].output ? arrivals[m].output[next[m]] : 1;
+        }
         if (++next[m] < arrivals[m].n)
             heap[0].t = arrivals[m].t[next[m]];
         else
@@ -219,10 +243,142 @@ static int check_spec(const struct spec_model_set *set, const struct wl_gen_spec
             return mx_error(MX_EINPUT, "model \"%s\": Gamma arrivals need a CV in [%g, %g], got %g",
                             set->models[m].name, SPEC_MIN_CV, SPEC_MAX_CV, cv);
     }
-    for (uint32_t m = 0; m < set->n; m++)
-        if (!(set->models[m].slo.s > 0))
-            MX_BUG("model set is not resolved: %s has no SLO in seconds", set->models[m].name);
+    for (uint32_t m = 0; m < set->n; m++) {
+        const struct spec_model *model = &set->models[m];
+        if (!(model->slo.s > 0 && model->ttft.s > 0 && model->tpot.s > 0))
+            MX_BUG("model set is not resolved: %s has an SLO as a scale", model->name);
+    }
     return MX_OK;
+}
+
+bool wl_model_is_decoder(const struct spec_model *m, const struct spec_profile *db)
+{
+    const struct spec_profile_model *base = db ? spec_profile_find_model(db, m->base) : NULL;
+    if (base)
+        return base->kind == SPEC_DECODER;
+    return m->ttft.scale > 0 || !isinf(m->ttft.s) || m->tpot.scale > 0 || !isinf(m->tpot.s);
+}
+
+/* The folder of a file's path ("" for the working directory, "/" for the root). Caller frees. */
+static char *folder_of(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (!slash)
+        return mx_strdup("");
+    return slash == path ? mx_strdup("/") : mx_strfmt("%.*s", (int)(slash - path), path);
+}
+
+/* Lengths are shared by the models that give the same text, from the same place, with the same
+ * limit: an empirical pool of a large trace is then held once, not once per model. Messages name
+ * the first model that loaded it. */
+struct shared_lengths {
+    const char *text; /* borrowed */
+    bool own;         /* a model set member's (relative traces from its folder), or the default */
+    uint32_t limit;
+    struct wl_lengths *lengths;
+};
+
+struct lengths_pool {
+    size_t n;
+    struct shared_lengths *entries;
+    struct wl_lengths_cache *cache;
+};
+
+static void pool_release(struct lengths_pool *pool)
+{
+    for (size_t k = 0; k < pool->n; k++)
+        wl_lengths_free(pool->entries[k].lengths);
+    free(pool->entries);
+    wl_lengths_cache_free(pool->cache);
+}
+
+/* The bound on a model's requests, input plus output, and what to call it in messages. */
+static uint32_t model_limit(const struct wl_gen_spec *spec, const struct spec_model *model,
+                            char what[256])
+{
+    const struct spec_profile_model *base =
+        spec->db ? spec_profile_find_model(spec->db, model->base) : NULL;
+    uint32_t limit = WL_LENGTHS_MAX_TOKENS;
+    snprintf(what, 256, "the largest request (input plus output) allowed");
+    if (spec->max_context > 0 && spec->max_context < limit) {
+        limit = spec->max_context;
+        snprintf(what, 256, "the maximum context of model \"%s\"", model->name);
+    }
+    if (base && base->kind == SPEC_DECODER && base->decoder.context_tokens < limit) {
+        limit = base->decoder.context_tokens;
+        snprintf(what, 256, "the context of model \"%s\" (base \"%s\")", model->name, model->base);
+    }
+    return limit;
+}
+
+/* Model m's lengths (borrowed from the pool) with its limit: its own (relative traces from the
+ * model set's folder), else the spec's default, else none (*out NULL), which a decoder may not
+ * have. */
+static int load_model_lengths(const struct spec_model_set *set, const struct wl_gen_spec *spec,
+                              uint32_t m, struct lengths_pool *pool, struct wl_lengths **out)
+{
+    const struct spec_model *model = &set->models[m];
+    const char *set_path = set->path ? set->path : "models";
+    const char *text = model->lengths ? model->lengths : spec->lengths;
+    bool own = model->lengths != NULL;
+    *out = NULL;
+    if (!text) {
+        if (wl_model_is_decoder(model, spec->db))
+            return mx_error(MX_EINPUT,
+                            "%s: models[%u] (\"%s\", base \"%s\") is a decoder and has no "
+                            "\"lengths\": its requests need token counts",
+                            set_path, m, model->name, model->base);
+        return MX_OK;
+    }
+    char what[256];
+    uint32_t limit = model_limit(spec, model, what);
+    for (size_t k = 0; k < pool->n; k++) {
+        const struct shared_lengths *e = &pool->entries[k];
+        if (e->own == own && e->limit == limit && strcmp(e->text, text) == 0) {
+            *out = e->lengths;
+            return MX_OK;
+        }
+    }
+    int rc;
+    struct wl_lengths *l = NULL;
+    if (own) {
+        char *where = mx_strfmt("%s: models[%u].lengths", set_path, m);
+        char *dir = folder_of(set->path);
+        rc = wl_lengths_parse(text, where, dir, pool->cache, &l);
+        free(dir);
+        free(where);
+    } else {
+        rc = wl_lengths_parse(text, spec->lengths_where ? spec->lengths_where : "lengths", NULL,
+                              pool->cache, &l);
+    }
+    if (rc == MX_OK && (rc = wl_lengths_limit(l, limit, what)) < 0) {
+        wl_lengths_free(l);
+        l = NULL;
+    }
+    if (rc < 0)
+        return rc;
+    pool->entries = mx_realloc_array(pool->entries, pool->n + 1, sizeof(struct shared_lengths));
+    pool->entries[pool->n++] = (struct shared_lengths){text, own, limit, l};
+    *out = l;
+    return MX_OK;
+}
+
+/* Every model's lengths (NULL for none; borrowed from the pool) into lengths[set->n]; whether any
+ * model has some. */
+static int load_lengths(const struct spec_model_set *set, const struct wl_gen_spec *spec,
+                        struct lengths_pool *pool, struct wl_lengths **lengths, bool *any)
+{
+    int rc = MX_OK;
+    *any = false;
+    pool->cache = wl_lengths_cache_new();
+    for (uint32_t m = 0; rc == MX_OK && m < set->n; m++) {
+        rc = load_model_lengths(set, spec, m, pool, &lengths[m]);
+        *any = *any || lengths[m];
+    }
+    /* The pools hold copies of the pairs: the traces they came from are not needed any more. */
+    wl_lengths_cache_free(pool->cache);
+    pool->cache = NULL;
+    return rc;
 }
 
 static int check_size(const struct spec_model_set *set, const struct wl_gen_spec *spec,
@@ -245,7 +401,13 @@ int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, str
     if (rc < 0)
         return rc;
     double *rates = MX_NEW_ARRAY(double, set->n);
-    if ((rc = wl_gen_rates(set, spec, rates)) < 0 || (rc = check_size(set, spec, rates)) < 0) {
+    struct wl_lengths **lengths = MX_NEW_ARRAY(struct wl_lengths *, set->n);
+    struct lengths_pool pool = {0};
+    bool tokens = false;
+    if ((rc = wl_gen_rates(set, spec, rates)) < 0 || (rc = check_size(set, spec, rates)) < 0 ||
+        (rc = load_lengths(set, spec, &pool, lengths, &tokens)) < 0) {
+        pool_release(&pool);
+        free(lengths);
         free(rates);
         return rc;
     }
@@ -256,7 +418,7 @@ int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, str
     struct gen_job *jobs = MX_NEW_ARRAY(struct gen_job, threads);
     pthread_t *tids = MX_NEW_ARRAY(pthread_t, threads);
     for (unsigned w = 0; w < threads; w++) {
-        jobs[w] = (struct gen_job){spec, set, rates, arrivals, w, threads};
+        jobs[w] = (struct gen_job){spec, set, rates, lengths, arrivals, w, threads};
         if (w > 0 && pthread_create(&tids[w], NULL, generate_worker, &jobs[w]) != 0)
             MX_BUG("cannot start a generator thread");
     }
@@ -265,9 +427,19 @@ int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, str
         pthread_join(tids[w], NULL);
 
     size_t total = 0;
-    for (uint32_t m = 0; m < set->n; m++)
+    int32_t failed = -1;
+    for (uint32_t m = 0; m < set->n; m++) {
         total += arrivals[m].n;
-    if (total == 0) {
+        if (failed < 0 && arrivals[m].lengths_failed)
+            failed = (int32_t)m;
+    }
+    if (failed >= 0) {
+        rc = mx_error(MX_EINPUT,
+                      "%s: %d pairs in a row did not fit 1 <= tokens and input plus output <= %u: "
+                      "lengths too long for model \"%s\"",
+                      wl_lengths_where(lengths[failed]), WL_LENGTHS_MAX_REDRAWS,
+                      wl_lengths_max_tokens(lengths[failed]), set->models[failed].name);
+    } else if (total == 0) {
         rc = mx_error(MX_EINPUT,
                       "the generated workload has no requests (%g s at the models' rates): "
                       "make it longer or its rates higher",
@@ -278,13 +450,22 @@ int wl_gen(const struct spec_model_set *set, const struct wl_gen_spec *spec, str
             names[m] = set->models[m].name;
         struct wl_trace *t = wl_trace_new(total, set->n, names);
         free(names);
+        if (tokens)
+            wl_trace_add_tokens(t);
         merge(set, arrivals, t);
+        if (tokens)
+            wl_trace_set_model_slos(t, set);
         t->start_s = spec->start_s;
         t->duration_s = spec->duration_s;
         *out = t;
     }
-    for (uint32_t m = 0; m < set->n; m++)
+    for (uint32_t m = 0; m < set->n; m++) {
         free(arrivals[m].t);
+        free(arrivals[m].input);
+        free(arrivals[m].output);
+    }
+    pool_release(&pool);
+    free(lengths);
     free(arrivals);
     free(jobs);
     free(tids);

@@ -1,5 +1,5 @@
 /* The last step of an import: keep the most requested keys, map keys to models, and build the
- * trace with each model's SLO.
+ * trace with each model's SLOs and each request's token counts.
  *
  * Explicit maps are JSON: {"format": "muxplan-trace-map/1", "map": {"KEY": "MODEL", ...}}. */
 #include "wl_import_int.h"
@@ -9,6 +9,7 @@
 #include "mx_json.h"
 #include "mx_rng.h"
 #include "spec_models.h"
+#include "wl_gen.h"
 #include "wl_trace.h"
 
 #include <gsl/gsl_randist.h>
@@ -133,6 +134,43 @@ static int build_mapping(const struct wl_arrivals *a, const struct ranked_key *r
     return MX_OK;
 }
 
+/* A request mapped to a decoder model needs token counts, which a trace without any cannot give. */
+static int check_decoders(const struct wl_trace *t, const struct wl_import_spec *spec,
+                          const char *path)
+{
+    if (!spec->set || wl_trace_has_tokens(t))
+        return MX_OK;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct spec_model *m = &spec->set->models[t->model[i]];
+        if (wl_model_is_decoder(m, spec->db))
+            return mx_error(MX_EINPUT,
+                            "%s: requests go to model \"%s\" of %s, a decoder, and this import "
+                            "has no token counts for them (name the trace's token columns with "
+                            "--input-column and --output-column)",
+                            path, m->name, spec->set->path);
+    }
+    return MX_OK;
+}
+
+/* Request i of a into slot j of t, mapped to model. */
+static void fill_request(struct wl_trace *t, size_t j, const struct wl_arrivals *a, size_t i,
+                         int32_t model, const struct wl_import_spec *spec)
+{
+    /* On the simulator's 1 ns grid, like generated traces (rounding keeps the order). */
+    t->arrival_s[j] = round(a->time_s[i] * 1e9) / 1e9;
+    t->model[j] = model;
+    t->slo_s[j] = spec->set ? spec->set->models[model].slo.s : spec->slo_s;
+    if (!wl_trace_has_tokens(t))
+        return;
+    t->input_tokens[j] = a->tokens[i].input;
+    t->output_tokens[j] = a->tokens[i].output;
+    t->ttft_slo_s[j] = spec->set ? spec->set->models[model].ttft.s : INFINITY;
+    t->tpot_slo_s[j] = spec->set ? spec->set->models[model].tpot.s : INFINITY;
+    if (wl_trace_has_block_hashes(t))
+        wl_trace_append_block_hashes(t, j, a->hashes + a->tokens[i].first_hash,
+                                     a->tokens[i].n_hashes);
+}
+
 int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, const char *path,
                      struct wl_trace **out, struct wl_import_report *report)
 {
@@ -162,6 +200,10 @@ int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, c
             names[j] = spec->set ? spec->set->models[j].name : m.models.names[j];
         struct wl_trace *t = wl_trace_new(n, n_models, names);
         free(names);
+        if (a->has_tokens)
+            wl_trace_add_tokens(t);
+        if (a->has_tokens && a->has_hashes)
+            wl_trace_add_block_hashes(t, a->hash_block_tokens);
         size_t j = 0;
         gsl_ran_discrete_t *split = NULL;
         gsl_rng *rng = NULL;
@@ -179,10 +221,7 @@ int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, c
                 continue;
             if (split)
                 model = (int32_t)gsl_ran_discrete(rng, split);
-            /* On the simulator's 1 ns grid, like generated traces (rounding keeps the order). */
-            t->arrival_s[j] = round(a->time_s[i] * 1e9) / 1e9;
-            t->model[j] = model;
-            t->slo_s[j++] = spec->set ? spec->set->models[model].slo.s : spec->slo_s;
+            fill_request(t, j++, a, i, model, spec);
         }
         if (split) {
             gsl_ran_discrete_free(split);
@@ -190,7 +229,10 @@ int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, c
         }
         t->start_s = 0;
         t->duration_s = a->end_s;
-        *out = t;
+        if ((rc = check_decoders(t, spec, path)) < 0)
+            wl_trace_free(t);
+        else
+            *out = t;
     }
     wl__keys_release(&m.models);
     free(m.model_of_key);

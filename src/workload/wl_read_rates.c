@@ -4,7 +4,9 @@
  *                    [(k - 1) w, k w) with w = count_window_s; CV 1 (Poisson), scaled by cv_scale.
  *   servegen         ServeGen per-client statistics: files chunk-<i>-trace.csv without a header,
  *                    rows window_start_s,rate,cv,dist,shape,scale; dist Gamma or Weibull (scipy's
- *                    parameters) or empty when the client was idle. */
+ *                    parameters) or empty when the client was idle. The chunk-<i>-dataset.json
+ *                    beside each, when there, gives its length distributions
+ *                    (wl_read_servegen_lengths.c): every client has one, or none has. */
 #include "wl_import_int.h"
 
 #include "mx_alloc.h"
@@ -32,8 +34,10 @@ static bool positive_integer(const char *s, long *out)
     return !*end && errno == 0 && *out > 0;
 }
 
-int wl__read_counts(const char *path, const struct wl_import_spec *spec, struct wl_source *out)
+int wl__read_counts(const char *path, const struct wl_import_spec *spec,
+                    const struct wl_token_columns *columns, struct wl_source *out)
 {
+    (void)columns; /* invocation counts say nothing of lengths */
     const char *key_column = spec->key_column ? spec->key_column : "HashFunction";
     double window_s = spec->count_window_s > 0 ? spec->count_window_s : 60;
     struct mx_csv csv;
@@ -140,7 +144,15 @@ static int servegen_row(const struct mx_csv *csv, uint32_t key, struct wl_window
     return MX_OK;
 }
 
-static int read_servegen_file(const char *path, const char *key_name, struct wl_source *out)
+/* Whether clients had length distributions: every one, or none. */
+struct lengths_presence {
+    bool with_tokens; /* look for them at all */
+    size_t found, missing;
+    char *first_found, *first_missing; /* trace files, for the message */
+};
+
+static int read_servegen_file(const char *path, const char *key_name, struct wl_source *out,
+                              struct lengths_presence *presence)
 {
     struct mx_csv csv;
     size_t first = out->windows.n;
@@ -171,6 +183,37 @@ static int read_servegen_file(const char *path, const char *key_name, struct wl_
     if (rc == 0 && out->windows.n == first)
         rc = mx_error(MX_EINPUT, "%s: empty file", path);
     mx_csv_close(&csv);
+    bool found = false;
+    if (rc == 0 && presence->with_tokens)
+        rc = wl__read_servegen_lengths(path, key, first, &out->windows, &found);
+    if (rc == 0 && presence->with_tokens) {
+        char **name = found ? &presence->first_found : &presence->first_missing;
+        if (!*name)
+            *name = mx_strdup(path);
+        *(found ? &presence->found : &presence->missing) += 1;
+    }
+    return rc;
+}
+
+/* Every client has its length distributions, or none has: a partial set would leave some
+ * requests without lengths. */
+static int check_presence(struct lengths_presence *p)
+{
+    int rc = MX_OK;
+    if (p->found && p->missing) {
+        /* Name the file that is missing: the trace file's name says where it would be. */
+        char *dot = strstr(p->first_missing, "-trace.csv");
+        char *missing =
+            dot ? mx_strfmt("%.*s-dataset.json", (int)(dot - p->first_missing), p->first_missing)
+                : mx_strdup(p->first_missing);
+        rc = mx_error(MX_EINPUT,
+                      "%s: missing, while %zu other clients have their length distributions "
+                      "(the first: beside %s): every client needs one, or none",
+                      missing, p->found, p->first_found);
+        free(missing);
+    }
+    free(p->first_found);
+    free(p->first_missing);
     return rc;
 }
 
@@ -190,19 +233,22 @@ static int compare_long(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int wl__read_servegen(const char *path, const struct wl_import_spec *spec, struct wl_source *out)
+int wl__read_servegen(const char *path, const struct wl_import_spec *spec,
+                      const struct wl_token_columns *columns, struct wl_source *out)
 {
     struct stat st;
-    (void)spec;
+    struct lengths_presence presence = {.with_tokens = !spec->no_tokens};
+    (void)columns;
     out->is_rate = true;
     if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
         /* One client: client-<i> as in a folder, or the file's own name. */
         const char *slash = strrchr(path, '/');
         long i = chunk_number(slash ? slash + 1 : path);
         char *key = i >= 0 ? mx_strfmt("client-%ld", i) : wl__file_key(path);
-        int rc = read_servegen_file(path, key, out);
+        int rc = read_servegen_file(path, key, out, &presence);
         free(key);
-        return rc;
+        int presence_rc = check_presence(&presence);
+        return rc < 0 ? rc : presence_rc;
     }
     DIR *dir = opendir(path);
     if (!dir)
@@ -228,9 +274,10 @@ int wl__read_servegen(const char *path, const struct wl_import_spec *spec, struc
         char *file = mx_strfmt("%s/chunk-%ld-trace.csv", path, chunks[c]);
         char key[32];
         snprintf(key, sizeof(key), "client-%ld", chunks[c]);
-        rc = read_servegen_file(file, key, out);
+        rc = read_servegen_file(file, key, out, &presence);
         free(file);
     }
     free(chunks);
-    return rc;
+    int presence_rc = check_presence(&presence);
+    return rc < 0 ? rc : presence_rc;
 }

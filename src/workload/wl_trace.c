@@ -40,6 +40,36 @@ void wl_trace_add_tokens(struct wl_trace *t)
         t->ttft_slo_s[i] = t->tpot_slo_s[i] = INFINITY;
 }
 
+void wl_trace_add_block_hashes(struct wl_trace *t, int32_t block_tokens)
+{
+    if (wl_trace_has_block_hashes(t))
+        return;
+    if (!wl_trace_has_tokens(t))
+        MX_BUG("block hashes without token counts");
+    t->block_hash_start = mx_malloc_array(t->n + 1, sizeof(int64_t));
+    t->block_hash_start[0] = 0;
+    t->block_hashes = mx_malloc_array(1, sizeof(int64_t));
+    t->block_hashes_cap = 1;
+    t->block_hash_slots = 0;
+    t->block_hash_tokens = block_tokens;
+}
+
+void wl_trace_append_block_hashes(struct wl_trace *t, size_t k, const int64_t *hashes, size_t n)
+{
+    if (k != t->block_hash_slots || k >= t->n)
+        MX_BUG("block hashes of request %zu filled out of order (next: %zu)", k,
+               t->block_hash_slots);
+    size_t used = (size_t)t->block_hash_start[k];
+    if (used + n > t->block_hashes_cap) {
+        t->block_hashes_cap =
+            2 * t->block_hashes_cap > used + n ? 2 * t->block_hashes_cap : used + n;
+        t->block_hashes = mx_realloc_array(t->block_hashes, t->block_hashes_cap, sizeof(int64_t));
+    }
+    memcpy(t->block_hashes + used, hashes, n * sizeof(int64_t));
+    t->block_hash_start[k + 1] = (int64_t)(used + n);
+    t->block_hash_slots++;
+}
+
 void wl_trace_copy_request(struct wl_trace *to, size_t k, const struct wl_trace *from, size_t i)
 {
     to->arrival_s[k] = from->arrival_s[i];
@@ -52,6 +82,15 @@ void wl_trace_copy_request(struct wl_trace *to, size_t k, const struct wl_trace 
     to->output_tokens[k] = tokens ? from->output_tokens[i] : 1;
     to->ttft_slo_s[k] = tokens ? from->ttft_slo_s[i] : INFINITY;
     to->tpot_slo_s[k] = tokens ? from->tpot_slo_s[i] : INFINITY;
+    if (!wl_trace_has_block_hashes(to))
+        return;
+    if (wl_trace_has_block_hashes(from)) {
+        int64_t first = from->block_hash_start[i];
+        wl_trace_append_block_hashes(to, k, from->block_hashes + first,
+                                     (size_t)(from->block_hash_start[i + 1] - first));
+    } else {
+        wl_trace_append_block_hashes(to, k, NULL, 0);
+    }
 }
 
 void wl_trace_set_model_slos(struct wl_trace *t, const struct spec_model_set *set)
@@ -88,6 +127,8 @@ void wl_trace_free(struct wl_trace *t)
     free(t->output_tokens);
     free(t->ttft_slo_s);
     free(t->tpot_slo_s);
+    free(t->block_hash_start);
+    free(t->block_hashes);
     for (uint32_t m = 0; m < t->n_models; m++)
         free(t->model_names[m]);
     free(t->model_names);
@@ -105,6 +146,8 @@ struct wl_trace *wl_trace_select(const struct wl_trace *t, double from_s, double
     struct wl_trace *out = wl_trace_new(n, n_models, names);
     if (wl_trace_has_tokens(t))
         wl_trace_add_tokens(out);
+    if (wl_trace_has_block_hashes(t))
+        wl_trace_add_block_hashes(out, t->block_hash_tokens);
     size_t k = 0;
     for (size_t i = 0; i < t->n; i++)
         if (t->arrival_s[i] >= from_s && t->arrival_s[i] < to_s && map[t->model[i]] >= 0) {
@@ -200,6 +243,67 @@ static int read_column(const struct mx_h5 *h, const char *name, enum mx_h5_type 
     return rc;
 }
 
+/* The optional block hashes: both datasets or neither, offsets that cover the hashes in order. */
+static int read_block_hashes(const struct mx_h5 *h, struct wl_trace *t)
+{
+    bool start = mx_h5_exists(h, "/block_hash_start"), hashes = mx_h5_exists(h, "/block_hashes");
+    if (start != hashes)
+        return mx_error(MX_EINPUT, "%s: /%s: present without /%s", h->path,
+                        start ? "block_hash_start" : "block_hashes",
+                        start ? "block_hashes" : "block_hash_start");
+    if (!start)
+        return MX_OK;
+    int64_t block_tokens;
+    size_t dims[2];
+    int rc;
+    int64_t *offsets = NULL, *values = NULL;
+    if ((rc = mx_h5_read(h, "/block_hash_start", MX_H5_I64, 1, dims, (void **)&offsets)) < 0)
+        goto fail;
+    if (dims[0] != t->n + 1) {
+        rc = mx_error(MX_EINPUT,
+                      "%s: /block_hash_start: %zu rows, but /arrival_s has %zu (plus one)", h->path,
+                      dims[0], t->n);
+        goto fail;
+    }
+    if ((rc = mx_h5_read(h, "/block_hashes", MX_H5_I64, 1, dims, (void **)&values)) < 0 ||
+        (rc = mx_h5_attr_read_i64(h, "/block_hashes", "block_tokens", &block_tokens)) < 0)
+        goto fail;
+    if (block_tokens < 1 || block_tokens > SPEC_MAX_CONTEXT_TOKENS) {
+        rc = mx_error(MX_EINPUT, "%s: /block_hashes: block_tokens is %lld, not 1 to %u", h->path,
+                      (long long)block_tokens, SPEC_MAX_CONTEXT_TOKENS);
+        goto fail;
+    }
+    for (size_t i = 0; i <= t->n; i++)
+        if (i == 0 ? offsets[0] != 0
+                   : offsets[i] < offsets[i - 1] || (uint64_t)offsets[i] > (uint64_t)dims[0]) {
+            rc = mx_error(MX_EINPUT, "%s: /block_hash_start[%zu]: %lld is not %s", h->path, i,
+                          (long long)offsets[i],
+                          i == 0 ? "0" : "between the one before and the count of /block_hashes");
+            goto fail;
+        }
+    if ((uint64_t)offsets[t->n] != (uint64_t)dims[0]) {
+        rc = mx_error(MX_EINPUT, "%s: /block_hash_start[%zu]: %lld, but /block_hashes has %zu",
+                      h->path, t->n, (long long)offsets[t->n], dims[0]);
+        goto fail;
+    }
+    for (size_t k = 0; k < dims[0]; k++)
+        if (values[k] < 0) {
+            rc = mx_error(MX_EINPUT, "%s: /block_hashes[%zu]: %lld is negative", h->path, k,
+                          (long long)values[k]);
+            goto fail;
+        }
+    t->block_hash_start = offsets;
+    t->block_hashes = values ? values : mx_malloc_array(1, sizeof(int64_t));
+    t->block_hashes_cap = dims[0] ? dims[0] : 1;
+    t->block_hash_slots = t->n;
+    t->block_hash_tokens = (int32_t)block_tokens;
+    return MX_OK;
+fail:
+    free(offsets);
+    free(values);
+    return rc;
+}
+
 /* The optional token datasets: all of input_tokens and output_tokens or neither; the SLO ones
  * only with them. */
 static int read_tokens(const struct mx_h5 *h, struct wl_trace *t)
@@ -213,6 +317,9 @@ static int read_tokens(const struct mx_h5 *h, struct wl_trace *t)
                         : ttft ? "ttft_slo_s"
                                : "tpot_slo_s",
                         in ? "output_tokens" : "input_tokens");
+    if (!in && (mx_h5_exists(h, "/block_hash_start") || mx_h5_exists(h, "/block_hashes")))
+        return mx_error(MX_EINPUT, "%s: /block_hash%s: present without /input_tokens", h->path,
+                        mx_h5_exists(h, "/block_hash_start") ? "_start" : "es");
     if (!in)
         return MX_OK;
     wl_trace_add_tokens(t);
@@ -223,7 +330,7 @@ static int read_tokens(const struct mx_h5 *h, struct wl_trace *t)
          (rc = read_column(h, "ttft_slo_s", MX_H5_F64, t->n, (void **)&t->ttft_slo_s)) < 0) ||
         (tpot && (rc = read_column(h, "tpot_slo_s", MX_H5_F64, t->n, (void **)&t->tpot_slo_s)) < 0))
         return rc;
-    return MX_OK;
+    return read_block_hashes(h, t);
 }
 
 int wl_trace_read_h5(const char *path, struct wl_trace **out)
@@ -280,6 +387,18 @@ done:
     return rc;
 }
 
+static int write_block_hashes(struct mx_h5 *h, const struct wl_trace *t)
+{
+    if (t->block_hash_slots != t->n)
+        MX_BUG("block hashes of %zu requests of %zu filled in", t->block_hash_slots, t->n);
+    size_t starts[2] = {t->n + 1, 0}, hashes[2] = {(size_t)t->block_hash_start[t->n], 0};
+    int rc;
+    if ((rc = mx_h5_write(h, "/block_hash_start", MX_H5_I64, 1, starts, t->block_hash_start)) < 0 ||
+        (rc = mx_h5_write(h, "/block_hashes", MX_H5_I64, 1, hashes, t->block_hashes)) < 0)
+        return rc;
+    return mx_h5_attr_write_i64(h, "/block_hashes", "block_tokens", t->block_hash_tokens);
+}
+
 int wl_trace_write_h5(const struct wl_trace *t, const char *path)
 {
     struct mx_h5 h;
@@ -296,6 +415,7 @@ int wl_trace_write_h5(const struct wl_trace *t, const char *path)
           (rc = mx_h5_write(&h, "/output_tokens", MX_H5_I32, 1, n, t->output_tokens)) < 0 ||
           (rc = mx_h5_write(&h, "/ttft_slo_s", MX_H5_F64, 1, n, t->ttft_slo_s)) < 0 ||
           (rc = mx_h5_write(&h, "/tpot_slo_s", MX_H5_F64, 1, n, t->tpot_slo_s)) < 0)) ||
+        (tokens && wl_trace_has_block_hashes(t) && (rc = write_block_hashes(&h, t)) < 0) ||
         (rc = mx_h5_write_strings(&h, "/model_names", m[0], (const char *const *)t->model_names)) <
             0 ||
         (rc = mx_h5_attr_write_f64(&h, "/", "start_s", t->start_s)) < 0 ||

@@ -1,5 +1,6 @@
 /* Transforms of imported traces: spreading coarse timestamps, the time window and speed-up, and
- * rate scaling by seeded thinning or cloning. Each random transform draws from its own stream. */
+ * rate scaling by seeded thinning or cloning. Each random transform draws from its own stream. A
+ * request's token counts move with it; a clone has its original's. */
 #include "wl_import_int.h"
 
 #include "mx_alloc.h"
@@ -28,8 +29,9 @@ void wl__arrivals_window(struct wl_arrivals *a, double from_s, double to_s, doub
     size_t kept = 0;
     for (size_t i = 0; i < a->n; i++)
         if (a->time_s[i] >= from_s && (!bounded || a->time_s[i] < to_s)) {
+            wl__arrivals_move(a, kept, i);
             a->time_s[kept] = (a->time_s[i] - from_s) / speed_up;
-            a->key[kept++] = a->key[i];
+            kept++;
         }
     a->n = kept;
     a->end_s = end > from_s ? (end - from_s) / speed_up : 0;
@@ -60,9 +62,12 @@ void wl__windows_clip(struct wl_windows *w, double from_s, double to_s, double s
 }
 
 /* Clone: the extra copies of request i fall uniformly in the gap to the next request of its key
- * (the end of the trace for the last one), so the rate follows the trace's own shape. */
+ * (the end of the trace for the last one), so the rate follows the trace's own shape. A copy has
+ * its original's lengths but no block hashes: sharing them would make its whole prompt a prefix
+ * hit, which no real repeat of a prompt promises. */
 static void clone(struct wl_arrivals *a, double rate_scale, gsl_rng *rng)
 {
+    wl__arrivals_drop_hashes(a);
     size_t n = a->n;
     double *next = mx_malloc_array(n ? n : 1, sizeof(double));
     double *last_seen = mx_malloc_array(a->keys.n ? a->keys.n : 1, sizeof(double));
@@ -75,9 +80,11 @@ static void clone(struct wl_arrivals *a, double rate_scale, gsl_rng *rng)
     double whole = floor(rate_scale), frac = rate_scale - whole;
     for (size_t i = 0; i < n; i++) {
         unsigned extra = (unsigned)whole - 1 + (gsl_rng_uniform(rng) < frac);
+        struct wl_request_tokens tokens =
+            a->has_tokens ? a->tokens[i] : (struct wl_request_tokens){0};
         for (unsigned c = 0; c < extra; c++)
             wl__arrivals_push(a, a->time_s[i] + (next[i] - a->time_s[i]) * gsl_rng_uniform(rng),
-                              a->key[i]);
+                              a->key[i], &tokens);
     }
     free(last_seen);
     free(next);
@@ -94,10 +101,8 @@ void wl__arrivals_rescale(struct wl_arrivals *a, double rate_scale, uint64_t see
     } else {
         size_t kept = 0;
         for (size_t i = 0; i < a->n; i++)
-            if (gsl_rng_uniform(rng) < rate_scale) {
-                a->time_s[kept] = a->time_s[i];
-                a->key[kept++] = a->key[i];
-            }
+            if (gsl_rng_uniform(rng) < rate_scale)
+                wl__arrivals_move(a, kept++, i);
         a->n = kept;
     }
     gsl_rng_free(rng);

@@ -1,7 +1,8 @@
 /* Rate windows: fitting them to arrivals (AlpaServe's windowed Gamma refit) and generating
  * requests from them. Each window is generated on its own, starting at the window's start: a
  * renewal process per window, so a window's requests depend only on its own rate and gaps. Each
- * key draws from its own stream ("import/arrivals", key), windows in time order. */
+ * key draws from its own stream ("import/arrivals", key), windows in time order, and its requests'
+ * lengths from another ("import/lengths", key), so that lengths leave the arrivals as they were. */
 #include "wl_import_int.h"
 
 #include "mx_alloc.h"
@@ -52,6 +53,20 @@ void wl__windows_fit(const struct wl_arrivals *a, double window_s, struct wl_win
         size_t first = offset[k], last = offset[k + 1], i = first;
         for (size_t j = first; j < last; j++)
             times[j] = a->time_s[order[j]];
+        uint32_t lengths_id = 0;
+        if (a->has_tokens && last > first) {
+            /* The key's own (input, output) pairs, jointly: its generated requests draw them. */
+            int32_t *input = mx_malloc_array(last - first, sizeof(int32_t));
+            int32_t *output = mx_malloc_array(last - first, sizeof(int32_t));
+            for (size_t j = first; j < last; j++) {
+                input[j - first] = a->tokens[order[j]].input;
+                output[j - first] = a->tokens[order[j]].output;
+            }
+            lengths_id = wl__windows_add_lengths(
+                out, wl_lengths_empirical(last - first, input, output, a->keys.names[k]));
+            free(input);
+            free(output);
+        }
         for (size_t w = 0; w < n_windows; w++) {
             double start = (double)w * window_s;
             double length = w + 1 < n_windows ? window_s : a->end_s - start;
@@ -67,7 +82,8 @@ void wl__windows_fit(const struct wl_arrivals *a, double window_s, struct wl_win
                                                       .length_s = length,
                                                       .rate = (double)count / length,
                                                       .cv = isfinite(cv) ? cv : 1,
-                                                      .dist = WL_GAPS_GAMMA_CV});
+                                                      .dist = WL_GAPS_GAMMA_CV,
+                                                      .lengths_id = lengths_id});
         }
     }
     out->end_s = a->end_s;
@@ -104,26 +120,47 @@ int wl__windows_generate(const struct wl_windows *w, double rate_scale, double c
                         path, expected, WL_IMPORT_MAX_REQUESTS);
     for (uint32_t k = 0; k < w->keys.n; k++)
         wl__keys_intern(&out->keys, w->keys.names[k]);
+    out->has_tokens = w->n_lengths > 0;
     size_t *offset, *order;
     group_by_key(&w->w[0].key, sizeof(struct wl_window), w->n, w->keys.n, &offset, &order);
-    for (uint32_t k = 0; k < w->keys.n; k++) {
+    int rc = MX_OK;
+    for (uint32_t k = 0; rc == MX_OK && k < w->keys.n; k++) {
         gsl_rng *rng = mx_rng_new(seed, "import/arrivals", k);
-        for (size_t j = offset[k]; j < offset[k + 1]; j++) {
+        gsl_rng *lengths_rng = out->has_tokens ? mx_rng_new(seed, "import/lengths", k) : NULL;
+        for (size_t j = offset[k]; rc == MX_OK && j < offset[k + 1]; j++) {
             const struct wl_window *window = &w->w[order[j]];
             double rate = window->rate * rate_scale, end = window->start_s + window->length_s;
             if (rate <= 0)
                 continue;
+            if (out->has_tokens && window->lengths_id == 0)
+                MX_BUG("window %zu of key %u has traffic but no lengths", order[j], k);
+            const struct wl_lengths *lengths =
+                out->has_tokens ? w->lengths[window->lengths_id - 1] : NULL;
             double limit = MAX_WINDOW_OVERSHOOT * rate * window->length_s + 1000;
             double t = window->start_s + draw_gap(rng, window, rate, cv_scale);
             for (double drawn = 0; t < end && drawn < limit; drawn++) {
-                wl__arrivals_push(out, t, k);
+                struct wl_request_tokens tokens = {0};
+                if (lengths &&
+                    !wl_lengths_draw(lengths, lengths_rng, &tokens.input, &tokens.output)) {
+                    rc = mx_error(MX_EINPUT,
+                                  "%s: %d pairs in a row did not fit 1 <= tokens and input plus "
+                                  "output <= %u",
+                                  wl_lengths_where(lengths), WL_LENGTHS_MAX_REDRAWS,
+                                  wl_lengths_max_tokens(lengths));
+                    break;
+                }
+                wl__arrivals_push(out, t, k, &tokens);
                 t += draw_gap(rng, window, rate, cv_scale);
             }
         }
+        if (lengths_rng)
+            gsl_rng_free(lengths_rng);
         gsl_rng_free(rng);
     }
     free(order);
     free(offset);
+    if (rc < 0)
+        return rc;
     wl__arrivals_sort(out);
     out->end_s = w->end_s;
     return MX_OK;

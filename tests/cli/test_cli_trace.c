@@ -136,7 +136,7 @@ Test(trace_cli, stats_json_and_plots)
 {
     const char *dir = fx_tmpdir(), *trace = fx_path(dir, "t.h5"), *plots = fx_path(dir, "plots");
     struct fx_output o =
-        fx_muxplan("trace import burstgpt %s --slo 2 -o %s",
+        fx_muxplan("trace import burstgpt %s --no-tokens --slo 2 -o %s",
                    fx_source_path("traces/burstgpt_head_slices/BurstGPT_1_first400.csv"), trace);
     cr_assert_eq(o.status, 0, "%s", o.err);
     o = fx_muxplan("trace stats %s --json --plot %s", trace, plots);

@@ -24,7 +24,16 @@
  *      an explicit JSON map {"key": "model", ...}, or split: every request on its own goes to
  *      model r with probability proportional to (r + 1)^-split_alpha (stream "import/split"), which
  *      spreads one service's traffic (Azure LLM) over a power-law model set.
- * Every random choice draws from its own named stream of seed, so outputs are reproducible. */
+ * Every random choice draws from its own named stream of seed, so outputs are reproducible.
+ *
+ * Token counts (decoder requests, docs/traces.md): timestamp traces with input and output token
+ * columns (the presets' own, or input_column and output_column) give every request its lengths,
+ * which travel with it through every step: spreading, windows, thinning, and cloning (a copy has
+ * its original's lengths); generation (refit) draws each request's pair from the empirical pairs of
+ * its key's requests (stream "import/lengths", key); ServeGen draws them from its per-client
+ * length distributions when the chunk-<i>-dataset.json files are there. A row of 0 input or 0
+ * output tokens is dropped and counted (BurstGPT's failed requests). Mooncake's prefix block
+ * hashes are kept with real requests only: cloning and generation drop them. */
 #ifndef WL_IMPORT_H
 #define WL_IMPORT_H
 
@@ -32,6 +41,7 @@
 #include <stdint.h>
 
 struct spec_model_set;
+struct spec_profile;
 struct wl_trace;
 
 enum wl_key_map {
@@ -52,6 +62,8 @@ struct wl_import_spec {
                                 optionally followed by fractional seconds */
     const char *key_column;  /* default none: every request has one key named after the file */
     double spread_s;         /* < 0: the format's default (mooncake 3 s, 1 s resolution: 1 s) */
+    const char *input_column, *output_column; /* token counts; default: the format's, or none */
+    bool no_tokens; /* read no token counts (nor hashes, nor ServeGen's lengths) */
 
     /* Reading rate traces. */
     double count_window_s; /* azure-functions: seconds per count column; <= 0: 60 */
@@ -70,16 +82,18 @@ struct wl_import_spec {
     uint32_t top_k;                   /* 0: all keys */
     uint32_t n_models;                /* models m0 .. m{n-1}; 0 with no set: identity */
     const struct spec_model_set *set; /* resolved; gives the names and SLOs; or NULL */
+    const struct spec_profile *db;    /* with set, or NULL: tells decoders apart */
     double slo_s;                     /* every request's SLO when there is no set */
     uint64_t seed;
 };
 
 /* What an import did, for the command's summary line. */
 struct wl_import_report {
-    size_t rows;         /* requests read (timestamp) or windows read (rate) */
-    size_t skipped_rows; /* rows without a key */
-    uint32_t keys;       /* distinct keys read */
-    uint32_t kept_keys;  /* keys left after the window and top_k */
+    size_t rows;            /* requests read (timestamp) or windows read (rate) */
+    size_t skipped_rows;    /* rows without a key */
+    uint32_t keys;          /* distinct keys read */
+    uint32_t kept_keys;     /* keys left after the window and top_k */
+    size_t zero_token_rows; /* rows of 0 input or 0 output tokens, dropped */
 };
 
 /* The formats wl_import() reads, NULL-terminated, for help texts. */
@@ -89,16 +103,21 @@ extern const char *const wl_import_formats[];
 struct wl_import_spec wl_import_spec_default(void);
 
 /* Import path (a file; for servegen, a folder of chunk-<i>-trace.csv files or one such file). Bad
- * input is MX_EINPUT naming the file and the line (and column) at fault; a spec that does not fit
- * the format is MX_EUSAGE. The trace starts at 0; the caller frees *out with wl_trace_free(). */
+ * input is MX_EINPUT naming the file and the line (and column) at fault; so is a request mapped to
+ * a decoder model (wl_model_is_decoder) when the source has no token counts. A spec that does not
+ * fit the format is MX_EUSAGE. The trace starts at 0; it has token counts when the source has;
+ * requests take their model's SLOs from the set (the TTFT and TPOT ones too), else slo_s. The
+ * caller frees *out with wl_trace_free(). */
 int wl_import(const char *path, const struct wl_import_spec *spec, struct wl_trace **out,
               struct wl_import_report *report);
 
 /* AlpaServe's windowed refit of a muxplan trace: per model and window of window_s seconds, fit a
  * Gamma rate and CV to t's arrivals and regenerate with rate x rate_scale and CV x cv_scale (each
  * model from stream "import/arrivals" of seed, by model index). Model names and the window are
- * kept; a request gets the SLO of its model's first request in t. The caller frees *out;
- * MX_EINPUT when the result would hold no request or too many. */
+ * kept; a request gets the SLOs of its model's first request in t. When t has token counts, each
+ * request draws its (input, output) pair from the pairs of its model's requests in t, uniformly
+ * (stream "import/lengths" of seed, by model index); block hashes are not kept. The caller frees
+ * *out; MX_EINPUT when the result would hold no request or too many. */
 int wl_trace_refit(const struct wl_trace *t, double window_s, double rate_scale, double cv_scale,
                    uint64_t seed, struct wl_trace **out);
 

@@ -14,12 +14,18 @@
  *                               SPEC_MAX_CONTEXT_TOKENS (spec_profile.h)
  *   /ttft_slo_s    float64 [n]  time to first token SLO (as slo_s, +inf for none); optional
  *   /tpot_slo_s    float64 [n]  time per output token SLO (as slo_s, +inf for none); optional
+ *   optional with the token datasets, both or neither (the prompts' prefix block hashes, from
+ *   Mooncake's hash_ids: equal leading hashes are a shared prefix whose KV cache may be reused):
+ *   /block_hash_start int64 [n + 1]  request i's hashes are /block_hashes[start[i] .. start[i+1]);
+ *                                    start[0] = 0, non-decreasing, start[n] = h
+ *   /block_hashes     int64 [h]      each >= 0; attribute block_tokens: tokens a hash covers
  *   attributes: format, start_s and duration_s (the window the trace covers), provenance (JSON
  *   text).
  * CSV form: a header naming the columns arrival_s, model (a name) and slo_s, and optionally
  * input_tokens and output_tokens (both or neither) and then ttft_slo_s and tpot_slo_s, in any
  * order; other columns are ignored; an empty SLO field means none. Requests with equal arrival
- * times keep their order in the file. Traces without token columns still read. */
+ * times keep their order in the file. Traces without token columns still read. The CSV form has
+ * no block hashes: writing it leaves them out. */
 #ifndef WL_TRACE_H
 #define WL_TRACE_H
 
@@ -39,6 +45,13 @@ struct wl_trace {
     int32_t *output_tokens; /* [n] */
     double *ttft_slo_s;     /* [n] seconds, INFINITY for none */
     double *tpot_slo_s;     /* [n] seconds, INFINITY for none */
+    /* Prefix block hashes, only with tokens: request i's are block_hashes[block_hash_start[i] ..
+     * block_hash_start[i + 1]); both NULL when the trace has none. */
+    int64_t *block_hash_start; /* [n + 1] */
+    int64_t *block_hashes;     /* [block_hash_start[n]] */
+    int32_t block_hash_tokens; /* tokens a hash covers */
+    size_t block_hashes_cap;   /* private: room in block_hashes */
+    size_t block_hash_slots;   /* private: requests whose hashes are filled in */
     uint32_t n_models;
     char **model_names; /* [n_models] */
     double start_s;     /* start of the covered window (default: first arrival) */
@@ -61,8 +74,24 @@ static inline bool wl_trace_has_tokens(const struct wl_trace *t)
     return t->input_tokens != NULL;
 }
 
+/* Give t (which has tokens) block hash arrays, empty, of block_tokens tokens a hash, unless it has
+ * them. Requests' hashes are then appended in request order (wl_trace_append_block_hashes, or
+ * wl_trace_copy_request). */
+void wl_trace_add_block_hashes(struct wl_trace *t, int32_t block_tokens);
+
+/* Whether t carries block hashes. */
+static inline bool wl_trace_has_block_hashes(const struct wl_trace *t)
+{
+    return t->block_hash_start != NULL;
+}
+
+/* Give request k of t (which has block hashes) the n hashes (copied). Requests are filled in order:
+ * k must be the first request without its hashes. */
+void wl_trace_append_block_hashes(struct wl_trace *t, size_t k, const int64_t *hashes, size_t n);
+
 /* Copy request i of from into slot k of to, every field to has (token fields default to 1 token
- * and no SLO when from has none); the model index is copied as is. */
+ * and no SLO when from has none, block hashes to none); the model index is copied as is. When to
+ * has block hashes, slots are filled in order (wl_trace_append_block_hashes). */
 void wl_trace_copy_request(struct wl_trace *to, size_t k, const struct wl_trace *from, size_t i);
 
 /* A new trace with the requests of t arriving in [from_s, to_s) whose model m has map[m] >= 0,

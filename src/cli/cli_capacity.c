@@ -129,13 +129,13 @@ static int attainment_at(const struct search *s, uint32_t n, uint32_t k, double 
     pb.train = s->wl.train[k];
     struct spec_plan *plan = NULL;
     struct plan_outcome outcome;
-    struct sim_summary summary = {0};
+    struct plan_test summary = {0};
     int rc = plan_solve(s->ps->policies[0], &pb, &s->ps->params[0], &plan, &outcome);
     if (rc == MX_OK)
         rc = plan_score(&pb, plan, s->wl.test[k], s->a->warmup_s, &summary);
     if (rc == MX_OK)
         *attainment = summary.attainment;
-    sim_summary_release(&summary);
+    plan_test_release(&summary);
     if (rc == MX_OK && plan_out)
         *plan_out = plan;
     else

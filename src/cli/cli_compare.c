@@ -63,6 +63,32 @@ static int take(void *ctx, int code, const char *arg)
     return 1;
 }
 
+/* A row of decoder figures: attainment overall and by TTFT and TPOT alone, their p99s, goodput. */
+static void decoder_row(const struct cli_planning *p, const char *name, const char *groups,
+                        const struct plan_outcome *outcome, const struct sim_llm_summary *s,
+                        double planning_s, json_t *rows)
+{
+    if (p->json) {
+        json_t *row = json_object();
+        mx_json_set(row, "policy", json_string(name));
+        mx_json_set(row, "groups", json_string(groups));
+        mx_json_set(row, "replicas", json_integer(outcome->replicas));
+        mx_json_set(row, "attainment", mx_json_real_or_null(s->attainment));
+        mx_json_set(row, "ttft_attainment", mx_json_real_or_null(s->ttft_attainment));
+        mx_json_set(row, "tpot_attainment", mx_json_real_or_null(s->tpot_attainment));
+        mx_json_set(row, "ttft_p99_s", mx_json_real_or_null(s->ttft.p99_s));
+        mx_json_set(row, "tpot_p99_s", mx_json_real_or_null(s->tpot.p99_s));
+        mx_json_set(row, "goodput_per_s", mx_json_real_or_null(s->goodput));
+        mx_json_set(row, "planning_s", json_real(planning_s));
+        mx_json_set(row, "predicted_attainment", json_real(outcome->attainment));
+        mx_json_append(rows, row);
+        return;
+    }
+    printf("%-14s %-34s %9u %11.4f %6.4f %6.4f %10.1f %9.2f %9.3f %11.2f\n", name, groups,
+           outcome->replicas, s->attainment, s->ttft_attainment, s->tpot_attainment,
+           s->ttft.p99_s * 1e3, s->tpot.p99_s * 1e3, s->goodput, planning_s);
+}
+
 /* Plan with policy k of ps, write the plan if asked, score it on test and print or collect its
  * row, after ending the progress line. */
 static int compare_one(const struct cli_planning *p, const struct compare_args *a,
@@ -74,7 +100,7 @@ static int compare_one(const struct cli_planning *p, const struct compare_args *
     struct plan_problem pb = cli_planning_problem(p, in, &in->cluster);
     struct spec_plan *plan = NULL;
     struct plan_outcome outcome;
-    struct sim_summary summary = {0};
+    struct plan_test summary = {0};
     double start = mx_wall_s();
     int rc = plan_solve(ps->policies[k], &pb, &ps->params[k], &plan, &outcome);
     double planning_s = mx_wall_s() - start;
@@ -89,19 +115,21 @@ static int compare_one(const struct cli_planning *p, const struct compare_args *
     if (rc == MX_OK) {
         char *groups = spec_plan_describe_groups(plan);
         mx_progress_end(line); /* a row does not share its line */
-        if (p->json)
-            mx_json_append(rows,
-                           json_pack("{s:s, s:s, s:i, s:f, s:o, s:f, s:f}", "policy", name,
-                                     "groups", groups, "replicas", outcome.replicas, "attainment",
-                                     summary.attainment, "p99_s",
-                                     mx_json_real_or_null(summary.good_latency.p99_s), "planning_s",
-                                     planning_s, "predicted_attainment", outcome.attainment));
+        if (summary.decoders)
+            decoder_row(p, name, groups, &outcome, &summary.llm, planning_s, rows);
+        else if (p->json)
+            mx_json_append(
+                rows,
+                json_pack("{s:s, s:s, s:i, s:f, s:o, s:f, s:f}", "policy", name, "groups", groups,
+                          "replicas", outcome.replicas, "attainment", summary.attainment, "p99_s",
+                          mx_json_real_or_null(summary.encoders.good_latency.p99_s), "planning_s",
+                          planning_s, "predicted_attainment", outcome.attainment));
         else
             printf("%-14s %-34s %9u %11.4f %10.1f %11.2f\n", name, groups, outcome.replicas,
-                   summary.attainment, summary.good_latency.p99_s * 1e3, planning_s);
+                   summary.attainment, summary.encoders.good_latency.p99_s * 1e3, planning_s);
         free(groups);
     }
-    sim_summary_release(&summary);
+    plan_test_release(&summary);
     spec_plan_free(plan);
     return rc;
 }
@@ -137,9 +165,16 @@ int cli_compare(int argc, char **argv)
     }
     if (rc == MX_OK && (rc = cli_planning_load(&p, &in)) == MX_OK)
         rc = cli_planning_test(&p, &in, a.test_path, &test);
-    if (rc == MX_OK && !p.json)
-        printf("%-14s %-34s %9s %11s %10s %11s\n", "policy", "groups and configs", "replicas",
-               "attainment", "p99 ms", "planning s");
+    if (rc == MX_OK && !p.json) {
+        struct plan_problem pb = cli_planning_problem(&p, &in, &in.cluster);
+        if (plan_has_decoders(&pb))
+            printf("%-14s %-34s %9s %11s %6s %6s %10s %9s %9s %11s\n", "policy",
+                   "groups and configs", "replicas", "attainment", "TTFT", "TPOT", "TTFT p99",
+                   "TPOT p99", "goodput/s", "planning s");
+        else
+            printf("%-14s %-34s %9s %11s %10s %11s\n", "policy", "groups and configs", "replicas",
+                   "attainment", "p99 ms", "planning s");
+    }
     struct mx_progress line;
     mx_progress_begin(&line, "compare");
     const struct mx_progress_sink whole = mx_progress_sink(&line);

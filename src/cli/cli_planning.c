@@ -22,6 +22,7 @@ enum {
     OPT_TRACE,
     OPT_DISPATCH,
     OPT_ACTIVATION_MEMORY,
+    OPT_KV_MARGIN,
     OPT_DURATION,
     OPT_SEED,
     OPT_THREADS,
@@ -37,6 +38,7 @@ static const struct option shared[] = {
     {"trace", required_argument, NULL, OPT_TRACE},
     {"dispatch", required_argument, NULL, OPT_DISPATCH},
     {"activation-memory", no_argument, NULL, OPT_ACTIVATION_MEMORY},
+    {"kv-margin", required_argument, NULL, OPT_KV_MARGIN},
     {"duration", required_argument, NULL, OPT_DURATION},
     {"seed", required_argument, NULL, OPT_SEED},
     {"threads", required_argument, NULL, OPT_THREADS},
@@ -50,6 +52,7 @@ struct cli_planning cli_planning_defaults(const char *command)
     return (struct cli_planning){.command = command,
                                  .dispatch = plan_default_dispatch,
                                  .params = plan_params_default(),
+                                 .kv_margin = PLAN_DEFAULT_KV_MARGIN,
                                  .threads = 1};
 }
 
@@ -121,6 +124,8 @@ static int take_shared(struct cli_planning *p, int code, const char *arg)
     case OPT_ACTIVATION_MEMORY:
         p->activation_memory = true;
         return MX_OK;
+    case OPT_KV_MARGIN:
+        return cli_parse_f64("--kv-margin", arg, 0, 100, &p->kv_margin);
     case OPT_DURATION:
         return cli_parse_f64("--duration", arg, 1e-3, 1e9, &p->duration_s);
     case OPT_SEED:
@@ -307,6 +312,7 @@ struct plan_problem cli_planning_problem(const struct cli_planning *p,
                                  .threads = p->threads,
                                  .seed = p->seed,
                                  .activation_memory = p->activation_memory,
+                                 .kv_margin = p->kv_margin,
                                  .progress = p->progress};
 }
 
@@ -334,9 +340,11 @@ void cli_planning_help(const char *help)
         "  --dispatch P   the dispatch policy plans are scored with (default %s, as\n"
         "                 AlpaServe's planner); random overheads are scored at their means\n"
         "  --activation-memory  models need their batch-1 activation bytes besides weights\n"
+        "  --kv-margin F  decoders: a group must keep a KV cache for 1 + F requests of each\n"
+        "                 hosted model's full context (default %g; docs/planner.md)\n"
         "  --seed K, --threads N, --json\n"
         "\npolicy parameters (an error for a policy that does not read it):\n",
-        plan_default_dispatch->name);
+        plan_default_dispatch->name, PLAN_DEFAULT_KV_MARGIN);
     for (int id = 0; id < PLAN_N_PARAMS; id++) {
         const struct plan_param *pp = &plan_param_table[id];
         char option[48];

@@ -29,7 +29,8 @@ struct cli_planning {
     uint64_t seed;
     unsigned threads;
     bool json, activation_memory;
-    bool model_slos; /* requests of traces read take their model's SLO from the model set */
+    double kv_margin; /* decoders' KV reserve beyond one full request per model */
+    bool model_slos;  /* requests of traces read take their model's SLO from the model set */
     struct mx_progress_sink progress; /* where the planner reports (zero: nowhere) */
 };
 

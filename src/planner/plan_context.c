@@ -28,15 +28,21 @@ int pl_context_init(struct pl_context *c, const struct plan_problem *pb,
         return rc;
     c->config_begin = MX_NEW_ARRAY(uint32_t, (size_t)set->n + 1);
     c->configs = NULL;
-    uint32_t n = 0;
+    uint32_t n = 0, batch = spec_scheduler_default().max_batch_tokens;
     for (uint32_t m = 0; m < set->n; m++) {
         const struct spec_profile_model *pm = spec_profile_find_model(pb->db, set->models[m].base);
         c->configs = mx_realloc_array(c->configs, n + pm->n_configs + 1, sizeof(*c->configs));
-        for (uint32_t k = 0; k < pm->n_configs; k++)
-            if (pm->configs[k].dp == 1)
-                c->configs[n++] = (struct pl_weight){
-                    pm->configs[k].op, pm->configs[k].pp,
-                    spec_model_device_bytes(&pm->configs[k], pb->activation_memory)};
+        for (uint32_t k = 0; k < pm->n_configs; k++) {
+            const struct spec_config *cfg = &pm->configs[k];
+            /* A decoder's groups iterate over up to the default batch budget. */
+            if (cfg->dp != 1 || (pm->kind == SPEC_DECODER &&
+                                 (uint32_t)cfg->decoder.tokens[cfg->decoder.n_tokens - 1] < batch))
+                continue;
+            c->configs[n++] = (struct pl_weight){
+                cfg->op, cfg->pp,
+                spec_model_fit_bytes(pm, cfg, pb->activation_memory,
+                                     pb->cluster->decoder.block_tokens, batch, pb->kv_margin)};
+        }
         c->config_begin[m + 1] = n;
     }
     return MX_OK;

@@ -169,6 +169,10 @@ uint32_t pl_filter_splits(const struct pl_splits *all, const double *rate, const
 extern const enum plan_param_id pl_alpaserve_params[3];
 
 /* The plan for placement p (one segment), with its metrics recorded. */
+/* Record in each group of a decoder plan its scheduler, KV pool per stage and predicted figures on
+ * pb's training workload (plan_llm.c). */
+int pl_record_decoder_groups(struct spec_plan *plan, const struct plan_problem *pb);
+
 struct spec_plan *pl_to_plan(const struct pl_context *c, const struct spec_placement *p);
 
 /* Score the final placement p into *outcome and make its plan. */

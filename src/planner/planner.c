@@ -4,10 +4,12 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "spec_models.h"
 #include "mx_json.h"
 #include "mx_time.h"
 #include "sim.h"
 #include "sim_dispatch.h"
+#include "sim_llm.h"
 #include "wl_trace.h"
 
 #include <stdlib.h>
@@ -19,15 +21,13 @@ extern const struct plan_policy plan_policy_round_robin;
 extern const struct plan_policy plan_policy_greedy;
 extern const struct plan_policy plan_policy_alpaserve;
 extern const struct plan_policy plan_policy_alpaserve_sep;
+extern const struct plan_policy plan_policy_dedicated;
+extern const struct plan_policy plan_policy_spatial;
 
 const struct plan_policy *const plan_policies[] = {
-    &plan_policy_sr,
-    &plan_policy_clockwork,
-    &plan_policy_round_robin,
-    &plan_policy_greedy,
-    &plan_policy_alpaserve,
-    &plan_policy_alpaserve_sep,
-    NULL,
+    &plan_policy_sr,        &plan_policy_clockwork, &plan_policy_round_robin,
+    &plan_policy_greedy,    &plan_policy_alpaserve, &plan_policy_alpaserve_sep,
+    &plan_policy_dedicated, &plan_policy_spatial,   NULL,
 };
 
 const struct plan_policy *plan_policy_find(const char *name, struct plan_params *params)
@@ -50,6 +50,16 @@ int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
                const struct plan_params *pa, struct spec_plan **out, struct plan_outcome *outcome)
 {
     memset(outcome, 0, sizeof(*outcome));
+    bool decoders = plan_has_decoders(pb);
+    if (decoders && policy->decoders == PLAN_ENCODERS_ONLY)
+        return mx_error(MX_EUSAGE,
+                        "policy %s places models served in one forward pass, and the models of %s "
+                        "are decoders (policies for them: dedicated, spatial, sr, greedy-<s>, "
+                        "round-robin, alpaserve)",
+                        policy->name, pb->models->path);
+    if (!decoders && policy->decoders == PLAN_DECODERS_ONLY)
+        return mx_error(MX_EUSAGE, "policy %s places decoders, and the models of %s are not",
+                        policy->name, pb->models->path);
     return policy->solve(policy, pb, pa, out, outcome);
 }
 
@@ -109,17 +119,46 @@ int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
     return rc;
 }
 
-int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
-               const struct wl_trace *test, double warmup_s, struct sim_summary *out)
+/* Score a decoder plan on the iteration-level simulator. */
+static int score_decoders(const struct plan_problem *pb, const struct spec_plan *plan,
+                          const struct wl_trace *test, double warmup_s, struct plan_test *out)
 {
+    struct sim_llm *w = NULL;
+    struct sim_llm_results *r = NULL;
+    int rc = sim_llm_new(pb->cluster, pb->cluster_path, pb->db, pb->db_path, plan, test, &w);
+    if (rc == MX_OK)
+        rc = sim_llm_run(w, warmup_s, &r);
+    if (rc == MX_OK) {
+        sim_llm_summarize(w, r, warmup_s, &out->llm);
+        out->attainment = out->llm.attainment;
+    }
+    sim_llm_results_free(r);
+    sim_llm_free(w);
+    return rc;
+}
+
+int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
+               const struct wl_trace *test, double warmup_s, struct plan_test *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->decoders = plan_has_decoders(pb);
+    if (out->decoders)
+        return score_decoders(pb, plan, test, warmup_s, out);
     struct sim_world *w = NULL;
     struct sim_results *r = NULL;
     int rc = run_at_means(pb, plan, test, &w, &r);
     if (rc == MX_OK)
-        rc = sim_summarize(w, r, warmup_s, out);
+        rc = sim_summarize(w, r, warmup_s, &out->encoders);
+    out->attainment = out->encoders.attainment;
     sim_results_free(r);
     sim_world_free(w);
     return rc;
+}
+
+void plan_test_release(struct plan_test *t)
+{
+    sim_summary_release(&t->encoders);
+    sim_llm_summary_release(&t->llm);
 }
 
 void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const char *name,
@@ -128,8 +167,11 @@ void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const c
 {
     const struct wl_trace *train = pb->train;
     json_t *params = json_object();
+    bool decoders = plan_has_decoders(pb);
     if (pb->activation_memory)
         mx_json_set(params, "activation_memory", json_true());
+    if (decoders)
+        mx_json_set(params, "kv_margin", json_real(pb->kv_margin));
     for (uint32_t k = 0; k < policy->n_params; k++) {
         const struct plan_param *p = &plan_param_table[policy->params[k]];
         double v = plan_param_get(pa, policy->params[k]);
@@ -147,7 +189,10 @@ void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const c
     mx_json_set(predicted, "workload", json_string(train->path ? train->path : "generated"));
     mx_json_set(predicted, "requests", json_integer((json_int_t)train->n));
     mx_json_set(plan->extra, "policy", json_string(name));
-    mx_json_set(plan->extra, "dispatch", json_string(pb->dispatch->name));
+    if (!decoders) /* decoder groups dispatch by the cluster's decoder settings */
+        mx_json_set(plan->extra, "dispatch", json_string(pb->dispatch->name));
     mx_json_set(plan->extra, "parameters", params);
     mx_json_set(plan->extra, "predicted", predicted);
+    if (decoders && pl_record_decoder_groups(plan, pb) < 0)
+        MX_BUG("the planner's decoder plan does not simulate: %s", mx_error_message());
 }

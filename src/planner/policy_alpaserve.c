@@ -106,6 +106,7 @@ const enum plan_param_id pl_alpaserve_params[3] = {PLAN_PARAM_MAX_OP, PLAN_PARAM
 
 const struct plan_policy plan_policy_alpaserve = {
     .name = "alpaserve",
+    .decoders = PLAN_BOTH,
     .summary =
         "groups of 1, 2, 4, ... devices in every (op, pp), greedy fill, the best (AlpaServe)",
     .n_params = 3,

@@ -92,17 +92,20 @@ static const enum plan_param_id sized_fill[] = {PLAN_PARAM_GROUP_SIZE, PLAN_PARA
 
 const struct plan_policy plan_policy_sr = {
     .name = "sr",
+    .decoders = PLAN_BOTH,
     .summary = "selective replication: one model copy per device, greedy fill (AlpaServe's SR)",
     .n_params = 1,
     .params = filled,
     .solve = solve_sr};
 const struct plan_policy plan_policy_round_robin = {
     .name = "round-robin",
+    .decoders = PLAN_BOTH,
     .summary = "pipelines of --group-size devices, filled round robin",
     .n_params = 1,
     .params = round_robin,
     .solve = solve_round_robin};
 const struct plan_policy plan_policy_greedy = {.name = "greedy-<s>",
+                                               .decoders = PLAN_BOTH,
                                                .summary = "pipelines of s devices, greedy fill",
                                                .n_params = 2,
                                                .params = sized_fill,

@@ -44,6 +44,27 @@ int sim_eval_new(const struct spec_cluster *cluster, const struct spec_profile *
         return mx_error(MX_EINPUT, "%s: %zu requests; the simulator takes 1 to %u",
                         trace->path ? trace->path : "trace", trace->n, SIM_MAX_REQUESTS - 1);
     struct sim_eval *e = MX_NEW(struct sim_eval);
+    int decoders = 0;
+    for (uint32_t m = 0; m < trace->n_models; m++) {
+        const struct spec_profile_model *pm = spec_profile_find_model(db, bases[m]);
+        decoders += pm && pm->kind == SPEC_DECODER;
+    }
+    if (decoders > 0 && (uint32_t)decoders < trace->n_models) {
+        free(e);
+        return mx_error(MX_EINPUT,
+                        "the models to place mix decoders and models served in one forward pass; "
+                        "plan each kind in its own model set");
+    }
+    e->base.n_models = trace->n_models;
+    if (decoders > 0) {
+        int rc = sim__eval_llm_new(cluster, db, db_path, trace, bases, &e->llm);
+        if (rc < 0) {
+            free(e);
+            return rc;
+        }
+        *out = e;
+        return MX_OK;
+    }
     e->overheads = cluster->overheads;
     for (int t = 0; t < SPEC_OH_COUNT; t++)
         e->overheads.term[t].sd_s = 0;
@@ -93,6 +114,7 @@ void sim_eval_free(struct sim_eval *e)
 {
     if (!e)
         return;
+    sim__eval_llm_free(e->llm);
     free(e->base.arrival_ns);
     free(e->base.deadline_ns);
     sim__tables_release(&e->base.tables);
@@ -232,9 +254,26 @@ static bool incremental_policy(const struct sim_eval *e)
     return !e->dispatch->needs_outstanding;
 }
 
+/* Decoder mode: a full run of the iteration-level simulator. */
+static void run_llm(struct sim_eval_state *s, const struct spec_placement *p,
+                    struct sim_eval_result *out)
+{
+    if (p->n_groups > s->groups_cap) {
+        s->groups_cap = p->n_groups;
+        free(s->group_requests);
+        s->group_requests = MX_NEW_ARRAY(uint64_t, s->groups_cap);
+    }
+    sim__eval_llm_run(s->e->llm, p, s->model_requests, s->model_good, s->group_requests, out);
+    s->simulated = out->simulated;
+}
+
 void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
                   struct sim_eval_result *out)
 {
+    if (s->e->llm) {
+        run_llm(s, p, out);
+        return;
+    }
     sim__eval_place(s, p);
     s->simulated = s->w.n;
     s->b.valid = false; /* the baseline is another placement's now */
@@ -281,7 +320,7 @@ static bool same_form(const struct sim_eval_state *s)
 void sim_eval_run_next(struct sim_eval_state *s, const struct spec_placement *p,
                        struct sim_eval_result *out)
 {
-    if (!incremental_policy(s->e)) {
+    if (s->e->llm || !incremental_policy(s->e)) {
         sim_eval_run(s, p, out);
         return;
     }

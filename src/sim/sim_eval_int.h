@@ -9,6 +9,7 @@
 #define SIM_EVAL_INT_H
 
 #include "sim_eval.h"
+#include "sim_eval_llm.h"
 #include "sim_int.h"
 #include "sim_request_index.h"
 #include "sim_rules.h"
@@ -22,6 +23,7 @@ struct eval_config {
 };
 
 struct sim_eval {
+    struct eval_llm *llm;            /* decoder mode (sim_eval_llm.h), or NULL */
     struct spec_overheads overheads; /* the cluster's, with every term at its mean */
     struct sim_world base;           /* requests, overheads and tables; no segments */
     int32_t *model;                  /* [n] the trace's, in huge pages: base.model points here */

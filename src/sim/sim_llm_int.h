@@ -7,6 +7,9 @@
 #include "sim_llm.h"
 #include "spec_llm.h"
 
+struct spec_config;
+struct spec_profile;
+
 #include <stdbool.h>
 
 /* One hosted model's costs on its group (compiled by sim_llm_world.c). */
@@ -171,6 +174,28 @@ static inline uint32_t sim_llm__gap_bin(uint64_t ns)
     uint32_t m = e >= 8 ? (uint32_t)(ns >> (e - 8)) & 255u : (uint32_t)(ns << (8 - e)) & 255u;
     return e * 256u + m;
 }
+
+/* sim_llm_world.c: compiling. Cost tables are bump-allocated in a store sized beforehand
+ * (sim_llm__cost_bytes per table). */
+struct llm_store {
+    char *base;
+    size_t used;
+};
+size_t sim_llm__cost_bytes(uint32_t pp, uint32_t max_batch_tokens);
+/* Compile the costs of model (its index) with config cfg, under the cluster's stage factor, for
+ * iterations of up to max_batch_tokens; MX_EINPUT naming the profile when a stage costs too much.
+ */
+int sim_llm__compile_cost(const struct spec_llm_settings *settings, const struct spec_config *cfg,
+                          double factor, uint32_t max_batch_tokens, uint32_t model,
+                          const char *base, const char *db_path, struct llm_store *st,
+                          struct llm_cost *out);
+/* Gather w->trace's requests of decoder models: trace model t is world model model_of[t], of
+ * base bases[...] and name names[...]; checks token counts against the context. */
+int sim_llm__gather(struct sim_llm *w, const struct spec_profile *db, const int32_t *model_of,
+                    const char *const *bases, const char *const *names, const char *trace_path);
+
+/* Each model's replicas, in group order: w->rep_begin and w->replicas from w's groups. */
+void sim_llm__index_replicas(struct sim_llm *w);
 
 /* sim_llm_run.c: a run's state and the events both the engine and the controller apply. */
 struct sim_llm_results *sim_llm__results_new(const struct sim_llm *w);

@@ -37,40 +37,34 @@ static bool group_is_decoder(const struct spec_plan *p, const struct spec_profil
     return g->n_models > 0 && is_decoder(db, p->models[g->models[0]].base);
 }
 
-/* Bump allocation of the cost tables, sized before filling. */
-struct store {
-    char *base;
-    size_t used;
-};
-
-static void *take(struct store *s, size_t bytes)
+static void *take(struct llm_store *s, size_t bytes)
 {
     void *p = s->base + s->used;
     s->used += (bytes + 15) & ~(size_t)15;
     return p;
 }
 
-static size_t cost_bytes(uint32_t pp, uint32_t max_batch_tokens)
+size_t sim_llm__cost_bytes(uint32_t pp, uint32_t max_batch_tokens)
 {
     size_t per_stage = (max_batch_tokens + 1) * sizeof(mx_ns) + 2 * sizeof(double) + sizeof(mx_ns) +
                        sizeof(int64_t);
     return pp * per_stage + 5 * 16;
 }
 
-/* Compile the costs of one hosted model. */
-static int compile_cost(const struct sim_llm *w, const struct spec_config *cfg, double factor,
-                        const struct llm_group *g, uint32_t model, const char *base,
-                        const char *db_path, struct store *st, struct llm_cost *out)
+int sim_llm__compile_cost(const struct spec_llm_settings *settings, const struct spec_config *cfg,
+                          double factor, uint32_t max_batch_tokens, uint32_t model,
+                          const char *base, const char *db_path, struct llm_store *st,
+                          struct llm_cost *out)
 {
     const struct spec_decoder_cost *d = &cfg->decoder;
-    uint32_t pp = g->pp, width = g->max_batch_tokens + 1;
+    uint32_t pp = (uint32_t)cfg->pp, width = max_batch_tokens + 1;
     double scale = factor * 1e9;
     mx_ns *dense = take(st, (size_t)pp * width * sizeof(mx_ns));
     double *pair = take(st, pp * sizeof(double)), *ctx = take(st, pp * sizeof(double));
     mx_ns *fixed = take(st, pp * sizeof(mx_ns));
     int64_t *block = take(st, pp * sizeof(int64_t));
     for (uint32_t s = 0; s < pp; s++) {
-        if (spec_decoder_dense_s(d, s, g->max_batch_tokens) * factor > MAX_STAGE_S ||
+        if (spec_decoder_dense_s(d, s, max_batch_tokens) * factor > MAX_STAGE_S ||
             d->iteration_s[s] * factor > MAX_STAGE_S)
             return mx_error(MX_EINPUT,
                             "profile %s: %s (%d, %d, %d): stage %u costs over %g s per iteration "
@@ -82,12 +76,12 @@ static int compile_cost(const struct sim_llm *w, const struct spec_config *cfg, 
         pair[s] = scale * d->prefill_pair_s[s];
         ctx[s] = scale * d->decode_token_s[s];
         fixed[s] = round_ns(scale * d->iteration_s[s]);
-        block[s] = (int64_t)w->settings.block_tokens * d->kv_bytes_per_token[s];
+        block[s] = (int64_t)settings->block_tokens * d->kv_bytes_per_token[s];
     }
     *out = (struct llm_cost){model, width, dense, pair, ctx, fixed, block, 0};
-    uint64_t b = g->max_batch_tokens;
+    uint64_t b = max_batch_tokens;
     for (uint32_t s = 0; s < pp; s++)
-        out->full_batch_ns += sim_llm__stage_ns(out, s, g->max_batch_tokens, b * (b + 1) / 2, 0);
+        out->full_batch_ns += sim_llm__stage_ns(out, s, max_batch_tokens, b * (b + 1) / 2, 0);
     return MX_OK;
 }
 
@@ -108,15 +102,13 @@ static mx_ns slo_ns(double s)
     return isinf(s) ? MX_NS_NEVER : mx_s_to_ns(s);
 }
 
-/* Gather the requests of decoder models, checking their tokens against their models' context. */
-static int gather_requests(struct sim_llm *w, const struct spec_plan *p,
-                           const struct spec_profile *db, const int32_t *plan_of,
-                           const char *trace_path)
+int sim_llm__gather(struct sim_llm *w, const struct spec_profile *db, const int32_t *model_of,
+                    const char *const *bases, const char *const *names, const char *trace_path)
 {
     const struct wl_trace *t = w->trace;
     size_t n = 0;
     for (size_t i = 0; i < t->n; i++)
-        n += is_decoder(db, p->models[plan_of[t->model[i]]].base);
+        n += is_decoder(db, bases[model_of[t->model[i]]]);
     if (n > 0 && !wl_trace_has_tokens(t))
         return mx_error(MX_EINPUT,
                         "%s: has no input_tokens and output_tokens, which the requests of decoder "
@@ -131,19 +123,19 @@ static int gather_requests(struct sim_llm *w, const struct spec_plan *p,
     w->tpot_slo_ns = MX_NEW_ARRAY(mx_ns, n ? n : 1);
     w->e2e_slo_ns = MX_NEW_ARRAY(mx_ns, n ? n : 1);
     for (size_t i = 0; i < t->n; i++) {
-        const struct spec_plan_model *pm = &p->models[plan_of[t->model[i]]];
-        if (!is_decoder(db, pm->base))
+        int32_t m = model_of[t->model[i]];
+        if (!is_decoder(db, bases[m]))
             continue;
-        uint32_t context = spec_profile_find_model(db, pm->base)->decoder.context_tokens;
+        uint32_t context = spec_profile_find_model(db, bases[m])->decoder.context_tokens;
         if ((uint64_t)t->input_tokens[i] + (uint64_t)t->output_tokens[i] > context)
             return mx_error(MX_EINPUT,
                             "%s: /input_tokens[%zu]: %d input and %d output tokens exceed the "
                             "context of %u tokens of model \"%s\" (base \"%s\")",
                             trace_path, i, t->input_tokens[i], t->output_tokens[i], context,
-                            pm->name, pm->base);
+                            names[m], bases[m]);
         size_t k = w->n++;
         w->trace_index[k] = i;
-        w->model[k] = (uint32_t)plan_of[t->model[i]];
+        w->model[k] = (uint32_t)m;
         w->arrival_ns[k] = mx_s_to_ns(t->arrival_s[i]);
         w->input[k] = (uint32_t)t->input_tokens[i];
         w->output[k] = (uint32_t)t->output_tokens[i];
@@ -154,8 +146,24 @@ static int gather_requests(struct sim_llm *w, const struct spec_plan *p,
     return MX_OK;
 }
 
-/* Each model's replicas, in plan group order. */
-static void index_replicas(struct sim_llm *w)
+/* sim_llm__gather over the plan's models. */
+static int gather_requests(struct sim_llm *w, const struct spec_plan *p,
+                           const struct spec_profile *db, const int32_t *plan_of,
+                           const char *trace_path)
+{
+    const char **bases = MX_NEW_ARRAY(const char *, p->n_models ? p->n_models : 1);
+    const char **names = MX_NEW_ARRAY(const char *, p->n_models ? p->n_models : 1);
+    for (uint32_t m = 0; m < p->n_models; m++) {
+        bases[m] = p->models[m].base;
+        names[m] = p->models[m].name;
+    }
+    int rc = sim_llm__gather(w, db, plan_of, bases, names, trace_path);
+    free(bases);
+    free(names);
+    return rc;
+}
+
+void sim_llm__index_replicas(struct sim_llm *w)
 {
     w->rep_begin = MX_NEW_ARRAY(uint32_t, (size_t)w->n_models + 1);
     for (uint32_t c = 0; c < w->n_costs; c++)
@@ -185,13 +193,14 @@ static int compile_groups(struct sim_llm *w, const struct spec_cluster *c,
             continue;
         w->n_groups++;
         w->n_costs += pg->n_models;
-        bytes += pg->n_models * cost_bytes((uint32_t)pg->pp, pg->scheduler.max_batch_tokens) +
-                 (size_t)pg->pp * sizeof(int64_t) + 16;
+        bytes +=
+            pg->n_models * sim_llm__cost_bytes((uint32_t)pg->pp, pg->scheduler.max_batch_tokens) +
+            (size_t)pg->pp * sizeof(int64_t) + 16;
     }
     w->groups = MX_NEW_ARRAY(struct llm_group, w->n_groups ? w->n_groups : 1);
     w->costs = MX_NEW_ARRAY(struct llm_cost, w->n_costs ? w->n_costs : 1);
     w->store = mx_malloc_array(bytes ? bytes : 1, 1);
-    struct store st = {w->store, 0};
+    struct llm_store st = {w->store, 0};
     const struct spec_overheads *o = &c->overheads;
     uint32_t k = 0, next_cost = 0;
     for (uint32_t g = 0; g < seg->n_groups; g++) {
@@ -215,8 +224,8 @@ static int compile_groups(struct sim_llm *w, const struct spec_cluster *c,
         for (uint32_t j = 0; j < pg->n_models && rc == MX_OK; j++) {
             const char *base = p->models[pg->models[j]].base;
             cfgs[j] = spec_profile_find(db, base, pg->dp, pg->op, pg->pp);
-            rc = compile_cost(w, cfgs[j], factor, lg, pg->models[j], base, db_path, &st,
-                              &w->costs[next_cost++]);
+            rc = sim_llm__compile_cost(&w->settings, cfgs[j], factor, lg->max_batch_tokens,
+                                       pg->models[j], base, db_path, &st, &w->costs[next_cost++]);
         }
         for (int32_t s = 0; s < pg->pp && rc == MX_OK; s++)
             pool[s] = spec_decoder_pool_bytes(cfgs, pg->n_models, s, c->mem_budget_bytes,
@@ -259,7 +268,7 @@ int sim_llm_new(const struct spec_cluster *cluster, const char *cluster_path,
     if ((rc = map_models(plan, trace, trace_path, plan_of)) == MX_OK &&
         (rc = gather_requests(w, plan, db, plan_of, trace_path)) == MX_OK &&
         (rc = compile_groups(w, cluster, db, db_path, plan)) == MX_OK)
-        index_replicas(w);
+        sim_llm__index_replicas(w);
     free(plan_of);
     if (rc < 0) {
         sim_llm_free(w);

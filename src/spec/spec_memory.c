@@ -39,3 +39,24 @@ int64_t spec_decoder_pool_bytes(const struct spec_config *const *cfgs, uint32_t 
     int64_t used = add_saturating(weights, reserve);
     return used >= budget ? 0 : budget - used;
 }
+
+int64_t spec_model_fit_bytes(const struct spec_profile_model *pm, const struct spec_config *cfg,
+                             bool with_activations, uint32_t block_tokens,
+                             uint32_t max_batch_tokens, double kv_margin)
+{
+    if (pm->kind != SPEC_DECODER)
+        return spec_model_device_bytes(cfg, with_activations);
+    const struct spec_decoder_cost *d = &cfg->decoder;
+    uint64_t context =
+        (uint64_t)(pm->decoder.context_tokens + block_tokens - 1) / block_tokens * block_tokens;
+    int64_t most = 0;
+    for (int32_t k = 0; k < cfg->pp; k++) {
+        double reserve = (1 + kv_margin) * (double)context * (double)d->kv_bytes_per_token[k];
+        double act = (double)d->act_bytes_per_token[k] * (double)max_batch_tokens;
+        double bytes = (double)cfg->weight_bytes[k] + reserve + act;
+        int64_t b = bytes >= 0x1p62 ? INT64_C(1) << 62 : (int64_t)bytes;
+        if (b > most)
+            most = b;
+    }
+    return most;
+}

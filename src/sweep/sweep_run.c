@@ -192,7 +192,7 @@ int sweep_run_case(const struct sweep_context *ctx, uint32_t c, unsigned threads
                                   .seed = s->seed};
         struct spec_plan *plan = NULL;
         struct plan_outcome outcome = {0};
-        struct sim_summary summary = {0};
+        struct plan_test summary = {0};
         struct sweep_row *row = &rows[p];
         *row = (struct sweep_row){.case_index = c, .policy = p};
         memcpy(row->params, params, sizeof(params));
@@ -219,16 +219,20 @@ int sweep_run_case(const struct sweep_context *ctx, uint32_t c, unsigned threads
         if (rc == MX_OK) {
             row->attainment = summary.attainment;
             row->predicted_attainment = outcome.attainment;
-            row->p50_s = summary.good_latency.p50_s;
-            row->p90_s = summary.good_latency.p90_s;
-            row->p99_s = summary.good_latency.p99_s;
+            /* Latency of good requests; for decoders, end-to-end of completed ones. */
+            row->p50_s =
+                summary.decoders ? summary.llm.e2e.p50_s : summary.encoders.good_latency.p50_s;
+            row->p90_s =
+                summary.decoders ? summary.llm.e2e.p90_s : summary.encoders.good_latency.p90_s;
+            row->p99_s =
+                summary.decoders ? summary.llm.e2e.p99_s : summary.encoders.good_latency.p99_s;
             row->groups = outcome.groups;
             row->replicas = outcome.replicas;
             char *describe = spec_plan_describe_groups(plan);
             snprintf(row->describe, sizeof(row->describe), "%s", describe);
             free(describe);
         }
-        sim_summary_release(&summary);
+        plan_test_release(&summary);
         spec_plan_free(plan);
     }
     case_inputs_release(&in);

@@ -9,6 +9,7 @@
 #define PLANNER_H
 
 #include "mx_progress.h"
+#include "sim_llm_metrics.h"
 #include "sim_metrics.h"
 #include "spec_cluster.h"
 #include "spec_plan.h"
@@ -21,6 +22,9 @@ struct spec_model_set;
 struct wl_trace;
 struct sim_dispatch_policy;
 
+/* The decoders' KV reserve beyond one full-context request per hosted model (docs/planner.md). */
+#define PLAN_DEFAULT_KV_MARGIN 0.5
+
 struct plan_problem {
     const struct spec_cluster *cluster;
     const char *cluster_path;
@@ -31,7 +35,9 @@ struct plan_problem {
     const struct sim_dispatch_policy *dispatch;
     unsigned threads;
     uint64_t seed;
-    bool activation_memory;          /* the memory model counts batch-1 activation bytes too */
+    bool activation_memory; /* the memory model counts batch-1 activation bytes too */
+    double kv_margin; /* decoders: each hosted model keeps a KV reserve of 1 + kv_margin requests
+                         of its full context (spec_model_fit_bytes) */
     struct mx_progress_sink progress; /* how far the search is (optional: zero for none) */
 };
 
@@ -84,9 +90,17 @@ struct plan_outcome {
     uint32_t evaluations;      /* simulations run */
 };
 
+/* Which kinds of model a policy places. */
+enum plan_kinds {
+    PLAN_ENCODERS_ONLY, /* models served in one forward pass */
+    PLAN_BOTH,          /* either kind (a model set has one) */
+    PLAN_DECODERS_ONLY, /* autoregressive models */
+};
+
 struct plan_policy {
     const char *name; /* CLI name; greedy-<s> matches by prefix */
     const char *summary;
+    enum plan_kinds decoders;
     /* The parameters it reads, in the order its plans record them. */
     uint32_t n_params;
     const enum plan_param_id *params;
@@ -123,10 +137,22 @@ extern const struct sim_dispatch_policy *const plan_default_dispatch;
 int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
                const struct plan_params *pa, struct spec_plan **out, struct plan_outcome *outcome);
 
+/* Whether the problem's models are decoders (a model set holds one kind). */
+bool plan_has_decoders(const struct plan_problem *pb);
+
+/* A plan's figures on a test workload: the encoders' summary, or the decoders'. */
+struct plan_test {
+    bool decoders;
+    double attainment; /* of whichever */
+    struct sim_summary encoders;
+    struct sim_llm_summary llm;
+};
+
 /* Score plan on a test workload as the planner scores (the fast path, random overheads at their
- * means, pb's cluster, profile, dispatch policy, seed and threads): the summary after warmup_s.
- * Release with sim_summary_release(). */
+ * means, pb's cluster, profile, dispatch policy, seed and threads; decoders on the iteration-level
+ * simulator): the summary after warmup_s. Release with plan_test_release(). */
 int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
-               const struct wl_trace *test, double warmup_s, struct sim_summary *out);
+               const struct wl_trace *test, double warmup_s, struct plan_test *out);
+void plan_test_release(struct plan_test *t);
 
 #endif

@@ -28,23 +28,11 @@ struct eval_llm {
     void *store;
 };
 
-static void free_requests(struct sim_llm *w)
-{
-    free(w->trace_index);
-    free(w->model);
-    free(w->arrival_ns);
-    free(w->input);
-    free(w->output);
-    free(w->ttft_slo_ns);
-    free(w->tpot_slo_ns);
-    free(w->e2e_slo_ns);
-}
-
 void sim__eval_llm_free(struct eval_llm *e)
 {
     if (!e)
         return;
-    free_requests(&e->base);
+    sim_llm__release_requests(&e->base);
     free(e->config_begin);
     free(e->configs);
     free(e->store);

@@ -9,18 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-/* The most a stage's attention term may add (1e5 s): sums of times stay far from overflow. */
-#define MAX_ATTENTION_NS 1e14
-
-mx_ns sim_llm__stage_ns(const struct llm_cost *cost, uint32_t s, uint32_t tokens, uint64_t pairs,
-                        uint64_t context)
-{
-    double x = cost->pair_ns[s] * (double)pairs + cost->ctx_ns[s] * (double)context;
-    mx_ns attention = x < MAX_ATTENTION_NS ? (mx_ns)floor(x + 0.5) : (mx_ns)MAX_ATTENTION_NS;
-    mx_ns ns = cost->dense_ns[(size_t)s * cost->width + tokens] + attention + cost->fixed_ns[s];
-    return ns > 0 ? ns : 1;
-}
-
 uint32_t sim_llm__blocks_for(uint32_t tokens, uint32_t block_tokens)
 {
     return tokens / block_tokens + (tokens % block_tokens != 0);
@@ -28,8 +16,8 @@ uint32_t sim_llm__blocks_for(uint32_t tokens, uint32_t block_tokens)
 
 /* Add count blocks of cost's model (negative: return them) to every stage's use, keeping the
  * time-weighted record of the largest stage share. */
-static void change_blocks(struct llm_run *run, uint32_t g, const struct llm_cost *cost,
-                          int64_t count)
+void sim_llm__change_blocks(struct llm_run *run, uint32_t g, const struct llm_cost *cost,
+                            int64_t count)
 {
     struct llm_group_state *st = &run->gs[g];
     const struct llm_group *lg = &run->w->groups[g];
@@ -48,8 +36,8 @@ static void change_blocks(struct llm_run *run, uint32_t g, const struct llm_cost
 }
 
 /* How many more blocks of cost's model the pool can take on every stage, capped at want. */
-static uint32_t blocks_that_fit(const struct llm_run *run, uint32_t g, const struct llm_cost *cost,
-                                uint32_t want)
+uint32_t sim_llm__blocks_fit(const struct llm_run *run, uint32_t g, const struct llm_cost *cost,
+                             uint32_t want)
 {
     const struct llm_group_state *st = &run->gs[g];
     const struct llm_group *lg = &run->w->groups[g];
@@ -76,7 +64,7 @@ static void set_short(struct llm_run *run, uint32_t g, uint32_t i, bool is_short
 void sim_llm__release(struct llm_run *run, uint32_t g, uint32_t slot, uint32_t i)
 {
     if (run->blocks[i])
-        change_blocks(run, g, &run->w->groups[g].costs[slot], -(int64_t)run->blocks[i]);
+        sim_llm__change_blocks(run, g, &run->w->groups[g].costs[slot], -(int64_t)run->blocks[i]);
     run->blocks[i] = 0;
     set_short(run, g, i, false);
 }
@@ -156,9 +144,9 @@ static bool acquire(struct llm_run *run, uint32_t g, uint32_t slot, uint32_t i, 
     /* After a shortage it may hold more than this time's chunk needs. */
     uint32_t need = want > run->blocks[i] ? want - run->blocks[i] : 0;
     while (need > 0) {
-        uint32_t take = blocks_that_fit(run, g, cost, need);
+        uint32_t take = sim_llm__blocks_fit(run, g, cost, need);
         if (take > 0) {
-            change_blocks(run, g, cost, take);
+            sim_llm__change_blocks(run, g, cost, take);
             run->blocks[i] += take;
             need -= take;
             continue;
@@ -226,9 +214,9 @@ static void take_waiting(struct llm_run *run, uint32_t g, uint32_t slot, struct 
             break;
         uint32_t t = run->prefill_len[i] < fm->budget ? run->prefill_len[i] : fm->budget;
         uint32_t need = sim_llm__blocks_for(t, w->settings.block_tokens);
-        if (blocks_that_fit(run, g, cost, need) < need)
+        if (sim_llm__blocks_fit(run, g, cost, need) < need)
             break;
-        change_blocks(run, g, cost, need);
+        sim_llm__change_blocks(run, g, cost, need);
         run->blocks[i] = need;
         sim_llm__queue_pop(&lane->waiting);
         sim_llm__insert_sorted(lane->running, lane->n_running++, i);

@@ -62,6 +62,7 @@ struct sim_llm {
     mx_ns *arrival_ns;                             /* [n] */
     uint32_t *input, *output;                      /* [n] tokens */
     mx_ns *ttft_slo_ns, *tpot_slo_ns, *e2e_slo_ns; /* [n] MX_NS_NEVER for none */
+    uint32_t *next_same_model; /* [n] the next request of the same model (n: none) */
 
     void *store; /* the cost tables' memory */
 };
@@ -106,6 +107,7 @@ struct llm_group_state {
     int64_t outstanding_tokens; /* prefill tokens left + output tokens left (least-tokens) */
     int64_t prefill_left;       /* prefill tokens left (Q of best-ttft) */
     int64_t transit_prefill;    /* the part of prefill_left not received yet */
+    struct llm_queue transit;   /* requests dispatched here, not received yet, in that order */
     /* metrics */
     mx_ns kv_since_ns;
     double kv_share, kv_area, kv_max;
@@ -137,6 +139,8 @@ struct llm_run {
     uint32_t *preempted_now, n_preempted_now;
     mx_ns now;
     uint32_t *round_robin; /* [n_models] next replica of round-robin dispatch */
+    uint32_t
+        *next_of_model; /* [n_models] each model's first request not dispatched yet (n: none) */
     /* the order of group wake-ups: an indexed heap over groups (sim_llm_run.c) */
     uint32_t *heap, *heap_pos;
     mx_ns *wake_ns;
@@ -194,8 +198,16 @@ int sim_llm__compile_cost(const struct spec_llm_settings *settings, const struct
 int sim_llm__gather(struct sim_llm *w, const struct spec_profile *db, const int32_t *model_of,
                     const char *const *bases, const char *const *names, const char *trace_path);
 
+/* Free what sim_llm__gather made. */
+void sim_llm__release_requests(struct sim_llm *w);
+
 /* Each model's replicas, in group order: w->rep_begin and w->replicas from w's groups. */
 void sim_llm__index_replicas(struct sim_llm *w);
+
+/* sim_llm_run.c: sim_llm_run, with the steady-decoding shortcut (sim_llm_fast.c) on or off (the
+ * same results either way; tests compare them). */
+int sim_llm__run(const struct sim_llm *w, double warmup_s, bool shortcut,
+                 struct sim_llm_results **out);
 
 /* sim_llm_run.c: a run's state and the events both the engine and the controller apply. */
 struct sim_llm_results *sim_llm__results_new(const struct sim_llm *w);
@@ -208,11 +220,35 @@ void sim_llm__end_iteration(struct llm_run *run, uint32_t g);
 /* sim_llm_form.c: the iteration rules. sim_llm__form launches at most one iteration and says
  * whether it did. */
 bool sim_llm__form(struct llm_run *run, uint32_t g);
-mx_ns sim_llm__stage_ns(const struct llm_cost *cost, uint32_t s, uint32_t tokens, uint64_t pairs,
-                        uint64_t context);
+/* The most a stage's attention term may add (1e5 s): sums of times stay far from overflow. */
+#define SIM_LLM_MAX_ATTENTION_NS 1e14
+
+/* A stage's cost of an iteration (docs/decoders.md): dense(T) + round(a P + b D) + c, at least
+ * 1 ns. round(x) = floor(x + 0.5), which truncation gives for x >= 0. */
+static inline mx_ns sim_llm__stage_ns(const struct llm_cost *cost, uint32_t s, uint32_t tokens,
+                                      uint64_t pairs, uint64_t context)
+{
+    double x = cost->pair_ns[s] * (double)pairs + cost->ctx_ns[s] * (double)context;
+    mx_ns attention =
+        x < SIM_LLM_MAX_ATTENTION_NS ? (mx_ns)(x + 0.5) : (mx_ns)SIM_LLM_MAX_ATTENTION_NS;
+    mx_ns ns = cost->dense_ns[(size_t)s * cost->width + tokens] + attention + cost->fixed_ns[s];
+    return ns > 0 ? ns : 1;
+}
 uint32_t sim_llm__blocks_for(uint32_t tokens, uint32_t block_tokens);
+/* Add count blocks of cost's model to every stage of g (negative: return them), keeping the
+ * time-weighted record of the largest stage share at run->now. */
+void sim_llm__change_blocks(struct llm_run *run, uint32_t g, const struct llm_cost *cost,
+                            int64_t count);
+/* How many more blocks of cost's model g's pool can take on every stage, at most want. */
+uint32_t sim_llm__blocks_fit(const struct llm_run *run, uint32_t g, const struct llm_cost *cost,
+                             uint32_t want);
 /* Return request i's blocks (it finished or was preempted) and clear its shortage. */
 void sim_llm__release(struct llm_run *run, uint32_t g, uint32_t slot, uint32_t i);
+
+/* sim_llm_fast.c: after g launched an iteration at run->now, run as many steady decode
+ * iterations as nothing else can disturb, in closed form (the engine only, not a controlled run).
+ */
+void sim_llm__fast_forward(struct llm_run *run, uint32_t g);
 
 /* sim_llm_policy.c: the multi-model order, dispatch and admission. */
 uint32_t sim_llm__model_order(const struct llm_run *run, uint32_t g, uint32_t *order);

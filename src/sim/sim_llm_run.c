@@ -160,6 +160,7 @@ void sim_llm__dispatch_request(struct llm_run *run, uint32_t i)
 {
     const struct sim_llm *w = run->w;
     int32_t rep = sim_llm__dispatch(run, i);
+    run->next_of_model[w->model[i]] = w->next_same_model[i];
     if (rep < 0) {
         refuse(run, i, SIM_NO_REPLICA);
         return;
@@ -173,6 +174,7 @@ void sim_llm__dispatch_request(struct llm_run *run, uint32_t i)
     st->outstanding_tokens += (int64_t)w->input[i] + w->output[i];
     st->prefill_left += w->input[i];
     st->transit_prefill += w->input[i];
+    sim_llm__queue_push(&st->transit, i);
 }
 
 void sim_llm__admit_request(struct llm_run *run, uint32_t i)
@@ -181,6 +183,7 @@ void sim_llm__admit_request(struct llm_run *run, uint32_t i)
     uint32_t g = (uint32_t)run->at_group[i], slot = run->at_slot[i];
     struct llm_group_state *st = &run->gs[g];
     st->transit_prefill -= w->input[i];
+    sim_llm__queue_pop(&st->transit); /* received in the order dispatched: i is its head */
     if (sim_llm__admit(run, g, slot, i)) {
         run->ready_ns[i] = run->now + w->exec_ns;
         sim_llm__queue_push(&st->lanes[slot].waiting, i);
@@ -257,6 +260,11 @@ void sim_llm__run_init(struct llm_run *run, const struct sim_llm *w, struct sim_
     for (size_t i = 0; i < w->n; i++)
         run->at_group[i] = -1;
     run->round_robin = MX_NEW_ARRAY(uint32_t, w->n_models ? w->n_models : 1);
+    run->next_of_model = MX_NEW_ARRAY(uint32_t, w->n_models ? w->n_models : 1);
+    for (uint32_t m = 0; m < w->n_models; m++)
+        run->next_of_model[m] = (uint32_t)w->n;
+    for (size_t i = w->n; i-- > 0;)
+        run->next_of_model[w->model[i]] = (uint32_t)i;
     run->heap = MX_NEW_ARRAY(uint32_t, groups);
     run->heap_pos = MX_NEW_ARRAY(uint32_t, groups);
     run->wake_ns = MX_NEW_ARRAY(mx_ns, groups);
@@ -293,6 +301,7 @@ void sim_llm__run_release(struct llm_run *run)
             free(st->lanes[j].running);
             sim_llm__queue_release(&st->lanes[j].waiting);
         }
+        sim_llm__queue_release(&st->transit);
         for (uint32_t s = 0; s < w->groups[g].pp; s++) {
             free(st->flights[s].req);
             free(st->flights[s].tokens);
@@ -313,6 +322,7 @@ void sim_llm__run_release(struct llm_run *run)
     free(run->ready_ns);
     free(run->preempted_now);
     free(run->round_robin);
+    free(run->next_of_model);
     free(run->heap);
     free(run->heap_pos);
     free(run->wake_ns);
@@ -355,6 +365,12 @@ void sim_llm_window(const struct sim_llm *w, double warmup_s, mx_ns *from_ns, mx
 
 int sim_llm_run(const struct sim_llm *w, double warmup_s, struct sim_llm_results **out)
 {
+    return sim_llm__run(w, warmup_s, true, out);
+}
+
+int sim_llm__run(const struct sim_llm *w, double warmup_s, bool shortcut,
+                 struct sim_llm_results **out)
+{
     struct sim_llm_results *r = sim_llm__results_new(w);
     struct llm_run run;
     sim_llm__run_init(&run, w, r);
@@ -391,8 +407,8 @@ int sim_llm_run(const struct sim_llm *w, double warmup_s, struct sim_llm_results
         for (uint32_t k = 0; k < run.n_touched; k++) {
             uint32_t g = run.touched[k];
             run.gs[g].touched = false;
-            if (run.gs[g].dirty)
-                sim_llm__form(&run, g);
+            if (run.gs[g].dirty && sim_llm__form(&run, g) && shortcut)
+                sim_llm__fast_forward(&run, g);
             set_wake(&run, g, group_wake(&run, g));
         }
     }

@@ -102,6 +102,20 @@ static mx_ns slo_ns(double s)
     return isinf(s) ? MX_NS_NEVER : mx_s_to_ns(s);
 }
 
+/* Chain each request to the next of its model. */
+static void link_models(struct sim_llm *w)
+{
+    uint32_t *next = MX_NEW_ARRAY(uint32_t, w->n_models ? w->n_models : 1);
+    w->next_same_model = MX_NEW_ARRAY(uint32_t, w->n ? w->n : 1);
+    for (uint32_t m = 0; m < w->n_models; m++)
+        next[m] = (uint32_t)w->n;
+    for (size_t i = w->n; i-- > 0;) {
+        w->next_same_model[i] = next[w->model[i]];
+        next[w->model[i]] = (uint32_t)i;
+    }
+    free(next);
+}
+
 int sim_llm__gather(struct sim_llm *w, const struct spec_profile *db, const int32_t *model_of,
                     const char *const *bases, const char *const *names, const char *trace_path)
 {
@@ -143,7 +157,21 @@ int sim_llm__gather(struct sim_llm *w, const struct spec_profile *db, const int3
         w->tpot_slo_ns[k] = slo_ns(t->tpot_slo_s[i]);
         w->e2e_slo_ns[k] = slo_ns(t->slo_s[i]);
     }
+    link_models(w);
     return MX_OK;
+}
+
+void sim_llm__release_requests(struct sim_llm *w)
+{
+    free(w->trace_index);
+    free(w->model);
+    free(w->arrival_ns);
+    free(w->input);
+    free(w->output);
+    free(w->ttft_slo_ns);
+    free(w->tpot_slo_ns);
+    free(w->e2e_slo_ns);
+    free(w->next_same_model);
 }
 
 /* sim_llm__gather over the plan's models. */
@@ -286,14 +314,7 @@ void sim_llm_free(struct sim_llm *w)
     free(w->costs);
     free(w->rep_begin);
     free(w->replicas);
-    free(w->trace_index);
-    free(w->model);
-    free(w->arrival_ns);
-    free(w->input);
-    free(w->output);
-    free(w->ttft_slo_ns);
-    free(w->tpot_slo_ns);
-    free(w->e2e_slo_ns);
+    sim_llm__release_requests(w);
     free(w->store);
     free(w);
 }

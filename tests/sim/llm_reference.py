@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Independent reference model of the iteration-level decoder simulator (docs/decoders.md).
 
-Usage:  python3 tests/sim/llm_reference.py CASE.json > RESULTS.json
+Usage:  python3 tests/sim/llm_reference.py [--step3-rule RULE] CASE.json > RESULTS.json
         python3 tests/sim/llm_reference.py --self-test
-Exit status: 0; 1 self-test failed; 2 usage; 3 the safety net fired (no RESULTS).
+        python3 tests/sim/llm_reference.py [--step3-rule RULE] --stress N [FIRST_SEED]
+        python3 tests/sim/llm_reference.py --random-case SEED > CASE.json
+Exit status: 0; 1 self-test or stress failed; 2 usage; 3 the safety net fired (no RESULTS).
 
 Python 3 standard library only.  A direct, slow, event-by-event simulation with plain lists, written
 from docs/decoders.md as revised in a2b4c09 (not from the C engine).
@@ -39,7 +41,7 @@ READINGS IMPLEMENTED (settled by the revised document)
      priority among the group's running requests of any model that are not in flight, have taken no
      token in this attempt, and come after it.  With no victim it has a shortage: no token this
      iteration, it keeps every block it holds, the step goes on.  Nobody preempts itself.  Step 3
-     runs only when this attempt had no preemption and no shortage, and a step 3 head
+     runs only when this attempt had no preemption and no shortage (but see N2), and a step 3 head
      that cannot take all its chunk's blocks releases those it took.  A dropped attempt keeps its
      effects (preemptions, blocks taken).
  S3. A formation is attempted at t when, at t, the group's stage 0 frees, one of its iterations
@@ -79,8 +81,24 @@ NEW AMBIGUITIES AND A DEFECT IN THE REVISED DOCUMENT (reported to the lead)
      when it took some of the blocks it lacked before failing, does it keep those too?  Implemented:
      yes, it keeps every block it holds ("holds at least ceil(c / block_tokens) blocks (it may hold
      the blocks for tokens it is computing)").  Only step 3 says a head holds none after failing.
- N2. Whether every request completes, as the document promises, is checked by the safety net
-     (S12); a random stress run comes in a later commit.
+ N2. DEFECT.  "3. New requests, unless a preemption or a shortage (below) happened while forming
+     this iteration" contradicts "The request with the earliest priority of the group never waits
+     for blocks for ever: everything after it yields its blocks once not in flight, so every request
+     completes."  With pp >= 2 and two models the earliest request can be short for ever: when its
+     model is tried it preempts the other model's request that is back, stays short because the
+     other model's iteration in flight holds blocks, its attempt is dropped, and the next model's
+     attempt, which had no trouble of its own, takes the victim back in its step 3; the pipeline
+     keeps one such iteration in flight for ever (self-test 14, three requests).  Implemented by
+     default: the text (rule "attempt": a preemption or shortage in this model's attempt).  Also
+     available, --step3-rule: "formation" (in any attempt of this formation) still livelocks when
+     another model comes first in later formations (self-test 15, found by --stress); "group"
+     (step 3 also waits while any running request of the group has a shortage it has not recovered
+     from: it is short from a shortage until it next takes tokens, is preempted or finishes)
+     completed every stress case.  --stress 20000 (seeds 0-19999): 466 cases livelock with
+     "attempt", 3 with "formation", none with "group"; every livelocking group had pp >= 2 and two
+     or more models.  Suggested text: "3. New requests, unless a preemption happened while forming
+     this iteration or some running request of the group is short (a request is short from a
+     shortage until it next takes tokens, is preempted or finishes): ...".
  N3. "A request is finished when its last token's iteration ends (at e, below), though its token
      time is e + reply": the results' finish_ns of a completed request is its last token's time
      e + reply (as an encoder request "finishes at f_last + reply" in docs/simulator.md), not e.
@@ -105,6 +123,7 @@ import math
 import sys
 
 INT64_MAX = 2 ** 63 - 1
+STEP3_RULES = ("attempt", "formation", "group")
 
 
 def ceil_div(a, b):
@@ -149,6 +168,7 @@ class Req:
         self.preemptions = 0
         self.blocks = 0
         self.in_flight = False
+        self.short = False    # step3_rule "group" only
 
     def outstanding(self):
         """Dispatched to its group and not finished or refused."""
@@ -250,9 +270,12 @@ class Group:
 
 
 class Sim:
-    def __init__(self, case, audit=False):
+    def __init__(self, case, audit=False, step3_rule="attempt"):
+        if step3_rule not in STEP3_RULES:
+            raise ValueError("unknown step 3 rule " + step3_rule)
         self.case = case
         self.audit = audit
+        self.step3_rule = step3_rule
         self.bt = int(case["block_tokens"])
         dl = case.get("delays_ns", {})
         self.delays = {k: int(dl.get(k, 0))
@@ -307,6 +330,7 @@ class Sim:
         r.state = "waiting"
         r.preemptions += 1
         self.stats["preemptions"] += 1
+        r.short = False
         g.running[lm].remove(r)
         insert_by_priority(g.waiting[lm], r)   # ready unchanged
 
@@ -434,13 +458,14 @@ class Sim:
             v = self.victim(g, r, in_iter)
             if v is None:
                 ctx["trouble"] = True    # shortage
+                r.short = True
                 self.stats["shortages"] += 1
                 return False
             self.preempt(g, v)
             ctx["trouble"] = True        # preemption
         return True
 
-    def try_form(self, g, lm, now):
+    def try_form(self, g, lm, now, fctx):
         budget = g.B
         taken = []      # [(req, t, is_decode)]
         in_iter = set()
@@ -472,7 +497,16 @@ class Sim:
                 taken.append((r, t, False))
                 in_iter.add(r)
         # step 3: new requests, unless a preemption or a shortage happened in this attempt
-        if not ctx["trouble"]:
+        # (step3_rule "attempt", the default), or see reading N2 for the other rules
+        if ctx["trouble"]:
+            fctx["trouble"] = True
+        if self.step3_rule == "attempt":      # the document's text (reading N2)
+            blocked = ctx["trouble"]
+        elif self.step3_rule == "formation":  # any earlier attempt of this formation counts too
+            blocked = fctx["trouble"]
+        else:  # "group": also while any running request of the group is short (reading N2)
+            blocked = ctx["trouble"] or any(x.short for x in g.all_running())
+        if not blocked:
             wq = g.waiting[lm]
             while budget != 0 and len(g.running[lm]) < g.S and wq and wq[0].ready <= now:
                 h = wq[0]
@@ -497,6 +531,7 @@ class Sim:
         T = P = D = 0
         items = []
         for r, t, dec in taken:
+            r.short = False
             k = r.c
             T += t
             if dec:
@@ -521,8 +556,9 @@ class Sim:
         return Iteration(lm, items, ends)
 
     def form(self, g, now):
+        fctx = {"trouble": False}
         for lm in self.policy_order(g, now):   # the order is computed once per formation
-            it = self.try_form(g, lm, now)
+            it = self.try_form(g, lm, now, fctx)
             if it is not None:
                 g.inflight.append(it)
                 st = self.stats
@@ -667,9 +703,170 @@ class Sim:
         return {"requests": out, "iterations": self.iterations}
 
 
-def simulate(case, audit=False):
+def simulate(case, audit=False, step3_rule="attempt"):
     """case: the CASE.json object; returns the RESULTS.json object."""
-    return Sim(case, audit).run()
+    return Sim(case, audit, step3_rule).run()
+
+
+# ================================================================================================
+# Random cases and the stress run (--stress): small cases over every policy, pp 1-3 (2-4 in the
+# adversarial shape), tiny KV pools, models of different block sizes sharing a pool, bursts.
+# ================================================================================================
+
+STRESS_GRID = [1, 2, 4, 8, 16, 32, 64]
+
+
+def random_case(seed):
+    """A random case in the CASE.json format: even seeds the mixed shape (1-3 groups, 1-3 models,
+    pp 1-3, every dispatch, admission and multi-model policy, random overheads and SLOs), odd seeds
+    the adversarial shape (one group of 2-4 models with different block sizes, pp 2-4, B 2-16, a
+    pool of one or two requests, 4-30 requests in bursts)."""
+    import random
+    rng = random.Random(seed)
+    G = STRESS_GRID
+    slo_keys = (("ttft_slo_ns", 10000, 400000), ("tpot_slo_ns", 5000, 60000),
+                ("slo_ns", 50000, 2000000))
+    if seed % 2 == 0:
+        n_models = rng.choice([1, 2, 2, 3])
+        n_groups = rng.randint(1, 3)
+        bt = rng.choice([1, 2, 4, 4, 8, 16])
+        groups = []
+        replicas = [[] for _ in range(n_models)]
+        for gi in range(n_groups):
+            pp = rng.choice([1, 2, 2, 3, 3])
+            B = rng.choice([4, 8, 16, 16, 32, 64])
+            models = []
+            for m in sorted(rng.sample(range(n_models), rng.randint(1, n_models))):
+                replicas[m].append(gi)
+                slope = [rng.choice([0.5e-6, 1e-6, 2e-6]) for _ in range(pp)]
+                models.append({
+                    "model": m, "weight_bytes": [rng.randint(0, 50) for _ in range(pp)],
+                    "act_bytes_per_token": [rng.randint(0, 2) for _ in range(pp)],
+                    "kv_bytes_per_token": [rng.randint(1, 3) for _ in range(pp)], "tokens": G,
+                    "dense_s": [[slope[s] * t + rng.choice([0, 1e-7]) * (j % 2)
+                                 for j, t in enumerate(G)] for s in range(pp)],
+                    "prefill_pair_s": [rng.choice([0, 1e-9, 3e-10]) for _ in range(pp)],
+                    "decode_token_s": [rng.choice([0, 1e-9, 2e-9]) for _ in range(pp)],
+                    "iteration_s": [rng.choice([1e-5, 1e-5, 2e-5, 5e-5]) for _ in range(pp)]})
+            groups.append({"stages": pp, "f": rng.choice([1.0, 1.0, 1.25]),
+                           "max_batch_tokens": B, "max_seqs": rng.choice([1, 2, 4, 16]),
+                           "policy": rng.choice(["round-robin", "fcfs", "slack"]),
+                           "models": models})
+        need = 0
+        for g in groups:
+            for k in range(g["stages"]):
+                w = sum(h["weight_bytes"][k] for h in g["models"])
+                act = max(h["act_bytes_per_token"][k] * g["max_batch_tokens"] for h in g["models"])
+                need = max(need, w + act)
+        blk = max(bt * max(h["kv_bytes_per_token"]) for g in groups for h in g["models"])
+        budget = need + blk * max(1, int(rng.uniform(0.3, 2.5) * 60 / bt))
+        if rng.random() < 0.05 and n_models > 1:
+            replicas[rng.randrange(n_models)] = []
+        n_req, p_gap, max_in, max_out = rng.randint(1, 20), 0.5, 40, 20
+        delays = {k: rng.choice([0, 0, 5, 100]) for k in ("client", "dispatch", "exec", "fixed",
+                                                          "reply")}
+        admission = rng.choice(["none", "ttft"])
+        dispatch = rng.choice(["least-tokens", "least-kv", "round-robin", "best-ttft"])
+    else:
+        n_models = rng.randint(2, 4)
+        pp = rng.randint(2, 4)
+        bt = rng.choice([2, 4, 16])
+        models = []
+        for m in range(n_models):
+            models.append({"model": m, "weight_bytes": [0] * pp, "act_bytes_per_token": [0] * pp,
+                           "kv_bytes_per_token": [rng.choice([1, 1, 2, 4]) for _ in range(pp)],
+                           "tokens": G, "dense_s": [[1e-6 * t for t in G] for _ in range(pp)],
+                           "prefill_pair_s": [rng.choice([0, 1e-9])] * pp,
+                           "decode_token_s": [1e-9] * pp,
+                           "iteration_s": [rng.choice([1e-5, 2e-5, 5e-5]) for _ in range(pp)]})
+        maxkv = max(max(h["kv_bytes_per_token"]) for h in models)
+        groups = [{"stages": pp, "f": 1.0, "max_batch_tokens": rng.choice([2, 4, 8, 16]),
+                   "max_seqs": rng.choice([2, 4, 16]),
+                   "policy": rng.choice(["round-robin", "fcfs", "slack"]), "models": models}]
+        replicas = [[0] for _ in range(n_models)]
+        budget = maxkv * bt * (int(rng.uniform(0.5, 2.0) * 40 / bt) + 1)
+        n_req, p_gap, max_in, max_out = rng.randint(4, 30), 0.3, 25, 16
+        delays = {k: rng.choice([0, 0, 5, 100]) for k in ("client", "dispatch", "exec", "fixed",
+                                                          "reply")}
+        admission = "none"
+        dispatch = "least-tokens"
+    t = 0
+    reqs = []
+    for i in range(n_req):
+        if rng.random() < p_gap:
+            t += rng.choice([0, 1, 1000, 10000, 50000])
+        d = {"arrival_ns": t, "model": rng.randrange(n_models), "input": rng.randint(1, max_in),
+             "output": rng.randint(1, max_out)}
+        for key, lo, hi in slo_keys:
+            if rng.random() < 0.6:
+                d[key] = rng.randint(lo, hi)
+        reqs.append(d)
+    return {"block_tokens": bt, "delays_ns": delays, "admission": admission,
+            "dispatch": dispatch, "budget_bytes": budget, "stage_factor": 1.0,
+            "models": [{"name": "m%d" % i} for i in range(n_models)],
+            "groups": groups, "replicas": replicas, "requests": reqs}
+
+
+def stress(n, first_seed=0, step3_rule="attempt", out=sys.stdout):
+    """Runs n random cases with the audit on; returns the number of failures.  A case fails when
+    the safety net or an audit check fires, or a completed request has generated != output."""
+    import collections
+    statuses = collections.Counter()
+    tot = collections.Counter()
+    failures = []
+    failed_by = collections.Counter()   # by shape, and by the pp and models of the case's groups
+    worst_ratio = 0.0
+    policies = collections.Counter()
+    for seed in range(first_seed, first_seed + n):
+        case = random_case(seed)
+        for g in case["groups"]:
+            policies["pp=%d" % g["stages"]] += 1
+            policies[g["policy"]] += 1
+        policies[case["dispatch"]] += 1
+        policies["admission " + case["admission"]] += 1
+        sim = Sim(case, audit=True, step3_rule=step3_rule)
+        try:
+            res = sim.run()
+        except (SafetyNetError, AuditError) as e:
+            failures.append((seed, type(e).__name__, str(e)))
+            shape = "mixed" if seed % 2 == 0 else "adversarial"
+            failed_by[shape] += 1
+            for g in case["groups"]:
+                failed_by["pp=%d, %d models" % (g["stages"], len(g["models"]))] += 1
+            continue
+        bad = None
+        for r, d in zip(res["requests"], case["requests"]):
+            statuses[r["status"]] += 1
+            if r["status"] in ("good", "late") and r["generated"] != d["output"]:
+                bad = "request generated %d of %d" % (r["generated"], d["output"])
+            if r["status"] not in ("good", "late", "rejected", "no_replica"):
+                bad = "status " + r["status"]
+        if bad:
+            failures.append((seed, "Mismatch", bad))
+            continue
+        for k, v in sim.stats.items():
+            if k == "max_inflight_over_pp":
+                tot[k] = max(tot.get(k, -1), v)
+            else:
+                tot[k] += v
+        tot["iterations"] += res["iterations"]
+        tokens = sum(x.I + x.O for x in sim.reqs)
+        worst_ratio = max(worst_ratio, res["iterations"] / float(tokens))
+    out.write("stress: %d cases (seeds %d..%d), step 3 rule %s\n"
+              % (n, first_seed, first_seed + n - 1, step3_rule))
+    out.write("  settings drawn: %s\n" % ", ".join("%s %d" % kv for kv in sorted(policies.items())))
+    out.write("  requests: %s\n" % ", ".join("%s %d" % kv for kv in sorted(statuses.items())))
+    out.write("  totals: %s\n" % ", ".join("%s %d" % kv for kv in sorted(tot.items())))
+    out.write("  most iterations per (I + O) token of a case: %.3f (safety net at 100)\n"
+              % worst_ratio)
+    out.write("  failures: %d\n" % len(failures))
+    if failures:
+        out.write("  failures by shape and group: %s\n"
+                  % ", ".join("%s %d" % kv for kv in sorted(failed_by.items())))
+        out.write("  failing seeds: %s\n" % " ".join(str(f[0]) for f in failures))
+    for f in failures[:10]:
+        out.write("    seed %d: %s: %s\n" % f)
+    return len(failures)
 
 
 # ================================================================================================
@@ -713,8 +910,8 @@ def group(models, pp=1, B=64, S=8, policy="round-robin"):
             "models": models}
 
 
-def check(name, case, expect_reqs, expect_iters):
-    res = simulate(case, audit=True)
+def check(name, case, expect_reqs, expect_iters, step3_rule="attempt"):
+    res = simulate(case, audit=True, step3_rule=step3_rule)
     got = [(r["status"], r["group"], r["first_token_ns"], r["finish_ns"], r["generated"],
             r["preemptions"]) for r in res["requests"]]
     ok = got == expect_reqs and res["iterations"] == expect_iters
@@ -724,6 +921,39 @@ def check(name, case, expect_reqs, expect_iters):
     else:
         print("ok   %s" % name)
     return ok
+
+
+def check_safety_net(name, case, step3_rule="attempt"):
+    try:
+        simulate(case, step3_rule=step3_rule)
+    except SafetyNetError:
+        print("ok   %s (the safety net fires)" % name)
+        return True
+    print("FAIL %s: expected the safety net to fire" % name)
+    return False
+
+
+# Found by --stress (adversarial shape) and shrunk: step 3 rule "formation" livelocks on it (slack
+# policy, pp = 4, a model of 4-token blocks of 4, 4, 16, 8 bytes by stage and one of 4, 8, 4, 4).
+FORMATION_LIVELOCK = {
+    "block_tokens": 4,
+    "delays_ns": {"client": 0, "dispatch": 0, "exec": 100, "fixed": 0, "reply": 0},
+    "admission": "none", "dispatch": "least-tokens", "budget_bytes": 96, "stage_factor": 1.0,
+    "models": [{"name": "m0"}, {"name": "m1"}], "replicas": [[0], [0]],
+    "groups": [{"stages": 4, "f": 1.0, "max_batch_tokens": 2, "max_seqs": 4, "policy": "slack",
+                "models": [dict(hosted(0, 4, 1, [1e-5, 1e-5, 1e-5, 5e-5]),
+                                kv_bytes_per_token=[1, 1, 4, 2], prefill_pair_s=[0] * 4),
+                           dict(hosted(1, 4, 1, [5e-5, 5e-5, 1e-5, 5e-5]),
+                                kv_bytes_per_token=[1, 2, 1, 1])]}],
+    "requests": [
+        {"arrival_ns": 20000, "model": 0, "input": 18, "output": 4, "ttft_slo_ns": 198164,
+         "tpot_slo_ns": 35865},
+        {"arrival_ns": 20000, "model": 1, "input": 1, "output": 9, "ttft_slo_ns": 72299,
+         "tpot_slo_ns": 24025},
+        {"arrival_ns": 41000, "model": 1, "input": 8, "output": 7, "ttft_slo_ns": 102269,
+         "tpot_slo_ns": 27327},
+        {"arrival_ns": 41000, "model": 1, "input": 12, "output": 4, "ttft_slo_ns": 74249,
+         "tpot_slo_ns": 30510}]}
 
 
 def self_test():
@@ -961,20 +1191,80 @@ def self_test():
     ok &= check("two models, pp 3: completes", c,
                 [("good", 0, 104544, 203706, 4, 0), ("good", 0, 324336, 324336, 1, 1)], 7)
 
+    # 14. DOCUMENT DEFECT (reading N2): the text's step 3 rule ("unless a preemption or a shortage
+    #    happened while forming this iteration", per model attempt) livelocks.  pp = 2, B = 4,
+    #    round-robin, block_tokens 4, pool 16 B; m0 kv 2 (8 B blocks), m1 kv 1 (4 B blocks).
+    #    A = R0 (m0) I=4,O=2; X = R1, Y = R2 (m1) I=8,O=1; all at 0.  A chunk of 4 after 0 costs
+    #    14010 a stage, after 4 (P=16+10=26) 14026; A's decode at k=4 (D=5) 11005.
+    #    t=0: A chunk 4 (8 B): ends 14010, 28020.  t=14010: m1: X chunk 4 (4 B): ends 28020, 42030.
+    #    t=28020: A token 1.  m0 first: A's decode needs an 8 B block, 12 B used: no victim (X in
+    #    flight): shortage, dropped.  Then, with the text's rule, m1's attempt had no trouble: Y
+    #    chunk 4 (16 B used): ends 42030, 56040.  t=42030: X back: A preempts X (12 B used), still
+    #    short (Y in flight), dropped; m1 takes X again (16 B): ends 56040, 70050.  t=56040: the
+    #    same with X and Y swapped ... for ever: the safety net fires.
+    #    Under step 3 rule "group" (step 3 waits while a running request of the group is short):
+    #    t=28020: A short; m1's step 3 waits: nothing formed.  t=42030: X back: A preempts X and
+    #    takes its block (16 B): ends 53035, 64040.  t=53035: m1: X needs 4 B, none free: nothing.
+    #    t=64040: A token 2, finished (16 B freed); m1: X chunk 4: ends 78050, 92060.  t=78050: Y
+    #    chunk 4: ends 92060, 106070.  t=92060: X chunk 4 after 4 (2nd block): ends 106086, 120112.
+    #    t=106070: Y back, stage 0 busy until 106086.  t=106086: Y chunk 4 after 4: ends 120112,
+    #    134138.  X token at 120112, Y at 134138.  7 iterations.  ("formation" gives the same here:
+    #    A's shortage at 28020 comes first in that formation.)
+    c = make_case([group([hosted(0, pp=2, kv=2), hosted(1, pp=2, kv=1)], pp=2, B=4)], [[0], [0]],
+                  [(0, 0, 4, 2, None, None), (0, 1, 8, 1, None, None), (0, 1, 8, 1, None, None)],
+                  2, budget=16, block=4)
+    ok &= check_safety_net("doc defect: step 3 per attempt livelocks", c)
+    expect = [("good", 0, 28020, 64040, 2, 0), ("good", 0, 120112, 120112, 1, 1),
+              ("good", 0, 134138, 134138, 1, 0)]
+    ok &= check("  ... completes under step 3 rule group", c, expect, 7, "group")
+    ok &= check("  ... completes under step 3 rule formation", c, expect, 7, "formation")
+
+    # 15. Not hand-derived: a case --stress found, shrunk to 4 requests, on which step 3 rule
+    #    "formation" livelocks too (slack puts m1 first in later formations, which take back the
+    #    victims), while "group" completes it.
+    ok &= check_safety_net("doc defect: step 3 per formation livelocks", FORMATION_LIVELOCK,
+                           "formation")
+    res = simulate(FORMATION_LIVELOCK, audit=True, step3_rule="group")
+    done = all(r["status"] in ("good", "late") for r in res["requests"])
+    print(("ok   %s" if done else "FAIL %s") % "  ... completes under step 3 rule group")
+    ok &= done
+
     print("self-test " + ("passed" if ok else "FAILED"))
     return ok
 
 
+USAGE = """usage: llm_reference.py [--step3-rule RULE] CASE.json > RESULTS.json
+       llm_reference.py --self-test
+       llm_reference.py --random-case SEED > CASE.json
+       llm_reference.py [--step3-rule RULE] --stress N [FIRST_SEED]
+RULE: attempt (default: the document's text), formation or group (reading N2)
+"""
+
+
 def main(argv):
-    if len(argv) == 2 and argv[1] == "--self-test":
+    args = argv[1:]
+    rule = "attempt"
+    if len(args) >= 2 and args[0] == "--step3-rule":
+        rule = args[1]
+        args = args[2:]
+        if rule not in STEP3_RULES:
+            sys.stderr.write(USAGE)
+            return 2
+    if args == ["--self-test"]:
         return 0 if self_test() else 1
-    if len(argv) != 2 or argv[1].startswith("--"):
-        sys.stderr.write("usage: llm_reference.py CASE.json > RESULTS.json | --self-test\n")
+    if len(args) == 2 and args[0] == "--random-case":
+        json.dump(random_case(int(args[1])), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    if len(args) in (2, 3) and args[0] == "--stress":
+        return 1 if stress(int(args[1]), int(args[2]) if len(args) == 3 else 0, rule) else 0
+    if len(args) != 1 or args[0].startswith("--"):
+        sys.stderr.write(USAGE)
         return 2
-    with open(argv[1]) as fh:
+    with open(args[0]) as fh:
         case = json.load(fh)
     try:
-        res = simulate(case)
+        res = simulate(case, step3_rule=rule)
     except SafetyNetError as e:
         sys.stderr.write("llm_reference: safety net: %s\n" % e)
         return 3

@@ -820,9 +820,9 @@ def stress(n, first_seed=0, step3_rule="attempt", out=sys.stdout):
     for seed in range(first_seed, first_seed + n):
         case = random_case(seed)
         for g in case["groups"]:
-            policies["pp=%d" % g["stages"]] += 1
-            policies[g["policy"]] += 1
-        policies[case["dispatch"]] += 1
+            policies["group pp=%d" % g["stages"]] += 1
+            policies["policy " + g["policy"]] += 1
+        policies["dispatch " + case["dispatch"]] += 1
         policies["admission " + case["admission"]] += 1
         sim = Sim(case, audit=True, step3_rule=step3_rule)
         try:

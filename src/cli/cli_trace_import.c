@@ -253,6 +253,9 @@ static void print_summary(const struct wl_trace *t, const struct wl_import_repor
         fprintf(stderr, " (%zu without a key, skipped)", r->skipped_rows);
     if (r->zero_token_rows)
         fprintf(stderr, " (%zu of 0 input or output tokens, dropped)", r->zero_token_rows);
+    if (r->clipped_rows)
+        fprintf(stderr, " (%zu longer than their model's context, prompt cut to fit)",
+                r->clipped_rows);
     fprintf(stderr, " of %u keys, kept %u; wrote %zu requests of %u models%s over %g s to %s\n",
             r->keys, r->kept_keys, t->n, t->n_models,
             wl_trace_has_tokens(t) ? " with token counts" : "", t->duration_s, out_path);

@@ -22,7 +22,11 @@ static bool has_work(const struct llm_run *run, const struct llm_lane *lane)
             run->ready_ns[sim_llm__queue_head(&lane->waiting)] <= run->now);
 }
 
-/* When request i must have its next token to stay within its SLOs, or MX_NS_NEVER. */
+/* Wide enough for any product of a token count and a time. */
+__extension__ typedef __int128 wide_ns;
+
+/* When request i must have its next token to stay within its SLOs (docs/decoders.md, slack), or
+ * MX_NS_NEVER when it has no such SLO or the time would pass the largest (computed exactly). */
 static mx_ns next_token_deadline(const struct llm_run *run, uint32_t i)
 {
     const struct sim_llm *w = run->w;
@@ -31,8 +35,8 @@ static mx_ns next_token_deadline(const struct llm_run *run, uint32_t i)
     if (slo == MX_NS_NEVER)
         return MX_NS_NEVER;
     mx_ns from = g == 0 ? w->arrival_ns[i] : run->r->first_token_ns[i];
-    mx_ns due = plus_saturating(from, times_saturating(g == 0 ? 1 : g, slo));
-    return due == MX_NS_NEVER ? MX_NS_NEVER : due - w->reply_ns;
+    wide_ns due = (wide_ns)from + (wide_ns)(g == 0 ? 1 : g) * slo - w->reply_ns;
+    return due >= MX_NS_NEVER ? MX_NS_NEVER : (mx_ns)due;
 }
 
 /* The key the policy orders a model by (smaller first): for fcfs the arrival of its earliest

@@ -9,6 +9,7 @@
 #include "mx_json.h"
 #include "mx_rng.h"
 #include "spec_models.h"
+#include "spec_profile.h"
 #include "wl_gen.h"
 #include "wl_trace.h"
 
@@ -152,9 +153,34 @@ static int check_decoders(const struct wl_trace *t, const struct wl_import_spec 
     return MX_OK;
 }
 
+/* The longest request model may have: its base's context when the profile knows it as a
+ * decoder, else no limit (0). */
+static uint32_t context_of(const struct wl_import_spec *spec, int32_t model)
+{
+    if (!spec->set || !spec->db)
+        return 0;
+    const struct spec_profile_model *base =
+        spec_profile_find_model(spec->db, spec->set->models[model].base);
+    return base && base->kind == SPEC_DECODER ? base->decoder.context_tokens : 0;
+}
+
+/* Cut request j of t to fit a context of limit tokens (a client truncating its prompt, as the
+ * output is what the trace measured): output at most limit - 1, prompt the rest. Whether it
+ * was cut. */
+static bool fit_context(struct wl_trace *t, size_t j, uint32_t limit)
+{
+    if (limit == 0 || (uint64_t)t->input_tokens[j] + (uint64_t)t->output_tokens[j] <= limit)
+        return false;
+    if ((uint32_t)t->output_tokens[j] >= limit)
+        t->output_tokens[j] = (int32_t)limit - 1;
+    t->input_tokens[j] = (int32_t)limit - t->output_tokens[j];
+    return true;
+}
+
 /* Request i of a into slot j of t, mapped to model. */
 static void fill_request(struct wl_trace *t, size_t j, const struct wl_arrivals *a, size_t i,
-                         int32_t model, const struct wl_import_spec *spec)
+                         int32_t model, const struct wl_import_spec *spec,
+                         struct wl_import_report *report)
 {
     /* On the simulator's 1 ns grid, like generated traces (rounding keeps the order). */
     t->arrival_s[j] = round(a->time_s[i] * 1e9) / 1e9;
@@ -164,6 +190,7 @@ static void fill_request(struct wl_trace *t, size_t j, const struct wl_arrivals 
         return;
     t->input_tokens[j] = a->tokens[i].input;
     t->output_tokens[j] = a->tokens[i].output;
+    report->clipped_rows += fit_context(t, j, context_of(spec, model));
     t->ttft_slo_s[j] = spec->set ? spec->set->models[model].ttft.s : INFINITY;
     t->tpot_slo_s[j] = spec->set ? spec->set->models[model].tpot.s : INFINITY;
     if (wl_trace_has_block_hashes(t))
@@ -221,7 +248,7 @@ int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, c
                 continue;
             if (split)
                 model = (int32_t)gsl_ran_discrete(rng, split);
-            fill_request(t, j++, a, i, model, spec);
+            fill_request(t, j++, a, i, model, spec, report);
         }
         if (split) {
             gsl_ran_discrete_free(split);

@@ -88,9 +88,9 @@ NEW AMBIGUITIES AND A DEFECT IN THE REVISED DOCUMENT (reported to the lead)
      model is tried it preempts the other model's request that is back, stays short because the
      other model's iteration in flight holds blocks, its attempt is dropped, and the next model's
      attempt, which had no trouble of its own, takes the victim back in its step 3; the pipeline
-     keeps one such iteration in flight for ever (self-test 14, three requests).  Implemented by
-     default: the text (rule "attempt": a preemption or shortage in this model's attempt).  Also
-     available, --step3-rule: "formation" (in any attempt of this formation) still livelocks when
+     keeps one such iteration in flight for ever (self-test 14, three requests).  The document has
+     since adopted "group" (below), the default here.  The rejected readings stay available with
+     --step3-rule: "attempt" (a preemption or shortage in this model's attempt); "formation" (in any attempt of this formation) still livelocks when
      another model comes first in later formations (self-test 15, found by --stress); "group"
      (step 3 also waits while any running request of the group has a shortage it has not recovered
      from: it is short from a shortage until it next takes tokens, is preempted or finishes)
@@ -270,7 +270,7 @@ class Group:
 
 
 class Sim:
-    def __init__(self, case, audit=False, step3_rule="attempt"):
+    def __init__(self, case, audit=False, step3_rule="group"):
         if step3_rule not in STEP3_RULES:
             raise ValueError("unknown step 3 rule " + step3_rule)
         self.case = case
@@ -463,6 +463,7 @@ class Sim:
                 return False
             self.preempt(g, v)
             ctx["trouble"] = True        # preemption
+        r.short = False                  # it has every block it lacked: no longer short
         return True
 
     def try_form(self, g, lm, now, fctx):
@@ -497,7 +498,7 @@ class Sim:
                 taken.append((r, t, False))
                 in_iter.add(r)
         # step 3: new requests, unless a preemption or a shortage happened in this attempt
-        # (step3_rule "attempt", the default), or see reading N2 for the other rules
+        # (step3_rule "group", the default: the document's rule), or see reading N2 for the others
         if ctx["trouble"]:
             fctx["trouble"] = True
         if self.step3_rule == "attempt":      # the document's text (reading N2)
@@ -703,7 +704,7 @@ class Sim:
         return {"requests": out, "iterations": self.iterations}
 
 
-def simulate(case, audit=False, step3_rule="attempt"):
+def simulate(case, audit=False, step3_rule="group"):
     """case: the CASE.json object; returns the RESULTS.json object."""
     return Sim(case, audit, step3_rule).run()
 
@@ -807,7 +808,7 @@ def random_case(seed):
             "groups": groups, "replicas": replicas, "requests": reqs}
 
 
-def stress(n, first_seed=0, step3_rule="attempt", out=sys.stdout):
+def stress(n, first_seed=0, step3_rule="group", out=sys.stdout):
     """Runs n random cases with the audit on; returns the number of failures.  A case fails when
     the safety net or an audit check fires, or a completed request has generated != output."""
     import collections
@@ -910,7 +911,7 @@ def group(models, pp=1, B=64, S=8, policy="round-robin"):
             "models": models}
 
 
-def check(name, case, expect_reqs, expect_iters, step3_rule="attempt"):
+def check(name, case, expect_reqs, expect_iters, step3_rule="group"):
     res = simulate(case, audit=True, step3_rule=step3_rule)
     got = [(r["status"], r["group"], r["first_token_ns"], r["finish_ns"], r["generated"],
             r["preemptions"]) for r in res["requests"]]
@@ -923,7 +924,7 @@ def check(name, case, expect_reqs, expect_iters, step3_rule="attempt"):
     return ok
 
 
-def check_safety_net(name, case, step3_rule="attempt"):
+def check_safety_net(name, case, step3_rule="group"):
     try:
         simulate(case, step3_rule=step3_rule)
     except SafetyNetError:
@@ -1213,7 +1214,7 @@ def self_test():
     c = make_case([group([hosted(0, pp=2, kv=2), hosted(1, pp=2, kv=1)], pp=2, B=4)], [[0], [0]],
                   [(0, 0, 4, 2, None, None), (0, 1, 8, 1, None, None), (0, 1, 8, 1, None, None)],
                   2, budget=16, block=4)
-    ok &= check_safety_net("doc defect: step 3 per attempt livelocks", c)
+    ok &= check_safety_net("the rejected reading: step 3 per attempt livelocks", c, "attempt")
     expect = [("good", 0, 28020, 64040, 2, 0), ("good", 0, 120112, 120112, 1, 1),
               ("good", 0, 134138, 134138, 1, 0)]
     ok &= check("  ... completes under step 3 rule group", c, expect, 7, "group")
@@ -1237,13 +1238,14 @@ USAGE = """usage: llm_reference.py [--step3-rule RULE] CASE.json > RESULTS.json
        llm_reference.py --self-test
        llm_reference.py --random-case SEED > CASE.json
        llm_reference.py [--step3-rule RULE] --stress N [FIRST_SEED]
-RULE: attempt (default: the document's text), formation or group (reading N2)
+RULE: group (default: the document's rule), or the rejected readings attempt and formation
+(reading N2)
 """
 
 
 def main(argv):
     args = argv[1:]
-    rule = "attempt"
+    rule = "group"
     if len(args) >= 2 and args[0] == "--step3-rule":
         rule = args[1]
         args = args[2:]

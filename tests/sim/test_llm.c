@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 #include <gsl/gsl_rng.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct spec_scheduler scheduler(uint32_t max_batch_tokens, uint32_t max_seqs,
@@ -229,12 +230,12 @@ Test(llm, bad_inputs_name_the_file_and_place)
     llm_case_free(&c);
 
     c = llm_case_new(1, 1 << 20);
-    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(128, 8, SPEC_MM_SLACK));
+    llm_case_group(&c, 1, 1, (uint32_t[]){0}, &cost, scheduler(4096, 8, SPEC_MM_SLACK));
     llm_case_requests(&c, 1, (struct llm_request[]){{0, 0, 10, 3, 0, 0}});
     fx_expect_error(sim_llm_new(&c.cluster, "c.json", c.db, "db.h5", c.plan, c.trace, &w),
                     MX_EINPUT,
                     "groups[0] (id 0): profile db.h5: the token grid of \"b0\" (1, 1, 1) ends at "
-                    "64, short of the group's max_batch_tokens 128");
+                    "2048, short of the group's max_batch_tokens 4096");
     llm_case_free(&c);
 
     c = llm_case_new(1, 64);
@@ -353,5 +354,24 @@ Test(llm, the_controller_repeats_the_engine)
         sim_llm_free(w);
         llm_case_free(&c);
         gsl_rng_free(rng);
+    }
+}
+
+/* An independent model of the same rules (tests/sim/llm_reference.py, written from
+ * docs/decoders.md alone) agrees request by request on random cases. */
+Test(llm, random_cases_agree_with_the_reference, .timeout = 600)
+{
+    for (uint64_t seed = 1;
+         seed <= (getenv("LLM_REF_SEEDS") ? strtoull(getenv("LLM_REF_SEEDS"), 0, 10) : 120);
+         seed++) {
+        struct llm_case c = llm_case_random(seed);
+        struct sim_llm *w;
+        struct sim_llm_results *r = llm_case_run(&c, &w);
+        char what[32];
+        snprintf(what, sizeof what, "seed %llu", (unsigned long long)seed);
+        llm_case_check_reference(&c, w, r, what);
+        sim_llm_results_free(r);
+        sim_llm_free(w);
+        llm_case_free(&c);
     }
 }

@@ -16,8 +16,8 @@
 
 struct llm_cost_spec llm_standard_cost(int pp)
 {
-    struct llm_cost_spec c = {.n_tokens = 7,
-                              .tokens = {1, 2, 4, 8, 16, 32, 64},
+    struct llm_cost_spec c = {.n_tokens = 12,
+                              .tokens = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048},
                               .pair_s = 1e-9,
                               .context_s = 1e-9,
                               .iteration_s = 1e-5,
@@ -35,12 +35,17 @@ static char *base_name(uint32_t m)
 
 struct llm_case llm_case_new(uint32_t n_models, int64_t budget_bytes)
 {
+    return llm_case_new_with_context(n_models, budget_bytes, 1u << 20);
+}
+
+struct llm_case llm_case_new_with_context(uint32_t n_models, int64_t budget_bytes, uint32_t context)
+{
     struct llm_case c = {spec_profile_new("test"), NULL, fx_cluster(64, 64), NULL};
     c.cluster.mem_budget_bytes = budget_bytes;
     char **bases = MX_NEW_ARRAY(char *, n_models);
     for (uint32_t m = 0; m < n_models; m++) {
         bases[m] = base_name(m);
-        struct spec_decoder_model info = {1u << 20, 8, 0.001, 0.0001};
+        struct spec_decoder_model info = {context, 8, 0.001, 0.0001};
         spec_profile_add_decoder(c.db, bases[m], &info);
     }
     c.plan = fx_plan_new(n_models, (const char *const *)bases);
@@ -50,12 +55,12 @@ struct llm_case llm_case_new(uint32_t n_models, int64_t budget_bytes)
     return c;
 }
 
-/* Profile (1, 1, pp) for base m with cost, unless it is there. */
-static void profile_config(struct spec_profile *db, uint32_t m, int pp,
+/* Profile (1, op, pp) for base m with cost, unless it is there. */
+static void profile_config(struct spec_profile *db, uint32_t m, int op, int pp,
                            const struct llm_cost_spec *cost)
 {
     char *base = base_name(m);
-    bool present = spec_profile_find(db, base, 1, 1, pp) != NULL;
+    bool present = spec_profile_find(db, base, 1, op, pp) != NULL;
     free(base);
     if (present)
         return;
@@ -71,11 +76,17 @@ static void profile_config(struct spec_profile *db, uint32_t m, int pp,
         iteration[s] = cost->iteration_s;
         memcpy(dense + s * n, cost->dense_s[s], n * sizeof(double));
     }
-    struct spec_config cfg = {.dp = 1, .op = 1, .pp = pp, .weight_bytes = weight};
+    struct spec_config cfg = {.dp = 1, .op = op, .pp = pp, .weight_bytes = weight};
     cfg.decoder = (struct spec_decoder_cost){
         n, (int32_t *)cost->tokens, dense, pair, context, iteration, kv, act};
     int rc = spec_profile_add_config(db, m, &cfg, "test profile");
     cr_assert_eq(rc, MX_OK, "%s", mx_error_message());
+}
+
+void llm_case_profile(struct llm_case *c, uint32_t m, int op, int pp,
+                      const struct llm_cost_spec *cost)
+{
+    profile_config(c->db, m, op, pp, cost);
 }
 
 uint32_t llm_case_group(struct llm_case *c, int pp, uint32_t n, const uint32_t *models,
@@ -86,7 +97,7 @@ uint32_t llm_case_group(struct llm_case *c, int pp, uint32_t n, const uint32_t *
     for (uint32_t g = 0; g < s->n_groups; g++)
         first += s->groups[g].n_devices;
     for (uint32_t k = 0; k < n; k++)
-        profile_config(c->db, models[k], pp, cost);
+        profile_config(c->db, models[k], 1, pp, cost);
     fx_plan_add_group(c->plan, 1, pp, first, n, models);
     struct spec_plan_group *g = &c->plan->segments[0].groups[s->n_groups - 1];
     g->scheduler = scheduler;
@@ -193,7 +204,7 @@ struct llm_case llm_case_random(uint64_t seed)
         struct spec_scheduler sch = {budgets[draw(rng, 0, 4)], draw(rng, 1, 8),
                                      (enum spec_mm_policy)draw(rng, 0, SPEC_MM_POLICY_COUNT - 1)};
         for (uint32_t k = 0; k < n; k++)
-            profile_config(c.db, models[k], pp, &costs[models[k]][pp]);
+            profile_config(c.db, models[k], 1, pp, &costs[models[k]][pp]);
         llm_case_group(&c, pp, n, models, &costs[models[0]][pp], sch);
     }
     size_t n = draw(rng, 1, 40);

@@ -20,7 +20,7 @@ struct llm_cost_spec {
     int64_t kv_bytes_per_token, weight_bytes, act_bytes_per_token;
 };
 
-/* The hand cases' cost: dense_s(T) = T microseconds on the grid 1, 2, 4, ..., 64, 1 ns per
+/* The hand cases' cost: dense_s(T) = T microseconds on the grid 1, 2, 4, ..., 2048, 1 ns per
  * attention pair and per context token, 10 us per iteration; so one stage of an iteration costs
  * 1000 T + P + D + 10000 ns. kv bytes per token 1, no weights, no activations. */
 struct llm_cost_spec llm_standard_cost(int pp);
@@ -35,6 +35,12 @@ struct llm_case {
 /* A case of n_models decoder models "m0".. of bases "b0".. (context 1 << 20), no groups yet, the
  * cluster's budget (bytes per device) and zero overheads. */
 struct llm_case llm_case_new(uint32_t n_models, int64_t budget_bytes);
+/* The same with a longest context of context tokens for every base. */
+struct llm_case llm_case_new_with_context(uint32_t n_models, int64_t budget_bytes,
+                                          uint32_t context);
+/* Profile config (1, op, pp) of base m with cost (unless profiled already). */
+void llm_case_profile(struct llm_case *c, uint32_t m, int op, int pp,
+                      const struct llm_cost_spec *cost);
 /* Profile config (1, 1, pp) of base b with cost, and add a group of that config hosting the n
  * models listed, with its scheduler settings. Returns the group's index. */
 uint32_t llm_case_group(struct llm_case *c, int pp, uint32_t n, const uint32_t *models,

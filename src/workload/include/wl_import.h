@@ -94,6 +94,7 @@ struct wl_import_report {
     uint32_t keys;          /* distinct keys read */
     uint32_t kept_keys;     /* keys left after the window and top_k */
     size_t zero_token_rows; /* rows of 0 input or 0 output tokens, dropped */
+    size_t clipped_rows;    /* requests longer than their decoder's context, prompt cut to fit */
 };
 
 /* The formats wl_import() reads, NULL-terminated, for help texts. */

@@ -23,11 +23,14 @@ extern const struct plan_policy plan_policy_alpaserve;
 extern const struct plan_policy plan_policy_alpaserve_sep;
 extern const struct plan_policy plan_policy_dedicated;
 extern const struct plan_policy plan_policy_spatial;
+extern const struct plan_policy plan_policy_mux_llm;
 
 const struct plan_policy *const plan_policies[] = {
-    &plan_policy_sr,        &plan_policy_clockwork, &plan_policy_round_robin,
-    &plan_policy_greedy,    &plan_policy_alpaserve, &plan_policy_alpaserve_sep,
-    &plan_policy_dedicated, &plan_policy_spatial,   NULL,
+    &plan_policy_sr,          &plan_policy_clockwork,
+    &plan_policy_round_robin, &plan_policy_greedy,
+    &plan_policy_alpaserve,   &plan_policy_alpaserve_sep,
+    &plan_policy_dedicated,   &plan_policy_spatial,
+    &plan_policy_mux_llm,     NULL,
 };
 
 const struct plan_policy *plan_policy_find(const char *name, struct plan_params *params)

@@ -1,7 +1,9 @@
 /* Steady decoding in closed form: the engine's shortcut (sim_llm__fast_forward, sim_llm_int.h).
  *
- * A one-stage group whose one active model runs only decodes, with nothing waiting and no request
- * short, repeats the same iteration: every running request takes one token. Until something can
+ * A group whose one active model runs only decodes, in one iteration at a time, with nothing
+ * waiting and no request short, repeats the same iteration: every running request takes one
+ * token, and the iteration passes the stages one after the other (nothing else is in the
+ * pipeline). Until something can
  * change that — a request about to finish, a KV block that does not fit, a request becoming ready
  * at the group, or a dispatch decision that reads the group's state — each iteration follows from
  * the one before by arithmetic: iteration s of n decodes after a context sum C costs
@@ -40,15 +42,15 @@ static mx_ns horizon(const struct llm_run *run, uint32_t g)
     return h;
 }
 
-/* Whether the iteration g launched at run->now is a steady decode batch: one stage; every running
- * request of its model, each decoding, holding exactly its blocks, its last token at this very
- * end; no other model running, nothing waiting in the group, nobody short. */
+/* Whether the iteration g launched at run->now is a steady decode batch: the only one in flight;
+ * every running request of its model, each decoding, holding exactly its blocks, its last token
+ * at this very end; no other model running, nothing waiting in the group, nobody short. */
 static bool steady(const struct llm_run *run, uint32_t g)
 {
     const struct sim_llm *w = run->w;
     const struct llm_group *lg = &w->groups[g];
     const struct llm_group_state *st = &run->gs[g];
-    if (lg->pp != 1 || st->n_flights != 1 || st->n_short != 0)
+    if (st->n_flights != 1 || st->n_short != 0)
         return false;
     const struct llm_flight *f = &st->flights[st->first_flight];
     for (uint32_t j = 0; j < lg->n_models; j++) {
@@ -104,7 +106,7 @@ void sim_llm__fast_forward(struct llm_run *run, uint32_t g)
         crossing[(bt + 1 - run->computed[i] % bt) % bt]++;
     }
     mx_ns end = f->end_ns, last_end = start;
-    uint32_t s = 0;
+    uint32_t s = 0, pp = w->groups[g].pp;
     while (end < h && s + 1 <= spare) {
         uint32_t cross = crossing[(s + 1) % bt];
         run->now = end;
@@ -115,10 +117,16 @@ void sim_llm__fast_forward(struct llm_run *run, uint32_t g)
         if (cross > 0)
             sim_llm__change_blocks(run, g, cost, cross);
         context += n;
-        mx_ns ns = sim_llm__stage_ns(cost, 0, n, 0, context);
         last_end = end;
-        end += ns;
-        r->busy_ns[g] += ns;
+        for (uint32_t k = 0; k < pp; k++) {
+            mx_ns ns = sim_llm__stage_ns(cost, k, n, 0, context);
+            end += ns;
+            st->stage_free_ns[k] = end;
+            if (k == 0) {
+                st->stage0_free_ns = end;
+                r->busy_ns[g] += ns;
+            }
+        }
         r->iterations[g]++;
         r->tokens[g] += n;
     }
@@ -134,5 +142,5 @@ void sim_llm__fast_forward(struct llm_run *run, uint32_t g)
         run->blocks[i] = sim_llm__blocks_for(run->computed[i], bt);
     }
     st->outstanding_tokens -= (int64_t)n * s;
-    f->end_ns = st->stage0_free_ns = st->stage_free_ns[0] = end;
+    f->end_ns = end;
 }

@@ -108,11 +108,81 @@ static int choose_batch_budget(const struct plan_problem *pb, struct spec_plan *
     return rc;
 }
 
+/* The layouts to fill: uniform groups of size and 2 size, each where the profile has their
+ * config for every model. */
+static uint32_t layouts(const struct pl_context *c, uint32_t devices, uint32_t size,
+                        struct spec_placement *out)
+{
+    uint32_t n = 0, per_node = c->pb->cluster->devices_per_node;
+    for (uint32_t s = size; s > 0 && s <= 2 * size && s <= devices; s *= 2) {
+        uint32_t op = s < per_node ? s : per_node;
+        bool profiled = true;
+        for (uint32_t m = 0; m < c->n_models && profiled; m++)
+            profiled = pl_weight(c, m, (int32_t)op, (int32_t)(s / op)) >= 0;
+        if (profiled)
+            uniform_layout(c, devices, s, &out[n++]);
+    }
+    return n;
+}
+
+/* The fills: one greedy step of layout `item` per call, on the sample. */
+struct fills {
+    const struct pl_context *c;
+    struct spec_placement *p;
+    struct pl_score *scores;
+    uint32_t *evaluations;
+};
+
+static bool fill_step(uint32_t item, struct sim_eval_state *s, void *arg)
+{
+    struct fills *f = arg;
+    return pl_greedy_step(f->c, s, &f->p[item], &f->scores[item], &f->evaluations[item]);
+}
+
+static double fill_progress(uint32_t item, void *arg)
+{
+    struct fills *f = arg;
+    return pl_fill_progress(f->c, &f->p[item]);
+}
+
+/* Steps 1 to 3: the best layout filled on the sample, by its score on the whole workload. */
+static int search(const struct plan_problem *pb, const struct pl_context *fill,
+                  const struct pl_context *whole, struct sim_eval_state *ws,
+                  struct spec_placement *best, uint32_t *evaluations)
+{
+    uint32_t devices = pb->cluster->devices, size = smallest_size(whole, devices);
+    if (size == 0)
+        return mx_error(MX_EINPUT,
+                        "mux-llm: some model of %s fits no group of up to the %u devices of "
+                        "cluster %s",
+                        pb->models->path, devices, pb->cluster_path);
+    struct spec_placement p[2];
+    struct pl_score scores[2];
+    uint32_t counts[2] = {0, 0}, n = layouts(whole, devices, size, p);
+    if (n == 0)
+        return mx_error(MX_EINPUT, "mux-llm: profile %s lacks the configs of groups of %u devices",
+                        pb->db_path, size);
+    struct fills f = {fill, p, scores, counts};
+    pl_parallel_steps(n, pb->threads, fill->eval, fill_step, fill_progress, &f, &pb->progress);
+    uint32_t chosen = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        struct sim_eval_result r;
+        scores[k] = pl_evaluate(ws, &p[k], &r);
+        *evaluations += counts[k] + 1;
+        if (pl_score_compare(&scores[k], &scores[chosen]) > 0)
+            chosen = k;
+    }
+    for (uint32_t k = 0; k < n; k++)
+        if (k != chosen)
+            spec_placement_release(&p[k]);
+    *best = p[chosen];
+    return MX_OK;
+}
+
 static int solve_mux_llm(const struct plan_policy *self, const struct plan_problem *pb,
                          const struct plan_params *pa, struct spec_plan **out,
                          struct plan_outcome *outcome)
 {
-    uint32_t devices = pb->cluster->devices;
     struct wl_trace *part = sample(pb->train);
     struct pl_context fill, whole;
     int rc = pl_context_init(&fill, pb, part);
@@ -122,49 +192,14 @@ static int solve_mux_llm(const struct plan_policy *self, const struct plan_probl
         wl_trace_free(part);
         return rc;
     }
-    uint32_t size = smallest_size(&whole, devices), evaluations = 0;
-    if (size == 0)
-        rc = mx_error(MX_EINPUT,
-                      "mux-llm: some model of %s fits no group of up to the %u devices of cluster "
-                      "%s",
-                      pb->models->path, devices, pb->cluster_path);
+    struct sim_eval_state *ws = sim_eval_state_new(whole.eval);
     struct spec_placement best = {0};
-    struct pl_score best_score = {0};
-    struct sim_eval_state *fs = rc == MX_OK ? sim_eval_state_new(fill.eval) : NULL;
-    struct sim_eval_state *ws = rc == MX_OK ? sim_eval_state_new(whole.eval) : NULL;
-    for (uint32_t s = size; rc == MX_OK && s > 0 && s <= 2 * size && s <= devices; s *= 2) {
-        struct spec_placement p;
-        uint32_t n = 0;
-        uint32_t op = s < pb->cluster->devices_per_node ? s : pb->cluster->devices_per_node;
-        uint32_t missing = 0;
-        for (uint32_t m = 0; m < whole.n_models; m++)
-            missing += pl_weight(&whole, m, (int32_t)op, (int32_t)(s / op)) < 0;
-        if (missing)
-            continue; /* the profile lacks this config for some model */
-        uniform_layout(&whole, devices, s, &p);
-        pl_fill(&fill, fs, &p, 1, &n, &pb->progress);
-        struct sim_eval_result r;
-        struct pl_score score = pl_evaluate(ws, &p, &r);
-        evaluations += n + 1;
-        if (best.n_groups == 0 || pl_score_compare(&score, &best_score) > 0) {
-            spec_placement_release(&best);
-            best = p;
-            best_score = score;
-        } else {
-            spec_placement_release(&p);
-        }
-    }
-    if (rc == MX_OK && best.n_groups == 0)
-        rc = mx_error(MX_EINPUT, "mux-llm: profile %s lacks the configs of groups of %u devices",
-                      pb->db_path, size);
-    if (rc == MX_OK)
-        rc = pl_finish(&whole, ws, &best, evaluations, out, outcome);
-    if (rc == MX_OK)
-        rc = choose_batch_budget(pb, *out, outcome);
-    if (rc == MX_OK)
+    uint32_t evaluations = 0;
+    if ((rc = search(pb, &fill, &whole, ws, &best, &evaluations)) == MX_OK &&
+        (rc = pl_finish(&whole, ws, &best, evaluations, out, outcome)) == MX_OK &&
+        (rc = choose_batch_budget(pb, *out, outcome)) == MX_OK)
         pl_record(*out, self, self->name, pb, pa, outcome);
     spec_placement_release(&best);
-    sim_eval_state_free(fs);
     sim_eval_state_free(ws);
     pl_context_release(&fill);
     pl_context_release(&whole);

@@ -25,6 +25,7 @@ int cli_sweep(int argc, char **argv);
 /* muxplan serve and fidelity (cli_serve.c): the runtime. */
 int cli_serve(int argc, char **argv);
 int cli_fidelity(int argc, char **argv);
+int cli_export(int argc, char **argv);
 
 /* muxplan trace import and stats (cli_trace_import.c, cli_trace_stats.c), reached through
  * cli_trace(). */

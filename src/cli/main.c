@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"sweep", cli_sweep, "plan and score every policy over a grid of cases, with plots"},
     {"serve", cli_serve, "execute a plan for real on CPU cores or GPUs (the runtime)"},
     {"fidelity", cli_fidelity, "simulate and serve one plan and compare the two"},
+    {"export", cli_export, "a plan of decoders as vLLM launch commands"},
 };
 
 static void usage(FILE *fp)

@@ -141,3 +141,41 @@ Test(decoders_cli, a_decoder_trace_without_tokens_is_refused)
     free(trace);
     llm_case_free(&c);
 }
+
+Test(decoders_cli, a_decoder_plan_exports_as_vllm_commands)
+{
+    /* Two models sharing one group of two devices: two servers on devices 0,1 whose memory shares
+     * add to 98%. */
+    struct llm_case c = llm_case_new_with_context(2, 1 << 20, 64);
+    struct llm_cost_spec cost = llm_standard_cost(1);
+    cost.weight_bytes = 1000;
+    llm_case_group(&c, 1, 2, (uint32_t[]){0, 1}, &cost,
+                   (struct spec_scheduler){64, 8, SPEC_MM_SLACK});
+    llm_case_requests(&c, 1, (struct llm_request[]){{0, 0, 10, 3, 0, 0}});
+    c.plan->segments[0].groups[0].pp = 2;
+    c.plan->segments[0].groups[0].n_devices = 2;
+    c.plan->segments[0].groups[0].devices[1] = 1;
+    struct llm_cost_spec two = llm_standard_cost(2);
+    two.weight_bytes = 1000;
+    llm_case_profile(&c, 0, 1, 2, &two);
+    llm_case_profile(&c, 1, 1, 2, &two);
+    const char *dir = fx_tmpdir();
+    write_case(&c, dir);
+    struct fx_output r =
+        fx_muxplan("export vllm --plan %s --cluster %s --profile %s", fx_path(dir, "plan.json"),
+                   fx_path(dir, "c.json"), fx_path(dir, "p.json"));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    double total = 0;
+    int servers = 0;
+    for (const char *at = r.out; (at = strstr(at, "CUDA_VISIBLE_DEVICES=0,1 vllm serve b")); at++) {
+        const char *u = strstr(at, "--gpu-memory-utilization ");
+        cr_assert(
+            strstr(at, "--pipeline-parallel-size 2 --max-num-batched-tokens 64 --max-num-seqs 8"),
+            "%s", r.out);
+        total += atof(u + strlen("--gpu-memory-utilization "));
+        servers++;
+    }
+    cr_assert_eq(servers, 2, "%s", r.out);
+    cr_assert_float_eq(total, 0.98, 0.002, "%s", r.out);
+    llm_case_free(&c);
+}

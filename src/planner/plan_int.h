@@ -169,6 +169,10 @@ uint32_t pl_filter_splits(const struct pl_splits *all, const double *rate, const
 extern const enum plan_param_id pl_alpaserve_params[3];
 
 /* The plan for placement p (one segment), with its metrics recorded. */
+/* The `dedicated` placement of c's decoders (policy_llm_baselines.c), by their load on c's
+ * problem's training workload. */
+int pl_llm_dedicated(const struct pl_context *c, struct spec_placement *out);
+
 /* Record in each group of a decoder plan its scheduler, KV pool per stage and predicted figures on
  * pb's training workload (plan_llm.c). */
 int pl_record_decoder_groups(struct spec_plan *plan, const struct plan_problem *pb);

@@ -253,6 +253,15 @@ static int place_spatial(const struct pl_context *c, const struct demand *d,
     return rc;
 }
 
+int pl_llm_dedicated(const struct pl_context *c, struct spec_placement *out)
+{
+    struct demand *d = MX_NEW_ARRAY(struct demand, c->n_models ? c->n_models : 1);
+    measure_demand(c->pb->train, c->n_models, d);
+    int rc = place_dedicated(c, d, out);
+    free(d);
+    return rc;
+}
+
 static int solve_baseline(const struct plan_policy *self, const struct plan_problem *pb,
                           const struct plan_params *pa, struct spec_plan **out,
                           struct plan_outcome *outcome,

@@ -7,8 +7,11 @@
  *   1. keeps the layouts of uniform groups of the smallest size S in which every model fits alone
  *      (and 2 S), each as one config, tensor parallelism first (op up to the node);
  *   2. fills each with AlpaServe's greedy (one simulation per added replica) on a sample of the
- *      training workload: its first quarter, at least 600 s of it;
- *   3. scores the filled layouts on the whole workload and keeps the best;
+ *      training workload (its first quarter, at least 600 s of it), keeping the best placement
+ *      met along the fill rather than the last: with decoders a replica that shares a group can
+ *      cost its neighbours more than it serves (their tokens wait for its iterations);
+ *   3. does the same from the `dedicated` placement (each model alone in replicas of its
+ *      smallest config), then scores every candidate on the whole workload and keeps the best;
  *   4. chooses the groups' batch budget (max_batch_tokens 1024, 2048 or 4096) by simulating the
  *      chosen plan with each on the whole workload.
  * Candidates are scored by the iteration-level simulator, so its predicted attainment is the
@@ -125,10 +128,11 @@ static uint32_t layouts(const struct pl_context *c, uint32_t devices, uint32_t s
     return n;
 }
 
-/* The fills: one greedy step of layout `item` per call, on the sample. */
+/* The fills: one greedy step of candidate `item` per call, on the sample, remembering the best
+ * placement met. */
 struct fills {
     const struct pl_context *c;
-    struct spec_placement *p;
+    struct spec_placement *p, *best;
     struct pl_score *scores;
     uint32_t *evaluations;
 };
@@ -136,7 +140,18 @@ struct fills {
 static bool fill_step(uint32_t item, struct sim_eval_state *s, void *arg)
 {
     struct fills *f = arg;
-    return pl_greedy_step(f->c, s, &f->p[item], &f->scores[item], &f->evaluations[item]);
+    struct spec_placement before;
+    spec_placement_copy(&before, &f->p[item]);
+    struct pl_score score;
+    bool more = pl_greedy_step(f->c, s, &f->p[item], &score, &f->evaluations[item]);
+    if (f->best[item].n_groups == 0 || pl_score_compare(&score, &f->scores[item]) > 0) {
+        spec_placement_release(&f->best[item]);
+        f->best[item] = before;
+        f->scores[item] = score;
+    } else {
+        spec_placement_release(&before);
+    }
+    return more;
 }
 
 static double fill_progress(uint32_t item, void *arg)
@@ -156,26 +171,32 @@ static int search(const struct plan_problem *pb, const struct pl_context *fill,
                         "mux-llm: some model of %s fits no group of up to the %u devices of "
                         "cluster %s",
                         pb->models->path, devices, pb->cluster_path);
-    struct spec_placement p[2];
-    struct pl_score scores[2];
-    uint32_t counts[2] = {0, 0}, n = layouts(whole, devices, size, p);
-    if (n == 0)
-        return mx_error(MX_EINPUT, "mux-llm: profile %s lacks the configs of groups of %u devices",
-                        pb->db_path, size);
-    struct fills f = {fill, p, scores, counts};
+    /* Two uniform layouts at most, and the dedicated placement. */
+    struct spec_placement p[3], found[3] = {{0}};
+    struct pl_score scores[3];
+    uint32_t counts[3] = {0, 0, 0}, n = layouts(whole, devices, size, p);
+    int rc = pl_llm_dedicated(whole, &p[n]);
+    if (rc < 0) {
+        for (uint32_t k = 0; k < n; k++)
+            spec_placement_release(&p[k]);
+        return rc;
+    }
+    n++;
+    struct fills f = {fill, p, found, scores, counts};
     pl_parallel_steps(n, pb->threads, fill->eval, fill_step, fill_progress, &f, &pb->progress);
     uint32_t chosen = 0;
     for (uint32_t k = 0; k < n; k++) {
         struct sim_eval_result r;
-        scores[k] = pl_evaluate(ws, &p[k], &r);
+        scores[k] = pl_evaluate(ws, &found[k], &r);
         *evaluations += counts[k] + 1;
         if (pl_score_compare(&scores[k], &scores[chosen]) > 0)
             chosen = k;
+        spec_placement_release(&p[k]);
     }
     for (uint32_t k = 0; k < n; k++)
         if (k != chosen)
-            spec_placement_release(&p[k]);
-    *best = p[chosen];
+            spec_placement_release(&found[k]);
+    *best = found[chosen];
     return MX_OK;
 }
 

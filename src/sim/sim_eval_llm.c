@@ -82,15 +82,7 @@ int sim__eval_llm_new(const struct spec_cluster *cluster, const struct spec_prof
 {
     struct eval_llm *e = MX_NEW(struct eval_llm);
     struct sim_llm *w = &e->base;
-    const struct spec_overheads *o = &cluster->overheads;
-    w->trace = trace;
-    w->settings = cluster->decoder;
-    w->client_ns = mx_s_to_ns(o->term[SPEC_OH_CLIENT].mean_s);
-    w->dispatch_ns = mx_s_to_ns(o->term[SPEC_OH_DISPATCH].mean_s);
-    w->exec_ns = mx_s_to_ns(o->term[SPEC_OH_EXEC].mean_s);
-    w->fixed_ns = mx_s_to_ns(o->term[SPEC_OH_FIXED].mean_s);
-    w->reply_ns = mx_s_to_ns(o->term[SPEC_OH_REPLY].mean_s);
-    w->n_models = trace->n_models;
+    sim_llm__setup(w, cluster, trace, trace->n_models);
     e->budget_bytes = cluster->mem_budget_bytes;
     e->config_begin = MX_NEW_ARRAY(uint32_t, (size_t)trace->n_models + 1);
     int32_t *identity = MX_NEW_ARRAY(int32_t, trace->n_models ? trace->n_models : 1);

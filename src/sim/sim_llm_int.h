@@ -7,6 +7,7 @@
 #include "sim_llm.h"
 #include "spec_llm.h"
 
+struct spec_cluster;
 struct spec_config;
 struct spec_profile;
 
@@ -179,8 +180,12 @@ static inline uint32_t sim_llm__gap_bin(uint64_t ns)
     return e * 256u + m;
 }
 
-/* sim_llm_world.c: compiling. Cost tables are bump-allocated in a store sized beforehand
- * (sim_llm__cost_bytes per table). */
+/* sim_llm_world.c: compiling. sim_llm__setup fills w's trace, settings and constant overheads
+ * (their means, in ns) for n_models world models. */
+void sim_llm__setup(struct sim_llm *w, const struct spec_cluster *cluster,
+                    const struct wl_trace *trace, uint32_t n_models);
+
+/* Cost tables are bump-allocated in a store sized beforehand (sim_llm__cost_bytes per table). */
 struct llm_store {
     char *base;
     size_t used;

@@ -265,6 +265,20 @@ static int compile_groups(struct sim_llm *w, const struct spec_cluster *c,
     return MX_OK;
 }
 
+void sim_llm__setup(struct sim_llm *w, const struct spec_cluster *cluster,
+                    const struct wl_trace *trace, uint32_t n_models)
+{
+    const struct spec_overheads *o = &cluster->overheads;
+    w->trace = trace;
+    w->settings = cluster->decoder;
+    w->client_ns = mx_s_to_ns(o->term[SPEC_OH_CLIENT].mean_s);
+    w->dispatch_ns = mx_s_to_ns(o->term[SPEC_OH_DISPATCH].mean_s);
+    w->exec_ns = mx_s_to_ns(o->term[SPEC_OH_EXEC].mean_s);
+    w->fixed_ns = mx_s_to_ns(o->term[SPEC_OH_FIXED].mean_s);
+    w->reply_ns = mx_s_to_ns(o->term[SPEC_OH_REPLY].mean_s);
+    w->n_models = n_models;
+}
+
 int sim_llm_new(const struct spec_cluster *cluster, const char *cluster_path,
                 const struct spec_profile *db, const char *db_path, const struct spec_plan *plan,
                 const struct wl_trace *trace, struct sim_llm **out)
@@ -283,15 +297,7 @@ int sim_llm_new(const struct spec_cluster *cluster, const char *cluster_path,
     if (cluster->decoder.block_tokens < 1)
         MX_BUG("a cluster without decoder settings (spec_cluster_defaults)");
     struct sim_llm *w = MX_NEW(struct sim_llm);
-    const struct spec_overheads *o = &cluster->overheads;
-    w->trace = trace;
-    w->settings = cluster->decoder;
-    w->client_ns = mx_s_to_ns(o->term[SPEC_OH_CLIENT].mean_s);
-    w->dispatch_ns = mx_s_to_ns(o->term[SPEC_OH_DISPATCH].mean_s);
-    w->exec_ns = mx_s_to_ns(o->term[SPEC_OH_EXEC].mean_s);
-    w->fixed_ns = mx_s_to_ns(o->term[SPEC_OH_FIXED].mean_s);
-    w->reply_ns = mx_s_to_ns(o->term[SPEC_OH_REPLY].mean_s);
-    w->n_models = plan->n_models;
+    sim_llm__setup(w, cluster, trace, plan->n_models);
     int32_t *plan_of = MX_NEW_ARRAY(int32_t, trace->n_models ? trace->n_models : 1);
     if ((rc = map_models(plan, trace, trace_path, plan_of)) == MX_OK &&
         (rc = gather_requests(w, plan, db, plan_of, trace_path)) == MX_OK &&

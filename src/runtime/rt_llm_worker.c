@@ -251,8 +251,10 @@ static bool form(struct llm_worker *wk, struct llm_flight *f)
         f->release_cap = release;
         f->release = mx_realloc_array(f->release, release, sizeof(uint32_t));
     }
-    memcpy(f->release, it.preempted, it.n_preempted * sizeof(uint32_t));
-    memcpy(f->release + it.n_preempted, grp->finished, grp->n_finished * sizeof(uint32_t));
+    if (it.n_preempted)
+        memcpy(f->release, it.preempted, it.n_preempted * sizeof(uint32_t));
+    if (grp->n_finished)
+        memcpy(f->release + it.n_preempted, grp->finished, grp->n_finished * sizeof(uint32_t));
     f->n_release = release;
     grp->n_finished = 0;
     return true;

@@ -135,7 +135,9 @@ Test(serve_llm, ctrl_c_stops_and_reports_what_was_released, .timeout = 300)
               (char *)NULL);
         _exit(98);
     }
-    sleep(3);
+    /* Long enough to build, warm up and release some requests on a busy machine; the trace
+     * lasts a minute. */
+    sleep(8);
     kill(pid, SIGINT);
     int status;
     waitpid(pid, &status, 0);

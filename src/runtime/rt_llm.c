@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 /* The controller starts releasing this long after every worker is warm. */
 #define LEAD_NS (50 * 1000 * 1000)
@@ -53,6 +54,18 @@ static int check(const struct llm_run *r, const char *plan_path, struct prof_arc
                         "the cluster's decoder.block_tokens is %u: the runtime's KV cache keeps "
                         "blocks of %d tokens, so it serves clusters of block_tokens %d only",
                         sim_llm_block_tokens(r->w), KERN_KV_BLOCK_TOKENS, KERN_KV_BLOCK_TOKENS);
+    /* Each device reserves its whole pool (written only as the scheduler allows): pools that
+     * together pass the machine's memory cannot be reserved. */
+    double pools = 0, memory = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    for (uint32_t g = 0; g < r->n_groups; g++)
+        for (uint32_t k = 0; k < sim_llm_group_stages(r->w, g); k++)
+            pools += (double)sim_llm_group_pool_bytes(r->w, g, k) * plan_group(r, g)->op;
+    if (memory > 0 && pools > memory)
+        return mx_error(MX_EINPUT,
+                        "%s: the cluster's mem_budget_bytes leaves KV pools of %.1f GiB in all, "
+                        "more than this machine's %.1f GiB: the cpu backend reserves each device's "
+                        "pool in memory; give the cluster a smaller budget",
+                        plan_path, pools / (1 << 30), memory / (1 << 30));
     int rc = rt__check_cores(r->plan, plan_path, o);
     for (uint32_t g = 0; rc == MX_OK && g < r->n_groups; g++)
         for (uint32_t j = 0; rc == MX_OK && j < sim_llm_group_model_count(r->w, g); j++) {

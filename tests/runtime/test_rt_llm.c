@@ -359,5 +359,12 @@ Test(rt_llm, refuses_what_it_cannot_run)
     fx_expect_error(rt_llm_serve(w, s.plan, "plan.json", s.db, &cuda, &r), MX_EINPUT,
                     "plan.json: the cuda backend does not run decoder models yet");
     sim_llm_free(w);
+    /* A budget whose pools pass the machine's memory: refused, not an allocation that fails. */
+    s.cluster.mem_budget_bytes = INT64_C(1) << 50;
+    cr_assert_eq(sim_llm_new(&s.cluster, "cluster", s.db, "profile", s.plan, s.trace, &w), MX_OK);
+    struct rt_options cpu = {.backend = &rt_backend_cpu, .zoo_dir = fx_source_path("data/models")};
+    fx_expect_error(rt_llm_serve(w, s.plan, "plan.json", s.db, &cpu, &r), MX_EINPUT,
+                    "plan.json: the cluster's mem_budget_bytes leaves KV pools of");
+    sim_llm_free(w);
     setup_free(&s);
 }

@@ -45,12 +45,18 @@ static const char build_help[] =
     "fixed cost per iteration, weights, and KV-cache and activation bytes per token, with the\n"
     "model's reference TTFT and TPOT. The grid must reach --max-batch-tokens (default 16384).\n"
     "roofline needs the hardware spec's \"decoder\" member (data/hardware/h100-80gb.json).\n"
+    "cpu times decoders as the CPU runtime runs them (FP32 layers over one prefill chunk of T\n"
+    "tokens, the embedding, the LM head) on a sparser grid (1, 2, 4, 8, 16, 24, 32, 48, ...) to\n"
+    "--max-batch-tokens (default 2048 for cpu), fits the attention coefficients to layers\n"
+    "timed over context lengths, and counts weights, KV cache and activations in FP32, as the\n"
+    "runtime holds them; it takes decoders of up to 1 GiB of weights per device.\n"
     "\n"
     "example:\n"
     "  muxplan profile --backend roofline --hardware data/hardware/v100-16gb.json \\\n"
     "      --models bert-1.3b,bert-2.6b -o v100.h5\n"
     "  muxplan profile --backend roofline --hardware data/hardware/h100-80gb.json \\\n"
-    "      --models llama-2-7b,llama-3-70b -o h100-llm.h5\n";
+    "      --models llama-2-7b,llama-3-70b -o h100-llm.h5\n"
+    "  muxplan profile --backend cpu --models tiny-llama-2l-256,tiny-llama-4l-512 -o cpu.h5\n";
 
 enum {
     OPT_BACKEND = 256,
@@ -126,6 +132,10 @@ static struct prof_hw *local_hardware(const char *backend)
     hw->intra_node_bytes_per_s = hw->inter_node_bytes_per_s = 1e10;
     hw->intra_node_latency_s = hw->inter_node_latency_s = 5e-6;
     hw->eff.gemm_max = hw->eff.attention_max = hw->eff.memory_efficiency = 1;
+    /* What a device holds: a core of the cpu backend takes decoders of up to 1 GiB of FP32
+     * weights (prof_cpu_decoder.c); decoders' reference figures use the configs that fit it. */
+    if (strcmp(backend, "cpu") == 0)
+        hw->mem_bytes = 1LL << 30;
     return hw;
 }
 
@@ -186,6 +196,9 @@ struct build_args {
 
 static const int32_t decoder_pps[] = {1, 2, 4, 8};
 
+/* The cpu backend's default --max-batch-tokens for decoders. */
+#define CPU_MAX_BATCH_TOKENS 2048
+
 /* The decoders' grid: the encoders' op degrees, pp 1 to 8, the default tokens. */
 static void decoder_defaults(struct build_args *a)
 {
@@ -203,7 +216,7 @@ static int parse_args(int argc, char **argv, struct build_args *a)
     a->zoo = NULL;
     a->grid = prof_grid_default;
     decoder_defaults(a);
-    bool pps_given = false;
+    bool pps_given = false, max_batch_given = false;
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "o:", build_options, NULL)) != -1) {
         switch (opt) {
         case OPT_BACKEND:
@@ -238,6 +251,7 @@ static int parse_args(int argc, char **argv, struct build_args *a)
             uint64_t v;
             rc = cli_parse_u64("--max-batch-tokens", optarg, 1, SPEC_MAX_CONTEXT_TOKENS, &v);
             a->decoder.max_batch_tokens = (int64_t)v;
+            max_batch_given = true;
             break;
         }
         case OPT_BATCHES:
@@ -263,7 +277,14 @@ static int parse_args(int argc, char **argv, struct build_args *a)
         a->decoder.pps = a->grid.pps;
         a->decoder.n_pps = a->grid.n_pps;
     }
-    if (a->decoder.n_tokens == 0)
+    /* The cpu backend runs every point of the grid for real: its decoders get a sparser grid to
+     * 2048 tokens (the tiny decoders' context, and a plan group's default max_batch_tokens). */
+    bool cpu = a->backend && strcmp(a->backend, "cpu") == 0;
+    if (cpu && !max_batch_given)
+        a->decoder.max_batch_tokens = CPU_MAX_BATCH_TOKENS;
+    if (a->decoder.n_tokens == 0 && cpu)
+        a->decoder.n_tokens = prof_decoder_sparse_tokens(a->decoder.max_batch_tokens, a->tokens);
+    else if (a->decoder.n_tokens == 0)
         a->decoder.n_tokens = prof_decoder_default_tokens(a->decoder.max_batch_tokens, a->tokens);
     a->decoder.tokens = a->tokens;
     if (rc == MX_OK && (!a->backend || !a->models || !a->out_path))

@@ -1,5 +1,6 @@
 /* muxplan serve and muxplan fidelity: the runtime, and the runtime against the simulator. */
 #include "cli.h"
+#include "cli_serve_llm.h"
 
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -49,9 +50,17 @@ static const char serve_help[] =
     "  --calibrate  first build and warm up the stages, and use the measured ratio of their\n"
     "               time to the profile's as the cluster's stage_factor (docs/runtime.md)\n"
     "\n"
+    "A plan of decoder models (docs/decoders.md) runs on the decoder runtime (cpu backend):\n"
+    "iterations of continuous batching formed by the simulator's own scheduler, prefill chunks\n"
+    "and decodes as one forward pass, a paged KV cache per device, greedy tokens; it prints\n"
+    "simulate's decoder summary plus measured iterations per stage. --dispatch and --queue do\n"
+    "not apply (the cluster's \"decoder\" settings do); such a plan hosts no encoders.\n"
+    "\n"
     "example:\n"
     "  muxplan serve --cluster examples/runtime/cluster-cpu.json \\\n"
-    "      --plan examples/runtime/plan-pipeline.json --trace burst.h5\n";
+    "      --plan examples/runtime/plan-pipeline.json --trace burst.h5\n"
+    "  muxplan serve --cluster examples/runtime/cluster-cpu.json \\\n"
+    "      --plan examples/runtime/plan-llm-shared.json --trace llm.h5\n";
 
 static const char fidelity_help[] =
     "usage: muxplan fidelity --cluster C.json --plan P.json --trace T.h5 [--backend cpu|cuda]\n"
@@ -63,6 +72,9 @@ static const char fidelity_help[] =
     "model, for three sides: simulated; replayed (the simulator's rules, and its controller,\n"
     "on the run's own decision times and measured stage times: what the runtime should have\n"
     "done whatever the machine's speed); and real. Then real minus each. Options are serve's.\n"
+    "For a plan of decoder models: attainment (overall, by TTFT and by TPOT alone), goodput,\n"
+    "TTFT, TPOT and end-to-end percentiles, iterations and preemptions, overall and per model,\n"
+    "simulated and real (no replay); --json gives \"muxplan-fidelity-decoder/1\".\n"
     "\n"
     "example:\n"
     "  muxplan fidelity --cluster examples/runtime/cluster-cpu.json \\\n"
@@ -341,6 +353,22 @@ static void print_runtime(FILE *fp, const struct sim_world *w, const struct rt_r
             r->overhead.max_s * 1e6);
 }
 
+/* A plan hosting decoder models runs on the decoder runtime (cli_serve_llm.c): whether a's does,
+ * and then its status in *rc. A plan or profile that cannot be read is left to the path below,
+ * which says why. */
+static bool serve_decoders(const struct serve_args *a, int *rc)
+{
+    bool decoders = false;
+    if (cli_llm_plan(a->plan, a->profile, &decoders) < 0 || !decoders)
+        return false;
+    struct cli_llm_args la = {
+        a->command,  serve_options, a->cluster,      a->plan,    a->trace,
+        a->profile,  a->zoo,        a->requests_out, a->backend, a->dispatch != NULL,
+        a->warmup_s, a->seed,       a->calibrate,    a->json};
+    *rc = strcmp(a->command, "fidelity") == 0 ? cli_fidelity_llm(&la) : cli_serve_llm(&la);
+    return true;
+}
+
 int cli_serve(int argc, char **argv)
 {
     struct serve_run s = {0};
@@ -351,6 +379,8 @@ int cli_serve(int argc, char **argv)
         return 0;
     }
     int rc = parse_args(argc, argv, "serve", &s.a);
+    if (rc == MX_OK && serve_decoders(&s.a, &rc))
+        goto done;
     if (rc < 0 || (rc = load_inputs(&s)) < 0 || (rc = serve(&s)) < 0 ||
         (rc = sim_summarize(served_world(&s), served_results(&s), s.a.warmup_s, &summary)) < 0)
         goto done;
@@ -559,6 +589,8 @@ int cli_fidelity(int argc, char **argv)
         return 0;
     }
     int rc = parse_args(argc, argv, "fidelity", &s.a);
+    if (rc == MX_OK && serve_decoders(&s.a, &rc))
+        goto done;
     if (rc < 0 || (rc = load_inputs(&s)) < 0 || (rc = serve(&s)) < 0)
         goto done;
     /* The simulation covers what was served: every request, or those released before Ctrl-C. */

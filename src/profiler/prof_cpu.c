@@ -13,12 +13,14 @@
  * of them took CPU_MIN_TOTAL_S together, or CPU_MAX_REPS; an op slower than CPU_SLOW_OP_S is timed
  * CPU_SLOW_REPS times. The median and spread are nearest-rank quantiles of those repetitions.
  * After every repetition one output element, and after the last the checksum of the whole output,
- * go into a volatile sink, so that no run can be optimised away. */
+ * go into a volatile sink, so that no run can be optimised away. Decoders are timed whole, as the
+ * runtime runs them, by prof_cpu_decoder.c under the same rule. */
 #include "kern_layer.h"
 #include "kern_ops.h"
 #include "kern_weights.h"
 #include "prof_arch.h"
 #include "prof_backend.h"
+#include "prof_int.h"
 #include "prof_ops.h"
 
 #include "mx_alloc.h"
@@ -46,6 +48,7 @@ struct prof_cpu {
     struct prof_backend base; /* first: the backend pointer is the struct's */
     const struct prof_hw *hw; /* borrowed, may be NULL (this machine); recorded only */
     volatile double sink;     /* results land here so that the compiler keeps every run */
+    void *decoder;            /* prof_cpu_decoder.c's state, or NULL */
 };
 
 /* One op's FP32 buffers; unused ones are NULL. in and in2 are the inputs (GEMM: A and B; add: a and
@@ -185,17 +188,20 @@ static double cpu_run(const struct prof_op *op, const struct cpu_buffers *b)
     return mx_wall_s() - t0;
 }
 
-/* Something to time: run() does it once and returns the seconds it took (set-up it needs between
- * runs stays outside the time), sample() returns one output element for the sink. */
-struct cpu_subject {
-    double (*run)(void *ctx);
-    float (*sample)(void *ctx, size_t i);
-    void *ctx;
-};
-
-/* Warm up, then time the subject's repetitions into t (the rules at the top of the file). */
-static void cpu_time(struct prof_cpu *cpu, const struct cpu_subject *s, struct prof_timing *t)
+void prof__cpu_sink(struct prof_backend *self, double x)
 {
+    ((struct prof_cpu *)self)->sink += x;
+}
+
+void **prof__cpu_decoder_state(struct prof_backend *self)
+{
+    return &((struct prof_cpu *)self)->decoder;
+}
+
+void prof__cpu_time(struct prof_backend *self, const struct prof__cpu_subject *s,
+                    struct prof_timing *t)
+{
+    struct prof_cpu *cpu = (struct prof_cpu *)self;
     double sample_s[CPU_MAX_REPS], total_s = 0.0;
     int reps = 0, max_reps = CPU_MAX_REPS;
     double warm_s = s->run(s->ctx);
@@ -239,7 +245,7 @@ static void cpu_time_op(struct prof_cpu *cpu, const struct prof_op *op, struct p
 {
     struct op_run r = {.op = op};
     cpu_buffers_init(op, &r.b);
-    cpu_time(cpu, &(struct cpu_subject){op_run, op_sample, &r}, t);
+    prof__cpu_time(&cpu->base, &(struct prof__cpu_subject){op_run, op_sample, &r}, t);
     double checksum = 0.0;
     for (size_t i = 0; i < r.b.out_len; i++)
         checksum += r.b.out[i];
@@ -288,7 +294,7 @@ static int cpu_time_layer(struct prof_backend *self, const struct prof_arch *a, 
     r.input = kern_weight_rows(kern_weight_seed(1, -1, KERN_TOKEN_EMBEDDING), 0, batch * a->seq,
                                a->hidden, 1.0f);
     r.x = mx_malloc_array(r.len, sizeof(float));
-    cpu_time(cpu, &(struct cpu_subject){layer_run, layer_sample, &r}, out);
+    prof__cpu_time(&cpu->base, &(struct prof__cpu_subject){layer_run, layer_sample, &r}, out);
     free(r.x);
     free(r.input);
     kern_layer_scratch_release(&r.scratch);
@@ -318,6 +324,7 @@ static int cpu_time_ops(struct prof_backend *self, const struct prof_op *ops, si
 
 static void cpu_free(struct prof_backend *self)
 {
+    prof__cpu_decoder_release(((struct prof_cpu *)self)->decoder);
     free(self);
 }
 
@@ -329,6 +336,8 @@ int prof_backend_cpu(const struct prof_hw *hw, struct prof_backend **out)
         .elem_bytes = 4,
         .time_ops = cpu_time_ops,
         .time_layer = cpu_time_layer,
+        .time_decoder_pass = prof__cpu_time_decoder_pass,
+        .decoder_attention = prof__cpu_decoder_attention,
         .free = cpu_free,
     };
     cpu->hw = hw;

@@ -254,3 +254,19 @@ uint32_t prof_decoder_default_tokens(int64_t max_tokens, int32_t *tokens)
     }
     return n;
 }
+
+uint32_t prof_decoder_sparse_tokens(int64_t max_tokens, int32_t *tokens)
+{
+    uint32_t n = 0;
+    /* Doublings to 16, then 1.5 and 2 times each power of two. */
+    for (int64_t t = 1; t < max_tokens && n + 1 < PROF_DECODER_MAX_TOKENS;) {
+        tokens[n++] = (int32_t)t;
+        int64_t power = t, half = 0;
+        while (power & (power - 1))
+            power &= power - 1; /* the power of two at or below t */
+        half = power / 2;
+        t = t < 16 ? 2 * t : t == power ? t + half : 2 * power;
+    }
+    tokens[n++] = (int32_t)max_tokens;
+    return n;
+}

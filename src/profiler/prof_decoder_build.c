@@ -27,6 +27,16 @@ struct op_costs {
     struct prof_attention_cost attention; /* one layer */
 };
 
+/* A layer timed whole is never taken below this share of itself when the fitted attention is
+ * taken out: the fit's noise must not make a dense cost vanish. */
+#define DENSE_FLOOR 0.25
+
+static json_t *timing_json(const struct prof_timing *t)
+{
+    double v[3] = {t->median_s, t->p10_s, t->p90_s};
+    return mx_json_f64_array(v, 3);
+}
+
 static json_t *timings_json(const struct prof_op *ops, const struct prof_timing *t, size_t n)
 {
     json_t *o = json_object();
@@ -35,6 +45,21 @@ static json_t *timings_json(const struct prof_op *ops, const struct prof_timing 
         mx_json_set(o, ops[i].name, mx_json_f64_array(v, 3));
     }
     return o;
+}
+
+/* A measuring backend times the grid in this many rounds, each point's least median kept:
+ * interference from other work on the machine only adds time, and a burst of it then spoils one
+ * round of a point, not its value. */
+#define PASS_ROUNDS 3
+
+/* Make y[0..n) non-decreasing from the right: each point becomes the least of itself and every
+ * point after it. A cost does not fall with more tokens; a measured one that does was slowed by
+ * interference, which only adds time, so the lower value is the truer. */
+static void nondecreasing(double *y, uint32_t n)
+{
+    for (uint32_t j = n; j-- > 1;)
+        if (y[j - 1] > y[j])
+            y[j - 1] = y[j];
 }
 
 /* Time every op of a at degree op over the grid into c; measured timings go to raw. */
@@ -46,11 +71,54 @@ static int time_grid(const struct prof_arch *a, const struct prof_hw *hw, struct
     c->layer_s = mx_malloc_array(nt, sizeof(double));
     c->first_s = mx_malloc_array(nt, sizeof(double));
     c->last_s = mx_malloc_array(nt, sizeof(double));
-    json_t *points = json_array();
-    bool measured = false;
+    json_t *points = json_array(), *attention = json_array();
+    bool measured = false, passes = be->time_decoder_pass != NULL;
     int rc = MX_OK;
     double e = (double)a->dtype_bytes, h = (double)a->hidden;
-    for (uint32_t j = 0; rc == MX_OK && j < nt; j++) {
+    /* A layer timed whole includes its chunk's attention: the fit comes first, to take it out. */
+    if (passes)
+        rc = be->decoder_attention(be, a, op, &c->attention, attention);
+    struct prof_decoder_pass *best = passes ? mx_malloc_array(nt, sizeof(*best)) : NULL;
+    for (uint32_t round = 0; rc == MX_OK && passes && round < PASS_ROUNDS; round++)
+        for (uint32_t j = 0; rc == MX_OK && j < nt; j++) {
+            struct prof_decoder_pass pass;
+            if ((rc = be->time_decoder_pass(be, a, op, grid->tokens[j], &pass)) < 0)
+                break;
+            if (round == 0 || pass.layer.median_s < best[j].layer.median_s)
+                best[j].layer = pass.layer;
+            if (round == 0 || pass.first.median_s < best[j].first.median_s)
+                best[j].first = pass.first;
+            if (round == 0 || pass.last.median_s < best[j].last.median_s)
+                best[j].last = pass.last;
+        }
+    for (uint32_t j = 0; rc == MX_OK && passes && j < nt; j++) {
+        const struct prof_decoder_pass *pass = &best[j];
+        int64_t tokens = grid->tokens[j];
+        double T = (double)tokens, measured_s = pass->layer.median_s;
+        double dense = measured_s - c->attention.prefill_pair_s * T * (T + 1) / 2;
+        if (dense < DENSE_FLOOR * measured_s)
+            dense = DENSE_FLOOR * measured_s;
+        int64_t emitting = tokens < PROF_DECODER_LM_TOKENS ? tokens : PROF_DECODER_LM_TOKENS;
+        double logits = (double)emitting * (double)((a->vocab + op - 1) / op * op) * e;
+        c->layer_s[j] = dense + 2 * prof_decoder_allreduce_s(hw, T * h * e, op);
+        c->first_s[j] = pass->first.median_s + prof_decoder_allreduce_s(hw, T * h * e, op);
+        c->last_s[j] = pass->last.median_s + prof_decoder_gather_s(hw, logits, op);
+        measured = true;
+        json_t *point = json_object();
+        mx_json_set(point, "tokens", json_integer(tokens));
+        mx_json_set(point, "layer_s", timing_json(&pass->layer));
+        mx_json_set(point, "first_s", timing_json(&pass->first));
+        mx_json_set(point, "last_s", timing_json(&pass->last));
+        mx_json_set(point, "dense_layer_s", json_real(dense));
+        mx_json_append(points, point);
+    }
+    free(best);
+    if (rc == MX_OK && passes) {
+        nondecreasing(c->layer_s, nt);
+        nondecreasing(c->first_s, nt);
+        nondecreasing(c->last_s, nt);
+    }
+    for (uint32_t j = 0; rc == MX_OK && !passes && j < nt; j++) {
         struct prof_op ops[PROF_DECODER_LAYER_OPS + PROF_DECODER_END_OPS];
         struct prof_timing t[PROF_DECODER_LAYER_OPS + PROF_DECODER_END_OPS];
         int64_t tokens = grid->tokens[j];
@@ -79,10 +147,9 @@ static int time_grid(const struct prof_arch *a, const struct prof_hw *hw, struct
             mx_json_append(points, point);
         }
     }
-    json_t *attention = json_array();
-    if (rc == MX_OK && be->decoder_attention)
+    if (rc == MX_OK && !passes && be->decoder_attention)
         rc = be->decoder_attention(be, a, op, &c->attention, attention);
-    else if (rc == MX_OK && (rc = prof_hw_check_decoder(hw)) == MX_OK)
+    else if (rc == MX_OK && !passes && (rc = prof_hw_check_decoder(hw)) == MX_OK)
         c->attention = prof_decoder_attention_roofline(hw, a, op);
     if (rc == MX_OK && (measured || json_array_size(attention) > 0)) {
         json_t *entry = json_object();
@@ -220,10 +287,18 @@ static const struct spec_config *reference_config(const struct spec_config *cfgs
     return best ? best : largest;
 }
 
-int prof_build_decoder(struct spec_profile *db, const struct prof_arch *a, const struct prof_hw *hw,
-                       struct prof_backend *be, const struct prof_decoder_grid *grid, json_t *raw)
+int prof_build_decoder(struct spec_profile *db, const struct prof_arch *arch,
+                       const struct prof_hw *hw, struct prof_backend *be,
+                       const struct prof_decoder_grid *grid, json_t *raw)
 {
-    if (!be->time_decoder_ops)
+    /* A backend that runs the model as the runtime does counts the bytes the runtime holds:
+     * weights, KV cache, activations and what moves between devices at its element size (the
+     * cpu backend's FP32), not the architecture's. */
+    struct prof_arch held = *arch;
+    const struct prof_arch *a = &held;
+    if (be->time_decoder_pass)
+        held.dtype_bytes = be->elem_bytes;
+    if (!be->time_decoder_ops && !be->time_decoder_pass)
         return mx_error(MX_EUSAGE, "%s: the %s backend does not profile decoder models yet",
                         a->path, be->name);
     if (grid->n_tokens == 0 || grid->tokens[0] != 1)
@@ -233,6 +308,8 @@ int prof_build_decoder(struct spec_profile *db, const struct prof_arch *a, const
                         "--tokens: the grid ends at %d tokens, below --max-batch-tokens %lld: an "
                         "iteration of up to max_batch_tokens must be on it",
                         grid->tokens[grid->n_tokens - 1], (long long)grid->max_batch_tokens);
+    if (be->time_decoder_pass && !be->decoder_attention)
+        MX_BUG("backend %s times decoder passes without fitting their attention", be->name);
     if (!be->decoder_attention) {
         int rc = prof_hw_check_decoder(hw);
         if (rc < 0)

@@ -103,6 +103,11 @@ void rt__wait_until(mx_ns t);
 /* A worker's thread body. */
 void *rt__worker_main(void *worker);
 
+/* cpu: every device of plan's groups is a core this process may run on (o->cores, else core d);
+ * MX_EINPUT naming plan_path and the group otherwise. */
+int rt__check_cores(const struct spec_plan *plan, const char *plan_path,
+                    const struct rt_options *o);
+
 /* Request i failed to run: record it (under the lock) with message. */
 void rt__fail(struct rt_run *r, size_t i, const char *message);
 

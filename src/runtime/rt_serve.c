@@ -49,9 +49,8 @@ static int load_archs(const struct spec_plan *plan, const char *plan_path, const
     return MX_OK;
 }
 
-/* cpu: a device is a core this process may run on. */
-static int check_cores(const struct spec_plan *plan, const char *plan_path,
-                       const struct rt_options *o)
+/* cpu: a device is a core this process may run on (rt_int.h). */
+int rt__check_cores(const struct spec_plan *plan, const char *plan_path, const struct rt_options *o)
 {
     cpu_set_t allowed;
     CPU_ZERO(&allowed);
@@ -86,7 +85,7 @@ static int check_machine(const struct spec_plan *plan, const char *plan_path,
                         "static plans only",
                         plan_path, plan->n_segments);
     if (o->backend == &rt_backend_cpu)
-        return check_cores(plan, plan_path, o);
+        return rt__check_cores(plan, plan_path, o);
     if (cu_rt_device_count() == 0)
         return mx_error(MX_EINPUT, "%s: the cuda backend needs a GPU, and this process sees none",
                         plan_path);

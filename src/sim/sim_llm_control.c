@@ -102,6 +102,12 @@ bool sim_llm_control_done(const struct sim_llm_control *c, uint32_t i)
     return c->r->status[i] != SIM_N_STATUS;
 }
 
+void sim_llm_control_finish(struct sim_llm_control *c, mx_ns now)
+{
+    c->run.now = now;
+    sim_llm__finish_records(&c->run);
+}
+
 const struct sim_llm_results *sim_llm_control_results(const struct sim_llm_control *c)
 {
     return c->r;

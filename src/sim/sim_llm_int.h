@@ -221,6 +221,8 @@ void sim_llm__run_release(struct llm_run *run);
 void sim_llm__dispatch_request(struct llm_run *run, uint32_t i);
 void sim_llm__admit_request(struct llm_run *run, uint32_t i);
 void sim_llm__end_iteration(struct llm_run *run, uint32_t g);
+/* Close the time-weighted pool records at run->now (the last event). */
+void sim_llm__finish_records(struct llm_run *run);
 
 /* sim_llm_form.c: the iteration rules. sim_llm__form launches at most one iteration and says
  * whether it did. */

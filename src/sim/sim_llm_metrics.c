@@ -153,6 +153,7 @@ void sim_llm_summarize(const struct sim_llm *w, const struct sim_llm_results *r,
     for (uint32_t m = 0; m < t->n_models; m++) {
         struct sim_llm_model_summary *ms = &out->models[m];
         ms->attainment = ms->requests ? (double)ms->good / (double)ms->requests : NAN;
+        ms->goodput = window > 0 ? (double)ms->good / window : NAN;
         for (int measure = 0; measure < 2; measure++) {
             const double *v = measure == 0 ? ttft : tpot;
             size_t k = 0;
@@ -160,6 +161,7 @@ void sim_llm_summarize(const struct sim_llm *w, const struct sim_llm_results *r,
                 if (model_of[j] == m)
                     mine[k++] = v[j];
             mx_sort_f64(mine, k);
+            *(measure == 0 ? &ms->ttft_p50_s : &ms->tpot_p50_s) = mx_quantile_sorted(mine, k, 0.50);
             *(measure == 0 ? &ms->ttft_p99_s : &ms->tpot_p99_s) = mx_quantile_sorted(mine, k, 0.99);
         }
     }

@@ -343,8 +343,7 @@ static mx_ns next_time(const struct llm_run *run, size_t d, size_t a, size_t y)
     return t;
 }
 
-/* Close the time-weighted pool records at the last event. */
-static void finish_records(struct llm_run *run)
+void sim_llm__finish_records(struct llm_run *run)
 {
     const struct sim_llm *w = run->w;
     mx_ns start = w->n ? w->arrival_ns[0] : 0;
@@ -412,7 +411,7 @@ int sim_llm__run(const struct sim_llm *w, double warmup_s, bool shortcut,
             set_wake(&run, g, group_wake(&run, g));
         }
     }
-    finish_records(&run);
+    sim_llm__finish_records(&run);
     for (size_t i = 0; i < w->n; i++)
         if (r->status[i] == PENDING)
             MX_BUG("decoder request %zu never completed", i);

@@ -360,6 +360,77 @@ uint32_t sim_llm_request_model(const struct sim_llm *w, size_t i)
     return (uint32_t)w->trace->model[w->trace_index[i]];
 }
 
+uint32_t sim_llm_block_tokens(const struct sim_llm *w)
+{
+    return w->settings.block_tokens;
+}
+
+uint32_t sim_llm_group_stages(const struct sim_llm *w, uint32_t g)
+{
+    return w->groups[g].pp;
+}
+
+uint32_t sim_llm_group_model_count(const struct sim_llm *w, uint32_t g)
+{
+    return w->groups[g].n_models;
+}
+
+uint32_t sim_llm_group_model(const struct sim_llm *w, uint32_t g, uint32_t slot)
+{
+    return w->groups[g].costs[slot].model;
+}
+
+uint32_t sim_llm_group_max_batch_tokens(const struct sim_llm *w, uint32_t g)
+{
+    return w->groups[g].max_batch_tokens;
+}
+
+uint32_t sim_llm_group_max_seqs(const struct sim_llm *w, uint32_t g)
+{
+    return w->groups[g].max_seqs;
+}
+
+int64_t sim_llm_group_pool_bytes(const struct sim_llm *w, uint32_t g, uint32_t s)
+{
+    return w->groups[g].pool_bytes[s];
+}
+
+int64_t sim_llm_block_bytes(const struct sim_llm *w, uint32_t g, uint32_t slot, uint32_t s)
+{
+    return w->groups[g].costs[slot].block_bytes[s];
+}
+
+mx_ns sim_llm_stage_ns(const struct sim_llm *w, uint32_t g, uint32_t slot, uint32_t s,
+                       uint32_t tokens, uint64_t pairs, uint64_t context)
+{
+    return sim_llm__stage_ns(&w->groups[g].costs[slot], s, tokens, pairs, context);
+}
+
+mx_ns sim_llm_request_arrival_ns(const struct sim_llm *w, size_t i)
+{
+    return w->arrival_ns[i];
+}
+
+uint32_t sim_llm_request_plan_model(const struct sim_llm *w, size_t i)
+{
+    return w->model[i];
+}
+
+uint32_t sim_llm_request_input(const struct sim_llm *w, size_t i)
+{
+    return w->input[i];
+}
+
+uint32_t sim_llm_request_output(const struct sim_llm *w, size_t i)
+{
+    return w->output[i];
+}
+
+struct sim_llm_overheads sim_llm_overheads(const struct sim_llm *w)
+{
+    return (struct sim_llm_overheads){w->client_ns, w->dispatch_ns, w->exec_ns, w->reply_ns};
+}
+
 struct wl_trace *sim_encoder_requests(const struct spec_plan *plan, const struct spec_profile *db,
                                       const struct wl_trace *trace)
 {

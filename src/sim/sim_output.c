@@ -268,6 +268,11 @@ json_t *sim_outcome_json(const struct sim_outcome *o, const struct sim_run_info 
         mx_json_set(j, "format", json_string("muxplan-summary/1"));
         if (info->provenance)
             mx_json_set(j, "provenance", json_incref(info->provenance));
+        /* A real run's (decoders alone): what ran it, and its own figures. */
+        if (info->runtime) {
+            mx_json_set(j, "engine", json_string(info->engine));
+            mx_json_set(j, "runtime", json_incref(info->runtime));
+        }
     }
     json_t *overall = json_object();
     mx_json_set(overall, "requests", json_integer((json_int_t)requests));

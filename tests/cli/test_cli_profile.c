@@ -200,10 +200,12 @@ Test(profile_cli, decoder_bad_input_exits_2_naming_file_and_place)
     o = fx_muxplan("profile ops --hardware %s --models bert-125m --tokens 1", hw);
     cr_assert_eq(o.status, 2);
     cr_assert(strstr(o.err, "bert-125m.json: kind is not \"decoder\""), "%s", o.err);
-    /* The cpu backend does not profile decoders yet: a usage error, not a half-written DB. */
-    fx_expect_bad(
-        out, (const char *const[]){"the cpu backend does not profile decoder models yet", NULL},
-        "profile --backend cpu --models tiny-llama-2l-256 -o %s", out);
+    /* A decoder a core cannot hold: an input error naming the model, not a half-written DB. */
+    fx_expect_bad(out,
+                  (const char *const[]){"llama-2-7b.json: the cpu backend profiles decoders whose "
+                                        "FP32 weights fit in 1 GiB per device",
+                                        "at op 1 each device holds 25.1 GiB", NULL},
+                  "profile --backend cpu --models tiny-2l-128,llama-2-7b -o %s", out);
 }
 
 Test(profile_cli, ops_prints_the_prediction_per_operator)

@@ -3,7 +3,8 @@
  *   roofline  computes times from a hardware spec (prof_hw.h): no hardware needed;
  *   cpu       runs them on this CPU: FP32 GEMMs through CBLAS (OpenBLAS, one thread), softmax,
  *             layer norm, GELU and add loops; warmup, then timed repetitions; and times whole
- *             layers as the CPU runtime runs them, which is what its profiles use;
+ *             layers as the CPU runtime runs them, which is what its profiles use (decoders too:
+ *             whole layers and ends, and attention fitted over context lengths);
  *   cuda      runs them on a GPU (cuda/include/cu_prof.h): cuBLASLt fp16 GEMMs and our own kernels,
  * timed with CUDA events; warmup, then at least 20 timed iterations. A backend is chosen by name
  * through prof_backend_open(); one file implements each. */
@@ -16,6 +17,7 @@
 
 struct prof_arch;
 struct prof_attention_cost;
+struct prof_decoder_pass;
 struct prof_hw;
 struct prof_op;
 
@@ -41,6 +43,13 @@ struct prof_backend {
      * (prof_decoder.h) into out[n], as time_ops. */
     int (*time_decoder_ops)(struct prof_backend *self, const struct prof_op *ops, size_t n,
                             struct prof_timing *out);
+    /* Optional (decoders; when present it replaces time_decoder_ops, and decoder_attention must be
+     * there too): time decoder a on one of op devices as the runtime runs it, for an iteration of
+     * tokens tokens (prof_decoder.h, struct prof_decoder_pass). The layer's time includes the
+     * attention of its prefill chunk, which the builder takes out with the fitted coefficients.
+     * MX_EINPUT for a model the backend cannot hold. */
+    int (*time_decoder_pass)(struct prof_backend *self, const struct prof_arch *a, int op,
+                             int64_t tokens, struct prof_decoder_pass *out);
     /* Optional (NULL: the roofline's formulas from the hardware spec): the attention cost of one
      * layer of decoder a on one of op devices, measured and fitted; the measurements are
      * appended to raw (a JSON array) when it is not NULL. */

@@ -26,6 +26,7 @@
 #ifndef PROF_DECODER_H
 #define PROF_DECODER_H
 
+#include "prof_backend.h"
 #include "prof_hw.h"
 #include "prof_ops.h"
 
@@ -81,6 +82,15 @@ struct prof_attention_cost {
     double prefill_pair_s, decode_token_s, fixed_s;
 };
 
+/* A decoder timed as a measuring backend's runtime runs it (prof_backend.h, time_decoder_pass), on
+ * one of op devices without its all-reduces, for an iteration of T tokens: one layer over one
+ * prefill chunk of T tokens from an empty cache (its attention included), the first stage's
+ * embedding of T tokens, and the last stage's final norm, LM head and greedy choice over
+ * min(T, PROF_DECODER_LM_TOKENS) rows. */
+struct prof_decoder_pass {
+    struct prof_timing layer, first, last;
+};
+
 /* The roofline's attention cost of one layer of a on one of op devices: 4 head_dim FLOPs per pair
  * and query head at the prefill efficiency of chunks of PROF_DECODER_PREFILL_CHUNK tokens; the
  * device's K and V of each context token read at the decode efficiency. */
@@ -92,6 +102,11 @@ struct prof_attention_cost prof_decoder_attention_roofline(const struct prof_hw 
  * intermediates). */
 int64_t prof_decoder_kv_bytes_per_token(const struct prof_arch *a, int op);
 int64_t prof_decoder_act_bytes_per_token(const struct prof_arch *a, int op);
+
+/* A sparser token grid for measuring backends on a CPU, where timing a point costs a real forward
+ * pass: 1, 2, 4, 8, 16, then 24, 32, 48, 64, 96, ... (two points per doubling) to max_tokens
+ * (which is always the last). Writes at most PROF_DECODER_MAX_TOKENS values; returns the count. */
+uint32_t prof_decoder_sparse_tokens(int64_t max_tokens, int32_t *tokens);
 
 /* The token grid of decoder configs: 1, 2, 4, ... dense at small T and on both sides of the
  * GEMM tile steps, to max_tokens (at least 16384). Writes at most PROF_DECODER_MAX_TOKENS values

@@ -87,4 +87,31 @@ int32_t sim_llm_group_id(const struct sim_llm *w, uint32_t g);     /* the plan's
 uint32_t sim_llm_request_model(const struct sim_llm *w, size_t i); /* its trace model */
 const struct wl_trace *sim_llm_trace(const struct sim_llm *w);
 
+/* What a real executor driving the world (sim_llm_control.h) needs of it: the KV block size in
+ * tokens; per decoder group its stages, hosted models (plan model indices, in the group's order:
+ * an iteration's slot), batch limits, each stage's KV pool and each model's block there (bytes on
+ * each device of the stage); and the world's cost of one stage of an iteration of tokens tokens,
+ * pairs prefill attention pairs and context decode context tokens (docs/decoders.md, "Cost of an
+ * iteration", the cluster's stage factor included). */
+uint32_t sim_llm_block_tokens(const struct sim_llm *w);
+uint32_t sim_llm_group_stages(const struct sim_llm *w, uint32_t g);
+uint32_t sim_llm_group_model_count(const struct sim_llm *w, uint32_t g);
+uint32_t sim_llm_group_model(const struct sim_llm *w, uint32_t g, uint32_t slot);
+uint32_t sim_llm_group_max_batch_tokens(const struct sim_llm *w, uint32_t g);
+uint32_t sim_llm_group_max_seqs(const struct sim_llm *w, uint32_t g);
+int64_t sim_llm_group_pool_bytes(const struct sim_llm *w, uint32_t g, uint32_t s);
+int64_t sim_llm_block_bytes(const struct sim_llm *w, uint32_t g, uint32_t slot, uint32_t s);
+mx_ns sim_llm_stage_ns(const struct sim_llm *w, uint32_t g, uint32_t slot, uint32_t s,
+                       uint32_t tokens, uint64_t pairs, uint64_t context);
+/* Request i: its arrival, plan model, and input and output tokens; the constant overheads
+ * (client, dispatch, exec, reply; docs/decoders.md, "Overheads and dispatch"). */
+mx_ns sim_llm_request_arrival_ns(const struct sim_llm *w, size_t i);
+uint32_t sim_llm_request_plan_model(const struct sim_llm *w, size_t i);
+uint32_t sim_llm_request_input(const struct sim_llm *w, size_t i);
+uint32_t sim_llm_request_output(const struct sim_llm *w, size_t i);
+struct sim_llm_overheads {
+    mx_ns client_ns, dispatch_ns, exec_ns, reply_ns;
+};
+struct sim_llm_overheads sim_llm_overheads(const struct sim_llm *w);
+
 #endif

@@ -54,6 +54,9 @@ void sim_llm_control_end(struct sim_llm_control *c, uint32_t g, mx_ns now);
 /* How many tokens request i has generated, and whether it has ended (finished or refused). */
 uint32_t sim_llm_control_generated(const struct sim_llm_control *c, uint32_t i);
 bool sim_llm_control_done(const struct sim_llm_control *c, uint32_t i);
+/* The run is over at now: close the time-weighted KV records (results' kv_mean). Stage 0's busy
+ * time is the executor's to fill in (it measures it). */
+void sim_llm_control_finish(struct sim_llm_control *c, mx_ns now);
 /* The results so far (complete once every request is done); owned by the controller. */
 const struct sim_llm_results *sim_llm_control_results(const struct sim_llm_control *c);
 

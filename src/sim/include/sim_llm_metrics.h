@@ -20,7 +20,9 @@ struct sim_llm_stats {
 struct sim_llm_model_summary {
     size_t requests, good;
     double attainment;
-    double ttft_p99_s, tpot_p99_s; /* over its completed requests */
+    double goodput;                /* good requests per second of the window */
+    double ttft_p50_s, tpot_p50_s; /* over its completed requests */
+    double ttft_p99_s, tpot_p99_s;
 };
 
 struct sim_llm_group_summary {

@@ -47,7 +47,7 @@ static const char build_help[] =
     "roofline needs the hardware spec's \"decoder\" member (data/hardware/h100-80gb.json).\n"
     "cpu times decoders as the CPU runtime runs them (FP32 layers over one prefill chunk of T\n"
     "tokens, the embedding, the LM head) on a sparser grid (1, 2, 4, 8, 16, 24, 32, 48, ...) to\n"
-    "--max-batch-tokens (default 2048 for cpu), fits the attention coefficients to layers\n"
+    "--max-batch-tokens (default 512 for cpu), fits the attention coefficients to layers\n"
     "timed over context lengths, and counts weights, KV cache and activations in FP32, as the\n"
     "runtime holds them; it takes decoders of up to 1 GiB of weights per device.\n"
     "\n"
@@ -196,8 +196,9 @@ struct build_args {
 
 static const int32_t decoder_pps[] = {1, 2, 4, 8};
 
-/* The cpu backend's default --max-batch-tokens for decoders. */
-#define CPU_MAX_BATCH_TOKENS 2048
+/* The cpu backend's default --max-batch-tokens for decoders: a core runs batches of a few hundred
+ * tokens (the bundled CPU plans use 256), and every point of the grid is timed for real. */
+#define CPU_MAX_BATCH_TOKENS 512
 
 /* The decoders' grid: the encoders' op degrees, pp 1 to 8, the default tokens. */
 static void decoder_defaults(struct build_args *a)

@@ -147,18 +147,11 @@ Test(decoders_cli, a_decoder_plan_exports_as_vllm_commands)
     /* Two models sharing one group of two devices: two servers on devices 0,1 whose memory shares
      * add to 98%. */
     struct llm_case c = llm_case_new_with_context(2, 1 << 20, 64);
-    struct llm_cost_spec cost = llm_standard_cost(1);
-    cost.weight_bytes = 1000;
-    llm_case_group(&c, 1, 2, (uint32_t[]){0, 1}, &cost,
-                   (struct spec_scheduler){64, 8, SPEC_MM_SLACK});
-    llm_case_requests(&c, 1, (struct llm_request[]){{0, 0, 10, 3, 0, 0}});
-    c.plan->segments[0].groups[0].pp = 2;
-    c.plan->segments[0].groups[0].n_devices = 2;
-    c.plan->segments[0].groups[0].devices[1] = 1;
     struct llm_cost_spec two = llm_standard_cost(2);
     two.weight_bytes = 1000;
-    llm_case_profile(&c, 0, 1, 2, &two);
-    llm_case_profile(&c, 1, 1, 2, &two);
+    llm_case_group(&c, 2, 2, (uint32_t[]){0, 1}, &two,
+                   (struct spec_scheduler){64, 8, SPEC_MM_SLACK});
+    llm_case_requests(&c, 1, (struct llm_request[]){{0, 0, 10, 3, 0, 0}});
     const char *dir = fx_tmpdir();
     write_case(&c, dir);
     struct fx_output r =

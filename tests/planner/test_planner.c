@@ -217,7 +217,7 @@ static void record_share(void *arg, double share)
     *(double *)arg = share;
 }
 
-Test(parallel, steps_every_item_to_its_end_one_thread_at_a_time_with_its_own_state, .timeout = 30)
+Test(parallel, steps_every_item_to_its_end_one_thread_at_a_time_with_its_own_state)
 {
     struct problem p = three_models(20);
     problem_bind(&p);

@@ -101,7 +101,7 @@ const char *fx_gpu_unavailable(void);
 bool fx_same_file(const char *a, const char *b);
 
 /* A bad input: run the command line, expect exit status 2, an error starting "muxplan: " that
- * contains every fragment (NULL-terminated), and no file at output. */
+ * contains every fragment (NULL-terminated), and no file at output (when output is not NULL). */
 void fx_expect_bad(const char *output, const char *const *fragments, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -232,8 +232,9 @@ static bool incremental_policy(const struct sim_eval *e)
     return !e->dispatch->needs_outstanding;
 }
 
-void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
-                  struct sim_eval_result *out)
+void sim_eval_run_misses(struct sim_eval_state *s, const struct spec_placement *p,
+                         const struct sim_dispatch_policy *dispatch, uint32_t *misses,
+                         size_t miss_cap, struct sim_eval_result *out)
 {
     sim__eval_place(s, p);
     s->simulated = s->w.n;
@@ -242,9 +243,54 @@ void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
     memset(s->model_requests, 0, w->n_models * sizeof(uint64_t));
     memset(s->model_good, 0, w->n_models * sizeof(uint64_t));
     memset(s->group_requests, 0, s->groups_cap * sizeof(uint64_t));
-    struct sim_counts counts = {s->model_requests, s->model_good, s->group_requests, 0};
-    sim__fast_count_segment(w, 0, s->e->dispatch, &counts);
+    struct sim_counts counts = {
+        s->model_requests, s->model_good, s->group_requests, 0, misses, misses ? miss_cap : 0, 0};
+    sim__fast_count_segment(w, 0, dispatch ? dispatch : s->e->dispatch, &counts);
     sim__eval_result(s, counts.latency_sum_ns, out);
+}
+
+void sim_eval_run_ranges(struct sim_eval_state *s, const struct spec_placement *p,
+                         const struct sim_dispatch_policy *dispatch, const size_t *ranges,
+                         uint32_t n_ranges, uint64_t *good_out, struct sim_eval_result *out)
+{
+    sim__eval_place(s, p);
+    s->b.valid = false;
+    struct sim_world *w = &s->w;
+    struct sim_segment *seg = &w->segments[0];
+    memset(s->model_requests, 0, w->n_models * sizeof(uint64_t));
+    memset(s->model_good, 0, w->n_models * sizeof(uint64_t));
+    memset(s->group_requests, 0, s->groups_cap * sizeof(uint64_t));
+    struct sim_counts counts = {s->model_requests, s->model_good, s->group_requests, 0};
+    uint64_t requests = 0, good = 0;
+    for (uint32_t k = 0; k < n_ranges; k++) {
+        const size_t first = ranges[2 * k], end = ranges[2 * k + 1];
+        if (first > end || end > w->n)
+            MX_BUG("range [%zu, %zu) of %zu requests", first, end, w->n);
+        seg->first = first;
+        seg->end = end;
+        sim__fast_count_segment(w, 0, dispatch ? dispatch : s->e->dispatch, &counts);
+        requests += end - first;
+        if (good_out) {
+            uint64_t sum = 0;
+            for (uint32_t m = 0; m < w->n_models; m++)
+                sum += s->model_good[m];
+            good_out[k] = sum - good;
+            good = sum;
+        }
+    }
+    seg->first = 0;
+    seg->end = w->n;
+    s->simulated = requests;
+    sim__eval_result(s, counts.latency_sum_ns, out);
+    out->requests = requests;
+    out->attainment = requests ? (double)out->good / (double)requests : 1;
+    out->mean_latency_s = requests ? mx_ns_to_s(counts.latency_sum_ns) / (double)requests : 0;
+}
+
+void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
+                  struct sim_eval_result *out)
+{
+    sim_eval_run_misses(s, p, NULL, NULL, 0, out);
 }
 
 /* An incremental run stops paying once it re-simulates this share of the requests: then the next

@@ -26,6 +26,14 @@ const struct plan_param plan_param_table[PLAN_N_PARAMS] = {
                               "before serves nothing for their weight bytes / the cluster's load "
                               "bandwidth",
                               PLAN_PARAM_FLAG, offsetof(struct plan_params, swap_cost), 0, 0, 1},
+    [PLAN_PARAM_ROBUST] = {"robust", "K", "robust",
+                           "mux: plan against K windows of the training workload at once, for "
+                           "the best worst one",
+                           PLAN_PARAM_COUNT, offsetof(struct plan_params, robust), 1, 1, 64},
+    [PLAN_PARAM_EFFORT] = {"effort", "X", "effort",
+                           "mux: a layout's search simulates up to X times the training requests "
+                           "(at most 20 M + 4 times)",
+                           PLAN_PARAM_REAL, offsetof(struct plan_params, effort), 12, 0, 1e4},
 };
 
 const struct sim_dispatch_policy *const plan_default_dispatch = &sim_dispatch_earliest_free;

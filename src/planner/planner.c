@@ -19,15 +19,13 @@ extern const struct plan_policy plan_policy_round_robin;
 extern const struct plan_policy plan_policy_greedy;
 extern const struct plan_policy plan_policy_alpaserve;
 extern const struct plan_policy plan_policy_alpaserve_sep;
+extern const struct plan_policy plan_policy_mux;
 
 const struct plan_policy *const plan_policies[] = {
-    &plan_policy_sr,
-    &plan_policy_clockwork,
-    &plan_policy_round_robin,
-    &plan_policy_greedy,
-    &plan_policy_alpaserve,
-    &plan_policy_alpaserve_sep,
-    NULL,
+    &plan_policy_sr,          &plan_policy_clockwork,
+    &plan_policy_round_robin, &plan_policy_greedy,
+    &plan_policy_alpaserve,   &plan_policy_alpaserve_sep,
+    &plan_policy_mux,         NULL,
 };
 
 const struct plan_policy *plan_policy_find(const char *name, struct plan_params *params)

@@ -31,7 +31,7 @@ struct plan_problem {
     const struct sim_dispatch_policy *dispatch;
     unsigned threads;
     uint64_t seed;
-    bool activation_memory;          /* the memory model counts batch-1 activation bytes too */
+    bool activation_memory;           /* the memory model counts batch-1 activation bytes too */
     struct mx_progress_sink progress; /* how far the search is (optional: zero for none) */
 };
 
@@ -44,6 +44,8 @@ struct plan_params {
     uint32_t max_pp;     /* alpaserve: largest pipeline depth */
     double window_s;     /* clockwork++: window length */
     bool swap_cost;      /* clockwork++: charge weight loading between windows (off: free) */
+    uint32_t robust;     /* mux: windows of the training workload planned against at once */
+    double effort;       /* mux: a layout's search simulates up to effort x the training requests */
 };
 
 enum plan_param_id {
@@ -53,6 +55,8 @@ enum plan_param_id {
     PLAN_PARAM_MAX_PP,
     PLAN_PARAM_WINDOW,
     PLAN_PARAM_SWAP_COST,
+    PLAN_PARAM_ROBUST,
+    PLAN_PARAM_EFFORT,
     PLAN_N_PARAMS
 };
 

@@ -65,20 +65,25 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
     return MX_OK;
 }
 
-/* Run plan on trace as the planner scores: the fast path, random overheads at their means, pb's
- * dispatch policy. The caller frees *w and *r (also on failure). */
+/* Run plan on trace as the planner scores: the fast path, random overheads at their means, the
+ * dispatch policy the plan records (a policy may choose its own), else pb's. The caller frees *w
+ * and *r (also on failure). */
 static int run_at_means(const struct plan_problem *pb, const struct spec_plan *plan,
                         const struct wl_trace *trace, struct sim_world **w, struct sim_results **r)
 {
     struct spec_cluster cluster = *pb->cluster;
     for (int t = 0; t < SPEC_OH_COUNT; t++)
         cluster.overheads.term[t].sd_s = 0;
+    const struct sim_dispatch_policy *dispatch = pb->dispatch;
+    int rc = spec_plan_dispatch(plan) ? sim_dispatch_of_plan(plan, &dispatch) : MX_OK;
+    if (rc < 0)
+        return rc;
     const struct sim_options o = {.engine = SIM_ENGINE_FAST,
-                                  .dispatch = pb->dispatch,
+                                  .dispatch = dispatch,
                                   .max_batch = 1,
                                   .seed = pb->seed,
                                   .threads = pb->threads};
-    int rc = sim_world_new(&cluster, pb->cluster_path, pb->db, pb->db_path, plan, trace, w);
+    rc = sim_world_new(&cluster, pb->cluster_path, pb->db, pb->db_path, plan, trace, w);
     if (rc == MX_OK)
         rc = sim_run(*w, &o, r);
     return rc;

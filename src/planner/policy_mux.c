@@ -697,38 +697,64 @@ static void scenarios_release(struct mux *mx)
     free(mx->sc);
 }
 
-/* The dispatch policy that serves p best over the scenarios: the problem's unless another one
- * scores strictly better (then the first such in sim_dispatch_policies' order). Sets *score to
- * p's score under it, and attainment[d] to the worst scenario's attainment under policy d. */
+/* Simulating one placement whole under each dispatch policy, scenario by scenario, on threads. */
+struct by_dispatch {
+    const struct mux *mx;
+    const struct spec_placement *p;
+    uint64_t *good;    /* [policy][scenario] */
+    double *latency_s; /* [policy][scenario] */
+};
+
+static void run_dispatch(uint32_t item, struct sim_eval_state *unused, void *arg)
+{
+    (void)unused;
+    struct by_dispatch *bd = arg;
+    const struct mux *mx = bd->mx;
+    const uint32_t d = item / mx->n_sc, k = item % mx->n_sc;
+    if (sim_dispatch_policies[d] == mx->pb->dispatch)
+        return; /* known */
+    struct sim_eval_state *s = sim_eval_state_new(mx->sc[k].c.eval);
+    struct sim_eval_result r;
+    sim_eval_run_misses(s, bd->p, sim_dispatch_policies[d], NULL, 0, &r);
+    bd->good[item] = r.good;
+    bd->latency_s[item] = r.mean_latency_s;
+    sim_eval_state_free(s);
+}
+
+/* The dispatch policy that serves l's placement best over the scenarios: the problem's (l's score
+ * is under it) unless another one scores strictly better (then the first such in
+ * sim_dispatch_policies' order). Sets *score to the placement's score under it, and attainment[d]
+ * to the worst scenario's attainment under policy d. */
 static const struct sim_dispatch_policy *choose_dispatch(const struct mux *mx,
-                                                         const struct spec_placement *p,
+                                                         const struct layout *l,
                                                          struct mux_score *score,
                                                          double *attainment, uint32_t *runs)
 {
-    struct sim_eval_state **s = states_new(mx);
-    uint64_t *good = MX_NEW_ARRAY(uint64_t, mx->n_sc);
-    double *latency = MX_NEW_ARRAY(double, mx->n_sc);
+    uint32_t n_policies = 0;
+    while (sim_dispatch_policies[n_policies])
+        n_policies++;
+    struct by_dispatch bd = {mx, &l->p, MX_NEW_ARRAY(uint64_t, n_policies * mx->n_sc),
+                             MX_NEW_ARRAY(double, n_policies * mx->n_sc)};
+    pl_parallel(n_policies * mx->n_sc, mx->pb->threads, NULL, run_dispatch, &bd);
     const struct sim_dispatch_policy *chosen = mx->pb->dispatch;
-    struct mux_score best = simulate_whole(mx, s, p, chosen, NULL, NULL, good, latency);
-    (*runs)++;
-    for (uint32_t d = 0; sim_dispatch_policies[d]; d++) {
-        const struct sim_dispatch_policy *policy = sim_dispatch_policies[d];
-        if (policy == mx->pb->dispatch) {
+    struct mux_score best = l->score;
+    for (uint32_t d = 0; d < n_policies; d++) {
+        if (sim_dispatch_policies[d] == mx->pb->dispatch) {
             attainment[d] = best.worst;
             continue;
         }
-        struct mux_score sd = simulate_whole(mx, s, p, policy, NULL, NULL, good, latency);
         (*runs)++;
+        struct mux_score sd =
+            score_of(mx, &bd.good[d * mx->n_sc], &bd.latency_s[d * mx->n_sc], l->score.replicas);
         attainment[d] = sd.worst;
         if (score_compare(&sd, &best) > 0) {
             best = sd;
-            chosen = policy;
+            chosen = sim_dispatch_policies[d];
         }
     }
     *score = best;
-    free(good);
-    free(latency);
-    states_free(mx, s);
+    free(bd.good);
+    free(bd.latency_s);
     return chosen;
 }
 
@@ -813,10 +839,10 @@ static int solve_mux(const struct plan_policy *self, const struct plan_problem *
             work += mx.L[k].work;
             searched += mx.L[k].searched;
         }
-        double dispatch_attainment[8] = {0};
+        double dispatch_attainment[16] = {0};
         struct mux_score score = l->score;
         const struct sim_dispatch_policy *dispatch =
-            choose_dispatch(&mx, &l->p, &score, dispatch_attainment, &evaluations);
+            choose_dispatch(&mx, l, &score, dispatch_attainment, &evaluations);
         struct plan_problem chosen = *pb;
         chosen.dispatch = dispatch;
         *out = pl_to_plan(mx.c, &l->p);

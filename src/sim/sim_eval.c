@@ -13,6 +13,7 @@
 #include "spec_profile.h"
 #include "wl_trace.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,15 +85,29 @@ int sim_eval_new(const struct spec_cluster *cluster, const struct spec_profile *
         }
         e->config_begin[m + 1] = n_configs;
     }
-    order_by_model(e, trace);
+    e->trace = trace;
+    pthread_mutex_init(&e->order_lock, NULL);
     *out = e;
     return MX_OK;
+}
+
+/* The incremental runs' per-model request lists, made by the first of them (sim_eval_run_next):
+ * evaluators that never run incrementally do not pay for them (a second on a 7 M request trace). */
+static void ensure_order(const struct sim_eval *ce)
+{
+    struct sim_eval *e = (struct sim_eval *)ce; /* the lists only, under the lock */
+    pthread_mutex_lock(&e->order_lock);
+    if (!e->request_begin)
+        order_by_model(e, e->trace);
+    pthread_mutex_unlock(&e->order_lock);
 }
 
 void sim_eval_free(struct sim_eval *e)
 {
     if (!e)
         return;
+    if (e->trace)
+        pthread_mutex_destroy(&e->order_lock);
     free(e->base.arrival_ns);
     free(e->base.deadline_ns);
     sim__tables_release(&e->base.tables);
@@ -331,6 +346,7 @@ void sim_eval_run_next(struct sim_eval_state *s, const struct spec_placement *p,
         sim_eval_run(s, p, out);
         return;
     }
+    ensure_order(s->e);
     bool incremental =
         s->b.valid && (double)s->b.rerun <= RERUN_LIMIT * (double)s->w.n && same_configs(s, p);
     sim__eval_place(s, p);

@@ -128,7 +128,8 @@ int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
                const struct plan_params *pa, struct spec_plan **out, struct plan_outcome *outcome);
 
 /* Score plan on a test workload as the planner scores (the fast path, random overheads at their
- * means, pb's cluster, profile, dispatch policy, seed and threads): the summary after warmup_s.
+ * means, pb's cluster, profile, seed and threads, the dispatch policy the plan records or else
+ * pb's): the summary after warmup_s.
  * Release with sim_summary_release(). */
 int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
                const struct wl_trace *test, double warmup_s, struct sim_summary *out);

@@ -183,6 +183,13 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
 int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
                 struct plan_outcome *outcome);
 
+/* Simulate a finished plan on trace as the planner scores (random overheads at their means), with
+ * dispatch and batches of up to max_batch (the event engine when over 1), on this thread: its good
+ * requests and AlpaServe's mean latency. */
+int pl_simulate_with(const struct plan_problem *pb, const struct spec_plan *plan,
+                     const struct wl_trace *trace, const struct sim_dispatch_policy *dispatch,
+                     uint32_t max_batch, uint64_t *good, double *mean_latency_s);
+
 /* Record policy (as name), the parameters it reads and the outcome (on pb's training workload) in
  * plan->extra. */
 void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const char *name,

@@ -34,6 +34,11 @@ const struct plan_param plan_param_table[PLAN_N_PARAMS] = {
                            "mux: a layout's search simulates up to X times the training requests "
                            "(at most 20 M + 4 times)",
                            PLAN_PARAM_REAL, offsetof(struct plan_params, effort), 12, 0, 1e4},
+    [PLAN_PARAM_MAX_BATCH] = {"max-batch", "B", "max_batch",
+                              "mux: also score serving in batches of up to B requests (0: the "
+                              "profile's largest batch; 1: no batching)",
+                              PLAN_PARAM_COUNT, offsetof(struct plan_params, max_batch), 0, 0,
+                              4096},
 };
 
 const struct sim_dispatch_policy *const plan_default_dispatch = &sim_dispatch_earliest_free;

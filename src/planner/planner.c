@@ -65,28 +65,52 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
     return MX_OK;
 }
 
-/* Run plan on trace as the planner scores: the fast path, random overheads at their means, the
- * dispatch policy the plan records (a policy may choose its own), else pb's. The caller frees *w
+/* Run plan on trace as the planner scores: random overheads at their means, dispatch, batches of
+ * up to max_batch (the fast path without batching, the event engine with it). The caller frees *w
  * and *r (also on failure). */
-static int run_at_means(const struct plan_problem *pb, const struct spec_plan *plan,
-                        const struct wl_trace *trace, struct sim_world **w, struct sim_results **r)
+static int run_with(const struct plan_problem *pb, const struct spec_plan *plan,
+                    const struct wl_trace *trace, const struct sim_dispatch_policy *dispatch,
+                    uint32_t max_batch, unsigned threads, struct sim_world **w,
+                    struct sim_results **r)
 {
     struct spec_cluster cluster = *pb->cluster;
     for (int t = 0; t < SPEC_OH_COUNT; t++)
         cluster.overheads.term[t].sd_s = 0;
+    const struct sim_options o = {.engine = max_batch > 1 ? SIM_ENGINE_EVENT : SIM_ENGINE_FAST,
+                                  .dispatch = dispatch,
+                                  .max_batch = max_batch,
+                                  .seed = pb->seed,
+                                  .threads = threads};
+    int rc = sim_world_new(&cluster, pb->cluster_path, pb->db, pb->db_path, plan, trace, w);
+    if (rc == MX_OK)
+        rc = sim_run(*w, &o, r);
+    return rc;
+}
+
+/* run_with the dispatch policy and batch size the plan records (a policy may choose its own), else
+ * pb's dispatch and no batching. */
+static int run_at_means(const struct plan_problem *pb, const struct spec_plan *plan,
+                        const struct wl_trace *trace, struct sim_world **w, struct sim_results **r)
+{
     const struct sim_dispatch_policy *dispatch = pb->dispatch;
     int rc = spec_plan_dispatch(plan) ? sim_dispatch_of_plan(plan, &dispatch) : MX_OK;
     if (rc < 0)
         return rc;
-    const struct sim_options o = {.engine = SIM_ENGINE_FAST,
-                                  .dispatch = dispatch,
-                                  .max_batch = 1,
-                                  .seed = pb->seed,
-                                  .threads = pb->threads};
-    rc = sim_world_new(&cluster, pb->cluster_path, pb->db, pb->db_path, plan, trace, w);
-    if (rc == MX_OK)
-        rc = sim_run(*w, &o, r);
-    return rc;
+    return run_with(pb, plan, trace, dispatch, spec_plan_max_batch(plan), pb->threads, w, r);
+}
+
+/* Good requests and AlpaServe's mean latency (refused requests counting 0) of results r on t. */
+static void count_good(const struct wl_trace *t, const struct sim_results *r, uint64_t *good,
+                       double *mean_latency_s)
+{
+    double latency = 0;
+    *good = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        *good += r->status[i] == SIM_GOOD;
+        if (r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE)
+            latency += mx_ns_to_s(r->finish_ns[i] - mx_s_to_ns(t->arrival_s[i]));
+    }
+    *mean_latency_s = r->n ? latency / (double)r->n : 0;
 }
 
 int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
@@ -97,16 +121,24 @@ int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
     struct sim_results *r = NULL;
     int rc = run_at_means(pb, plan, t, &w, &r);
     if (rc == MX_OK) {
-        uint64_t good = 0;
-        double latency = 0;
-        for (size_t i = 0; i < r->n; i++) {
-            good += r->status[i] == SIM_GOOD;
-            if (r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE)
-                latency += mx_ns_to_s(r->finish_ns[i] - mx_s_to_ns(t->arrival_s[i]));
-        }
+        uint64_t good;
+        count_good(t, r, &good, &outcome->mean_latency_s);
         outcome->attainment = (double)good / (double)r->n;
-        outcome->mean_latency_s = latency / (double)r->n;
     }
+    sim_results_free(r);
+    sim_world_free(w);
+    return rc;
+}
+
+int pl_simulate_with(const struct plan_problem *pb, const struct spec_plan *plan,
+                     const struct wl_trace *trace, const struct sim_dispatch_policy *dispatch,
+                     uint32_t max_batch, uint64_t *good, double *mean_latency_s)
+{
+    struct sim_world *w = NULL;
+    struct sim_results *r = NULL;
+    int rc = run_with(pb, plan, trace, dispatch, max_batch, 1, &w, &r);
+    if (rc == MX_OK)
+        count_good(trace, r, good, mean_latency_s);
     sim_results_free(r);
     sim_world_free(w);
     return rc;

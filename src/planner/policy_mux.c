@@ -13,6 +13,7 @@
 #include "mx_rng.h"
 #include "sim_dispatch.h"
 #include "spec_models.h"
+#include "spec_profile.h"
 #include "wl_trace.h"
 
 #include <math.h>
@@ -697,65 +698,134 @@ static void scenarios_release(struct mux *mx)
     free(mx->sc);
 }
 
-/* Simulating one placement whole under each dispatch policy, scenario by scenario, on threads. */
-struct by_dispatch {
-    const struct mux *mx;
-    const struct spec_placement *p;
-    uint64_t *good;    /* [policy][scenario] */
-    double *latency_s; /* [policy][scenario] */
+/* ---- phase 4: how to serve it ---- */
+
+/* A way to serve a layout's best placement: a dispatch policy and a batch size. */
+struct serving {
+    uint32_t layout, dispatch; /* dispatch: index into sim_dispatch_policies */
+    uint32_t max_batch;
+    struct mux_score score;
+    int rc;
 };
 
-static void run_dispatch(uint32_t item, struct sim_eval_state *unused, void *arg)
+struct servings {
+    const struct mux *mx;
+    struct serving *v;
+    struct spec_plan *
+        *plans; /* [n layouts] the layouts' placements as plans, for the event engine */
+};
+
+static void score_serving(uint32_t item, struct sim_eval_state *unused, void *arg)
 {
     (void)unused;
-    struct by_dispatch *bd = arg;
-    const struct mux *mx = bd->mx;
-    const uint32_t d = item / mx->n_sc, k = item % mx->n_sc;
-    if (sim_dispatch_policies[d] == mx->pb->dispatch)
-        return; /* known */
-    struct sim_eval_state *s = sim_eval_state_new(mx->sc[k].c.eval);
-    struct sim_eval_result r;
-    sim_eval_run_misses(s, bd->p, sim_dispatch_policies[d], NULL, 0, &r);
-    bd->good[item] = r.good;
-    bd->latency_s[item] = r.mean_latency_s;
-    sim_eval_state_free(s);
+    struct servings *sv = arg;
+    const struct mux *mx = sv->mx;
+    struct serving *v = &sv->v[item];
+    const struct layout *l = &mx->L[v->layout];
+    const struct sim_dispatch_policy *dispatch = sim_dispatch_policies[v->dispatch];
+    uint64_t *good = MX_NEW_ARRAY(uint64_t, mx->n_sc);
+    double *latency = MX_NEW_ARRAY(double, mx->n_sc);
+    for (uint32_t k = 0; k < mx->n_sc && v->rc == MX_OK; k++) {
+        if (v->max_batch > 1) {
+            v->rc = pl_simulate_with(mx->pb, sv->plans[v->layout], mx->sc[k].train, dispatch,
+                                     v->max_batch, &good[k], &latency[k]);
+        } else {
+            struct sim_eval_state *s = sim_eval_state_new(mx->sc[k].c.eval);
+            struct sim_eval_result r;
+            sim_eval_run_misses(s, &l->p, dispatch, NULL, 0, &r);
+            good[k] = r.good;
+            latency[k] = r.mean_latency_s;
+            sim_eval_state_free(s);
+        }
+    }
+    v->score = score_of(mx, good, latency, l->score.replicas);
+    free(good);
+    free(latency);
 }
 
-/* The dispatch policy that serves l's placement best over the scenarios: the problem's (l's score
- * is under it) unless another one scores strictly better (then the first such in
- * sim_dispatch_policies' order). Sets *score to the placement's score under it, and attainment[d]
- * to the worst scenario's attainment under policy d. */
-static const struct sim_dispatch_policy *choose_dispatch(const struct mux *mx,
-                                                         const struct layout *l,
-                                                         struct mux_score *score,
-                                                         double *attainment, uint32_t *runs)
+/* The largest batch size any config of the models has profiled. */
+static uint32_t largest_batch(const struct mux *mx)
+{
+    uint32_t largest = 1;
+    for (uint32_t m = 0; m < mx->c->n_models; m++) {
+        const struct spec_profile_model *pm =
+            spec_profile_find_model(mx->pb->db, mx->pb->models->models[m].base);
+        for (uint32_t k = 0; pm && k < pm->n_configs; k++)
+            if (pm->configs[k].n_batches &&
+                (uint32_t)pm->configs[k].batch[pm->configs[k].n_batches - 1] > largest)
+                largest = (uint32_t)pm->configs[k].batch[pm->configs[k].n_batches - 1];
+    }
+    return largest;
+}
+
+/* How many layouts' placements are scored with batching: the best few. */
+#define BATCHED_LAYOUTS 2
+
+/* The best way to serve: the search's best placement under the problem's dispatch policy and no
+ * batching (its score known), unless another dispatch policy, or batches of up to the batch size
+ * (the best BATCHED_LAYOUTS layouts' placements under every dispatch policy, on the event engine),
+ * scores strictly better; ties go to the earlier of that order. Fills *chosen; attainment[d] gets
+ * the best layout's worst-scenario attainment under policy d without batching, and
+ * batched_attainment[d] with (NAN when not scored). */
+static int choose_serving(const struct mux *mx, uint32_t best, struct serving *chosen,
+                          double *attainment, double *batched_attainment, uint32_t *runs)
 {
     uint32_t n_policies = 0;
     while (sim_dispatch_policies[n_policies])
         n_policies++;
-    struct by_dispatch bd = {mx, &l->p, MX_NEW_ARRAY(uint64_t, n_policies * mx->n_sc),
-                             MX_NEW_ARRAY(double, n_policies * mx->n_sc)};
-    pl_parallel(n_policies * mx->n_sc, mx->pb->threads, NULL, run_dispatch, &bd);
-    const struct sim_dispatch_policy *chosen = mx->pb->dispatch;
-    struct mux_score best = l->score;
-    for (uint32_t d = 0; d < n_policies; d++) {
-        if (sim_dispatch_policies[d] == mx->pb->dispatch) {
-            attainment[d] = best.worst;
-            continue;
+    const uint32_t B = mx->pa->max_batch ? mx->pa->max_batch : largest_batch(mx);
+    /* The layouts to batch: the best, then the others by score. */
+    uint32_t batched[BATCHED_LAYOUTS], n_batched = 0;
+    batched[n_batched++] = best;
+    while (B > 1 && n_batched < BATCHED_LAYOUTS) {
+        int64_t next = -1;
+        for (uint32_t k = 0; k < mx->n; k++) {
+            const struct layout *l = &mx->L[k];
+            bool taken = false;
+            for (uint32_t j = 0; j < n_batched; j++)
+                taken = taken || batched[j] == k;
+            if (!l->empty && !l->dropped && !taken &&
+                (next < 0 || score_compare(&l->score, &mx->L[next].score) > 0))
+                next = k;
         }
-        (*runs)++;
-        struct mux_score sd =
-            score_of(mx, &bd.good[d * mx->n_sc], &bd.latency_s[d * mx->n_sc], l->score.replicas);
-        attainment[d] = sd.worst;
-        if (score_compare(&sd, &best) > 0) {
-            best = sd;
-            chosen = sim_dispatch_policies[d];
-        }
+        if (next < 0)
+            break;
+        batched[n_batched++] = (uint32_t)next;
     }
-    *score = best;
-    free(bd.good);
-    free(bd.latency_s);
-    return chosen;
+    struct servings sv = {mx, MX_NEW_ARRAY(struct serving, n_policies * (1 + n_batched)),
+                          MX_NEW_ARRAY(struct spec_plan *, mx->n)};
+    uint32_t n = 0;
+    for (uint32_t d = 0; d < n_policies; d++)
+        if (sim_dispatch_policies[d] != mx->pb->dispatch)
+            sv.v[n++] = (struct serving){best, d, 1};
+    for (uint32_t j = 0; B > 1 && j < n_batched; j++) {
+        sv.plans[batched[j]] = pl_to_plan(mx->c, &mx->L[batched[j]].p);
+        for (uint32_t d = 0; d < n_policies; d++)
+            sv.v[n++] = (struct serving){batched[j], d, B};
+    }
+    pl_parallel(n, mx->pb->threads, NULL, score_serving, &sv);
+    uint32_t search_dispatch = 0;
+    while (sim_dispatch_policies[search_dispatch] != mx->pb->dispatch)
+        search_dispatch++;
+    *chosen = (struct serving){best, search_dispatch, 1, mx->L[best].score, MX_OK};
+    int rc = MX_OK;
+    for (uint32_t d = 0; d < n_policies; d++)
+        attainment[d] = batched_attainment[d] = NAN;
+    attainment[search_dispatch] = chosen->score.worst;
+    for (uint32_t k = 0; k < n && rc == MX_OK; k++) {
+        const struct serving *v = &sv.v[k];
+        rc = v->rc;
+        (*runs) += mx->n_sc;
+        if (v->layout == best)
+            (v->max_batch > 1 ? batched_attainment : attainment)[v->dispatch] = v->score.worst;
+        if (rc == MX_OK && score_compare(&v->score, &chosen->score) > 0)
+            *chosen = *v;
+    }
+    for (uint32_t k = 0; k < mx->n; k++)
+        spec_plan_free(sv.plans[k]);
+    free(sv.plans);
+    free(sv.v);
+    return rc;
 }
 
 static int solve_mux(const struct plan_policy *self, const struct plan_problem *pb,
@@ -829,55 +899,67 @@ static int solve_mux(const struct plan_policy *self, const struct plan_problem *
                 (best < 0 || score_compare(&mx.L[k].score, &mx.L[best].score) > 0))
                 best = k;
     }
+    struct serving chosen = {0};
+    uint32_t evaluations = 0, window_evaluations = 0, searched = 0;
+    uint64_t work = 0;
+    double attainment[16], batched_attainment[16];
     if (rc == MX_OK) {
-        const struct layout *l = &mx.L[best];
-        uint32_t evaluations = 0, window_evaluations = 0, searched = 0;
-        uint64_t work = 0;
         for (uint32_t k = 0; k < mx.n; k++) {
             evaluations += mx.L[k].evaluations;
             window_evaluations += mx.L[k].window_evaluations;
             work += mx.L[k].work;
             searched += mx.L[k].searched;
         }
-        double dispatch_attainment[16] = {0};
-        struct mux_score score = l->score;
-        const struct sim_dispatch_policy *dispatch =
-            choose_dispatch(&mx, l, &score, dispatch_attainment, &evaluations);
-        struct plan_problem chosen = *pb;
-        chosen.dispatch = dispatch;
+        rc = choose_serving(&mx, (uint32_t)best, &chosen, attainment, batched_attainment,
+                            &evaluations);
+    }
+    if (rc == MX_OK) {
+        const struct layout *l = &mx.L[chosen.layout];
+        struct plan_problem served = *pb;
+        served.dispatch = sim_dispatch_policies[chosen.dispatch];
         *out = pl_to_plan(mx.c, &l->p);
+        mx_json_set((*out)->extra, "dispatch", json_string(served.dispatch->name));
+        if (chosen.max_batch > 1)
+            mx_json_set((*out)->extra, "max_batch", json_integer(chosen.max_batch));
         outcome->groups = l->p.n_groups;
         outcome->replicas = spec_placement_replicas(&l->p);
         outcome->evaluations = evaluations;
         if (mx.n_sc == 1) {
-            outcome->attainment = score.worst;
-            outcome->mean_latency_s = score.latency_s;
+            outcome->attainment = chosen.score.worst;
+            outcome->mean_latency_s = chosen.score.latency_s;
         } else {
-            rc = pl_simulate(&chosen, *out, outcome);
+            rc = pl_simulate(&served, *out, outcome);
             outcome->evaluations++;
         }
         if (rc == MX_OK) {
-            pl_record(*out, self, self->name, &chosen, pa, outcome);
+            pl_record(*out, self, self->name, &served, pa, outcome);
             json_t *search = json_object();
             mx_json_set(search, "layout",
                         json_pack("[i, i, i]", 1, (int)l->config.op, (int)l->config.pp));
             mx_json_set(search, "layouts_searched", json_integer(searched));
             mx_json_set(search, "window_evaluations", json_integer(window_evaluations));
             mx_json_set(search, "requests_simulated", json_integer((json_int_t)work));
-            json_t *by_dispatch = json_object();
-            for (uint32_t d = 0; sim_dispatch_policies[d]; d++)
+            json_t *by_dispatch = json_object(), *batched = json_object();
+            for (uint32_t d = 0; sim_dispatch_policies[d]; d++) {
                 mx_json_set(by_dispatch, sim_dispatch_policies[d]->name,
-                            json_real(dispatch_attainment[d]));
+                            mx_json_real_or_null(attainment[d]));
+                if (!isnan(batched_attainment[d]))
+                    mx_json_set(batched, sim_dispatch_policies[d]->name,
+                                json_real(batched_attainment[d]));
+            }
             mx_json_set(search, "attainment_by_dispatch", by_dispatch);
+            if (json_object_size(batched))
+                mx_json_set(search, "batched_attainment_by_dispatch", batched);
+            else
+                json_decref(batched);
             if (mx.n_sc > 1) {
                 json_t *windows = json_array();
                 for (uint32_t j = 0; j < mx.n_sc; j++)
                     mx_json_append(windows,
                                    json_real((double)l->good[j] / (double)mx.sc[j].train->n));
                 mx_json_set(search, "window_attainment", windows);
-                mx_json_set(search, "worst_window_attainment", json_real(l->score.worst));
             }
-            mx_json_set((*out)->extra, "search", search);
+            mx_json_set(json_object_get((*out)->extra, "predicted"), "search", search);
         } else {
             spec_plan_free(*out);
             *out = NULL;
@@ -900,7 +982,8 @@ static int solve_mux(const struct plan_policy *self, const struct plan_problem *
 }
 
 static const enum plan_param_id mux_params[] = {PLAN_PARAM_MAX_OP, PLAN_PARAM_MAX_PP,
-                                                PLAN_PARAM_ROBUST, PLAN_PARAM_EFFORT};
+                                                PLAN_PARAM_ROBUST, PLAN_PARAM_EFFORT,
+                                                PLAN_PARAM_MAX_BATCH};
 
 const struct plan_policy plan_policy_mux = {
     .name = "mux",

@@ -45,6 +45,7 @@ struct plan_params {
     double window_s;     /* clockwork++: window length */
     bool swap_cost;      /* clockwork++: charge weight loading between windows (off: free) */
     uint32_t robust;     /* mux: windows of the training workload planned against at once */
+    uint32_t max_batch;  /* mux: the largest batch it scores (0: the profile's largest; 1: none) */
     double effort;       /* mux: a layout's search simulates up to effort x the training requests */
 };
 
@@ -57,6 +58,7 @@ enum plan_param_id {
     PLAN_PARAM_SWAP_COST,
     PLAN_PARAM_ROBUST,
     PLAN_PARAM_EFFORT,
+    PLAN_PARAM_MAX_BATCH,
     PLAN_N_PARAMS
 };
 
@@ -127,9 +129,10 @@ extern const struct sim_dispatch_policy *const plan_default_dispatch;
 int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
                const struct plan_params *pa, struct spec_plan **out, struct plan_outcome *outcome);
 
-/* Score plan on a test workload as the planner scores (the fast path, random overheads at their
- * means, pb's cluster, profile, seed and threads, the dispatch policy the plan records or else
- * pb's): the summary after warmup_s.
+/* Score plan on a test workload as the planner scores (random overheads at their means, pb's
+ * cluster, profile, seed and threads, the dispatch policy the plan records or else pb's, and the
+ * batch size it records or else none: the fast path without batching, the event engine with it):
+ * the summary after warmup_s.
  * Release with sim_summary_release(). */
 int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
                const struct wl_trace *test, double warmup_s, struct sim_summary *out);

@@ -19,12 +19,14 @@ static const char help[] =
     "                       [--test-trace TEST.h5] --policies sr,clockwork++,alpaserve [options]\n"
     "\n"
     "Plans with each policy on the training workload, simulates each plan on the test workload\n"
-    "and prints policy, groups and configs, replicas, attainment, p99 latency of good requests\n"
-    "and planning time.\n"
+    "and prints policy, groups and configs, replicas, attainment, its mean over windows of the\n"
+    "test workload with a 95% confidence interval (bootstrap over the windows), p99 latency of\n"
+    "good requests and planning time.\n"
     "\n"
     "  --policies LIST   comma-separated policies (below), each once\n"
     "  --test-trace T.h5 the test workload (default: the training one)\n"
     "  --warmup S        leave out requests in the first and last S seconds of the test (0)\n"
+    "  --windows W       cut the test workload into W windows of equal length (10)\n"
     "  --plans-dir DIR   write each plan there as POLICY.json, all of them when every policy\n"
     "                    succeeded; DIR is created if missing (its parent must exist)\n"
     "\n"
@@ -33,15 +35,15 @@ static const char help[] =
     "\\\n"
     "      --models examples/models.json --trace train.h5 --policies sr,clockwork++,alpaserve\n";
 
-static const struct option own[] = {{"policies", required_argument, NULL, 'L'},
-                                    {"test-trace", required_argument, NULL, 'T'},
-                                    {"warmup", required_argument, NULL, 'W'},
-                                    {"plans-dir", required_argument, NULL, 'R'},
-                                    {NULL, 0, NULL, 0}};
+static const struct option own[] = {
+    {"policies", required_argument, NULL, 'L'}, {"test-trace", required_argument, NULL, 'T'},
+    {"warmup", required_argument, NULL, 'W'},   {"plans-dir", required_argument, NULL, 'R'},
+    {"windows", required_argument, NULL, 'N'},  {NULL, 0, NULL, 0}};
 
 struct compare_args {
     const char *policies, *test_path, *plans_dir;
     double warmup_s;
+    uint64_t windows;
 };
 
 static int take(void *ctx, int code, const char *arg)
@@ -59,6 +61,8 @@ static int take(void *ctx, int code, const char *arg)
     case 'R':
         a->plans_dir = arg;
         return MX_OK;
+    case 'N':
+        return cli_parse_u64("--windows", arg, 1, CLI_MAX_WINDOWS, &a->windows);
     }
     return 1;
 }
@@ -84,23 +88,31 @@ static int compare_one(const struct cli_planning *p, const struct compare_args *
         rc = spec_plan_write(plan, path); /* appears with the others, at the end */
         free(path);
     }
+    double *windows = MX_NEW_ARRAY(double, a->windows);
     if (rc == MX_OK)
-        rc = plan_score(&pb, plan, test, a->warmup_s, &summary);
+        rc = plan_score_windows(&pb, plan, test, a->warmup_s, (uint32_t)a->windows, windows,
+                                &summary);
     if (rc == MX_OK) {
+        struct cli_spread spread = cli_spread_of(windows, (uint32_t)a->windows, p->seed);
         char *groups = spec_plan_describe_groups(plan);
         mx_progress_end(line); /* a row does not share its line */
-        if (p->json)
-            mx_json_append(rows,
-                           json_pack("{s:s, s:s, s:i, s:f, s:o, s:f, s:f}", "policy", name,
-                                     "groups", groups, "replicas", outcome.replicas, "attainment",
-                                     summary.attainment, "p99_s",
-                                     mx_json_real_or_null(summary.good_latency.p99_s), "planning_s",
-                                     planning_s, "predicted_attainment", outcome.attainment));
-        else
-            printf("%-14s %-34s %9u %11.4f %10.1f %11.2f\n", name, groups, outcome.replicas,
-                   summary.attainment, summary.good_latency.p99_s * 1e3, planning_s);
+        if (p->json) {
+            json_t *row =
+                json_pack("{s:s, s:s, s:i, s:f, s:o, s:f, s:f}", "policy", name, "groups", groups,
+                          "replicas", outcome.replicas, "attainment", summary.attainment, "p99_s",
+                          mx_json_real_or_null(summary.good_latency.p99_s), "planning_s",
+                          planning_s, "predicted_attainment", outcome.attainment);
+            mx_json_set(row, "windows", cli_spread_json(&spread, windows, (uint32_t)a->windows));
+            mx_json_append(rows, row);
+        } else {
+            char ci[64];
+            cli_spread_text(&spread, ci, sizeof(ci));
+            printf("%-14s %-34s %9u %11.4f %26s %10.1f %11.2f\n", name, groups, outcome.replicas,
+                   summary.attainment, ci, summary.good_latency.p99_s * 1e3, planning_s);
+        }
         free(groups);
     }
+    free(windows);
     sim_summary_release(&summary);
     spec_plan_free(plan);
     return rc;
@@ -113,7 +125,7 @@ int cli_compare(int argc, char **argv)
         return 0;
     }
     struct cli_planning p = cli_planning_defaults("compare");
-    struct compare_args a = {0};
+    struct compare_args a = {.windows = 10};
     struct cli_policies ps = {0};
     struct cli_planning_inputs in = {0};
     struct wl_trace *test = NULL;
@@ -138,8 +150,8 @@ int cli_compare(int argc, char **argv)
     if (rc == MX_OK && (rc = cli_planning_load(&p, &in)) == MX_OK)
         rc = cli_planning_test(&p, &in, a.test_path, &test);
     if (rc == MX_OK && !p.json)
-        printf("%-14s %-34s %9s %11s %10s %11s\n", "policy", "groups and configs", "replicas",
-               "attainment", "p99 ms", "planning s");
+        printf("%-14s %-34s %9s %11s %26s %10s %11s\n", "policy", "groups and configs", "replicas",
+               "attainment", "windows: mean [95% CI]", "p99 ms", "planning s");
     struct mx_progress line;
     mx_progress_begin(&line, "compare");
     const struct mx_progress_sink whole = mx_progress_sink(&line);

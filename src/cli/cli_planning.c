@@ -4,6 +4,8 @@
 #include "cli.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_json.h"
+#include "mx_stats.h"
 #include "sim_dispatch.h"
 #include "spec_models.h"
 #include "spec_profile.h"
@@ -350,4 +352,38 @@ void cli_planning_help(const char *help)
     printf("\npolicies:\n");
     for (const struct plan_policy *const *pol = plan_policies; *pol; pol++)
         printf("  %-14s %s\n", (*pol)->name, (*pol)->summary);
+}
+
+struct cli_spread cli_spread_of(const double *attainment, uint32_t n, uint64_t seed)
+{
+    struct cli_spread s = {0, NAN, NAN, NAN};
+    double sum = 0;
+    for (uint32_t k = 0; k < n; k++)
+        if (!isnan(attainment[k])) {
+            sum += attainment[k];
+            s.windows++;
+        }
+    if (s.windows)
+        s.mean = sum / s.windows;
+    mx_bootstrap_mean_ci(attainment, n, CLI_BOOTSTRAP, 0.95, seed, &s.ci_low, &s.ci_high);
+    return s;
+}
+
+json_t *cli_spread_json(const struct cli_spread *s, const double *attainment, uint32_t n)
+{
+    json_t *each = json_array();
+    for (uint32_t k = 0; k < n; k++)
+        mx_json_append(each, mx_json_real_or_null(attainment[k]));
+    json_t *o = json_object();
+    mx_json_set(o, "windows", json_integer(n));
+    mx_json_set(o, "mean", mx_json_real_or_null(s->mean));
+    mx_json_set(o, "ci_low", mx_json_real_or_null(s->ci_low));
+    mx_json_set(o, "ci_high", mx_json_real_or_null(s->ci_high));
+    mx_json_set(o, "attainment", each);
+    return o;
+}
+
+void cli_spread_text(const struct cli_spread *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.4f [%.4f, %.4f]", s->mean, s->ci_low, s->ci_high);
 }

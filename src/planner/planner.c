@@ -144,17 +144,49 @@ int pl_simulate_with(const struct plan_problem *pb, const struct spec_plan *plan
     return rc;
 }
 
-int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
-               const struct wl_trace *test, double warmup_s, struct sim_summary *out)
+/* Each window's attainment: the kept span [first + warmup_s, last - warmup_s] of t's arrivals cut
+ * into n windows of equal length (the last one closed), NAN for a window without requests. */
+static void window_attainment(const struct wl_trace *t, const struct sim_results *r,
+                              double warmup_s, uint32_t n, double *attainment)
+{
+    uint64_t *requests = MX_NEW_ARRAY(uint64_t, n), *good = MX_NEW_ARRAY(uint64_t, n);
+    const double lo = t->n ? t->arrival_s[0] + warmup_s : 0;
+    const double hi = t->n ? t->arrival_s[t->n - 1] - warmup_s : 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const double a = t->arrival_s[i];
+        if (a < lo || a > hi)
+            continue;
+        uint32_t k = hi > lo ? (uint32_t)((a - lo) / (hi - lo) * n) : 0;
+        k = k < n ? k : n - 1;
+        requests[k]++;
+        good[k] += r->status[i] == SIM_GOOD;
+    }
+    for (uint32_t k = 0; k < n; k++)
+        attainment[k] = requests[k] ? (double)good[k] / (double)requests[k] : NAN;
+    free(requests);
+    free(good);
+}
+
+int plan_score_windows(const struct plan_problem *pb, const struct spec_plan *plan,
+                       const struct wl_trace *test, double warmup_s, uint32_t n_windows,
+                       double *attainment, struct sim_summary *out)
 {
     struct sim_world *w = NULL;
     struct sim_results *r = NULL;
     int rc = run_at_means(pb, plan, test, &w, &r);
     if (rc == MX_OK)
         rc = sim_summarize(w, r, warmup_s, out);
+    if (rc == MX_OK && n_windows)
+        window_attainment(test, r, warmup_s, n_windows, attainment);
     sim_results_free(r);
     sim_world_free(w);
     return rc;
+}
+
+int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
+               const struct wl_trace *test, double warmup_s, struct sim_summary *out)
+{
+    return plan_score_windows(pb, plan, test, warmup_s, 0, NULL, out);
 }
 
 void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const char *name,

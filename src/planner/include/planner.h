@@ -137,4 +137,12 @@ int plan_solve(const struct plan_policy *policy, const struct plan_problem *pb,
 int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
                const struct wl_trace *test, double warmup_s, struct sim_summary *out);
 
+/* plan_score, and the attainment in each of n_windows windows of equal length that cut the scored
+ * span of the test workload ([first arrival + warmup_s, last arrival - warmup_s], the last window
+ * closed) into attainment[n_windows] (NAN for a window without requests): the spread of
+ * attainment over held-out windows. */
+int plan_score_windows(const struct plan_problem *pb, const struct spec_plan *plan,
+                       const struct wl_trace *test, double warmup_s, uint32_t n_windows,
+                       double *attainment, struct sim_summary *out);
+
 #endif

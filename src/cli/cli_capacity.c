@@ -303,7 +303,7 @@ static int load_workloads(const struct cli_planning *p, const struct capacity_ar
         if (k == 0)
             wl->train[0] = in->train;
         else
-            rc = cli_planning_generate(p, in->set, p->seed + 2 * k, &wl->train[k]);
+            rc = cli_planning_generate_train(p, in->set, p->seed + 2 * k, &wl->train[k]);
         if (rc == MX_OK)
             rc = cli_planning_generate(p, in->set, p->seed + 2 * k + 1, &wl->test[k]);
     }

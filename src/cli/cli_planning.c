@@ -5,6 +5,7 @@
 #include "mx_alloc.h"
 #include "mx_error.h"
 #include "mx_json.h"
+#include "mx_rng.h"
 #include "mx_stats.h"
 #include "sim_dispatch.h"
 #include "spec_models.h"
@@ -261,6 +262,43 @@ int cli_planning_generate(const struct cli_planning *p, const struct spec_model_
     return wl_gen(set, &spec, out);
 }
 
+int cli_planning_generate_train(const struct cli_planning *p, const struct spec_model_set *set,
+                                uint64_t seed, struct wl_trace **out)
+{
+    const uint32_t k_windows = p->given[PLAN_PARAM_ROBUST] ? p->params.robust : 1;
+    struct wl_trace **part = MX_NEW_ARRAY(struct wl_trace *, k_windows);
+    int rc = MX_OK;
+    size_t n = 0;
+    for (uint32_t k = 0; k < k_windows && rc == MX_OK; k++) {
+        rc = cli_planning_generate(p, set, k ? mx_rng_derive(seed, "robust", k) : seed, &part[k]);
+        if (rc == MX_OK)
+            n += part[k]->n;
+    }
+    if (rc == MX_OK && k_windows == 1) {
+        *out = part[0];
+        part[0] = NULL;
+    } else if (rc == MX_OK) {
+        /* One after the other, each shifted by the length of those before it. */
+        struct wl_trace *t = wl_trace_new(n, set->n, (const char *const *)part[0]->model_names);
+        size_t at = 0;
+        double shift = 0;
+        for (uint32_t k = 0; k < k_windows; k++) {
+            for (size_t i = 0; i < part[k]->n; i++, at++) {
+                wl_trace_copy_request(t, at, part[k], i);
+                t->arrival_s[at] += shift;
+            }
+            shift += part[k]->duration_s;
+        }
+        t->start_s = part[0]->start_s;
+        t->duration_s = shift;
+        *out = t;
+    }
+    for (uint32_t k = 0; k < k_windows; k++)
+        wl_trace_free(part[k]);
+    free(part);
+    return rc;
+}
+
 /* With --model-slos, every request of t (over set's models) takes its model's SLO. */
 static void apply_model_slos(const struct cli_planning *p, const struct spec_model_set *set,
                              struct wl_trace *t)
@@ -281,7 +319,7 @@ int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *
         (rc = spec_models_resolve(in->set, in->db, p->profile_path)) < 0)
         return rc;
     if (!p->train_path)
-        return cli_planning_generate(p, in->set, p->seed, &in->train);
+        return cli_planning_generate_train(p, in->set, p->seed, &in->train);
     if ((rc = wl_trace_read_for_models(in->set, p->train_path, &in->train)) == MX_OK)
         apply_model_slos(p, in->set, in->train);
     return rc;

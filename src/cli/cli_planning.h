@@ -80,6 +80,12 @@ void cli_planning_release(struct cli_planning_inputs *in);
 int cli_planning_generate(const struct cli_planning *p, const struct spec_model_set *set,
                           uint64_t seed, struct wl_trace **out);
 
+/* The training workload generated from the model set: cli_planning_generate's with seed, or with
+ * --robust K, K of them one after the other (seed, then seeds derived from it, each shifted to
+ * start where the one before ends), so that the K windows mux plans against are K seeds. */
+int cli_planning_generate_train(const struct cli_planning *p, const struct spec_model_set *set,
+                                uint64_t seed, struct wl_trace **out);
+
 /* The planner's problem over in, on cluster (the inputs' own, or a resized copy). */
 struct plan_problem cli_planning_problem(const struct cli_planning *p,
                                          const struct cli_planning_inputs *in,

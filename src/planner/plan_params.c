@@ -24,8 +24,12 @@ const struct plan_param plan_param_table[PLAN_N_PARAMS] = {
     [PLAN_PARAM_SWAP_COST] = {"swap-cost", NULL, "swap_cost",
                               "clockwork++: a device loading models it did not hold in the window "
                               "before serves nothing for their weight bytes / the cluster's load "
-                              "bandwidth",
+                              "bandwidth (the default when the cluster gives it)",
                               PLAN_PARAM_FLAG, offsetof(struct plan_params, swap_cost), 0, 0, 1},
+    [PLAN_PARAM_FREE_SWAPS] = {"free-swaps", NULL, "free_swaps",
+                               "clockwork++: swaps between windows cost nothing (AlpaServe's "
+                               "oracle)",
+                               PLAN_PARAM_FLAG, offsetof(struct plan_params, free_swaps), 0, 0, 1},
     [PLAN_PARAM_ROBUST] = {"robust", "K", "robust",
                            "mux: plan against K windows of the training workload at once, for "
                            "the best worst one",

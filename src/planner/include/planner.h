@@ -43,7 +43,10 @@ struct plan_params {
     uint32_t max_op;     /* alpaserve: largest tensor-parallel degree */
     uint32_t max_pp;     /* alpaserve: largest pipeline depth */
     double window_s;     /* clockwork++: window length */
-    bool swap_cost;      /* clockwork++: charge weight loading between windows (off: free) */
+    bool swap_cost;      /* clockwork++: charge weight loading between windows (an error without
+                            the cluster's load bandwidth) */
+    bool free_swaps;     /* clockwork++: swaps are free (AlpaServe's oracle); with neither flag,
+                            they are charged when the cluster gives its load bandwidth */
     uint32_t robust;     /* mux: windows of the training workload planned against at once */
     uint32_t max_batch;  /* mux: the largest batch it scores (0: the profile's largest; 1: none) */
     double effort;       /* mux: a layout's search simulates up to effort x the training requests */
@@ -56,6 +59,7 @@ enum plan_param_id {
     PLAN_PARAM_MAX_PP,
     PLAN_PARAM_WINDOW,
     PLAN_PARAM_SWAP_COST,
+    PLAN_PARAM_FREE_SWAPS,
     PLAN_PARAM_ROBUST,
     PLAN_PARAM_EFFORT,
     PLAN_PARAM_MAX_BATCH,

@@ -206,13 +206,19 @@ void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint3
 
 /* ---- mux's pieces (policy_mux.c) ---- */
 
-/* Fill p's groups (empty, or holding models already) without simulating: every model not placed
- * yet once, most work first (training requests times its slowest stage), on the least loaded group
- * with room (load: work per replica of its models, summed); then one more replica at a time to the
- * model with the most work per replica, until nothing fits in budget bytes per device.
- * requests[m]: model m's training requests. Normalises p. */
+/* Unserved requests per model of placement p (unserved[n_models]), by whatever simulation the
+ * caller chooses. */
+typedef void (*pl_unserved_fn)(const struct spec_placement *p, double *unserved, void *arg);
+
+/* Fill p's groups (empty, or holding models already): every model not placed yet once, the most
+ * training requests (requests[m]) per byte first, on the least loaded group with room (a group's
+ * load: the work per replica of its models, summed; a model's work: its requests times its slowest
+ * stage); then, when unserved is given, rounds: one more replica to each model unserved() says
+ * missed requests, most first, at most one per group a round, until a round adds nothing; last, one
+ * more replica at a time to the model with the most work per replica, until nothing fits in budget
+ * bytes per device. Normalises p. */
 void pl_fill_spread(const struct pl_context *c, struct spec_placement *p, const double *requests,
-                    int64_t budget);
+                    int64_t budget, pl_unserved_fn unserved, void *arg);
 
 /* The first request of t arriving at or after t_s (t->n if none). */
 size_t pl_request_at(const struct wl_trace *t, double t_s);

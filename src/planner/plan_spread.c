@@ -125,12 +125,15 @@ static void fill_add(struct fill *f, uint32_t m, uint32_t g)
 }
 
 /* A model's work: its requests times its slowest stage in the first of the groups' configs that
- * has it (0 when none has). */
-static double work_of(const struct fill *f, uint32_t m)
+ * has it (0 when none has); its weight there in *bytes (0 when none has). */
+static double work_of(const struct fill *f, uint32_t m, int64_t *bytes)
 {
     for (uint32_t k = 0; k < f->n_configs; k++)
-        if (f->stage_s[at(f, k, m)] >= 0)
+        if (f->stage_s[at(f, k, m)] >= 0) {
+            *bytes = f->weight[at(f, k, m)];
             return f->requests[m] * f->stage_s[at(f, k, m)];
+        }
+    *bytes = 0;
     return 0;
 }
 
@@ -147,26 +150,54 @@ static int by_key_desc(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* Most unserved requests first, for the rounds; no more rounds than this. */
+#define MAX_ROUNDS 64
+
 void pl_fill_spread(const struct pl_context *c, struct spec_placement *p, const double *requests,
-                    int64_t budget)
+                    int64_t budget, pl_unserved_fn unserved, void *arg)
 {
     struct fill f;
     fill_init(&f, c, p, requests, budget);
     const uint32_t n = c->n_models;
     struct ranked *order = MX_NEW_ARRAY(struct ranked, n ? n : 1);
-    double *work = MX_NEW_ARRAY(double, n ? n : 1);
+    double *work = MX_NEW_ARRAY(double, n ? n : 1), *missed = MX_NEW_ARRAY(double, n ? n : 1);
     bool *done = MX_NEW_ARRAY(bool, n ? n : 1);
-    for (uint32_t m = 0; m < n; m++)
-        order[m] = (struct ranked){work[m] = work_of(&f, m), m};
+    /* Every model once, the most requests per byte first: when memory cannot hold them all, those
+     * that serve the most for their room. */
+    for (uint32_t m = 0; m < n; m++) {
+        int64_t bytes;
+        work[m] = work_of(&f, m, &bytes);
+        order[m] = (struct ranked){bytes > 0 ? requests[m] / (double)bytes : 0, m};
+    }
     qsort(order, n, sizeof(*order), by_key_desc);
-    /* Every model once, most work first. */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t m = order[i].index;
         int64_t g = f.replicas[m] ? -1 : least_loaded(&f, m);
         if (g >= 0)
             fill_add(&f, m, (uint32_t)g);
     }
-    /* Then to the most work per replica; a model that finds no room is done. */
+    /* Rounds, when asked for: one more replica to each model that missed requests, most first, up
+     * to a replica per group a round. */
+    for (uint32_t round = 0; unserved && round < MAX_ROUNDS; round++) {
+        unserved(p, missed, arg);
+        uint32_t k = 0;
+        for (uint32_t m = 0; m < n; m++)
+            if (missed[m] > 0 && f.replicas[m] > 0)
+                order[k++] = (struct ranked){missed[m], m};
+        qsort(order, k, sizeof(*order), by_key_desc);
+        uint32_t added = 0;
+        for (uint32_t i = 0; i < k && added < p->n_groups; i++) {
+            int64_t g = least_loaded(&f, order[i].index);
+            if (g >= 0) {
+                fill_add(&f, order[i].index, (uint32_t)g);
+                added++;
+            }
+        }
+        if (added == 0)
+            break;
+    }
+    /* Then the model with the most work per replica, until nothing fits; a model that finds no
+     * room is done. */
     for (uint32_t m = 0; m < n; m++)
         done[m] = f.replicas[m] == 0;
     for (;;) {
@@ -184,6 +215,7 @@ void pl_fill_spread(const struct pl_context *c, struct spec_placement *p, const 
     }
     free(done);
     free(work);
+    free(missed);
     free(order);
     fill_release(&f);
     pl_placement_normalize(p);

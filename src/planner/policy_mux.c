@@ -31,19 +31,22 @@
 #define KEEP_FACTOR 1.5     /* layouts estimated within 1.5x the best one's misses go on */
 #define REFINE_FACTOR 1.5   /* and are searched when within 1.5x after a whole simulation */
 #define CANDIDATES 4        /* moves tried per round */
+#define GREEDY_MARGIN 0.7   /* another fill replaces the greedy one with a tenth fewer misses */
 #define DONOR_TRIES 4       /* models of the target group looked at for a replica to give */
 #define GROUP_TRIES 3       /* groups looked at for the one to gain a replica */
 #define VERIFY_ROUNDS 100   /* rounds between whole-workload simulations */
 #define STALE_VERIFY 3      /* stop after this many of them bring no improvement */
 #define CORE_MIN 20000      /* the core holds at least this many requests when misses allow */
 #define CORE_SHARE 0.01     /* or this share of the workload, when more */
-#define BUDGET_ABS 20e6     /* a layout's search simulates at most min(effort x N, 20 M + 4 N) */
+#define BUDGET_ABS 20e6     /* a layout's search simulates min(max(effort x N, effort x 300 k), */
+#define BUDGET_FLOOR 3e5    /* 20 M + 4 N) requests, N those of the training workload */
 
 /* ---- what is being planned for ---- */
 
 /* One training workload the placement is judged on: the whole training workload, or one of
  * --robust's windows of it. */
 struct scenario {
+    uint32_t window;      /* of --robust's windows */
     struct wl_trace *own; /* a window cut from the training workload, or NULL */
     const struct wl_trace *train;
     struct pl_context c;
@@ -91,7 +94,7 @@ struct layout {
 struct mux {
     const struct plan_problem *pb;
     const struct plan_params *pa;
-    uint32_t n_sc;
+    uint32_t n_sc, n_windows;
     struct scenario *sc;
     const struct pl_context *c; /* sc[0].c: the models' weights (the same in every scenario) */
     double *requests;           /* [n_models] training requests, over the scenarios */
@@ -107,12 +110,20 @@ static struct mux_score score_of(const struct mux *mx, const uint64_t *good,
                                  const double *latency_s, uint32_t replicas)
 {
     struct mux_score s = {INFINITY, 0, 0, replicas};
+    double *sum = MX_NEW_ARRAY(double, mx->n_windows);
+    uint32_t *count = MX_NEW_ARRAY(uint32_t, mx->n_windows);
     for (uint32_t k = 0; k < mx->n_sc; k++) {
-        const double a = (double)good[k] / (double)mx->sc[k].train->n;
-        s.worst = a < s.worst ? a : s.worst;
-        s.mean += a / mx->n_sc;
+        sum[mx->sc[k].window] += (double)good[k] / (double)mx->sc[k].train->n;
+        count[mx->sc[k].window]++;
         s.latency_s += latency_s[k] / mx->n_sc;
     }
+    for (uint32_t w = 0; w < mx->n_windows; w++) {
+        const double a = sum[w] / count[w];
+        s.worst = a < s.worst ? a : s.worst;
+        s.mean += a / mx->n_windows;
+    }
+    free(sum);
+    free(count);
     return s;
 }
 
@@ -154,7 +165,52 @@ static struct mux_score simulate_whole(const struct mux *mx, struct sim_eval_sta
 
 /* ---- phase 1: screening ---- */
 
-/* Fill layout k and estimate its misses from the sample windows. */
+/* The misses of p on the sample windows, extrapolated to the whole of each scenario; the worst
+ * scenario's attainment so estimated. */
+static double sample_estimate(struct mux *mx, struct sim_eval_state **s,
+                              const struct spec_placement *p, uint64_t *work)
+{
+    double worst = INFINITY;
+    for (uint32_t j = 0; j < mx->n_sc; j++) {
+        const struct scenario *sc = &mx->sc[j];
+        struct sim_eval_result r;
+        uint64_t *good = MX_NEW_ARRAY(uint64_t, sc->n_sample);
+        sim_eval_run_ranges(s[j], p, NULL, sc->sample, sc->n_sample, good, &r);
+        *work += r.requests;
+        /* The first window stands for itself, the others for the rest of the workload. */
+        const double first = (double)(sc->sample[1] - sc->sample[0]) - (double)good[0];
+        const double rest = (double)(r.requests - r.good) - first;
+        const double attainment = 1 - (first + rest * sc->sample_scale) / (double)sc->train->n;
+        worst = attainment < worst ? attainment : worst;
+        free(good);
+    }
+    return worst;
+}
+
+/* The rounds fill's view of a placement: its misses on the sample windows of every scenario. */
+struct sampler {
+    struct mux *mx;
+    struct sim_eval_state **s;
+    uint64_t work;
+};
+
+static void sample_unserved(const struct spec_placement *p, double *unserved, void *arg)
+{
+    struct sampler *sm = arg;
+    const struct mux *mx = sm->mx;
+    for (uint32_t m = 0; m < mx->c->n_models; m++)
+        unserved[m] = 0;
+    for (uint32_t j = 0; j < mx->n_sc; j++) {
+        struct sim_eval_result r;
+        sim_eval_run_ranges(sm->s[j], p, NULL, mx->sc[j].sample, mx->sc[j].n_sample, NULL, &r);
+        sm->work += r.requests;
+        for (uint32_t m = 0; m < mx->c->n_models; m++)
+            unserved[m] += (double)(r.model_requests[m] - r.model_good[m]);
+    }
+}
+
+/* Fill layout k two ways, spread and in rounds (pl_fill_spread), and keep the one whose misses,
+ * estimated from the sample windows, are fewer (the spread one at a tie). */
 static void layout_screen(uint32_t k, struct sim_eval_state *unused, void *arg)
 {
     (void)unused;
@@ -163,28 +219,49 @@ static void layout_screen(uint32_t k, struct sim_eval_state *unused, void *arg)
     const struct plan_problem *pb = mx->pb;
     pl_placement_layout(&l->p, pb->cluster->devices, l->config.group_size, l->config.op,
                         l->config.pp);
-    pl_fill_spread(mx->c, &l->p, mx->requests, pb->cluster->mem_budget_bytes);
+    struct spec_placement rounds;
+    spec_placement_copy(&rounds, &l->p);
+    pl_fill_spread(mx->c, &l->p, mx->requests, pb->cluster->mem_budget_bytes, NULL, NULL);
     if (spec_placement_replicas(&l->p) == 0) {
         l->empty = true;
+        spec_placement_release(&rounds);
         return;
     }
-    struct sim_eval_state **s = states_new(mx);
-    l->estimate = INFINITY;
-    for (uint32_t j = 0; j < mx->n_sc; j++) {
-        const struct scenario *sc = &mx->sc[j];
-        struct sim_eval_result r;
-        uint64_t *good = MX_NEW_ARRAY(uint64_t, sc->n_sample);
-        sim_eval_run_ranges(s[j], &l->p, NULL, sc->sample, sc->n_sample, good, &r);
-        l->work += r.requests;
-        /* The first window stands for itself, the others for the rest of the workload. */
-        const double first = (double)(sc->sample[1] - sc->sample[0]) - (double)good[0];
-        const double rest = (double)(r.requests - r.good) - first;
-        const double misses = first + rest * sc->sample_scale;
-        const double attainment = 1 - misses / (double)sc->train->n;
-        l->estimate = attainment < l->estimate ? attainment : l->estimate;
-        free(good);
+    struct sampler sm = {mx, states_new(mx), 0};
+    l->estimate = sample_estimate(mx, sm.s, &l->p, &l->work);
+    pl_fill_spread(mx->c, &rounds, mx->requests, pb->cluster->mem_budget_bytes, sample_unserved,
+                   &sm);
+    const double estimate = sample_estimate(mx, sm.s, &rounds, &l->work);
+    if (estimate > l->estimate) {
+        spec_placement_release(&l->p);
+        l->p = rounds;
+        l->estimate = estimate;
+    } else {
+        spec_placement_release(&rounds);
     }
-    states_free(mx, s);
+    /* AlpaServe's greedy fill (one simulation per replica, incremental), where the search's budget
+     * covers a whole simulation per replica: on small workloads it often serves best. */
+    const uint32_t replicas = spec_placement_replicas(&l->p);
+    if (mx->n_sc == 1 && (double)replicas * (double)mx->total <= mx->budget) {
+        struct spec_placement greedy;
+        pl_placement_layout(&greedy, pb->cluster->devices, l->config.group_size, l->config.op,
+                            l->config.pp);
+        uint32_t evaluations = 0;
+        pl_fill(mx->c, sm.s[0], &greedy, 1, &evaluations, NULL);
+        l->work += (uint64_t)evaluations * mx->total / 8; /* incremental runs: a rough share */
+        const double g = sample_estimate(mx, sm.s, &greedy, &l->work);
+        /* The greedy's placement generalises best (docs/planner.md): it stays unless another
+         * fill's estimated misses are fewer by a tenth. */
+        if (1 - l->estimate >= GREEDY_MARGIN * (1 - g)) {
+            spec_placement_release(&l->p);
+            l->p = greedy;
+            l->estimate = g;
+        } else {
+            spec_placement_release(&greedy);
+        }
+    }
+    l->work += sm.work;
+    states_free(mx, sm.s);
 }
 
 /* ---- phase 2: one whole simulation of the layouts kept ---- */
@@ -643,7 +720,7 @@ static int scenarios_init(struct mux *mx)
     const struct plan_problem *pb = mx->pb;
     const struct wl_trace *t = pb->train;
     const uint32_t K = mx->pa->robust;
-    mx->n_sc = K;
+    mx->n_windows = mx->n_sc = K;
     mx->sc = MX_NEW_ARRAY(struct scenario, K);
     int32_t *identity = MX_NEW_ARRAY(int32_t, t->n_models ? t->n_models : 1);
     for (uint32_t m = 0; m < t->n_models; m++)
@@ -651,6 +728,7 @@ static int scenarios_init(struct mux *mx)
     int rc = MX_OK;
     for (uint32_t k = 0; k < K && rc == MX_OK; k++) {
         struct scenario *sc = &mx->sc[k];
+        sc->window = k;
         sc->train = t;
         if (K > 1) {
             const double from = k == 0 ? -INFINITY : t->start_s + t->duration_s * k / K;
@@ -844,7 +922,8 @@ static int solve_mux(const struct plan_policy *self, const struct plan_problem *
     struct pl_config *configs = NULL;
     if (rc == MX_OK) {
         mx.c = &mx.sc[0].c;
-        mx.budget = fmin(pa->effort * (double)mx.total, BUDGET_ABS + 4.0 * (double)mx.total);
+        mx.budget = fmin(fmax(pa->effort * (double)mx.total, pa->effort * BUDGET_FLOOR),
+                         BUDGET_ABS + 4.0 * (double)mx.total);
         mx.n = pl_enumerate_configs(pb->cluster->devices, pb->cluster->devices_per_node, pa->max_op,
                                     pa->max_pp, &configs);
         mx.L = MX_NEW_ARRAY(struct layout, mx.n ? mx.n : 1);

@@ -500,23 +500,40 @@ static bool propose(struct search *se, struct spec_placement *q, struct move *mv
     return true;
 }
 
-/* Whether q keeps, in every scenario, the good requests of the current placement in the peak
- * windows of the models mv touches. */
-static bool guard_holds(struct search *se, const struct spec_placement *q, const struct move *mv)
+/* Whether range r (requests [r[0], r[1])) meets one of the n ranges of core. */
+static bool meets(const size_t *r, const size_t *core, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (r[0] < core[2 * k + 1] && core[2 * k] < r[1])
+            return true;
+    return false;
+}
+
+/* The guard: add to q's core results (good and latency per scenario) what q gains or loses against
+ * the current placement in the peak windows, outside the core, of the models mv touches: the
+ * windows where taking a model's replica away would show first. */
+static void add_guard(struct search *se, const struct spec_placement *q, const struct move *mv,
+                      uint64_t *good, double *latency)
 {
     const struct mux *mx = se->mx;
-    bool holds = true;
-    for (uint32_t k = 0; k < mx->n_sc && holds; k++) {
+    for (uint32_t k = 0; k < mx->n_sc; k++) {
         size_t ranges[4];
         uint32_t n = 0;
         const uint32_t models[2] = {mv->a, mv->b >= 0 ? (uint32_t)mv->b : mv->a};
         for (int j = 0; j < 2; j++) {
             const size_t *r = &mx->sc[k].peak[2 * models[j]];
-            if (r[1] > r[0] && (j == 0 || models[1] != models[0])) {
+            if (r[1] > r[0] && (j == 0 || models[1] != models[0]) &&
+                !meets(r, se->core[k], se->n_core[k])) {
                 ranges[2 * n] = r[0];
                 ranges[2 * n + 1] = r[1];
                 n++;
             }
+        }
+        if (n == 2 && ranges[0] < ranges[3] && ranges[2] < ranges[1]) {
+            /* Overlapping peaks: one window over both. */
+            ranges[0] = ranges[0] < ranges[2] ? ranges[0] : ranges[2];
+            ranges[1] = ranges[1] > ranges[3] ? ranges[1] : ranges[3];
+            n = 1;
         }
         if (n == 0)
             continue;
@@ -525,54 +542,55 @@ static bool guard_holds(struct search *se, const struct spec_placement *q, const
         sim_eval_run_ranges(se->s[k], q, NULL, ranges, n, NULL, &then);
         se->work += now.requests + then.requests;
         se->window_evaluations += 2;
-        holds = then.good >= now.good;
+        good[k] = good[k] + then.good - now.good;
+        latency[k] += (then.mean_latency_s - now.mean_latency_s) * (double)now.requests;
     }
-    return holds;
 }
 
-/* One round: CANDIDATES moves scored on the cores; the best that improves the estimate and passes
- * the guard is made. */
+/* One round: CANDIDATES moves scored on the cores; the best that still improves the estimate once
+ * the guard has added its windows is made. */
 static bool search_round(struct search *se)
 {
     const uint32_t n_sc = se->mx->n_sc;
     struct spec_placement qs[CANDIDATES];
     struct mux_score sc[CANDIDATES];
     struct move mv[CANDIDATES];
-    uint64_t *good = MX_NEW_ARRAY(uint64_t, n_sc);
-    double *latency = MX_NEW_ARRAY(double, n_sc);
+    uint64_t *good = MX_NEW_ARRAY(uint64_t, CANDIDATES * n_sc);
+    double *latency = MX_NEW_ARRAY(double, CANDIDATES *n_sc);
     int n = 0;
     for (int k = 0; k < CANDIDATES; k++) {
         if (!propose(se, &qs[n], &mv[n]))
             continue;
-        run_cores(se, &qs[n], good, latency, false);
-        sc[n] = estimate(se, good, latency, spec_placement_replicas(&qs[n]));
+        run_cores(se, &qs[n], &good[n * n_sc], &latency[n * n_sc], false);
+        sc[n] = estimate(se, &good[n * n_sc], &latency[n * n_sc], spec_placement_replicas(&qs[n]));
         if (score_compare(&sc[n], &se->score) > 0)
             n++;
         else
             spec_placement_release(&qs[n]);
     }
-    free(good);
-    free(latency);
     bool moved = false;
-    while (n > 0 && !moved) {
-        int best = 0;
-        for (int k = 1; k < n; k++)
-            if (score_compare(&sc[k], &sc[best]) > 0)
+    bool *tried = MX_NEW_ARRAY(bool, CANDIDATES);
+    for (int left = n; left > 0 && !moved; left--) {
+        int best = -1;
+        for (int k = 0; k < n; k++)
+            if (!tried[k] && (best < 0 || score_compare(&sc[k], &sc[best]) > 0))
                 best = k;
-        if (guard_holds(se, &qs[best], &mv[best])) {
+        tried[best] = true;
+        add_guard(se, &qs[best], &mv[best], &good[best * n_sc], &latency[best * n_sc]);
+        struct mux_score guarded = estimate(se, &good[best * n_sc], &latency[best * n_sc],
+                                            spec_placement_replicas(&qs[best]));
+        if (score_compare(&guarded, &se->score) > 0) {
             spec_placement_release(&se->p);
             se->p = qs[best];
+            qs[best] = (struct spec_placement){0};
             moved = true;
-        } else {
-            spec_placement_release(&qs[best]);
         }
-        qs[best] = qs[n - 1];
-        sc[best] = sc[n - 1];
-        mv[best] = mv[n - 1];
-        n--;
     }
     for (int k = 0; k < n; k++)
         spec_placement_release(&qs[k]);
+    free(tried);
+    free(good);
+    free(latency);
     if (moved)
         rescore(se);
     return moved;

@@ -167,15 +167,16 @@ static struct mux_score simulate_whole(const struct mux *mx, struct sim_eval_sta
 
 /* The misses of p on the sample windows, extrapolated to the whole of each scenario; the worst
  * scenario's attainment so estimated. */
-static double sample_estimate(struct mux *mx, struct sim_eval_state **s,
-                              const struct spec_placement *p, uint64_t *work)
+static double sample_estimate(const struct mux *mx, struct sim_eval_state **s,
+                              const struct spec_placement *p,
+                              const struct sim_dispatch_policy *dispatch, uint64_t *work)
 {
     double worst = INFINITY;
     for (uint32_t j = 0; j < mx->n_sc; j++) {
         const struct scenario *sc = &mx->sc[j];
         struct sim_eval_result r;
         uint64_t *good = MX_NEW_ARRAY(uint64_t, sc->n_sample);
-        sim_eval_run_ranges(s[j], p, NULL, sc->sample, sc->n_sample, good, &r);
+        sim_eval_run_ranges(s[j], p, dispatch, sc->sample, sc->n_sample, good, &r);
         *work += r.requests;
         /* The first window stands for itself, the others for the rest of the workload. */
         const double first = (double)(sc->sample[1] - sc->sample[0]) - (double)good[0];
@@ -228,10 +229,10 @@ static void layout_screen(uint32_t k, struct sim_eval_state *unused, void *arg)
         return;
     }
     struct sampler sm = {mx, states_new(mx), 0};
-    l->estimate = sample_estimate(mx, sm.s, &l->p, &l->work);
+    l->estimate = sample_estimate(mx, sm.s, &l->p, NULL, &l->work);
     pl_fill_spread(mx->c, &rounds, mx->requests, pb->cluster->mem_budget_bytes, sample_unserved,
                    &sm);
-    const double estimate = sample_estimate(mx, sm.s, &rounds, &l->work);
+    const double estimate = sample_estimate(mx, sm.s, &rounds, NULL, &l->work);
     if (estimate > l->estimate) {
         spec_placement_release(&l->p);
         l->p = rounds;
@@ -249,7 +250,7 @@ static void layout_screen(uint32_t k, struct sim_eval_state *unused, void *arg)
         uint32_t evaluations = 0;
         pl_fill(mx->c, sm.s[0], &greedy, 1, &evaluations, NULL);
         l->work += (uint64_t)evaluations * mx->total / 8; /* incremental runs: a rough share */
-        const double g = sample_estimate(mx, sm.s, &greedy, &l->work);
+        const double g = sample_estimate(mx, sm.s, &greedy, NULL, &l->work);
         /* The greedy's placement generalises best (docs/planner.md): it stays unless another
          * fill's estimated misses are fewer by a tenth. */
         if (1 - l->estimate >= GREEDY_MARGIN * (1 - g)) {
@@ -802,6 +803,7 @@ struct serving {
     uint32_t max_batch;
     struct mux_score score;
     int rc;
+    bool scored; /* simulated whole (an unbatched one only where the sample says it may win) */
 };
 
 struct servings {
@@ -819,6 +821,17 @@ static void score_serving(uint32_t item, struct sim_eval_state *unused, void *ar
     struct serving *v = &sv->v[item];
     const struct layout *l = &mx->L[v->layout];
     const struct sim_dispatch_policy *dispatch = sim_dispatch_policies[v->dispatch];
+    if (v->max_batch <= 1) {
+        /* Another dispatch policy without batching: simulated whole only where it does better on
+         * the sample windows. */
+        uint64_t work = 0;
+        struct sim_eval_state **s = states_new(mx);
+        const double mine = sample_estimate(mx, s, &l->p, mx->pb->dispatch, &work);
+        const double theirs = sample_estimate(mx, s, &l->p, dispatch, &work);
+        states_free(mx, s);
+        if (!(theirs > mine))
+            return;
+    }
     uint64_t *good = MX_NEW_ARRAY(uint64_t, mx->n_sc);
     double *latency = MX_NEW_ARRAY(double, mx->n_sc);
     for (uint32_t k = 0; k < mx->n_sc && v->rc == MX_OK; k++) {
@@ -835,6 +848,7 @@ static void score_serving(uint32_t item, struct sim_eval_state *unused, void *ar
         }
     }
     v->score = score_of(mx, good, latency, l->score.replicas);
+    v->scored = true;
     free(good);
     free(latency);
 }
@@ -858,11 +872,12 @@ static uint32_t largest_batch(const struct mux *mx)
 #define BATCHED_LAYOUTS 2
 
 /* The best way to serve: the search's best placement under the problem's dispatch policy and no
- * batching (its score known), unless another dispatch policy, or batches of up to the batch size
- * (the best BATCHED_LAYOUTS layouts' placements under every dispatch policy, on the event engine),
- * scores strictly better; ties go to the earlier of that order. Fills *chosen; attainment[d] gets
- * the best layout's worst-scenario attainment under policy d without batching, and
- * batched_attainment[d] with (NAN when not scored). */
+ * batching (its score known), unless another dispatch policy (simulated whole where it does better
+ * on the sample windows), or batches of up to the batch size (the best BATCHED_LAYOUTS layouts'
+ * placements under every dispatch policy, on the event engine), scores strictly better; ties go to
+ * the earlier of that order. Fills *chosen; attainment[d] gets the best layout's worst-scenario
+ * attainment under policy d without batching, and batched_attainment[d] with (NAN when not
+ * simulated whole). */
 static int choose_serving(const struct mux *mx, uint32_t best, struct serving *chosen,
                           double *attainment, double *batched_attainment, uint32_t *runs)
 {
@@ -911,6 +926,8 @@ static int choose_serving(const struct mux *mx, uint32_t best, struct serving *c
     for (uint32_t k = 0; k < n && rc == MX_OK; k++) {
         const struct serving *v = &sv.v[k];
         rc = v->rc;
+        if (!v->scored)
+            continue;
         (*runs) += mx->n_sc;
         if (v->layout == best)
             (v->max_batch > 1 ? batched_attainment : attainment)[v->dispatch] = v->score.worst;

@@ -31,7 +31,8 @@
 #define KEEP_FACTOR 1.5     /* layouts estimated within 1.5x the best one's misses go on */
 #define REFINE_FACTOR 1.5   /* and are searched when within 1.5x after a whole simulation */
 #define CANDIDATES 4        /* moves tried per round */
-#define GREEDY_MARGIN 0.7   /* another fill replaces the greedy one with a tenth fewer misses */
+#define GREEDY_BUDGETS 4    /* the greedy fill runs where replicas x N is at most 4 budgets */
+#define GREEDY_MARGIN 0.7   /* another fill replaces the greedy one with 30% fewer misses */
 #define DONOR_TRIES 4       /* models of the target group looked at for a replica to give */
 #define GROUP_TRIES 3       /* groups looked at for the one to gain a replica */
 #define VERIFY_ROUNDS 100   /* rounds between whole-workload simulations */
@@ -240,10 +241,11 @@ static void layout_screen(uint32_t k, struct sim_eval_state *unused, void *arg)
     } else {
         spec_placement_release(&rounds);
     }
-    /* AlpaServe's greedy fill (one simulation per replica, incremental), where the search's budget
-     * covers a whole simulation per replica: on small workloads it often serves best. */
+    /* AlpaServe's greedy fill (one simulation per replica, incremental, at most a whole one each),
+     * where GREEDY_BUDGETS search budgets cover a whole simulation per replica: on small workloads
+     * it often serves best. */
     const uint32_t replicas = spec_placement_replicas(&l->p);
-    if (mx->n_sc == 1 && (double)replicas * (double)mx->total <= mx->budget) {
+    if (mx->n_sc == 1 && (double)replicas * (double)mx->total <= GREEDY_BUDGETS * mx->budget) {
         struct spec_placement greedy;
         pl_placement_layout(&greedy, pb->cluster->devices, l->config.group_size, l->config.op,
                             l->config.pp);

@@ -31,7 +31,7 @@
 #define KEEP_FACTOR 1.5     /* layouts estimated within 1.5x the best one's misses go on */
 #define REFINE_FACTOR 1.5   /* and are searched when within 1.5x after a whole simulation */
 #define CANDIDATES 4        /* moves tried per round */
-#define GREEDY_BUDGETS 4    /* the greedy fill runs where replicas x N is at most 4 budgets */
+#define GREEDY_WORK 20e6    /* the greedy fill runs where replicas x N is at most this */
 #define GREEDY_MARGIN 0.7   /* another fill replaces the greedy one with 30% fewer misses */
 #define DONOR_TRIES 4       /* models of the target group looked at for a replica to give */
 #define GROUP_TRIES 3       /* groups looked at for the one to gain a replica */
@@ -39,8 +39,7 @@
 #define STALE_VERIFY 3      /* stop after this many of them bring no improvement */
 #define CORE_MIN 20000      /* the core holds at least this many requests when misses allow */
 #define CORE_SHARE 0.01     /* or this share of the workload, when more */
-#define BUDGET_ABS 20e6     /* a layout's search simulates min(max(effort x N, effort x 300 k), */
-#define BUDGET_FLOOR 3e5    /* 20 M + 4 N) requests, N those of the training workload */
+#define BUDGET_ABS 20e6     /* a layout's search simulates min(effort x N, 20 M + 4 N) requests */
 
 /* ---- what is being planned for ---- */
 
@@ -242,10 +241,10 @@ static void layout_screen(uint32_t k, struct sim_eval_state *unused, void *arg)
         spec_placement_release(&rounds);
     }
     /* AlpaServe's greedy fill (one simulation per replica, incremental, at most a whole one each),
-     * where GREEDY_BUDGETS search budgets cover a whole simulation per replica: on small workloads
-     * it often serves best. */
+     * where a whole simulation per replica stays within GREEDY_WORK requests: on small workloads it
+     * often serves best. */
     const uint32_t replicas = spec_placement_replicas(&l->p);
-    if (mx->n_sc == 1 && (double)replicas * (double)mx->total <= GREEDY_BUDGETS * mx->budget) {
+    if (mx->n_sc == 1 && (double)replicas * (double)mx->total <= GREEDY_WORK) {
         struct spec_placement greedy;
         pl_placement_layout(&greedy, pb->cluster->devices, l->config.group_size, l->config.op,
                             l->config.pp);
@@ -959,8 +958,7 @@ static int solve_mux(const struct plan_policy *self, const struct plan_problem *
     struct pl_config *configs = NULL;
     if (rc == MX_OK) {
         mx.c = &mx.sc[0].c;
-        mx.budget = fmin(fmax(pa->effort * (double)mx.total, pa->effort * BUDGET_FLOOR),
-                         BUDGET_ABS + 4.0 * (double)mx.total);
+        mx.budget = fmin(pa->effort * (double)mx.total, BUDGET_ABS + 4.0 * (double)mx.total);
         mx.n = pl_enumerate_configs(pb->cluster->devices, pb->cluster->devices_per_node, pa->max_op,
                                     pa->max_pp, &configs);
         mx.L = MX_NEW_ARRAY(struct layout, mx.n ? mx.n : 1);

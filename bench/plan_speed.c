@@ -4,12 +4,15 @@
  *   b: 64 devices, 96 x bert-1.3b, 200 req/s, CV 4, 1800 s; training trace = test trace
  *   c: 1024 devices, 2000 x bert-1.3b, 2000 req/s, CV 4, 3600 s
  * SLO 5x the single-device latency; V100 reference profile; 8 devices per node, 13 GiB budget;
- * AlpaServe's fast-simulator semantics (alpaserve-fast overheads, earliest-free dispatch). Test
- * traces other than b's use another seed. One JSON line per case, policy and thread count: the
- * planning time (trace generation and file reading excluded), the planner's predicted attainment
- * on the training trace and the attainment of its plan on the test trace.
+ * AlpaServe's fast-simulator semantics (alpaserve-fast overheads, earliest-free dispatch unless a
+ * plan records another one). Test traces other than b's use another seed. One JSON line per case,
+ * policy and thread count: the planning time (trace generation and file reading excluded), the
+ * planner's predicted attainment on the training trace, the attainment of its plan on the test
+ * trace, and with --held-out H its attainment on H more traces of the case (seeds 3 .. H + 2):
+ * their mean, lowest and highest.
  *
- * usage: plan_speed [--profile DB.h5] [--cases abc] [--policies sr,alpaserve] [--threads 1,2] */
+ * usage: plan_speed [--profile DB.h5] [--cases abc] [--policies sr,alpaserve] [--threads 1,2]
+ *                   [--held-out H] */
 #include "bench_models.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -18,6 +21,7 @@
 #include "sim.h"
 #include "sim_dispatch.h"
 #include "sim_metrics.h"
+#include "spec_plan.h"
 #include "spec_models.h"
 #include "spec_profile.h"
 #include "wl_gen.h"
@@ -50,7 +54,9 @@ static int attainment_on(const struct spec_cluster *cluster, const struct spec_p
                             .dispatch = &sim_dispatch_earliest_free,
                             .max_batch = 1,
                             .threads = 1};
-    int rc = sim_world_new(cluster, "bench", db, "profile", plan, test, &w);
+    int rc = spec_plan_dispatch(plan) ? sim_dispatch_of_plan(plan, &o.dispatch) : MX_OK;
+    if (rc == MX_OK)
+        rc = sim_world_new(cluster, "bench", db, "profile", plan, test, &w);
     if (rc == MX_OK)
         rc = sim_run(w, &o, &r);
     if (rc == MX_OK)
@@ -64,7 +70,7 @@ static int attainment_on(const struct spec_cluster *cluster, const struct spec_p
 }
 
 static int run_case(const struct bench_case *bc, const struct spec_profile *db,
-                    const char *policies, const char *threads)
+                    const char *policies, const char *threads, unsigned held_out)
 {
     struct spec_model_set *set = bench_bert_models(db, bc->models);
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
@@ -82,6 +88,11 @@ static int run_case(const struct bench_case *bc, const struct spec_profile *db,
         rc = wl_gen(set, &spec, &test);
     if (bc->test_is_train)
         test = train;
+    struct wl_trace **more = MX_NEW_ARRAY(struct wl_trace *, held_out ? held_out : 1);
+    for (unsigned k = 0; k < held_out && rc == MX_OK; k++) {
+        spec.seed = 3 + k;
+        rc = wl_gen(set, &spec, &more[k]);
+    }
     struct spec_cluster cluster;
     spec_cluster_defaults(&cluster);
     cluster.devices = bc->devices;
@@ -108,22 +119,39 @@ static int run_case(const struct bench_case *bc, const struct spec_profile *db,
             double start = mx_wall_s();
             rc = plan_solve(policy, &pb, &params, &plan, &outcome);
             double seconds = mx_wall_s() - start;
-            double attainment = 0;
+            double attainment = 0, mean = 0, low = 1, high = 0;
             if (rc == MX_OK)
                 rc = attainment_on(&cluster, db, plan, test, &attainment);
-            if (rc == MX_OK)
+            for (unsigned k = 0; k < held_out && rc == MX_OK; k++) {
+                double a = 0;
+                rc = attainment_on(&cluster, db, plan, more[k], &a);
+                mean += a / held_out;
+                low = a < low ? a : low;
+                high = a > high ? a : high;
+            }
+            if (rc == MX_OK) {
                 printf("{\"bench\": \"plan_speed\", \"case\": \"%c\", \"policy\": \"%s\", "
                        "\"threads\": %s, \"planning_s\": %.3f, \"attainment\": %.6f, "
                        "\"predicted_attainment\": %.6f, \"requests\": %zu, \"replicas\": %u, "
-                       "\"evaluations\": %u}\n",
+                       "\"evaluations\": %u, \"dispatch\": \"%s\"",
                        bc->name, name, t, seconds, attainment, outcome.attainment, train->n,
-                       outcome.replicas, outcome.evaluations);
+                       outcome.replicas, outcome.evaluations,
+                       spec_plan_dispatch(plan) ? spec_plan_dispatch(plan) : "earliest-free");
+                if (held_out)
+                    printf(", \"held_out\": %u, \"held_out_mean\": %.6f, \"held_out_low\": "
+                           "%.6f, \"held_out_high\": %.6f",
+                           held_out, mean, low, high);
+                printf("}\n");
+            }
             fflush(stdout);
             spec_plan_free(plan);
         }
         free(thread_list);
     }
     free(policy_list);
+    for (unsigned k = 0; k < held_out; k++)
+        wl_trace_free(more[k]);
+    free(more);
     if (test != train)
         wl_trace_free(test);
     wl_trace_free(train);
@@ -135,6 +163,7 @@ int main(int argc, char **argv)
 {
     const char *profile = "data/profiles/v100-reference.h5", *which = "ab";
     const char *policies = "sr,alpaserve", *threads = "1,2";
+    unsigned held_out = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--profile") == 0)
             profile = argv[i + 1];
@@ -144,12 +173,14 @@ int main(int argc, char **argv)
             policies = argv[i + 1];
         else if (strcmp(argv[i], "--threads") == 0)
             threads = argv[i + 1];
+        else if (strcmp(argv[i], "--held-out") == 0)
+            held_out = (unsigned)atoi(argv[i + 1]);
     }
     struct spec_profile *db = NULL;
     int rc = spec_profile_load(profile, &db);
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]) && rc == MX_OK; k++)
         if (strchr(which, cases[k].name))
-            rc = run_case(&cases[k], db, policies, threads);
+            rc = run_case(&cases[k], db, policies, threads, held_out);
     spec_profile_free(db);
     if (rc < 0) {
         fprintf(stderr, "plan_speed: %s\n", mx_error_message());

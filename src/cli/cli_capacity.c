@@ -39,6 +39,9 @@ static const char help[] =
     "                    count, and the count at which the target holds on all K (1)\n"
     "  --test-trace T.h5 the test workload (default: the training one)\n"
     "  --warmup S        leave out requests in the first and last S seconds of the test (0)\n"
+    "  --windows W       at each count, also the mean attainment over W windows of equal length\n"
+    "                    of each test workload with a 95% confidence interval (bootstrap over\n"
+    "                    the windows of every seed) (10)\n"
     "  -o DIR            write DIR/plan.json (the plan at the count found; with --seeds, the\n"
     "                    first seed's) and DIR/cluster.json (the cluster at that count)\n"
     "\n"
@@ -48,16 +51,20 @@ static const char help[] =
     "      --models examples/models.json --trace train.h5 --policy alpaserve --target 0.99 -o "
     "cap\n";
 
-static const struct option own[] = {
-    {"policy", required_argument, NULL, 'P'},      {"test-trace", required_argument, NULL, 'T'},
-    {"warmup", required_argument, NULL, 'W'},      {"target", required_argument, NULL, 'A'},
-    {"max-devices", required_argument, NULL, 'M'}, {"seeds", required_argument, NULL, 'K'},
-    {"output", required_argument, NULL, 'o'},      {NULL, 0, NULL, 0}};
+static const struct option own[] = {{"policy", required_argument, NULL, 'P'},
+                                    {"test-trace", required_argument, NULL, 'T'},
+                                    {"warmup", required_argument, NULL, 'W'},
+                                    {"target", required_argument, NULL, 'A'},
+                                    {"max-devices", required_argument, NULL, 'M'},
+                                    {"seeds", required_argument, NULL, 'K'},
+                                    {"output", required_argument, NULL, 'o'},
+                                    {"windows", required_argument, NULL, 'N'},
+                                    {NULL, 0, NULL, 0}};
 
 struct capacity_args {
     const char *policy, *test_path, *out_dir;
     double warmup_s, target;
-    uint64_t max_devices, seeds;
+    uint64_t max_devices, seeds, windows;
 };
 
 static int take(void *ctx, int code, const char *arg)
@@ -81,6 +88,8 @@ static int take(void *ctx, int code, const char *arg)
     case 'o':
         a->out_dir = arg;
         return MX_OK;
+    case 'N':
+        return cli_parse_u64("--windows", arg, 1, CLI_MAX_WINDOWS, &a->windows);
     }
     return 1;
 }
@@ -121,7 +130,7 @@ struct search {
 /* Plan for n devices on workload k; score it on its test workload. Keeps the plan in *plan when
  * plan is not NULL. */
 static int attainment_at(const struct search *s, uint32_t n, uint32_t k, double *attainment,
-                         struct spec_plan **plan_out)
+                         double *windows, struct spec_plan **plan_out)
 {
     struct spec_cluster cluster = s->in->cluster;
     cluster.devices = n;
@@ -132,7 +141,8 @@ static int attainment_at(const struct search *s, uint32_t n, uint32_t k, double 
     struct plan_test summary = {0};
     int rc = plan_solve(s->ps->policies[0], &pb, &s->ps->params[0], &plan, &outcome);
     if (rc == MX_OK)
-        rc = plan_score(&pb, plan, s->wl.test[k], s->a->warmup_s, &summary);
+        rc = plan_score_windows(&pb, plan, s->wl.test[k], s->a->warmup_s, (uint32_t)s->a->windows,
+                                windows, &summary);
     if (rc == MX_OK)
         *attainment = summary.attainment;
     plan_test_release(&summary);
@@ -147,18 +157,25 @@ static int attainment_at(const struct search *s, uint32_t n, uint32_t k, double 
 struct point {
     uint32_t devices;
     double mean, low, high;
-    double *each; /* [workloads] */
+    double *each;    /* [workloads] */
+    double *windows; /* [workloads][windows] */
+    struct cli_spread spread;
     struct spec_plan *plan;
 };
 
 static int try_count(const struct search *s, uint32_t n, struct point *pt)
 {
-    *pt = (struct point){.devices = n, .each = MX_NEW_ARRAY(double, s->wl.n)};
+    const uint32_t w = (uint32_t)s->a->windows;
+    *pt = (struct point){.devices = n,
+                         .each = MX_NEW_ARRAY(double, s->wl.n),
+                         .windows = MX_NEW_ARRAY(double, (size_t)s->wl.n *w)};
     mx_progress_on(s->line, "%u devices", n);
     int rc = MX_OK;
     for (uint32_t k = 0; k < s->wl.n && rc == MX_OK; k++)
-        rc = attainment_at(s, n, k, &pt->each[k], k == 0 ? &pt->plan : NULL);
+        rc = attainment_at(s, n, k, &pt->each[k], &pt->windows[(size_t)k * w],
+                           k == 0 ? &pt->plan : NULL);
     if (rc == MX_OK) {
+        pt->spread = cli_spread_of(pt->windows, s->wl.n * w, s->p->seed);
         pt->mean = mx_mean(pt->each, s->wl.n);
         pt->low = pt->high = pt->each[0];
         for (uint32_t k = 1; k < s->wl.n; k++) {
@@ -214,16 +231,19 @@ static int print_points(const struct search *s, const struct point *points, uint
     const bool spread = s->wl.n > 1;
     if (!s->p->json) {
         if (spread)
-            printf("%-10s %11s %11s %11s   (%u seeds)\n", "devices", "attainment", "lowest",
-                   "highest", s->wl.n);
+            printf("%-10s %11s %11s %11s %26s   (%u seeds)\n", "devices", "attainment", "lowest",
+                   "highest", "windows: mean [95% CI]", s->wl.n);
         else
-            printf("%-10s %11s\n", "devices", "attainment");
-        for (uint32_t k = 0; k < n; k++)
+            printf("%-10s %11s %26s\n", "devices", "attainment", "windows: mean [95% CI]");
+        for (uint32_t k = 0; k < n; k++) {
+            char ci[64];
+            cli_spread_text(&points[k].spread, ci, sizeof(ci));
             if (spread)
-                printf("%-10u %11.4f %11.4f %11.4f\n", points[k].devices, points[k].mean,
-                       points[k].low, points[k].high);
+                printf("%-10u %11.4f %11.4f %11.4f %26s\n", points[k].devices, points[k].mean,
+                       points[k].low, points[k].high, ci);
             else
-                printf("%-10u %11.4f\n", points[k].devices, points[k].mean);
+                printf("%-10u %11.4f %26s\n", points[k].devices, points[k].mean, ci);
+        }
         if (found)
             printf("%s reaches %.4f%s with %u devices\n", a->policy, a->target,
                    spread ? " on every seed" : "", found);
@@ -237,9 +257,13 @@ static int print_points(const struct search *s, const struct point *points, uint
         json_t *each = json_array();
         for (uint32_t j = 0; j < s->wl.n; j++)
             mx_json_append(each, json_real(points[k].each[j]));
-        mx_json_append(curve, json_pack("{s:i, s:f, s:f, s:f, s:o}", "devices", points[k].devices,
-                                        "attainment", points[k].mean, "lowest", points[k].low,
-                                        "highest", points[k].high, "each", each));
+        json_t *point = json_pack("{s:i, s:f, s:f, s:f, s:o}", "devices", points[k].devices,
+                                  "attainment", points[k].mean, "lowest", points[k].low, "highest",
+                                  points[k].high, "each", each);
+        mx_json_set(
+            point, "windows",
+            cli_spread_json(&points[k].spread, points[k].windows, s->wl.n * (uint32_t)a->windows));
+        mx_json_append(curve, point);
     }
     json_t *o = json_pack("{s:s, s:f, s:i, s:o}", "policy", a->policy, "target", a->target, "seeds",
                           (json_int_t)s->wl.n, "curve", curve);
@@ -279,7 +303,7 @@ static int load_workloads(const struct cli_planning *p, const struct capacity_ar
         if (k == 0)
             wl->train[0] = in->train;
         else
-            rc = cli_planning_generate(p, in->set, p->seed + 2 * k, &wl->train[k]);
+            rc = cli_planning_generate_train(p, in->set, p->seed + 2 * k, &wl->train[k]);
         if (rc == MX_OK)
             rc = cli_planning_generate(p, in->set, p->seed + 2 * k + 1, &wl->test[k]);
     }
@@ -328,7 +352,7 @@ int cli_capacity(int argc, char **argv)
         return 0;
     }
     struct cli_planning p = cli_planning_defaults("capacity");
-    struct capacity_args a = {.target = 0.99, .max_devices = 4096, .seeds = 1};
+    struct capacity_args a = {.target = 0.99, .max_devices = 4096, .seeds = 1, .windows = 10};
     struct cli_policies ps = {0};
     struct cli_planning_inputs in = {0};
     struct mx_progress line;
@@ -362,6 +386,7 @@ int cli_capacity(int argc, char **argv)
         rc = print_points(&s, points, n_points, found);
     for (uint32_t k = 0; k < n_points; k++) {
         free(points[k].each);
+        free(points[k].windows);
         spec_plan_free(points[k].plan);
     }
     if (s.wl.train)

@@ -19,12 +19,14 @@ static const char help[] =
     "                       [--test-trace TEST.h5] --policies sr,clockwork++,alpaserve [options]\n"
     "\n"
     "Plans with each policy on the training workload, simulates each plan on the test workload\n"
-    "and prints policy, groups and configs, replicas, attainment, p99 latency of good requests\n"
-    "and planning time.\n"
+    "and prints policy, groups and configs, replicas, attainment, its mean over windows of the\n"
+    "test workload with a 95% confidence interval (bootstrap over the windows), p99 latency of\n"
+    "good requests and planning time.\n"
     "\n"
     "  --policies LIST   comma-separated policies (below), each once\n"
     "  --test-trace T.h5 the test workload (default: the training one)\n"
     "  --warmup S        leave out requests in the first and last S seconds of the test (0)\n"
+    "  --windows W       cut the test workload into W windows of equal length (10)\n"
     "  --plans-dir DIR   write each plan there as POLICY.json, all of them when every policy\n"
     "                    succeeded; DIR is created if missing (its parent must exist)\n"
     "\n"
@@ -33,15 +35,15 @@ static const char help[] =
     "\\\n"
     "      --models examples/models.json --trace train.h5 --policies sr,clockwork++,alpaserve\n";
 
-static const struct option own[] = {{"policies", required_argument, NULL, 'L'},
-                                    {"test-trace", required_argument, NULL, 'T'},
-                                    {"warmup", required_argument, NULL, 'W'},
-                                    {"plans-dir", required_argument, NULL, 'R'},
-                                    {NULL, 0, NULL, 0}};
+static const struct option own[] = {
+    {"policies", required_argument, NULL, 'L'}, {"test-trace", required_argument, NULL, 'T'},
+    {"warmup", required_argument, NULL, 'W'},   {"plans-dir", required_argument, NULL, 'R'},
+    {"windows", required_argument, NULL, 'N'},  {NULL, 0, NULL, 0}};
 
 struct compare_args {
     const char *policies, *test_path, *plans_dir;
     double warmup_s;
+    uint64_t windows;
 };
 
 static int take(void *ctx, int code, const char *arg)
@@ -59,6 +61,8 @@ static int take(void *ctx, int code, const char *arg)
     case 'R':
         a->plans_dir = arg;
         return MX_OK;
+    case 'N':
+        return cli_parse_u64("--windows", arg, 1, CLI_MAX_WINDOWS, &a->windows);
     }
     return 1;
 }
@@ -66,6 +70,7 @@ static int take(void *ctx, int code, const char *arg)
 /* A row of decoder figures: attainment overall and by TTFT and TPOT alone, their p99s, goodput. */
 static void decoder_row(const struct cli_planning *p, const char *name, const char *groups,
                         const struct plan_outcome *outcome, const struct sim_llm_summary *s,
+                        const struct cli_spread *spread, const double *windows, uint32_t n_windows,
                         double planning_s, json_t *rows)
 {
     if (p->json) {
@@ -81,11 +86,14 @@ static void decoder_row(const struct cli_planning *p, const char *name, const ch
         mx_json_set(row, "goodput_per_s", mx_json_real_or_null(s->goodput));
         mx_json_set(row, "planning_s", json_real(planning_s));
         mx_json_set(row, "predicted_attainment", json_real(outcome->attainment));
+        mx_json_set(row, "windows", cli_spread_json(spread, windows, n_windows));
         mx_json_append(rows, row);
         return;
     }
-    printf("%-14s %-34s %9u %11.4f %6.4f %6.4f %10.1f %9.2f %9.3f %11.2f\n", name, groups,
-           outcome->replicas, s->attainment, s->ttft_attainment, s->tpot_attainment,
+    char ci[64];
+    cli_spread_text(spread, ci, sizeof(ci));
+    printf("%-14s %-34s %9u %11.4f %26s %6.4f %6.4f %10.1f %9.2f %9.3f %11.2f\n", name, groups,
+           outcome->replicas, s->attainment, ci, s->ttft_attainment, s->tpot_attainment,
            s->ttft.p99_s * 1e3, s->tpot.p99_s * 1e3, s->goodput, planning_s);
 }
 
@@ -110,25 +118,34 @@ static int compare_one(const struct cli_planning *p, const struct compare_args *
         rc = spec_plan_write(plan, path); /* appears with the others, at the end */
         free(path);
     }
+    double *windows = MX_NEW_ARRAY(double, a->windows);
     if (rc == MX_OK)
-        rc = plan_score(&pb, plan, test, a->warmup_s, &summary);
+        rc = plan_score_windows(&pb, plan, test, a->warmup_s, (uint32_t)a->windows, windows,
+                                &summary);
     if (rc == MX_OK) {
+        struct cli_spread spread = cli_spread_of(windows, (uint32_t)a->windows, p->seed);
         char *groups = spec_plan_describe_groups(plan);
         mx_progress_end(line); /* a row does not share its line */
-        if (summary.decoders)
-            decoder_row(p, name, groups, &outcome, &summary.llm, planning_s, rows);
-        else if (p->json)
-            mx_json_append(
-                rows,
+        if (summary.decoders) {
+            decoder_row(p, name, groups, &outcome, &summary.llm, &spread, windows,
+                        (uint32_t)a->windows, planning_s, rows);
+        } else if (p->json) {
+            json_t *row =
                 json_pack("{s:s, s:s, s:i, s:f, s:o, s:f, s:f}", "policy", name, "groups", groups,
                           "replicas", outcome.replicas, "attainment", summary.attainment, "p99_s",
                           mx_json_real_or_null(summary.encoders.good_latency.p99_s), "planning_s",
-                          planning_s, "predicted_attainment", outcome.attainment));
-        else
-            printf("%-14s %-34s %9u %11.4f %10.1f %11.2f\n", name, groups, outcome.replicas,
-                   summary.attainment, summary.encoders.good_latency.p99_s * 1e3, planning_s);
+                          planning_s, "predicted_attainment", outcome.attainment);
+            mx_json_set(row, "windows", cli_spread_json(&spread, windows, (uint32_t)a->windows));
+            mx_json_append(rows, row);
+        } else {
+            char ci[64];
+            cli_spread_text(&spread, ci, sizeof(ci));
+            printf("%-14s %-34s %9u %11.4f %26s %10.1f %11.2f\n", name, groups, outcome.replicas,
+                   summary.attainment, ci, summary.encoders.good_latency.p99_s * 1e3, planning_s);
+        }
         free(groups);
     }
+    free(windows);
     plan_test_release(&summary);
     spec_plan_free(plan);
     return rc;
@@ -141,7 +158,7 @@ int cli_compare(int argc, char **argv)
         return 0;
     }
     struct cli_planning p = cli_planning_defaults("compare");
-    struct compare_args a = {0};
+    struct compare_args a = {.windows = 10};
     struct cli_policies ps = {0};
     struct cli_planning_inputs in = {0};
     struct wl_trace *test = NULL;
@@ -168,12 +185,12 @@ int cli_compare(int argc, char **argv)
     if (rc == MX_OK && !p.json) {
         struct plan_problem pb = cli_planning_problem(&p, &in, &in.cluster);
         if (plan_has_decoders(&pb))
-            printf("%-14s %-34s %9s %11s %6s %6s %10s %9s %9s %11s\n", "policy",
-                   "groups and configs", "replicas", "attainment", "TTFT", "TPOT", "TTFT p99",
-                   "TPOT p99", "goodput/s", "planning s");
+            printf("%-14s %-34s %9s %11s %26s %6s %6s %10s %9s %9s %11s\n", "policy",
+                   "groups and configs", "replicas", "attainment", "windows: mean [95% CI]", "TTFT",
+                   "TPOT", "TTFT p99", "TPOT p99", "goodput/s", "planning s");
         else
-            printf("%-14s %-34s %9s %11s %10s %11s\n", "policy", "groups and configs", "replicas",
-                   "attainment", "p99 ms", "planning s");
+            printf("%-14s %-34s %9s %11s %26s %10s %11s\n", "policy", "groups and configs",
+                   "replicas", "attainment", "windows: mean [95% CI]", "p99 ms", "planning s");
     }
     struct mx_progress line;
     mx_progress_begin(&line, "compare");

@@ -4,6 +4,9 @@
 #include "cli.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_json.h"
+#include "mx_rng.h"
+#include "mx_stats.h"
 #include "sim_dispatch.h"
 #include "spec_models.h"
 #include "spec_profile.h"
@@ -264,6 +267,43 @@ int cli_planning_generate(const struct cli_planning *p, const struct spec_model_
     return wl_gen(set, &spec, out);
 }
 
+int cli_planning_generate_train(const struct cli_planning *p, const struct spec_model_set *set,
+                                uint64_t seed, struct wl_trace **out)
+{
+    const uint32_t k_windows = p->given[PLAN_PARAM_ROBUST] ? p->params.robust : 1;
+    struct wl_trace **part = MX_NEW_ARRAY(struct wl_trace *, k_windows);
+    int rc = MX_OK;
+    size_t n = 0;
+    for (uint32_t k = 0; k < k_windows && rc == MX_OK; k++) {
+        rc = cli_planning_generate(p, set, k ? mx_rng_derive(seed, "robust", k) : seed, &part[k]);
+        if (rc == MX_OK)
+            n += part[k]->n;
+    }
+    if (rc == MX_OK && k_windows == 1) {
+        *out = part[0];
+        part[0] = NULL;
+    } else if (rc == MX_OK) {
+        /* One after the other, each shifted by the length of those before it. */
+        struct wl_trace *t = wl_trace_new(n, set->n, (const char *const *)part[0]->model_names);
+        size_t at = 0;
+        double shift = 0;
+        for (uint32_t k = 0; k < k_windows; k++) {
+            for (size_t i = 0; i < part[k]->n; i++, at++) {
+                wl_trace_copy_request(t, at, part[k], i);
+                t->arrival_s[at] += shift;
+            }
+            shift += part[k]->duration_s;
+        }
+        t->start_s = part[0]->start_s;
+        t->duration_s = shift;
+        *out = t;
+    }
+    for (uint32_t k = 0; k < k_windows; k++)
+        wl_trace_free(part[k]);
+    free(part);
+    return rc;
+}
+
 /* With --model-slos, every request of t (over set's models) takes its model's SLO. */
 static void apply_model_slos(const struct cli_planning *p, const struct spec_model_set *set,
                              struct wl_trace *t)
@@ -284,7 +324,7 @@ int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *
         (rc = spec_models_resolve(in->set, in->db, p->profile_path)) < 0)
         return rc;
     if (!p->train_path)
-        return cli_planning_generate(p, in->set, p->seed, &in->train);
+        return cli_planning_generate_train(p, in->set, p->seed, &in->train);
     if ((rc = wl_trace_read_for_models(in->set, p->train_path, &in->train)) == MX_OK)
         apply_model_slos(p, in->set, in->train);
     return rc;
@@ -358,4 +398,38 @@ void cli_planning_help(const char *help)
     printf("\npolicies:\n");
     for (const struct plan_policy *const *pol = plan_policies; *pol; pol++)
         printf("  %-14s %s\n", (*pol)->name, (*pol)->summary);
+}
+
+struct cli_spread cli_spread_of(const double *attainment, uint32_t n, uint64_t seed)
+{
+    struct cli_spread s = {0, NAN, NAN, NAN};
+    double sum = 0;
+    for (uint32_t k = 0; k < n; k++)
+        if (!isnan(attainment[k])) {
+            sum += attainment[k];
+            s.windows++;
+        }
+    if (s.windows)
+        s.mean = sum / s.windows;
+    mx_bootstrap_mean_ci(attainment, n, CLI_BOOTSTRAP, 0.95, seed, &s.ci_low, &s.ci_high);
+    return s;
+}
+
+json_t *cli_spread_json(const struct cli_spread *s, const double *attainment, uint32_t n)
+{
+    json_t *each = json_array();
+    for (uint32_t k = 0; k < n; k++)
+        mx_json_append(each, mx_json_real_or_null(attainment[k]));
+    json_t *o = json_object();
+    mx_json_set(o, "windows", json_integer(n));
+    mx_json_set(o, "mean", mx_json_real_or_null(s->mean));
+    mx_json_set(o, "ci_low", mx_json_real_or_null(s->ci_low));
+    mx_json_set(o, "ci_high", mx_json_real_or_null(s->ci_high));
+    mx_json_set(o, "attainment", each);
+    return o;
+}
+
+void cli_spread_text(const struct cli_spread *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.4f [%.4f, %.4f]", s->mean, s->ci_low, s->ci_high);
 }

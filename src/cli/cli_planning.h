@@ -8,6 +8,7 @@
 #include "spec_cluster.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -80,6 +81,12 @@ void cli_planning_release(struct cli_planning_inputs *in);
 int cli_planning_generate(const struct cli_planning *p, const struct spec_model_set *set,
                           uint64_t seed, struct wl_trace **out);
 
+/* The training workload generated from the model set: cli_planning_generate's with seed, or with
+ * --robust K, K of them one after the other (seed, then seeds derived from it, each shifted to
+ * start where the one before ends), so that the K windows mux plans against are K seeds. */
+int cli_planning_generate_train(const struct cli_planning *p, const struct spec_model_set *set,
+                                uint64_t seed, struct wl_trace **out);
+
 /* The planner's problem over in, on cluster (the inputs' own, or a resized copy). */
 struct plan_problem cli_planning_problem(const struct cli_planning *p,
                                          const struct cli_planning_inputs *in,
@@ -92,5 +99,24 @@ void cli_planning_help(const char *help);
  * set's (with --model-slos, their SLOs), or NULL (path NULL) for the training workload. */
 int cli_planning_test(const struct cli_planning *p, const struct cli_planning_inputs *in,
                       const char *path, struct wl_trace **out);
+
+/* Attainment over held-out windows (plan_score_windows): the mean over the windows that have
+ * requests and a 95% percentile bootstrap interval of that mean (CLI_BOOTSTRAP resamples of the
+ * windows, drawn from the stream of the seed). */
+#define CLI_MAX_WINDOWS 10000
+#define CLI_BOOTSTRAP 2000
+struct cli_spread {
+    uint32_t windows; /* with requests */
+    double mean, ci_low, ci_high;
+};
+
+struct cli_spread cli_spread_of(const double *attainment, uint32_t n, uint64_t seed);
+
+/* {"windows": n, "mean", "ci_low", "ci_high", "attainment": [each window's, null without
+ * requests]}. */
+json_t *cli_spread_json(const struct cli_spread *s, const double *attainment, uint32_t n);
+
+/* "0.9991 [0.9985, 0.9996]" into buf. */
+void cli_spread_text(const struct cli_spread *s, char *buf, size_t size);
 
 #endif

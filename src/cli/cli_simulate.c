@@ -34,7 +34,9 @@ static const char simulate_help[] =
     "  --dispatch   least-outstanding, earliest-free or best-finish (default: the plan's\n"
     "               \"dispatch\", the one the planner scored it with, else least-outstanding);\n"
     "               encoders only\n"
-    "  --max-batch  batch up to B requests of one model (event engine); 1 means no batching;\n"
+    "  --max-batch  batch up to B requests of one model (event engine); 1 means no batching\n"
+    "               (default: the plan's \"max_batch\", the one the planner scored it with, else "
+    "1);\n"
     "               encoders only\n"
     "  --warmup     leave out requests arriving in the first and last S seconds (default 0;\n"
     "               AlpaServe uses 10)\n"
@@ -84,7 +86,7 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
     uint64_t value;
     int opt, rc = MX_OK;
     memset(a, 0, sizeof(*a));
-    a->options.max_batch = 1;
+    a->options.max_batch = 0; /* the plan's, unless given */
     a->options.threads = 1;
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "", simulate_options, NULL)) != -1) {
         switch (opt) {
@@ -218,7 +220,11 @@ int cli_simulate(int argc, char **argv)
         (rc = spec_profile_load(a.profile, &s.db)) < 0 ||
         (rc = spec_plan_read(a.plan, &s.plan)) < 0 ||
         (!a.options.dispatch && (rc = sim_dispatch_of_plan(s.plan, &a.options.dispatch)) < 0) ||
-        (rc = wl_trace_read_h5(a.trace, &s.trace)) < 0 || (rc = simulate(&a, &s)) < 0)
+        (rc = wl_trace_read_h5(a.trace, &s.trace)) < 0)
+        goto done;
+    if (!a.options.max_batch)
+        a.options.max_batch = spec_plan_max_batch(s.plan);
+    if ((rc = simulate(&a, &s)) < 0)
         goto done;
     provenance = cli_provenance(simulate_options, a.options.seed);
     struct sim_run_info info = {s.results ? s.results->engine : "iteration",

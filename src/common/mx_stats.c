@@ -1,7 +1,11 @@
-/* Percentiles by nearest rank, means, and the CV of inter-arrival gaps (Welford's update, so long
- * traces with tiny gaps keep their precision). */
+/* Percentiles by nearest rank, means, the CV of inter-arrival gaps (Welford's update, so long
+ * traces with tiny gaps keep their precision), and bootstrap intervals for means. */
 #include "mx_stats.h"
 
+#include "mx_alloc.h"
+#include "mx_rng.h"
+
+#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -50,4 +54,33 @@ double mx_gap_cv(const double *t, size_t n)
     if (mean <= 0)
         return NAN;
     return sqrt(m2 / (double)(n - 1)) / mean;
+}
+
+void mx_bootstrap_mean_ci(const double *v, size_t n, uint32_t resamples, double level,
+                          uint64_t seed, double *lo, double *hi)
+{
+    double *x = mx_malloc_array(n ? n : 1, sizeof(double));
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            x[m++] = v[i];
+    if (m <= 1 || resamples == 0) {
+        *lo = *hi = m ? x[0] : NAN;
+        free(x);
+        return;
+    }
+    double *means = mx_malloc_array(resamples, sizeof(double));
+    gsl_rng *rng = mx_rng_new(seed, "bootstrap", 0);
+    for (uint32_t r = 0; r < resamples; r++) {
+        double sum = 0;
+        for (size_t i = 0; i < m; i++)
+            sum += x[gsl_rng_uniform_int(rng, m)];
+        means[r] = sum / (double)m;
+    }
+    gsl_rng_free(rng);
+    mx_sort_f64(means, resamples);
+    *lo = mx_quantile_sorted(means, resamples, (1 - level) / 2);
+    *hi = mx_quantile_sorted(means, resamples, (1 + level) / 2);
+    free(means);
+    free(x);
 }

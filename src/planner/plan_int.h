@@ -7,7 +7,10 @@
 #include "spec_placement.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct wl_trace;
 
 /* Empty groups: n_regular of (1, op, pp), then pure pipelines (1, 1, 2^k) over the remaining
  * devices, one per set bit of `remaining`, smallest first (AlpaServe's layout), on consecutive
@@ -188,6 +191,13 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
 int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
                 struct plan_outcome *outcome);
 
+/* Simulate a finished plan on trace as the planner scores (random overheads at their means), with
+ * dispatch and batches of up to max_batch (the event engine when over 1), on this thread: its good
+ * requests and AlpaServe's mean latency. */
+int pl_simulate_with(const struct plan_problem *pb, const struct spec_plan *plan,
+                     const struct wl_trace *trace, const struct sim_dispatch_policy *dispatch,
+                     uint32_t max_batch, uint64_t *good, double *mean_latency_s);
+
 /* Record policy (as name), the parameters it reads and the outcome (on pb's training workload) in
  * plan->extra. */
 void pl_record(struct spec_plan *plan, const struct plan_policy *policy, const char *name,
@@ -201,5 +211,44 @@ void pl_solve_layout(const struct pl_context *c, struct sim_eval_state *s, uint3
                      uint32_t size, int32_t op, int32_t pp, bool round_robin, uint32_t beam,
                      struct spec_placement *out, uint32_t *evaluations,
                      const struct mx_progress_sink *progress);
+
+/* ---- mux's pieces (policy_mux.c) ---- */
+
+/* Unserved requests per model of placement p (unserved[n_models]), by whatever simulation the
+ * caller chooses. */
+typedef void (*pl_unserved_fn)(const struct spec_placement *p, double *unserved, void *arg);
+
+/* Fill p's groups (empty, or holding models already): every model not placed yet once, the most
+ * training requests (requests[m]) per byte first, on the least loaded group with room (a group's
+ * load: the work per replica of its models, summed; a model's work: its requests times its slowest
+ * stage); then, when unserved is given, rounds: one more replica to each model unserved() says
+ * missed requests, most first, at most one per group a round, until a round adds nothing; last, one
+ * more replica at a time to the model with the most work per replica, until nothing fits in budget
+ * bytes per device. Normalises p. */
+void pl_fill_spread(const struct pl_context *c, struct spec_placement *p, const double *requests,
+                    int64_t budget, pl_unserved_fn unserved, void *arg);
+
+/* The first request of t arriving at or after t_s (t->n if none). */
+size_t pl_request_at(const struct wl_trace *t, double t_s);
+
+/* The windows of t around misses (request indices, ascending): from lead_s before each miss to
+ * tail_s after it, overlapping ones merged, as ranges [first, end) of requests, 2 per window, in
+ * order (*ranges: caller frees). When they hold more than cap requests, the windows with the most
+ * misses are kept (at least one) up to cap requests. Returns their number. */
+uint32_t pl_miss_windows(const struct wl_trace *t, const uint32_t *miss, size_t n_miss,
+                         double lead_s, double tail_s, size_t cap, size_t **ranges);
+
+/* Each model's peak: the stretch of width_s holding most of its requests (the earliest at a tie),
+ * widened by lead_s before and tail_s after, as the range ranges[2m], ranges[2m + 1] ([0, 0) for a
+ * model without requests). ranges has 2 * t->n_models entries. */
+void pl_model_peaks(const struct wl_trace *t, double width_s, double lead_s, double tail_s,
+                    size_t *ranges);
+
+/* n windows covering about share of t, each at least min_s long: the first at t's start, the
+ * others evenly spread to its end, as ranges (*ranges: caller frees; returns their number). *scale
+ * is the requests after the first window over those in the others: the factor that extrapolates
+ * the others' counts to the rest of t. */
+uint32_t pl_sample_windows(const struct wl_trace *t, uint32_t n, double share, double min_s,
+                           size_t **ranges, double *scale);
 
 #endif

@@ -24,8 +24,25 @@ const struct plan_param plan_param_table[PLAN_N_PARAMS] = {
     [PLAN_PARAM_SWAP_COST] = {"swap-cost", NULL, "swap_cost",
                               "clockwork++: a device loading models it did not hold in the window "
                               "before serves nothing for their weight bytes / the cluster's load "
-                              "bandwidth",
+                              "bandwidth (the default when the cluster gives it)",
                               PLAN_PARAM_FLAG, offsetof(struct plan_params, swap_cost), 0, 0, 1},
+    [PLAN_PARAM_FREE_SWAPS] = {"free-swaps", NULL, "free_swaps",
+                               "clockwork++: swaps between windows cost nothing (AlpaServe's "
+                               "oracle)",
+                               PLAN_PARAM_FLAG, offsetof(struct plan_params, free_swaps), 0, 0, 1},
+    [PLAN_PARAM_ROBUST] = {"robust", "K", "robust",
+                           "mux: plan against K windows of the training workload at once, for "
+                           "the best worst one",
+                           PLAN_PARAM_COUNT, offsetof(struct plan_params, robust), 1, 1, 64},
+    [PLAN_PARAM_EFFORT] = {"effort", "X", "effort",
+                           "mux: a layout's search simulates up to X times the training requests "
+                           "(at most 20 M + 4 times)",
+                           PLAN_PARAM_REAL, offsetof(struct plan_params, effort), 12, 0, 1e4},
+    [PLAN_PARAM_MAX_BATCH] = {"max-batch", "B", "max_batch",
+                              "mux: also score serving in batches of up to B requests (0: the "
+                              "profile's largest batch; 1: no batching)",
+                              PLAN_PARAM_COUNT, offsetof(struct plan_params, max_batch), 0, 0,
+                              4096},
 };
 
 const struct sim_dispatch_policy *const plan_default_dispatch = &sim_dispatch_earliest_free;

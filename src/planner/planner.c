@@ -21,16 +21,23 @@ extern const struct plan_policy plan_policy_round_robin;
 extern const struct plan_policy plan_policy_greedy;
 extern const struct plan_policy plan_policy_alpaserve;
 extern const struct plan_policy plan_policy_alpaserve_sep;
+extern const struct plan_policy plan_policy_mux;
 extern const struct plan_policy plan_policy_dedicated;
 extern const struct plan_policy plan_policy_spatial;
 extern const struct plan_policy plan_policy_mux_llm;
 
 const struct plan_policy *const plan_policies[] = {
-    &plan_policy_sr,          &plan_policy_clockwork,
-    &plan_policy_round_robin, &plan_policy_greedy,
-    &plan_policy_alpaserve,   &plan_policy_alpaserve_sep,
-    &plan_policy_dedicated,   &plan_policy_spatial,
-    &plan_policy_mux_llm,     NULL,
+    &plan_policy_sr,
+    &plan_policy_clockwork,
+    &plan_policy_round_robin,
+    &plan_policy_greedy,
+    &plan_policy_alpaserve,
+    &plan_policy_alpaserve_sep,
+    &plan_policy_mux,
+    &plan_policy_dedicated,
+    &plan_policy_spatial,
+    &plan_policy_mux_llm,
+    NULL,
 };
 
 const struct plan_policy *plan_policy_find(const char *name, struct plan_params *params)
@@ -80,23 +87,52 @@ int pl_finish(const struct pl_context *c, struct sim_eval_state *s, const struct
     return MX_OK;
 }
 
-/* Run plan on trace as the planner scores: the fast path, random overheads at their means, pb's
- * dispatch policy. The caller frees *w and *r (also on failure). */
-static int run_at_means(const struct plan_problem *pb, const struct spec_plan *plan,
-                        const struct wl_trace *trace, struct sim_world **w, struct sim_results **r)
+/* Run plan on trace as the planner scores: random overheads at their means, dispatch, batches of
+ * up to max_batch (the fast path without batching, the event engine with it). The caller frees *w
+ * and *r (also on failure). */
+static int run_with(const struct plan_problem *pb, const struct spec_plan *plan,
+                    const struct wl_trace *trace, const struct sim_dispatch_policy *dispatch,
+                    uint32_t max_batch, unsigned threads, struct sim_world **w,
+                    struct sim_results **r)
 {
     struct spec_cluster cluster = *pb->cluster;
     for (int t = 0; t < SPEC_OH_COUNT; t++)
         cluster.overheads.term[t].sd_s = 0;
-    const struct sim_options o = {.engine = SIM_ENGINE_FAST,
-                                  .dispatch = pb->dispatch,
-                                  .max_batch = 1,
+    const struct sim_options o = {.engine = max_batch > 1 ? SIM_ENGINE_EVENT : SIM_ENGINE_FAST,
+                                  .dispatch = dispatch,
+                                  .max_batch = max_batch,
                                   .seed = pb->seed,
-                                  .threads = pb->threads};
+                                  .threads = threads};
     int rc = sim_world_new(&cluster, pb->cluster_path, pb->db, pb->db_path, plan, trace, w);
     if (rc == MX_OK)
         rc = sim_run(*w, &o, r);
     return rc;
+}
+
+/* run_with the dispatch policy and batch size the plan records (a policy may choose its own), else
+ * pb's dispatch and no batching. */
+static int run_at_means(const struct plan_problem *pb, const struct spec_plan *plan,
+                        const struct wl_trace *trace, struct sim_world **w, struct sim_results **r)
+{
+    const struct sim_dispatch_policy *dispatch = pb->dispatch;
+    int rc = spec_plan_dispatch(plan) ? sim_dispatch_of_plan(plan, &dispatch) : MX_OK;
+    if (rc < 0)
+        return rc;
+    return run_with(pb, plan, trace, dispatch, spec_plan_max_batch(plan), pb->threads, w, r);
+}
+
+/* Good requests and AlpaServe's mean latency (refused requests counting 0) of results r on t. */
+static void count_good(const struct wl_trace *t, const struct sim_results *r, uint64_t *good,
+                       double *mean_latency_s)
+{
+    double latency = 0;
+    *good = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        *good += r->status[i] == SIM_GOOD;
+        if (r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE)
+            latency += mx_ns_to_s(r->finish_ns[i] - mx_s_to_ns(t->arrival_s[i]));
+    }
+    *mean_latency_s = r->n ? latency / (double)r->n : 0;
 }
 
 int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
@@ -107,24 +143,57 @@ int pl_simulate(const struct plan_problem *pb, const struct spec_plan *plan,
     struct sim_results *r = NULL;
     int rc = run_at_means(pb, plan, t, &w, &r);
     if (rc == MX_OK) {
-        uint64_t good = 0;
-        double latency = 0;
-        for (size_t i = 0; i < r->n; i++) {
-            good += r->status[i] == SIM_GOOD;
-            if (r->status[i] == SIM_GOOD || r->status[i] == SIM_LATE)
-                latency += mx_ns_to_s(r->finish_ns[i] - mx_s_to_ns(t->arrival_s[i]));
-        }
+        uint64_t good;
+        count_good(t, r, &good, &outcome->mean_latency_s);
         outcome->attainment = (double)good / (double)r->n;
-        outcome->mean_latency_s = latency / (double)r->n;
     }
     sim_results_free(r);
     sim_world_free(w);
     return rc;
 }
 
+int pl_simulate_with(const struct plan_problem *pb, const struct spec_plan *plan,
+                     const struct wl_trace *trace, const struct sim_dispatch_policy *dispatch,
+                     uint32_t max_batch, uint64_t *good, double *mean_latency_s)
+{
+    struct sim_world *w = NULL;
+    struct sim_results *r = NULL;
+    int rc = run_with(pb, plan, trace, dispatch, max_batch, 1, &w, &r);
+    if (rc == MX_OK)
+        count_good(trace, r, good, mean_latency_s);
+    sim_results_free(r);
+    sim_world_free(w);
+    return rc;
+}
+
+/* Each window's attainment: the kept span [first + warmup_s, last - warmup_s] of t's arrivals cut
+ * into n windows of equal length (the last one closed), NAN for a window without requests; status
+ * holds each request's enum sim_status. */
+static void window_attainment(const struct wl_trace *t, const uint8_t *status, double warmup_s,
+                              uint32_t n, double *attainment)
+{
+    uint64_t *requests = MX_NEW_ARRAY(uint64_t, n), *good = MX_NEW_ARRAY(uint64_t, n);
+    const double lo = t->n ? t->arrival_s[0] + warmup_s : 0;
+    const double hi = t->n ? t->arrival_s[t->n - 1] - warmup_s : 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const double a = t->arrival_s[i];
+        if (a < lo || a > hi)
+            continue;
+        uint32_t k = hi > lo ? (uint32_t)((a - lo) / (hi - lo) * n) : 0;
+        k = k < n ? k : n - 1;
+        requests[k]++;
+        good[k] += status[i] == SIM_GOOD;
+    }
+    for (uint32_t k = 0; k < n; k++)
+        attainment[k] = requests[k] ? (double)good[k] / (double)requests[k] : NAN;
+    free(requests);
+    free(good);
+}
+
 /* Score a decoder plan on the iteration-level simulator. */
 static int score_decoders(const struct plan_problem *pb, const struct spec_plan *plan,
-                          const struct wl_trace *test, double warmup_s, struct plan_test *out)
+                          const struct wl_trace *test, double warmup_s, uint32_t n_windows,
+                          double *attainment, struct plan_test *out)
 {
     struct sim_llm *w = NULL;
     struct sim_llm_results *r = NULL;
@@ -134,28 +203,39 @@ static int score_decoders(const struct plan_problem *pb, const struct spec_plan 
     if (rc == MX_OK) {
         sim_llm_summarize(w, r, warmup_s, &out->llm);
         out->attainment = out->llm.attainment;
+        if (n_windows)
+            window_attainment(test, r->status, warmup_s, n_windows, attainment);
     }
     sim_llm_results_free(r);
     sim_llm_free(w);
     return rc;
 }
 
-int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
-               const struct wl_trace *test, double warmup_s, struct plan_test *out)
+int plan_score_windows(const struct plan_problem *pb, const struct spec_plan *plan,
+                       const struct wl_trace *test, double warmup_s, uint32_t n_windows,
+                       double *attainment, struct plan_test *out)
 {
     memset(out, 0, sizeof(*out));
     out->decoders = plan_has_decoders(pb);
     if (out->decoders)
-        return score_decoders(pb, plan, test, warmup_s, out);
+        return score_decoders(pb, plan, test, warmup_s, n_windows, attainment, out);
     struct sim_world *w = NULL;
     struct sim_results *r = NULL;
     int rc = run_at_means(pb, plan, test, &w, &r);
     if (rc == MX_OK)
         rc = sim_summarize(w, r, warmup_s, &out->encoders);
     out->attainment = out->encoders.attainment;
+    if (rc == MX_OK && n_windows)
+        window_attainment(test, r->status, warmup_s, n_windows, attainment);
     sim_results_free(r);
     sim_world_free(w);
     return rc;
+}
+
+int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
+               const struct wl_trace *test, double warmup_s, struct plan_test *out)
+{
+    return plan_score_windows(pb, plan, test, warmup_s, 0, NULL, out);
 }
 
 void plan_test_release(struct plan_test *t)

@@ -1,12 +1,14 @@
 /* clockwork++: the oracle AlpaServe compares against. Split the training workload into windows of
  * window_s seconds from its start and run sr on each window's own requests; the plan is a schedule
- * of one placement per window, each served from empty queues. Swaps between windows are free
- * unless swap_cost is set: then a device that must load models it did not hold in the window before
- * serves nothing for their weight bytes / the cluster's load bandwidth (the plan's load_s). */
+ * of one placement per window, each served from empty queues. Swaps between windows are charged
+ * when the cluster gives its load bandwidth (or swap_cost insists): a device that must load models
+ * it did not hold in the window before serves nothing for their weight bytes / that bandwidth (the
+ * plan's load_s). free_swaps makes them free, as AlpaServe's oracle has them. */
 #include "plan_int.h"
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_json.h"
 #include "spec_memory.h"
 #include "spec_profile.h"
 #include "wl_trace.h"
@@ -140,6 +142,8 @@ static int check_request(const struct plan_problem *pb, const struct plan_params
                         "clockwork++: --window %g s makes %.0f windows of %s; use "
                         "longer ones",
                         pa->window_s, windows, t->path ? t->path : "the training workload");
+    if (pa->swap_cost && pa->free_swaps)
+        return mx_error(MX_EUSAGE, "clockwork++: give one of --swap-cost and --free-swaps");
     if (pa->swap_cost && !(pb->cluster->load_bandwidth_bytes_per_s > 0))
         return mx_error(MX_EUSAGE,
                         "clockwork++: --swap-cost needs the cluster's load_bandwidth_bytes_per_s, "
@@ -199,7 +203,9 @@ static int solve_clockwork(const struct plan_policy *self, const struct plan_pro
     free(ws.w);
     spec_placement_release(&layout);
     pl_context_release(&c);
-    if (rc == MX_OK && pa->swap_cost)
+    const bool charged =
+        pa->swap_cost || (!pa->free_swaps && pb->cluster->load_bandwidth_bytes_per_s > 0);
+    if (rc == MX_OK && charged)
         rc = charge_swaps(pb, plan);
     if (rc == MX_OK)
         rc = pl_simulate(pb, plan, outcome);
@@ -212,16 +218,18 @@ static int solve_clockwork(const struct plan_policy *self, const struct plan_pro
     /* "unplaced" is per window in spirit; the plan's first window carried one, drop it. */
     json_object_del(plan->extra, "unplaced");
     pl_record(plan, self, self->name, pb, pa, outcome);
+    mx_json_set(json_object_get(plan->extra, "predicted"), "swaps",
+                json_string(charged ? "charged" : "free"));
     *out = plan;
     return MX_OK;
 }
 
 static const enum plan_param_id windowed[] = {PLAN_PARAM_WINDOW, PLAN_PARAM_SWAP_COST,
-                                              PLAN_PARAM_BEAM};
+                                              PLAN_PARAM_FREE_SWAPS, PLAN_PARAM_BEAM};
 
 const struct plan_policy plan_policy_clockwork = {
     .name = "clockwork++",
     .summary = "sr re-planned every --window seconds on that window's requests (an oracle)",
-    .n_params = 3,
+    .n_params = 4,
     .params = windowed,
     .solve = solve_clockwork};

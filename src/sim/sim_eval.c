@@ -13,6 +13,7 @@
 #include "spec_profile.h"
 #include "wl_trace.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,9 +106,21 @@ int sim_eval_new(const struct spec_cluster *cluster, const struct spec_profile *
         }
         e->config_begin[m + 1] = n_configs;
     }
-    order_by_model(e, trace);
+    e->trace = trace;
+    pthread_mutex_init(&e->order_lock, NULL);
     *out = e;
     return MX_OK;
+}
+
+/* The incremental runs' per-model request lists, made by the first of them (sim_eval_run_next):
+ * evaluators that never run incrementally do not pay for them (a second on a 7 M request trace). */
+static void ensure_order(const struct sim_eval *ce)
+{
+    struct sim_eval *e = (struct sim_eval *)ce; /* the lists only, under the lock */
+    pthread_mutex_lock(&e->order_lock);
+    if (!e->request_begin)
+        order_by_model(e, e->trace);
+    pthread_mutex_unlock(&e->order_lock);
 }
 
 void sim_eval_free(struct sim_eval *e)
@@ -115,6 +128,8 @@ void sim_eval_free(struct sim_eval *e)
     if (!e)
         return;
     sim__eval_llm_free(e->llm);
+    if (e->trace)
+        pthread_mutex_destroy(&e->order_lock);
     free(e->base.arrival_ns);
     free(e->base.deadline_ns);
     sim__tables_release(&e->base.tables);
@@ -267,13 +282,12 @@ static void run_llm(struct sim_eval_state *s, const struct spec_placement *p,
     s->simulated = out->simulated;
 }
 
-void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
-                  struct sim_eval_result *out)
+void sim_eval_run_misses(struct sim_eval_state *s, const struct spec_placement *p,
+                         const struct sim_dispatch_policy *dispatch, uint32_t *misses,
+                         size_t miss_cap, struct sim_eval_result *out)
 {
-    if (s->e->llm) {
-        run_llm(s, p, out);
-        return;
-    }
+    if (s->e->llm)
+        MX_BUG("sim_eval_run_misses on a decoder evaluator");
     sim__eval_place(s, p);
     s->simulated = s->w.n;
     s->b.valid = false; /* the baseline is another placement's now */
@@ -281,9 +295,59 @@ void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
     memset(s->model_requests, 0, w->n_models * sizeof(uint64_t));
     memset(s->model_good, 0, w->n_models * sizeof(uint64_t));
     memset(s->group_requests, 0, s->groups_cap * sizeof(uint64_t));
-    struct sim_counts counts = {s->model_requests, s->model_good, s->group_requests, 0};
-    sim__fast_count_segment(w, 0, s->e->dispatch, &counts);
+    struct sim_counts counts = {
+        s->model_requests, s->model_good, s->group_requests, 0, misses, misses ? miss_cap : 0, 0};
+    sim__fast_count_segment(w, 0, dispatch ? dispatch : s->e->dispatch, &counts);
     sim__eval_result(s, counts.latency_sum_ns, out);
+}
+
+void sim_eval_run_ranges(struct sim_eval_state *s, const struct spec_placement *p,
+                         const struct sim_dispatch_policy *dispatch, const size_t *ranges,
+                         uint32_t n_ranges, uint64_t *good_out, struct sim_eval_result *out)
+{
+    if (s->e->llm)
+        MX_BUG("sim_eval_run_ranges on a decoder evaluator");
+    sim__eval_place(s, p);
+    s->b.valid = false;
+    struct sim_world *w = &s->w;
+    struct sim_segment *seg = &w->segments[0];
+    memset(s->model_requests, 0, w->n_models * sizeof(uint64_t));
+    memset(s->model_good, 0, w->n_models * sizeof(uint64_t));
+    memset(s->group_requests, 0, s->groups_cap * sizeof(uint64_t));
+    struct sim_counts counts = {s->model_requests, s->model_good, s->group_requests, 0};
+    uint64_t requests = 0, good = 0;
+    for (uint32_t k = 0; k < n_ranges; k++) {
+        const size_t first = ranges[2 * k], end = ranges[2 * k + 1];
+        if (first > end || end > w->n)
+            MX_BUG("range [%zu, %zu) of %zu requests", first, end, w->n);
+        seg->first = first;
+        seg->end = end;
+        sim__fast_count_segment(w, 0, dispatch ? dispatch : s->e->dispatch, &counts);
+        requests += end - first;
+        if (good_out) {
+            uint64_t sum = 0;
+            for (uint32_t m = 0; m < w->n_models; m++)
+                sum += s->model_good[m];
+            good_out[k] = sum - good;
+            good = sum;
+        }
+    }
+    seg->first = 0;
+    seg->end = w->n;
+    s->simulated = requests;
+    sim__eval_result(s, counts.latency_sum_ns, out);
+    out->requests = requests;
+    out->attainment = requests ? (double)out->good / (double)requests : 1;
+    out->mean_latency_s = requests ? mx_ns_to_s(counts.latency_sum_ns) / (double)requests : 0;
+}
+
+void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
+                  struct sim_eval_result *out)
+{
+    if (s->e->llm)
+        run_llm(s, p, out);
+    else
+        sim_eval_run_misses(s, p, NULL, NULL, 0, out);
 }
 
 /* An incremental run stops paying once it re-simulates this share of the requests: then the next
@@ -324,6 +388,7 @@ void sim_eval_run_next(struct sim_eval_state *s, const struct spec_placement *p,
         sim_eval_run(s, p, out);
         return;
     }
+    ensure_order(s->e);
     bool incremental =
         s->b.valid && (double)s->b.rerun <= RERUN_LIMIT * (double)s->w.n && same_configs(s, p);
     sim__eval_place(s, p);

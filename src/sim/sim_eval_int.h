@@ -14,6 +14,7 @@
 #include "sim_request_index.h"
 #include "sim_rules.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 
 /* A profiled config of a model, compiled. */
@@ -32,6 +33,9 @@ struct sim_eval {
     uint32_t stride;        /* the most stages any config has */
     uint32_t *config_begin; /* [n_models + 1] */
     struct eval_config *configs;
+    /* Made by the first incremental run (sim_eval_run_next), under order_lock. */
+    const struct wl_trace *trace;
+    pthread_mutex_t order_lock;
     uint32_t *request_begin; /* [n_models + 1] */
     uint32_t *request;       /* [n] each model's requests */
     struct eval_times {

@@ -21,6 +21,16 @@
 
 #include <stdlib.h>
 
+/* Counting mode: list request i as a miss when the caller asked for the list. */
+static inline void note_miss(struct sim_counts *c, size_t i)
+{
+    if (__builtin_expect(c->miss != NULL, 0)) {
+        if (c->n_miss < c->miss_cap)
+            c->miss[c->n_miss] = (uint32_t)i;
+        c->n_miss++;
+    }
+}
+
 /* The loop over one segment. Always inlined into one copy per dispatch policy, output mode and
  * admission form below, with the policy's choice and flags as constants, so each copy carries only
  * the code it needs. Per-request mode fills r; counting mode (the planner's) only adds to c.
@@ -84,6 +94,8 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
         const int32_t chosen = sim__fast_decide(&view, clock, reps, n, choose, may_refuse, uniform,
                                                 &q, ready, saved, &accepted, &last, &started);
         if (chosen < 0) {
+            if (counting)
+                note_miss(c, i);
             if (!counting) {
                 status[i] = n == 0 ? SIM_NO_REPLICA : SIM_REJECTED;
                 group[i] = -1;
@@ -101,6 +113,8 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
         else
             group[i] = (int32_t)g;
         if (!accepted) {
+            if (counting)
+                note_miss(c, i);
             if (!counting) {
                 status[i] = SIM_REJECTED;
                 start[i] = MX_NS_NEVER;
@@ -114,7 +128,10 @@ run_segment(const struct sim_world *w, uint32_t segment, choose_fn choose,
         }
         admitted[begin + (uint32_t)chosen]++;
         if (counting) {
-            model_good[m] += sim__good(sim__finish_ns(d, last), deadline);
+            const bool good = sim__good(sim__finish_ns(d, last), deadline);
+            model_good[m] += good;
+            if (!good)
+                note_miss(c, i);
             latency_sum += sim__finish_ns(d, last) - arrival[i];
         } else {
             start[i] = started;

@@ -117,6 +117,9 @@ struct sim_counts {
     uint64_t *model_good;     /* [n_models] of them good */
     uint64_t *group_requests; /* [n_groups] requests dispatched to each group */
     mx_ns latency_sum_ns;     /* sum of finish - arrival over admitted requests */
+    uint32_t *miss;           /* or NULL: the requests that were not good, in order, up to
+                                 miss_cap of them */
+    size_t miss_cap, n_miss;  /* n_miss counts every miss, also those past miss_cap */
 };
 
 /* The fast path over one segment in counting mode. */

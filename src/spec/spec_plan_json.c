@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const extra_keys[] = {"policy",     "dispatch", "parameters", "predicted",
-                                         "provenance", "unplaced", "note"};
+static const char *const extra_keys[] = {"policy",    "dispatch",   "max_batch", "parameters",
+                                         "predicted", "provenance", "unplaced",  "note"};
 #define N_EXTRA_KEYS (sizeof(extra_keys) / sizeof(extra_keys[0]))
 
 /* A group's informational members, carried through. */
@@ -48,6 +48,12 @@ void spec_plan_free(struct spec_plan *p)
 const char *spec_plan_dispatch(const struct spec_plan *p)
 {
     return json_string_value(json_object_get(p->extra, "dispatch"));
+}
+
+uint32_t spec_plan_max_batch(const struct spec_plan *p)
+{
+    json_t *b = json_object_get(p->extra, "max_batch");
+    return b ? (uint32_t)json_integer_value(b) : 1;
 }
 
 int32_t spec_plan_find_model(const struct spec_plan *p, const char *name)
@@ -299,6 +305,13 @@ int spec_plan_read(const char *path, struct spec_plan **out)
     if (dispatch && !json_is_string(dispatch)) {
         struct mx_jpath dp = mx_jpath_key(&root, "dispatch");
         rc = mx_jpath_error(&dp, "expected the name of a dispatch policy");
+        goto done;
+    }
+    json_t *max_batch = json_object_get(doc, "max_batch");
+    if (max_batch && (!json_is_integer(max_batch) || json_integer_value(max_batch) < 1 ||
+                      json_integer_value(max_batch) > SPEC_PLAN_MAX_BATCH)) {
+        struct mx_jpath bp = mx_jpath_key(&root, "max_batch");
+        rc = mx_jpath_error(&bp, "expected an integer from 1 to %d", SPEC_PLAN_MAX_BATCH);
         goto done;
     }
     if ((rc = read_models(&root, doc, p, &names)) < 0)

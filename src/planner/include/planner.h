@@ -49,7 +49,13 @@ struct plan_params {
     uint32_t max_op;     /* alpaserve: largest tensor-parallel degree */
     uint32_t max_pp;     /* alpaserve: largest pipeline depth */
     double window_s;     /* clockwork++: window length */
-    bool swap_cost;      /* clockwork++: charge weight loading between windows (off: free) */
+    bool swap_cost;      /* clockwork++: charge weight loading between windows (an error without
+                            the cluster's load bandwidth) */
+    bool free_swaps;     /* clockwork++: swaps are free (AlpaServe's oracle); with neither flag,
+                            they are charged when the cluster gives its load bandwidth */
+    uint32_t robust;     /* mux: windows of the training workload planned against at once */
+    uint32_t max_batch;  /* mux: the largest batch it scores (0: the profile's largest; 1: none) */
+    double effort;       /* mux: a layout's search simulates up to effort x the training requests */
 };
 
 enum plan_param_id {
@@ -59,6 +65,10 @@ enum plan_param_id {
     PLAN_PARAM_MAX_PP,
     PLAN_PARAM_WINDOW,
     PLAN_PARAM_SWAP_COST,
+    PLAN_PARAM_FREE_SWAPS,
+    PLAN_PARAM_ROBUST,
+    PLAN_PARAM_EFFORT,
+    PLAN_PARAM_MAX_BATCH,
     PLAN_N_PARAMS
 };
 
@@ -148,11 +158,21 @@ struct plan_test {
     struct sim_llm_summary llm;
 };
 
-/* Score plan on a test workload as the planner scores (the fast path, random overheads at their
- * means, pb's cluster, profile, dispatch policy, seed and threads; decoders on the iteration-level
- * simulator): the summary after warmup_s. Release with plan_test_release(). */
+/* Score plan on a test workload as the planner scores (random overheads at their means, pb's
+ * cluster, profile, seed and threads; encoders with the dispatch policy the plan records or else
+ * pb's, and the batch size it records or else none: the fast path without batching, the event
+ * engine with it; decoders on the iteration-level simulator): the summary after warmup_s. Release
+ * with plan_test_release(). */
 int plan_score(const struct plan_problem *pb, const struct spec_plan *plan,
                const struct wl_trace *test, double warmup_s, struct plan_test *out);
 void plan_test_release(struct plan_test *t);
+
+/* plan_score, and the attainment in each of n_windows windows of equal length that cut the scored
+ * span of the test workload ([first arrival + warmup_s, last arrival - warmup_s], the last window
+ * closed) into attainment[n_windows] (NAN for a window without requests): the spread of
+ * attainment over held-out windows. */
+int plan_score_windows(const struct plan_problem *pb, const struct spec_plan *plan,
+                       const struct wl_trace *test, double warmup_s, uint32_t n_windows,
+                       double *attainment, struct plan_test *out);
 
 #endif

@@ -60,6 +60,23 @@ void sim_eval_state_free(struct sim_eval_state *s);
 void sim_eval_run(struct sim_eval_state *s, const struct spec_placement *p,
                   struct sim_eval_result *out);
 
+/* sim_eval_run with another dispatch policy than the evaluator's (NULL: the evaluator's), listing
+ * the requests that were not good (trace indices, ascending) in misses, up to miss_cap of them
+ * (misses may be NULL); there are out->requests - out->good in all. Encoder mode only (as is
+ * sim_eval_run_ranges). */
+void sim_eval_run_misses(struct sim_eval_state *s, const struct spec_placement *p,
+                         const struct sim_dispatch_policy *dispatch, uint32_t *misses,
+                         size_t miss_cap, struct sim_eval_result *out);
+
+/* Simulate p on n_ranges stretches of the workload, stretch k being requests [ranges[2k],
+ * ranges[2k + 1]) (trace indices), each from idle groups as if it were a workload alone, with
+ * dispatch (NULL: the evaluator's): the planner's way to score a placement on a few short windows
+ * of a long workload. out sums over the stretches (its requests are theirs); good_out[k] (may be
+ * NULL) gets stretch k's good requests. Cost: O(requests in the stretches + models + replicas). */
+void sim_eval_run_ranges(struct sim_eval_state *s, const struct spec_placement *p,
+                         const struct sim_dispatch_policy *dispatch, const size_t *ranges,
+                         uint32_t n_ranges, uint64_t *good_out, struct sim_eval_result *out);
+
 /* The same result as sim_eval_run, computed from the state's previous evaluation by re-simulating
  * only the requests the change between the two placements can affect (groups whose first device
  * keeps its model list are reused). Falls back to a full run when the state's previous evaluation

@@ -14,12 +14,16 @@
  * (spec_llm.h; defaults otherwise), and the planner records its "kv_pool_bytes" and "predicted"
  * figures, which are carried through unchanged. Optional top-level members "policy", "dispatch"
  * (the dispatch policy the planner scored it with, which simulate and serve default to),
- * "parameters", "predicted", "provenance", "unplaced" and "note" are carried through unchanged. */
+ * "max_batch" (the batch size the planner scored it with, 1 to SPEC_PLAN_MAX_BATCH, which simulate
+ * defaults to; 1 when absent), "parameters", "predicted", "provenance", "unplaced" and "note" are
+ * carried through unchanged. */
 #ifndef SPEC_PLAN_H
 #define SPEC_PLAN_H
 
 /* The longest weight-load time a group may state (seconds): about 11.6 days. */
 #define SPEC_PLAN_MAX_LOAD_S 1e6
+/* The largest "max_batch" a plan may state (simulate --max-batch's limit). */
+#define SPEC_PLAN_MAX_BATCH 4096
 
 #include "spec_llm.h"
 
@@ -79,6 +83,9 @@ void spec_plan_free(struct spec_plan *p);
 /* The dispatch policy the plan was scored with (its "dispatch" member: a name the simulator
  * knows), or NULL. */
 const char *spec_plan_dispatch(const struct spec_plan *p);
+
+/* The batch size the plan was scored with (its "max_batch" member), 1 when it has none. */
+uint32_t spec_plan_max_batch(const struct spec_plan *p);
 
 /* Index of the model called name, or -1. */
 int32_t spec_plan_find_model(const struct spec_plan *p, const char *name);

@@ -19,8 +19,8 @@
 static const char simulate_help[] =
     "usage: muxplan simulate --cluster C.json --profile DB.h5 --plan P.json --trace T.h5\n"
     "                        [--engine auto|fast|event] [--dispatch POLICY] [--max-batch B]\n"
-    "                        [--warmup S] [--seed K] [--threads N] [--json]\n"
-    "                        [--requests-out R.h5]\n"
+    "                        [--warmup S] [--seed K] [--threads N] [--variability on|off]\n"
+    "                        [--json] [--requests-out R.h5]\n"
     "\n"
     "Replays the trace against the plan (docs/simulator.md) and prints SLO attainment, latency\n"
     "percentiles, and per-model and per-group figures; --json prints them as one JSON object.\n"
@@ -38,7 +38,10 @@ static const char simulate_help[] =
     "               encoders only\n"
     "  --warmup     leave out requests arriving in the first and last S seconds (default 0;\n"
     "               AlpaServe uses 10)\n"
-    "  --seed       seed of the random overhead streams (default 0)\n"
+    "  --seed       seed of the random overhead and stage-time streams (default 0)\n"
+    "  --variability  on (default): stage times vary as the cluster's \"interference\" and\n"
+    "               \"stage_time\" say, on the event engine (engine \"event-variable\"); off:\n"
+    "               every stage takes its profiled latency; encoders only\n"
     "  --threads    run the segments of a time-varying plan in parallel\n"
     "  --requests-out  write per-request results (HDF5)\n"
     "\n"
@@ -47,19 +50,14 @@ static const char simulate_help[] =
     "      --profile data/profiles/v100-reference.h5 --plan examples/plan-pipeline.json \\\n"
     "      --trace example.h5 --dispatch earliest-free\n";
 
-static const struct option simulate_options[] = {{"cluster", required_argument, NULL, 'c'},
-                                                 {"profile", required_argument, NULL, 'p'},
-                                                 {"plan", required_argument, NULL, 'P'},
-                                                 {"trace", required_argument, NULL, 't'},
-                                                 {"engine", required_argument, NULL, 'e'},
-                                                 {"dispatch", required_argument, NULL, 'd'},
-                                                 {"max-batch", required_argument, NULL, 'b'},
-                                                 {"warmup", required_argument, NULL, 'w'},
-                                                 {"seed", required_argument, NULL, 'k'},
-                                                 {"threads", required_argument, NULL, 'T'},
-                                                 {"json", no_argument, NULL, 'j'},
-                                                 {"requests-out", required_argument, NULL, 'r'},
-                                                 {NULL, 0, NULL, 0}};
+static const struct option simulate_options[] = {
+    {"cluster", required_argument, NULL, 'c'},      {"profile", required_argument, NULL, 'p'},
+    {"plan", required_argument, NULL, 'P'},         {"trace", required_argument, NULL, 't'},
+    {"engine", required_argument, NULL, 'e'},       {"dispatch", required_argument, NULL, 'd'},
+    {"max-batch", required_argument, NULL, 'b'},    {"warmup", required_argument, NULL, 'w'},
+    {"seed", required_argument, NULL, 'k'},         {"threads", required_argument, NULL, 'T'},
+    {"variability", required_argument, NULL, 'V'},  {"json", no_argument, NULL, 'j'},
+    {"requests-out", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
 
 struct simulate_args {
     const char *cluster, *profile, *plan, *trace, *requests_out;
@@ -86,6 +84,7 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
     memset(a, 0, sizeof(*a));
     a->options.max_batch = 1;
     a->options.threads = 1;
+    a->options.variability = true;
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "", simulate_options, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -124,6 +123,13 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
         case 'T':
             rc = cli_parse_u64("--threads", optarg, 1, 1024, &value);
             a->options.threads = (unsigned)value;
+            break;
+        case 'V':
+            if (strcmp(optarg, "on") == 0 || strcmp(optarg, "off") == 0)
+                a->options.variability = strcmp(optarg, "on") == 0;
+            else
+                rc = cli_usage_error("simulate", "--variability: expected on or off, got \"%s\"",
+                                     optarg);
             break;
         case 'j':
             a->json = true;

@@ -47,8 +47,12 @@ struct sim_options {
     enum sim_engine engine;
     const struct sim_dispatch_policy *dispatch; /* NULL: least-outstanding */
     uint32_t max_batch;                         /* 1 (or 0): no batching */
-    uint64_t seed;                              /* for random overheads */
+    uint64_t seed;                              /* for random overheads and stage times */
     unsigned threads;                           /* segments of a schedule run in parallel */
+    /* Draw stage times from the world's distributions and apply its interference model
+     * (docs/simulator.md, Variability): the event engine only. Off, or a world that does not
+     * vary: every stage takes its latency. */
+    bool variability;
 };
 
 /* A compiled simulation input. Opaque; read-only after sim_world_new, so runs may share it. */
@@ -84,8 +88,9 @@ struct sim_results {
 };
 
 /* Run the simulation. Errors: MX_EUSAGE when the fast engine is asked for a mode it does not cover
- * (batching, random overheads). Free *out with sim_results_free(). Cost: the fast path is O(n *
- * stages) with no allocation in its loop; the event engine O(events * log(pending)). */
+ * (batching, random overheads, variability in a world that varies). Free *out with
+ * sim_results_free(). Cost: the fast path is O(n * stages) with no allocation in its loop; the
+ * event engine O(events * log(pending)). */
 int sim_run(const struct sim_world *w, const struct sim_options *o, struct sim_results **out);
 
 /* The same into results made by sim_results_new(w), which runs may reuse: every field is
@@ -96,6 +101,15 @@ void sim_results_free(struct sim_results *r);
 
 /* Whether options o can run on the fast path for w. */
 bool sim_fast_path_valid(const struct sim_world *w, const struct sim_options *o);
+
+/* Whether w's stage times vary: its cluster's interference model or stage-time distribution, or a
+ * distribution given to a stage (sim_world_set_stage_time). */
+bool sim_world_varies(const struct sim_world *w);
+
+/* Before any run of w: stage `stage` of global group `group` draws its time ratio from d (copied)
+ * instead of the cluster's stage_time: a distribution measured on that stage, say. */
+void sim_world_set_stage_time(struct sim_world *w, uint32_t group, uint32_t stage,
+                              const struct spec_dist *d);
 
 /* Read-only facts of a world, for summaries and writers. */
 size_t sim_world_requests(const struct sim_world *w);

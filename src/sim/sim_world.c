@@ -307,6 +307,14 @@ uint32_t sim_world_group_stages(const struct sim_world *w, uint32_t group)
     return w->groups[group].n_stages;
 }
 
+void sim_world_stage_place(const struct sim_world *w, uint32_t group, uint32_t stage,
+                           uint32_t *node, uint32_t *devices)
+{
+    uint32_t s = w->groups[group].stage_base + stage;
+    *node = w->stage_node ? w->stage_node[s] : 0;
+    *devices = w->stage_devices ? w->stage_devices[s] : 1;
+}
+
 const struct wl_trace *sim_world_trace(const struct sim_world *w)
 {
     return w->trace;

@@ -119,6 +119,9 @@ uint32_t sim_world_group_count(const struct sim_world *w);
 int32_t sim_world_group_id(const struct sim_world *w, uint32_t group); /* the plan's id */
 uint32_t sim_world_group_segment(const struct sim_world *w, uint32_t group);
 uint32_t sim_world_group_stages(const struct sim_world *w, uint32_t group);
+/* Where stage `stage` of global group `group` runs: its node and how many devices (its op). */
+void sim_world_stage_place(const struct sim_world *w, uint32_t group, uint32_t stage,
+                           uint32_t *node, uint32_t *devices);
 const struct wl_trace *sim_world_trace(const struct sim_world *w);
 
 #endif

@@ -5,6 +5,7 @@
 #include "mx_error.h"
 #include "mx_file.h"
 #include "mx_json.h"
+#include "mx_stats.h"
 #include "rt_backend.h"
 #include "rt_cores.h"
 #include "rt_serve.h"
@@ -216,6 +217,7 @@ struct serve_run {
     double calibrated; /* the stage factor --calibrate measured, NaN without it */
     struct spec_interference measured_interference; /* what --calibrate measured (n 0: none) */
     struct spec_dist measured_stage_time;           /* likewise */
+    struct spec_interference run_interference;      /* fidelity: what the run showed (n 0: none) */
     double run_factor; /* the stage factor the run started from (the cluster's, or calibrated) */
     double stage_time_mean; /* fidelity --calibrate: the run's stage times net of interference
                                over the world's latencies (NaN: not computed) */
@@ -371,12 +373,10 @@ static const char *const sim_variant_names[N_SIM_VARIANTS] = {"sim", "sim_calibr
 /* The quantiles of each stage's distribution fitted to a run. */
 #define RUN_STAGE_QUANTILES 65
 
-/* fidelity --calibrate: give every stage of w the distribution of its times in the run, net of
- * interference f: each run's alone time (sim_interference_work over the spans every stage of the
- * run held its devices) plus its hand-off, over the world's latency it was admitted with. Sets
- * s->stage_time_mean, their ratio over the whole run. */
-static void fit_stage_times(struct serve_run *s, const struct spec_interference *f,
-                            struct sim_world *w)
+/* The runs of the served requests' stages, as spans of their devices (places from w), and the
+ * cell (request x max_stages + stage) of each. The caller frees both. */
+static size_t run_spans(const struct serve_run *s, const struct sim_world *w,
+                        struct sim_span **spans_out, size_t **cells_out)
 {
     const struct rt_report *rep = &s->report;
     const size_t n = sim_world_requests(w);
@@ -387,7 +387,7 @@ static void fit_stage_times(struct serve_run *s, const struct spec_interference 
     for (size_t i = 0; i < n; i++)
         for (uint32_t k = 0; k < stages; k++) {
             size_t c = i * stages + k;
-            if (rep->run_start_ns[c] < 0 || rep->results->group[i] < 0)
+            if (rep->run_start_ns[c] < 0 || rep->results->group[i] < 0 || rep->world_ns[c] <= 0)
                 continue;
             struct sim_span *sp = &spans[n_spans];
             sp->start_ns = rep->run_start_ns[c];
@@ -395,6 +395,71 @@ static void fit_stage_times(struct serve_run *s, const struct spec_interference 
             sim_world_stage_place(w, (uint32_t)rep->results->group[i], k, &sp->node, &sp->devices);
             cell[n_spans++] = c;
         }
+    *spans_out = spans;
+    *cells_out = cell;
+    return n_spans;
+}
+
+/* The runs a busy count is measured on, at least (fidelity --calibrate). */
+#define RUN_INTERFERENCE_RUNS 20
+
+/* The interference the run itself shows (fidelity --calibrate), into *f (n 0 when it cannot
+ * tell): the runs of one-device stages that spent 90% of their time at one busy count of their
+ * node, grouped by that count; slowdown(b) is the median of measured over world time at b over
+ * the median alone (b = 1), for every b with RUN_INTERFERENCE_RUNS runs (alone too), counts
+ * between interpolated. Thousands of runs measure it better than the calibration's few
+ * seconds, and at the speed the machine had during the run. */
+static void run_interference(const struct serve_run *s, struct spec_interference *f)
+{
+    const struct rt_report *rep = &s->report;
+    struct sim_span *spans;
+    size_t *cell;
+    size_t n_spans = run_spans(s, served_world(s), &spans, &cell);
+    uint32_t *busy = mx_malloc_array(n_spans + 1, sizeof(uint32_t));
+    double *v = mx_malloc_array(n_spans + 1, sizeof(double));
+    sim_interference_busy(spans, n_spans, 0.9, busy);
+    double median[SPEC_MAX_BUSY + 1];
+    memset(f, 0, sizeof(*f));
+    for (uint32_t b = 1; b <= SPEC_MAX_BUSY; b++) {
+        size_t m = 0;
+        for (size_t j = 0; j < n_spans; j++)
+            if (busy[j] == b && spans[j].devices == 1)
+                v[m++] = (double)rep->stage_ns[cell[j]] / (double)rep->world_ns[cell[j]];
+        median[b] = NAN;
+        if (m >= RUN_INTERFERENCE_RUNS) {
+            mx_sort_f64(v, m);
+            median[b] = mx_quantile_sorted(v, m, 0.5);
+        }
+    }
+    uint32_t top = 1;
+    for (uint32_t b = 2; b <= SPEC_MAX_BUSY && isfinite(median[1]); b++) {
+        if (!isfinite(median[b]))
+            continue;
+        double from = top == 1 ? 1.0 : f->busy_slowdown[top - 1], to = median[b] / median[1];
+        for (uint32_t c = top + 1; c <= b; c++)
+            f->busy_slowdown[c - 1] = from + (to - from) * (double)(c - top) / (double)(b - top);
+        f->busy_slowdown[0] = 1.0;
+        f->n = b;
+        top = b;
+    }
+    free(v);
+    free(busy);
+    free(cell);
+    free(spans);
+}
+
+/* fidelity --calibrate: give every stage of w the distribution of its times in the run, net of
+ * interference f: each run's alone time (sim_interference_work over the spans every stage of the
+ * run held its devices) plus its hand-off, over the world's latency it was admitted with. Sets
+ * s->stage_time_mean, their ratio over the whole run. */
+static void fit_stage_times(struct serve_run *s, const struct spec_interference *f,
+                            struct sim_world *w)
+{
+    const struct rt_report *rep = &s->report;
+    const uint32_t stages = rep->max_stages;
+    struct sim_span *spans;
+    size_t *cell;
+    size_t n_spans = run_spans(s, w, &spans, &cell);
     double *work = mx_malloc_array(n_spans + 1, sizeof(double));
     sim_interference_work(f, spans, n_spans, work);
     /* Ratios stage by stage: group by the world's group and stage. */
@@ -405,8 +470,7 @@ static void fit_stage_times(struct serve_run *s, const struct spec_interference 
             size_t m = 0;
             for (size_t j = 0; j < n_spans; j++) {
                 size_t i = cell[j] / stages;
-                if (rep->results->group[i] != (int32_t)g || cell[j] % stages != k ||
-                    rep->world_ns[cell[j]] <= 0)
+                if (rep->results->group[i] != (int32_t)g || cell[j] % stages != k)
                     continue;
                 double handoff =
                     (double)rep->stage_ns[cell[j]] - (double)(spans[j].end_ns - spans[j].start_ns);
@@ -430,10 +494,11 @@ static void fit_stage_times(struct serve_run *s, const struct spec_interference 
 
 /* Simulate variant v of the served requests into *out (s->sim_worlds[v] keeps its world). Without
  * --calibrate: the cluster as given (SIM_RUN only). With it, every variant starts at the stage
- * factor the run started from, with the interference the calibration measured (else the
- * cluster's); SIM_RUN draws each stage's times from the run's (fit_stage_times), SIM_CALIBRATION
- * from the calibration's pooled distribution, and SIM_CONSTANT runs without variability at the
- * stage factor the run realized (what fidelity compared against before there was variability). */
+ * factor the run started from. SIM_RUN takes the interference the run showed (run_interference;
+ * else the calibration's, else the cluster's) and draws each stage's times from the run's, net of
+ * it (fit_stage_times); SIM_CALIBRATION takes the calibration's interference and pooled
+ * distribution; SIM_CONSTANT runs without variability at the stage factor the run realized (what
+ * fidelity compared against before there was variability). */
 static int simulate_variant(struct serve_run *s, enum sim_variant v, struct sim_results **out)
 {
     struct spec_cluster c = s->cluster;
@@ -446,7 +511,11 @@ static int simulate_variant(struct serve_run *s, enum sim_variant v, struct sim_
     const bool calibrated = isfinite(s->calibrated);
     if (calibrated) {
         c.overheads.stage_factor = s->run_factor;
-        if (s->measured_interference.n > 0)
+        if (v == SIM_RUN)
+            run_interference(s, &s->run_interference);
+        if (v == SIM_RUN && s->run_interference.n > 0)
+            c.interference = s->run_interference;
+        else if (s->measured_interference.n > 0)
             c.interference = s->measured_interference;
         c.stage_time = v == SIM_CALIBRATION ? s->measured_stage_time
                                             : (struct spec_dist){.kind = SPEC_DIST_CONSTANT};
@@ -634,6 +703,9 @@ static json_t *fidelity_json(const struct serve_run *s, const struct sim_summary
                         : json_null());
         mx_json_set(cal, "stage_time", spec_dist_json(&s->measured_stage_time));
         mx_json_set(o, "calibration", cal);
+        mx_json_set(o, "run_interference",
+                    s->run_interference.n > 0 ? spec_interference_json(&s->run_interference)
+                                              : json_null());
     }
     for (int k = 0; k < N_SIDES; k++)
         mx_json_set(o, side_names[k], side[k] ? side_json(side[k]) : json_null());
@@ -686,11 +758,15 @@ static void fidelity_print(const struct serve_run *s, const struct sim_summary *
         printf("%zu requests; stage factor %.3f (measured on the warm workers, each stage alone); "
                "the run's stage times net of interference were %.3f times that on average\n",
                real->requests, s->run_factor, s->stage_time_mean);
-        printf("interference measured:");
-        for (uint32_t b = 0; b < s->measured_interference.n; b++)
-            printf(" %u busy %.3f", b + 1, s->measured_interference.busy_slowdown[b]);
-        printf("%s\n", s->measured_interference.n ? "" : " none (no node ran two stages)");
-        printf("simulated: those stage times drawn stage by stage, with that interference\n");
+        const struct spec_interference *fs[2] = {&s->measured_interference, &s->run_interference};
+        for (int k = 0; k < 2; k++) {
+            printf("interference %s:", k == 0 ? "the calibration measured" : "the run showed");
+            for (uint32_t b = 0; b < fs[k]->n; b++)
+                printf(" %u busy %.3f", b + 1, fs[k]->busy_slowdown[b]);
+            printf("%s\n", fs[k]->n ? "" : " none");
+        }
+        printf("simulated: the run's stage times net of interference (the run's, else the "
+               "calibration's), drawn stage by stage, with that interference\n");
         for (int v = SIM_RUN + 1; v < N_SIM_VARIANTS; v++)
             if (variant[v])
                 printf("%s: attainment %.3f%% (real - it: %+.3f)\n",

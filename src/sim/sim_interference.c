@@ -181,3 +181,48 @@ void sim_interference_work(const struct spec_interference *f, const struct sim_s
     free(g);
     free(e);
 }
+
+void sim_interference_busy(const struct sim_span *spans, size_t n, double share, uint32_t *busy_out)
+{
+    if (n == 0)
+        return;
+    struct edge *e = mx_malloc_array(2 * n, sizeof(*e));
+    uint32_t *busy = mx_malloc_array(2 * n, sizeof(uint32_t)); /* after each edge */
+    for (size_t i = 0; i < n; i++) {
+        e[2 * i] = (struct edge){spans[i].start_ns, spans[i].node, (int32_t)spans[i].devices};
+        e[2 * i + 1] = (struct edge){spans[i].end_ns, spans[i].node, -(int32_t)spans[i].devices};
+    }
+    qsort(e, 2 * n, sizeof(*e), edge_order);
+    int64_t count = 0;
+    for (size_t j = 0; j < 2 * n; j++) {
+        if (j == 0 || e[j].node != e[j - 1].node)
+            count = 0;
+        count += e[j].delta;
+        busy[j] = (uint32_t)count;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t lo = node_bound(e, 2 * n, spans[i].node),
+               end = node_bound(e, 2 * n, spans[i].node + 1);
+        mx_ns length = spans[i].end_ns - spans[i].start_ns;
+        busy_out[i] = 0;
+        if (length <= 0)
+            continue;
+        /* The pieces between the node's edges inside the span: the busy count after the last edge
+         * at or before each piece's start. Ends come first at equal times, so the count after the
+         * span's own start edge at its start time includes it. */
+        size_t j = edge_at(e, lo, end, spans[i].start_ns);
+        while (j + 1 < end && e[j + 1].t == spans[i].start_ns)
+            j++;
+        mx_ns t = spans[i].start_ns;
+        for (; j < end && t < spans[i].end_ns; j++) {
+            mx_ns next = j + 1 < end && e[j + 1].t < spans[i].end_ns ? e[j + 1].t : spans[i].end_ns;
+            if ((double)(next - t) >= share * (double)length) {
+                busy_out[i] = busy[j];
+                break;
+            }
+            t = next;
+        }
+    }
+    free(busy);
+    free(e);
+}

@@ -222,6 +222,26 @@ Test(variability, interference_stretches_work_while_the_node_is_busy)
     cr_assert_float_eq(work[1], 1.5e7, 1e-3);
 }
 
+/* Which busy count a measured run spent most of its time at: 0 when none held for the share. */
+Test(variability, busy_counts_of_measured_spans)
+{
+    struct sim_span spans[] = {
+        {0, 10, 0, 1},                  /* alone */
+        {20, 30, 0, 1},                 /* beside the next one all along */
+        {20, 30, 0, 1}, {40, 55, 0, 1}, /* 2/3 beside the next */
+        {45, 60, 0, 1}, {40, 50, 1, 2}, /* another node, two devices */
+        {70, 70, 0, 1},                 /* empty */
+    };
+    uint32_t busy[7];
+    sim_interference_busy(spans, 7, 0.9, busy);
+    static const uint32_t expected[7] = {1, 2, 2, 0, 0, 2, 0};
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(busy[i], expected[i], "span %d: %u", i, busy[i]);
+    sim_interference_busy(spans, 7, 0.6, busy);
+    cr_assert_eq(busy[3], 2);
+    cr_assert_eq(busy[4], 2);
+}
+
 /* A stage of op devices was profiled with its own devices busy: alone it runs at its latency
  * whatever slowdown(op) is; a one-device stage beside it slows both. */
 Test(variability, a_stage_is_not_slowed_by_its_own_devices)

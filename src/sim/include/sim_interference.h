@@ -29,4 +29,11 @@ struct sim_span {
 void sim_interference_work(const struct spec_interference *f, const struct sim_span *spans,
                            size_t n, double *work_ns);
 
+/* For each of the n spans, the busy count of its node (its own devices included) during at least
+ * `share` (in (0.5, 1]) of its time, or 0 when no count held that long: which runs ran alone, and
+ * which beside how many busy devices, to measure interference from a run (fidelity). Cost
+ * O(n log n); allocates. */
+void sim_interference_busy(const struct sim_span *spans, size_t n, double share,
+                           uint32_t *busy_out);
+
 #endif

@@ -562,8 +562,14 @@ static void print_runtime(FILE *fp, const struct sim_world *w, const struct rt_r
             r->backend, r->released, r->wall_s, r->interrupted ? " (interrupted)" : "", r->failed);
     if (r->first_failure)
         fprintf(fp, "first failure: %s\n", r->first_failure);
-    fprintf(fp, "warm-up stage time over the profile's (weighted by the trace's models): %.3f\n",
-            r->calibration);
+    fprintf(fp, "%s stage time over the profile's (weighted by the trace's models): %.3f\n",
+            r->n_warm && isfinite(r->warm[0].alone_s) ? "alone" : "warm-up", r->calibration);
+    if (r->controller_core >= 0)
+        fprintf(fp, "controller on core %d%s\n", r->controller_core,
+                r->realtime ? ", real-time priority" : "");
+    else if (r->controller_shared)
+        fprintf(fp, "controller on the devices' cores (none was free)%s\n",
+                r->realtime ? ", real-time priority" : "");
     fprintf(fp, "%-6s %-6s %8s %10s %10s %10s %10s %11s\n", "group", "stage", "runs", "mean ms",
             "p50 ms", "p99 ms", "max ms", "profiled ms");
     for (size_t k = 0; k < r->n_stages; k++) {

@@ -67,7 +67,7 @@ static const char fidelity_help[] =
     "usage: muxplan fidelity --cluster C.json --plan P.json --trace T.h5 [--backend cpu|cuda]\n"
     "                        [--profile DB.h5] [--zoo DIR] [--dispatch POLICY] [--warmup S]\n"
     "                        [--seed K] [--queue N] [--calibrate] [--calibrate-out C2.json]\n"
-    "                        [--json]\n"
+    "                        [--stage-times-out ST.json] [--json]\n"
     "\n"
     "Serves the plan for real (muxplan serve) and simulates it, and prints SLO attainment\n"
     "(percent) and the latency percentiles of good requests, overall and per model, for three\n"
@@ -80,7 +80,8 @@ static const char fidelity_help[] =
     "calibration measured, and each stage's times as the run had them net of that\n"
     "interference (docs/runtime.md); two more simulations are reported beside it: from the\n"
     "calibration alone (its distribution of stage times), and without variability at the\n"
-    "stage factor the run realized.\n"
+    "stage factor the run realized. --stage-times-out (with --calibrate) writes each stage's\n"
+    "distribution of times as the simulation drew them (simulate --stage-times reads it).\n"
     "\n"
     "example:\n"
     "  muxplan fidelity --cluster examples/runtime/cluster-cpu.json \\\n"
@@ -100,11 +101,13 @@ static const struct option serve_options[] = {{"cluster", required_argument, NUL
                                               {"json", no_argument, NULL, 'j'},
                                               {"requests-out", required_argument, NULL, 'r'},
                                               {"calibrate-out", required_argument, NULL, 'O'},
+                                              {"stage-times-out", required_argument, NULL, 'T'},
                                               {NULL, 0, NULL, 0}};
 
 struct serve_args {
     const char *command;
-    const char *cluster, *plan, *trace, *profile, *zoo, *requests_out, *calibrate_out;
+    const char *cluster, *plan, *trace, *profile, *zoo, *requests_out, *calibrate_out,
+        *stage_times_out;
     const struct rt_backend *backend;
     const struct sim_dispatch_policy *dispatch;
     double warmup_s;
@@ -161,6 +164,12 @@ static int parse_args(int argc, char **argv, const char *command, struct serve_a
             a->calibrate_out = optarg;
             a->calibrate = true;
             break;
+        case 'T':
+            if (strcmp(command, "fidelity") == 0)
+                a->stage_times_out = optarg;
+            else
+                rc = cli_usage_error(command, "--stage-times-out belongs to muxplan fidelity");
+            break;
         case 'j':
             a->json = true;
             break;
@@ -178,6 +187,8 @@ static int parse_args(int argc, char **argv, const char *command, struct serve_a
         rc = cli_usage_error(command, "unexpected argument \"%s\"", argv[optind]);
     if (rc == MX_OK && (!a->cluster || !a->plan || !a->trace))
         rc = cli_usage_error(command, "--cluster, --plan and --trace are required");
+    if (rc == MX_OK && a->stage_times_out && !a->calibrate)
+        rc = cli_usage_error(command, "--stage-times-out needs --calibrate");
     if (rc == MX_OK && !a->profile && a->backend != &rt_backend_cpu)
         rc = cli_usage_error(command, "--profile is required with --backend %s", a->backend->name);
     /* From here the two are owned copies (cli_bundled's buffer is reused by its next call). */
@@ -221,7 +232,9 @@ struct serve_run {
     double run_factor; /* the stage factor the run started from (the cluster's, or calibrated) */
     double stage_time_mean; /* fidelity --calibrate: the run's stage times net of interference
                                over the world's latencies (NaN: not computed) */
-    struct sim_world *sim_worlds[3]; /* fidelity: the worlds simulated (sim_side order) */
+    struct sim_world *sim_worlds[3];     /* fidelity: the worlds simulated (sim_side order) */
+    struct spec_stage_time *stage_times; /* fidelity --calibrate: each stage's, fitted to the run */
+    size_t n_stage_times;
 };
 
 static int load_inputs(struct serve_run *s)
@@ -232,6 +245,7 @@ static int load_inputs(struct serve_run *s)
         mx_input_note(inputs[i]);
     if ((s->a.requests_out && (rc = mx_output_check(s->a.requests_out)) < 0) ||
         (s->a.calibrate_out && (rc = mx_output_check(s->a.calibrate_out)) < 0) ||
+        (s->a.stage_times_out && (rc = mx_output_check(s->a.stage_times_out)) < 0) ||
         (rc = spec_cluster_read(s->a.cluster, &s->cluster)) < 0 ||
         (rc = rt_cores_read(s->a.cluster, s->cluster.devices, &s->cores, &s->n_cores)) < 0 ||
         (rc = rt_controller_core_read(s->a.cluster, &s->controller_core)) < 0 ||
@@ -352,6 +366,7 @@ static void serve_run_release(struct serve_run *s)
 {
     for (size_t k = 0; k < sizeof(s->sim_worlds) / sizeof(s->sim_worlds[0]); k++)
         sim_world_free(s->sim_worlds[k]);
+    free(s->stage_times);
     sim_results_free(s->released_results);
     sim_world_free(s->released_world);
     wl_trace_free(s->released_trace);
@@ -465,6 +480,10 @@ static void fit_stage_times(struct serve_run *s, const struct spec_interference 
     /* Ratios stage by stage: group by the world's group and stage. */
     double *ratio = mx_malloc_array(n_spans + 1, sizeof(double));
     double taken = 0, predicted = 0;
+    size_t all_stages = 0;
+    for (uint32_t g = 0; g < sim_world_group_count(w); g++)
+        all_stages += sim_world_group_stages(w, g);
+    s->stage_times = MX_NEW_ARRAY(struct spec_stage_time, all_stages ? all_stages : 1);
     for (uint32_t g = 0; g < sim_world_group_count(w); g++)
         for (uint32_t k = 0; k < sim_world_group_stages(w, g); k++) {
             size_t m = 0;
@@ -481,9 +500,10 @@ static void fit_stage_times(struct serve_run *s, const struct spec_interference 
             }
             if (m == 0)
                 continue;
-            struct spec_dist d;
-            spec_dist_from_samples(ratio, m, RUN_STAGE_QUANTILES, &d);
-            sim_world_set_stage_time(w, g, k, &d);
+            struct spec_stage_time *st = &s->stage_times[s->n_stage_times++];
+            *st = (struct spec_stage_time){sim_world_group_id(w, g), k, m, {0}};
+            spec_dist_from_samples(ratio, m, RUN_STAGE_QUANTILES, &st->dist);
+            sim_world_set_stage_time(w, g, k, &st->dist);
         }
     s->stage_time_mean = predicted > 0 ? taken / predicted : NAN;
     free(ratio);
@@ -849,7 +869,9 @@ int cli_fidelity(int argc, char **argv)
     side[SIDE_SIM] = &summary[SIDE_SIM];
     side[SIDE_REPLAY] = replayed ? &summary[SIDE_REPLAY] : NULL;
     side[SIDE_REAL] = &summary[SIDE_REAL];
-    if (s.a.calibrate_out && (rc = write_calibrated_cluster(&s)) < 0)
+    if ((s.a.calibrate_out && (rc = write_calibrated_cluster(&s)) < 0) ||
+        (s.a.stage_times_out &&
+         (rc = spec_stage_times_write(s.a.stage_times_out, s.stage_times, s.n_stage_times)) < 0))
         goto done;
     double agreement = replay_agreement(served_results(&s), replayed);
     runtime = rt_report_json(served_world(&s), &s.report);

@@ -201,6 +201,27 @@ void sim_world_set_stage_time(struct sim_world *w, uint32_t group, uint32_t stag
     w->varies |= spec_dist_varies(d);
 }
 
+int sim_world_set_stage_times(struct sim_world *w, const struct spec_stage_time *st, size_t n,
+                              const char *path)
+{
+    for (size_t j = 0; j < n; j++) {
+        bool found = false;
+        for (uint32_t g = 0; g < w->n_groups; g++) {
+            if (w->groups[g].id != st[j].group)
+                continue;
+            if (st[j].stage >= w->groups[g].n_stages)
+                return mx_error(MX_EINPUT, "%s: stages[%zu]: group %d has %u stages, not stage %u",
+                                path, j, st[j].group, w->groups[g].n_stages, st[j].stage);
+            sim_world_set_stage_time(w, g, st[j].stage, &st[j].dist);
+            found = true;
+        }
+        if (!found)
+            return mx_error(MX_EINPUT, "%s: stages[%zu]: the plan has no group %d", path, j,
+                            st[j].group);
+    }
+    return MX_OK;
+}
+
 int sim_world_new(const struct spec_cluster *cluster, const char *cluster_path,
                   const struct spec_profile *db, const char *db_path, const struct spec_plan *plan,
                   const struct wl_trace *trace, struct sim_world **out)

@@ -9,6 +9,7 @@
 
 #include <gsl/gsl_randist.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const spec_dist_names[SPEC_DIST_N_KINDS] = {"constant", "lognormal", "gamma",
@@ -179,4 +180,82 @@ json_t *spec_dist_json(const struct spec_dist *d)
         mx_json_set(o, "quantiles", q);
     }
     return o;
+}
+
+int spec_stage_times_read(const char *path, struct spec_stage_time **out, size_t *n_out)
+{
+    static const char *const root_keys[] = {"format", "stages", "note", NULL};
+    static const char *const keys[] = {"group", "stage", "runs", "dist", "cv", "quantiles", NULL};
+    struct mx_jpath root = mx_jpath_root(path), sp = mx_jpath_key(&root, "stages");
+    json_t *doc = NULL, *list;
+    size_t n = 0;
+    struct spec_stage_time *st = NULL;
+    *out = NULL;
+    *n_out = 0;
+    int rc = mx_json_load(path, &doc);
+    if (rc < 0)
+        return rc;
+    if ((rc = mx_json_check_format(&root, doc, "stage-times", 1)) < 0 ||
+        (rc = mx_json_check_keys(&root, doc, root_keys)) < 0 ||
+        (rc = mx_json_get(&root, doc, "stages", &list)) < 0 ||
+        (rc = mx_json_expect_array(&sp, list, 0, &n)) < 0)
+        goto done;
+    st = MX_NEW_ARRAY(struct spec_stage_time, n ? n : 1);
+    for (size_t j = 0; j < n; j++) {
+        struct mx_jpath ep = mx_jpath_index(&sp, j);
+        json_t *e = json_array_get(list, j), *dist;
+        int64_t group, stage, runs = 0;
+        if ((rc = mx_json_expect_object(&ep, e)) < 0 ||
+            (rc = mx_json_check_keys(&ep, e, keys)) < 0 ||
+            (rc = mx_json_get_i64(&ep, e, "group", 0, INT32_MAX, &group)) < 0 ||
+            (rc = mx_json_get_i64(&ep, e, "stage", 0, 4095, &stage)) < 0 ||
+            (rc = mx_json_opt_i64(&ep, e, "runs", 0, INT64_MAX, &runs, NULL)) < 0)
+            goto done;
+        /* The distribution's members sit beside group and stage. */
+        dist = json_deep_copy(e);
+        json_object_del(dist, "group");
+        json_object_del(dist, "stage");
+        json_object_del(dist, "runs");
+        rc = spec_dist_read(&ep, dist, &st[j].dist);
+        json_decref(dist);
+        if (rc < 0)
+            goto done;
+        st[j].group = (int32_t)group;
+        st[j].stage = (uint32_t)stage;
+        st[j].runs = (uint64_t)runs;
+        for (size_t k = 0; k < j; k++)
+            if (st[k].group == st[j].group && st[k].stage == st[j].stage) {
+                rc = mx_jpath_error(&ep, "group %d stage %u is also stages[%zu]", st[j].group,
+                                    st[j].stage, k);
+                goto done;
+            }
+    }
+done:
+    json_decref(doc);
+    if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    *out = st;
+    *n_out = n;
+    return MX_OK;
+}
+
+int spec_stage_times_write(const char *path, const struct spec_stage_time *st, size_t n)
+{
+    json_t *doc = json_object(), *list = json_array();
+    mx_json_set(doc, "format", json_string("muxplan-stage-times/1"));
+    for (size_t j = 0; j < n; j++) {
+        json_t *e = json_object(), *d = spec_dist_json(&st[j].dist);
+        mx_json_set(e, "group", json_integer(st[j].group));
+        mx_json_set(e, "stage", json_integer(st[j].stage));
+        mx_json_set(e, "runs", json_integer((json_int_t)st[j].runs));
+        json_object_update(e, d);
+        json_decref(d);
+        mx_json_append(list, e);
+    }
+    mx_json_set(doc, "stages", list);
+    int rc = mx_json_write_file(path, doc);
+    json_decref(doc);
+    return rc;
 }

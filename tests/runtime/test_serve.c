@@ -121,10 +121,19 @@ static void expect_conserved(json_t *side, const char *what)
  * own decision and stage times. */
 static double short_fidelity_run(const char *trace)
 {
-    struct fx_output r = fx_muxplan(
-        "fidelity --cluster %s --plan %s --trace %s --profile %s --calibrate --json",
-        example("cluster-cpu.json"), example("plan-pipeline.json"), trace, cpu_profile());
+    const char *stage_times = fx_path(fx_tmpdir(), "stage-times.json");
+    struct fx_output r = fx_muxplan("fidelity --cluster %s --plan %s --trace %s --profile %s "
+                                    "--calibrate --stage-times-out %s --json",
+                                    example("cluster-cpu.json"), example("plan-pipeline.json"),
+                                    trace, cpu_profile(), stage_times);
     cr_assert_eq(r.status, 0, "%s", r.err);
+    struct spec_stage_time *st;
+    size_t n_st;
+    cr_assert_eq(spec_stage_times_read(stage_times, &st, &n_st), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(n_st, 2, "both stages of the pipeline ran");
+    cr_assert_eq(st[1].stage, 1);
+    cr_assert_eq(st[1].dist.kind, SPEC_DIST_EMPIRICAL);
+    free(st);
     json_t *doc = parse(r.out);
     json_t *sim = json_object_get(doc, "sim"), *real = json_object_get(doc, "real");
     json_t *replay = json_object_get(doc, "replay");
@@ -278,6 +287,12 @@ Test(serve, refuses_plans_it_cannot_run)
     fx_expect_bad(out, (const char *const[]){"--profile is required with --backend cuda", NULL},
                   "serve --cluster %s --plan %s --trace %s --backend cuda --requests-out %s",
                   cluster, example("plan-pipeline.json"), trace, out);
+    fx_expect_bad(out, (const char *const[]){"--stage-times-out needs --calibrate", NULL},
+                  "fidelity --cluster %s --plan %s --trace %s --stage-times-out %s", cluster,
+                  example("plan-pipeline.json"), trace, out);
+    fx_expect_bad(out, (const char *const[]){"--stage-times-out belongs to muxplan fidelity", NULL},
+                  "serve --cluster %s --plan %s --trace %s --stage-times-out %s", cluster,
+                  example("plan-pipeline.json"), trace, out);
 }
 
 Test(serve, cuda_backend_without_a_gpu_says_so)

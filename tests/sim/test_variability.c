@@ -13,6 +13,7 @@
 #include "spec_cluster.h"
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -432,4 +433,83 @@ Test(variability, a_stage_may_have_its_own_distribution)
     wl_trace_free(t);
     spec_plan_free(p);
     spec_profile_free(db);
+}
+
+/* Per-stage distributions in a file ("muxplan-stage-times/1"): written and read back; simulate
+ * --stage-times gives them to the listed stages; bad files name the file and entry. */
+Test(variability, stage_times_files)
+{
+    const char *dir = fx_tmpdir(), *path = fx_path(dir, "st.json");
+    struct spec_stage_time st[2] = {
+        {0, 1, 40, {.kind = SPEC_DIST_EMPIRICAL, .n = 2, .q = {3, 3}}},
+        {1, 0, 7, {.kind = SPEC_DIST_GAMMA, .cv = 0.5}},
+    };
+    cr_assert_eq(spec_stage_times_write(path, st, 2), MX_OK);
+    struct spec_stage_time *back;
+    size_t n;
+    cr_assert_eq(spec_stage_times_read(path, &back, &n), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(n, 2);
+    cr_assert_eq(back[0].group, 0);
+    cr_assert_eq(back[0].stage, 1);
+    cr_assert_eq(back[0].runs, 40);
+    cr_assert_eq(back[0].dist.kind, SPEC_DIST_EMPIRICAL);
+    cr_assert_float_eq(back[0].dist.q[1], 3.0, 0);
+    cr_assert_eq(back[1].dist.kind, SPEC_DIST_GAMMA);
+    free(back);
+
+    /* A one-request trace through the pipeline example (stage 1 now 3x). */
+    const char *profile = fx_path(dir, "p.json"), *trace = fx_path(dir, "t.h5");
+    fx_write_file(profile,
+                  "{\"format\": \"muxplan-profile/1\", \"hardware\": \"test\", \"models\": "
+                  "[{\"name\": \"tiny-4l-256\", \"configs\": [{\"dp\": 1, \"op\": 1, "
+                  "\"pp\": 2, \"batches\": [{\"batch\": 1, \"stage_latency_s\": [0.01, "
+                  "0.01]}], \"weight_bytes\": [1, 1]}]}]}");
+    struct wl_trace *t = fx_trace(1, (double[]){0}, (int32_t[]){0}, (double[]){1}, 2);
+    free(t->model_names[0]);
+    free(t->model_names[1]);
+    t->model_names[0] = mx_strdup("a");
+    t->model_names[1] = mx_strdup("b");
+    cr_assert_eq(wl_trace_write_h5(t, trace), MX_OK, "%s", mx_error_message());
+    wl_trace_free(t);
+    const char *cluster = fx_source_path("examples/runtime/cluster-cpu.json"),
+               *plan = fx_source_path("examples/runtime/plan-pipeline.json");
+    struct spec_stage_time one = {0, 1, 1, {.kind = SPEC_DIST_EMPIRICAL, .n = 2, .q = {3, 3}}};
+    cr_assert_eq(spec_stage_times_write(path, &one, 1), MX_OK);
+    struct fx_output r = fx_muxplan("simulate --cluster %s --profile %s --plan %s --trace %s "
+                                    "--stage-times %s --json",
+                                    cluster, profile, plan, trace, path);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *doc = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(doc, "%s", r.out);
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "engine")), "event-variable");
+    /* The cluster's stage factor 1.1 x (10 ms + 3 x 10 ms) */
+    double max = json_real_value(json_object_get(json_object_get(doc, "latency_good_s"), "max"));
+    cr_assert_float_eq(max, 0.044, 1e-9, "%g", max);
+    json_decref(doc);
+
+    static const struct {
+        const char *text, *message;
+    } bad[] = {
+        {"{\"format\": \"muxplan-stage-times/1\", \"stages\": [{\"group\": 7, \"stage\": 0, "
+         "\"dist\": \"constant\"}]}",
+         "st.json: stages[0]: the plan has no group 7"},
+        {"{\"format\": \"muxplan-stage-times/1\", \"stages\": [{\"group\": 0, \"stage\": 5, "
+         "\"dist\": \"constant\"}]}",
+         "st.json: stages[0]: group 0 has 2 stages, not stage 5"},
+        {"{\"format\": \"muxplan-stage-times/1\", \"stages\": [{\"group\": 0, \"stage\": 0}]}",
+         "st.json: stages[0]: has no \"dist\""},
+        {"{\"format\": \"muxplan-stage-times/1\", \"stages\": [{\"group\": 0, \"stage\": 0, "
+         "\"dist\": \"constant\"}, {\"group\": 0, \"stage\": 0, \"dist\": \"constant\"}]}",
+         "st.json: stages[1]: group 0 stage 0 is also stages[0]"},
+        {"{\"format\": \"muxplan-stage-times/1\", \"stages\": [{\"group\": 0, \"stage\": 0, "
+         "\"dist\": \"constant\", \"colour\": 1}]}",
+         "st.json: stages[0]"},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        fx_write_file(path, bad[k].text);
+        r = fx_muxplan("simulate --cluster %s --profile %s --plan %s --trace %s --stage-times %s",
+                       cluster, profile, plan, trace, path);
+        cr_assert_eq(r.status, 2, "case %zu: %s", k, r.err);
+        cr_assert(strstr(r.err, bad[k].message), "case %zu: %s", k, r.err);
+    }
 }

@@ -111,6 +111,12 @@ bool sim_world_varies(const struct sim_world *w);
 void sim_world_set_stage_time(struct sim_world *w, uint32_t group, uint32_t stage,
                               const struct spec_dist *d);
 
+/* Before any run of w: give each listed stage its distribution (st[j].group is a plan group id;
+ * in a schedule, every group of that id). Errors are MX_EINPUT naming path and the entry: a group
+ * the plan does not have, a stage it does not have. */
+int sim_world_set_stage_times(struct sim_world *w, const struct spec_stage_time *st, size_t n,
+                              const char *path);
+
 /* Read-only facts of a world, for summaries and writers. */
 size_t sim_world_requests(const struct sim_world *w);
 uint32_t sim_world_model_count(const struct sim_world *w);

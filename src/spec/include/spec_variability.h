@@ -83,4 +83,22 @@ json_t *spec_interference_json(const struct spec_interference *f);
 int spec_dist_read(const struct mx_jpath *at, json_t *v, struct spec_dist *out);
 json_t *spec_dist_json(const struct spec_dist *d);
 
+/* Stage-time distributions of a plan's stages, measured (fidelity --stage-times-out) and given to
+ * the simulator (simulate --stage-times). JSON ("muxplan-stage-times/1"):
+ *   {"format": "muxplan-stage-times/1", "stages": [{"group": 0, "stage": 1, "runs": 812,
+ *    "dist": "empirical", "quantiles": [0.9, 1.0, 1.3]}, ...]}
+ * group is the plan's group id; runs (optional) how many runs the distribution was made of. */
+struct spec_stage_time {
+    int32_t group;
+    uint32_t stage;
+    uint64_t runs;
+    struct spec_dist dist;
+};
+
+/* Read path into *out (caller frees) and *n; errors name the file and member. Each (group, stage)
+ * at most once. */
+int spec_stage_times_read(const char *path, struct spec_stage_time **out, size_t *n);
+/* Write n entries to path (atomic). */
+int spec_stage_times_write(const char *path, const struct spec_stage_time *st, size_t n);
+
 #endif

@@ -342,6 +342,10 @@ static int serve(struct serve_run *s)
     rc = rt_serve(s->world, s->plan, s->a.plan, s->db, &o, &s->report);
     mx_progress_end(&line);
     sigaction(SIGINT, &previous, NULL);
+    if (rc == MX_OK) { /* the run's report carries what its calibration measured */
+        s->report.interference = s->measured_interference;
+        s->report.stage_time = s->measured_stage_time;
+    }
     if (rc == MX_OK && s->report.controller_shared)
         fprintf(stderr,
                 "muxplan: warning: the plan's devices use every core this process may run on: "

@@ -14,8 +14,10 @@
 /* How long every worker runs its models before the first request. */
 #define RT_WARM_UP_NS (300 * 1000 * 1000)
 /* Calibration (rt_options.calibrate_only): how long each further phase runs (a unit alone, or
- * several units of a node at once). */
-#define RT_PHASE_NS (500 * 1000 * 1000)
+ * several units of a node at once), and how many rounds of them: interleaved, so that a machine
+ * whose speed drifts over seconds drifts alike for every phase. */
+#define RT_PHASE_NS (200 * 1000 * 1000)
+#define RT_PHASE_ROUNDS 3
 /* Quantiles of the calibration's stage-time distribution (rt_report.stage_time). */
 #define RT_STAGE_TIME_QUANTILES 33
 /* Runs timed per model and phase, for the calibration (rt_report.calibration): the last ones. */
@@ -79,8 +81,10 @@ struct rt_run {
     uint32_t *unit_busy; /* [n_units] its devices (op) */
     uint32_t n_phases;   /* 1 (the warm-up), or with the calibration's phases */
     struct rt_phase *phases;
-    struct rt_team all; /* every worker: phases start together */
-    mx_ns wall0;        /* wall time of trace time trace0 */
+    uint32_t n_steps;     /* the phases run, in order: the warm-up, then rounds of the others */
+    uint32_t *step_phase; /* [n_steps] */
+    struct rt_team all;   /* every worker: phases start together */
+    mx_ns wall0;          /* wall time of trace time trace0 */
     mx_ns trace0;
     mx_ns last_end_wall; /* the run's latest stage finish, 0 before any (under the lock) */
 

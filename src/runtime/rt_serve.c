@@ -202,7 +202,7 @@ static void add_group_workers(struct rt_run *r, const struct spec_plan *plan,
 }
 
 /* The warm-up's phases: every unit at once; for a calibration then each unit alone, and the first
- * 2, 3, ... units of every node at once. */
+ * 2, 3, ... units of every node at once, in RT_PHASE_ROUNDS rounds. */
 static void phases_init(struct rt_run *r)
 {
     uint32_t most = 0; /* units on the fullest node */
@@ -227,6 +227,10 @@ static void phases_init(struct rt_run *r)
         }
     }
     free(rank);
+    r->n_steps = 1 + (r->n_phases - 1) * RT_PHASE_ROUNDS;
+    r->step_phase = MX_NEW_ARRAY(uint32_t, r->n_steps);
+    for (uint32_t k = 1; k < r->n_steps; k++)
+        r->step_phase[k] = 1 + (k - 1) % (r->n_phases - 1);
 }
 
 static void units_init(struct rt_run *r, const struct spec_plan *plan)
@@ -297,6 +301,7 @@ static void run_release(struct rt_run *r)
     for (uint32_t p = 0; r->phases && p < r->n_phases; p++)
         free(r->phases[p].active);
     free(r->phases);
+    free(r->step_phase);
     rt_team_release(&r->all);
     free(r->input_wall);
     free(r->due_wall);

@@ -217,15 +217,16 @@ static void run_models(struct rt_worker *wk, uint32_t p, mx_ns until)
     }
 }
 
-/* The warm-up's phases (rt_int.h): every worker starts each one with all the others; a unit that
- * is not active in it waits as an idle device does, polling. The first phase runs every unit, so
- * that the first requests do not pay for first touches and cores still ramping up; the
- * calibration's further phases time each unit alone and several of a node at once. */
+/* The warm-up's phases (rt_int.h), in their rounds: every worker starts each one with all the
+ * others; a unit that is not active in it waits as an idle device does, polling. The first phase
+ * runs every unit, so that the first requests do not pay for first touches and cores still ramping
+ * up; the calibration's further phases time each unit alone and several of a node at once. */
 static void run_phases(struct rt_worker *wk)
 {
     struct rt_run *r = wk->run;
     struct rt_unit *u = wk->unit;
-    for (uint32_t p = 0; p < r->n_phases; p++) {
+    for (uint32_t k = 0; k < r->n_steps; k++) {
+        uint32_t p = r->step_phase[k];
         rt_team_sync(&r->all);
         mx_ns until = rt__now() + r->phases[p].duration_ns;
         if (r->phases[p].active[u->global_stage] && !u->failed)

@@ -31,6 +31,7 @@ enum {
     OPT_THREADS,
     OPT_JSON,
     OPT_MODEL_SLOS,
+    OPT_VARIANCE_FINALISTS,
     OPT_PARAM /* + enum plan_param_id */
 };
 
@@ -47,6 +48,7 @@ static const struct option shared[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"json", no_argument, NULL, OPT_JSON},
     {"model-slos", no_argument, NULL, OPT_MODEL_SLOS},
+    {"variance-finalists", required_argument, NULL, OPT_VARIANCE_FINALISTS},
 };
 #define N_SHARED (sizeof(shared) / sizeof(shared[0]))
 
@@ -143,6 +145,10 @@ static int take_shared(struct cli_planning *p, int code, const char *arg)
     case OPT_MODEL_SLOS:
         p->model_slos = true;
         return MX_OK;
+    case OPT_VARIANCE_FINALISTS:
+        rc = cli_parse_u64("--variance-finalists", arg, 0, 1024, &v);
+        p->variance_finalists = (uint32_t)v;
+        return rc;
     default:
         if (code >= OPT_PARAM && code < OPT_PARAM + PLAN_N_PARAMS)
             return parse_param(p, (enum plan_param_id)(code - OPT_PARAM), arg);
@@ -353,6 +359,7 @@ struct plan_problem cli_planning_problem(const struct cli_planning *p,
                                  .seed = p->seed,
                                  .activation_memory = p->activation_memory,
                                  .kv_margin = p->kv_margin,
+                                 .variance_finalists = p->variance_finalists,
                                  .progress = p->progress};
 }
 
@@ -382,6 +389,9 @@ void cli_planning_help(const char *help)
         "  --activation-memory  models need their batch-1 activation bytes besides weights\n"
         "  --kv-margin F  decoders: a group must keep a KV cache for 1 + F requests of each\n"
         "                 hosted model's full context (default %g; docs/planner.md)\n"
+        "  --variance-finalists K  alpaserve, alpaserve-sep: rescore the best K group layouts\n"
+        "                 with the cluster's variable stage times (\"interference\",\n"
+        "                 \"stage_time\"; event engine, --seed) and keep the best of them\n"
         "  --seed K, --threads N, --json\n"
         "\npolicy parameters (an error for a policy that does not read it):\n",
         plan_default_dispatch->name, PLAN_DEFAULT_KV_MARGIN);

@@ -29,6 +29,7 @@ struct cli_planning {
     double duration_s;         /* of a generated training workload; 0: the default */
     uint64_t seed;
     unsigned threads;
+    uint32_t variance_finalists; /* plan_problem's */
     bool json, activation_memory;
     double kv_margin; /* decoders' KV reserve beyond one full request per model */
     bool model_slos;  /* requests of traces read take their model's SLO from the model set */

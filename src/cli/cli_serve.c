@@ -6,11 +6,13 @@
 #include "mx_error.h"
 #include "mx_file.h"
 #include "mx_json.h"
+#include "mx_stats.h"
 #include "rt_backend.h"
 #include "rt_cores.h"
 #include "rt_serve.h"
 #include "sim.h"
 #include "sim_dispatch.h"
+#include "sim_interference.h"
 #include "sim_output.h"
 #include "sim_replay.h"
 #include "spec_plan.h"
@@ -27,8 +29,8 @@
 static const char serve_help[] =
     "usage: muxplan serve --cluster C.json --plan P.json --trace T.h5 [--backend cpu|cuda]\n"
     "                     [--profile DB.h5] [--zoo DIR] [--dispatch POLICY] [--warmup S]\n"
-    "                     [--seed K] [--queue N] [--calibrate] [--json]\n"
-    "                     [--requests-out R.h5]\n"
+    "                     [--seed K] [--queue N] [--calibrate] [--calibrate-out C2.json]\n"
+    "                     [--json] [--requests-out R.h5]\n"
     "\n"
     "Executes the plan for real (docs/runtime.md): one worker per device runs its stages of the\n"
     "zoo's models on real weights (random from --seed); requests enter at their trace times,\n"
@@ -47,8 +49,16 @@ static const char serve_help[] =
     "  --warmup     leave out requests arriving in the first and last S seconds (default 0)\n"
     "  --queue      requests that may wait at a group's first stage (default 1024); a request\n"
     "               that finds it full fails\n"
-    "  --calibrate  first build and warm up the stages, and use the measured ratio of their\n"
-    "               time to the profile's as the cluster's stage_factor (docs/runtime.md)\n"
+    "  --calibrate  first build and warm up the stages, time each alone and those of a node\n"
+    "               together, and use the ratio of their time alone to the profile's as the\n"
+    "               cluster's stage_factor (docs/runtime.md)\n"
+    "  --calibrate-out  with --calibrate (implied): also write the cluster file with what it\n"
+    "               measured: overheads.stage_factor, \"interference\" (the slowdown by busy\n"
+    "               devices) and \"stage_time\" (the distribution of a stage's time alone)\n"
+    "\n"
+    "The controller runs on a core of its own: the cluster's \"controller_core\", else the\n"
+    "lowest core no device of the plan uses; when the devices use every core, it shares them\n"
+    "(a warning says so) and takes time from their stages at every release.\n"
     "\n"
     "A plan of decoder models (docs/decoders.md) runs on the decoder runtime (cpu backend):\n"
     "iterations of continuous batching formed by the simulator's own scheduler, prefill chunks\n"
@@ -65,33 +75,53 @@ static const char serve_help[] =
 static const char fidelity_help[] =
     "usage: muxplan fidelity --cluster C.json --plan P.json --trace T.h5 [--backend cpu|cuda]\n"
     "                        [--profile DB.h5] [--zoo DIR] [--dispatch POLICY] [--warmup S]\n"
-    "                        [--seed K] [--queue N] [--calibrate] [--json]\n"
+    "                        [--seed K] [--queue N] [--calibrate] [--calibrate-out C2.json]\n"
+    "                        [--stage-times-out ST.json] [--json]\n"
     "\n"
-    "Simulates the plan on the trace, then serves it for real (muxplan serve), and prints SLO\n"
-    "attainment (percent) and the latency percentiles of good requests, overall and per\n"
-    "model, for three sides: simulated; replayed (the simulator's rules, and its controller,\n"
-    "on the run's own decision times and measured stage times: what the runtime should have\n"
-    "done whatever the machine's speed); and real. Then real minus each. Options are serve's.\n"
+    "Serves the plan for real (muxplan serve) and simulates it, and prints SLO attainment\n"
+    "(percent) and the latency percentiles of good requests, overall and per model, for three\n"
+    "sides: simulated; replayed (the simulator's rules, and its controller, on the run's own\n"
+    "decision times and measured stage times: what the runtime should have done whatever the\n"
+    "machine's speed); and real. Then real minus each. Options are serve's.\n"
+    "\n"
+    "The simulation uses the cluster as given (with its \"interference\" and \"stage_time\").\n"
+    "With --calibrate it uses the stage factor the run started from, the interference the\n"
+    "calibration measured, and each stage's times as the run had them net of that\n"
+    "interference (docs/runtime.md); two more simulations are reported beside it: from the\n"
+    "calibration alone (its distribution of stage times), and without variability at the\n"
+    "stage factor the run realized. --stage-times-out (with --calibrate) writes each stage's\n"
+    "distribution of times as the simulation drew them (simulate --stage-times reads it).\n"
+    "\n"
     "For a plan of decoder models: attainment (overall, by TTFT and by TPOT alone), goodput,\n"
     "TTFT, TPOT and end-to-end percentiles, iterations and preemptions, overall and per model,\n"
-    "simulated and real (no replay); --json gives \"muxplan-fidelity-decoder/1\".\n"
+    "simulated and real (no replay, no variability); --json gives\n"
+    "\"muxplan-fidelity-decoder/1\".\n"
     "\n"
     "example:\n"
     "  muxplan fidelity --cluster examples/runtime/cluster-cpu.json \\\n"
     "      --plan examples/runtime/plan-pipeline.json --trace burst.h5 --json\n";
 
-static const struct option serve_options[] = {
-    {"cluster", required_argument, NULL, 'c'},      {"plan", required_argument, NULL, 'P'},
-    {"trace", required_argument, NULL, 't'},        {"backend", required_argument, NULL, 'B'},
-    {"profile", required_argument, NULL, 'p'},      {"zoo", required_argument, NULL, 'z'},
-    {"dispatch", required_argument, NULL, 'd'},     {"warmup", required_argument, NULL, 'w'},
-    {"seed", required_argument, NULL, 'k'},         {"queue", required_argument, NULL, 'q'},
-    {"calibrate", no_argument, NULL, 'C'},          {"json", no_argument, NULL, 'j'},
-    {"requests-out", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+static const struct option serve_options[] = {{"cluster", required_argument, NULL, 'c'},
+                                              {"plan", required_argument, NULL, 'P'},
+                                              {"trace", required_argument, NULL, 't'},
+                                              {"backend", required_argument, NULL, 'B'},
+                                              {"profile", required_argument, NULL, 'p'},
+                                              {"zoo", required_argument, NULL, 'z'},
+                                              {"dispatch", required_argument, NULL, 'd'},
+                                              {"warmup", required_argument, NULL, 'w'},
+                                              {"seed", required_argument, NULL, 'k'},
+                                              {"queue", required_argument, NULL, 'q'},
+                                              {"calibrate", no_argument, NULL, 'C'},
+                                              {"json", no_argument, NULL, 'j'},
+                                              {"requests-out", required_argument, NULL, 'r'},
+                                              {"calibrate-out", required_argument, NULL, 'O'},
+                                              {"stage-times-out", required_argument, NULL, 'T'},
+                                              {NULL, 0, NULL, 0}};
 
 struct serve_args {
     const char *command;
-    const char *cluster, *plan, *trace, *profile, *zoo, *requests_out;
+    const char *cluster, *plan, *trace, *profile, *zoo, *requests_out, *calibrate_out,
+        *stage_times_out;
     const struct rt_backend *backend;
     const struct sim_dispatch_policy *dispatch;
     double warmup_s;
@@ -144,6 +174,16 @@ static int parse_args(int argc, char **argv, const char *command, struct serve_a
         case 'C':
             a->calibrate = true;
             break;
+        case 'O':
+            a->calibrate_out = optarg;
+            a->calibrate = true;
+            break;
+        case 'T':
+            if (strcmp(command, "fidelity") == 0)
+                a->stage_times_out = optarg;
+            else
+                rc = cli_usage_error(command, "--stage-times-out belongs to muxplan fidelity");
+            break;
         case 'j':
             a->json = true;
             break;
@@ -161,6 +201,8 @@ static int parse_args(int argc, char **argv, const char *command, struct serve_a
         rc = cli_usage_error(command, "unexpected argument \"%s\"", argv[optind]);
     if (rc == MX_OK && (!a->cluster || !a->plan || !a->trace))
         rc = cli_usage_error(command, "--cluster, --plan and --trace are required");
+    if (rc == MX_OK && a->stage_times_out && !a->calibrate)
+        rc = cli_usage_error(command, "--stage-times-out needs --calibrate");
     if (rc == MX_OK && !a->profile && a->backend != &rt_backend_cpu)
         rc = cli_usage_error(command, "--profile is required with --backend %s", a->backend->name);
     /* From here the two are owned copies (cli_bundled's buffer is reused by its next call). */
@@ -187,6 +229,7 @@ struct serve_run {
     struct serve_args a;
     struct spec_cluster cluster;
     uint32_t *cores, n_cores; /* the cluster's "cpu_cores" (rt_cores.h), or none */
+    int32_t controller_core;  /* the cluster's "controller_core", or -1 */
     struct spec_profile *db;
     struct spec_plan *plan;
     struct wl_trace *trace;
@@ -197,9 +240,15 @@ struct serve_run {
     struct sim_world *released_world;
     struct sim_results *released_results;
     double calibrated; /* the stage factor --calibrate measured, NaN without it */
+    struct spec_interference measured_interference; /* what --calibrate measured (n 0: none) */
+    struct spec_dist measured_stage_time;           /* likewise */
+    struct spec_interference run_interference;      /* fidelity: what the run showed (n 0: none) */
     double run_factor; /* the stage factor the run started from (the cluster's, or calibrated) */
-    struct sim_world *sim_world; /* fidelity --calibrate: the served requests at the stage factor
-                                    the run realized */
+    double stage_time_mean; /* fidelity --calibrate: the run's stage times net of interference
+                               over the world's latencies (NaN: not computed) */
+    struct sim_world *sim_worlds[3];     /* fidelity: the worlds simulated (sim_side order) */
+    struct spec_stage_time *stage_times; /* fidelity --calibrate: each stage's, fitted to the run */
+    size_t n_stage_times;
 };
 
 static int load_inputs(struct serve_run *s)
@@ -209,8 +258,11 @@ static int load_inputs(struct serve_run *s)
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
         mx_input_note(inputs[i]);
     if ((s->a.requests_out && (rc = mx_output_check(s->a.requests_out)) < 0) ||
+        (s->a.calibrate_out && (rc = mx_output_check(s->a.calibrate_out)) < 0) ||
+        (s->a.stage_times_out && (rc = mx_output_check(s->a.stage_times_out)) < 0) ||
         (rc = spec_cluster_read(s->a.cluster, &s->cluster)) < 0 ||
         (rc = rt_cores_read(s->a.cluster, s->cluster.devices, &s->cores, &s->n_cores)) < 0 ||
+        (rc = rt_controller_core_read(s->a.cluster, &s->controller_core)) < 0 ||
         (rc = spec_profile_load(s->a.profile, &s->db)) < 0 ||
         (rc = spec_plan_read(s->a.plan, &s->plan)) < 0 ||
         (!s->a.dispatch && (rc = sim_dispatch_of_plan(s->plan, &s->a.dispatch)) < 0) ||
@@ -262,6 +314,8 @@ static int calibrate(struct serve_run *s, const struct rt_options *o)
     if (rc < 0)
         return rc;
     s->calibrated = report.calibration;
+    s->measured_interference = report.interference;
+    s->measured_stage_time = report.stage_time;
     rt_report_release(&report);
     if (!isfinite(s->calibrated))
         return mx_error(MX_EINPUT, "%s: --calibrate: no stage of the plan has a profiled latency",
@@ -281,6 +335,9 @@ static int serve(struct serve_run *s)
                            .zoo_dir = s->a.zoo,
                            .cores = s->cores,
                            .n_cores = s->n_cores,
+                           .controller_core = s->controller_core,
+                           .cluster_path = s->a.cluster,
+                           .devices_per_node = s->cluster.devices_per_node,
                            .seed = s->a.seed,
                            .queue_capacity = (uint32_t)s->a.queue,
                            .stop = &stop_requested};
@@ -299,6 +356,15 @@ static int serve(struct serve_run *s)
     rc = rt_serve(s->world, s->plan, s->a.plan, s->db, &o, &s->report);
     mx_progress_end(&line);
     sigaction(SIGINT, &previous, NULL);
+    if (rc == MX_OK) { /* the run's report carries what its calibration measured */
+        s->report.interference = s->measured_interference;
+        s->report.stage_time = s->measured_stage_time;
+    }
+    if (rc == MX_OK && s->report.controller_shared)
+        fprintf(stderr,
+                "muxplan: warning: the plan's devices use every core this process may run on: "
+                "the controller shared them and took time from their stages at every release "
+                "(leave a core free, or name one in the cluster's \"controller_core\")\n");
     if (rc == MX_OK && s->report.released < sim_world_requests(s->world))
         rc = keep_released(s);
     return rc;
@@ -316,7 +382,9 @@ static const struct sim_results *served_results(const struct serve_run *s)
 
 static void serve_run_release(struct serve_run *s)
 {
-    sim_world_free(s->sim_world);
+    for (size_t k = 0; k < sizeof(s->sim_worlds) / sizeof(s->sim_worlds[0]); k++)
+        sim_world_free(s->sim_worlds[k]);
+    free(s->stage_times);
     sim_results_free(s->released_results);
     sim_world_free(s->released_world);
     wl_trace_free(s->released_trace);
@@ -330,14 +398,216 @@ static void serve_run_release(struct serve_run *s)
     free((char *)s->a.zoo);
 }
 
+/* The simulations fidelity runs: the main one (side "sim"), and with --calibrate two more. */
+enum sim_variant { SIM_RUN, SIM_CALIBRATION, SIM_CONSTANT, N_SIM_VARIANTS };
+static const char *const sim_variant_names[N_SIM_VARIANTS] = {"sim", "sim_calibration",
+                                                              "sim_constant"};
+
+/* The quantiles of each stage's distribution fitted to a run. */
+#define RUN_STAGE_QUANTILES 65
+
+/* The runs of the served requests' stages, as spans of their devices (places from w), and the
+ * cell (request x max_stages + stage) of each. The caller frees both. */
+static size_t run_spans(const struct serve_run *s, const struct sim_world *w,
+                        struct sim_span **spans_out, size_t **cells_out)
+{
+    const struct rt_report *rep = &s->report;
+    const size_t n = sim_world_requests(w);
+    const uint32_t stages = rep->max_stages;
+    struct sim_span *spans = mx_malloc_array(n * stages + 1, sizeof(*spans));
+    size_t *cell = mx_malloc_array(n * stages + 1, sizeof(size_t));
+    size_t n_spans = 0;
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < stages; k++) {
+            size_t c = i * stages + k;
+            if (rep->run_start_ns[c] < 0 || rep->results->group[i] < 0 || rep->world_ns[c] <= 0)
+                continue;
+            struct sim_span *sp = &spans[n_spans];
+            sp->start_ns = rep->run_start_ns[c];
+            sp->end_ns = rep->run_end_ns[c];
+            sim_world_stage_place(w, (uint32_t)rep->results->group[i], k, &sp->node, &sp->devices);
+            cell[n_spans++] = c;
+        }
+    *spans_out = spans;
+    *cells_out = cell;
+    return n_spans;
+}
+
+/* The runs a busy count is measured on, at least (fidelity --calibrate). */
+#define RUN_INTERFERENCE_RUNS 20
+
+/* The interference the run itself shows (fidelity --calibrate), into *f (n 0 when it cannot
+ * tell): the runs of one-device stages that spent 90% of their time at one busy count of their
+ * node, grouped by that count; slowdown(b) is the median of measured over world time at b over
+ * the median alone (b = 1), for every b with RUN_INTERFERENCE_RUNS runs (alone too), counts
+ * between interpolated. Thousands of runs measure it better than the calibration's few
+ * seconds, and at the speed the machine had during the run. */
+static void run_interference(const struct serve_run *s, struct spec_interference *f)
+{
+    const struct rt_report *rep = &s->report;
+    struct sim_span *spans;
+    size_t *cell;
+    size_t n_spans = run_spans(s, served_world(s), &spans, &cell);
+    uint32_t *busy = mx_malloc_array(n_spans + 1, sizeof(uint32_t));
+    double *v = mx_malloc_array(n_spans + 1, sizeof(double));
+    sim_interference_busy(spans, n_spans, 0.9, busy);
+    double median[SPEC_MAX_BUSY + 1];
+    memset(f, 0, sizeof(*f));
+    for (uint32_t b = 1; b <= SPEC_MAX_BUSY; b++) {
+        size_t m = 0;
+        for (size_t j = 0; j < n_spans; j++)
+            if (busy[j] == b && spans[j].devices == 1)
+                v[m++] = (double)rep->stage_ns[cell[j]] / (double)rep->world_ns[cell[j]];
+        median[b] = NAN;
+        if (m >= RUN_INTERFERENCE_RUNS) {
+            mx_sort_f64(v, m);
+            median[b] = mx_quantile_sorted(v, m, 0.5);
+        }
+    }
+    uint32_t top = 1;
+    for (uint32_t b = 2; b <= SPEC_MAX_BUSY && isfinite(median[1]); b++) {
+        if (!isfinite(median[b]))
+            continue;
+        double from = top == 1 ? 1.0 : f->busy_slowdown[top - 1], to = median[b] / median[1];
+        for (uint32_t c = top + 1; c <= b; c++)
+            f->busy_slowdown[c - 1] = from + (to - from) * (double)(c - top) / (double)(b - top);
+        f->busy_slowdown[0] = 1.0;
+        f->n = b;
+        top = b;
+    }
+    free(v);
+    free(busy);
+    free(cell);
+    free(spans);
+}
+
+/* fidelity --calibrate: give every stage of w the distribution of its times in the run, net of
+ * interference f: each run's alone time (sim_interference_work over the spans every stage of the
+ * run held its devices) plus its hand-off, over the world's latency it was admitted with. Sets
+ * s->stage_time_mean, their ratio over the whole run. */
+static void fit_stage_times(struct serve_run *s, const struct spec_interference *f,
+                            struct sim_world *w)
+{
+    const struct rt_report *rep = &s->report;
+    const uint32_t stages = rep->max_stages;
+    struct sim_span *spans;
+    size_t *cell;
+    size_t n_spans = run_spans(s, w, &spans, &cell);
+    double *work = mx_malloc_array(n_spans + 1, sizeof(double));
+    sim_interference_work(f, spans, n_spans, work);
+    /* Ratios stage by stage: group by the world's group and stage. */
+    double *ratio = mx_malloc_array(n_spans + 1, sizeof(double));
+    double taken = 0, predicted = 0;
+    size_t all_stages = 0;
+    for (uint32_t g = 0; g < sim_world_group_count(w); g++)
+        all_stages += sim_world_group_stages(w, g);
+    s->stage_times = MX_NEW_ARRAY(struct spec_stage_time, all_stages ? all_stages : 1);
+    for (uint32_t g = 0; g < sim_world_group_count(w); g++)
+        for (uint32_t k = 0; k < sim_world_group_stages(w, g); k++) {
+            size_t m = 0;
+            for (size_t j = 0; j < n_spans; j++) {
+                size_t i = cell[j] / stages;
+                if (rep->results->group[i] != (int32_t)g || cell[j] % stages != k)
+                    continue;
+                double handoff =
+                    (double)rep->stage_ns[cell[j]] - (double)(spans[j].end_ns - spans[j].start_ns);
+                double alone = work[j] + (handoff > 0 ? handoff : 0);
+                ratio[m++] = alone / (double)rep->world_ns[cell[j]];
+                taken += alone;
+                predicted += (double)rep->world_ns[cell[j]];
+            }
+            if (m == 0)
+                continue;
+            struct spec_stage_time *st = &s->stage_times[s->n_stage_times++];
+            *st = (struct spec_stage_time){sim_world_group_id(w, g), k, m, {0}};
+            spec_dist_from_samples(ratio, m, RUN_STAGE_QUANTILES, &st->dist);
+            sim_world_set_stage_time(w, g, k, &st->dist);
+        }
+    s->stage_time_mean = predicted > 0 ? taken / predicted : NAN;
+    free(ratio);
+    free(work);
+    free(cell);
+    free(spans);
+}
+
+/* Simulate variant v of the served requests into *out (s->sim_worlds[v] keeps its world). Without
+ * --calibrate: the cluster as given (SIM_RUN only). With it, every variant starts at the stage
+ * factor the run started from. SIM_RUN takes the interference the run showed (run_interference;
+ * else the calibration's, else the cluster's) and draws each stage's times from the run's, net of
+ * it (fit_stage_times); SIM_CALIBRATION takes the calibration's interference and pooled
+ * distribution; SIM_CONSTANT runs without variability at the stage factor the run realized (what
+ * fidelity compared against before there was variability). */
+static int simulate_variant(struct serve_run *s, enum sim_variant v, struct sim_results **out)
+{
+    struct spec_cluster c = s->cluster;
+    struct sim_options o = {.engine = SIM_ENGINE_AUTO,
+                            .dispatch = s->a.dispatch,
+                            .max_batch = 1,
+                            .seed = s->a.seed,
+                            .threads = 1,
+                            .variability = true};
+    const bool calibrated = isfinite(s->calibrated);
+    if (calibrated) {
+        c.overheads.stage_factor = s->run_factor;
+        if (v == SIM_RUN)
+            run_interference(s, &s->run_interference);
+        if (v == SIM_RUN && s->run_interference.n > 0)
+            c.interference = s->run_interference;
+        else if (s->measured_interference.n > 0)
+            c.interference = s->measured_interference;
+        c.stage_time = v == SIM_CALIBRATION ? s->measured_stage_time
+                                            : (struct spec_dist){.kind = SPEC_DIST_CONSTANT};
+        if (v == SIM_CONSTANT) {
+            o.variability = false;
+            if (isfinite(s->report.realized))
+                c.overheads.stage_factor = s->run_factor * s->report.realized;
+        }
+    }
+    int rc = sim_world_new(&c, s->a.cluster, s->db, s->a.profile, s->plan,
+                           sim_world_trace(served_world(s)), &s->sim_worlds[v]);
+    if (rc < 0)
+        return rc;
+    if (calibrated && v == SIM_RUN)
+        fit_stage_times(s, &c.interference, s->sim_worlds[v]);
+    return sim_run(s->sim_worlds[v], &o, out);
+}
+
+/* --calibrate-out: the cluster file with what the calibration measured, its other members kept. */
+static int write_calibrated_cluster(const struct serve_run *s)
+{
+    json_t *doc;
+    int rc = mx_json_load(s->a.cluster, &doc);
+    if (rc < 0)
+        return rc;
+    json_t *oh = json_object_get(doc, "overheads");
+    if (!json_is_object(oh)) {
+        oh = json_object();
+        mx_json_set(doc, "overheads", oh);
+    }
+    mx_json_set(oh, "stage_factor", json_real(s->calibrated));
+    if (s->measured_interference.n > 0)
+        mx_json_set(doc, "interference", spec_interference_json(&s->measured_interference));
+    if (s->measured_stage_time.kind != SPEC_DIST_CONSTANT)
+        mx_json_set(doc, "stage_time", spec_dist_json(&s->measured_stage_time));
+    rc = mx_json_write_file(s->a.calibrate_out, doc);
+    json_decref(doc);
+    return rc;
+}
+
 static void print_runtime(FILE *fp, const struct sim_world *w, const struct rt_report *r)
 {
     fprintf(fp, "\nruntime (%s backend): %zu requests released in %.3f s%s, %zu failed\n",
             r->backend, r->released, r->wall_s, r->interrupted ? " (interrupted)" : "", r->failed);
     if (r->first_failure)
         fprintf(fp, "first failure: %s\n", r->first_failure);
-    fprintf(fp, "warm-up stage time over the profile's (weighted by the trace's models): %.3f\n",
-            r->calibration);
+    fprintf(fp, "%s stage time over the profile's (weighted by the trace's models): %.3f\n",
+            r->n_warm && isfinite(r->warm[0].alone_s) ? "alone" : "warm-up", r->calibration);
+    if (r->controller_core >= 0)
+        fprintf(fp, "controller on core %d%s\n", r->controller_core,
+                r->realtime ? ", real-time priority" : "");
+    else if (r->controller_shared)
+        fprintf(fp, "controller on the devices' cores (none was free)%s\n",
+                r->realtime ? ", real-time priority" : "");
     fprintf(fp, "%-6s %-6s %8s %10s %10s %10s %10s %11s\n", "group", "stage", "runs", "mean ms",
             "p50 ms", "p99 ms", "max ms", "profiled ms");
     for (size_t k = 0; k < r->n_stages; k++) {
@@ -390,6 +660,8 @@ int cli_serve(int argc, char **argv)
                                 runtime};
     if (s.a.requests_out && (rc = sim_results_write_h5(served_world(&s), served_results(&s),
                                                        &summary, &info, s.a.requests_out)) < 0)
+        goto done;
+    if (s.a.calibrate_out && (rc = write_calibrated_cluster(&s)) < 0)
         goto done;
     if (s.a.json) {
         json_t *o = sim_summary_json(served_world(&s), &summary, &info);
@@ -470,7 +742,8 @@ static json_t *side_json(const struct sim_summary *s)
 }
 
 static json_t *fidelity_json(const struct serve_run *s, const struct sim_summary *const *side,
-                             double agreement, json_t *runtime)
+                             const struct sim_summary *const *variant, double agreement,
+                             json_t *runtime)
 {
     const struct sim_summary *real = side[SIDE_REAL];
     json_t *o = json_object(), *models = json_array();
@@ -479,8 +752,27 @@ static json_t *fidelity_json(const struct serve_run *s, const struct sim_summary
     mx_json_set(o, "calibrated", json_boolean(isfinite(s->calibrated)));
     mx_json_set(o, "stage_factor_run", json_real(s->run_factor));
     mx_json_set(o, "stage_factor_sim", json_real(s->cluster.overheads.stage_factor));
+    mx_json_set(o, "stage_factor_realized",
+                mx_json_real_or_null(s->run_factor * s->report.realized));
+    mx_json_set(o, "stage_time_mean", mx_json_real_or_null(s->stage_time_mean));
+    mx_json_set(o, "variability", json_boolean(sim_world_varies(s->sim_worlds[SIM_RUN])));
+    if (isfinite(s->calibrated)) {
+        json_t *cal = json_object();
+        mx_json_set(cal, "stage_factor", json_real(s->calibrated));
+        mx_json_set(cal, "interference",
+                    s->measured_interference.n > 0
+                        ? spec_interference_json(&s->measured_interference)
+                        : json_null());
+        mx_json_set(cal, "stage_time", spec_dist_json(&s->measured_stage_time));
+        mx_json_set(o, "calibration", cal);
+        mx_json_set(o, "run_interference",
+                    s->run_interference.n > 0 ? spec_interference_json(&s->run_interference)
+                                              : json_null());
+    }
     for (int k = 0; k < N_SIDES; k++)
         mx_json_set(o, side_names[k], side[k] ? side_json(side[k]) : json_null());
+    for (int v = SIM_RUN + 1; v < N_SIM_VARIANTS; v++)
+        mx_json_set(o, sim_variant_names[v], variant[v] ? side_json(variant[v]) : json_null());
     mx_json_set(o, "replay_agreement", mx_json_real_or_null(agreement));
     for (uint32_t m = 0; m < real->n_models; m++) {
         json_t *e = json_object();
@@ -520,17 +812,37 @@ static void print_row(const char *label, const double *v, double scale, const ch
 }
 
 static void fidelity_print(const struct serve_run *s, const struct sim_summary *const *side,
-                           double agreement)
+                           const struct sim_summary *const *variant, double agreement)
 {
     const struct sim_world *w = served_world(s);
     const struct sim_summary *real = side[SIDE_REAL];
-    if (isfinite(s->calibrated))
-        printf("%zu requests; stage factor: the run started from %.3f (measured on the warm "
-               "workers), the simulation used %.3f (what the run realized)\n",
-               real->requests, s->run_factor, s->cluster.overheads.stage_factor);
-    else
-        printf("%zu requests; stage factor %.3f (the cluster's)\n", real->requests,
-               s->cluster.overheads.stage_factor);
+    if (isfinite(s->calibrated)) {
+        printf("%zu requests; stage factor %.3f (measured on the warm workers, each stage alone); "
+               "the run's stage times net of interference were %.3f times that on average\n",
+               real->requests, s->run_factor, s->stage_time_mean);
+        const struct spec_interference *fs[2] = {&s->measured_interference, &s->run_interference};
+        for (int k = 0; k < 2; k++) {
+            printf("interference %s:", k == 0 ? "the calibration measured" : "the run showed");
+            for (uint32_t b = 0; b < fs[k]->n; b++)
+                printf(" %u busy %.3f", b + 1, fs[k]->busy_slowdown[b]);
+            printf("%s\n", fs[k]->n ? "" : " none");
+        }
+        printf("simulated: the run's stage times net of interference (the run's, else the "
+               "calibration's), drawn stage by stage, with that interference\n");
+        for (int v = SIM_RUN + 1; v < N_SIM_VARIANTS; v++)
+            if (variant[v])
+                printf("%s: attainment %.3f%% (real - it: %+.3f)\n",
+                       v == SIM_CALIBRATION
+                           ? "simulated from the calibration alone"
+                           : "simulated without variability at the realized stage factor",
+                       100 * variant[v]->attainment,
+                       100 * (real->attainment - variant[v]->attainment));
+    } else {
+        printf("%zu requests; stage factor %.3f (the cluster's)%s\n", real->requests,
+               s->cluster.overheads.stage_factor,
+               sim_world_varies(s->sim_worlds[SIM_RUN]) ? "; stage times vary as the cluster says"
+                                                        : "");
+    }
     if (side[SIDE_REPLAY])
         printf("replayed: the simulator's rules on the run's own decision and stage times; it "
                "repeats the group and outcome of %.2f%% of the requests\n\n",
@@ -561,28 +873,12 @@ static void fidelity_print(const struct serve_run *s, const struct sim_summary *
 #undef ROW
 }
 
-/* The world fidelity simulates: the served one, or with --calibrate the same requests at the
- * stage factor the run realized (the run's start factor times its measured over predicted stage
- * time), so that the comparison tests queueing, dispatch and admission at the speed the machine
- * really had. */
-static int simulated_world(struct serve_run *s, const struct sim_world **out)
-{
-    *out = served_world(s);
-    if (!s->a.calibrate || !isfinite(s->report.realized))
-        return MX_OK;
-    s->cluster.overheads.stage_factor = s->run_factor * s->report.realized;
-    int rc = sim_world_new(&s->cluster, s->a.cluster, s->db, s->a.profile, s->plan,
-                           sim_world_trace(served_world(s)), &s->sim_world);
-    *out = s->sim_world;
-    return rc;
-}
-
 int cli_fidelity(int argc, char **argv)
 {
     struct serve_run s = {0};
-    struct sim_results *simulated = NULL, *replayed = NULL;
-    struct sim_summary summary[N_SIDES] = {0};
-    const struct sim_summary *side[N_SIDES] = {NULL};
+    struct sim_results *simulated[N_SIM_VARIANTS] = {NULL}, *replayed = NULL;
+    struct sim_summary summary[N_SIDES] = {0}, variants[N_SIM_VARIANTS] = {0};
+    const struct sim_summary *side[N_SIDES] = {NULL}, *variant[N_SIM_VARIANTS] = {NULL};
     json_t *runtime = NULL;
     if (cli_wants_help(argc, argv)) {
         fputs(fidelity_help, stdout);
@@ -593,16 +889,16 @@ int cli_fidelity(int argc, char **argv)
         goto done;
     if (rc < 0 || (rc = load_inputs(&s)) < 0 || (rc = serve(&s)) < 0)
         goto done;
-    /* The simulation covers what was served: every request, or those released before Ctrl-C. */
-    struct sim_options o = {.engine = SIM_ENGINE_AUTO,
-                            .dispatch = s.a.dispatch,
-                            .max_batch = 1,
-                            .seed = s.a.seed,
-                            .threads = 1};
-    const struct sim_world *sim_w;
-    if ((rc = simulated_world(&s, &sim_w)) < 0 || (rc = sim_run(sim_w, &o, &simulated)) < 0 ||
-        (rc = sim_summarize(sim_w, simulated, s.a.warmup_s, &summary[SIDE_SIM])) < 0 ||
-        (rc = replay_run(&s, &replayed)) < 0 ||
+    /* The simulations cover what was served: every request, or those released before Ctrl-C. */
+    s.stage_time_mean = NAN;
+    for (int v = 0; v < (isfinite(s.calibrated) ? N_SIM_VARIANTS : 1); v++) {
+        if ((rc = simulate_variant(&s, (enum sim_variant)v, &simulated[v])) < 0 ||
+            (rc = sim_summarize(s.sim_worlds[v], simulated[v], s.a.warmup_s,
+                                v == SIM_RUN ? &summary[SIDE_SIM] : &variants[v])) < 0)
+            goto done;
+        variant[v] = v == SIM_RUN ? &summary[SIDE_SIM] : &variants[v];
+    }
+    if ((rc = replay_run(&s, &replayed)) < 0 ||
         (replayed &&
          (rc = sim_summarize(s.world, replayed, s.a.warmup_s, &summary[SIDE_REPLAY])) < 0) ||
         (rc = sim_summarize(served_world(&s), served_results(&s), s.a.warmup_s,
@@ -611,22 +907,29 @@ int cli_fidelity(int argc, char **argv)
     side[SIDE_SIM] = &summary[SIDE_SIM];
     side[SIDE_REPLAY] = replayed ? &summary[SIDE_REPLAY] : NULL;
     side[SIDE_REAL] = &summary[SIDE_REAL];
+    if ((s.a.calibrate_out && (rc = write_calibrated_cluster(&s)) < 0) ||
+        (s.a.stage_times_out &&
+         (rc = spec_stage_times_write(s.a.stage_times_out, s.stage_times, s.n_stage_times)) < 0))
+        goto done;
     double agreement = replay_agreement(served_results(&s), replayed);
     runtime = rt_report_json(served_world(&s), &s.report);
     if (s.a.json) {
-        json_t *j = fidelity_json(&s, side, agreement, runtime);
+        json_t *j = fidelity_json(&s, side, variant, agreement, runtime);
         rc = mx_json_print(stdout, j);
         json_decref(j);
     } else {
-        fidelity_print(&s, side, agreement);
+        fidelity_print(&s, side, variant, agreement);
         print_runtime(stdout, served_world(&s), &s.report);
     }
 done:
     json_decref(runtime);
     for (int k = 0; k < N_SIDES; k++)
         sim_summary_release(&summary[k]);
+    for (int v = 0; v < N_SIM_VARIANTS; v++) {
+        sim_summary_release(&variants[v]);
+        sim_results_free(simulated[v]);
+    }
     sim_results_free(replayed);
-    sim_results_free(simulated);
     serve_run_release(&s);
     return rc == MX_OK ? 0 : cli_report(rc);
 }

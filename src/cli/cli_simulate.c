@@ -14,13 +14,14 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char simulate_help[] =
     "usage: muxplan simulate --cluster C.json --profile DB.h5 --plan P.json --trace T.h5\n"
     "                        [--engine auto|fast|event] [--dispatch POLICY] [--max-batch B]\n"
-    "                        [--warmup S] [--seed K] [--threads N] [--json]\n"
-    "                        [--requests-out R.h5]\n"
+    "                        [--warmup S] [--seed K] [--threads N] [--variability on|off]\n"
+    "                        [--stage-times ST.json] [--json] [--requests-out R.h5]\n"
     "\n"
     "Replays the trace against the plan (docs/simulator.md) and prints SLO attainment, latency\n"
     "percentiles, and per-model and per-group figures; --json prints them as one JSON object.\n"
@@ -40,7 +41,12 @@ static const char simulate_help[] =
     "               encoders only\n"
     "  --warmup     leave out requests arriving in the first and last S seconds (default 0;\n"
     "               AlpaServe uses 10)\n"
-    "  --seed       seed of the random overhead streams (default 0)\n"
+    "  --seed       seed of the random overhead and stage-time streams (default 0)\n"
+    "  --variability  on (default): stage times vary as the cluster's \"interference\" and\n"
+    "               \"stage_time\" say, on the event engine (engine \"event-variable\"); off:\n"
+    "               every stage takes its profiled latency; encoders only\n"
+    "  --stage-times  the listed stages draw their times from these distributions instead of\n"
+    "               the cluster's \"stage_time\" (fidelity --stage-times-out writes them)\n"
     "  --threads    run the segments of a time-varying plan in parallel\n"
     "  --requests-out  write per-request results (HDF5)\n"
     "\n"
@@ -59,12 +65,14 @@ static const struct option simulate_options[] = {{"cluster", required_argument, 
                                                  {"warmup", required_argument, NULL, 'w'},
                                                  {"seed", required_argument, NULL, 'k'},
                                                  {"threads", required_argument, NULL, 'T'},
+                                                 {"variability", required_argument, NULL, 'V'},
                                                  {"json", no_argument, NULL, 'j'},
                                                  {"requests-out", required_argument, NULL, 'r'},
+                                                 {"stage-times", required_argument, NULL, 'S'},
                                                  {NULL, 0, NULL, 0}};
 
 struct simulate_args {
-    const char *cluster, *profile, *plan, *trace, *requests_out;
+    const char *cluster, *profile, *plan, *trace, *requests_out, *stage_times;
     struct sim_options options;
     double warmup_s;
     bool json;
@@ -88,6 +96,7 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
     memset(a, 0, sizeof(*a));
     a->options.max_batch = 0; /* the plan's, unless given */
     a->options.threads = 1;
+    a->options.variability = true;
     while (rc == MX_OK && (opt = getopt_long(argc, argv, "", simulate_options, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -127,6 +136,16 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
             rc = cli_parse_u64("--threads", optarg, 1, 1024, &value);
             a->options.threads = (unsigned)value;
             break;
+        case 'V':
+            if (strcmp(optarg, "on") == 0 || strcmp(optarg, "off") == 0)
+                a->options.variability = strcmp(optarg, "on") == 0;
+            else
+                rc = cli_usage_error("simulate", "--variability: expected on or off, got \"%s\"",
+                                     optarg);
+            break;
+        case 'S':
+            a->stage_times = optarg;
+            break;
         case 'j':
             a->json = true;
             break;
@@ -148,6 +167,8 @@ static int parse_args(int argc, char **argv, struct simulate_args *a)
 /* What one simulation holds: the inputs, each kind's world, results and summary. */
 struct simulation {
     struct spec_cluster cluster;
+    struct spec_stage_time *stage_times; /* --stage-times */
+    size_t n_stage_times;
     struct spec_profile *db;
     struct spec_plan *plan;
     struct wl_trace *trace, *encoder_trace;
@@ -180,6 +201,8 @@ static int simulate(const struct simulate_args *a, struct simulation *s)
         return MX_OK;
     if ((rc = sim_world_new(&s->cluster, a->cluster, s->db, a->profile, s->plan, s->encoder_trace,
                             &s->world)) < 0 ||
+        (rc = sim_world_set_stage_times(s->world, s->stage_times, s->n_stage_times,
+                                        a->stage_times)) < 0 ||
         (rc = sim_run(s->world, &a->options, &s->results)) < 0)
         return rc;
     return sim_summarize(s->world, s->results, a->warmup_s, &s->summary);
@@ -197,6 +220,7 @@ static void simulation_release(struct simulation *s)
     wl_trace_free(s->trace);
     spec_plan_free(s->plan);
     spec_profile_free(s->db);
+    free(s->stage_times);
 }
 
 int cli_simulate(int argc, char **argv)
@@ -211,12 +235,14 @@ int cli_simulate(int argc, char **argv)
             return 0;
         }
     if ((rc = parse_args(argc, argv, &a)) == MX_OK) {
-        const char *inputs[] = {a.cluster, a.profile, a.plan, a.trace};
+        const char *inputs[] = {a.cluster, a.profile, a.plan, a.trace, a.stage_times};
         for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
             mx_input_note(inputs[i]);
     }
     if (rc < 0 || (a.requests_out && (rc = mx_output_check(a.requests_out)) < 0) ||
         (rc = spec_cluster_read(a.cluster, &s.cluster)) < 0 ||
+        (a.stage_times &&
+         (rc = spec_stage_times_read(a.stage_times, &s.stage_times, &s.n_stage_times)) < 0) ||
         (rc = spec_profile_load(a.profile, &s.db)) < 0 ||
         (rc = spec_plan_read(a.plan, &s.plan)) < 0 ||
         (!a.options.dispatch && (rc = sim_dispatch_of_plan(s.plan, &a.options.dispatch)) < 0) ||

@@ -4,6 +4,7 @@
 
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "sim.h"
 
 #include <stdlib.h>
 
@@ -36,6 +37,68 @@ static double fill_config_progress(uint32_t item, void *arg)
     return pl_fill_progress(cs->c, &cs->placements[cs->n - 1 - item]);
 }
 
+/* The good requests of placement p on the training workload with variable stage times (the
+ * event engine, the problem's seed). */
+static uint64_t variable_good(const struct pl_context *c, const struct spec_placement *p)
+{
+    const struct plan_problem *pb = c->pb;
+    struct spec_plan *plan = pl_to_plan(c, p);
+    struct sim_world *w = NULL;
+    struct sim_results *r = NULL;
+    const struct sim_options o = {.engine = SIM_ENGINE_EVENT,
+                                  .dispatch = pb->dispatch,
+                                  .max_batch = 1,
+                                  .seed = pb->seed,
+                                  .threads = pb->threads,
+                                  .variability = true};
+    uint64_t good = 0;
+    /* The placement was built for this cluster and profile: compiling it cannot fail. */
+    if (sim_world_new(pb->cluster, pb->cluster_path, pb->db, pb->db_path, plan, pb->train, &w) !=
+            MX_OK ||
+        sim_run(w, &o, &r) != MX_OK)
+        MX_BUG("a planned placement does not simulate: %s", mx_error_message());
+    for (size_t i = 0; i < r->n; i++)
+        good += r->status[i] == SIM_GOOD;
+    sim_results_free(r);
+    sim_world_free(w);
+    spec_plan_free(plan);
+    return good;
+}
+
+/* Of the n filled layouts, the one to keep: the best by score, or with variance finalists the
+ * best of the top k by good requests with variable stage times (ties to the better score). */
+static uint32_t choose_layout(const struct pl_context *c, const struct config_search *cs,
+                              uint32_t best)
+{
+    uint32_t k = c->pb->variance_finalists < cs->n ? c->pb->variance_finalists : cs->n;
+    if (k < 2 || !spec_cluster_varies(c->pb->cluster))
+        return best;
+    /* The top k by score, best first (a selection: k is small). */
+    uint32_t *top = MX_NEW_ARRAY(uint32_t, k);
+    bool *taken = MX_NEW_ARRAY(bool, cs->n);
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t pick = cs->n;
+        for (uint32_t i = 0; i < cs->n; i++)
+            if (!taken[i] &&
+                (pick == cs->n || pl_score_compare(&cs->scores[i], &cs->scores[pick]) > 0))
+                pick = i;
+        taken[pick] = true;
+        top[j] = pick;
+    }
+    uint32_t chosen = top[0];
+    uint64_t most = variable_good(c, &cs->placements[top[0]]);
+    for (uint32_t j = 1; j < k; j++) {
+        uint64_t good = variable_good(c, &cs->placements[top[j]]);
+        if (good > most) {
+            most = good;
+            chosen = top[j];
+        }
+    }
+    free(taken);
+    free(top);
+    return chosen;
+}
+
 int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const struct plan_params *pa,
                         bool check_fits, struct spec_placement *best, uint32_t *evaluations,
                         const struct mx_progress_sink *progress)
@@ -66,6 +129,8 @@ int pl_alpaserve_search(const struct pl_context *c, uint32_t devices, const stru
             if (pl_score_compare(&cs.scores[k], &cs.scores[chosen]) > 0)
                 chosen = k;
         }
+        if (check_fits) /* the search of the whole problem, not one of alpaserve-sep's parts */
+            chosen = choose_layout(c, &cs, chosen);
         *best = cs.placements[chosen];
     }
     for (uint32_t k = 0; k < n; k++)

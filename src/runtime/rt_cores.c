@@ -1,4 +1,5 @@
-/* The cluster file's "cpu_cores" member: which core runs each device of the CPU runtime. */
+/* The cluster file's "cpu_cores" and "controller_core" members: which core runs each device of the
+ * CPU runtime, and which its controller. */
 #include "rt_cores.h"
 
 #include "mx_alloc.h"
@@ -54,4 +55,20 @@ int rt_cores_read(const char *path, uint32_t devices, uint32_t **cores, uint32_t
     }
     *cores = list;
     return MX_OK;
+}
+
+int rt_controller_core_read(const char *path, int32_t *core)
+{
+    struct mx_jpath root = mx_jpath_root(path);
+    json_t *doc = NULL;
+    int64_t value = -1;
+    *core = -1;
+    int rc = mx_json_load(path, &doc);
+    if (rc < 0)
+        return rc;
+    rc = mx_json_opt_i64(&root, doc, "controller_core", 0, RT_MAX_CORE, &value, NULL);
+    json_decref(doc);
+    if (rc == MX_OK)
+        *core = (int32_t)value;
+    return rc;
 }

@@ -13,7 +13,14 @@
 
 /* How long every worker runs its models before the first request. */
 #define RT_WARM_UP_NS (300 * 1000 * 1000)
-/* Warm-up runs timed per model, for the calibration (rt_report.calibration). */
+/* Calibration (rt_options.calibrate_only): how long each further phase runs (a unit alone, or
+ * several units of a node at once), and how many rounds of them: interleaved, so that a machine
+ * whose speed drifts over seconds drifts alike for every phase. */
+#define RT_PHASE_NS (200 * 1000 * 1000)
+#define RT_PHASE_ROUNDS 3
+/* Quantiles of the calibration's stage-time distribution (rt_report.stage_time). */
+#define RT_STAGE_TIME_QUANTILES 33
+/* Runs timed per model and phase, for the calibration (rt_report.calibration): the last ones. */
 #define RT_WARM_SAMPLES 64
 
 /* Requests are uint32 indices in queues; a stop marker never is one. */
@@ -37,6 +44,12 @@ struct rt_unit {
     bool warming;        /* the leader's word to its ranks during warm-up */
 };
 
+/* A phase of the warm-up: which units run their models (the others wait as idle devices do). */
+struct rt_phase {
+    mx_ns duration_ns;
+    bool *active; /* [n_units] */
+};
+
 struct rt_worker {
     struct rt_run *run;
     struct rt_unit *unit;
@@ -49,8 +62,8 @@ struct rt_worker {
     bool started;
     int rc; /* the build's result, with its message in error */
     char error[512];
-    uint32_t *warm_runs; /* [world models] warm-up runs timed (leaders only) */
-    double *warm_s;      /* [world models][RT_WARM_SAMPLES] the last runs' times (a ring) */
+    uint32_t *warm_runs; /* [phases][world models] runs timed in each phase (leaders only) */
+    double *warm_s;      /* [phases][world models][RT_WARM_SAMPLES] the last runs' times (rings) */
 };
 
 struct rt_run {
@@ -64,7 +77,14 @@ struct rt_run {
     uint32_t *unit_base;   /* [groups]: the group's stage 0 in units */
     uint32_t n_workers;
     struct rt_worker *workers;
-    mx_ns wall0; /* wall time of trace time trace0 */
+    uint32_t *unit_node; /* [n_units] the node of each unit's devices */
+    uint32_t *unit_busy; /* [n_units] its devices (op) */
+    uint32_t n_phases;   /* 1 (the warm-up), or with the calibration's phases */
+    struct rt_phase *phases;
+    uint32_t n_steps;     /* the phases run, in order: the warm-up, then rounds of the others */
+    uint32_t *step_phase; /* [n_steps] */
+    struct rt_team all;   /* every worker: phases start together */
+    mx_ns wall0;          /* wall time of trace time trace0 */
     mx_ns trace0;
     mx_ns last_end_wall; /* the run's latest stage finish, 0 before any (under the lock) */
 
@@ -81,7 +101,10 @@ struct rt_run {
                            the stage could have started it (free, and the request there)
                            to its end: the hand-off included; -1: not run (the report's
                            array) */
-    mx_ns *world_ns;    /* [n][max_stages] the world's latencies of its replica */
+    mx_ns *world_ns;    /* [n][max_stages] the world's latencies of its replica (the report's) */
+    mx_ns *run_start;   /* [n][max_stages] when the stage began running it (trace ns; the
+                           report's) */
+    mx_ns *run_end;     /* [n][max_stages] when it ended (the report's) */
     uint32_t *act;      /* [n] which buffer of its last stage holds its activations */
     mx_ns *overhead_ns; /* [n] start - due on an idle stage 0, or -1 */
 };
@@ -111,8 +134,10 @@ int rt__check_cores(const struct spec_plan *plan, const char *plan_path,
 /* Request i failed to run: record it (under the lock) with message. */
 void rt__fail(struct rt_run *r, size_t i, const char *message);
 
-/* The report's calibration: the warm-up medians over the profiled times of every (stage, model),
- * averaged with the models' shares of the trace's requests as weights. */
+/* The report's calibration: the medians of every (stage, model) alone (else in the warm-up) over
+ * the profiled times, averaged with the models' shares of the trace's requests as weights; with
+ * the calibration's phases, the interference they show and the pooled distribution of alone
+ * times over their calibrated latency. */
 void rt__report_calibration(struct rt_run *r, const struct spec_plan *plan,
                             const struct spec_profile *db);
 

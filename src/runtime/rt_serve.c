@@ -1,6 +1,6 @@
 /* The runtime's controller: checks, set-up, the open-loop release of requests, and tear-down
  * (rt_serve.h). The workers are rt_worker.c; the measured figures rt_report.c. */
-#define _GNU_SOURCE /* sched_getaffinity, CPU_ISSET */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_ISSET, pthread_setaffinity_np */
 #include "rt_int.h"
 
 #include "cu_rt.h"
@@ -76,6 +76,52 @@ int rt__check_cores(const struct spec_plan *plan, const char *plan_path, const s
     return MX_OK;
 }
 
+/* cpu: the core the controller runs on (rt_options.controller_core): one no device of the plan
+ * uses, else it shares theirs (said in the report: the CLI warns). */
+static int choose_controller_core(const struct spec_plan *plan, const char *plan_path,
+                                  const struct rt_options *o, struct rt_report *rep)
+{
+    rep->controller_core = -1;
+    rep->controller_shared = false;
+    if (o->backend != &rt_backend_cpu)
+        return MX_OK;
+    cpu_set_t allowed, devices;
+    CPU_ZERO(&allowed);
+    CPU_ZERO(&devices);
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+        return mx_error(MX_EIO, "cannot read this process's CPU affinity");
+    const struct spec_plan_segment *seg = &plan->segments[0];
+    for (uint32_t g = 0; g < seg->n_groups; g++)
+        for (uint32_t j = 0; j < seg->groups[g].n_devices; j++) {
+            uint32_t d = seg->groups[g].devices[j], core = o->cores ? o->cores[d] : d;
+            if (core < CPU_SETSIZE)
+                CPU_SET(core, &devices);
+        }
+    const char *cluster = o->cluster_path ? o->cluster_path : "cluster";
+    if (o->controller_core >= 0) {
+        int c = o->controller_core;
+        if (c >= CPU_SETSIZE || !CPU_ISSET(c, &allowed))
+            return mx_error(MX_EINPUT,
+                            "%s: controller_core: this process may not run on core %d (it may "
+                            "use %d cores)",
+                            cluster, c, CPU_COUNT(&allowed));
+        if (CPU_ISSET(c, &devices))
+            return mx_error(MX_EINPUT,
+                            "%s: controller_core: core %d runs a device of %s: the controller "
+                            "needs a core no device uses",
+                            cluster, c, plan_path);
+        rep->controller_core = c;
+        return MX_OK;
+    }
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &allowed) && !CPU_ISSET(c, &devices)) {
+            rep->controller_core = c;
+            return MX_OK;
+        }
+    rep->controller_shared = true;
+    return MX_OK;
+}
+
 static int check_machine(const struct spec_plan *plan, const char *plan_path,
                          const struct rt_options *o)
 {
@@ -127,8 +173,8 @@ static void add_group_workers(struct rt_run *r, const struct spec_plan *plan,
             wk->n_specs = n_models;
             wk->specs = MX_NEW_ARRAY(struct rt_stage_spec, n_models);
             wk->stages = MX_NEW_ARRAY(struct rt_stage *, n_models);
-            wk->warm_runs = MX_NEW_ARRAY(uint32_t, n_models);
-            wk->warm_s = MX_NEW_ARRAY(double, (size_t)n_models *RT_WARM_SAMPLES);
+            wk->warm_runs = MX_NEW_ARRAY(uint32_t, (size_t)r->n_phases * n_models);
+            wk->warm_s = MX_NEW_ARRAY(double, (size_t)r->n_phases *n_models *RT_WARM_SAMPLES);
             for (uint32_t m = 0; m < n_models; m++) {
                 int32_t pm = spec_plan_find_model(plan, sim_world_model_name(r->w, m));
                 bool hosted = false;
@@ -152,6 +198,38 @@ static void add_group_workers(struct rt_run *r, const struct spec_plan *plan,
                 s->seed = mx_rng_derive(r->o->seed, plan->models[pm].name, 0);
             }
         }
+}
+
+/* The warm-up's phases: every unit at once; for a calibration then each unit alone, and the first
+ * 2, 3, ... units of every node at once, in RT_PHASE_ROUNDS rounds. */
+static void phases_init(struct rt_run *r)
+{
+    uint32_t most = 0; /* units on the fullest node */
+    uint32_t *rank = MX_NEW_ARRAY(uint32_t, r->n_units ? r->n_units : 1); /* on its node */
+    for (uint32_t u = 0; u < r->n_units; u++) {
+        for (uint32_t v = 0; v < u; v++)
+            rank[u] += r->unit_node[v] == r->unit_node[u];
+        most = rank[u] + 1 > most ? rank[u] + 1 : most;
+    }
+    r->n_phases = 1 + (r->o->calibrate_only ? r->n_units + (most > 1 ? most - 1 : 0) : 0);
+    r->phases = MX_NEW_ARRAY(struct rt_phase, r->n_phases);
+    for (uint32_t p = 0; p < r->n_phases; p++) {
+        r->phases[p].duration_ns = p == 0 ? RT_WARM_UP_NS : RT_PHASE_NS;
+        r->phases[p].active = MX_NEW_ARRAY(bool, r->n_units ? r->n_units : 1);
+        for (uint32_t u = 0; u < r->n_units; u++) {
+            if (p == 0)
+                r->phases[p].active[u] = true;
+            else if (p <= r->n_units)
+                r->phases[p].active[u] = u == p - 1;
+            else
+                r->phases[p].active[u] = rank[u] < p - r->n_units + 1;
+        }
+    }
+    free(rank);
+    r->n_steps = 1 + (r->n_phases - 1) * RT_PHASE_ROUNDS;
+    r->step_phase = MX_NEW_ARRAY(uint32_t, r->n_steps);
+    for (uint32_t k = 1; k < r->n_steps; k++)
+        r->step_phase[k] = 1 + (k - 1) % (r->n_phases - 1);
 }
 
 static void units_init(struct rt_run *r, const struct spec_plan *plan)
@@ -178,6 +256,18 @@ static void units_init(struct rt_run *r, const struct spec_plan *plan)
             u->acts = MX_NEW_ARRAY(void *, RT_STAGE_BUFFERS);
             rt_team_init(&u->team, (unsigned)plan->segments[0].groups[g].op);
         }
+    r->unit_node = MX_NEW_ARRAY(uint32_t, r->n_units ? r->n_units : 1);
+    r->unit_busy = MX_NEW_ARRAY(uint32_t, r->n_units ? r->n_units : 1);
+    for (uint32_t g = 0; g < n_groups; g++) {
+        const struct spec_plan_group *pg = &plan->segments[0].groups[g];
+        for (int32_t k = 0; k < pg->pp; k++) {
+            uint32_t device = pg->devices[k * pg->op];
+            r->unit_node[r->unit_base[g] + (uint32_t)k] =
+                r->o->devices_per_node ? device / r->o->devices_per_node : 0;
+            r->unit_busy[r->unit_base[g] + (uint32_t)k] = (uint32_t)pg->op;
+        }
+    }
+    phases_init(r);
 }
 
 static void run_release(struct rt_run *r)
@@ -205,9 +295,15 @@ static void run_release(struct rt_run *r)
     free(r->workers);
     free(r->units);
     free(r->unit_base);
+    free(r->unit_node);
+    free(r->unit_busy);
+    for (uint32_t p = 0; r->phases && p < r->n_phases; p++)
+        free(r->phases[p].active);
+    free(r->phases);
+    free(r->step_phase);
+    rt_team_release(&r->all);
     free(r->input_wall);
     free(r->due_wall);
-    free(r->world_ns);
     free(r->act);
     free(r->overhead_ns);
     sim_control_free(r->control);
@@ -271,6 +367,15 @@ static void wait_for(const struct rt_run *r, mx_ns due)
 /* Release every request at its time, until the end or a stop. */
 static void control_loop(struct rt_run *r)
 {
+    cpu_set_t previous_cores;
+    bool pinned = false;
+    if (r->report->controller_core >= 0 &&
+        pthread_getaffinity_np(pthread_self(), sizeof(previous_cores), &previous_cores) == 0) {
+        cpu_set_t core;
+        CPU_ZERO(&core);
+        CPU_SET(r->report->controller_core, &core);
+        pinned = pthread_setaffinity_np(pthread_self(), sizeof(core), &core) == 0;
+    }
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* wake on time, not up to 50 us late */
     struct sched_param previous_param, realtime = {.sched_priority = 1};
     int previous_policy;
@@ -287,6 +392,8 @@ static void control_loop(struct rt_run *r)
         mx_progress_report(&r->o->progress, (double)(i + 1) / (double)r->n);
     }
     pthread_setschedparam(pthread_self(), previous_policy, &previous_param);
+    if (pinned)
+        pthread_setaffinity_np(pthread_self(), sizeof(previous_cores), &previous_cores);
 }
 
 static void results_init(struct rt_run *r)
@@ -327,12 +434,17 @@ static int run_init(struct rt_run *r, const struct spec_plan *plan)
         r->stage_ns[c] = -1;
     for (size_t i = 0; i < r->n; i++)
         r->report->decided_ns[i] = MX_NS_NEVER;
-    r->world_ns = MX_NEW_ARRAY(mx_ns, cells);
+    r->report->world_ns = r->world_ns = MX_NEW_ARRAY(mx_ns, cells);
+    r->report->run_start_ns = r->run_start = mx_malloc_array(cells, sizeof(mx_ns));
+    r->report->run_end_ns = r->run_end = mx_malloc_array(cells, sizeof(mx_ns));
+    for (size_t c = 0; c < cells; c++)
+        r->run_start[c] = r->run_end[c] = -1;
     r->act = MX_NEW_ARRAY(uint32_t, r->n);
     r->overhead_ns = mx_malloc_array(r->n, sizeof(mx_ns));
     for (size_t i = 0; i < r->n; i++)
         r->overhead_ns[i] = -1;
     units_init(r, plan);
+    rt_team_init(&r->all, r->n_workers);
     r->workers = MX_NEW_ARRAY(struct rt_worker, r->n_workers);
     results_init(r);
     return MX_OK;
@@ -379,6 +491,8 @@ int rt_serve(const struct sim_world *w, const struct spec_plan *plan, const char
     *out = (struct rt_report){.backend = o->backend->name};
     pthread_mutex_init(&run.lock, NULL);
     int rc = check_machine(plan, plan_path, o);
+    if (rc == MX_OK)
+        rc = choose_controller_core(plan, plan_path, o, out);
     if (rc == MX_OK)
         rc = load_archs(plan, plan_path, o->zoo_dir, archs);
     if (rc == MX_OK)

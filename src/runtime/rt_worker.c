@@ -126,7 +126,10 @@ static void leader_loop(struct rt_worker *wk)
         rt_team_sync(&u->team); /* the job is out */
         int rc = run_rank(wk, i);
         rt_team_sync(&u->team); /* every rank is done with it */
-        stage_done(r, u, i, slot, from, rt__now(), rc);
+        mx_ns end = rt__now();
+        r->run_start[(size_t)i * r->max_stages + u->stage] = rt__trace_time(r, start);
+        r->run_end[(size_t)i * r->max_stages + u->stage] = rt__trace_time(r, end);
+        stage_done(r, u, i, slot, from, end, rc);
     }
     u->job = RT_STOP;
     rt_team_sync(&u->team);
@@ -185,13 +188,14 @@ static int build(struct rt_worker *wk)
     return rc;
 }
 
-/* Run every hosted model in turn for RT_WARM_UP_NS, so that the first requests do not pay for
- * first touches and a core still ramping up. The ranks of a stage decide together when to stop:
- * the leader's clock rules, shared through the unit between two syncs. */
-static void warm_up(struct rt_worker *wk)
+/* Run every hosted model in turn until `until`, timing each run into phase p's rings (leader). The
+ * ranks of a stage decide together when to stop: the leader's clock rules, shared through the
+ * unit between two syncs. */
+static void run_models(struct rt_worker *wk, uint32_t p, mx_ns until)
 {
     struct rt_unit *u = wk->unit;
-    mx_ns until = rt__now() + RT_WARM_UP_NS;
+    uint32_t *runs = wk->warm_runs + (size_t)p * wk->n_specs;
+    double *times = wk->warm_s + (size_t)p * wk->n_specs * RT_WARM_SAMPLES;
     for (;;) {
         for (uint32_t m = 0; m < wk->n_specs; m++) {
             if (!wk->stages[m])
@@ -200,7 +204,7 @@ static void warm_up(struct rt_worker *wk)
             wk->stages[m]->backend->forward(wk->stages[m], m, u->stage > 0 ? u->acts[0] : NULL,
                                             u->acts[1]);
             if (wk->rank == 0) /* the last RT_WARM_SAMPLES runs: the warmest */
-                wk->warm_s[m * RT_WARM_SAMPLES + wk->warm_runs[m]++ % RT_WARM_SAMPLES] =
+                times[m * RT_WARM_SAMPLES + runs[m]++ % RT_WARM_SAMPLES] =
                     mx_ns_to_s(rt__now() - start);
         }
         if (wk->rank == 0)
@@ -213,6 +217,26 @@ static void warm_up(struct rt_worker *wk)
     }
 }
 
+/* The warm-up's phases (rt_int.h), in their rounds: every worker starts each one with all the
+ * others; a unit that is not active in it waits as an idle device does, polling. The first phase
+ * runs every unit, so that the first requests do not pay for first touches and cores still ramping
+ * up; the calibration's further phases time each unit alone and several of a node at once. */
+static void run_phases(struct rt_worker *wk)
+{
+    struct rt_run *r = wk->run;
+    struct rt_unit *u = wk->unit;
+    for (uint32_t k = 0; k < r->n_steps; k++) {
+        uint32_t p = r->step_phase[k];
+        rt_team_sync(&r->all);
+        mx_ns until = rt__now() + r->phases[p].duration_ns;
+        if (r->phases[p].active[u->global_stage] && !u->failed)
+            run_models(wk, p, until);
+        else
+            rt__wait_until(until);
+    }
+    rt_team_sync(&r->all);
+}
+
 void *rt__worker_main(void *arg)
 {
     struct rt_worker *wk = arg;
@@ -222,8 +246,7 @@ void *rt__worker_main(void *arg)
         u->failed = true;
     }
     rt_team_sync(&u->team); /* every rank built, or the unit failed */
-    if (!u->failed)
-        warm_up(wk);
+    run_phases(wk);
     pthread_barrier_wait(&wk->run->ready);
     if (wk->rank == 0)
         leader_loop(wk);

@@ -17,11 +17,21 @@
  * At equal times events run in kind order (enum below): stages finish before anything else, so a
  * request finishing at t no longer counts as outstanding for a decision at t; admissions and queue
  * entries at t come before the batch formed at t; decisions come before new arrivals, so requests
- * with equal arrival times are dispatched and admitted one after the other in trace order. */
+ * with equal arrival times are dispatched and admitted one after the other in trace order.
+ *
+ * With variability (docs/simulator.md), a job's time on a stage is its latency times a ratio drawn
+ * from the stage's distribution (one stream per segment, drawn at each stage start), stretched by
+ * interference (sim_busy.h: a start or end of work on a node moves the finishes of the work
+ * running there; an event so replaced is skipped when it comes). Stage times then differ from the
+ * predictions, so the groups' clocks are the runtime controller's (sim_correct.h): corrected at
+ * every finish, with latencies scaled by each stage's learned speed; a correction moves the
+ * controller's view of the clock by as much as the clock. */
 #include "sim_int.h"
 
 #include "mx_alloc.h"
 #include "mx_rng.h"
+#include "sim_busy.h"
+#include "sim_correct.h"
 #include "sim_dispatch.h"
 #include "sim_heap.h"
 #include "sim_rules.h"
@@ -53,6 +63,7 @@ struct job {
     uint32_t next;        /* next job in a stage FIFO */
     uint32_t batch_index; /* into the replica's batch sizes */
     const struct sim_replica *rep;
+    mx_ns exec_ns; /* variability: the time its stages took so far */
 };
 
 struct engine {
@@ -85,6 +96,16 @@ struct engine {
     uint32_t *candidates;              /* [max_batch] members of the batch being formed */
     struct sim_delays *draw;           /* [n] each request's overheads, drawn at its arrival */
     gsl_rng *rng[SPEC_OH_COUNT];       /* NULL for constant terms */
+
+    /* Variability (all unused without it). */
+    bool vary;
+    struct sim__corrected corr; /* the groups' clocks (e->clock is corr.clock) */
+    struct sim__busy busy;      /* interference: when running work ends */
+    gsl_rng *stage_rng;         /* stage-time draws; NULL when no distribution varies */
+    uint32_t *stage_group;      /* [n_stages] the group of each stage of the segment */
+    uint32_t *running;          /* [n_stages] the job each busy stage runs */
+    mx_ns *started;             /* [n_stages] when it started it */
+    mx_ns *scaled;              /* [max_stages] latencies scaled by the learned speeds */
 };
 
 static mx_ns draw_overhead(struct engine *e, int term)
@@ -139,6 +160,49 @@ static void fifo_append(struct engine *e, uint32_t stage, uint32_t job)
     e->fifo_tail[stage] = job;
 }
 
+/* Variability: the ratio of a job's time on stage s to its latency. */
+static double draw_ratio(struct engine *e, uint32_t s)
+{
+    const struct spec_dist *d = &e->w->dists[e->w->stage_dist[s]];
+    return e->stage_rng && spec_dist_varies(d) ? spec_dist_draw(d, e->stage_rng) : 1.0;
+}
+
+/* Variability: interference moved the end of stage s's job to finish; the event already queued
+ * for it is skipped when it comes (stale_finish). */
+static void moved(void *arg, uint32_t s, mx_ns finish)
+{
+    struct engine *e = arg;
+    uint32_t g = e->stage_group[s];
+    sim__heap_reserve(&e->heap, 1);
+    push(e, finish, EV_STAGE_DONE, e->running[s], g, s - e->w->groups[g].stage_base);
+}
+
+/* Variability: whether a finish event of job jid on stage s at time t is no longer the job's end.
+ */
+static bool stale_finish(const struct engine *e, uint32_t s, uint32_t jid, mx_ns t)
+{
+    const struct sim__busy_stage *st = &e->busy.stage[s];
+    return !st->running || e->running[s] != jid || st->finish_ns != t;
+}
+
+/* The latencies stage-by-stage of rep at batch index b as the controller predicts with them: the
+ * world's, or with variability scaled by the stages' learned speeds. */
+static const mx_ns *predicted_latency(struct engine *e, const struct sim_replica *rep, uint32_t b)
+{
+    const mx_ns *lat = rep->latency_ns + (size_t)b * rep->n_stages;
+    if (!e->vary)
+        return lat;
+    sim__corrected_scale(&e->corr, rep->stage_base, lat, rep->n_stages, e->scaled);
+    return e->scaled;
+}
+
+/* Variability: a correction moved stage s's clock from `before`: the controller's view moves by as
+ * much (it may be ahead of the clock by the requests dispatched to the group and not there yet). */
+static void move_view(struct engine *e, uint32_t s, mx_ns before)
+{
+    e->view_clock[s] += e->clock[s] - before;
+}
+
 /* Start the job at the head of stage k of group g if the stage is idle and the job is ready. */
 static void try_start(struct engine *e, uint32_t g, uint32_t k, mx_ns now)
 {
@@ -161,7 +225,14 @@ static void try_start(struct engine *e, uint32_t g, uint32_t k, mx_ns now)
     if (k == 0)
         for (uint32_t i = j->first; i != NIL; i = e->member_next[i - e->first])
             e->r->start_ns[i] = now;
-    push(e, now + job_latency(j)[k], EV_STAGE_DONE, jid, g, k);
+    mx_ns end = now + job_latency(j)[k];
+    if (e->vary) {
+        e->running[s] = jid;
+        e->started[s] = now;
+        end = sim__busy_start(&e->busy, s, (double)job_latency(j)[k] * draw_ratio(e, s), now, moved,
+                              e);
+    }
+    push(e, end, EV_STAGE_DONE, jid, g, k);
 }
 
 static uint32_t new_job(struct engine *e, const struct sim_replica *rep, uint32_t batch_index,
@@ -182,13 +253,15 @@ static void complete_job(struct engine *e, uint32_t jid, mx_ns now)
 {
     const struct sim_world *w = e->w;
     struct job *j = &e->jobs[jid];
-    if (now != j->predicted_ns)
+    if (!e->vary && now != j->predicted_ns)
         MX_BUG("job finished at %lld ns, predicted %lld ns", (long long)now,
                (long long)j->predicted_ns);
     mx_ns exec = 0;
     const mx_ns *lat = job_latency(j);
     for (uint32_t k = 0; k < j->rep->n_stages; k++)
         exec += lat[k];
+    if (e->vary)
+        exec = j->exec_ns;
     for (uint32_t i = j->first; i != NIL; i = e->member_next[i - e->first]) {
         mx_ns finish = sim__finish_ns(e->draw[i - e->first], now);
         finish_request(e, i, sim__good(finish, w->deadline_ns[i]) ? SIM_GOOD : SIM_LATE, finish);
@@ -239,8 +312,8 @@ static void on_dispatch(struct engine *e, uint32_t i, mx_ns now)
     /* Without batching the controller predicts the admission; with batching it cannot know which
      * batch the request will join, and sees the clocks of the batches started (raise_view). */
     if (e->max_batch <= 1) {
-        mx_ns last =
-            sim__predict(view_clock, rep->latency_ns, rep->n_stages, q.ready_ns, e->scratch);
+        mx_ns last = sim__predict(view_clock, predicted_latency(e, rep, 0), rep->n_stages,
+                                  q.ready_ns, e->scratch);
         if (sim__admits(last, q.latest_ns))
             memcpy(view_clock, e->scratch, rep->n_stages * sizeof(mx_ns));
     }
@@ -254,7 +327,8 @@ static void on_recv(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
     mx_ns *clock = e->clock + w->groups[g].stage_base;
     const struct sim_delays d = e->draw[i - e->first];
     mx_ns ready = sim__ready_ns(d, now);
-    mx_ns last = sim__predict(clock, rep->latency_ns, rep->n_stages, ready, e->scratch);
+    const mx_ns *lat = predicted_latency(e, rep, 0);
+    mx_ns last = sim__predict(clock, lat, rep->n_stages, ready, e->scratch);
     if (!sim__admits(last, sim__latest_ns(d, w->deadline_ns[i]))) {
         finish_request(e, i, SIM_REJECTED, now);
         e->outstanding[g]--;
@@ -264,9 +338,12 @@ static void on_recv(struct engine *e, uint32_t i, uint32_t g, mx_ns now)
         push(e, ready, EV_ENQUEUE, i, g, 0);
         return;
     }
-    memcpy(clock, e->scratch, rep->n_stages * sizeof(mx_ns));
-    raise_view(e, g);
     uint32_t jid = new_job(e, rep, 0, ready, last);
+    if (e->vary)
+        sim__corrected_admit(&e->corr, rep->stage_base, rep->n_stages, jid, ready, e->scratch, lat);
+    else
+        memcpy(clock, e->scratch, rep->n_stages * sizeof(mx_ns));
+    raise_view(e, g);
     e->jobs[jid].first = i;
     e->jobs[jid].size = 1;
     e->member_next[i - e->first] = NIL;
@@ -307,11 +384,11 @@ static void queue_remove(struct engine *e, uint32_t g, uint32_t prev, uint32_t i
 }
 
 /* Whether queued request i can no longer meet its deadline even alone, starting stage 0 now. */
-static bool hopeless(const struct engine *e, uint32_t g, uint32_t i, mx_ns now)
+static bool hopeless(struct engine *e, uint32_t g, uint32_t i, mx_ns now)
 {
     const struct sim_replica *rep = e->rep_of[i - e->first];
     const mx_ns *clock = e->clock + e->w->groups[g].stage_base;
-    mx_ns last = sim__predict_last(clock, rep->latency_ns, rep->n_stages, now);
+    mx_ns last = sim__predict_last(clock, predicted_latency(e, rep, 0), rep->n_stages, now);
     return !sim__admits(last, sim__latest_ns(e->draw[i - e->first], e->w->deadline_ns[i]));
 }
 
@@ -359,15 +436,19 @@ static void on_batch(struct engine *e, uint32_t g, mx_ns now)
     mx_ns latest = sim__latest_ns(e->draw[oldest - e->first], w->deadline_ns[oldest]);
     uint32_t chosen = 0;
     for (uint32_t b = 1; b < rep->n_batches && (uint32_t)rep->batch_sizes[b] <= n; b++) {
-        const mx_ns *lat = rep->latency_ns + (size_t)b * rep->n_stages;
+        const mx_ns *lat = predicted_latency(e, rep, b);
         if (!sim__admits(sim__predict_last(clock, lat, rep->n_stages, now), latest))
             break;
         chosen = b;
     }
-    const mx_ns *lat = rep->latency_ns + (size_t)chosen * rep->n_stages;
-    mx_ns last = sim__predict(clock, lat, rep->n_stages, now, clock);
-    raise_view(e, g);
+    const mx_ns *lat = predicted_latency(e, rep, chosen);
+    mx_ns last = sim__predict(clock, lat, rep->n_stages, now, e->scratch);
     uint32_t jid = new_job(e, rep, chosen, now, last);
+    if (e->vary)
+        sim__corrected_admit(&e->corr, grp->stage_base, rep->n_stages, jid, now, e->scratch, lat);
+    else
+        memcpy(clock, e->scratch, rep->n_stages * sizeof(mx_ns));
+    raise_view(e, g);
     struct job *j = &e->jobs[jid];
 
     /* Move the first candidates from the queue to the job; both lists are in queue order. */
@@ -399,7 +480,20 @@ static void on_stage_done(struct engine *e, uint32_t jid, uint32_t g, uint32_t k
     uint32_t s = grp->stage_base + k;
     struct job *j = &e->jobs[jid];
     e->stage_busy[s] = false;
-    e->r->busy_ns[s] += job_latency(j)[k];
+    if (e->vary) {
+        mx_ns took = now - e->started[s];
+        uint32_t next = k + 1 < grp->n_stages ? s + 1 : UINT32_MAX;
+        mx_ns before = e->clock[s], next_before = next != UINT32_MAX ? e->clock[next] : 0;
+        sim__busy_stop(&e->busy, s, now, moved, e);
+        j->exec_ns += took;
+        e->r->busy_ns[s] += took;
+        sim__corrected_stage_done(&e->corr, s, next, jid, now, took, job_latency(j)[k]);
+        move_view(e, s, before);
+        if (next != UINT32_MAX)
+            move_view(e, next, next_before);
+    } else {
+        e->r->busy_ns[s] += job_latency(j)[k];
+    }
     if (k + 1 < grp->n_stages) {
         j->ready_ns = now;
         fifo_append(e, s + 1, jid);
@@ -410,6 +504,34 @@ static void on_stage_done(struct engine *e, uint32_t jid, uint32_t g, uint32_t k
     if (k == 0 && e->max_batch > 1)
         schedule_batch(e, g, now);
     try_start(e, g, k, now);
+}
+
+/* Variability's state for the segment's stages. */
+static void vary_init(struct engine *e, uint32_t segment, uint64_t seed)
+{
+    const struct sim_world *w = e->w;
+    const struct sim_segment *seg = e->seg;
+    const size_t stages = w->n_stages ? w->n_stages : 1;
+    uint32_t first = seg->n_groups ? w->groups[seg->first_group].stage_base : 0, end = first;
+    sim__corrected_init(&e->corr, w->n_stages);
+    e->clock = e->corr.clock;
+    e->stage_group = MX_NEW_ARRAY(uint32_t, stages);
+    e->running = mx_malloc_array(stages, sizeof(uint32_t));
+    e->started = MX_NEW_ARRAY(mx_ns, stages);
+    e->scaled = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
+    for (uint32_t g = seg->first_group; g < seg->first_group + seg->n_groups; g++)
+        for (uint32_t k = 0; k < w->groups[g].n_stages; k++) {
+            e->stage_group[w->groups[g].stage_base + k] = g;
+            e->running[w->groups[g].stage_base + k] = NIL;
+            end = w->groups[g].stage_base + k + 1;
+        }
+    sim__busy_init(&e->busy, &w->interference, w->n_stages, first, end, w->stage_node,
+                   w->stage_devices);
+    bool draws = false;
+    for (uint32_t s = first; s < end; s++)
+        draws |= spec_dist_varies(&w->dists[w->stage_dist[s]]);
+    if (draws)
+        e->stage_rng = mx_rng_new(seed, "stage_time", segment);
 }
 
 static void engine_init(struct engine *e, const struct sim_world *w, uint32_t segment,
@@ -426,7 +548,11 @@ static void engine_init(struct engine *e, const struct sim_world *w, uint32_t se
     /* Pending events: one arrival, at most one of dispatch, recv or enqueue per request, at most
      * one done per stage, one ready (for stage 0), one batch and one loaded per group. */
     sim__heap_init(&e->heap, n_requests + 2 * (size_t)w->n_stages + 2 * (size_t)w->n_groups + 1);
-    e->clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
+    e->vary = o->variability && w->varies;
+    if (e->vary)
+        vary_init(e, segment, o->seed);
+    else
+        e->clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
     e->view_clock = MX_NEW_ARRAY(mx_ns, w->n_stages);
     e->outstanding = MX_NEW_ARRAY(uint32_t, w->n_groups);
     e->scratch = MX_NEW_ARRAY(mx_ns, w->max_stages ? w->max_stages : 1);
@@ -468,6 +594,8 @@ static void start_loading(struct engine *e)
             continue;
         for (uint32_t k = 0; k < grp->n_stages; k++) {
             e->clock[grp->stage_base + k] = e->view_clock[grp->stage_base + k] = grp->ready_ns;
+            if (e->vary)
+                sim__corrected_start_at(&e->corr, grp->stage_base + k, grp->ready_ns);
             e->stage_busy[grp->stage_base + k] = true;
         }
         push(e, grp->ready_ns, EV_LOADED, 0, g, 0);
@@ -488,7 +616,18 @@ static void on_loaded(struct engine *e, uint32_t g, mx_ns now)
 static void engine_release(struct engine *e)
 {
     sim__heap_release(&e->heap);
-    free(e->clock);
+    if (e->vary) {
+        sim__corrected_release(&e->corr);
+        sim__busy_release(&e->busy);
+        if (e->stage_rng)
+            gsl_rng_free(e->stage_rng);
+        free(e->stage_group);
+        free(e->running);
+        free(e->started);
+        free(e->scaled);
+    } else {
+        free(e->clock);
+    }
     free(e->view_clock);
     free(e->outstanding);
     free(e->scratch);
@@ -549,6 +688,9 @@ void sim__event_run_segment(const struct sim_world *w, uint32_t segment,
             try_start(&e, ev.group, 0, ev.time);
             break;
         case EV_STAGE_DONE:
+            if (e.vary &&
+                stale_finish(&e, w->groups[ev.group].stage_base + ev.stage, ev.id, ev.time))
+                break;
             on_stage_done(&e, ev.id, ev.group, ev.stage, ev.time);
             break;
         case EV_LOADED:

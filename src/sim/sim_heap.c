@@ -17,3 +17,12 @@ void sim__heap_release(struct sim_heap *h)
     h->events = NULL;
     h->n = h->cap = 0;
 }
+
+void sim__heap_reserve(struct sim_heap *h, size_t extra)
+{
+    if (h->n + extra <= h->cap)
+        return;
+    size_t cap = 2 * h->cap > h->n + extra ? 2 * h->cap : h->n + extra;
+    h->events = mx_realloc_array(h->events, cap, sizeof(struct sim_event));
+    h->cap = cap;
+}

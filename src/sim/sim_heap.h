@@ -3,7 +3,8 @@
  * Events are ordered by (time, order), where order = kind << 56 | insertion sequence: at equal
  * times lower kinds go first (a stage finishing before a dispatch decision, see sim_event.c), and
  * within a kind events keep their insertion order, so ties are FIFO and every run is reproducible.
- * The heap is sized once; pushing past its capacity is a bug. */
+ * The heap is sized once; pushing past its capacity is a bug, except after sim__heap_reserve (for
+ * the events whose number has no bound known in advance: finishes moved by interference). */
 #ifndef SIM_HEAP_H
 #define SIM_HEAP_H
 
@@ -31,6 +32,8 @@ struct sim_heap {
 
 void sim__heap_init(struct sim_heap *h, size_t cap);
 void sim__heap_release(struct sim_heap *h);
+/* Make room for `extra` more events than are pending, doubling the capacity when short. */
+void sim__heap_reserve(struct sim_heap *h, size_t extra);
 
 static inline bool sim__event_before(const struct sim_event *a, const struct sim_event *b)
 {

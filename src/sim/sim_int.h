@@ -98,6 +98,14 @@ struct sim_world {
     mx_ns overhead_sd_ns[SPEC_OH_COUNT]; /* 0 for constants */
     bool constant_overheads;             /* every sd is 0: spec_overheads_constant() */
     struct sim_tables tables;            /* owns the latency tables replicas point into */
+    /* Variability (docs/simulator.md): compiled by sim_world_new only (NULL arrays elsewhere). */
+    struct spec_interference interference; /* the cluster's */
+    uint32_t *stage_node;                  /* [n_stages] the node of the stage's devices */
+    uint32_t *stage_devices;               /* [n_stages] how many devices it runs on (op) */
+    struct spec_dist *dists;               /* [n_dists] [0]: the cluster's stage_time */
+    uint32_t n_dists;
+    uint32_t *stage_dist; /* [n_stages] each stage's distribution in dists */
+    bool varies;          /* interference, or a distribution that draws anything but 1 */
 };
 
 /* Fill w's request arrays (arrival, deadline, model) from t, and its overheads from o. */

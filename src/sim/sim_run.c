@@ -46,7 +46,7 @@ void sim_results_free(struct sim_results *r)
 
 bool sim_fast_path_valid(const struct sim_world *w, const struct sim_options *o)
 {
-    return o->max_batch <= 1 && w->constant_overheads;
+    return o->max_batch <= 1 && w->constant_overheads && !(o->variability && w->varies);
 }
 
 typedef void (*segment_runner)(const struct sim_world *, uint32_t, const struct sim_options *,
@@ -79,10 +79,10 @@ int sim_run_into(const struct sim_world *w, const struct sim_options *options,
         o.dispatch = sim_dispatch_default;
     bool fast_ok = sim_fast_path_valid(w, &o);
     if (o.engine == SIM_ENGINE_FAST && !fast_ok)
-        return mx_error(MX_EUSAGE, "the fast engine covers neither batching nor random overheads; "
-                                   "use --engine event");
+        return mx_error(MX_EUSAGE, "the fast engine covers neither batching, random overheads nor "
+                                   "variable stage times; use --engine event");
     bool fast = o.engine == SIM_ENGINE_FAST || (o.engine == SIM_ENGINE_AUTO && fast_ok);
-    r->engine = fast ? "fast" : "event";
+    r->engine = fast ? "fast" : o.variability && w->varies ? "event-variable" : "event";
     r->events = 0;
     memset(r->busy_ns, 0, r->n_stages * sizeof(mx_ns));
     struct run_job job = {w, &o, r, fast ? sim__fast_run_segment : sim__event_run_segment, 0};

@@ -160,6 +160,68 @@ static void release_specs(struct sim_group_spec *specs, uint32_t n)
     free(specs);
 }
 
+/* Where each stage runs (its node and device count) and the distributions its times draw from. */
+static void world_variability(struct sim_world *w, const struct spec_cluster *cluster,
+                              const struct spec_plan *plan)
+{
+    size_t stages = w->n_stages ? w->n_stages : 1;
+    w->interference = cluster->interference;
+    w->stage_node = MX_NEW_ARRAY(uint32_t, stages);
+    w->stage_devices = MX_NEW_ARRAY(uint32_t, stages);
+    w->stage_dist = MX_NEW_ARRAY(uint32_t, stages);
+    w->dists = MX_NEW_ARRAY(struct spec_dist, 1);
+    w->dists[0] = cluster->stage_time;
+    w->n_dists = 1;
+    for (uint32_t s = 0; s < w->n_segments; s++)
+        for (uint32_t g = 0; g < plan->segments[s].n_groups; g++) {
+            const struct spec_plan_group *pg = &plan->segments[s].groups[g];
+            const struct sim_group *sg = &w->groups[w->segments[s].first_group + g];
+            for (uint32_t k = 0; k < sg->n_stages; k++) {
+                w->stage_node[sg->stage_base + k] =
+                    pg->devices[k * (uint32_t)pg->op] / cluster->devices_per_node;
+                w->stage_devices[sg->stage_base + k] = (uint32_t)pg->op;
+            }
+        }
+    w->varies = spec_cluster_varies(cluster);
+}
+
+bool sim_world_varies(const struct sim_world *w)
+{
+    return w->varies;
+}
+
+void sim_world_set_stage_time(struct sim_world *w, uint32_t group, uint32_t stage,
+                              const struct spec_dist *d)
+{
+    if (!w->stage_dist || group >= w->n_groups || stage >= w->groups[group].n_stages)
+        MX_BUG("no stage %u of group %u to give a distribution", stage, group);
+    w->dists = mx_realloc_array(w->dists, (size_t)w->n_dists + 1, sizeof(*w->dists));
+    w->dists[w->n_dists] = *d;
+    w->stage_dist[w->groups[group].stage_base + stage] = w->n_dists++;
+    w->varies |= spec_dist_varies(d);
+}
+
+int sim_world_set_stage_times(struct sim_world *w, const struct spec_stage_time *st, size_t n,
+                              const char *path)
+{
+    for (size_t j = 0; j < n; j++) {
+        bool found = false;
+        for (uint32_t g = 0; g < w->n_groups; g++) {
+            if (w->groups[g].id != st[j].group)
+                continue;
+            if (st[j].stage >= w->groups[g].n_stages)
+                return mx_error(MX_EINPUT, "%s: stages[%zu]: group %d has %u stages, not stage %u",
+                                path, j, st[j].group, w->groups[g].n_stages, st[j].stage);
+            sim_world_set_stage_time(w, g, st[j].stage, &st[j].dist);
+            found = true;
+        }
+        if (!found)
+            return mx_error(MX_EINPUT, "%s: stages[%zu]: the plan has no group %d", path, j,
+                            st[j].group);
+    }
+    return MX_OK;
+}
+
 int sim_world_new(const struct spec_cluster *cluster, const char *cluster_path,
                   const struct spec_profile *db, const char *db_path, const struct spec_plan *plan,
                   const struct wl_trace *trace, struct sim_world **out)
@@ -206,6 +268,7 @@ int sim_world_new(const struct spec_cluster *cluster, const char *cluster_path,
         return rc;
     }
     w->n_stages = next_stage;
+    world_variability(w, cluster, plan);
     *out = w;
     return MX_OK;
 }
@@ -223,6 +286,10 @@ void sim_world_free(struct sim_world *w)
     free(w->arrival_ns);
     free(w->deadline_ns);
     sim__tables_release(&w->tables);
+    free(w->stage_node);
+    free(w->stage_devices);
+    free(w->stage_dist);
+    free(w->dists);
     free(w);
 }
 
@@ -259,6 +326,14 @@ uint32_t sim_world_group_segment(const struct sim_world *w, uint32_t group)
 uint32_t sim_world_group_stages(const struct sim_world *w, uint32_t group)
 {
     return w->groups[group].n_stages;
+}
+
+void sim_world_stage_place(const struct sim_world *w, uint32_t group, uint32_t stage,
+                           uint32_t *node, uint32_t *devices)
+{
+    uint32_t s = w->groups[group].stage_base + stage;
+    *node = w->stage_node ? w->stage_node[s] : 0;
+    *devices = w->stage_devices ? w->stage_devices[s] : 1;
 }
 
 const struct wl_trace *sim_world_trace(const struct sim_world *w)

@@ -99,11 +99,19 @@ void spec_cluster_defaults(struct spec_cluster *c)
 
 int spec_cluster_read(const char *path, struct spec_cluster *out)
 {
-    static const char *const keys[] = {"format",           "name",
-                                       "devices",          "devices_per_node",
-                                       "mem_budget_bytes", "load_bandwidth_bytes_per_s",
-                                       "overheads",        "cpu_cores",
-                                       "decoder",          NULL};
+    static const char *const keys[] = {"format",
+                                       "name",
+                                       "devices",
+                                       "devices_per_node",
+                                       "mem_budget_bytes",
+                                       "load_bandwidth_bytes_per_s",
+                                       "overheads",
+                                       "cpu_cores",
+                                       "controller_core",
+                                       "decoder",
+                                       "interference",
+                                       "stage_time",
+                                       NULL};
     struct mx_jpath root = mx_jpath_root(path);
     json_t *doc = NULL, *overheads;
     int64_t devices, per_node, budget;
@@ -137,10 +145,26 @@ int spec_cluster_read(const char *path, struct spec_cluster *out)
             goto done;
     }
     struct mx_jpath dp = mx_jpath_key(&root, "decoder");
-    rc = spec_llm_settings_read(&dp, json_object_get(doc, "decoder"), &out->decoder);
+    if ((rc = spec_llm_settings_read(&dp, json_object_get(doc, "decoder"), &out->decoder)) < 0)
+        goto done;
+    json_t *v;
+    if ((v = json_object_get(doc, "interference"))) {
+        struct mx_jpath ip = mx_jpath_key(&root, "interference");
+        if ((rc = spec_interference_read(&ip, v, &out->interference)) < 0)
+            goto done;
+    }
+    if ((v = json_object_get(doc, "stage_time"))) {
+        struct mx_jpath sp = mx_jpath_key(&root, "stage_time");
+        rc = spec_dist_read(&sp, v, &out->stage_time);
+    }
 done:
     json_decref(doc);
     return rc;
+}
+
+bool spec_cluster_varies(const struct spec_cluster *c)
+{
+    return c->interference.n > 0 || spec_dist_varies(&c->stage_time);
 }
 
 int spec_cluster_write(const struct spec_cluster *c, const char *path)
@@ -170,6 +194,10 @@ int spec_cluster_write(const struct spec_cluster *c, const char *path)
     if (c->decoder.dispatch != defaults.dispatch || c->decoder.admission != defaults.admission ||
         c->decoder.block_tokens != defaults.block_tokens)
         mx_json_set(doc, "decoder", spec_llm_settings_json(&c->decoder));
+    if (c->interference.n > 0)
+        mx_json_set(doc, "interference", spec_interference_json(&c->interference));
+    if (c->stage_time.kind != SPEC_DIST_CONSTANT)
+        mx_json_set(doc, "stage_time", spec_dist_json(&c->stage_time));
     int rc = mx_json_write_file(path, doc);
     json_decref(doc);
     return rc;

@@ -3,6 +3,7 @@
  * the planner predicted; compare and capacity print their tables; and bad inputs exit 2 naming
  * what is wrong, leaving no plan behind. */
 #include "fixture.h"
+#include "mx_alloc.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -333,4 +334,65 @@ Test(plan_cli, capacity_searches_valid_counts_and_writes_its_answer)
     cr_assert(strstr(o.out, "lowest") && strstr(o.out, "(2 seeds)") &&
                   strstr(o.out, "on every seed"),
               "%s", o.out);
+}
+
+/* The share of good requests in simulate's JSON for plan on the setup's training trace, with the
+ * cluster's variability, seed 9. */
+static double variable_attainment(const struct setup *s, const char *cluster, const char *plan)
+{
+    struct fx_output o = fx_muxplan("simulate --cluster %s --profile %s --plan %s --trace %s "
+                                    "--seed 9 --json",
+                                    cluster, fx_source_path(PROFILE), plan, s->trace);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    json_t *j = parse(o.out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "engine")), "event-variable");
+    double a = json_real_value(json_object_get(j, "attainment"));
+    json_decref(j);
+    return a;
+}
+
+/* --variance-finalists K rescores alpaserve's best K layouts with the cluster's variable stage
+ * times and keeps the best of them by that score, so on the training workload (same seed) it can
+ * only do as well as the deterministic choice or better; a cluster without variability plans
+ * exactly as without the option. */
+Test(plan_cli, variance_finalists_keep_the_best_under_variability)
+{
+    struct setup s = setup();
+    const char *varying = fx_path(s.dir, "varying.json");
+    size_t len;
+    char *text = fx_read_file(s.cluster, &len);
+    char *brace = strrchr(text, '}');
+    cr_assert_not_null(brace);
+    *brace = '\0';
+    char *cluster = mx_strfmt("%s, \"interference\": {\"busy_slowdown\": [1, 1.3, 1.6, 2]}, "
+                              "\"stage_time\": {\"dist\": \"lognormal\", \"cv\": 0.5}}",
+                              text);
+    fx_write_file(varying, cluster);
+    free(cluster);
+    free(text);
+    const char *plain = fx_path(s.dir, "plain.json"), *finalists = fx_path(s.dir, "final.json");
+    struct fx_output o = fx_muxplan("plan --cluster %s --profile %s --models %s --trace %s "
+                                    "--policy alpaserve --seed 9 -o %s",
+                                    varying, fx_source_path(PROFILE), s.models, s.trace, plain);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    o = fx_muxplan("plan --cluster %s --profile %s --models %s --trace %s --policy alpaserve "
+                   "--seed 9 --variance-finalists 4 -o %s",
+                   varying, fx_source_path(PROFILE), s.models, s.trace, finalists);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    double before = variable_attainment(&s, varying, plain);
+    double after = variable_attainment(&s, varying, finalists);
+    cr_assert_geq(after, before, "finalists %g, plain %g", after, before);
+
+    o = fx_muxplan("plan --cluster %s --profile %s --models %s --trace %s --policy alpaserve "
+                   "--seed 9 -o %s",
+                   s.cluster, fx_source_path(PROFILE), s.models, s.trace, plain);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    o = fx_muxplan("plan --cluster %s --profile %s --models %s --trace %s --policy alpaserve "
+                   "--seed 9 --variance-finalists 4 -o %s",
+                   s.cluster, fx_source_path(PROFILE), s.models, s.trace, finalists);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    json_t *a = parse(fx_read_file(plain, &len)), *b = parse(fx_read_file(finalists, &len));
+    cr_assert(json_equal(json_object_get(a, "groups"), json_object_get(b, "groups")));
+    json_decref(a);
+    json_decref(b);
 }

@@ -1,12 +1,15 @@
 /* muxplan serve and fidelity: real runs on this machine's cores, short ones. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "cu_rt.h"
 #include "fixture.h"
 #include "mx_error.h"
+#include "spec_cluster.h"
 #include "spec_profile.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,17 +61,35 @@ static double one_core_latency_s(void)
     return latency;
 }
 
-/* A trace of the two example models at load (fraction of the two cores' capacity). */
-static const char *bursty_trace(const char *dir, double load, double cv, double duration_s)
+/* A trace of the two example models at load (fraction of the two cores' capacity, by the
+ * profile). */
+static const char *trace_of(const char *dir, const char *models, double load, double cv,
+                            double duration_s)
 {
     const char *out = fx_path(dir, "trace.h5");
     double rate = load * 2.0 / one_core_latency_s();
-    struct fx_output r =
-        fx_muxplan("trace gen --models %s --profile %s --rate-dist equal "
-                   "--total-rate %.3f --cv %.2f --duration %.1f --seed 3 -o %s",
-                   example("models.json"), cpu_profile(), rate, cv, duration_s, out);
+    struct fx_output r = fx_muxplan("trace gen --models %s --profile %s --rate-dist equal "
+                                    "--total-rate %.3f --cv %.2f --duration %.1f --seed 3 -o %s",
+                                    models, cpu_profile(), rate, cv, duration_s, out);
     cr_assert_eq(r.status, 0, "%s", r.err);
     return out;
+}
+
+static const char *bursty_trace(const char *dir, double load, double cv, double duration_s)
+{
+    return trace_of(dir, example("models.json"), load, cv, duration_s);
+}
+
+/* The same, with model b's SLO a minute: whatever the machine's speed (a loaded machine runs the
+ * stages several times slower than the profile, and then refuses every request of a 5x SLO), b's
+ * requests are admitted and run through both stages of a pipeline. */
+static const char *lenient_trace(const char *dir, double load, double cv, double duration_s)
+{
+    const char *models = fx_path(dir, "models.json");
+    fx_write_file(models, "{\"format\": \"muxplan-models/1\", \"models\": ["
+                          "{\"name\": \"a\", \"base\": \"tiny-4l-256\", \"slo_scale\": 5}, "
+                          "{\"name\": \"b\", \"base\": \"tiny-4l-256\", \"slo_s\": 60}]}");
+    return trace_of(dir, models, load, cv, duration_s);
 }
 
 static json_t *parse(const char *text)
@@ -93,22 +114,40 @@ static void expect_conserved(json_t *side, const char *what)
                  n, "%s: outcomes do not add up to %lld requests", what, n);
 }
 
-/* One short fidelity run of the pipeline example: every request accounted for on each side, the
- * run calibrated, both stages used. Returns the share of requests whose group and outcome the
- * replay repeats: the replay applies the simulator's rules (and its controller) to the run's own
- * decision and stage times. */
+/* One short fidelity run of the pipeline example: every request accounted for on each side (the
+ * three simulations, the replay and the run), the run calibrated (interference measured: both
+ * stages are on one node), both stages used. Returns the share of requests whose group and outcome
+ * the replay repeats: the replay applies the simulator's rules (and its controller) to the run's
+ * own decision and stage times. */
 static double short_fidelity_run(const char *trace)
 {
-    struct fx_output r = fx_muxplan(
-        "fidelity --cluster %s --plan %s --trace %s --profile %s --calibrate --json",
-        example("cluster-cpu.json"), example("plan-pipeline.json"), trace, cpu_profile());
+    const char *stage_times = fx_path(fx_tmpdir(), "stage-times.json");
+    struct fx_output r = fx_muxplan("fidelity --cluster %s --plan %s --trace %s --profile %s "
+                                    "--calibrate --stage-times-out %s --json",
+                                    example("cluster-cpu.json"), example("plan-pipeline.json"),
+                                    trace, cpu_profile(), stage_times);
     cr_assert_eq(r.status, 0, "%s", r.err);
+    struct spec_stage_time *st;
+    size_t n_st;
+    cr_assert_eq(spec_stage_times_read(stage_times, &st, &n_st), MX_OK, "%s", mx_error_message());
+    cr_assert_eq(n_st, 2, "both stages of the pipeline ran");
+    cr_assert_eq(st[1].stage, 1);
+    cr_assert_eq(st[1].dist.kind, SPEC_DIST_EMPIRICAL);
+    free(st);
     json_t *doc = parse(r.out);
     json_t *sim = json_object_get(doc, "sim"), *real = json_object_get(doc, "real");
     json_t *replay = json_object_get(doc, "replay");
     expect_conserved(sim, "sim");
     expect_conserved(replay, "replay");
     expect_conserved(real, "real");
+    expect_conserved(json_object_get(doc, "sim_calibration"), "sim_calibration");
+    expect_conserved(json_object_get(doc, "sim_constant"), "sim_constant");
+    cr_assert(json_is_true(json_object_get(doc, "variability")));
+    json_t *cal = json_object_get(doc, "calibration");
+    json_t *slowdown = json_object_get(json_object_get(cal, "interference"), "busy_slowdown");
+    cr_assert_eq(json_array_size(slowdown), 2, "interference of 1 and 2 busy cores");
+    cr_assert_float_eq(json_real_value(json_array_get(slowdown, 0)), 1.0, 0);
+    cr_assert_gt(json_real_value(json_array_get(slowdown, 1)), 0);
     cr_assert_eq(count(real, "requests"), count(sim, "requests"));
     cr_assert_eq(count(real, "requests"), count(replay, "requests"));
     cr_assert_eq(count(real, "failed"), 0);
@@ -127,10 +166,12 @@ static double short_fidelity_run(const char *trace)
  * stage completion within microseconds of each other may go the other way: every request agreed
  * in runs with another CPU-bound process on the machine. A runtime that departs from the rules
  * (one that ignores an admission decision or reorders a stage's queue, say) misses many. Against
- * the profile, the gap is the machine's noise, which bench/fidelity measures, not a test. */
+ * the profile, the gap is the machine's noise, which bench/fidelity measures, not a test. Model
+ * b's SLO is a minute, so that its requests run through both stages however slow the machine is
+ * (at a load average of 6, a 5x SLO refused every request). */
 Test(serve, short_run_conserves_requests_and_follows_the_simulator)
 {
-    const char *trace = bursty_trace(fx_tmpdir(), 0.4, 2, 6);
+    const char *trace = lenient_trace(fx_tmpdir(), 0.4, 2, 6);
     double agreement = short_fidelity_run(trace);
     cr_assert(agreement >= 0.98, "the replay repeats %.2f%% of the requests", 100 * agreement);
 }
@@ -246,6 +287,12 @@ Test(serve, refuses_plans_it_cannot_run)
     fx_expect_bad(out, (const char *const[]){"--profile is required with --backend cuda", NULL},
                   "serve --cluster %s --plan %s --trace %s --backend cuda --requests-out %s",
                   cluster, example("plan-pipeline.json"), trace, out);
+    fx_expect_bad(out, (const char *const[]){"--stage-times-out needs --calibrate", NULL},
+                  "fidelity --cluster %s --plan %s --trace %s --stage-times-out %s", cluster,
+                  example("plan-pipeline.json"), trace, out);
+    fx_expect_bad(out, (const char *const[]){"--stage-times-out belongs to muxplan fidelity", NULL},
+                  "serve --cluster %s --plan %s --trace %s --stage-times-out %s", cluster,
+                  example("plan-pipeline.json"), trace, out);
 }
 
 Test(serve, cuda_backend_without_a_gpu_says_so)
@@ -299,4 +346,83 @@ Test(serve, cluster_cpu_cores_are_validated)
                   (const char *const[]){"c.json: cpu_cores[1]: core 1 is already device 0's", NULL},
                   "serve --cluster %s --profile %s --plan %s --trace x.h5 --requests-out %s", c,
                   cpu_profile(), example("plan-pipeline.json"), out);
+}
+
+/* --calibrate-out writes the cluster file with what the calibration measured, its other members
+ * kept: a stage factor, the interference of one and two busy cores (both example stages are on
+ * one node), and an empirical stage-time distribution; simulate then reads it. Values are the
+ * machine's (bench/fidelity reports them); only their form is tested. The report says where the
+ * controller ran: on a core no device uses, or (on a machine of two cores, both devices) on
+ * theirs, with a warning. */
+Test(serve, calibration_writes_the_cluster_and_the_controller_says_where_it_ran)
+{
+    const char *dir = fx_tmpdir(), *trace = lenient_trace(dir, 0.3, 2, 1);
+    const char *out = fx_path(dir, "calibrated.json");
+    struct fx_output r = fx_muxplan(
+        "serve --cluster %s --plan %s --trace %s --profile %s --calibrate-out %s --json",
+        example("cluster-cpu.json"), example("plan-separate.json"), trace, cpu_profile(), out);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *doc = parse(r.out);
+    json_t *controller = json_object_get(json_object_get(doc, "runtime"), "controller");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t allowed;
+    cr_assert_eq(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+    if (CPU_COUNT(&allowed) > 2 && CPU_ISSET(2, &allowed)) {
+        cr_assert_eq(json_integer_value(json_object_get(controller, "core")), 2);
+        cr_assert(json_is_false(json_object_get(controller, "shared")));
+    } else if (CPU_COUNT(&allowed) == 2) {
+        cr_assert(json_is_null(json_object_get(controller, "core")), "%ld cores", cores);
+        cr_assert(json_is_true(json_object_get(controller, "shared")));
+        cr_assert(strstr(r.err, "warning: the plan's devices use every core"), "%s", r.err);
+    }
+    json_decref(doc);
+
+    struct spec_cluster c;
+    cr_assert_eq(spec_cluster_read(out, &c), MX_OK, "%s", mx_error_message());
+    cr_assert_gt(c.overheads.stage_factor, 0);
+    cr_assert_eq(c.interference.n, 2);
+    cr_assert_float_eq(c.interference.busy_slowdown[0], 1.0, 0);
+    cr_assert_eq(c.stage_time.kind, SPEC_DIST_EMPIRICAL);
+    cr_assert_eq(c.stage_time.n, 33);
+    size_t len;
+    char *text = fx_read_file(out, &len);
+    cr_assert(strstr(text, "\"cpu_cores\""), "the runtime's members are kept: %s", text);
+    free(text);
+    r = fx_muxplan("simulate --cluster %s --plan %s --trace %s --profile %s --json", out,
+                   example("plan-separate.json"), trace, cpu_profile());
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    doc = parse(r.out);
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "engine")), "event-variable");
+    json_decref(doc);
+}
+
+/* The cluster's "controller_core" must be a core this process may use that no device of the plan
+ * runs on. */
+Test(serve, controller_core_must_be_a_free_core)
+{
+    const char *dir = fx_tmpdir(), *trace = bursty_trace(dir, 0.3, 2, 1);
+    const char *c = fx_path(dir, "c.json"), *out = fx_path(dir, "r.h5");
+    const char *head = "{\"format\": \"muxplan-cluster/1\", \"devices\": 2, \"devices_per_node\": "
+                       "2, \"mem_budget_bytes\": 1073741824, \"controller_core\": ";
+    char text[512];
+    snprintf(text, sizeof(text), "%s1}", head);
+    fx_write_file(c, text);
+    fx_expect_bad(out,
+                  (const char *const[]){"c.json: controller_core: core 1 runs a device of",
+                                        "plan-pipeline.json", NULL},
+                  "serve --cluster %s --profile %s --plan %s --trace %s --requests-out %s", c,
+                  cpu_profile(), example("plan-pipeline.json"), trace, out);
+    snprintf(text, sizeof(text), "%s1000}", head);
+    fx_write_file(c, text);
+    fx_expect_bad(out,
+                  (const char *const[]){"c.json: controller_core: this process may not run on "
+                                        "core 1000",
+                                        NULL},
+                  "serve --cluster %s --profile %s --plan %s --trace %s --requests-out %s", c,
+                  cpu_profile(), example("plan-pipeline.json"), trace, out);
+    snprintf(text, sizeof(text), "%s-1}", head);
+    fx_write_file(c, text);
+    fx_expect_bad(out, (const char *const[]){"c.json: controller_core:", NULL},
+                  "serve --cluster %s --profile %s --plan %s --trace %s --requests-out %s", c,
+                  cpu_profile(), example("plan-pipeline.json"), trace, out);
 }

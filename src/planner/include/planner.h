@@ -3,8 +3,9 @@
  *
  * A policy turns a problem (models, cluster, profile, training trace) into a plan. Every policy
  * scores candidates with the simulator's fast path (sim_eval.h) under the cluster's overheads
- * (random terms at their means) and the problem's dispatch policy; candidate evaluations run on
- * `threads` threads and the result does not depend on their number. */
+ * (random terms at their means) and the problem's dispatch policy, without variability; the
+ * alpaserve policies may rescore their finalists with it (variance_finalists). Candidate
+ * evaluations run on `threads` threads and the result does not depend on their number. */
 #ifndef PLANNER_H
 #define PLANNER_H
 
@@ -38,6 +39,11 @@ struct plan_problem {
     bool activation_memory; /* the memory model counts batch-1 activation bytes too */
     double kv_margin; /* decoders: each hosted model keeps a KV reserve of 1 + kv_margin requests
                          of its full context (spec_model_fit_bytes) */
+    /* alpaserve, alpaserve-sep: rescore the best this many group layouts (each filled as usual)
+     * with variable stage times (the cluster's interference and stage_time, the event engine,
+     * seed) and keep the best by that score; 0 or 1, or a cluster without variability: the
+     * deterministic score alone decides (docs/planner.md). */
+    uint32_t variance_finalists;
     struct mx_progress_sink progress; /* how far the search is (optional: zero for none) */
 };
 

@@ -17,6 +17,7 @@
 
 #include "mx_progress.h"
 #include "sim.h"
+#include "spec_variability.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -33,12 +34,19 @@ struct rt_options {
     const struct rt_backend *backend;
     const struct sim_dispatch_policy *dispatch; /* NULL: least-outstanding */
     const char *zoo_dir;                        /* the model architectures */
-    const uint32_t *cores;       /* cpu: device d runs pinned on cores[d]; NULL: core d */
-    uint32_t n_cores;            /* entries of cores */
+    const uint32_t *cores; /* cpu: device d runs pinned on cores[d]; NULL: core d */
+    uint32_t n_cores;      /* entries of cores */
+    /* cpu: the core the controller runs on; -1: the lowest core this process may use that no
+     * device of the plan runs on, or (when there is none) any of them, sharing the devices'. */
+    int32_t controller_core;
+    const char *cluster_path;    /* names the cluster file in messages about its members */
+    uint32_t devices_per_node;   /* the cluster's: whose devices interfere (0: one node) */
     uint64_t seed;               /* model weights and request tokens */
     uint32_t queue_capacity;     /* requests waiting at a group's first stage; 0: 1024 */
     volatile sig_atomic_t *stop; /* may be NULL; set (by a signal handler) to stop releases */
-    bool calibrate_only;         /* build and warm up, measure the calibration, release nothing */
+    /* Build and warm up, time each stage alone and the stages of a node together, and release
+     * nothing: rt_report.calibration, .interference and .stage_time (docs/runtime.md). */
+    bool calibrate_only;
     struct mx_progress_sink progress; /* the share of requests released (zero: not reported) */
 };
 
@@ -59,10 +67,14 @@ struct rt_overhead_report {
     double mean_s, p50_s, p99_s, max_s;
 };
 
-/* What one stage of one model took during the warm-up (back to back, every worker at once). */
+/* What one stage of one model took during the warm-up, back to back. */
 struct rt_warm_report {
     uint32_t group, stage, model; /* model: the trace's index */
-    double median_s;
+    double median_s;   /* what the calibration takes: alone_s if measured, else warm_up_s */
+    double warm_up_s;  /* median with every stage running at once (the first phase) */
+    double alone_s;    /* median with no other stage running (calibrate_only; else NaN) */
+    double together_s; /* median with every stage of its node running (calibrate_only, more
+                          than one stage on the node; else NaN) */
     double profiled_s; /* the profile's latency (before the cluster's stage factor) */
 };
 
@@ -72,6 +84,10 @@ struct rt_report {
     size_t released;             /* requests released; the rest were never (after a stop) */
     bool interrupted;
     bool realtime; /* the controller ran with real-time priority (SCHED_FIFO; needs the right) */
+    /* cpu: the core the controller was pinned to, or -1 when the plan's devices left none free and
+     * it ran on theirs (controller_shared: then it takes time from their stages). */
+    int32_t controller_core;
+    bool controller_shared;
     size_t failed;
     char *first_failure; /* message of the first failed execution, or NULL */
     double wall_s;       /* run time, first arrival to last completion (0 for calibrate_only) */
@@ -88,12 +104,22 @@ struct rt_report {
     double realized;
     size_t n_warm;
     struct rt_warm_report *warm; /* [n_warm] what the calibration is made of */
+    /* calibrate_only: the interference the phases showed (n 0 when no node ran two stages), and
+     * the distribution of alone run times over their calibrated latency (times `calibration`),
+     * pooled over every (stage, model). */
+    struct spec_interference interference;
+    struct spec_dist stage_time;
     /* Per request, what a replay of the run needs (sim_replay.h): when the controller decided it
      * (trace time; MX_NS_NEVER when it was never released), and how long each stage of its group
      * took to run it (-1 where it did not run). */
     uint32_t max_stages;
     mx_ns *decided_ns; /* [results->n] */
     mx_ns *stage_ns;   /* [results->n][max_stages] */
+    /* Per request and stage, for fitting the simulator to the run: the world's latency it was
+     * admitted with, and when the stage began and ended running it (trace ns; -1: not run). */
+    mx_ns *world_ns;     /* [results->n][max_stages] */
+    mx_ns *run_start_ns; /* [results->n][max_stages] */
+    mx_ns *run_end_ns;   /* [results->n][max_stages] */
 };
 
 /* Check that plan can run on this machine with o (models in the zoo, a device per core for cpu,
@@ -105,7 +131,8 @@ int rt_serve(const struct sim_world *w, const struct spec_plan *plan, const char
 void rt_report_release(struct rt_report *r);
 
 /* The runtime's own figures as JSON: backend, released, interrupted, realtime_controller,
- * failed, first_failure, wall_s, calibration, realized, warm_up, stages, controller_overhead. */
+ * controller (core, shared), failed, first_failure, wall_s, calibration, realized, warm_up,
+ * interference and stage_time (after a calibration), stages, controller_overhead. */
 json_t *rt_report_json(const struct sim_world *w, const struct rt_report *r);
 
 #endif

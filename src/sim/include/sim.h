@@ -47,8 +47,12 @@ struct sim_options {
     enum sim_engine engine;
     const struct sim_dispatch_policy *dispatch; /* NULL: least-outstanding */
     uint32_t max_batch;                         /* 1 (or 0): no batching */
-    uint64_t seed;                              /* for random overheads */
+    uint64_t seed;                              /* for random overheads and stage times */
     unsigned threads;                           /* segments of a schedule run in parallel */
+    /* Draw stage times from the world's distributions and apply its interference model
+     * (docs/simulator.md, Variability): the event engine only. Off, or a world that does not
+     * vary: every stage takes its latency. */
+    bool variability;
 };
 
 /* A compiled simulation input. Opaque; read-only after sim_world_new, so runs may share it. */
@@ -84,8 +88,9 @@ struct sim_results {
 };
 
 /* Run the simulation. Errors: MX_EUSAGE when the fast engine is asked for a mode it does not cover
- * (batching, random overheads). Free *out with sim_results_free(). Cost: the fast path is O(n *
- * stages) with no allocation in its loop; the event engine O(events * log(pending)). */
+ * (batching, random overheads, variability in a world that varies). Free *out with
+ * sim_results_free(). Cost: the fast path is O(n * stages) with no allocation in its loop; the
+ * event engine O(events * log(pending)). */
 int sim_run(const struct sim_world *w, const struct sim_options *o, struct sim_results **out);
 
 /* The same into results made by sim_results_new(w), which runs may reuse: every field is
@@ -97,6 +102,21 @@ void sim_results_free(struct sim_results *r);
 /* Whether options o can run on the fast path for w. */
 bool sim_fast_path_valid(const struct sim_world *w, const struct sim_options *o);
 
+/* Whether w's stage times vary: its cluster's interference model or stage-time distribution, or a
+ * distribution given to a stage (sim_world_set_stage_time). */
+bool sim_world_varies(const struct sim_world *w);
+
+/* Before any run of w: stage `stage` of global group `group` draws its time ratio from d (copied)
+ * instead of the cluster's stage_time: a distribution measured on that stage, say. */
+void sim_world_set_stage_time(struct sim_world *w, uint32_t group, uint32_t stage,
+                              const struct spec_dist *d);
+
+/* Before any run of w: give each listed stage its distribution (st[j].group is a plan group id;
+ * in a schedule, every group of that id). Errors are MX_EINPUT naming path and the entry: a group
+ * the plan does not have, a stage it does not have. */
+int sim_world_set_stage_times(struct sim_world *w, const struct spec_stage_time *st, size_t n,
+                              const char *path);
+
 /* Read-only facts of a world, for summaries and writers. */
 size_t sim_world_requests(const struct sim_world *w);
 uint32_t sim_world_model_count(const struct sim_world *w);
@@ -105,6 +125,9 @@ uint32_t sim_world_group_count(const struct sim_world *w);
 int32_t sim_world_group_id(const struct sim_world *w, uint32_t group); /* the plan's id */
 uint32_t sim_world_group_segment(const struct sim_world *w, uint32_t group);
 uint32_t sim_world_group_stages(const struct sim_world *w, uint32_t group);
+/* Where stage `stage` of global group `group` runs: its node and how many devices (its op). */
+void sim_world_stage_place(const struct sim_world *w, uint32_t group, uint32_t stage,
+                           uint32_t *node, uint32_t *devices);
 const struct wl_trace *sim_world_trace(const struct sim_world *w);
 
 #endif

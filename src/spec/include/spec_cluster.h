@@ -5,13 +5,16 @@
  *    "mem_budget_bytes": 13958643712, "load_bandwidth_bytes_per_s": 1.2e10,
  *    "overheads": {"preset": "alpaserve", "client": 0.0025, "dispatch": {"mean": 0.0025, "sd":
  * 0.0005}, "exec": 0.005, "fixed": 0.004, "reply": 0, "stage_factor": 1, "stage_factor_per_pp":
- * 0.009}, "cpu_cores": [0, 1], "decoder": {"dispatch": "least-tokens"}} Every overhead member is
- * optional; a preset sets them first and the members given override it. "decoder" holds the
- * settings of decoder groups (spec_llm.h). */
+ * 0.009}, "cpu_cores": [0, 1], "decoder": {"dispatch": "least-tokens"},
+ *    "interference": {"busy_slowdown": [1, 1.5]}, "stage_time": {"dist": "lognormal", "cv": 0.2}}
+ * Every overhead member is optional; a preset sets them first and the members given override it.
+ * "decoder" holds the settings of decoder groups (spec_llm.h); "interference" and "stage_time" how
+ * real stage times vary (spec_variability.h; default: not at all). */
 #ifndef SPEC_CLUSTER_H
 #define SPEC_CLUSTER_H
 
 #include "spec_llm.h"
+#include "spec_variability.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,7 +52,9 @@ struct spec_cluster {
     int64_t mem_budget_bytes;          /* weight memory per device */
     double load_bandwidth_bytes_per_s; /* loading weights onto a device; 0: not given */
     struct spec_overheads overheads;
-    struct spec_llm_settings decoder; /* how decoder groups serve (defaults when not given) */
+    struct spec_llm_settings decoder;      /* how decoder groups serve (defaults when not given) */
+    struct spec_interference interference; /* between a node's devices (n 0: none) */
+    struct spec_dist stage_time;           /* a stage run's time over its latency (constant) */
 };
 
 /* JSON member names of the terms: "client", "dispatch", "exec", "fixed", "reply". */
@@ -63,11 +68,15 @@ bool spec_overheads_preset(const char *name, struct spec_overheads *out);
 bool spec_overheads_constant(const struct spec_overheads *o);
 
 /* A cluster of no devices with every optional setting at its default (no overheads, default
- * decoder settings), for clusters built in code. */
+ * decoder settings, no variability), for clusters built in code. */
 void spec_cluster_defaults(struct spec_cluster *c);
 
 /* Read and validate a cluster spec; errors name the file and the member. */
 int spec_cluster_read(const char *path, struct spec_cluster *out);
+
+/* Whether c says that real stage times vary: an interference model or a stage-time distribution
+ * that draws anything but 1. */
+bool spec_cluster_varies(const struct spec_cluster *c);
 
 /* Write a cluster spec (atomic). */
 int spec_cluster_write(const struct spec_cluster *c, const char *path);

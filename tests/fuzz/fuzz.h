@@ -48,6 +48,15 @@ const struct spec_cluster *fuzz_cluster(void);
  * limit is not the reader's. */
 int fuzz_import(const char *path, struct wl_import_spec spec);
 
+/* Turn the bytes of the file at path into an HDF5 file at the same path, built with HDF5's own API
+ * so that the file is well formed and the reader's checks, not the HDF5 library, are under test.
+ * The bytes are a program: a flags byte (bit 0: give the root the attribute format =
+ * "muxplan-KIND/1"), then operations of a few bytes each: make a group, a dataset (an element
+ * type, 0 to 2 dimensions of 0 to 7, values from tables of edge cases) or an attribute (a scalar or
+ * a short array), each named from names[] under a group made before. fuzz_h5_built.c has the
+ * encoding. MX_OK, or MX_EIO naming path when HDF5 cannot make the file. */
+int fuzz_h5_build(const char *path, const char *kind, const char *const *names, size_t n_names);
+
 #ifdef FUZZ_REGRESSION
 #include <criterion/criterion.h>
 

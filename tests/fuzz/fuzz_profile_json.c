@@ -1,5 +1,5 @@
-/* Profile DBs in JSON: spec_profile_load() (which tells the forms apart by their first bytes) and
- * the single-device latency every model set with slo_scale asks of it. */
+/* Profile DBs in JSON: spec_profile_read_json() and the single-device latency every model set with
+ * slo_scale asks of it. */
 #include "fuzz.h"
 
 #include "spec_profile.h"
@@ -8,7 +8,7 @@ static int read_profile(const char *path, int variant)
 {
     (void)variant;
     struct spec_profile *db;
-    int rc = spec_profile_load(path, &db);
+    int rc = spec_profile_read_json(path, &db);
     if (rc < 0)
         return rc;
     for (uint32_t m = 0; m < spec_profile_model_count(db); m++)

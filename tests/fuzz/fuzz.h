@@ -32,7 +32,7 @@ const char *fuzz_run(const char *file_name, fuzz_reader read, int variants, cons
                      size_t size);
 
 /* The path of a file named file_name in the harness's temporary folder (made on first use and
- * removed at exit). */
+ * removed at exit); valid until the next call. */
 const char *fuzz_path(const char *file_name);
 
 /* What readers' results are checked against: data/profiles/v100-reference.json and

@@ -14,9 +14,9 @@ static const char keys_csv[] = "t,k\n0,a\n1,b\n2,c\n3,a\n4,m0\n";
 
 static const char *keys_path(void)
 {
-    static const char *path;
-    if (!path) {
-        path = fuzz_path("keys.csv");
+    static char path[512];
+    if (!path[0]) {
+        snprintf(path, sizeof(path), "%s", fuzz_path("keys.csv"));
         FILE *fp = fopen(path, "w");
         if (!fp || fputs(keys_csv, fp) < 0 || fclose(fp) != 0) {
             perror("fuzz: cannot write keys.csv");

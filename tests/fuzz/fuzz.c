@@ -125,8 +125,9 @@ static double rate_trace_requests(const char *path, const struct wl_import_spec 
     struct wl_source src = {0};
     wl__arrivals_init(&src.arrivals);
     wl__windows_init(&src.windows);
-    int rc = strcmp(spec->format, "servegen") == 0 ? wl__read_servegen(path, spec, &src)
-                                                    : wl__read_counts(path, spec, &src);
+    const struct wl_token_columns none = {0};
+    int rc = strcmp(spec->format, "servegen") == 0 ? wl__read_servegen(path, spec, &none, &src)
+                                                    : wl__read_counts(path, spec, &none, &src);
     double expected = 0;
     for (size_t i = 0; i < src.windows.n; i++)
         expected += src.windows.w[i].rate * src.windows.w[i].length_s;

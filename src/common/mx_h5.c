@@ -536,7 +536,24 @@ fail:
     return rc;
 }
 
-/* Read a scalar attribute of memory type mtype into buf after checking its class. */
+/* An attribute is read into one value: it must hold exactly one (a scalar, or an array of one),
+ * or HDF5 would write past it. */
+static int check_single(const struct mx_h5 *h, const char *path, const char *name, hid_t attr)
+{
+    int rc = MX_OK;
+    hid_t space = H5Aget_space(attr);
+    CHECK(space, MX_EINPUT, "unreadable attribute shape");
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    if (n != 1)
+        rc = mx_error(MX_EINPUT, "%s: %s: attribute \"%s\" holds %lld values, expected one",
+                      h->path, path, name, (long long)n);
+fail:
+    if (space >= 0)
+        H5Sclose(space);
+    return rc;
+}
+
+/* Read a scalar attribute of memory type mtype into buf after checking its class and shape. */
 static int read_attr_scalar(const struct mx_h5 *h, const char *path, const char *name,
                             H5T_class_t want, hid_t mtype, void *buf)
 {
@@ -556,6 +573,8 @@ static int read_attr_scalar(const struct mx_h5 *h, const char *path, const char 
             mx_error(MX_EINPUT, "%s: %s: attribute \"%s\" has the wrong type", h->path, path, name);
         goto fail;
     }
+    if ((rc = check_single(h, path, name, attr)) < 0)
+        goto fail;
     CHECK(H5Aread(attr, mtype, buf), MX_EINPUT, "cannot read attribute");
 fail:
     if (ftype >= 0)
@@ -592,6 +611,8 @@ int mx_h5_attr_read_opt_str(const struct mx_h5 *h, const char *path, const char 
         rc = mx_error(MX_EINPUT, "%s: %s: attribute \"%s\" is not a string", h->path, path, name);
         goto fail;
     }
+    if ((rc = check_single(h, path, name, attr)) < 0)
+        goto fail;
     mtype = H5Tcopy(H5T_C_S1);
     H5Tset_cset(mtype, H5Tget_cset(ftype)); /* HDF5 does not convert between character sets */
     if (H5Tis_variable_str(ftype) > 0) {

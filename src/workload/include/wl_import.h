@@ -37,6 +37,7 @@
 #ifndef WL_IMPORT_H
 #define WL_IMPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -1,7 +1,8 @@
 /* The deployments people run today for several LLMs (docs/planner.md), as policies to compare
  * against: `dedicated`, every model alone in replicas of its smallest config, as many as its load
  * asks; and `spatial`, the GPUs split among the models by load, each model one group on its share
- * (MuxServe's spatial partitioning). Neither simulates to decide; the plan is scored once.
+ * (MuxServe's spatial partitioning). Neither simulates to decide; the plan is scored once. A
+ * cluster too small for one group of every model leaves the least loaded models unplaced.
  *
  * A model's load is its request rate on the training workload times the device-seconds a mean
  * request (mean prompt and output) takes alone on a config: the prefill of the prompt as one
@@ -122,47 +123,58 @@ static void lay_out(const struct pl_context *c, uint32_t n, const uint32_t *mode
     pl_placement_normalize(out);
 }
 
-static int too_few_devices(const struct pl_context *c, const char *name, uint32_t needed)
+/* Which models get devices: each needs one group of its smallest config that fits alone; the
+ * most loaded first while the devices last. The others stay unplaced (smallest[m] NULL; the plan
+ * lists them), as policies for encoders leave out the models they have no memory for, so that a
+ * cluster too small for every model still gets a plan (capacity searches up from one device).
+ * Sets work[m], the load on that config, and returns the devices used. */
+static uint32_t admit(const struct pl_context *c, const struct demand *d,
+                      const struct spec_config **smallest, double *work)
 {
-    return mx_error(MX_EINPUT, "%s: one group of each model needs %u devices; cluster %s has %u",
-                    name, needed, c->pb->cluster_path, c->pb->cluster->devices);
+    uint32_t n = c->n_models, used = 0;
+    uint32_t *order = MX_NEW_ARRAY(uint32_t, n ? n : 1);
+    for (uint32_t m = 0; m < n; m++) {
+        smallest[m] = smallest_config(c, m);
+        work[m] = smallest[m] ? load(smallest[m], &d[m]) : 0;
+        order[m] = m;
+    }
+    for (uint32_t k = 1; k < n; k++) /* stable insertion sort by load, descending */
+        for (uint32_t j = k; j > 0 && work[order[j]] > work[order[j - 1]]; j--) {
+            uint32_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (uint32_t k = 0; k < n; k++) {
+        const uint32_t m = order[k];
+        if (!smallest[m])
+            continue;
+        uint32_t size = (uint32_t)(smallest[m]->op * smallest[m]->pp);
+        if (used + size <= c->pb->cluster->devices)
+            used += size;
+        else
+            smallest[m] = NULL;
+    }
+    free(order);
+    return used;
 }
 
-static int model_without_config(const struct pl_context *c, const char *name, uint32_t m)
-{
-    const struct spec_model *sm = &c->pb->models->models[m];
-    return mx_error(MX_EINPUT,
-                    "%s: model \"%s\" (base \"%s\") fits no config of profile %s alone with its "
-                    "KV reserve within the budget of cluster %s",
-                    name, sm->name, sm->base, c->pb->db_path, c->pb->cluster_path);
-}
-
-/* dedicated: one replica of each model's smallest config, then further replicas to the model
- * with the most load per replica that still fits the devices left. */
+/* dedicated: one replica of each admitted model's smallest config, then further replicas to the
+ * model with the most load per replica that still fits the devices left. */
 static int place_dedicated(const struct pl_context *c, const struct demand *d,
                            struct spec_placement *out)
 {
-    uint32_t n = c->n_models, devices = c->pb->cluster->devices, used = 0, groups = 0;
-    const struct spec_config **smallest = MX_NEW_ARRAY(const struct spec_config *, n);
-    uint32_t *replicas = MX_NEW_ARRAY(uint32_t, n);
-    double *work = MX_NEW_ARRAY(double, n);
-    int rc = MX_OK;
-    for (uint32_t m = 0; m < n && rc == MX_OK; m++) {
-        if (!(smallest[m] = smallest_config(c, m)))
-            rc = model_without_config(c, "dedicated", m);
-        else {
-            used += (uint32_t)(smallest[m]->op * smallest[m]->pp);
-            replicas[m] = 1;
-            work[m] = load(smallest[m], &d[m]);
-        }
-    }
-    if (rc == MX_OK && used > devices)
-        rc = too_few_devices(c, "dedicated", used);
-    for (bool added = true; rc == MX_OK && added;) {
+    uint32_t n = c->n_models, devices = c->pb->cluster->devices, groups = 0;
+    const struct spec_config **smallest = MX_NEW_ARRAY(const struct spec_config *, n ? n : 1);
+    uint32_t *replicas = MX_NEW_ARRAY(uint32_t, n ? n : 1);
+    double *work = MX_NEW_ARRAY(double, n ? n : 1);
+    uint32_t used = admit(c, d, smallest, work);
+    for (uint32_t m = 0; m < n; m++)
+        replicas[m] = smallest[m] ? 1 : 0;
+    for (bool added = true; added;) {
         added = false;
         uint32_t best = n;
         for (uint32_t m = 0; m < n; m++)
-            if (used + (uint32_t)(smallest[m]->op * smallest[m]->pp) <= devices &&
+            if (smallest[m] && used + (uint32_t)(smallest[m]->op * smallest[m]->pp) <= devices &&
                 (best == n || work[m] / replicas[m] > work[best] / replicas[best]))
                 best = m;
         if (best < n) {
@@ -171,50 +183,44 @@ static int place_dedicated(const struct pl_context *c, const struct demand *d,
             added = true;
         }
     }
-    if (rc == MX_OK) {
-        for (uint32_t m = 0; m < n; m++)
-            groups += replicas[m];
-        uint32_t *model = MX_NEW_ARRAY(uint32_t, groups);
-        const struct spec_config **cfg = MX_NEW_ARRAY(const struct spec_config *, groups);
-        for (uint32_t m = 0, k = 0; m < n; m++)
-            for (uint32_t r = 0; r < replicas[m]; r++, k++) {
-                model[k] = m;
-                cfg[k] = smallest[m];
-            }
-        lay_out(c, groups, model, cfg, out);
-        free(model);
-        free(cfg);
-    }
+    for (uint32_t m = 0; m < n; m++)
+        groups += replicas[m];
+    uint32_t *model = MX_NEW_ARRAY(uint32_t, groups ? groups : 1);
+    const struct spec_config **cfg = MX_NEW_ARRAY(const struct spec_config *, groups ? groups : 1);
+    for (uint32_t m = 0, k = 0; m < n; m++)
+        for (uint32_t r = 0; r < replicas[m]; r++, k++) {
+            model[k] = m;
+            cfg[k] = smallest[m];
+        }
+    lay_out(c, groups, model, cfg, out);
+    free(model);
+    free(cfg);
     free(smallest);
     free(replicas);
     free(work);
-    return rc;
+    return MX_OK;
 }
 
-/* spatial: each model's share of the devices by its load on its smallest config (at least that
- * config's devices), then the largest config within its share; devices left grow the model whose
- * next larger config they allow, most load per device first. */
+/* spatial: each admitted model's share of the devices by its load on its smallest config (at
+ * least that config's devices), then the largest config within its share; devices left grow the
+ * model whose next larger config they allow, most load per device first. */
 static int place_spatial(const struct pl_context *c, const struct demand *d,
                          struct spec_placement *out)
 {
-    uint32_t n = c->n_models, devices = c->pb->cluster->devices, used = 0;
-    const struct spec_config **cfg = MX_NEW_ARRAY(const struct spec_config *, n);
-    double *work = MX_NEW_ARRAY(double, n), total = 0;
-    int rc = MX_OK;
-    for (uint32_t m = 0; m < n && rc == MX_OK; m++) {
-        if (!(cfg[m] = smallest_config(c, m)))
-            rc = model_without_config(c, "spatial", m);
-        else {
-            used += (uint32_t)(cfg[m]->op * cfg[m]->pp);
-            work[m] = load(cfg[m], &d[m]);
+    uint32_t n = c->n_models, devices = c->pb->cluster->devices;
+    const struct spec_config **cfg = MX_NEW_ARRAY(const struct spec_config *, n ? n : 1);
+    double *work = MX_NEW_ARRAY(double, n ? n : 1), total = 0;
+    uint32_t used = admit(c, d, cfg, work), admitted = 0;
+    for (uint32_t m = 0; m < n; m++)
+        if (cfg[m]) {
             total += work[m];
+            admitted++;
         }
-    }
-    if (rc == MX_OK && used > devices)
-        rc = too_few_devices(c, "spatial", used);
-    for (uint32_t m = 0; m < n && rc == MX_OK; m++) {
+    for (uint32_t m = 0; m < n; m++) {
+        if (!cfg[m])
+            continue;
         uint32_t size = (uint32_t)(cfg[m]->op * cfg[m]->pp);
-        double share = total > 0 ? devices * work[m] / total : (double)devices / n;
+        double share = total > 0 ? devices * work[m] / total : (double)devices / admitted;
         const struct spec_config *within = config_within(c, m, (uint32_t)share);
         uint32_t grown = within ? (uint32_t)(within->op * within->pp) : 0;
         if (within && grown > size && used - size + grown <= devices) {
@@ -222,11 +228,13 @@ static int place_spatial(const struct pl_context *c, const struct demand *d,
             cfg[m] = within;
         }
     }
-    for (bool grew = rc == MX_OK; grew;) {
+    for (bool grew = true; grew;) {
         grew = false;
         uint32_t best = n;
         const struct spec_config *best_cfg = NULL;
         for (uint32_t m = 0; m < n; m++) {
+            if (!cfg[m])
+                continue;
             uint32_t size = (uint32_t)(cfg[m]->op * cfg[m]->pp);
             const struct spec_config *next = config_within(c, m, size + (devices - used));
             if (next && (uint32_t)(next->op * next->pp) > size &&
@@ -241,16 +249,20 @@ static int place_spatial(const struct pl_context *c, const struct demand *d,
             grew = true;
         }
     }
-    if (rc == MX_OK) {
-        uint32_t *model = MX_NEW_ARRAY(uint32_t, n);
-        for (uint32_t m = 0; m < n; m++)
-            model[m] = m;
-        lay_out(c, n, model, cfg, out);
-        free(model);
-    }
+    uint32_t *model = MX_NEW_ARRAY(uint32_t, admitted ? admitted : 1);
+    const struct spec_config **placed =
+        MX_NEW_ARRAY(const struct spec_config *, admitted ? admitted : 1);
+    for (uint32_t m = 0, k = 0; m < n; m++)
+        if (cfg[m]) {
+            model[k] = m;
+            placed[k++] = cfg[m];
+        }
+    lay_out(c, admitted, model, placed, out);
+    free(model);
+    free(placed);
     free(cfg);
     free(work);
-    return rc;
+    return MX_OK;
 }
 
 int pl_llm_dedicated(const struct pl_context *c, struct spec_placement *out)

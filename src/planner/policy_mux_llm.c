@@ -11,7 +11,8 @@
  *      met along the fill rather than the last: with decoders a replica that shares a group can
  *      cost its neighbours more than it serves (their tokens wait for its iterations);
  *   3. does the same from the `dedicated` placement (each model alone in replicas of its
- *      smallest config), then scores every candidate on the whole workload and keeps the best;
+ *      smallest config; on a cluster too small for every model, the only start), then scores
+ *      every candidate on the whole workload and keeps the best;
  *   4. chooses the groups' batch budget (max_batch_tokens 1024, 2048 or 4096) by simulating the
  *      chosen plan with each on the whole workload.
  * Candidates are scored by the iteration-level simulator, so its predicted attainment is the
@@ -31,7 +32,8 @@
 #define SAMPLE_SHARE 0.25
 #define SAMPLE_MIN_S 600.0
 
-/* The smallest group size (a power of two) in which every model fits alone in some config. */
+/* The smallest group size (a power of two) in which every model fits alone in some config; 0 when
+ * no group of the cluster's devices holds every model. */
 static uint32_t smallest_size(const struct pl_context *c, uint32_t devices)
 {
     int64_t budget = c->pb->cluster->mem_budget_bytes;
@@ -165,12 +167,9 @@ static int search(const struct plan_problem *pb, const struct pl_context *fill,
                   const struct pl_context *whole, struct sim_eval_state *ws,
                   struct spec_placement *best, uint32_t *evaluations)
 {
+    /* size 0: no group of the cluster holds every model; the dedicated placement (which leaves
+     * out what does not fit) is then the only start. */
     uint32_t devices = pb->cluster->devices, size = smallest_size(whole, devices);
-    if (size == 0)
-        return mx_error(MX_EINPUT,
-                        "mux-llm: some model of %s fits no group of up to the %u devices of "
-                        "cluster %s",
-                        pb->models->path, devices, pb->cluster_path);
     /* Two uniform layouts at most, and the dedicated placement. */
     struct spec_placement p[3], found[3] = {{0}};
     struct pl_score scores[3];

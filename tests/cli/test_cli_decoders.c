@@ -172,3 +172,45 @@ Test(decoders_cli, a_decoder_plan_exports_as_vllm_commands)
     cr_assert_float_eq(total, 0.98, 0.002, "%s", r.out);
     llm_case_free(&c);
 }
+
+/* Planning decoders from the command line, as tools/demo does: five minutes of the Azure
+ * conversation trace over the six LLMs of examples/llm; compare prints the decoder columns, and
+ * capacity answers in devices and writes the plan and cluster at the count it found. */
+Test(decoders_cli, compare_and_capacity_plan_decoders)
+{
+    const char *dir = fx_tmpdir();
+    char llm[1024];
+    snprintf(llm, sizeof llm, "--cluster %s --profile %s --models %s",
+             fx_source_path("examples/llm/cluster.json"),
+             fx_source_path("data/profiles/h100-llm.h5"),
+             fx_source_path("examples/llm/models.json"));
+    struct fx_output r = fx_muxplan(
+        "trace import azure-llm-2023 %s --model-set %s --profile %s --map split:1 --to 300 "
+        "--seed 1 -o %s",
+        fx_source_path("traces/azure_llm_2023/AzureLLMInferenceTrace_conv.csv"),
+        fx_source_path("examples/llm/models.json"), fx_source_path("data/profiles/h100-llm.h5"),
+        fx_path(dir, "t.h5"));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+
+    r = fx_muxplan("compare %s --trace %s --policies dedicated,spatial", llm, fx_path(dir, "t.h5"));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "TTFT p99") && strstr(r.out, "TPOT p99") && strstr(r.out, "goodput/s"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "\ndedicated ") && strstr(r.out, "\nspatial "), "%s", r.out);
+
+    const char *out = fx_path(dir, "cap");
+    r = fx_muxplan("capacity %s --trace %s --policy dedicated --target 0.9 -o %s", llm,
+                   fx_path(dir, "t.h5"), out);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *found = strstr(r.out, "dedicated reaches ");
+    cr_assert(found, "%s", r.out);
+    unsigned devices = 0;
+    cr_assert_eq(sscanf(strstr(found, " with ") + 6, "%u", &devices), 1, "%s", r.out);
+    cr_assert(devices >= 2 && devices <= 16, "%s", r.out);
+    /* One device holds no 70B model: counts below the answer still planned (the models that fit).
+     */
+    cr_assert(strstr(r.out, "\n1 "), "%s", r.out);
+    r = fx_muxplan("simulate --cluster %s/cluster.json --profile %s --plan %s/plan.json --trace %s",
+                   out, fx_source_path("data/profiles/h100-llm.h5"), out, fx_path(dir, "t.h5"));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+}

@@ -159,13 +159,37 @@ Test(llm_planner, a_model_fits_a_device_up_to_its_kv_reserve)
     spec_plan_free(plan);
     release(&p);
     three_to_one(&p, 195, 100);
-    struct plan_params params = plan_params_default();
-    fx_expect_error(
-        plan_solve(plan_policy_find("dedicated", &params), &p.pb, &params, &plan, &outcome),
-        MX_EINPUT,
-        "dedicated: model \"m0\" (base \"b0\") fits no config of profile profile.h5 "
-        "alone with its KV reserve");
+    plan = solve(&p, "dedicated", &outcome);
+    cr_assert_eq(plan->segments[0].n_groups, 0, "nothing fits");
+    json_t *unplaced = json_object_get(plan->extra, "unplaced");
+    cr_assert_eq(json_array_size(unplaced), 2);
+    cr_assert_str_eq(json_string_value(json_array_get(unplaced, 0)), "m0");
+    cr_assert_eq(outcome.attainment, 0);
+    spec_plan_free(plan);
     release(&p);
+}
+
+Test(llm_planner, baselines_leave_the_least_loaded_models_out_of_a_cluster_too_small)
+{
+    /* One device, room for one model: the baselines keep m0 (30 requests against m1's 10) and
+     * list m1 as unplaced; its requests count as misses. */
+    static const char *const policies[] = {"dedicated", "spatial"};
+    for (size_t k = 0; k < 2; k++) {
+        struct llm_problem p;
+        three_to_one(&p, 1000, 0);
+        p.c.cluster.devices = p.c.cluster.devices_per_node = 1;
+        struct plan_outcome outcome;
+        struct spec_plan *plan = solve(&p, policies[k], &outcome);
+        char *groups = groups_of(plan);
+        cr_assert_str_eq(groups, "(1,1,1):m0", "%s: %s", policies[k], groups);
+        free(groups);
+        json_t *unplaced = json_object_get(plan->extra, "unplaced");
+        cr_assert_eq(json_array_size(unplaced), 1);
+        cr_assert_str_eq(json_string_value(json_array_get(unplaced, 0)), "m1");
+        cr_assert(outcome.attainment <= 30.0 / 40.0, "%s: %g", policies[k], outcome.attainment);
+        spec_plan_free(plan);
+        release(&p);
+    }
 }
 
 Test(llm_planner, predicted_attainment_is_the_simulators)

@@ -189,7 +189,8 @@ int sweep_run_case(const struct sweep_context *ctx, uint32_t c, unsigned threads
                                   .train = in.train,
                                   .dispatch = plan_default_dispatch,
                                   .threads = threads,
-                                  .seed = s->seed};
+                                  .seed = s->seed,
+                                  .kv_margin = PLAN_DEFAULT_KV_MARGIN};
         struct spec_plan *plan = NULL;
         struct plan_outcome outcome = {0};
         struct plan_test summary = {0};

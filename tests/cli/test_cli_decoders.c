@@ -174,8 +174,9 @@ Test(decoders_cli, a_decoder_plan_exports_as_vllm_commands)
 }
 
 /* Planning decoders from the command line, as tools/demo does: five minutes of the Azure
- * conversation trace over the six LLMs of examples/llm; compare prints the decoder columns, and
- * capacity answers in devices and writes the plan and cluster at the count it found. */
+ * conversation trace over the six LLMs of examples/llm; compare prints the decoder columns, a
+ * sweep plans with plan's KV margin, and capacity answers in devices and writes the plan and
+ * cluster at the count it found. */
 Test(decoders_cli, compare_and_capacity_plan_decoders)
 {
     const char *dir = fx_tmpdir();
@@ -197,6 +198,23 @@ Test(decoders_cli, compare_and_capacity_plan_decoders)
     cr_assert(strstr(r.out, "TTFT p99") && strstr(r.out, "TPOT p99") && strstr(r.out, "goodput/s"),
               "%s", r.out);
     cr_assert(strstr(r.out, "\ndedicated ") && strstr(r.out, "\nspatial "), "%s", r.out);
+
+    /* A sweep plans them as plan does, with the same KV margin (recorded in every plan). */
+    char spec[4096];
+    snprintf(spec, sizeof spec,
+             "{\"format\": \"muxplan-sweep/1\", \"cluster\": \"%s\", \"profile\": \"%s\", "
+             "\"models\": \"%s\", \"workload\": {\"trace\": {\"train\": \"%s\"}}, "
+             "\"sweep\": {\"devices\": [16]}, \"policies\": [\"dedicated\"], \"seed\": 1}",
+             fx_source_path("examples/llm/cluster.json"),
+             fx_source_path("data/profiles/h100-llm.h5"),
+             fx_source_path("examples/llm/models.json"), fx_path(dir, "t.h5"));
+    fx_write_file(fx_path(dir, "sweep.json"), spec);
+    r = fx_muxplan("sweep %s -o %s", fx_path(dir, "sweep.json"), fx_path(dir, "sweep"));
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *plan = json_load_file(fx_path(dir, "sweep/plans/case-0-dedicated.json"), 0, NULL);
+    cr_assert_not_null(plan);
+    cr_assert_float_eq(number(plan, "parameters.kv_margin"), 0.5, 1e-12);
+    json_decref(plan);
 
     const char *out = fx_path(dir, "cap");
     r = fx_muxplan("capacity %s --trace %s --policy dedicated --target 0.9 -o %s", llm,

@@ -194,7 +194,7 @@ Test(llm_planner, baselines_leave_the_least_loaded_models_out_of_a_cluster_too_s
 
 Test(llm_planner, predicted_attainment_is_the_simulators)
 {
-    static const char *const policies[] = {"dedicated", "spatial", "sr", "alpaserve"};
+    static const char *const policies[] = {"dedicated", "spatial", "sr", "alpaserve", "mux-llm"};
     for (size_t k = 0; k < sizeof(policies) / sizeof(policies[0]); k++) {
         struct llm_problem p;
         three_to_one(&p, 1000, 0);
@@ -214,22 +214,25 @@ Test(llm_planner, predicted_attainment_is_the_simulators)
 
 Test(llm_planner, plans_do_not_depend_on_the_thread_count)
 {
-    char *first = NULL;
-    for (unsigned threads = 1; threads <= 2; threads++) {
-        struct llm_problem p;
-        three_to_one(&p, 1000, 0);
-        p.pb.threads = threads;
-        struct plan_outcome outcome;
-        struct spec_plan *plan = solve(&p, "alpaserve", &outcome);
-        char *groups = groups_of(plan);
-        if (first)
-            cr_assert_str_eq(groups, first);
+    static const char *const policies[] = {"alpaserve", "mux-llm"};
+    for (size_t k = 0; k < 2; k++) {
+        char *first = NULL;
+        for (unsigned threads = 1; threads <= 3; threads++) {
+            struct llm_problem p;
+            three_to_one(&p, 1000, 0);
+            p.pb.threads = threads;
+            struct plan_outcome outcome;
+            struct spec_plan *plan = solve(&p, policies[k], &outcome);
+            char *groups = groups_of(plan);
+            if (first)
+                cr_assert_str_eq(groups, first, "%s on %u threads", policies[k], threads);
+            free(first);
+            first = groups;
+            spec_plan_free(plan);
+            release(&p);
+        }
         free(first);
-        first = groups;
-        spec_plan_free(plan);
-        release(&p);
     }
-    free(first);
 }
 
 Test(llm_planner, policies_say_which_kind_they_place)

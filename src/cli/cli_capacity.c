@@ -11,12 +11,9 @@
 #include "spec_plan.h"
 #include "wl_trace.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const char help[] =
     "usage: muxplan capacity --cluster C.json --profile DB.h5 --models M.json [--trace TRAIN.h5]\n"
@@ -322,26 +319,39 @@ static void release_workloads(struct workloads *wl, const struct cli_planning_in
     free(wl->test);
 }
 
-/* Write DIR/plan.json and DIR/cluster.json for the count of pt: both or neither. */
+/* Write DIR/plan.json and DIR/cluster.json for the count of pt, as files of the output set: they
+ * appear together at its commit. */
 static int write_outputs(const struct search *s, const struct point *pt)
 {
-    const char *dir = s->a->out_dir;
-    bool made = mkdir(dir, 0777) == 0;
-    if (!made && errno != EEXIST)
-        return mx_error(MX_EUSAGE, "%s: cannot create the output folder: %s", dir, strerror(errno));
-    char *plan_path = mx_strfmt("%s/plan.json", dir),
-         *cluster_path = mx_strfmt("%s/cluster.json", dir);
+    char *plan_path = mx_strfmt("%s/plan.json", s->a->out_dir),
+         *cluster_path = mx_strfmt("%s/cluster.json", s->a->out_dir);
     struct spec_cluster cluster = s->in->cluster;
     cluster.devices = pt->devices;
     mx_json_set(pt->plan->extra, "provenance",
                 cli_provenance(cli_planning_options(own), s->p->seed));
     int rc = spec_cluster_write(&cluster, cluster_path);
-    if (rc == MX_OK && (rc = spec_plan_write(pt->plan, plan_path)) < 0)
-        unlink(cluster_path);
-    if (rc < 0 && made)
-        rmdir(dir);
+    if (rc == MX_OK)
+        rc = spec_plan_write(pt->plan, plan_path);
     free(plan_path);
     free(cluster_path);
+    return rc;
+}
+
+/* -o DIR, checked before any work: a folder of this output set (made if missing, one level) and
+ * the two files it will hold. */
+static int check_outputs(const struct cli_planning *p, const struct capacity_args *a)
+{
+    const char *inputs[] = {p->cluster_path, p->profile_path, p->models_path, p->train_path,
+                            a->test_path};
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+        mx_input_note(inputs[i]);
+    int rc = mx_outset_dir(a->out_dir);
+    static const char *const names[] = {"plan.json", "cluster.json"};
+    for (size_t i = 0; i < 2 && rc == MX_OK; i++) {
+        char *path = mx_strfmt("%s/%s", a->out_dir, names[i]);
+        rc = mx_output_check(path);
+        free(path);
+    }
     return rc;
 }
 
@@ -364,16 +374,10 @@ int cli_capacity(int argc, char **argv)
     int rc = cli_planning_parse(argc, argv, &p, own, take, &a);
     if (rc == MX_OK)
         rc = cli_policies_parse(&p, "--policy", a.policy, false, &ps);
-    if (rc == MX_OK && a.out_dir) {
-        char *probe = mx_strfmt("%s/plan.json", a.out_dir);
-        struct stat st;
-        if (stat(a.out_dir, &st) == 0 && !S_ISDIR(st.st_mode))
-            rc = mx_error(MX_EUSAGE, "%s: -o names a folder to write into, and this is a file",
-                          a.out_dir);
-        else if (stat(a.out_dir, &st) == 0)
-            rc = mx_output_check(probe);
-        free(probe);
-    }
+    /* The plan and cluster appear together, or neither (nor the folder if made). */
+    mx_outset_begin();
+    if (rc == MX_OK && a.out_dir)
+        rc = check_outputs(&p, &a);
     if (rc == MX_OK && (rc = cli_planning_load(&p, &in)) == MX_OK)
         rc = load_workloads(&p, &a, &in, &s.wl);
     if (rc == MX_OK)
@@ -384,6 +388,10 @@ int cli_capacity(int argc, char **argv)
             rc = write_outputs(&s, &points[k]);
     if (rc == MX_OK)
         rc = print_points(&s, points, n_points, found);
+    if (rc == MX_OK)
+        rc = mx_outset_commit();
+    else
+        mx_outset_abort();
     for (uint32_t k = 0; k < n_points; k++) {
         free(points[k].each);
         free(points[k].windows);

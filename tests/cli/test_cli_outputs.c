@@ -220,10 +220,16 @@ static void folder_command(int k, const char *spec, const struct inputs *in, con
         snprintf(cmd, size, "sweep %s -o %s", spec, dir);
     else if (k == 1)
         snprintf(cmd, size, "trace stats %s --plot %s", in->trace, dir);
-    else
+    else if (k == 2)
         snprintf(cmd, size,
                  "compare --cluster %s --profile %s --models %s --trace %s --policies sr "
                  "--plans-dir %s",
+                 fx_source_path("examples/cluster.json"), fx_source_path(PROFILE),
+                 fx_source_path("examples/models.json"), in->trace, dir);
+    else
+        snprintf(cmd, size,
+                 "capacity --cluster %s --profile %s --models %s --trace %s --policy sr "
+                 "--target 0.5 -o %s",
                  fx_source_path("examples/cluster.json"), fx_source_path(PROFILE),
                  fx_source_path("examples/models.json"), in->trace, dir);
 }
@@ -242,8 +248,8 @@ Test(outputs_cli, a_missing_output_folder_is_made_one_level_deep)
              fx_source_path("examples/cluster.json"), fx_source_path(PROFILE),
              fx_source_path("examples/models.json"));
     fx_write_file(spec, text);
-    const char *made[3] = {"sweep", "plots", "plans"};
-    for (int k = 0; k < 3; k++) {
+    const char *made[4] = {"sweep", "plots", "plans", "capacity"};
+    for (int k = 0; k < 4; k++) {
         char cmd[8192], expect[1100];
         folder_command(k, spec, &in, deep, cmd, sizeof(cmd));
         snprintf(expect, sizeof(expect), "muxplan: %s: cannot create the folder: %s does not exist",

@@ -179,6 +179,61 @@ Test(plan_cli, bad_inputs_exit_2_and_leave_no_plan)
         fx_source_path(PROFILE), fx_source_path("examples/models.json"), s.trace, plan);
 }
 
+/* Messages that once misled (issue 21, items 7 and 11): each names what is wrong in the user's
+ * terms, with status 2 and nothing written. */
+Test(plan_cli, bad_sizes_and_characters_are_named_plainly)
+{
+    struct setup s = setup();
+    const char *out = fx_path(s.dir, "x.h5"), *plan = fx_path(s.dir, "plan.json");
+    fx_expect_bad(out,
+                  (const char *const[]){"the generated workload has no requests (1 s at the "
+                                        "models' rates): make it longer or its rates higher",
+                                        NULL},
+                  "trace gen --models %s --profile %s --total-rate 0.001 --duration 1 -o %s",
+                  fx_source_path("examples/models.json"), fx_source_path(PROFILE), out);
+    fx_expect_bad(
+        out, (const char *const[]){"the total rate must be in (0, 1e9) requests per second", NULL},
+        "trace gen --models %s --profile %s --total-rate 1e9 --duration 1e9 -o %s",
+        fx_source_path("examples/models.json"), fx_source_path(PROFILE), out);
+    const char *cluster = fx_path(s.dir, "c.json");
+    fx_write_file(cluster, "{\"format\": \"muxplan-cluster/1\", \"devices\": 8, "
+                           "\"devices_per_node\": 8, \"mem_budget_gb\": 13, \"x\": \"a\\u0000b\"}");
+    fx_expect_bad(plan, (const char *const[]){"c.json:1:", "a NUL character", NULL},
+                  "plan --cluster %s --profile %s --models %s --trace %s --policy sr -o %s",
+                  cluster, fx_source_path(PROFILE), s.models, s.trace, plan);
+    fx_write_file(cluster, "{\"format\": \"muxplan-cluster/1\", \"devices\": 1048576, "
+                           "\"devices_per_node\": 8, \"mem_budget_gb\": 13}");
+    fx_expect_bad(plan, (const char *const[]){"c.json", "devices", NULL},
+                  "plan --cluster %s --profile %s --models %s --trace %s --policy sr -o %s",
+                  cluster, fx_source_path(PROFILE), s.models, s.trace, plan);
+}
+
+/* With --trace, the trace's SLOs apply unless --model-slos gives every request its model's (issue
+ * 21, item 17); plan's report says which. */
+Test(plan_cli, model_slos_replace_the_traces_own)
+{
+    struct setup s = setup();
+    const char *csv = fx_path(s.dir, "t.csv"), *loose = fx_path(s.dir, "loose.h5");
+    struct fx_output o = fx_muxplan("trace export csv %s -o %s", s.trace, csv);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    o = fx_muxplan(
+        "trace import csv %s --time-column arrival_s --key-column model --slo 1000 -o %s", csv,
+        loose);
+    cr_assert_eq(o.status, 0, "%s", o.err);
+    double attainment[2];
+    for (int k = 0; k < 2; k++) {
+        o = fx_muxplan("plan --cluster %s --profile %s --models %s --trace %s --policy sr -o %s%s",
+                       s.cluster, fx_source_path(PROFILE), s.models, loose,
+                       fx_path(s.dir, "p.json"), k ? " --model-slos" : "");
+        cr_assert_eq(o.status, 0, "%s", o.err);
+        cr_assert(strstr(o.out, k ? "SLOs of the model set" : "SLOs of the trace"), "%s", o.out);
+        const char *at = strstr(o.out, "predicted attainment ");
+        cr_assert(at && sscanf(at, "predicted attainment %lf", &attainment[k]) == 1, "%s", o.out);
+    }
+    cr_assert_eq(attainment[0], 1, "a 1000 s SLO is always met");
+    cr_assert_lt(attainment[1], 1, "the model set's 5x SLOs are not, on 8 devices");
+}
+
 /* Each of plan, compare and capacity takes its own options and the parameters of the policies it
  * runs; everything is checked before any work starts (no plan is left, nothing is printed). */
 Test(plan_cli, options_that_do_not_apply_are_errors)

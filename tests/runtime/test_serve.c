@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "cu_rt.h"
 #include "fixture.h"
+#include "mx_alloc.h"
 #include "mx_error.h"
 #include "spec_cluster.h"
 #include "spec_profile.h"
@@ -425,4 +426,34 @@ Test(serve, controller_core_must_be_a_free_core)
     fx_expect_bad(out, (const char *const[]){"c.json: controller_core:", NULL},
                   "serve --cluster %s --profile %s --plan %s --trace %s --requests-out %s", c,
                   cpu_profile(), example("plan-pipeline.json"), trace, out);
+}
+
+/* fidelity's text report has one unit per quantity, the population named (issue 21, item 19):
+ * attainment in percent overall and per model, latency percentiles of good requests in ms. */
+Test(serve, fidelity_reports_percent_and_good_request_latency)
+{
+    const char *dir = fx_tmpdir(), *trace = lenient_trace(dir, 0.3, 2, 2);
+    struct fx_output r = fx_muxplan("fidelity --cluster %s --plan %s --trace %s --profile %s",
+                                    example("cluster-cpu.json"), example("plan-separate.json"),
+                                    trace, cpu_profile());
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    int attainment_rows = 0, latency_rows = 0;
+    char *text = mx_strdup(r.out);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        const char *label = line + strspn(line, " ");
+        size_t len = strlen(line);
+        if (strncmp(label, "attainment ", 11) == 0) {
+            attainment_rows++;
+            double simulated;
+            cr_assert_eq(sscanf(label + 11, "%lf", &simulated), 1, "%s", line);
+            cr_assert(simulated >= 0 && simulated <= 100, "%s", line);
+            cr_assert(len > 2 && strcmp(line + len - 2, " %") == 0, "%s", line);
+        } else if (strncmp(label, "good-request latency p", 22) == 0) {
+            latency_rows++;
+            cr_assert(len > 3 && strcmp(line + len - 3, " ms") == 0, "%s", line);
+        }
+    }
+    free(text);
+    cr_assert_eq(attainment_rows, 3, "overall and both models");
+    cr_assert_eq(latency_rows, 5, "p50, p90, p99 overall; p99 per model");
 }

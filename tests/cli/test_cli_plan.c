@@ -196,16 +196,19 @@ Test(plan_cli, bad_sizes_and_characters_are_named_plainly)
         "trace gen --models %s --profile %s --total-rate 1e9 --duration 1e9 -o %s",
         fx_source_path("examples/models.json"), fx_source_path(PROFILE), out);
     const char *cluster = fx_path(s.dir, "c.json");
-    fx_write_file(cluster, "{\"format\": \"muxplan-cluster/1\", \"devices\": 8, "
-                           "\"devices_per_node\": 8, \"mem_budget_gb\": 13, \"x\": \"a\\u0000b\"}");
+    fx_write_file(
+        cluster,
+        "{\"format\": \"muxplan-cluster/1\", \"devices\": 8, "
+        "\"devices_per_node\": 8, \"mem_budget_bytes\": 13958643712, \"x\": \"a\\u0000b\"}");
     fx_expect_bad(plan, (const char *const[]){"c.json:1:", "a NUL character", NULL},
                   "plan --cluster %s --profile %s --models %s --trace %s --policy sr -o %s",
                   cluster, fx_source_path(PROFILE), s.models, s.trace, plan);
     fx_write_file(cluster, "{\"format\": \"muxplan-cluster/1\", \"devices\": 1048576, "
-                           "\"devices_per_node\": 8, \"mem_budget_gb\": 13}");
-    fx_expect_bad(plan, (const char *const[]){"c.json", "devices", NULL},
-                  "plan --cluster %s --profile %s --models %s --trace %s --policy sr -o %s",
-                  cluster, fx_source_path(PROFILE), s.models, s.trace, plan);
+                           "\"devices_per_node\": 8, \"mem_budget_bytes\": 13958643712}");
+    fx_expect_bad(
+        plan, (const char *const[]){"c.json: devices: 1048576 is out of range [1, 65536]", NULL},
+        "plan --cluster %s --profile %s --models %s --trace %s --policy sr -o %s", cluster,
+        fx_source_path(PROFILE), s.models, s.trace, plan);
 }
 
 /* With --trace, the trace's SLOs apply unless --model-slos gives every request its model's (issue

@@ -161,6 +161,8 @@ int mx_json_expect_object(const struct mx_jpath *at, json_t *v)
 
 int mx_json_expect_array(const struct mx_jpath *at, json_t *v, size_t min_len, size_t *len)
 {
+    if (len)
+        *len = 0; /* a caller that sizes an allocation by it before checking gets none */
     if (!json_is_array(v))
         return mx_jpath_error(at, "expected an array, got %s", type_name(v));
     if (json_array_size(v) < min_len)

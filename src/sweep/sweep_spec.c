@@ -130,6 +130,8 @@ static int read_policies(const struct mx_jpath *at, json_t *list, struct sweep_s
 {
     size_t n;
     int rc = mx_json_expect_array(at, list, 1, &n);
+    if (rc < 0)
+        return rc;
     s->policies = MX_NEW_ARRAY(char *, n);
     for (size_t i = 0; rc == MX_OK && i < n; i++) {
         struct mx_jpath at_i = mx_jpath_index(at, i);

@@ -322,6 +322,25 @@ Test(h5, truncated_and_foreign_files_are_bad_input)
     cr_assert(strstr(mx_error_message(), "not a readable HDF5 file"), "%s", mx_error_message());
 }
 
+/* A value that is no array (or too short a one) gives length 0 with its error, so that no caller
+ * sizes an allocation by a length it never got (found by fuzzing a sweep spec's "policies"). */
+Test(json, an_array_check_that_fails_gives_no_length)
+{
+    json_t *doc = json_loads("{\"policies\": \"sr\", \"empty\": []}", 0, NULL);
+    struct mx_jpath root = mx_jpath_root("s.json");
+    struct mx_jpath policies = mx_jpath_key(&root, "policies"),
+                    empty = mx_jpath_key(&root, "empty");
+    size_t n = 7;
+    cr_assert_eq(mx_json_expect_array(&policies, json_object_get(doc, "policies"), 1, &n),
+                 MX_EINPUT);
+    cr_assert_str_eq(mx_error_message(), "s.json: policies: expected an array, got a string");
+    cr_assert_eq(n, 0);
+    n = 7;
+    cr_assert_eq(mx_json_expect_array(&empty, json_object_get(doc, "empty"), 1, &n), MX_EINPUT);
+    cr_assert_eq(n, 0);
+    json_decref(doc);
+}
+
 Test(json, written_reals_read_back_exactly_and_stay_short_when_they_can)
 {
     const char *dir = fx_tmpdir();

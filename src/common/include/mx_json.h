@@ -53,7 +53,8 @@ int mx_json_check_format(const struct mx_jpath *at, json_t *root, const char *ki
 /* Check that every member of obj is named in allowed (a NULL-terminated list). */
 int mx_json_check_keys(const struct mx_jpath *at, json_t *obj, const char *const *allowed);
 
-/* Type checks on a value at a place. */
+/* Type checks on a value at a place. mx_json_expect_array gives the array's length in *len (may be
+ * NULL), 0 when v is no array of at least min_len elements. */
 int mx_json_expect_object(const struct mx_jpath *at, json_t *v);
 int mx_json_expect_array(const struct mx_jpath *at, json_t *v, size_t min_len, size_t *len);
 /* An integer within [min, max]; an integral real such as 4.0 is accepted. */

@@ -1,4 +1,4 @@
-/* The decoder cost model (src/profiler/prof_decoder.h): its formulas reproduce
+/* The decoder cost model (src/profiler/include/prof_decoder.h): its formulas reproduce
  * tools/calibrate_llm.py's reference values to the last bit, its accuracy against Vidur's
  * measurements (the bundled subset in data/reference/vidur-llm) meets the figures docs/profiler.md
  * states, the default token grid interpolates the dense cost closely, and the configs it builds

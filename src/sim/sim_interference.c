@@ -7,6 +7,7 @@
 #include "mx_alloc.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,26 +119,13 @@ static int edge_order(const void *a, const void *b)
     return (x->delta > y->delta) - (x->delta < y->delta); /* ends first */
 }
 
-/* The first of the n sorted edges on a node numbered node or higher. */
-static size_t node_bound(const struct edge *e, size_t n, uint32_t node)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (e[mid].node < node)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* The first edge of node at or after t in edges[lo, hi) (sorted): its index. */
-static size_t edge_at(const struct edge *e, size_t lo, size_t hi, mx_ns t)
+/* The first of the sorted edges e[lo, hi) at (node, t) or after, in edge_order's order of node,
+ * then time. */
+static size_t edge_at(const struct edge *e, size_t lo, size_t hi, uint32_t node, mx_ns t)
 {
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (e[mid].t < t)
+        if (e[mid].node < node || (e[mid].node == node && e[mid].t < t))
             lo = mid + 1;
         else
             hi = mid;
@@ -171,11 +159,12 @@ void sim_interference_work(const struct spec_interference *f, const struct sim_s
     }
     for (size_t i = 0; i < n; i++) {
         /* The node's edges: [lo, end). */
-        size_t lo = node_bound(e, 2 * n, spans[i].node),
-               end = node_bound(e, 2 * n, spans[i].node + 1);
+        const uint32_t node = spans[i].node;
+        size_t lo = edge_at(e, 0, 2 * n, node, INT64_MIN),
+               end = edge_at(e, lo, 2 * n, node + 1, INT64_MIN);
         /* Every edge at one time has the same g (no time passes between them). */
-        double from = g[edge_at(e, lo, end, spans[i].start_ns)];
-        double to = g[edge_at(e, lo, end, spans[i].end_ns)];
+        double from = g[edge_at(e, lo, end, node, spans[i].start_ns)];
+        double to = g[edge_at(e, lo, end, node, spans[i].end_ns)];
         work_ns[i] = (to - from) * spec_interference_slowdown(f, spans[i].devices);
     }
     free(g);
@@ -201,8 +190,9 @@ void sim_interference_busy(const struct sim_span *spans, size_t n, double share,
         busy[j] = (uint32_t)count;
     }
     for (size_t i = 0; i < n; i++) {
-        size_t lo = node_bound(e, 2 * n, spans[i].node),
-               end = node_bound(e, 2 * n, spans[i].node + 1);
+        const uint32_t node = spans[i].node;
+        size_t lo = edge_at(e, 0, 2 * n, node, INT64_MIN),
+               end = edge_at(e, lo, 2 * n, node + 1, INT64_MIN);
         mx_ns length = spans[i].end_ns - spans[i].start_ns;
         busy_out[i] = 0;
         if (length <= 0)
@@ -210,7 +200,7 @@ void sim_interference_busy(const struct sim_span *spans, size_t n, double share,
         /* The pieces between the node's edges inside the span: the busy count after the last edge
          * at or before each piece's start. Ends come first at equal times, so the count after the
          * span's own start edge at its start time includes it. */
-        size_t j = edge_at(e, lo, end, spans[i].start_ns);
+        size_t j = edge_at(e, lo, end, node, spans[i].start_ns);
         while (j + 1 < end && e[j + 1].t == spans[i].start_ns)
             j++;
         mx_ns t = spans[i].start_ns;

@@ -5,6 +5,7 @@
 #include "mx_rng.h"
 #include "sim_dispatch.h"
 
+#include <criterion/criterion.h>
 #include <gsl/gsl_randist.h>
 #include <math.h>
 #include <stdlib.h>
@@ -114,4 +115,28 @@ void random_case_free(struct random_case *rc)
     wl_trace_free(rc->t);
     spec_plan_free(rc->p);
     spec_profile_free(rc->db);
+}
+
+void random_case_assert_same(const struct sim_results *a, const struct sim_results *b,
+                             uint64_t seed)
+{
+    cr_assert_eq(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        cr_assert_eq(a->status[i], b->status[i], "case %llu request %zu: status %d vs %d",
+                     (unsigned long long)seed, i, a->status[i], b->status[i]);
+        cr_assert_eq(a->group[i], b->group[i], "case %llu request %zu: group",
+                     (unsigned long long)seed, i);
+        cr_assert_eq(a->start_ns[i], b->start_ns[i], "case %llu request %zu: start",
+                     (unsigned long long)seed, i);
+        cr_assert_eq(a->finish_ns[i], b->finish_ns[i], "case %llu request %zu: finish",
+                     (unsigned long long)seed, i);
+        cr_assert_eq(a->exec_ns[i], b->exec_ns[i], "case %llu request %zu: exec",
+                     (unsigned long long)seed, i);
+        cr_assert_eq(a->batch[i], b->batch[i], "case %llu request %zu: batch",
+                     (unsigned long long)seed, i);
+    }
+    cr_assert_eq(a->n_stages, b->n_stages);
+    for (size_t s = 0; s < a->n_stages; s++)
+        cr_assert_eq(a->busy_ns[s], b->busy_ns[s], "case %llu stage %zu: busy",
+                     (unsigned long long)seed, s);
 }

@@ -38,4 +38,9 @@ struct case_shape {
 struct random_case random_case(uint64_t seed, struct case_shape shape);
 void random_case_free(struct random_case *rc);
 
+/* Assert that two runs of case seed gave the same outcome for every request (status, group,
+ * start, finish, execution, batch) and the same busy time on every stage. */
+void random_case_assert_same(const struct sim_results *a, const struct sim_results *b,
+                             uint64_t seed);
+
 #endif

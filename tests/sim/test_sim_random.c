@@ -15,30 +15,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-static void assert_same_results(const struct sim_results *a, const struct sim_results *b,
-                                uint64_t seed)
-{
-    cr_assert_eq(a->n, b->n);
-    for (size_t i = 0; i < a->n; i++) {
-        cr_assert_eq(a->status[i], b->status[i], "case %llu request %zu: status %d vs %d",
-                     (unsigned long long)seed, i, a->status[i], b->status[i]);
-        cr_assert_eq(a->group[i], b->group[i], "case %llu request %zu: group",
-                     (unsigned long long)seed, i);
-        cr_assert_eq(a->start_ns[i], b->start_ns[i], "case %llu request %zu: start",
-                     (unsigned long long)seed, i);
-        cr_assert_eq(a->finish_ns[i], b->finish_ns[i], "case %llu request %zu: finish",
-                     (unsigned long long)seed, i);
-        cr_assert_eq(a->exec_ns[i], b->exec_ns[i], "case %llu request %zu: exec",
-                     (unsigned long long)seed, i);
-        cr_assert_eq(a->batch[i], b->batch[i], "case %llu request %zu: batch",
-                     (unsigned long long)seed, i);
-    }
-    cr_assert_eq(a->n_stages, b->n_stages);
-    for (size_t s = 0; s < a->n_stages; s++)
-        cr_assert_eq(a->busy_ns[s], b->busy_ns[s], "case %llu stage %zu: busy",
-                     (unsigned long long)seed, s);
-}
-
 Test(random, fast_path_and_event_engine_agree_on_1200_cases)
 {
     size_t requests = 0, outcomes[SIM_N_STATUS] = {0};
@@ -48,7 +24,7 @@ Test(random, fast_path_and_event_engine_agree_on_1200_cases)
         struct sim_results *event = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
         rc.o.engine = SIM_ENGINE_FAST;
         struct sim_results *fast = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
-        assert_same_results(fast, event, seed);
+        random_case_assert_same(fast, event, seed);
         requests += fast->n;
         for (size_t i = 0; i < fast->n; i++)
             outcomes[fast->status[i]]++;
@@ -81,7 +57,7 @@ Test(random, uniform_groups_agree_with_the_event_engine)
         struct sim_results *event = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
         rc.o.engine = SIM_ENGINE_FAST;
         struct sim_results *fast = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, &w);
-        assert_same_results(fast, event, seed);
+        random_case_assert_same(fast, event, seed);
         for (size_t i = 0; i < fast->n; i++) {
             bool ran = fast->status[i] == SIM_GOOD || fast->status[i] == SIM_LATE;
             pipelined += ran && sim_world_group_stages(w, (uint32_t)fast->group[i]) > 1;
@@ -111,7 +87,7 @@ Test(random, fast_path_and_event_engine_agree_on_wide_cases)
         struct sim_results *event = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
         rc.o.engine = SIM_ENGINE_FAST;
         struct sim_results *fast = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, &w);
-        assert_same_results(fast, event, seed);
+        random_case_assert_same(fast, event, seed);
         requests += fast->n;
         for (size_t i = 0; i < fast->n; i++) {
             outcomes[fast->status[i]]++;
@@ -219,7 +195,7 @@ Test(random, identical_results_for_any_thread_count)
         struct sim_results *one = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
         rc.o.threads = 3;
         struct sim_results *three = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
-        assert_same_results(one, three, seed);
+        random_case_assert_same(one, three, seed);
         sim_results_free(one);
         sim_results_free(three);
         random_case_free(&rc);
@@ -233,7 +209,7 @@ Test(random, random_overheads_depend_on_the_seed)
         rc.c.overheads.term[k] = (struct spec_overhead){0.002, 0.001};
     struct sim_results *a = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
     struct sim_results *b = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
-    assert_same_results(a, b, 77);
+    random_case_assert_same(a, b, 77);
     rc.o.seed++;
     struct sim_results *c = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
     size_t differ = 0;

@@ -321,27 +321,6 @@ Test(variability, drawn_stage_times_and_the_learned_speed)
 
 /* ---- properties ---- */
 
-static void assert_same(const struct sim_results *a, const struct sim_results *b, uint64_t seed)
-{
-    for (size_t i = 0; i < a->n; i++) {
-        cr_assert_eq(a->status[i], b->status[i], "case %llu request %zu: status",
-                     (unsigned long long)seed, i);
-        cr_assert_eq(a->group[i], b->group[i], "case %llu request %zu: group",
-                     (unsigned long long)seed, i);
-        cr_assert_eq(a->start_ns[i], b->start_ns[i], "case %llu request %zu: start",
-                     (unsigned long long)seed, i);
-        cr_assert_eq(a->finish_ns[i], b->finish_ns[i], "case %llu request %zu: finish",
-                     (unsigned long long)seed, i);
-        cr_assert_eq(a->exec_ns[i], b->exec_ns[i], "case %llu request %zu: exec",
-                     (unsigned long long)seed, i);
-        cr_assert_eq(a->batch[i], b->batch[i], "case %llu request %zu: batch",
-                     (unsigned long long)seed, i);
-    }
-    for (size_t s = 0; s < a->n_stages; s++)
-        cr_assert_eq(a->busy_ns[s], b->busy_ns[s], "case %llu stage %zu: busy",
-                     (unsigned long long)seed, s);
-}
-
 /* A model that changes nothing (slowdown 1 at every count) still runs every part of the machinery:
  * finishes from the tracker, clocks corrected at every finish, learned speeds. Stage times are the
  * predicted ones, so outcomes must be the event engine's, with and without random overheads,
@@ -360,7 +339,7 @@ Test(variability, a_neutral_model_reproduces_the_event_engine)
         rc.o.variability = true;
         struct sim_results *neutral = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
         cr_assert_str_eq(neutral->engine, "event-variable");
-        assert_same(plain, neutral, seed);
+        random_case_assert_same(plain, neutral, seed);
         requests += plain->n;
         for (size_t i = 0; i < plain->n; i++)
             batched += plain->batch[i] > 1;
@@ -390,7 +369,7 @@ Test(variability, seeded_and_independent_of_the_thread_count)
         struct sim_results *one = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
         rc.o.threads = 4;
         struct sim_results *four = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
-        assert_same(one, four, seed);
+        random_case_assert_same(one, four, seed);
         rc.o.seed = seed + 1000;
         struct sim_results *other = fx_run(&rc.c, rc.db, rc.p, rc.t, &rc.o, NULL);
         for (size_t i = 0; i < one->n; i++) {

@@ -78,7 +78,9 @@ static int score_compare(const struct mux_score *a, const struct mux_score *b)
 /* One layout's search and its best placement. */
 struct layout {
     struct pl_config config;
-    struct spec_placement p; /* the best placement verified on the whole scenarios */
+    struct spec_placement p;      /* the best placement verified on the whole scenarios */
+    struct spec_placement greedy; /* screening: the greedy fill the samples ranked below p, for
+                                     phase 2 to settle on the whole scenarios (no groups: none) */
     struct mux_score score;
     uint64_t *good;    /* [n_sc] p's good requests per scenario */
     double *latency_s; /* [n_sc] p's mean latency per scenario */
@@ -259,7 +261,7 @@ static void layout_screen(uint32_t k, struct sim_eval_state *unused, void *arg)
             l->p = greedy;
             l->estimate = g;
         } else {
-            spec_placement_release(&greedy);
+            l->greedy = greedy; /* samples can mislead: phase 2 simulates it whole too */
         }
     }
     l->work += sm.work;
@@ -281,6 +283,27 @@ static void layout_start(uint32_t k, struct sim_eval_state *unused, void *arg)
     l->score = simulate_whole(mx, s, &l->p, NULL, l->miss, l->n_miss, l->good, l->latency_s);
     l->evaluations++;
     l->work += mx->total;
+    /* A greedy fill the samples ranked lower is kept when the whole workload ranks it higher: the
+     * search then never starts below AlpaServe's fill of this layout. */
+    if (l->greedy.n_groups) {
+        uint64_t *good = MX_NEW_ARRAY(uint64_t, mx->n_sc);
+        double *latency_s = MX_NEW_ARRAY(double, mx->n_sc);
+        struct mux_score g = simulate_whole(mx, s, &l->greedy, NULL, NULL, NULL, good, latency_s);
+        l->evaluations++;
+        l->work += mx->total;
+        if (score_compare(&g, &l->score) > 0) { /* again, for its misses */
+            spec_placement_release(&l->p);
+            l->p = l->greedy;
+            l->greedy = (struct spec_placement){0};
+            l->score =
+                simulate_whole(mx, s, &l->p, NULL, l->miss, l->n_miss, l->good, l->latency_s);
+            l->evaluations++;
+            l->work += mx->total;
+        }
+        free(good);
+        free(latency_s);
+    }
+    spec_placement_release(&l->greedy);
     states_free(mx, s);
 }
 
@@ -1082,6 +1105,7 @@ static int solve_mux(const struct plan_policy *self, const struct plan_problem *
     for (uint32_t k = 0; k < mx.n; k++) {
         struct layout *l = &mx.L[k];
         spec_placement_release(&l->p);
+        spec_placement_release(&l->greedy);
         for (uint32_t j = 0; j < mx.n_sc; j++)
             free(l->miss[j]);
         free(l->miss);

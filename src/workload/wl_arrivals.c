@@ -71,6 +71,8 @@ void wl__arrivals_push(struct wl_arrivals *a, double time_s, uint32_t key,
 
 uint64_t wl__arrivals_add_hashes(struct wl_arrivals *a, const int64_t *hashes, size_t n)
 {
+    if (n == 0) /* a->hashes may still be NULL: no pointer into it */
+        return a->n_hashes;
     if (a->n_hashes + n > a->hashes_cap) {
         a->hashes_cap = a->hashes_cap ? 2 * a->hashes_cap : 4096;
         if (a->hashes_cap < a->n_hashes + n)

@@ -193,9 +193,10 @@ static void fill_request(struct wl_trace *t, size_t j, const struct wl_arrivals 
     report->clipped_rows += fit_context(t, j, context_of(spec, model));
     t->ttft_slo_s[j] = spec->set ? spec->set->models[model].ttft.s : INFINITY;
     t->tpot_slo_s[j] = spec->set ? spec->set->models[model].tpot.s : INFINITY;
-    if (wl_trace_has_block_hashes(t))
-        wl_trace_append_block_hashes(t, j, a->hashes + a->tokens[i].first_hash,
-                                     a->tokens[i].n_hashes);
+    if (wl_trace_has_block_hashes(t)) /* a request without hashes: no pointer into none */
+        wl_trace_append_block_hashes(
+            t, j, a->tokens[i].n_hashes ? a->hashes + a->tokens[i].first_hash : NULL,
+            a->tokens[i].n_hashes);
 }
 
 int wl__map_to_trace(struct wl_arrivals *a, const struct wl_import_spec *spec, const char *path,

@@ -65,7 +65,8 @@ void wl_trace_append_block_hashes(struct wl_trace *t, size_t k, const int64_t *h
             2 * t->block_hashes_cap > used + n ? 2 * t->block_hashes_cap : used + n;
         t->block_hashes = mx_realloc_array(t->block_hashes, t->block_hashes_cap, sizeof(int64_t));
     }
-    memcpy(t->block_hashes + used, hashes, n * sizeof(int64_t));
+    if (n) /* hashes may be NULL then, and t->block_hashes too */
+        memcpy(t->block_hashes + used, hashes, n * sizeof(int64_t));
     t->block_hash_start[k + 1] = (int64_t)(used + n);
     t->block_hash_slots++;
 }
@@ -86,8 +87,8 @@ void wl_trace_copy_request(struct wl_trace *to, size_t k, const struct wl_trace 
         return;
     if (wl_trace_has_block_hashes(from)) {
         int64_t first = from->block_hash_start[i];
-        wl_trace_append_block_hashes(to, k, from->block_hashes + first,
-                                     (size_t)(from->block_hash_start[i + 1] - first));
+        size_t n = (size_t)(from->block_hash_start[i + 1] - first);
+        wl_trace_append_block_hashes(to, k, n ? from->block_hashes + first : NULL, n);
     } else {
         wl_trace_append_block_hashes(to, k, NULL, 0);
     }

@@ -166,7 +166,8 @@ void sim__eval_llm_run(const struct eval_llm *e, const struct spec_placement *p,
     sim_llm_run(&w, 0, &r);
     memset(model_requests, 0, e->base.n_models * sizeof(uint64_t));
     memset(model_good, 0, e->base.n_models * sizeof(uint64_t));
-    memset(group_requests, 0, p->n_groups * sizeof(uint64_t));
+    if (p->n_groups) /* group_requests may be NULL without groups */
+        memset(group_requests, 0, p->n_groups * sizeof(uint64_t));
     uint64_t good = 0;
     mx_ns latency = 0;
     for (size_t i = 0; i < w.n; i++) {

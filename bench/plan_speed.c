@@ -12,7 +12,7 @@
  * their mean, lowest and highest.
  *
  * usage: plan_speed [--profile DB.h5] [--cases abc] [--policies sr,alpaserve] [--threads 1,2]
- *                   [--held-out H] */
+ *                   [--held-out H] [--effort X]   (--effort: mux's search budget, default 12) */
 #include "bench_models.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
@@ -70,7 +70,7 @@ static int attainment_on(const struct spec_cluster *cluster, const struct spec_p
 }
 
 static int run_case(const struct bench_case *bc, const struct spec_profile *db,
-                    const char *policies, const char *threads, unsigned held_out)
+                    const char *policies, const char *threads, unsigned held_out, double effort)
 {
     struct spec_model_set *set = bench_bert_models(db, bc->models);
     struct wl_gen_spec spec = {.process = WL_PROCESS_GAMMA,
@@ -107,6 +107,8 @@ static int run_case(const struct bench_case *bc, const struct spec_profile *db,
              t = strtok_r(NULL, ",", &ts)) {
             struct plan_params params = plan_params_default();
             const struct plan_policy *policy = plan_policy_find(name, &params);
+            if (effort > 0)
+                params.effort = effort;
             if (!policy) {
                 rc = mx_error(MX_EUSAGE, "unknown policy %s", name);
                 break;
@@ -164,6 +166,7 @@ int main(int argc, char **argv)
     const char *profile = "data/profiles/v100-reference.h5", *which = "ab";
     const char *policies = "sr,alpaserve", *threads = "1,2";
     unsigned held_out = 0;
+    double effort = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--profile") == 0)
             profile = argv[i + 1];
@@ -175,12 +178,14 @@ int main(int argc, char **argv)
             threads = argv[i + 1];
         else if (strcmp(argv[i], "--held-out") == 0)
             held_out = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--effort") == 0)
+            effort = atof(argv[i + 1]);
     }
     struct spec_profile *db = NULL;
     int rc = spec_profile_load(profile, &db);
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]) && rc == MX_OK; k++)
         if (strchr(which, cases[k].name))
-            rc = run_case(&cases[k], db, policies, threads, held_out);
+            rc = run_case(&cases[k], db, policies, threads, held_out, effort);
     spec_profile_free(db);
     if (rc < 0) {
         fprintf(stderr, "plan_speed: %s\n", mx_error_message());

@@ -449,8 +449,11 @@ Test(plan_cli, variance_finalists_keep_the_best_under_variability)
                    "--seed 9 --variance-finalists 4 -o %s",
                    s.cluster, fx_source_path(PROFILE), s.models, s.trace, finalists);
     cr_assert_eq(o.status, 0, "%s", o.err);
-    json_t *a = parse(fx_read_file(plain, &len)), *b = parse(fx_read_file(finalists, &len));
+    char *plain_text = fx_read_file(plain, &len), *finalists_text = fx_read_file(finalists, &len);
+    json_t *a = parse(plain_text), *b = parse(finalists_text);
     cr_assert(json_equal(json_object_get(a, "groups"), json_object_get(b, "groups")));
     json_decref(a);
     json_decref(b);
+    free(plain_text);
+    free(finalists_text);
 }

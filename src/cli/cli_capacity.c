@@ -341,10 +341,7 @@ static int write_outputs(const struct search *s, const struct point *pt)
  * the two files it will hold. */
 static int check_outputs(const struct cli_planning *p, const struct capacity_args *a)
 {
-    const char *inputs[] = {p->cluster_path, p->profile_path, p->models_path, p->train_path,
-                            a->test_path};
-    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
-        mx_input_note(inputs[i]);
+    cli_planning_note_inputs(p, a->test_path);
     int rc = mx_outset_dir(a->out_dir);
     static const char *const names[] = {"plan.json", "cluster.json"};
     for (size_t i = 0; i < 2 && rc == MX_OK; i++) {

@@ -169,10 +169,7 @@ int cli_compare(int argc, char **argv)
     /* The plans appear together when every policy succeeded, or none (nor the folder if made). */
     mx_outset_begin();
     if (rc == MX_OK && a.plans_dir) {
-        const char *inputs[] = {p.cluster_path, p.profile_path, p.models_path, p.train_path,
-                                a.test_path};
-        for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
-            mx_input_note(inputs[i]);
+        cli_planning_note_inputs(&p, a.test_path);
         rc = mx_outset_dir(a.plans_dir);
         for (uint32_t k = 0; k < ps.n && rc == MX_OK; k++) {
             char *path = mx_strfmt("%s/%s.json", a.plans_dir, ps.names[k]);

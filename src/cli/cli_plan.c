@@ -120,11 +120,8 @@ int cli_plan(int argc, char **argv)
         rc = cli_usage_error("plan", "-o is required");
     if (rc == MX_OK)
         rc = cli_policies_parse(&p, "--policy", a.policy, false, &ps);
-    if (rc == MX_OK) {
-        const char *inputs[] = {p.cluster_path, p.profile_path, p.models_path, p.train_path};
-        for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
-            mx_input_note(inputs[i]);
-    }
+    if (rc == MX_OK)
+        cli_planning_note_inputs(&p, NULL);
     if (rc == MX_OK && (rc = mx_output_check_text(a.out_path)) == MX_OK)
         rc = cli_planning_load(&p, &in);
     if (rc == MX_OK) {

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "mx_alloc.h"
 #include "mx_error.h"
+#include "mx_file.h"
 #include "mx_json.h"
 #include "mx_rng.h"
 #include "mx_stats.h"
@@ -316,6 +317,14 @@ static void apply_model_slos(const struct cli_planning *p, const struct spec_mod
 {
     if (p->model_slos)
         wl_trace_set_model_slos(t, set);
+}
+
+void cli_planning_note_inputs(const struct cli_planning *p, const char *test_path)
+{
+    const char *inputs[] = {p->cluster_path, p->profile_path, p->models_path, p->train_path,
+                            test_path};
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+        mx_input_note(inputs[i]);
 }
 
 int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *in)

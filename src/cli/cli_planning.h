@@ -72,6 +72,10 @@ int cli_policies_parse(const struct cli_planning *p, const char *option, const c
                        bool many, struct cli_policies *out);
 void cli_policies_release(struct cli_policies *ps);
 
+/* Note the files the planning options name, and test_path (may be NULL), as inputs of this command,
+ * so that an output onto one of them is refused before any work (mx_file.h). */
+void cli_planning_note_inputs(const struct cli_planning *p, const char *test_path);
+
 /* Load the cluster, profile, model set and training workload (read, or generated from the model
  * set's rates), checking first that the required options were given. */
 int cli_planning_load(const struct cli_planning *p, struct cli_planning_inputs *in);
